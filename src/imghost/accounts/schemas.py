@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from imghost.schemas import ApiModel, StrictInput, Visibility
+
+
+class SignupIn(StrictInput):
+    username: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    email: str = Field(min_length=3, max_length=254)
+    # Length is checked by the service so a short password gets `weak_password`.
+    password: str = Field(max_length=1024)
+
+
+class SignupOut(ApiModel):
+    user_id: str
+    username: str
+    email: str
+    created_at: dt.datetime
+
+
+class UserOut(ApiModel):
+    user_id: str
+    username: str
+    email: str
+    display_name: str | None
+    default_visibility: Visibility
+    keep_gps: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class UserPatch(StrictInput):
+    display_name: str | None = Field(default=None, max_length=100)
+    default_visibility: Visibility | None = None
+    keep_gps: bool | None = None

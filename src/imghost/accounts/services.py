@@ -1,0 +1,80 @@
+"""Account rules: creating users, reading and changing their settings."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import User
+from imghost.accounts.schemas import UserPatch
+from imghost.auth.passwords import hash_password
+from imghost.errors import AppError, NotFound
+from imghost.ids import new_id
+
+MIN_PASSWORD_LENGTH = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(session: AsyncSession, username: str, email: str, password: str) -> User:
+    email = normalize_email(email)
+    if not _EMAIL.match(email):
+        raise AppError(422, "invalid_email", "That does not look like an email address.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AppError(
+            422,
+            "weak_password",
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+        )
+    taken = await session.scalar(
+        select(User.id).where(
+            or_(User.email == email, func.lower(User.username) == username.lower())
+        )
+    )
+    if taken:
+        raise _conflict()
+    user = User(
+        id=new_id("u"),
+        username=username,
+        email=email,
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent signup won the race
+        raise _conflict() from exc
+    return user
+
+
+def _conflict() -> AppError:
+    # One answer for both fields: which one is taken is not revealed separately.
+    return AppError(409, "account_exists", "That username or email is already registered.")
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def update_user(session: AsyncSession, user: User, patch: UserPatch) -> User:
+    for field in patch.model_fields_set:
+        value = getattr(patch, field)
+        if value is None and field != "display_name":
+            raise AppError(422, "validation_error", f"{field} cannot be null.")
+        setattr(user, field, value)
+    await session.flush()
+    return user

@@ -1,0 +1,77 @@
+"""The ASGI application: composition of every feature's router."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from imghost import __version__
+from imghost.accounts.api import router as accounts_router
+from imghost.auth.api import router as auth_router
+from imghost.context import AppContext
+from imghost.delivery.api import router as delivery_router
+from imghost.errors import install_handlers
+from imghost.images.api import router as images_router
+from imghost.jobs.worker import run_periodic
+from imghost.migrate import upgrade
+from imghost.settings import Settings
+from imghost.uploads.api import router as uploads_router
+from imghost.web.api import router as web_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Self-hostable image hosting. Authenticate with `Authorization: Bearer <token>`
+(an access token from `/v1/auth/login` or a personal API key). Errors are
+`application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        ctx = AppContext.build(settings)
+        app.state.ctx = ctx
+        worker: asyncio.Task[None] | None = None
+        if settings.run_worker:
+            worker = asyncio.create_task(run_periodic(ctx))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await ctx.close()
+
+    app = FastAPI(
+        title="imghost",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    for router in (
+        auth_router,
+        accounts_router,
+        uploads_router,
+        images_router,
+        delivery_router,
+        web_router,
+    ):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

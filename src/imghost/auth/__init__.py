@@ -1,0 +1,1 @@
+"""Passwords, access and refresh tokens, API keys, and who is calling."""

@@ -1,0 +1,105 @@
+"""Routes for /v1/auth/* and the caller's API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response, status
+
+from imghost.accounts import services as accounts
+from imghost.accounts.schemas import SignupIn, SignupOut
+from imghost.auth import services
+from imghost.auth.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    LoginIn,
+    OAuth2TokenOut,
+    RefreshIn,
+    TokenOut,
+)
+from imghost.deps import Ctx, CurrentActor, Db
+from imghost.errors import AppError
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/v1/auth/signup", status_code=201, response_model=SignupOut)
+async def signup(body: SignupIn, db: Db) -> SignupOut:
+    user = await accounts.create_user(db, body.username, body.email, body.password)
+    await db.commit()
+    return SignupOut(
+        user_id=user.id, username=user.username, email=user.email, created_at=user.created_at
+    )
+
+
+@router.post("/v1/auth/login", response_model=TokenOut)
+async def login(body: LoginIn, db: Db, ctx: Ctx) -> TokenOut:
+    pair = await services.login(db, ctx.tokens, body.email, body.password)
+    await db.commit()
+    return TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post("/v1/auth/token", response_model=OAuth2TokenOut, response_model_by_alias=True)
+async def oauth2_token(
+    db: Db,
+    ctx: Ctx,
+    username: Annotated[str, Form(description="Your email (or username field of the form)")],
+    password: Annotated[str, Form()],
+    grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+) -> OAuth2TokenOut:
+    """OAuth2 password grant (form encoded), so the docs' Authorize button works."""
+    pair = await services.login(db, ctx.tokens, username, password)
+    await db.commit()
+    return OAuth2TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post("/v1/auth/refresh", response_model=TokenOut)
+async def refresh(body: RefreshIn, db: Db, ctx: Ctx) -> TokenOut:
+    try:
+        pair = await services.refresh(db, ctx.tokens, body.refresh_token)
+    except AppError:
+        # Re-use detection revokes the family: that must stick even though we refuse.
+        await db.commit()
+        raise
+    await db.commit()
+    return TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post("/v1/auth/logout", status_code=204)
+async def logout(body: RefreshIn, db: Db) -> Response:
+    await services.logout(db, body.refresh_token)
+    await db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _key_out(key: object) -> ApiKeyOut:
+    from imghost.auth.models import ApiKey
+
+    assert isinstance(key, ApiKey)
+    return ApiKeyOut(key_id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at)
+
+
+@router.post("/v1/users/me/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(body: ApiKeyIn, actor: CurrentActor, db: Db) -> ApiKeyCreated:
+    key, secret = await services.create_api_key(db, actor.user_id, body.name)
+    await db.commit()
+    return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
+
+
+@router.get("/v1/users/me/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(actor: CurrentActor, db: Db) -> list[ApiKeyOut]:
+    return [_key_out(k) for k in await services.list_api_keys(db, actor.user_id)]
+
+
+@router.delete("/v1/users/me/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(key_id: str, actor: CurrentActor, db: Db) -> Response:
+    await services.revoke_api_key(db, actor.user_id, key_id)
+    await db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

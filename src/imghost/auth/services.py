@@ -1,0 +1,213 @@
+"""Authentication rules: login, refresh-token rotation, logout, API keys.
+
+Refresh tokens rotate on every use. Each login starts a session (a token
+family); presenting a refresh token that was already rotated means it was
+copied, so the whole family is revoked, and the access tokens minted from it
+stop working too because they carry the session id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import User
+from imghost.accounts.services import find_by_email
+from imghost.auth.models import ApiKey, AuthSession, RefreshToken
+from imghost.auth.passwords import hash_password, needs_rehash, verify_password
+from imghost.auth.tokens import (
+    API_KEY_PREFIX,
+    REFRESH_PREFIX,
+    InvalidToken,
+    decode_access_token,
+    hash_secret,
+    issue_access_token,
+    new_secret,
+)
+from imghost.db import utcnow
+from imghost.errors import AppError, NotFound, Unauthorized
+from imghost.ids import new_id
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling: a user, and the credential they used."""
+
+    user: User
+    via: Literal["token", "api_key"]
+    credential_id: str
+
+    @property
+    def user_id(self) -> str:
+        return self.user.id
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    secret: str
+    access_ttl: int
+    refresh_ttl: int
+
+
+def _invalid_credentials() -> AppError:
+    return AppError(
+        401,
+        "invalid_credentials",
+        "The email or password is incorrect.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def login(session: AsyncSession, cfg: TokenSettings, email: str, password: str) -> TokenPair:
+    user = await find_by_email(session, email)
+    # verify_password runs a full argon2 check even without a user (timing).
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise _invalid_credentials()
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    auth_session = AuthSession(id=new_id("ses"), user_id=user.id)
+    session.add(auth_session)
+    await session.flush()
+    return await _mint(session, cfg, user.id, auth_session.id)
+
+
+async def _mint(
+    session: AsyncSession, cfg: TokenSettings, user_id: str, session_id: str
+) -> TokenPair:
+    now = utcnow()
+    refresh = new_secret(REFRESH_PREFIX)
+    session.add(
+        RefreshToken(
+            id=new_id("rt"),
+            session_id=session_id,
+            token_hash=hash_secret(refresh),
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=cfg.refresh_ttl),
+        )
+    )
+    await session.flush()
+    access = issue_access_token(cfg.secret, user_id, session_id, cfg.access_ttl, now)
+    return TokenPair(access, refresh, cfg.access_ttl)
+
+
+def _invalid_refresh() -> AppError:
+    return AppError(
+        401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked."
+    )
+
+
+async def refresh(session: AsyncSession, cfg: TokenSettings, token: str) -> TokenPair:
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(token))
+    )
+    if row is None:
+        raise _invalid_refresh()
+    family = await session.get(AuthSession, row.session_id)
+    if family is None or family.revoked_at is not None:
+        raise _invalid_refresh()
+    now = utcnow()
+    if row.rotated_at is not None:
+        # Re-use of a rotated token: someone else holds a copy. Kill the family.
+        family.revoked_at = now
+        family.revoked_reason = "refresh_reuse"
+        await session.flush()
+        raise AppError(
+            401,
+            "refresh_token_reused",
+            "This refresh token was already used; the session has been revoked. Log in again.",
+        )
+    if row.expires_at <= now:
+        raise _invalid_refresh()
+    # Rotate with a conditional update so two concurrent refreshes cannot both win.
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise _invalid_refresh()
+    return await _mint(session, cfg, family.user_id, family.id)
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    """Revoke the session a refresh token belongs to; unknown tokens are ignored."""
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(token))
+    )
+    if row is not None:
+        await revoke_session(session, row.session_id, "logout")
+
+
+async def revoke_session(session: AsyncSession, session_id: str, reason: str) -> None:
+    family = await session.get(AuthSession, session_id)
+    if family is not None and family.revoked_at is None:
+        family.revoked_at = utcnow()
+        family.revoked_reason = reason
+        await session.flush()
+
+
+async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor:
+    """Resolve a bearer credential (access token or API key) to an actor."""
+    if bearer.startswith(API_KEY_PREFIX):
+        key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(bearer)))
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
+        user = await session.get(User, key.user_id)
+        if user is None:
+            raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
+        return Actor(user, "api_key", key.id)
+    try:
+        claims = decode_access_token(secret, bearer)
+    except InvalidToken as exc:
+        raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
+    row = await session.execute(
+        select(User, AuthSession.revoked_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(User.id == claims.user_id, AuthSession.id == claims.session_id)
+    )
+    found = row.first()
+    if found is None or found[1] is not None:
+        raise Unauthorized("The session has ended; log in again.", code="invalid_token")
+    return Actor(found[0], "token", claims.session_id)
+
+
+async def create_api_key(session: AsyncSession, user_id: str, name: str) -> tuple[ApiKey, str]:
+    secret = new_secret(API_KEY_PREFIX)
+    key = ApiKey(
+        id=new_id("key"),
+        user_id=user_id,
+        name=name,
+        prefix=secret[:12],
+        key_hash=hash_secret(secret),
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def list_api_keys(session: AsyncSession, user_id: str) -> list[ApiKey]:
+    rows = await session.scalars(
+        select(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at)
+    )
+    return list(rows)
+
+
+async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> None:
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.user_id != user_id or key.revoked_at is not None:
+        raise NotFound("No such API key.")
+    key.revoked_at = utcnow()
+    await session.flush()

@@ -1,0 +1,1 @@
+"""The `imghost` command line."""

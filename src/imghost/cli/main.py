@@ -1,0 +1,136 @@
+"""`imghost` command line: serve, worker, migrate, gc, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imghost.settings import Settings, SettingsError
+
+cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("IMGHOST_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (IMGHOST_HOST)"),
+    port: int | None = typer.Option(None, help="Port (IMGHOST_PORT)"),
+    workers: int | None = typer.Option(None, help="API processes (IMGHOST_WORKERS)"),
+) -> None:
+    """Serve the API, delivery and web UI (with an in-process worker by default)."""
+    import uvicorn
+
+    from imghost.migrate import upgrade
+
+    _logging()
+    settings = _settings()
+    if settings.auto_migrate:
+        upgrade(settings.database_url)
+    # Child processes build their settings from the environment: migrations ran once, here.
+    os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
+    console.print(
+        f"imghost serving on http://{host or settings.host}:{port or settings.port} "
+        f"(db: {settings.database_url.split('@')[-1]}, "
+        f"storage: {settings.storage_url.split('?')[0]})"
+    )
+    uvicorn.run(
+        "imghost.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        proxy_headers=True,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Run background work (gc and, later, the job queue) without serving HTTP."""
+    from imghost.context import AppContext
+    from imghost.jobs.worker import run_periodic
+
+    _logging()
+    settings = _settings()
+
+    async def _main() -> None:
+        ctx = AppContext.build(settings)
+        try:
+            await run_periodic(ctx)
+        finally:
+            await ctx.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    from imghost.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print("database is up to date")
+
+
+@cli.command()
+def gc(
+    grace: int | None = typer.Option(None, help="Seconds an unreferenced blob must age first"),
+) -> None:
+    """Remove expired uploads and blobs that no image references."""
+    from imghost.context import AppContext
+    from imghost.jobs.gc import collect
+
+    _logging()
+    settings = _settings()
+
+    async def _main() -> None:
+        ctx = AppContext.build(settings)
+        try:
+            report = await collect(ctx, grace)
+        finally:
+            await ctx.close()
+        console.print(report)
+
+    asyncio.run(_main())
+
+
+@cli.command("settings")
+def show_settings() -> None:
+    """Show every setting, its current value and what it does."""
+    settings = _settings()
+    table = Table("variable", "value", "meaning")
+    for row in settings.describe():
+        table.add_row(*row)
+    console.print(table)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

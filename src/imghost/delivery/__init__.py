@@ -1,0 +1,1 @@
+"""Serving bytes: /images/{id} with ranges, validators and cache headers."""

@@ -1,0 +1,57 @@
+"""FastAPI dependencies shared by every router: context, session, caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.auth.services import Actor, authenticate
+from imghost.context import AppContext
+from imghost.errors import Unauthorized
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+async def get_db(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    """A session per request. Handlers commit explicitly before answering;
+    anything not committed is rolled back here."""
+    async with ctx.sessions() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+Db = Annotated[AsyncSession, Depends(get_db)]
+
+# auto_error=False: anonymous callers are allowed on many routes; the
+# dependencies below decide. tokenUrl makes the docs' Authorize button work.
+_bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+async def optional_actor(
+    ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
+) -> Actor | None:
+    if not token:
+        return None
+    return await authenticate(db, ctx.settings.secret_key, token)
+
+
+async def require_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise Unauthorized("Sign in first: send `Authorization: Bearer <token or API key>`.")
+    return actor
+
+
+MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
+CurrentActor = Annotated[Actor, Depends(require_actor)]

@@ -1,0 +1,175 @@
+"""RFC 9457 problem details: every error the API gives has this shape.
+
+Services raise :class:`AppError` (or a subclass) with a stable machine ``code``
+and a sentence a person understands; the handlers installed by
+:func:`install_handlers` turn those, and every framework error (404, 405,
+request validation), into ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+_DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    411: "length_required",
+    413: "content_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+class AppError(Exception):
+    """An error with an HTTP status, a stable code and a human sentence."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class NotFound(AppError):
+    def __init__(self, detail: str = "The requested resource does not exist.") -> None:
+        super().__init__(404, "not_found", detail)
+
+
+class Forbidden(AppError):
+    def __init__(self, detail: str = "You are not allowed to do this.") -> None:
+        super().__init__(403, "forbidden", detail)
+
+
+class Unauthorized(AppError):
+    def __init__(self, detail: str = "Authentication is required.", code: str = "unauthorized"):
+        super().__init__(401, code, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://imghost.dev/problems/{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem(
+        exc.status,
+        exc.code,
+        exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(status, "Error")
+    if status == 404 and detail == "Not Found":
+        detail = "There is nothing at this URL."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on this URL."
+    return problem(
+        status,
+        _DEFAULT_CODES.get(status, "error"),
+        detail,
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _location(err.get("loc", ())), "message": err.get("msg", "invalid")}
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "request", "message": "invalid"}
+    detail = f"The request is invalid: {first['field']}: {first['message']}."
+    return problem(422, "validation_error", detail, instance=request.url.path, errors=errors)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        500,
+        "internal_error",
+        "Something went wrong on our side; the request was not completed.",
+        instance=request.url.path,
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""Image records: metadata, tags, visibility, soft delete, listing."""

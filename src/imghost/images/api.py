@@ -1,0 +1,88 @@
+"""Routes for image records under /v1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
+
+from imghost.accounts import services as accounts
+from imghost.deps import Ctx, CurrentActor, Db, MaybeActor
+from imghost.images import services
+from imghost.images.policy import check_edit, check_view
+from imghost.images.schemas import (
+    ImageDeleted,
+    ImageList,
+    ImageMetadataOut,
+    ImageOut,
+    ImagePatch,
+    image_url,
+)
+
+router = APIRouter(tags=["images"])
+
+
+@router.get("/v1/images/{image_id}", response_model=ImageOut)
+async def get_image(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> ImageOut:
+    image = check_view(actor, await services.get_image(db, image_id))
+    return ImageOut.of(image, ctx.settings.public_base_url)
+
+
+@router.patch("/v1/images/{image_id}", response_model=ImageOut)
+async def patch_image(
+    image_id: str, body: ImagePatch, actor: CurrentActor, db: Db, ctx: Ctx
+) -> ImageOut:
+    image = check_edit(actor, await services.get_image(db, image_id))
+    await services.update_image(db, image, body)
+    await db.commit()
+    await db.refresh(image)
+    return ImageOut.of(image, ctx.settings.public_base_url)
+
+
+@router.delete("/v1/images/{image_id}", response_model=ImageDeleted)
+async def delete_image(image_id: str, actor: CurrentActor, db: Db) -> ImageDeleted:
+    image = check_edit(actor, await services.get_image(db, image_id))
+    await services.soft_delete(db, image)
+    await db.commit()
+    assert image.deleted_at is not None
+    return ImageDeleted(image_id=image.id, deleted_at=image.deleted_at)
+
+
+@router.get("/v1/images/{image_id}/file", status_code=302, response_class=RedirectResponse)
+async def image_file(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> RedirectResponse:
+    """Redirect to the bytes: the delivery URL, or a presigned S3 GET in redirect mode."""
+    image = check_view(actor, await services.get_image(db, image_id))
+    if ctx.settings.delivery == "redirect":
+        presigned = await ctx.store.presign_get(image.blob_key, 300)
+        if presigned:
+            return RedirectResponse(presigned, status_code=302)
+    return RedirectResponse(image_url(ctx.settings.public_base_url, image.id), status_code=302)
+
+
+@router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)
+async def image_metadata(image_id: str, actor: MaybeActor, db: Db) -> ImageMetadataOut:
+    image = check_view(actor, await services.get_image(db, image_id))
+    return ImageMetadataOut.of(image)
+
+
+@router.get("/v1/users/{user_id}/images", response_model=ImageList)
+async def user_images(
+    user_id: str,
+    actor: MaybeActor,
+    db: Db,
+    ctx: Ctx,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+) -> ImageList:
+    """The owner sees all their images; everyone else sees only public ones."""
+    owner = await accounts.get_user(db, user_id)
+    own = actor is not None and actor.user_id == owner.id
+    images, total = await services.list_user_images(
+        db, owner.id, include_hidden=own, tag=tag, page=page, limit=limit
+    )
+    base = ctx.settings.public_base_url
+    return ImageList(
+        images=[ImageOut.of(i, base) for i in images], page=page, limit=limit, total=total
+    )

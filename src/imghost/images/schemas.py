@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from imghost.images.models import Image
+from imghost.schemas import ApiModel, StrictInput, Visibility
+
+
+def image_url(base_url: str, image_id: str) -> str:
+    return f"{base_url}/images/{image_id}"
+
+
+class ImageOut(ApiModel):
+    image_id: str
+    owner_id: str
+    title: str | None
+    description: str | None
+    tags: list[str]
+    size: int
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    visibility: Visibility
+    status: str
+    url: str
+    thumbnail_url: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, image: Image, base_url: str) -> ImageOut:
+        return cls(
+            image_id=image.id,
+            owner_id=image.owner_id,
+            title=image.title,
+            description=image.description,
+            tags=image.tags,
+            size=image.size,
+            format=image.format,
+            mime_type=image.mime_type,
+            width=image.width,
+            height=image.height,
+            visibility=image.visibility,
+            status=image.status,
+            url=image_url(base_url, image.id),
+            # Derivatives arrive with the processing pipeline; none exist yet.
+            thumbnail_url=None,
+            created_at=image.created_at,
+            updated_at=image.updated_at,
+        )
+
+
+class ImagePatch(StrictInput):
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    visibility: Visibility | None = None
+
+
+class ImageDeleted(ApiModel):
+    image_id: str
+    deleted: bool = True
+    deleted_at: dt.datetime
+
+
+class ImageFileFacts(ApiModel):
+    size: int
+    mime_type: str
+    format: str
+    width: int
+    height: int
+    frames: int
+    checksum: str  # "sha256:<hex>"
+    filename: str | None
+    uploaded_at: dt.datetime
+
+
+class ImageMetadataOut(ApiModel):
+    image_id: str
+    owner_id: str
+    title: str | None
+    description: str | None
+    tags: list[str]
+    visibility: Visibility
+    status: str
+    file: ImageFileFacts
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, image: Image) -> ImageMetadataOut:
+        return cls(
+            image_id=image.id,
+            owner_id=image.owner_id,
+            title=image.title,
+            description=image.description,
+            tags=image.tags,
+            visibility=image.visibility,
+            status=image.status,
+            file=ImageFileFacts(
+                size=image.size,
+                mime_type=image.mime_type,
+                format=image.format,
+                width=image.width,
+                height=image.height,
+                frames=image.frames,
+                checksum=f"sha256:{image.sha256}",
+                filename=image.filename,
+                uploaded_at=image.created_at,
+            ),
+            created_at=image.created_at,
+            updated_at=image.updated_at,
+        )
+
+
+class ImageList(ApiModel):
+    images: list[ImageOut]
+    page: int
+    limit: int
+    total: int
+
+
+class BatchError(ApiModel):
+    filename: str | None
+    code: str
+    detail: str
+
+
+class BatchResult(ApiModel):
+    images: list[ImageOut]
+    errors: list[BatchError]

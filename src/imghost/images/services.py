@@ -1,0 +1,151 @@
+"""Image records: create, read, change, soft delete, list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.db import utcnow
+from imghost.errors import AppError
+from imghost.ids import new_id
+from imghost.images.models import Image, ImageTag
+from imghost.images.schemas import ImagePatch
+from imghost.imaging.probe import ProbeResult
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+VISIBILITIES = ("public", "unlisted", "private")
+
+
+def normalize_tags(raw: list[str]) -> list[str]:
+    """Lower-case, trimmed, de-duplicated tags in the order given."""
+    seen: dict[str, None] = {}
+    for item in raw:
+        for piece in item.split(","):
+            tag = " ".join(piece.split()).lower()
+            if not tag:
+                continue
+            if len(tag) > MAX_TAG_LENGTH:
+                raise AppError(
+                    422, "invalid_tag", f"Tags can be at most {MAX_TAG_LENGTH} characters long."
+                )
+            seen.setdefault(tag, None)
+    if len(seen) > MAX_TAGS:
+        raise AppError(422, "too_many_tags", f"An image can have at most {MAX_TAGS} tags.")
+    return list(seen)
+
+
+def check_visibility(value: str) -> str:
+    if value not in VISIBILITIES:
+        raise AppError(
+            422, "invalid_visibility", "visibility must be one of public, unlisted, private."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class NewImageFields:
+    title: str | None
+    description: str | None
+    tags: list[str]
+    visibility: str
+
+
+def original_key(owner_id: str, image_id: str) -> str:
+    return f"{owner_id}/{image_id}/original"
+
+
+def build_image(
+    owner_id: str,
+    fields: NewImageFields,
+    probed: ProbeResult,
+    size: int,
+    sha256: str,
+    filename: str | None,
+) -> Image:
+    """A new image row (not yet added); its blob key is derived from its id."""
+    image_id = new_id("img")
+    now = utcnow()
+    image = Image(
+        id=image_id,
+        owner_id=owner_id,
+        title=fields.title,
+        description=fields.description,
+        visibility=fields.visibility,
+        status="ready",
+        format=probed.format.name,
+        mime_type=probed.format.mime,
+        size=size,
+        width=probed.width,
+        height=probed.height,
+        frames=probed.frames,
+        sha256=sha256,
+        blob_key=original_key(owner_id, image_id),
+        filename=filename,
+        created_at=now,
+        updated_at=now,
+    )
+    image.tag_rows = [ImageTag(tag=t, position=i) for i, t in enumerate(fields.tags)]
+    return image
+
+
+async def get_image(session: AsyncSession, image_id: str) -> Image | None:
+    return await session.get(Image, image_id)
+
+
+async def update_image(session: AsyncSession, image: Image, patch: ImagePatch) -> Image:
+    fields = patch.model_fields_set
+    if "visibility" in fields:
+        if patch.visibility is None:
+            raise AppError(422, "invalid_visibility", "visibility cannot be null.")
+        image.visibility = patch.visibility
+    if "title" in fields:
+        image.title = patch.title
+    if "description" in fields:
+        image.description = patch.description
+    if "tags" in fields:
+        tags = normalize_tags(patch.tags or [])
+        image.tag_rows = [ImageTag(tag=t, position=i) for i, t in enumerate(tags)]
+    image.updated_at = utcnow()
+    await session.flush()
+    return image
+
+
+async def soft_delete(session: AsyncSession, image: Image) -> Image:
+    now = utcnow()
+    image.deleted_at = now
+    image.updated_at = now
+    await session.flush()
+    return image
+
+
+def _listing(owner_id: str, include_hidden: bool, tag: str | None) -> Select[Image]:
+    query = select(Image).where(Image.owner_id == owner_id, Image.deleted_at.is_(None))
+    if not include_hidden:
+        query = query.where(Image.visibility == "public")
+    if tag:
+        query = query.where(
+            Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag.strip().lower()))
+        )
+    return query
+
+
+async def list_user_images(
+    session: AsyncSession,
+    owner_id: str,
+    *,
+    include_hidden: bool,
+    tag: str | None,
+    page: int,
+    limit: int,
+) -> tuple[list[Image], int]:
+    base = _listing(owner_id, include_hidden, tag)
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = await session.scalars(
+        base.order_by(Image.created_at.desc(), Image.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return list(rows), total

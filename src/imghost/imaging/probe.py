@@ -1,0 +1,153 @@
+"""Check that bytes are a whole, decodable image within the pixel limit.
+
+Order matters for safety: the format is sniffed from the bytes, dimensions are
+read from the header and checked against the pixel limit *before* any pixel is
+decoded (a decompression bomb is refused without allocating its canvas), and
+only then is the image decoded in full to prove it is not broken.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from imghost.imaging.sniff import SNIFF_BYTES, Format, sniff
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        # AVIF is decoded by Pillow's own plugin (Pillow >= 11.3).
+        _heif_registered = True
+
+
+# We enforce our own pixel limit before decoding; Pillow's global guard would
+# otherwise raise its own error type at 2x its default and warn below that.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSED = {5, 6, 7, 8}  # orientations whose upright form swaps width and height
+
+
+class ProbeError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    format: Format
+    width: int  # upright, after EXIF orientation
+    height: int
+    frames: int
+
+
+def unsupported(detail: str = "") -> ProbeError:
+    return ProbeError(
+        415,
+        "unsupported_media_type",
+        detail
+        or "This file is not an image format we accept (JPEG, PNG, GIF, WebP, HEIC/HEIF, AVIF).",
+    )
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF must not reject good pixels
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def probe(path: Path, max_pixels: int) -> ProbeResult:
+    """Validate the file at ``path``; raise ProbeError with the right 4xx otherwise."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if not head:
+        raise ProbeError(422, "invalid_image", "The file is empty.")
+    fmt = sniff(head)
+    if fmt is None:
+        raise unsupported()
+    if fmt.name in ("heic", "heif", "avif"):
+        _register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                width, height = img.size
+                _check_pixels(width, height, max_pixels)
+                frames = int(getattr(img, "n_frames", 1) or 1)
+                _decode_all(img, frames, max_pixels)
+                if frames > 1:
+                    img.seek(0)
+                # Read EXIF only after decoding: some plugins load lazily inside
+                # getexif() and swallow the decode error there.
+                orientation = _orientation(img)
+    except ProbeError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ProbeError(
+            422,
+            "invalid_image",
+            f"The file starts like {fmt.name.upper()} but its contents are not a valid image.",
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ProbeError(
+            422,
+            "invalid_image",
+            f"The file looks like {fmt.name.upper()} but could not be decoded ({_reason(exc)}).",
+        ) from exc
+    except (MemoryError, Image.DecompressionBombError) as exc:
+        raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
+    except Exception as exc:  # any decoder crash is the file's fault, not ours
+        raise ProbeError(
+            422, "invalid_image", f"The image could not be decoded ({_reason(exc)})."
+        ) from exc
+    if orientation in _TRANSPOSED:
+        width, height = height, width
+    return ProbeResult(fmt, width, height, frames)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ProbeError(422, "invalid_image", "The image has no pixels.")
+    if width * height > max_pixels:
+        raise ProbeError(
+            413,
+            "image_too_large",
+            f"The image is {width}×{height} ({width * height / 1e6:.1f} MP); "
+            f"the limit is {max_pixels / 1e6:.0f} MP.",
+        )
+
+
+def _decode_all(img: Image.Image, frames: int, max_pixels: int) -> None:
+    """Decode every frame (a truncated or corrupt stream raises here).
+
+    Animation frames may claim extents far outside the canvas, which grows the
+    canvas Pillow allocates: each frame's size is checked before it is decoded.
+    """
+    for index in range(frames):
+        if index:
+            img.seek(index)
+            _check_pixels(*img.size, max_pixels)
+            for tile in getattr(img, "tile", ()):
+                x0, y0, x1, y1 = tile.extents
+                _check_pixels(max(x1 - x0, 1), max(y1 - y0, 1), max_pixels)
+        img.load()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:160]

@@ -1,0 +1,1 @@
+"""Background work: the worker loop and its periodic tasks."""

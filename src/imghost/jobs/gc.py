@@ -1,0 +1,90 @@
+"""Garbage collection of bytes nobody references.
+
+- pending presigned uploads past their expiry: object removed, row marked expired;
+- upload objects left after a finalize (the copy succeeded, the delete did not);
+- originals with no image row, older than the grace period (a crash between
+  the blob write and the row commit);
+- stale spool files in the staging directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import anyio
+from sqlalchemy import select
+
+from imghost.context import AppContext
+from imghost.db import utcnow
+from imghost.images.models import Image
+from imghost.uploads.models import Upload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GcReport:
+    expired_uploads: int = 0
+    upload_objects: int = 0
+    orphan_blobs: int = 0
+    staging_files: int = 0
+
+
+async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
+    grace = ctx.settings.gc_grace if grace is None else grace
+    report = GcReport()
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=grace)
+    store = ctx.store
+    async with ctx.sessions() as session:
+        expired = await session.scalars(
+            select(Upload).where(Upload.status == "pending", Upload.expires_at < now)
+        )
+        for upload in expired:
+            await store.delete(upload.blob_key)
+            upload.status = "expired"
+            report.expired_uploads += 1
+        await session.commit()
+
+        uploads = {u.blob_key: u.status for u in await session.scalars(select(Upload))}
+        async for meta in store.list("uploads/"):
+            if uploads.get(meta.key) != "pending" and meta.last_modified < cutoff:
+                await store.delete(meta.key)
+                report.upload_objects += 1
+
+        async for meta in store.list(""):
+            parts = meta.key.split("/")
+            if len(parts) != 3 or parts[2] != "original" or meta.last_modified >= cutoff:
+                continue
+            known = await session.scalar(select(Image.id).where(Image.blob_key == meta.key))
+            if known is None:
+                await store.delete(meta.key)
+                report.orphan_blobs += 1
+    report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
+    log.info("gc: %s", report)
+    return report
+
+
+def _sweep_staging(ctx: AppContext, grace: int) -> int:
+    removed = 0
+    limit = time.time() - max(grace, 3600)  # a spool may belong to a slow upload
+    try:
+        entries = list(os.scandir(ctx.store.staging_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if (
+                entry.is_file()
+                and entry.name.startswith("upload-")
+                and entry.stat().st_mtime < limit
+            ):
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

@@ -1,0 +1,186 @@
+"""Settings as declared data.
+
+Every setting is declared once below with its type, default and help text. They
+are read from ``IMGHOST_*`` environment variables (or passed explicitly), validated
+at start-up, and handed to ``create_app``. Nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PLACEHOLDER_SECRET = "change-me-insecure-development-secret"  # noqa: S105 - refused in production
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected a boolean, got {raw!r}")
+
+
+def _parse_size(raw: str) -> int:
+    """Accept plain bytes or a suffix: 50MB, 200MiB, 1GB (decimal and binary)."""
+    text = raw.strip().upper().replace(" ", "")
+    units = {
+        "KIB": 1024,
+        "MIB": 1024**2,
+        "GIB": 1024**3,
+        "KB": 1000,
+        "MB": 1000**2,
+        "GB": 1000**3,
+        "B": 1,
+    }
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+
+DECLARED: tuple[Setting, ...] = (
+    Setting(
+        "env", str, "development", "development or production; production refuses placeholders"
+    ),
+    Setting(
+        "database_url",
+        str,
+        "sqlite+aiosqlite:///./data/imghost.db",
+        "SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql://user:pw@host:port/db",
+    ),
+    Setting(
+        "storage_url",
+        str,
+        "file://./data/blobs",
+        "Blob store: file://DIR or s3://BUCKET[/PREFIX]?endpoint=URL&region=R "
+        "(credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the query)",
+    ),
+    Setting(
+        "public_base_url",
+        str,
+        "",
+        "Base URL clients use to reach us (default: http://HOST:PORT)",
+    ),
+    Setting("secret_key", str, PLACEHOLDER_SECRET, "Key for access tokens and signed URLs", True),
+    Setting("host", str, "127.0.0.1", "Address `imghost serve` binds"),
+    Setting("port", int, 8000, "Port `imghost serve` binds"),
+    Setting("workers", int, 1, "Number of API processes `imghost serve` starts"),
+    Setting("run_worker", _parse_bool, True, "Run the background worker inside `imghost serve`"),
+    Setting("auto_migrate", _parse_bool, True, "Apply database migrations when serving starts"),
+    Setting("max_file_size", _parse_size, 50_000_000, "Largest accepted file, bytes (50MB)"),
+    Setting("max_batch_size", _parse_size, 200_000_000, "Largest multipart batch, bytes (200MB)"),
+    Setting("max_batch_files", int, 50, "Most files in one multipart upload"),
+    Setting("max_pixels", int, 100_000_000, "Largest accepted image, pixels (100 MP)"),
+    Setting("presign_expires", int, 900, "Lifetime of a presigned upload URL, seconds"),
+    Setting("access_token_ttl", int, 3600, "Lifetime of an access token, seconds"),
+    Setting("refresh_token_ttl", int, 30 * 86400, "Lifetime of a refresh token, seconds"),
+    Setting("public_max_age", int, 86400, "Cache-Control max-age for public originals, seconds"),
+    Setting(
+        "delivery",
+        str,
+        "proxy",
+        "proxy (the API streams bytes) or redirect (/v1/images/{id}/file gives a presigned GET)",
+    ),
+    Setting("gc_interval", int, 600, "Seconds between garbage-collection runs of the worker"),
+    Setting("gc_grace", int, 3600, "Age in seconds before an unreferenced blob is collected"),
+    Setting("tmp_dir", str, "", "Spool directory for uploads (default: system temp dir)"),
+)
+
+_BY_NAME = {s.name: s for s in DECLARED}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./data/imghost.db"
+    storage_url: str = "file://./data/blobs"
+    public_base_url: str = ""
+    secret_key: str = PLACEHOLDER_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    run_worker: bool = True
+    auto_migrate: bool = True
+    max_file_size: int = 50_000_000
+    max_batch_size: int = 200_000_000
+    max_batch_files: int = 50
+    max_pixels: int = 100_000_000
+    presign_expires: int = 900
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+    public_max_age: int = 86400
+    delivery: Literal["proxy", "redirect"] = "proxy"
+    gc_interval: int = 600
+    gc_grace: int = 3600
+    tmp_dir: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.env not in ("development", "production"):
+            raise SettingsError(f"IMGHOST_ENV must be development or production, not {self.env!r}")
+        if self.delivery not in ("proxy", "redirect"):
+            raise SettingsError(
+                f"IMGHOST_DELIVERY must be proxy or redirect, not {self.delivery!r}"
+            )
+        weak = self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
+        if self.env == "production" and weak:
+            raise SettingsError(
+                "IMGHOST_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production (e.g. `openssl rand -base64 48`)"
+            )
+        for name in ("max_file_size", "max_batch_size", "max_batch_files", "max_pixels"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+        if not self.storage_url.startswith(("file://", "s3://")):
+            raise SettingsError("IMGHOST_STORAGE_URL must start with file:// or s3://")
+        base = self.public_base_url or f"http://{self.host}:{self.port}"
+        object.__setattr__(self, "public_base_url", base.rstrip("/"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from IMGHOST_* variables; explicit overrides win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in DECLARED:
+            raw = environ.get(f"IMGHOST_{setting.name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"IMGHOST_{setting.name.upper()}: {exc}") from exc
+        values.update(overrides)
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, value, help) rows, secrets masked: for `imghost settings`."""
+        rows = []
+        for setting in DECLARED:
+            value = getattr(self, setting.name)
+            shown = "********" if setting.secret else str(value)
+            rows.append((f"IMGHOST_{setting.name.upper()}", shown, setting.help))
+        return rows
+
+
+def declared(name: str) -> Setting:
+    return _BY_NAME[name]

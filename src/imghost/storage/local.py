@@ -1,0 +1,166 @@
+"""Blob store on the local filesystem.
+
+Writes are atomic and durable: bytes go to a temp file in the store's staging
+directory, are fsynced, renamed into place, and the directory is fsynced, so a
+crash leaves either the whole blob or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio
+
+from imghost.storage.base import BlobMeta, BlobNotFound, check_key
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.staging_dir = self.root / ".staging"
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _install(self, tmp: Path, key: str) -> None:
+        dest = self.path_for(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            # Different filesystem: copy next to the destination, then rename.
+            staged = dest.parent / f".{uuid.uuid4().hex}.tmp"
+            shutil.copyfile(tmp, staged)
+            with open(staged, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(staged, dest)
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(dest.parent)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        await anyio.to_thread.run_sync(self._install, path, key)
+
+    def _put_bytes(self, key: str, data: bytes) -> None:
+        tmp = self.staging_dir / uuid.uuid4().hex
+        try:
+            tmp.write_bytes(data)
+            self._install(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await anyio.to_thread.run_sync(self._put_bytes, key, data)
+
+    async def get(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> AsyncIterator[bytes]:
+        path = self.path_for(key)
+        try:
+            fh = await anyio.to_thread.run_sync(open, path, "rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        return self._iter(fh, start, end, chunk_size)
+
+    async def _iter(
+        self, fh: BinaryIO, start: int, end: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        try:
+            position = start
+            while end is None or position < end:
+                want = chunk_size if end is None else min(chunk_size, end - position)
+                chunk = await anyio.to_thread.run_sync(os.pread, fh.fileno(), want, position)
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        finally:
+            fh.close()
+
+    async def download(self, key: str, path: Path) -> None:
+        src = self.path_for(key)
+        try:
+            await anyio.to_thread.run_sync(shutil.copyfile, src, path)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+
+    async def head(self, key: str) -> BlobMeta | None:
+        try:
+            st = await anyio.to_thread.run_sync(os.stat, self.path_for(key))
+        except FileNotFoundError:
+            return None
+        return BlobMeta(key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self._delete, key)
+
+    def _delete(self, key: str) -> None:
+        path = self.path_for(key)
+        path.unlink(missing_ok=True)
+        # Prune now-empty parent directories up to the root.
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    async def copy(self, src: str, dst: str) -> None:
+        def _copy() -> None:
+            tmp = self.staging_dir / uuid.uuid4().hex
+            try:
+                shutil.copyfile(self.path_for(src), tmp)
+            except FileNotFoundError as exc:
+                raise BlobNotFound(src) from exc
+            try:
+                self._install(tmp, dst)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(_copy)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]:
+        def _walk() -> list[BlobMeta]:
+            found = []
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                if Path(dirpath) == self.root and ".staging" in dirnames:
+                    dirnames.remove(".staging")
+                for name in filenames:
+                    full = Path(dirpath) / name
+                    key = full.relative_to(self.root).as_posix()
+                    if name.startswith(".") or not key.startswith(prefix):
+                        continue
+                    st = full.stat()
+                    found.append(
+                        BlobMeta(key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
+                    )
+            return found
+
+        for meta in await anyio.to_thread.run_sync(_walk):
+            yield meta
+
+    async def presign_put(self, key: str, expires_in: int) -> str | None:
+        return None
+
+    async def presign_get(self, key: str, expires_in: int) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,131 @@
+"""Blob store on any S3-compatible service (AWS S3, MinIO, R2, ...) via obstore."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import obstore
+from obstore.exceptions import NotFoundError
+from obstore.store import S3Store
+
+from imghost.storage.base import BlobMeta, BlobNotFound, check_key
+
+if TYPE_CHECKING:  # only a type stub: not importable at runtime
+    from obstore.store import ClientConfig
+
+
+def parse_s3_url(url: str) -> tuple[str, str, dict[str, str]]:
+    """``s3://bucket/prefix?endpoint=...&region=...`` → (bucket, prefix, options)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"not an s3:// URL: {url!r}")
+    prefix = parts.path.strip("/")
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return parts.netloc, prefix, options
+
+
+class S3BlobStore:
+    def __init__(self, url: str, staging_dir: Path | None = None) -> None:
+        bucket, prefix, options = parse_s3_url(url)
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.staging_dir = staging_dir or Path(tempfile.gettempdir())
+        config: dict[str, Any] = {}
+        if "endpoint" in options:
+            config["endpoint"] = options["endpoint"]
+        config["region"] = options.get("region", "us-east-1")
+        if "access_key_id" in options:
+            config["access_key_id"] = options["access_key_id"]
+            config["secret_access_key"] = options.get("secret_access_key", "")
+        if options.get("virtual_hosted", "false") != "true":
+            config["virtual_hosted_style_request"] = False
+        client: ClientConfig = {}
+        if config.get("endpoint", "").startswith("http://"):
+            client["allow_http"] = True
+        self.store = S3Store(bucket, client_options=client or None, **config)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        try:
+            await obstore.put_async(self.store, self._k(key), path)
+        finally:
+            path.unlink(missing_ok=True)  # noqa: ASYNC240 - one metadata op
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await obstore.put_async(self.store, self._k(key), data)
+
+    async def get(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> AsyncIterator[bytes]:
+        options: dict[str, Any] = {}
+        if end is not None:
+            options["range"] = (start, end)
+        elif start:
+            options["range"] = {"offset": start}
+        try:
+            result = await obstore.get_async(self.store, self._k(key), options=options or None)  # type: ignore[arg-type]
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        except NotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        return self._iter(result.stream(min_chunk_size=chunk_size))
+
+    @staticmethod
+    async def _iter(stream: Any) -> AsyncIterator[bytes]:
+        async for chunk in stream:
+            yield bytes(chunk)
+
+    async def download(self, key: str, path: Path) -> None:
+        stream = await self.get(key, chunk_size=1024 * 1024)
+        with open(path, "wb") as fh:  # noqa: ASYNC230 - local temp file, small writes
+            async for chunk in stream:
+                fh.write(chunk)
+
+    async def head(self, key: str) -> BlobMeta | None:
+        try:
+            meta = await obstore.head_async(self.store, self._k(key))
+        except (FileNotFoundError, NotFoundError):
+            return None
+        return BlobMeta(key, meta["size"], meta["last_modified"])
+
+    async def delete(self, key: str) -> None:
+        try:
+            await obstore.delete_async(self.store, self._k(key))
+        except (FileNotFoundError, NotFoundError):
+            return
+
+    async def copy(self, src: str, dst: str) -> None:
+        try:
+            await obstore.copy_async(self.store, self._k(src), self._k(dst))
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise BlobNotFound(src) from exc
+
+    async def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]:
+        stream = obstore.list(self.store, prefix=self.prefix + prefix or None, chunk_size=500)
+        async for batch in stream:
+            for meta in batch:
+                key = meta["path"][len(self.prefix) :]
+                last = meta["last_modified"]
+                if last.tzinfo is None:
+                    last = last.replace(tzinfo=dt.UTC)
+                yield BlobMeta(key, meta["size"], last)
+
+    async def presign_put(self, key: str, expires_in: int) -> str | None:
+        return await obstore.sign_async(
+            self.store, "PUT", self._k(key), dt.timedelta(seconds=expires_in)
+        )
+
+    async def presign_get(self, key: str, expires_in: int) -> str | None:
+        return await obstore.sign_async(
+            self.store, "GET", self._k(key), dt.timedelta(seconds=expires_in)
+        )
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Getting bytes in: direct multipart uploads and presigned uploads."""

@@ -1,0 +1,267 @@
+"""Routes that take bytes in: POST /v1/images, POST /v1/uploads, the local PUT target."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from imghost.auth.services import Actor
+from imghost.context import AppContext
+from imghost.db import utcnow
+from imghost.deps import Ctx, CurrentActor, Db
+from imghost.errors import AppError, problem
+from imghost.images.schemas import BatchError, BatchResult, ImageOut
+from imghost.images.services import NewImageFields, check_visibility, normalize_tags
+from imghost.uploads import services
+from imghost.uploads.multipart import Form, read_form
+from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut
+from imghost.uploads.signing import verify_upload
+from imghost.uploads.spool import Spool, TooLarge
+
+router = APIRouter(tags=["uploads"])
+
+MAX_JSON_BODY = 256 * 1024
+
+_CREATE_IMAGES_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more image files (repeat the part).",
+                        },
+                        "title": {"type": "string"},
+                        "description": {"type": "string"},
+                        "tags": {"type": "string", "description": "comma-separated; repeatable"},
+                        "visibility": {"type": "string", "enum": ["public", "unlisted", "private"]},
+                    },
+                }
+            },
+            "application/json": {"schema": FinalizeIn.model_json_schema(by_alias=True)},
+        },
+    },
+    "responses": {
+        "201": {
+            "description": "One file: the image. Several files: {images, errors}.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/ImageOut"},
+                            BatchResult.model_json_schema(
+                                by_alias=True, ref_template="#/components/schemas/{model}"
+                            ),
+                        ]
+                    }
+                }
+            },
+        }
+    },
+}
+
+
+@router.post("/v1/images", status_code=201, openapi_extra=_CREATE_IMAGES_DOC)
+async def create_images(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> JSONResponse:
+    """Upload directly (multipart/form-data) or finalize a presigned upload (JSON)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return await _direct_upload(request, content_type, actor, db, ctx)
+    if content_type.startswith("application/json"):
+        return await _finalize(request, actor, db, ctx)
+    raise AppError(
+        415,
+        "unsupported_media_type",
+        "Send multipart/form-data to upload files, or application/json with an uploadId "
+        "to finalize a presigned upload.",
+    )
+
+
+def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
+    title = form.first("title")
+    description = form.first("description")
+    if title is not None and len(title) > 200:
+        raise AppError(422, "validation_error", "title can be at most 200 characters.")
+    if description is not None and len(description) > 5000:
+        raise AppError(422, "validation_error", "description can be at most 5000 characters.")
+    visibility = form.first("visibility") or actor.user.default_visibility
+    return NewImageFields(
+        title=title or None,
+        description=description or None,
+        tags=normalize_tags(form.fields.get("tags", [])),
+        visibility=check_visibility(visibility),
+    )
+
+
+async def _direct_upload(
+    request: Request, content_type: str, actor: Actor, db: Db, ctx: AppContext
+) -> JSONResponse:
+    settings = ctx.settings
+    form = await read_form(
+        content_type,
+        request.stream(),
+        staging=ctx.store.staging_dir,
+        max_file=settings.max_file_size,
+        max_total=settings.max_batch_size,
+        max_files=settings.max_batch_files,
+    )
+    try:
+        if not form.files:
+            raise AppError(
+                422, "no_file", "Attach at least one file in a multipart part named `file`."
+            )
+        fields = _fields_from_form(form, actor)
+        images: list[ImageOut] = []
+        errors: list[tuple[int, BatchError]] = []
+        for part in form.files:
+            try:
+                if part.too_large:
+                    raise services.file_too_large(settings.max_file_size)
+                image = await services.store_new_image(
+                    db, ctx.store, settings, actor.user, fields, part.spool, part.filename
+                )
+                await _commit_or_discard(db, ctx, image.blob_key)
+                images.append(ImageOut.of(image, settings.public_base_url))
+            except AppError as exc:
+                await db.rollback()
+                errors.append(
+                    (
+                        exc.status,
+                        BatchError(filename=part.filename, code=exc.code, detail=exc.detail),
+                    )
+                )
+    finally:
+        form.cleanup()
+    if len(form.files) == 1:
+        if errors:
+            status, err = errors[0]
+            return problem(status, err.code, err.detail, instance=request.url.path)
+        return JSONResponse(images[0].model_dump(mode="json", by_alias=True), status_code=201)
+    if not images:
+        status, err = errors[0]
+        return problem(
+            status,
+            err.code,
+            f"None of the {len(errors)} files was accepted; the first: {err.detail}",
+            instance=request.url.path,
+            errors=[e.model_dump(by_alias=True) for _, e in errors],
+        )
+    result = BatchResult(images=images, errors=[e for _, e in errors])
+    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=201)
+
+
+async def _commit_or_discard(db: Db, ctx: AppContext, blob_key: str) -> None:
+    try:
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        await services.discard_blob(ctx.store, blob_key)
+        raise
+
+
+async def _read_json(request: Request) -> Any:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise AppError(413, "content_too_large", "The JSON body is too large.")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise AppError(400, "invalid_json", "The request body is not valid JSON.") from exc
+
+
+async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> JSONResponse:
+    try:
+        body = FinalizeIn.model_validate(await _read_json(request))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise AppError(
+            422,
+            "validation_error",
+            f"The request is invalid: {field}: {first['msg']}.",
+            errors=[
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from exc
+    fields = NewImageFields(
+        title=body.title,
+        description=body.description,
+        tags=normalize_tags(body.tags),
+        visibility=check_visibility(body.visibility or actor.user.default_visibility),
+    )
+    image = await services.finalize_upload(
+        db, ctx.store, ctx.settings, actor.user, body.upload_id, fields
+    )
+    await _commit_or_discard(db, ctx, image.blob_key)
+    # The upload object has been copied to its final key; drop the staging copy.
+    await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
+    out = ImageOut.of(image, ctx.settings.public_base_url)
+    return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=201)
+
+
+@router.post("/v1/uploads", status_code=201, response_model=UploadOut)
+async def create_upload(body: UploadIn, actor: CurrentActor, db: Db, ctx: Ctx) -> UploadOut:
+    """Start a presigned upload: PUT the bytes to `presignedUrl`, then POST /v1/images."""
+    created = await services.create_upload(
+        db,
+        ctx.store,
+        ctx.settings,
+        actor.user,
+        body.filename,
+        body.size,
+        body.content_type,
+        body.checksum,
+    )
+    await db.commit()
+    return UploadOut(
+        upload_id=created.upload.id,
+        presigned_url=created.url,
+        expires_in=ctx.settings.presign_expires,
+        expires_at=created.upload.expires_at,
+    )
+
+
+@router.put("/v1/uploads/{upload_id}/content", include_in_schema=True)
+async def put_upload_content(
+    upload_id: str,
+    request: Request,
+    db: Db,
+    ctx: Ctx,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=128)],
+) -> JSONResponse:
+    """The presigned PUT target when the blob store is local files (S3 is used directly)."""
+    if not verify_upload(ctx.settings.secret_key, upload_id, expires, signature):
+        raise AppError(403, "invalid_signature", "The upload URL's signature is not valid.")
+    if expires <= int(utcnow().timestamp()):
+        raise AppError(410, "upload_expired", "This upload URL has expired.")
+    upload = await services.pending_upload(db, upload_id, None)
+    spool = Spool(ctx.store.staging_dir, upload.size)
+    try:
+        async for chunk in request.stream():
+            try:
+                await anyio.to_thread.run_sync(spool.write, chunk)
+            except TooLarge as exc:
+                raise AppError(
+                    413,
+                    "size_mismatch",
+                    f"More than the declared {upload.size} bytes were sent.",
+                ) from exc
+        spool.finish()
+        await services.receive_upload_bytes(ctx.store, upload, spool)
+    finally:
+        spool.cleanup()
+    return JSONResponse({"uploadId": upload_id, "size": upload.size}, status_code=200)

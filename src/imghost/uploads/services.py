@@ -1,0 +1,263 @@
+"""Turning received bytes into images: validation, storage, presigned uploads.
+
+Consistency between blob and row: the blob is written first and the row is
+committed after it, so a row never points at a missing blob. If the commit
+fails, the caller deletes the blob at once (:func:`discard_blob`); if the
+process dies in between, ``imghost gc`` removes the unreferenced blob later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import User
+from imghost.db import utcnow
+from imghost.errors import AppError
+from imghost.ids import new_id
+from imghost.images.models import Image
+from imghost.images.services import NewImageFields, build_image
+from imghost.imaging.probe import ProbeError, probe
+from imghost.settings import Settings
+from imghost.storage import BlobStore
+from imghost.uploads.models import Upload
+from imghost.uploads.signing import sign_upload
+from imghost.uploads.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+def probe_error(exc: ProbeError) -> AppError:
+    return AppError(exc.status, exc.code, exc.detail)
+
+
+def file_too_large(limit: int) -> AppError:
+    return AppError(
+        413,
+        "file_too_large",
+        f"The file is larger than the {limit / 1e6:.0f} MB limit.",
+        limit=limit,
+    )
+
+
+async def store_new_image(
+    session: AsyncSession,
+    store: BlobStore,
+    settings: Settings,
+    owner: User,
+    fields: NewImageFields,
+    spool: Spool,
+    filename: str | None,
+) -> Image:
+    """Validate a spooled file, put it in the blob store, add its row (not committed)."""
+    if spool.size == 0:
+        raise AppError(422, "invalid_image", "The file is empty.")
+    try:
+        probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
+    except ProbeError as exc:
+        raise probe_error(exc) from exc
+    image = build_image(owner.id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
+    await store.put_file(image.blob_key, spool.path)
+    session.add(image)
+    await session.flush()
+    return image
+
+
+async def discard_blob(store: BlobStore, key: str) -> None:
+    """Best-effort removal of a blob whose row did not commit (gc catches misses)."""
+    try:
+        await store.delete(key)
+    except Exception:  # gc will find it
+        log.warning("could not remove orphan blob %s; gc will", key, exc_info=True)
+
+
+def _clean_name(filename: str | None) -> str | None:
+    if not filename:
+        return None
+    # Browsers send a bare name; some clients send a path. Keep the last part.
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"')
+    return name[:255] or None
+
+
+# --- presigned uploads --------------------------------------------------------
+
+
+def upload_key(upload_id: str) -> str:
+    return f"uploads/{upload_id}"
+
+
+def parse_checksum(value: str) -> str:
+    """Accept ``sha256:<hex>``, plain hex, or base64 SHA-256; return hex."""
+    raw = value.strip()
+    if raw.lower().startswith("sha256:"):
+        raw = raw[7:]
+    elif ":" in raw:
+        raise AppError(422, "invalid_checksum", "Only sha256 checksums are supported.")
+    if len(raw) == 64:
+        try:
+            bytes.fromhex(raw)
+            return raw.lower()
+        except ValueError:
+            pass
+    try:
+        digest = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 32:
+        raise AppError(
+            422, "invalid_checksum", "checksum must be a SHA-256 digest (sha256:<hex> or base64)."
+        )
+    return digest.hex()
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    upload: Upload
+    url: str
+
+
+async def create_upload(
+    session: AsyncSession,
+    store: BlobStore,
+    settings: Settings,
+    owner: User,
+    filename: str,
+    size: int,
+    content_type: str,
+    checksum: str | None,
+) -> PresignedUpload:
+    if size > settings.max_file_size:
+        raise file_too_large(settings.max_file_size)
+    checksum_hex = parse_checksum(checksum) if checksum else None
+    upload_id = new_id("upl")
+    now = utcnow()
+    upload = Upload(
+        id=upload_id,
+        owner_id=owner.id,
+        filename=_clean_name(filename) or "upload",
+        size=size,
+        content_type=content_type,
+        checksum=checksum_hex,
+        blob_key=upload_key(upload_id),
+        status="pending",
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.presign_expires),
+    )
+    session.add(upload)
+    await session.flush()
+    url = await store.presign_put(upload.blob_key, settings.presign_expires)
+    if url is None:
+        expires = int(upload.expires_at.timestamp())
+        signature = sign_upload(settings.secret_key, upload_id, expires)
+        url = (
+            f"{settings.public_base_url}/v1/uploads/{upload_id}/content"
+            f"?expires={expires}&signature={signature}"
+        )
+    return PresignedUpload(upload, url)
+
+
+async def pending_upload(session: AsyncSession, upload_id: str, owner_id: str | None) -> Upload:
+    """The upload if it can still receive bytes or be finalized; 404/409/410 otherwise."""
+    upload = await session.get(Upload, upload_id)
+    if upload is None or (owner_id is not None and upload.owner_id != owner_id):
+        raise AppError(
+            404, "upload_not_found", "No such upload. Start a new one with POST /v1/uploads."
+        )
+    if upload.status == "completed":
+        raise AppError(
+            409,
+            "upload_already_finalized",
+            "This upload has already become an image.",
+            imageId=upload.image_id,
+        )
+    if upload.status != "pending" or upload.expires_at <= utcnow():
+        raise AppError(
+            410, "upload_expired", "This upload has expired. Start a new one with POST /v1/uploads."
+        )
+    return upload
+
+
+async def finalize_upload(
+    session: AsyncSession,
+    store: BlobStore,
+    settings: Settings,
+    owner: User,
+    upload_id: str,
+    fields: NewImageFields,
+) -> Image:
+    """Check the uploaded object and make it an image (row added, not committed)."""
+    upload = await pending_upload(session, upload_id, owner.id)
+    meta = await store.head(upload.blob_key)
+    if meta is None:
+        raise AppError(
+            409,
+            "upload_incomplete",
+            "No bytes have been uploaded yet: PUT the file to the presigned URL first.",
+        )
+    if meta.size != upload.size:
+        raise AppError(
+            422,
+            "size_mismatch",
+            f"The uploaded object is {meta.size} bytes but {upload.size} were declared.",
+        )
+    if meta.size > settings.max_file_size:
+        raise file_too_large(settings.max_file_size)
+    spool = Spool(store.staging_dir, settings.max_file_size)
+    try:
+        spool.finish()
+        await store.download(upload.blob_key, spool.path)
+        digest = await anyio.to_thread.run_sync(_sha256_file, spool.path)
+        if upload.checksum and digest != upload.checksum:
+            raise AppError(
+                422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
+            )
+        try:
+            probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
+        except ProbeError as exc:
+            raise probe_error(exc) from exc
+    finally:
+        spool.cleanup()
+    image = build_image(owner.id, fields, probed, meta.size, digest, upload.filename)
+    # Claim the upload with a conditional update: two concurrent finalizes of
+    # the same upload cannot both create an image.
+    claimed = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status == "pending")
+        .values(status="completed", image_id=image.id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise AppError(409, "upload_already_finalized", "This upload has already become an image.")
+    await store.copy(upload.blob_key, image.blob_key)
+    session.add(image)
+    await session.flush()
+    return image
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def receive_upload_bytes(store: BlobStore, upload: Upload, spool: Spool) -> None:
+    """Store bytes PUT to the API's own signed URL (local-files deployments)."""
+    if spool.size != upload.size:
+        raise AppError(
+            422,
+            "size_mismatch",
+            f"Received {spool.size} bytes but {upload.size} were declared.",
+        )
+    await store.put_file(upload.blob_key, spool.path)

@@ -1,0 +1,1 @@
+"""The small web UI served at /."""
