@@ -1,0 +1,313 @@
+"""Start PostgreSQL, an S3 API (moto) and nginx on free loopback ports.
+
+Each starter returns a handle with the connection details and a ``stop()``.
+When a server's binaries are missing, :class:`Unavailable` is raised; test
+fixtures turn that into a skip locally and a failure under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Unavailable(RuntimeError):
+    """A server's binaries are not installed on this machine."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+# --- PostgreSQL -----------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise Unavailable("PostgreSQL server binaries (initdb) not found; apt-get install postgresql")
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    datadir: Path
+    proc: subprocess.Popen[bytes]
+    user: str = "imghost"
+    password: str = "imghost"  # noqa: S105 - throwaway loopback test server
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
+    """initdb a fresh cluster in a temp dir and start it on a free port.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres`
+    system user, which owns the temp dir.
+    """
+    bindir = postgres_bin_dir()
+    root = Path(tempfile.mkdtemp(prefix="imghost-pg-"))
+    datadir = root / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise Unavailable("running as root but there is no `postgres` user") from exc
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    pwfile = root / "pw"
+    pwfile.write_text("imghost\n")
+    if run_as:
+        os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "imghost",
+            f"--pwfile={pwfile}",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    port = free_port()
+    conf = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port),
+        "unix_socket_directories": f"'{root}'",
+        "fsync": "off",  # throwaway test cluster: durability is not under test
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "200",
+        "shared_buffers": "256MB",
+    }
+    conf.update(extra_conf or {})
+    with open(datadir / "postgresql.conf", "a") as fh:
+        for key, value in conf.items():
+            fh.write(f"{key} = {value}\n")
+    proc = subprocess.Popen(
+        [*run_as, str(bindir / "postgres"), "-D", str(datadir)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "postgres.log", "wb"),  # noqa: SIM115 - lives as long as the server
+    )
+    server = PostgresServer(port=port, datadir=datadir, proc=proc)
+    try:
+        wait_for_port(port, 30, proc)
+        _wait_accepting(server)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_accepting(server: PostgresServer) -> None:
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def _try() -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = await asyncpg.connect(server.url())
+                await conn.close()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    asyncio.run(_try())
+
+
+def psql(server: PostgresServer, sql: str, database: str = "postgres") -> None:
+    """Run SQL statements (each outside a transaction, e.g. CREATE DATABASE)."""
+    import asyncio
+
+    import asyncpg
+
+    async def _run() -> None:
+        conn = await asyncpg.connect(server.url(database))
+        try:
+            for statement in [s for s in sql.split(";\n") if s.strip()]:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(_run())
+
+
+# --- S3 (moto) ------------------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    port: int
+    handle: Any
+    access_key: str = "testing"
+    secret_key: str = "testing"  # noqa: S105 - moto accepts any credentials
+    region: str = "us-east-1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def storage_url(self, bucket: str, prefix: str = "") -> str:
+        path = f"/{prefix}" if prefix else ""
+        return (
+            f"s3://{bucket}{path}?endpoint={self.endpoint}&region={self.region}"
+            f"&access_key_id={self.access_key}&secret_access_key={self.secret_key}"
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+        client.create_bucket(Bucket=bucket)
+
+    def stop(self) -> None:
+        self.handle.stop()
+
+
+def start_s3() -> S3Server:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        raise Unavailable("moto[server] is not installed") from exc
+    port = free_port()
+    handle = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    handle.start()
+    wait_for_port(port, 30)
+    return S3Server(port=port, handle=handle)
+
+
+# --- nginx ----------------------------------------------------------------
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if not found:
+        raise Unavailable("nginx not found; apt-get install nginx")
+    return found
+
+
+@dataclass
+class NginxServer:
+    port: int
+    root: Path
+    proc: subprocess.Popen[bytes]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_nginx(server_block: str, workers: int = 1) -> NginxServer:
+    """Run nginx in the foreground with a config whose `server { }` body is given.
+
+    ``{port}`` and ``{root}`` in ``server_block`` are filled in.
+    """
+    binary = nginx_binary()
+    root = Path(tempfile.mkdtemp(prefix="imghost-nginx-"))
+    port = free_port()
+    body = server_block.replace("{port}", str(port)).replace("{root}", str(root))
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = f"""
+{user}
+worker_processes {workers};
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    types {{ image/jpeg jpg; image/png png; }}
+    server {{
+        listen 127.0.0.1:{port};
+        {body}
+    }}
+}}
+"""
+    (root / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [binary, "-c", str(root / "nginx.conf"), "-p", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, 15, proc)
+    except Exception:
+        proc.kill()
+        raise
+    return NginxServer(port=port, root=root, proc=proc)
