@@ -1,0 +1,178 @@
+"""Fixtures: real servers on loopback, an app per test on each backend combination.
+
+API tests run twice: on SQLite + local files (the embedded default) and on
+PostgreSQL + S3 (a real PostgreSQL cluster and moto's S3 API server, started
+once per session on free ports). Every test gets its own database and its own
+blob namespace. Under CI=true a server that cannot start fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from imghost.app import create_app
+from imghost.migrate import upgrade
+from imghost.settings import Settings
+from imghost.testing.servers import (
+    PostgresServer,
+    S3Server,
+    Unavailable,
+    free_port,
+    psql,
+    start_postgres,
+    start_s3,
+    wait_for_port,
+)
+
+CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite-local", "postgres-s3"]
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"  # noqa: S105
+
+
+def unavailable(reason: str) -> None:
+    if CI:
+        pytest.fail(f"required test service unavailable under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
+        psql(server, "CREATE DATABASE imghost_template")
+        upgrade(server.url("imghost_template"))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    try:
+        server = start_s3()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
+        server.create_bucket("imghost-test")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings_factory(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Any]:
+    """Build Settings for this test's isolated database and blob namespace."""
+    created: list[str] = []
+    if backend == "sqlite-local":
+        template: Path = request.getfixturevalue("sqlite_template")
+        db = tmp_path / "imghost.db"
+        shutil.copyfile(template, db)
+        base = {
+            "database_url": f"sqlite+aiosqlite:///{db}",
+            "storage_url": f"file://{tmp_path / 'blobs'}",
+        }
+    else:
+        pg: PostgresServer = request.getfixturevalue("pg_server")
+        s3: S3Server = request.getfixturevalue("s3_server")
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        psql(pg, f"CREATE DATABASE {name} TEMPLATE imghost_template")
+        created.append(name)
+        base = {
+            "database_url": pg.url(name),
+            "storage_url": s3.storage_url("imghost-test", name),
+        }
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            **base,
+            "secret_key": TEST_SECRET,
+            "run_worker": False,
+            "auto_migrate": False,
+            "tmp_dir": str(tmp_path / "spool"),
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    yield make
+    if created:
+        pg = request.getfixturevalue("pg_server")
+        for name in created:
+            psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class LiveServer:
+    """The app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.settings = Settings(
+            **{
+                **{k: getattr(settings, k) for k in settings.__dataclass_fields__},
+                "public_base_url": f"http://127.0.0.1:{self.port}",
+            }
+        )
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        wait_for_port(self.port, 30)
+        while not self.server.started:
+            threading.Event().wait(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def settings(settings_factory: Any) -> Settings:
+    return settings_factory()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        yield c
