@@ -122,7 +122,7 @@ async def _direct_upload(
             )
         fields = _fields_from_form(form, actor)
         images: list[ImageOut] = []
-        errors: list[tuple[int, BatchError]] = []
+        failures: list[tuple[str | None, AppError]] = []
         for part in form.files:
             try:
                 if part.too_large:
@@ -134,29 +134,24 @@ async def _direct_upload(
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
                 await db.rollback()
-                errors.append(
-                    (
-                        exc.status,
-                        BatchError(filename=part.filename, code=exc.code, detail=exc.detail),
-                    )
-                )
+                failures.append((part.filename, exc))
     finally:
         form.cleanup()
     if len(form.files) == 1:
-        if errors:
-            status, err = errors[0]
-            return problem(status, err.code, err.detail, instance=request.url.path)
+        if failures:
+            raise failures[0][1]
         return JSONResponse(images[0].model_dump(mode="json", by_alias=True), status_code=201)
+    errors = [BatchError(filename=name, code=e.code, detail=e.detail) for name, e in failures]
     if not images:
-        status, err = errors[0]
+        first = failures[0][1]
         return problem(
-            status,
-            err.code,
-            f"None of the {len(errors)} files was accepted; the first: {err.detail}",
+            first.status,
+            first.code,
+            f"None of the {len(errors)} files was accepted; the first: {first.detail}",
             instance=request.url.path,
-            errors=[e.model_dump(by_alias=True) for _, e in errors],
+            errors=[e.model_dump(by_alias=True) for e in errors],
         )
-    result = BatchResult(images=images, errors=[e for _, e in errors])
+    result = BatchResult(images=images, errors=errors)
     return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=201)
 
 
