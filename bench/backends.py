@@ -12,6 +12,7 @@ from imghost.testing.servers import PostgresServer, S3Server, psql, start_postgr
 BACKENDS = ("sqlite-local", "postgres-s3")
 BUCKET = "imghost-bench"
 DATABASE = "imghost_bench"
+PREFIX = "blobs"  # key prefix inside the bucket
 
 
 @dataclass
@@ -48,7 +49,7 @@ def opened(name: str, workdir: Path) -> Iterator[Backend]:
             name=name,
             description="PostgreSQL (asyncpg) + S3 API (moto server, in the bench process)",
             database_url=postgres.url(DATABASE),
-            storage_url=s3.storage_url(BUCKET, "blobs"),
+            storage_url=s3.storage_url(BUCKET, PREFIX),
             s3=s3,
             postgres=postgres,
         )

@@ -1,0 +1,121 @@
+"""GET throughput of /images/{id} under wrk, next to nginx serving the same bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+import httpx
+
+from bench import wrk
+from bench.backends import BUCKET, PREFIX, Backend
+from bench.checks import Checks
+from bench.fixtures import JpegFixture
+from bench.service import Service, ServiceError, expect
+from bench.uploads import multipart_body
+from imghost.images.services import original_key
+from imghost.testing.servers import start_nginx
+
+NGINX_SERVER_BLOCK = "location / { root {root}; }"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing wrk hammered, and its figures."""
+
+    label: str
+    url: str
+    result: wrk.WrkResult
+
+    def as_json(self) -> dict[str, object]:
+        return {"label": self.label, "url": self.url, **self.result.as_json()}
+
+
+@dataclass(frozen=True)
+class GetResult:
+    image_id: str
+    imghost: Target
+    nginx: Target
+    s3_direct: Target | None  # the S3 server itself, when imghost proxies from S3
+
+    @property
+    def ratio(self) -> float:
+        return self.imghost.result.requests_per_s / self.nginx.result.requests_per_s
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "image_id": self.image_id,
+            "imghost": self.imghost.as_json(),
+            "nginx": self.nginx.as_json(),
+            "s3_direct": self.s3_direct.as_json() if self.s3_direct else None,
+            "ratio_imghost_to_nginx_rps": round(self.ratio, 4),
+        }
+
+
+def _hammer(label: str, url: str, config: wrk.WrkConfig, checks: Checks) -> Target:
+    result = wrk.run(url, config)
+    checks.add(
+        f"wrk {label}: all responses 2xx/3xx, no socket errors",
+        result.errors == 0,
+        f"{result.requests} requests, {result.non_2xx_3xx} non-2xx/3xx, "
+        f"socket errors {result.socket_errors}",
+    )
+    return Target(label, url, result)
+
+
+def measure(
+    service: Service,
+    backend: Backend,
+    client: httpx.Client,
+    image: JpegFixture,
+    config: wrk.WrkConfig,
+    checks: Checks,
+    nginx_workers: int,
+) -> GetResult:
+    body, content_type = multipart_body(image.data, "small.jpg")
+    created = expect(
+        client.post("/v1/images", content=body, headers={"Content-Type": content_type}),
+        201,
+        "upload the small image",
+    ).json()
+    if created.get("visibility") != "public":
+        raise ServiceError(f"the small image should be public, it is {created.get('visibility')!r}")
+    image_id: str = created["imageId"]
+
+    url = f"{service.base_url}/images/{image_id}"
+    checks.get_returns("GET /images/{id} (imghost) returns the exact bytes", url, image.data)
+    imghost = _hammer("imghost", url, config, checks)
+
+    nginx = start_nginx(NGINX_SERVER_BLOCK, workers=nginx_workers)
+    try:
+        (nginx.root / "images").mkdir()
+        (nginx.root / "images" / f"{image_id}.jpg").write_bytes(image.data)
+        nginx_url = f"http://127.0.0.1:{nginx.port}/images/{image_id}.jpg"
+        checks.get_returns("GET (nginx, same bytes from disk) returns the exact bytes", nginx_url, image.data)
+        limit = _hammer("nginx", nginx_url, config, checks)
+    finally:
+        nginx.stop()
+
+    s3_direct = None
+    if backend.s3 is not None:
+        s3_url = _presigned_get(backend, original_key(created["ownerId"], image_id))
+        checks.get_returns("presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data)
+        s3_direct = _hammer("s3 (moto) direct", s3_url, config, checks)
+    return GetResult(image_id=image_id, imghost=imghost, nginx=limit, s3_direct=s3_direct)
+
+
+def _presigned_get(backend: Backend, key: str) -> str:
+    """A presigned GET straight to the S3 server for the blob imghost proxies."""
+    assert backend.s3 is not None
+    s3 = backend.s3
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        region_name=s3.region,
+    )
+    url: str = client.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": f"{PREFIX}/{key}"}, ExpiresIn=3600
+    )
+    return url
