@@ -91,7 +91,9 @@ def measure(
         (nginx.root / "images").mkdir()
         (nginx.root / "images" / f"{image_id}.jpg").write_bytes(image.data)
         nginx_url = f"http://127.0.0.1:{nginx.port}/images/{image_id}.jpg"
-        checks.get_returns("GET (nginx, same bytes from disk) returns the exact bytes", nginx_url, image.data)
+        checks.get_returns(
+            "GET (nginx, same bytes from disk) returns the exact bytes", nginx_url, image.data
+        )
         limit = _hammer("nginx", nginx_url, config, checks)
     finally:
         nginx.stop()
@@ -99,7 +101,9 @@ def measure(
     s3_direct = None
     if backend.s3 is not None:
         s3_url = _presigned_get(backend, original_key(created["ownerId"], image_id))
-        checks.get_returns("presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data)
+        checks.get_returns(
+            "presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data
+        )
         s3_direct = _hammer("s3 (moto) direct", s3_url, config, checks)
     return GetResult(image_id=image_id, imghost=imghost, nginx=limit, s3_direct=s3_direct)
 

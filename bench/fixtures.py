@@ -59,8 +59,10 @@ def make_jpeg(
     tolerance: float = 0.03,
     seed: int = 1,
 ) -> JpegFixture:
-    """A ``width``×``height`` JPEG whose size is ``target_bytes`` ± ``tolerance``."""
-    noise = Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3))
+    """A ``width`` by ``height`` JPEG whose size is ``target_bytes`` ± ``tolerance``."""
+    noise = Image.frombytes(
+        "RGB", (width, height), random.Random(seed).randbytes(width * height * 3)
+    )
     base = _gradient(width, height)
     low, high = 0.0, 1.0
     data = _encode(noise, quality)

@@ -103,8 +103,7 @@ def parse(output: str) -> WrkResult:
     if not (rps and transfer and total and distribution):
         raise WrkError(f"unexpected wrk output:\n{output}")
     latency = {
-        pct: _ms(value)
-        for pct, value in re.findall(r"^\s+(\d+)%\s+(\S+)$", distribution[1], re.M)
+        pct: _ms(value) for pct, value in re.findall(r"^\s+(\d+)%\s+(\S+)$", distribution[1], re.M)
     }
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     sockets = re.search(
@@ -128,9 +127,7 @@ def run(url: str, config: WrkConfig, *, warm_up: bool = True) -> WrkResult:
     """Warm up for ``config.warmup`` seconds (discarded), then measure."""
     binary = wrk_binary()
     if warm_up and config.warmup > 0:
-        subprocess.run(
-            [binary, *config.args(config.warmup), url], capture_output=True, check=True
-        )
+        subprocess.run([binary, *config.args(config.warmup), url], capture_output=True, check=True)
     proc = subprocess.run(
         [binary, *config.args(config.duration), url],
         capture_output=True,

@@ -101,11 +101,12 @@ def parse_range(header: str | None, total: int) -> ByteRange | None:
                 raise Unsatisfiable
             return ByteRange(max(total - suffix, 0), total)
         start = int(first)
-        end = int(last) + 1 if last else total
+        last_byte = int(last) if last else None
     except ValueError:
         return None
-    if start < 0 or end <= start:
+    if start < 0 or (last_byte is not None and last_byte < start):
         return None  # syntactically invalid (e.g. bytes=5-2): ignore the header
     if start >= total:
         raise Unsatisfiable
-    return ByteRange(start, min(end, total))
+    end = total if last_byte is None else min(last_byte + 1, total)
+    return ByteRange(start, end)
