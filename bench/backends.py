@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ def opened(name: str, workdir: Path) -> Iterator[Backend]:
         postgres = start_postgres()
         stack.callback(postgres.stop)
         psql(postgres, f"CREATE DATABASE {DATABASE}")
+        # moto's werkzeug server would log every request wrk makes to our terminal.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         s3 = start_s3()
         stack.callback(s3.stop)
         s3.create_bucket(BUCKET)

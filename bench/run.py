@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     console = Console()
+    if not console.is_terminal:  # piped or logged: wide enough that tables do not wrap
+        console = Console(width=150)
     config = Config(
         runs=args.runs,
         warmup_runs=args.warmup_runs,
