@@ -34,7 +34,8 @@ class S3BlobStore:
         bucket, prefix, options = parse_s3_url(url)
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
-        self.staging_dir = staging_dir or Path(tempfile.gettempdir())
+        self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "imghost-staging"
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {}
         if "endpoint" in options:
             config["endpoint"] = options["endpoint"]
