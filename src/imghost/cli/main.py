@@ -9,6 +9,7 @@ import os
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from imghost.settings import Settings, SettingsError
@@ -124,7 +125,7 @@ def show_settings() -> None:
     settings = _settings()
     table = Table("variable", "value", "meaning")
     for row in settings.describe():
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
 
