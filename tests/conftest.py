@@ -85,9 +85,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings_factory(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Any]:
+def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Build Settings for this test's isolated database and blob namespace."""
     created: list[str] = []
     if backend == "sqlite-local":

@@ -38,9 +38,7 @@ def make_user(client: httpx.Client, name: str | None = None) -> UserHandle:
     r = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
     tokens = r.json()
-    return UserHandle(
-        user_id, name, email, PASSWORD, tokens["accessToken"], tokens["refreshToken"]
-    )
+    return UserHandle(user_id, name, email, PASSWORD, tokens["accessToken"], tokens["refreshToken"])
 
 
 def image_bytes(

@@ -17,7 +17,9 @@ from imghost.delivery.api import router as delivery_router
 from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
 from imghost.jobs.worker import run_periodic
+from imghost.middleware import RejectUnsafeTargets
 from imghost.migrate import upgrade
+from imghost.openapi import install_openapi
 from imghost.settings import Settings
 from imghost.uploads.api import router as uploads_router
 from imghost.web.api import router as web_router
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(RejectUnsafeTargets)
     install_handlers(app)
+    install_openapi(app)
     for router in (
         auth_router,
         accounts_router,

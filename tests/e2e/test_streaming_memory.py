@@ -44,7 +44,7 @@ class PeakRss:
 
 def _body(head: bytes, boundary: str) -> Iterator[bytes]:
     yield (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode()
     yield head

@@ -47,10 +47,10 @@ class Actor:
     user: User
     via: Literal["token", "api_key"]
     credential_id: str
-
-    @property
-    def user_id(self) -> str:
-        return self.user.id
+    # Copied out of `user` when the actor is built: after a rollback the ORM
+    # object is expired, and reading it would need I/O at an awkward moment.
+    user_id: str
+    default_visibility: str
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
         user = await session.get(User, key.user_id)
         if user is None:
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
-        return Actor(user, "api_key", key.id)
+        return Actor(user, "api_key", key.id, user.id, user.default_visibility)
     try:
         claims = decode_access_token(secret, bearer)
     except InvalidToken as exc:
@@ -179,7 +179,8 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
     found = row.first()
     if found is None or found[1] is not None:
         raise Unauthorized("The session has ended; log in again.", code="invalid_token")
-    return Actor(found[0], "token", claims.session_id)
+    user = found[0]
+    return Actor(user, "token", claims.session_id, user.id, user.default_visibility)
 
 
 async def create_api_key(session: AsyncSession, user_id: str, name: str) -> tuple[ApiKey, str]:

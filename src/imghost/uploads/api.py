@@ -17,6 +17,7 @@ from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError, problem
 from imghost.images.schemas import BatchError, BatchResult, ImageOut
 from imghost.images.services import NewImageFields, check_visibility, normalize_tags
+from imghost.schemas import unstorable
 from imghost.uploads import services
 from imghost.uploads.multipart import Form, read_form
 from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut
@@ -59,9 +60,7 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
                     "schema": {
                         "anyOf": [
                             {"$ref": "#/components/schemas/ImageOut"},
-                            BatchResult.model_json_schema(
-                                by_alias=True, ref_template="#/components/schemas/{model}"
-                            ),
+                            {"$ref": "#/components/schemas/BatchResult"},
                         ]
                     }
                 }
@@ -88,13 +87,18 @@ async def create_images(request: Request, actor: CurrentActor, db: Db, ctx: Ctx)
 
 
 def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
+    for name, values in form.fields.items():
+        if any(unstorable(v) for v in values):
+            raise AppError(
+                422, "validation_error", f"The field {name!r} contains a NUL or invalid character."
+            )
     title = form.first("title")
     description = form.first("description")
     if title is not None and len(title) > 200:
         raise AppError(422, "validation_error", "title can be at most 200 characters.")
     if description is not None and len(description) > 5000:
         raise AppError(422, "validation_error", "description can be at most 5000 characters.")
-    visibility = form.first("visibility") or actor.user.default_visibility
+    visibility = form.first("visibility") or actor.default_visibility
     return NewImageFields(
         title=title or None,
         description=description or None,
@@ -128,7 +132,7 @@ async def _direct_upload(
                 if part.too_large:
                     raise services.file_too_large(settings.max_file_size)
                 image = await services.store_new_image(
-                    db, ctx.store, settings, actor.user, fields, part.spool, part.filename
+                    db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
                 )
                 await _commit_or_discard(db, ctx, image.blob_key)
                 images.append(ImageOut.of(image, settings.public_base_url))
@@ -195,10 +199,10 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         title=body.title,
         description=body.description,
         tags=normalize_tags(body.tags),
-        visibility=check_visibility(body.visibility or actor.user.default_visibility),
+        visibility=check_visibility(body.visibility or actor.default_visibility),
     )
     image = await services.finalize_upload(
-        db, ctx.store, ctx.settings, actor.user, body.upload_id, fields
+        db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
     )
     await _commit_or_discard(db, ctx, image.blob_key)
     # The upload object has been copied to its final key; drop the staging copy.
@@ -214,7 +218,7 @@ async def create_upload(body: UploadIn, actor: CurrentActor, db: Db, ctx: Ctx) -
         db,
         ctx.store,
         ctx.settings,
-        actor.user,
+        actor.user_id,
         body.filename,
         body.size,
         body.content_type,

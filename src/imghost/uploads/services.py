@@ -20,7 +20,6 @@ import anyio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import User
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
@@ -53,7 +52,7 @@ async def store_new_image(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
-    owner: User,
+    owner_id: str,
     fields: NewImageFields,
     spool: Spool,
     filename: str | None,
@@ -65,7 +64,7 @@ async def store_new_image(
         probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
     except ProbeError as exc:
         raise probe_error(exc) from exc
-    image = build_image(owner.id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
+    image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
     await store.put_file(image.blob_key, spool.path)
     session.add(image)
     await session.flush()
@@ -130,7 +129,7 @@ async def create_upload(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
-    owner: User,
+    owner_id: str,
     filename: str,
     size: int,
     content_type: str,
@@ -143,7 +142,7 @@ async def create_upload(
     now = utcnow()
     upload = Upload(
         id=upload_id,
-        owner_id=owner.id,
+        owner_id=owner_id,
         filename=_clean_name(filename) or "upload",
         size=size,
         content_type=content_type,
@@ -191,12 +190,12 @@ async def finalize_upload(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
-    owner: User,
+    owner_id: str,
     upload_id: str,
     fields: NewImageFields,
 ) -> Image:
     """Check the uploaded object and make it an image (row added, not committed)."""
-    upload = await pending_upload(session, upload_id, owner.id)
+    upload = await pending_upload(session, upload_id, owner_id)
     meta = await store.head(upload.blob_key)
     if meta is None:
         raise AppError(
@@ -227,7 +226,7 @@ async def finalize_upload(
             raise probe_error(exc) from exc
     finally:
         spool.cleanup()
-    image = build_image(owner.id, fields, probed, meta.size, digest, upload.filename)
+    image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
     # Claim the upload with a conditional update: two concurrent finalizes of
     # the same upload cannot both create an image.
     claimed = await session.execute(

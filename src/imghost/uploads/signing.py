@@ -16,4 +16,4 @@ def sign_upload(secret: str, upload_id: str, expires: int) -> str:
 
 
 def verify_upload(secret: str, upload_id: str, expires: int, signature: str) -> bool:
-    return hmac.compare_digest(_mac(secret, upload_id, expires), signature)
+    return hmac.compare_digest(_mac(secret, upload_id, expires).encode(), signature.encode())

@@ -64,9 +64,7 @@ def test_soft_delete_hides_everywhere(client: httpx.Client) -> None:
     other = make_user(client)
     img = upload_ok(client, user)
     image_id = img["imageId"]
-    assert_problem(
-        client.delete(f"/v1/images/{image_id}", headers=other.headers), 403, "forbidden"
-    )
+    assert_problem(client.delete(f"/v1/images/{image_id}", headers=other.headers), 403, "forbidden")
     r = client.delete(f"/v1/images/{image_id}", headers=user.headers)
     assert r.status_code == 200
     assert r.json()["imageId"] == image_id and r.json()["deleted"] is True
@@ -135,7 +133,9 @@ def test_user_listing(client: httpx.Client) -> None:
     ).json()
     assert page2["total"] == 4 and [i["imageId"] for i in page2["images"]] == [ids[0]]
     assert_problem(client.get(f"/v1/users/{owner.user_id}/images?limit=0"), 422, "validation_error")
-    assert_problem(client.get(f"/v1/users/{owner.user_id}/images?limit=101"), 422, "validation_error")
+    assert_problem(
+        client.get(f"/v1/users/{owner.user_id}/images?limit=101"), 422, "validation_error"
+    )
     assert_problem(client.get(f"/v1/users/{owner.user_id}/images?page=x"), 422, "validation_error")
     assert_problem(client.get("/v1/users/u_nobody/images"), 404, "not_found")
 
@@ -147,3 +147,31 @@ def test_file_redirect(client: httpx.Client) -> None:
     assert r.status_code == 302 and r.headers["location"] == img["url"]
     followed = client.get(f"/v1/images/{img['imageId']}/file", follow_redirects=True)
     assert followed.status_code == 200 and followed.headers["content-type"] == "image/png"
+
+
+def test_unstorable_text_is_refused_cleanly(client: httpx.Client) -> None:
+    user = make_user(client)
+    img = upload_ok(client, user)
+    for path in ("/images/img_%00x", "/v1/images/%00", f"/v1/users/{user.user_id}/images?tag=a%00"):
+        assert_problem(client.get(path), 400, "invalid_characters")
+    assert_problem(client.get("/images/img_%ff%fe"), 400, "invalid_characters")
+    for value in ("bad\x00title", "lone \ud800 surrogate"):
+        r = client.patch(
+            f"/v1/images/{img['imageId']}",
+            headers={**user.headers, "content-type": "application/json"},
+            content=('{"title": ' + __import__("json").dumps(value) + "}").encode(),
+        )
+        assert_problem(r, 422, "validation_error")
+    r = client.post(
+        "/v1/images",
+        headers=user.headers,
+        files={"file": ("a.jpg", image_bytes(), "image/jpeg")},
+        data={"title": "nul\x00inside"},
+    )
+    assert_problem(r, 422, "validation_error")
+    r = client.post(
+        "/v1/uploads",
+        headers=user.headers,
+        json={"filename": "a\x00.png", "size": 10, "contentType": "image/png"},
+    )
+    assert_problem(r, 422, "validation_error")

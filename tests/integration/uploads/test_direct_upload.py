@@ -44,9 +44,7 @@ def test_single_upload_each_format(
 
 def test_fields_tags_and_default_visibility(client: httpx.Client) -> None:
     user = make_user(client)
-    body = upload_ok(
-        client, user, title="Beach", description="sunset", tags="Summer, beach,summer"
-    )
+    body = upload_ok(client, user, title="Beach", description="sunset", tags="Summer, beach,summer")
     assert body["title"] == "Beach" and body["description"] == "sunset"
     assert body["tags"] == ["summer", "beach"] and body["visibility"] == "public"
     client.patch("/v1/users/me", headers=user.headers, json={"defaultVisibility": "private"})
