@@ -36,7 +36,7 @@ from imghost.testing.servers import (
 
 CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite-local", "postgres-s3"]
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"  # noqa: S105
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def unavailable(reason: str) -> None:

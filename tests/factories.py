@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 @dataclass

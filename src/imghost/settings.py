@@ -8,6 +8,7 @@ at start-up, and handed to ``create_app``. Nothing reads the environment later.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,7 +101,15 @@ DECLARED: tuple[Setting, ...] = (
     ),
     Setting("gc_interval", int, 600, "Seconds between garbage-collection runs of the worker"),
     Setting("gc_grace", int, 3600, "Age in seconds before an unreferenced blob is collected"),
-    Setting("tmp_dir", str, "", "Spool directory for uploads (default: system temp dir)"),
+    Setting(
+        "tmp_dir",
+        str,
+        "",
+        "Spool directory for uploads on S3 (default: imghost-staging in the system temp "
+        "dir); the local store always spools inside its own directory",
+    ),
+    Setting("log_level", str, "info", "Log level: debug, info, warning, error"),
+    Setting("access_log", _parse_bool, False, "Log every HTTP request (uvicorn access log)"),
 )
 
 _BY_NAME = {s.name: s for s in DECLARED}
@@ -130,6 +139,8 @@ class Settings:
     gc_interval: int = 600
     gc_grace: int = 3600
     tmp_dir: str = ""
+    log_level: str = "info"
+    access_log: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,6 +162,10 @@ class Settings:
         for name in ("max_file_size", "max_batch_size", "max_batch_files", "max_pixels"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+        if self.max_file_size > self.max_batch_size:
+            raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(f"IMGHOST_LOG_LEVEL {self.log_level!r} is not a log level")
         if not self.storage_url.startswith(("file://", "s3://")):
             raise SettingsError("IMGHOST_STORAGE_URL must start with file:// or s3://")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
@@ -177,9 +192,15 @@ class Settings:
         rows = []
         for setting in DECLARED:
             value = getattr(self, setting.name)
-            shown = "********" if setting.secret else str(value)
+            shown = "********" if setting.secret else mask_credentials(str(value))
             rows.append((f"IMGHOST_{setting.name.upper()}", shown, setting.help))
         return rows
+
+
+def mask_credentials(value: str) -> str:
+    """Hide passwords in URLs (user:pw@host) and secret query parameters."""
+    value = re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1********@", value)
+    return re.sub(r"((?:secret_access_key|password|token)=)[^&]+", r"\1********", value)
 
 
 def declared(name: str) -> Setting:

@@ -39,7 +39,7 @@ class ServiceProcess:
             [str(BIN / "imghost"), "serve"],
             cwd=self.cwd,
             env=self.env,
-            stdout=open(self.log, "wb"),  # noqa: SIM115
+            stdout=open(self.log, "wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )

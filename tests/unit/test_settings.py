@@ -49,6 +49,7 @@ def test_every_declared_setting_is_a_field_and_described() -> None:
     for setting in DECLARED:
         assert setting.name in fields and setting.help
     rows = Settings(secret_key="s" * 40).describe()
-    assert ("IMGHOST_SECRET_KEY", "********") == rows[
-        [r[0] for r in rows].index("IMGHOST_SECRET_KEY")
-    ][:2]
+    assert rows[[r[0] for r in rows].index("IMGHOST_SECRET_KEY")][:2] == (
+        "IMGHOST_SECRET_KEY",
+        "********",
+    )

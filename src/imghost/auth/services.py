@@ -103,7 +103,10 @@ async def _mint(
 
 def _invalid_refresh() -> AppError:
     return AppError(
-        401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked."
+        401,
+        "invalid_refresh_token",
+        "The refresh token is invalid, expired or revoked.",
+        headers={"WWW-Authenticate": "Bearer"},
     )
 
 
@@ -126,6 +129,7 @@ async def refresh(session: AsyncSession, cfg: TokenSettings, token: str) -> Toke
             401,
             "refresh_token_reused",
             "This refresh token was already used; the session has been revoked. Log in again.",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     if row.expires_at <= now:
         raise _invalid_refresh()

@@ -26,9 +26,9 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _logging() -> None:
+def _logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=os.environ.get("IMGHOST_LOG_LEVEL", "INFO").upper(),
+        level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -44,26 +44,30 @@ def serve(
 
     from imghost.migrate import upgrade
 
-    _logging()
+    # API worker processes build their settings from the environment, so the
+    # command-line flags go there; migrations run once, here, not per process.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"IMGHOST_{name}"] = str(value)
     settings = _settings()
+    _logging(settings)
     if settings.auto_migrate:
         upgrade(settings.database_url)
-    # Child processes build their settings from the environment: migrations ran once, here.
     os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
     console.print(
-        f"imghost serving on http://{host or settings.host}:{port or settings.port} "
+        f"imghost serving on http://{settings.host}:{settings.port} "
         f"(db: {settings.database_url.split('@')[-1]}, "
         f"storage: {settings.storage_url.split('?')[0]})"
     )
     uvicorn.run(
         "imghost.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         proxy_headers=True,
-        log_level="info",
-        access_log=False,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
     )
 
 
@@ -73,8 +77,8 @@ def worker() -> None:
     from imghost.context import AppContext
     from imghost.jobs.worker import run_periodic
 
-    _logging()
     settings = _settings()
+    _logging(settings)
 
     async def _main() -> None:
         ctx = AppContext.build(settings)
@@ -105,8 +109,8 @@ def gc(
     from imghost.context import AppContext
     from imghost.jobs.gc import collect
 
-    _logging()
     settings = _settings()
+    _logging(settings)
 
     async def _main() -> None:
         ctx = AppContext.build(settings)

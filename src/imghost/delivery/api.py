@@ -122,7 +122,8 @@ def _headers(item: Deliverable, ctx: AppContext) -> dict[str, str]:
     }
 
 
-@router.api_route("/images/{image_id}", methods=["GET", "HEAD"], response_class=Response)
+@router.head("/images/{image_id}", include_in_schema=False)
+@router.get("/images/{image_id}", response_class=Response)
 async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Response:
     """The original bytes with validators, caching headers and single-range support."""
     item = await _load(ctx, image_id)

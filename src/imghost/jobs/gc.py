@@ -1,7 +1,7 @@
 """Garbage collection of bytes nobody references.
 
 - pending presigned uploads past their expiry: object removed, row marked expired;
-- upload objects left after a finalize (the copy succeeded, the delete did not);
+- upload objects left after a finalize (the image committed, the delete did not);
 - originals with no image row, older than the grace period (a crash between
   the blob write and the row commit);
 - stale spool files in the staging directory.
@@ -50,23 +50,46 @@ async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
             report.expired_uploads += 1
         await session.commit()
 
-        uploads = {u.blob_key: u.status for u in await session.scalars(select(Upload))}
-        async for meta in store.list("uploads/"):
-            if uploads.get(meta.key) != "pending" and meta.last_modified < cutoff:
-                await store.delete(meta.key)
-                report.upload_objects += 1
+        # Objects are checked against the DB in batches, and only once they are
+        # older than the grace period (a young one may belong to an upload that
+        # is still committing).
+        candidates = [m.key async for m in store.list("uploads/") if m.last_modified < cutoff]
+        for batch in _batches(candidates):
+            live = set(
+                await session.scalars(
+                    select(Upload.blob_key).where(
+                        Upload.blob_key.in_(batch), Upload.status == "pending"
+                    )
+                )
+            )
+            for key in batch:
+                if key not in live:
+                    await store.delete(key)
+                    report.upload_objects += 1
 
-        async for meta in store.list(""):
-            parts = meta.key.split("/")
-            if len(parts) != 3 or parts[2] != "original" or meta.last_modified >= cutoff:
-                continue
-            known = await session.scalar(select(Image.id).where(Image.blob_key == meta.key))
-            if known is None:
-                await store.delete(meta.key)
-                report.orphan_blobs += 1
+        originals = [
+            m.key async for m in store.list("") if m.last_modified < cutoff and _is_original(m.key)
+        ]
+        for batch in _batches(originals):
+            known = set(
+                await session.scalars(select(Image.blob_key).where(Image.blob_key.in_(batch)))
+            )
+            for key in batch:
+                if key not in known:
+                    await store.delete(key)
+                    report.orphan_blobs += 1
     report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
     log.info("gc: %s", report)
     return report
+
+
+def _is_original(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) == 3 and parts[2] == "original"
+
+
+def _batches(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
 def _sweep_staging(ctx: AppContext, grace: int) -> int:

@@ -41,8 +41,12 @@ class BlobStore(Protocol):
     #: local store it is on the same filesystem, so storing is a rename.
     staging_dir: Path
 
-    async def put_file(self, key: str, path: Path) -> None:
-        """Store the file at ``path`` under ``key``; the file is consumed."""
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """Store the file at ``path`` under ``key``; the file is consumed.
+
+        ``content_type`` is recorded where the store keeps one (S3), so URLs
+        the store presigns serve the sniffed type, never the uploader's claim.
+        """
 
     async def put_bytes(self, key: str, data: bytes) -> None: ...
 
@@ -58,8 +62,6 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
-
-    async def copy(self, src: str, dst: str) -> None: ...
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]: ...
 

@@ -54,7 +54,7 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
         _fsync_dir(dest.parent)
 
-    async def put_file(self, key: str, path: Path) -> None:
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         await anyio.to_thread.run_sync(self._install, path, key)
 
     def _put_bytes(self, key: str, data: bytes) -> None:
@@ -121,20 +121,6 @@ class LocalBlobStore:
             except OSError:
                 break
             parent = parent.parent
-
-    async def copy(self, src: str, dst: str) -> None:
-        def _copy() -> None:
-            tmp = self.staging_dir / uuid.uuid4().hex
-            try:
-                shutil.copyfile(self.path_for(src), tmp)
-            except FileNotFoundError as exc:
-                raise BlobNotFound(src) from exc
-            try:
-                self._install(tmp, dst)
-            finally:
-                tmp.unlink(missing_ok=True)
-
-        await anyio.to_thread.run_sync(_copy)
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]:
         def _walk() -> list[BlobMeta]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,24 +41,28 @@ class S3BlobStore:
         self.prefix = f"{prefix}/" if prefix else ""
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "imghost-staging"
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        # Anything not in the URL comes from the standard AWS_* environment
+        # variables, which obstore reads itself (AWS_REGION, AWS_ENDPOINT, ...).
         config: dict[str, Any] = {}
         if "endpoint" in options:
             config["endpoint"] = options["endpoint"]
-        config["region"] = options.get("region", "us-east-1")
+        if "region" in options:
+            config["region"] = options["region"]
         if "access_key_id" in options:
             config["access_key_id"] = options["access_key_id"]
             config["secret_access_key"] = options.get("secret_access_key", "")
         if options.get("virtual_hosted", "false") != "true":
             config["virtual_hosted_style_request"] = False
         client: ClientConfig = {}
-        if config.get("endpoint", "").startswith("http://"):
+        endpoint = config.get("endpoint") or os.environ.get("AWS_ENDPOINT", "")
+        if endpoint.startswith("http://"):
             client["allow_http"] = True
         self.store = S3Store(bucket, client_options=client or None, **config)
 
     def _k(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    async def put_file(self, key: str, path: Path) -> None:
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         try:
             # Multipart parts are buffered in memory: two 5 MiB parts in flight
             # keep a 200 MB upload's footprint near 25 MiB (obstore's default,
@@ -66,6 +71,8 @@ class S3BlobStore:
                 self.store,
                 self._k(key),
                 path,
+                # Stored so a presigned GET (redirect delivery) answers with it.
+                attributes={"Content-Type": content_type} if content_type else None,
                 chunk_size=PART_SIZE,
                 max_concurrency=PARTS_IN_FLIGHT,
             )
@@ -114,12 +121,6 @@ class S3BlobStore:
             await obstore.delete_async(self.store, self._k(key))
         except (FileNotFoundError, NotFoundError):
             return
-
-    async def copy(self, src: str, dst: str) -> None:
-        try:
-            await obstore.copy_async(self.store, self._k(src), self._k(dst))
-        except (FileNotFoundError, NotFoundError) as exc:
-            raise BlobNotFound(src) from exc
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]:
         stream = obstore.list(self.store, prefix=self.prefix + prefix or None, chunk_size=500)

@@ -205,7 +205,7 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
     )
     await _commit_or_discard(db, ctx, image.blob_key)
-    # The upload object has been copied to its final key; drop the staging copy.
+    # The validated bytes now live under the image; drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
     out = ImageOut.of(image, ctx.settings.public_base_url)
     return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=201)

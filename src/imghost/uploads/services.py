@@ -65,7 +65,7 @@ async def store_new_image(
     except ProbeError as exc:
         raise probe_error(exc) from exc
     image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
-    await store.put_file(image.blob_key, spool.path)
+    await store.put_file(image.blob_key, spool.path, image.mime_type)
     session.add(image)
     await session.flush()
     return image
@@ -224,20 +224,24 @@ async def finalize_upload(
             probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
         except ProbeError as exc:
             raise probe_error(exc) from exc
+        image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
+        # Claim the upload with a conditional update: two concurrent finalizes
+        # of the same upload cannot both create an image.
+        claimed = await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.status == "pending")
+            .values(status="completed", image_id=image.id)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            raise AppError(
+                409, "upload_already_finalized", "This upload has already become an image."
+            )
+        # Store the bytes we validated (not a server-side copy): the object the
+        # client PUT may carry any Content-Type and metadata it liked.
+        await store.put_file(image.blob_key, spool.path, image.mime_type)
     finally:
         spool.cleanup()
-    image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
-    # Claim the upload with a conditional update: two concurrent finalizes of
-    # the same upload cannot both create an image.
-    claimed = await session.execute(
-        update(Upload)
-        .where(Upload.id == upload.id, Upload.status == "pending")
-        .values(status="completed", image_id=image.id)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(claimed, "rowcount", 0) != 1:
-        raise AppError(409, "upload_already_finalized", "This upload has already become an image.")
-    await store.copy(upload.blob_key, image.blob_key)
     session.add(image)
     await session.flush()
     return image

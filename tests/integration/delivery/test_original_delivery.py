@@ -135,9 +135,24 @@ def test_redirect_delivery_mode(settings_factory: Any, backend: str) -> None:
         r = client.get(f"/v1/images/{img['imageId']}/file")
         assert r.status_code == 302
         if backend == "postgres-s3":
-            # A presigned GET straight to the object store, after our own check.
+            # A presigned GET straight to the object store, after our own check,
+            # answered with the sniffed type.
             assert "X-Amz-Signature" in r.headers["location"]
-            assert httpx.get(r.headers["location"]).content == data
+            direct = httpx.get(r.headers["location"])
+            assert direct.content == data and direct.headers["content-type"] == "image/png"
+            # A presigned upload whose PUT claimed text/html is stored as what it is.
+            up = client.post(
+                "/v1/uploads",
+                headers=user.headers,
+                json={"filename": "x.png", "size": len(data), "contentType": "text/html"},
+            ).json()
+            httpx.put(up["presignedUrl"], content=data, headers={"content-type": "text/html"})
+            done = client.post(
+                "/v1/images", headers=user.headers, json={"uploadId": up["uploadId"]}
+            )
+            assert done.status_code == 201, done.text
+            loc = client.get(f"/v1/images/{done.json()['imageId']}/file").headers["location"]
+            assert httpx.get(loc).headers["content-type"] == "image/png"
         else:
             assert r.headers["location"] == img["url"]
         private = upload_ok(client, user, visibility="private")

@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", imghost.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", imghost.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", imghost.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
