@@ -7,13 +7,11 @@ caller's credentials are only resolved when the image is not public.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
@@ -27,65 +25,20 @@ from imghost.delivery.http import (
 from imghost.deps import Ctx, Db, MaybeActor
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.images import services as images
-from imghost.images.models import Image
 from imghost.images.policy import check_view
 from imghost.images.schemas import ImageMetadataOut
+from imghost.images.services import DeliveryFacts
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])
 
 
-@dataclass(frozen=True)
-class Deliverable:
-    id: str
-    owner_id: str
-    visibility: str
-    blob_key: str
-    size: int
-    sha256: str
-    mime_type: str
-    format: str
-    filename: str | None
-    created_at: dt.datetime
-    deleted: bool
-
-
-_COLUMNS = (
-    Image.id,
-    Image.owner_id,
-    Image.visibility,
-    Image.blob_key,
-    Image.size,
-    Image.sha256,
-    Image.mime_type,
-    Image.format,
-    Image.filename,
-    Image.created_at,
-    Image.deleted_at,
-)
-
-
-async def _load(ctx: AppContext, image_id: str) -> Deliverable:
-    if len(image_id) > 64:
-        raise NotFound("No such image.")
+async def _load(ctx: AppContext, image_id: str) -> DeliveryFacts:
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(select(*_COLUMNS).where(Image.id == image_id))).first()
-    if row is None or row.deleted_at is not None:
+        item = await images.delivery_facts(conn, image_id)
+    if item is None:
         raise NotFound("No such image.")
-    created = row.created_at
-    return Deliverable(
-        id=row.id,
-        owner_id=row.owner_id,
-        visibility=row.visibility,
-        blob_key=row.blob_key,
-        size=row.size,
-        sha256=row.sha256,
-        mime_type=row.mime_type,
-        format=row.format,
-        filename=row.filename,
-        created_at=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
-        deleted=False,
-    )
+    return item
 
 
 async def _caller(request: Request, ctx: AppContext) -> Actor | None:
@@ -97,15 +50,13 @@ async def _caller(request: Request, ctx: AppContext) -> Actor | None:
         return await authenticate(session, ctx.settings.secret_key, token.strip())
 
 
-def _disposition(item: Deliverable) -> str:
+def _disposition(item: DeliveryFacts) -> str:
     name = item.filename or f"{item.id}.{item.format}"
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
-    from urllib.parse import quote
-
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-def _headers(item: Deliverable, ctx: AppContext) -> dict[str, str]:
+def _headers(item: DeliveryFacts, ctx: AppContext) -> dict[str, str]:
     if item.visibility == "private":
         cache = "private, no-store"
     else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from imghost.db import utcnow
 from imghost.errors import AppError
@@ -89,6 +90,45 @@ def build_image(
     )
     image.tag_rows = [ImageTag(tag=t, position=i) for i, t in enumerate(fields.tags)]
     return image
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """What the delivery path needs to serve an original, and nothing more."""
+
+    id: str
+    owner_id: str
+    visibility: str
+    blob_key: str
+    size: int
+    sha256: str
+    mime_type: str
+    format: str
+    filename: str | None
+    created_at: dt.datetime
+
+
+_DELIVERY_COLUMNS = (
+    Image.id,
+    Image.owner_id,
+    Image.visibility,
+    Image.blob_key,
+    Image.size,
+    Image.sha256,
+    Image.mime_type,
+    Image.format,
+    Image.filename,
+    Image.created_at,
+)
+
+
+async def delivery_facts(conn: AsyncConnection, image_id: str) -> DeliveryFacts | None:
+    """One primary-key read of a live image's delivery columns (no ORM object, no tags)."""
+    if len(image_id) > 64:
+        return None
+    query = select(*_DELIVERY_COLUMNS).where(Image.id == image_id, Image.deleted_at.is_(None))
+    row = (await conn.execute(query)).first()
+    return None if row is None else DeliveryFacts(**row._mapping)
 
 
 async def get_image(session: AsyncSession, image_id: str) -> Image | None:
