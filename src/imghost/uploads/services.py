@@ -8,11 +8,14 @@ process dies in between, ``imghost gc`` removes the unreferenced blob later.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import hashlib
 import logging
+import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
-from imghost.imaging.probe import ProbeError, probe
+from imghost.imaging.probe import ProbeError, ProbeResult, probe
 from imghost.settings import Settings
 from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
@@ -35,8 +38,28 @@ from imghost.uploads.spool import Spool
 log = logging.getLogger(__name__)
 
 
-def probe_error(exc: ProbeError) -> AppError:
-    return AppError(exc.status, exc.code, exc.detail)
+# Decoding a large image takes hundreds of MB: at most one decode per core
+# runs at a time in a process, whatever the number of concurrent uploads.
+_DECODE_SLOTS = max(os.cpu_count() or 1, 1)
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _decode_limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(_DECODE_SLOTS)
+    return limiter
+
+
+async def validate_image(path: Path, max_pixels: int) -> ProbeResult:
+    """Probe a spooled file off the event loop; bad bytes become a 4xx AppError."""
+    try:
+        return await anyio.to_thread.run_sync(probe, path, max_pixels, limiter=_decode_limiter())
+    except ProbeError as exc:
+        raise AppError(exc.status, exc.code, exc.detail) from exc
 
 
 def file_too_large(limit: int) -> AppError:
@@ -60,10 +83,7 @@ async def store_new_image(
     """Validate a spooled file, put it in the blob store, add its row (not committed)."""
     if spool.size == 0:
         raise AppError(422, "invalid_image", "The file is empty.")
-    try:
-        probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
-    except ProbeError as exc:
-        raise probe_error(exc) from exc
+    probed = await validate_image(spool.path, settings.max_pixels)
     image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
     await store.put_file(image.blob_key, spool.path, image.mime_type)
     session.add(image)
@@ -220,10 +240,7 @@ async def finalize_upload(
             raise AppError(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
             )
-        try:
-            probed = await anyio.to_thread.run_sync(probe, spool.path, settings.max_pixels)
-        except ProbeError as exc:
-            raise probe_error(exc) from exc
+        probed = await validate_image(spool.path, settings.max_pixels)
         image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
         # Claim the upload with a conditional update: two concurrent finalizes
         # of the same upload cannot both create an image.
