@@ -35,6 +35,7 @@ class Config:
                 "connections": self.wrk.connections,
                 "duration_s": self.wrk.duration,
                 "warmup_s": self.wrk.warmup,
+                "command": self.wrk.command("URL"),
             },
         }
 
@@ -48,6 +49,8 @@ class BackendResult:
     presigned: uploads.PathResult | None = None
     get: delivery.GetResult | None = None
     error: str | None = None
+    traceback: str | None = None
+    log_tail: str | None = None  # the end of imghost's log, when something failed
     phases_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -59,6 +62,8 @@ class BackendResult:
             "description": self.description,
             "ok": self.ok,
             "error": self.error,
+            "traceback": self.traceback,
+            "imghost_log_tail": self.log_tail,
             "uploads": {
                 "image_bytes": large.size,
                 "direct": self.direct.as_json(large.size) if self.direct else None,
@@ -85,6 +90,7 @@ def run_backend(name: str, config: Config, large: JpegFixture, small: JpegFixtur
     """Measure one combination; errors are recorded, never raised (Ctrl-C still is)."""
     result = BackendResult(name)
     phases = _Phases(result.phases_s)
+    svc: service.Service | None = None
     with tempfile.TemporaryDirectory(prefix=f"imghost-bench-{name}-") as tmp:
         workdir = Path(tmp)
         try:
@@ -98,13 +104,12 @@ def run_backend(name: str, config: Config, large: JpegFixture, small: JpegFixtur
                     workers=config.workers,
                 ) as svc:
                     phases.mark("start_imghost")
-                    try:
-                        _measure(svc, backend, config, large, small, result, phases)
-                    except Exception as exc:
-                        tail = svc.log_tail()
-                        raise RuntimeError(f"{exc}\n--- imghost log (tail) ---\n{tail}") from exc
-        except Exception:
-            result.error = traceback.format_exc(limit=4)
+                    _measure(svc, backend, config, large, small, result, phases)
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback.format_exc()
+            if svc is not None:  # the service's own account of what went wrong
+                result.log_tail = svc.log_tail()
     return result
 
 

@@ -58,7 +58,7 @@ def _hammer(label: str, url: str, config: wrk.WrkConfig, checks: Checks) -> Targ
         f"wrk {label}: all responses 2xx/3xx, no socket errors",
         result.errors == 0,
         f"{result.requests} requests, {result.non_2xx_3xx} non-2xx/3xx, "
-        f"socket errors {result.socket_errors}",
+        f"{sum(result.socket_errors.values())} socket errors",
     )
     return Target(label, url, result)
 

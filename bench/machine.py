@@ -80,6 +80,8 @@ def describe() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "cpu_model": _cpu_model(),
+        # Anything else running skews the figures: look here when they look odd.
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "memory_gb": _memory_gb(),
         "platform": platform.platform(),
         "python": platform.python_version(),

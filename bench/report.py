@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.core import BackendResult, Config
@@ -105,16 +106,19 @@ def get_table(result: BackendResult, config: Config, small: JpegFixture) -> Tabl
 def print_backend(
     console: Console, result: BackendResult, config: Config, large: JpegFixture, small: JpegFixture
 ) -> None:
-    console.rule(f"[bold]{result.name}[/bold] — {result.description or 'not started'}")
-    console.print(upload_table(result, config, large))
+    console.rule(f"[bold]{result.name}[/bold] — {escape(result.description or 'not started')}")
+    if result.direct or result.presigned:
+        console.print(upload_table(result, config, large))
     table = get_table(result, config, small)
     if table is not None:
         console.print(table)
     for check in result.checks.items:
         mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
-        console.print(f"{mark} {check.name}: [dim]{check.detail}[/dim]")
+        console.print(f"{mark} {escape(check.name)}: [dim]{escape(check.detail)}[/dim]")
     if result.error:
-        console.print(f"[red]error:[/red] {result.error}", markup=False)
+        console.print(f"[red]error:[/red] {escape(result.error)}")
+        if result.log_tail:
+            console.print(f"[dim]imghost log (tail):\n{escape(result.log_tail)}[/dim]")
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in result.phases_s.items())
     console.print(f"[dim]time spent: {phases}[/dim]")
 

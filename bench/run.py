@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench import machine, report
 from bench.backends import BACKENDS
@@ -78,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     info = machine.describe()
-    console.print(
-        f"[bold]imghost core benchmark[/bold] — {info['cpu_count']} CPUs ({info['cpu_model']}), "
+    facts = (
+        f"{info['cpu_count']} CPUs ({info['cpu_model']}), load {info['load_average']}, "
         f"Python {info['python']}, {info['wrk']}, {info['nginx']}, "
         f"commit {machine.git_commit()['commit']!s:.12}"
     )
+    console.print(f"[bold]imghost core benchmark[/bold] — {escape(facts)}")
     console.print(
         f"imghost runs with IMGHOST_WORKERS={config.workers}; nginx with "
         f"{config.nginx_workers} worker processes; wrk, the server and the client share "

@@ -17,7 +17,7 @@ from imghost.delivery.api import router as delivery_router
 from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
 from imghost.jobs.worker import run_periodic
-from imghost.middleware import RejectUnsafeTargets
+from imghost.middleware import RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
 from imghost.settings import Settings
@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Added last = outermost: unexpected errors from anything inside are caught.
     app.add_middleware(RejectUnsafeTargets)
+    app.add_middleware(UnexpectedErrors)
     install_handlers(app)
     install_openapi(app)
     for router in (

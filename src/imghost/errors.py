@@ -8,15 +8,12 @@ request validation), into ``application/problem+json``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -158,18 +155,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "validation_error", detail, instance=request.url.path, errors=errors)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(
-        500,
-        "internal_error",
-        "Something went wrong on our side; the request was not completed.",
-        instance=request.url.path,
-    )
-
-
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)

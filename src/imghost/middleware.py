@@ -1,17 +1,23 @@
-"""Refuse request targets that no handler could use safely.
+"""ASGI middleware that guards every route.
 
-A percent-encoded NUL or invalid UTF-8 in the path or query string would
-otherwise reach the database as an id or a filter (PostgreSQL rejects NUL in
-text with an error). Checking once here protects every route.
+- :class:`RejectUnsafeTargets`: a percent-encoded NUL or invalid UTF-8 in the
+  path or query string would otherwise reach the database as an id or a
+  filter (PostgreSQL rejects NUL in text). Checking once here covers all routes.
+- :class:`UnexpectedErrors`: a bug answers 500 problem+json and is logged,
+  without letting the exception reach the server, which would drop the
+  keep-alive connection under the client's next request.
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import unquote_to_bytes
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imghost.errors import problem
+
+log = logging.getLogger(__name__)
 
 
 def _bad(raw: bytes) -> bool:
@@ -41,3 +47,34 @@ class RejectUnsafeTargets:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class UnexpectedErrors:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for a clean answer: let the server close the stream
+            response = problem(
+                500,
+                "internal_error",
+                "Something went wrong on our side; the request was not completed.",
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send)

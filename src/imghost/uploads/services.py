@@ -86,8 +86,9 @@ async def store_new_image(
     probed = await validate_image(spool.path, settings.max_pixels)
     image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
     await store.put_file(image.blob_key, spool.path, image.mime_type)
+    # Not flushed here: the caller's commit writes the row, and deletes the
+    # blob again if that fails (see uploads.api._commit_or_discard).
     session.add(image)
-    await session.flush()
     return image
 
 
@@ -259,8 +260,9 @@ async def finalize_upload(
         await store.put_file(image.blob_key, spool.path, image.mime_type)
     finally:
         spool.cleanup()
+    # Not flushed here: the caller's commit writes the row, and deletes the
+    # blob again if that fails (see uploads.api._commit_or_discard).
     session.add(image)
-    await session.flush()
     return image
 
 
