@@ -13,7 +13,6 @@ from bench.checks import Checks
 from bench.fixtures import JpegFixture
 from bench.service import Service, ServiceError, expect
 from bench.uploads import multipart_body
-from imghost.images.services import original_key
 from imghost.testing.servers import start_nginx
 
 NGINX_SERVER_BLOCK = "location / { root {root}; }"
@@ -100,20 +99,21 @@ def measure(
 
     s3_direct = None
     if backend.s3 is not None:
-        s3_url = _presigned_get(backend, original_key(created["ownerId"], image_id))
-        # Not image/jpeg: imghost stores S3 objects without a Content-Type (see README).
+        s3_url = _presigned_get(backend, image_id)
+        # imghost stores objects with their Content-Type, so S3 serves image/jpeg too.
         checks.get_returns(
-            "presigned S3 GET of the stored blob returns the exact bytes",
-            s3_url,
-            image.data,
-            content_type=None,
+            "presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data
         )
         s3_direct = _hammer("s3 (moto) direct", s3_url, config, checks)
     return GetResult(image_id=image_id, imghost=imghost, nginx=limit, s3_direct=s3_direct)
 
 
-def _presigned_get(backend: Backend, key: str) -> str:
-    """A presigned GET straight to the S3 server for the blob imghost proxies."""
+def _presigned_get(backend: Backend, image_id: str) -> str:
+    """A presigned GET straight to the S3 server for the blob imghost proxies.
+
+    The object is found by listing the bucket, not by rebuilding imghost's key
+    layout, so the benchmark does not depend on it.
+    """
     assert backend.s3 is not None
     s3 = backend.s3
     client = boto3.client(
@@ -123,7 +123,11 @@ def _presigned_get(backend: Backend, key: str) -> str:
         aws_secret_access_key=s3.secret_key,
         region_name=s3.region,
     )
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/")
+    keys = [o["Key"] for o in listing.get("Contents", []) if image_id in o["Key"]]
+    if len(keys) != 1:
+        raise ServiceError(f"expected one S3 object for {image_id}, found {keys}")
     url: str = client.generate_presigned_url(
-        "get_object", Params={"Bucket": BUCKET, "Key": f"{PREFIX}/{key}"}, ExpiresIn=3600
+        "get_object", Params={"Bucket": BUCKET, "Key": keys[0]}, ExpiresIn=3600
     )
     return url
