@@ -43,7 +43,7 @@ async def create_user(session: AsyncSession, username: str, email: str, password
         id=new_id("u"),
         username=username,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
     )
     session.add(user)
     try:

@@ -72,10 +72,10 @@ def _invalid_credentials() -> AppError:
 async def login(session: AsyncSession, cfg: TokenSettings, email: str, password: str) -> TokenPair:
     user = await find_by_email(session, email)
     # verify_password runs a full argon2 check even without a user (timing).
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
         raise _invalid_credentials()
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
     auth_session = AuthSession(id=new_id("ses"), user_id=user.id)
     session.add(auth_session)
     await session.flush()

@@ -8,14 +8,11 @@ process dies in between, ``imghost gc`` removes the unreferenced blob later.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
 import hashlib
 import logging
-import os
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import anyio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.concurrency import run_cpu_bound
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
@@ -38,26 +36,10 @@ from imghost.uploads.spool import Spool
 log = logging.getLogger(__name__)
 
 
-# Decoding a large image takes hundreds of MB: at most one decode per core
-# runs at a time in a process, whatever the number of concurrent uploads.
-_DECODE_SLOTS = max(os.cpu_count() or 1, 1)
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _decode_limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(_DECODE_SLOTS)
-    return limiter
-
-
 async def validate_image(path: Path, max_pixels: int) -> ProbeResult:
     """Probe a spooled file off the event loop; bad bytes become a 4xx AppError."""
     try:
-        return await anyio.to_thread.run_sync(probe, path, max_pixels, limiter=_decode_limiter())
+        return await run_cpu_bound("decode", probe, path, max_pixels)
     except ProbeError as exc:
         raise AppError(exc.status, exc.code, exc.detail) from exc
 
