@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imghost.auth.services import TokenSettings
 from imghost.db import create_engine, session_factory
+from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
 from imghost.storage import BlobStore, open_store
 
@@ -22,6 +23,7 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
+    reads: FastReader
 
     @property
     def tokens(self) -> TokenSettings:
@@ -39,8 +41,10 @@ class AppContext:
             engine=engine,
             sessions=session_factory(engine),
             store=open_store(settings.storage_url, settings.tmp_dir),
+            reads=fast_reader(settings.database_url, engine),
         )
 
     async def close(self) -> None:
         await self.store.close()
+        await self.reads.close()
         await self.engine.dispose()

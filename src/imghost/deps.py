@@ -14,7 +14,8 @@ from imghost.context import AppContext
 from imghost.errors import Unauthorized
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async: a plain def dependency would cost a thread hand-off per request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -32,10 +32,13 @@ from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])
 
+# Bodies up to this size are read in one operation and sent in one message;
+# larger ones stream in chunks so memory per request stays bounded.
+SMALL_BODY = 512 * 1024
+
 
 async def _load(ctx: AppContext, image_id: str) -> DeliveryFacts:
-    async with ctx.engine.connect() as conn:
-        item = await images.delivery_facts(conn, image_id)
+    item = await images.delivery_facts(ctx.reads, image_id)
     if item is None:
         raise NotFound("No such image.")
     return item
@@ -109,6 +112,9 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=item.mime_type)
     try:
+        if end - start <= SMALL_BODY:
+            data = await ctx.store.read(item.blob_key, start, end)
+            return Response(data, status_code=status, headers=headers, media_type=item.mime_type)
         body = await ctx.store.get(item.blob_key, start, end)
     except BlobNotFound:
         raise AppError(

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
 from imghost.errors import AppError
@@ -14,6 +14,7 @@ from imghost.ids import new_id
 from imghost.images.models import Image, ImageTag
 from imghost.images.schemas import ImagePatch
 from imghost.imaging.probe import ProbeResult
+from imghost.reads import FastReader
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
@@ -122,12 +123,12 @@ _DELIVERY_COLUMNS = (
 )
 
 
-async def delivery_facts(conn: AsyncConnection, image_id: str) -> DeliveryFacts | None:
+async def delivery_facts(reads: FastReader, image_id: str) -> DeliveryFacts | None:
     """One primary-key read of a live image's delivery columns (no ORM object, no tags)."""
     if len(image_id) > 64:
         return None
     query = select(*_DELIVERY_COLUMNS).where(Image.id == image_id, Image.deleted_at.is_(None))
-    row = (await conn.execute(query)).first()
+    row = await reads.first(query)
     return None if row is None else DeliveryFacts(**row._mapping)
 
 

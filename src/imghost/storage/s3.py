@@ -103,6 +103,13 @@ class S3BlobStore:
         async for chunk in stream:
             yield bytes(chunk)
 
+    async def read(self, key: str, start: int, end: int) -> bytes:
+        try:
+            data = await obstore.get_range_async(self.store, self._k(key), start=start, end=end)
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise BlobNotFound(key) from exc
+        return bytes(data)
+
     async def download(self, key: str, path: Path) -> None:
         stream = await self.get(key, chunk_size=1024 * 1024)
         with open(path, "wb") as fh:  # noqa: ASYNC230 - local temp file, small writes

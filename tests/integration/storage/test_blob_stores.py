@@ -42,6 +42,9 @@ def test_contract(store: BlobStore, tmp_path: Path) -> None:
         assert await _collect(store, "u_1/img_1/original") == data
         assert await _collect(store, "u_1/img_1/original", 100, 3100) == data[100:3100]
         assert await _collect(store, "u_1/img_1/original", 12000) == data[12000:]
+        assert await store.read("u_1/img_1/original", 10, 20) == data[10:20]
+        with pytest.raises(BlobNotFound):
+            await store.read("missing/key/original", 0, 1)
         meta = await store.head("u_1/img_1/original")
         assert meta is not None and meta.size == len(data) and meta.last_modified.tzinfo
         await store.put_bytes("uploads/upl_1", b"abc")
