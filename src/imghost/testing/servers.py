@@ -96,29 +96,35 @@ def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
             raise Unavailable("running as root but there is no `postgres` user") from exc
         os.chown(root, pw.pw_uid, pw.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    pwfile = root / "pw"
-    pwfile.write_text("imghost\n")
-    if run_as:
-        os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "imghost",
-            f"--pwfile={pwfile}",
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    try:
+        pwfile = root / "pw"
+        pwfile.write_text("imghost\n")
+        if run_as:
+            os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+        subprocess.run(
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "imghost",
+                f"--pwfile={pwfile}",
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    except BaseException as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        if isinstance(exc, subprocess.CalledProcessError):
+            raise RuntimeError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
+        raise
     port = free_port()
     conf = {
         "listen_addresses": "'127.0.0.1'",
@@ -143,7 +149,7 @@ def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
     try:
         wait_for_port(port, 30, proc)
         _wait_accepting(server)
-    except Exception:
+    except BaseException:  # Ctrl-C included: never leave a cluster running
         server.stop()
         raise
     return server
@@ -307,7 +313,9 @@ http {{
     )
     try:
         wait_for_port(port, 15, proc)
-    except Exception:
+    except BaseException:
         proc.kill()
+        proc.wait(5)
+        shutil.rmtree(root, ignore_errors=True)
         raise
     return NginxServer(port=port, root=root, proc=proc)
