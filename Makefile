@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench install system-deps clean
+.PHONY: run test lint typecheck pytest bench install system-deps bench-deps clean
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -19,10 +19,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/imghost serve
 
-# Debian packages the tests and benchmarks start (postgres, nginx, wrk),
+# Debian packages the tests (postgresql) and benchmarks (+ nginx, wrk) start,
 # installed only when missing and only when we are root.
 system-deps:
 	@bash scripts/system-deps.sh
+
+bench-deps:
+	@bash scripts/system-deps.sh bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -36,7 +39,7 @@ pytest: $(STAMP) system-deps
 
 test: lint typecheck pytest
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
