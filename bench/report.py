@@ -167,11 +167,13 @@ def summary_table(results: list[BackendResult], config: Config) -> Table:
     return table
 
 
-def write_json(directory: Path, stamp: str, document: dict[str, object]) -> list[Path]:
-    """Write ``core-<stamp>.json`` and ``core-latest.json``; return both paths."""
+def write_json(
+    directory: Path, stamp: str, document: dict[str, object], prefix: str = "core"
+) -> list[Path]:
+    """Write ``<prefix>-<stamp>.json`` and ``<prefix>-latest.json``; return both paths."""
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    paths = [directory / f"core-{stamp}.json", directory / "core-latest.json"]
+    paths = [directory / f"{prefix}-{stamp}.json", directory / f"{prefix}-latest.json"]
     for path in paths:
         path.write_text(text)
     return paths

@@ -1,6 +1,8 @@
-"""`make bench`: upload latency and GET throughput on every backend combination.
+"""`make bench`: the core section (upload latency and GET throughput on every backend
+combination), then the processing section (presets, on-demand transforms, throughput
+against thumbor).
 
-python -m bench.run [--runs 20] [--duration 10] [--backends sqlite-local,postgres-s3]
+python -m bench.run [--sections core,processing] [--runs 20] [--backends sqlite-local]
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from bench import machine, report
+from bench import machine, processing, processing_report, report
 from bench.backends import BACKENDS
 from bench.core import BackendResult, Config, run_backend
 from bench.fixtures import make_jpeg
@@ -25,13 +27,19 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
+SECTIONS = ("core", "processing")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--runs", type=int, default=20, help="timed uploads per path")
     parser.add_argument("--warmup-runs", type=int, default=2, help="untimed uploads first")
-    parser.add_argument("--workers", type=int, default=2, help="IMGHOST_WORKERS")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="IMGHOST_WORKERS; processing: also pool and thumbor processes",
+    )
     parser.add_argument("--nginx-workers", type=int, default=None, help="default: --workers")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t")
     parser.add_argument("--connections", type=int, default=16, help="wrk -c")
@@ -43,7 +51,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated, from {', '.join(BACKENDS)}",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON goes")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, from {', '.join(SECTIONS)}, run in that order",
+    )
+    defaults = processing.ProcessingConfig()
+    group = parser.add_argument_group("processing section")
+    group.add_argument(
+        "--preset-runs", type=int, default=defaults.preset_runs, help="timed runs per image"
+    )
+    group.add_argument(
+        "--transform-sizes",
+        type=int,
+        default=defaults.transform_sizes,
+        help="on-demand widths per image (at most 19: the service allows 20 per minute)",
+    )
+    group.add_argument(
+        "--rounds",
+        type=int,
+        default=defaults.rounds,
+        help="throughput with all presets: times each image is processed",
+    )
+    group.add_argument(
+        "--single-rounds",
+        type=int,
+        default=defaults.single_rounds,
+        help="throughput of the thumb JPEG alone: times each image is processed",
+    )
+    group.add_argument(
+        "--thumbor-concurrency",
+        type=int,
+        default=defaults.thumbor_concurrency,
+        help="requests in flight to thumbor",
+    )
     args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown_sections = sorted(set(args.sections) - set(SECTIONS))
+    if unknown_sections or not args.sections:
+        parser.error(f"--sections: choose from {', '.join(SECTIONS)}")
+    args.sections = [s for s in SECTIONS if s in args.sections]
+    for name in ("preset_runs", "transform_sizes", "rounds", "single_rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.transform_sizes > 19:
+        parser.error("--transform-sizes: the service allows 20 new sizes per image per minute")
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(args.backends) - set(BACKENDS))
     if unknown:
@@ -64,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # piped or logged: wide enough that tables do not wrap
         console = Console(width=150)
+    ok = True
+    if "core" in args.sections:
+        ok = run_core(args, console) and ok
+    if "processing" in args.sections:
+        ok = run_processing(args, console) and ok
+    return 0 if ok else 1
+
+
+def run_core(args: argparse.Namespace, console: Console) -> bool:
     config = Config(
         runs=args.runs,
         warmup_runs=args.warmup_runs,
@@ -126,8 +187,62 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
     if not document["ok"]:
         console.print("[red]some checks failed or a backend could not be measured[/red]")
-        return 1
-    return 0
+        return False
+    return True
+
+
+def run_processing(args: argparse.Namespace, console: Console) -> bool:
+    config = processing.ProcessingConfig(
+        preset_runs=args.preset_runs,
+        transform_sizes=args.transform_sizes,
+        workers=args.workers,
+        rounds=args.rounds,
+        single_rounds=args.single_rounds,
+        thumbor_concurrency=args.thumbor_concurrency,
+    )
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    imaging = processing.imaging_versions()
+    console.rule("[bold]processing[/bold]")
+    console.print(
+        f"[bold]imghost processing benchmark[/bold] — {escape(_facts(info))}; "
+        f"Pillow {imaging['pillow']}, pillow-heif {imaging['pillow_heif']} "
+        f"(libheif {imaging['libheif']}), libjpeg-turbo {imaging['libjpeg_turbo']}, "
+        f"libwebp {imaging['libwebp']}"
+    )
+    with console.status("processing") as status:
+        result = processing.run(config, lambda what: status.update(what))
+    if result.images:
+        console.print(
+            "images: " + "; ".join(escape(f"{i.key} {i.describe()}") for i in result.images)
+        )
+    processing_report.print_section(console, result)
+    finished = dt.datetime.now(dt.UTC)
+    document: dict[str, object] = {
+        "benchmark": "processing",
+        "schema_version": 1,
+        "ok": result.ok,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - clock, 1),
+        "machine": {**info, "imaging": imaging},
+        "config": config.as_json(),
+        **result.as_json(),
+    }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    paths = report.write_json(args.out, stamp, document, prefix="processing")
+    console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
+    if not result.ok:
+        console.print("[red]some processing checks failed or a part could not be measured[/red]")
+    return result.ok
+
+
+def _facts(info: dict[str, object]) -> str:
+    return (
+        f"{info['cpu_count']} CPUs ({info['cpu_model']}), load {info['load_average']}, "
+        f"Python {info['python']}, commit {machine.git_commit()['commit']!s:.12}"
+    )
 
 
 if __name__ == "__main__":

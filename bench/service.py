@@ -70,9 +70,17 @@ def imghost_binary() -> Path:
 
 @contextlib.contextmanager
 def running(
-    *, database_url: str, storage_url: str, workdir: Path, workers: int
+    *,
+    database_url: str,
+    storage_url: str,
+    workdir: Path,
+    workers: int,
+    run_worker: bool = False,
 ) -> Iterator[Service]:
-    """Start `imghost serve` on a free port, wait for /healthz, stop it on exit."""
+    """Start `imghost serve` on a free port, wait for /healthz, stop it on exit.
+
+    ``run_worker`` also runs the background worker (processing jobs) in the service.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -81,7 +89,7 @@ def running(
         "IMGHOST_DATABASE_URL": database_url,
         "IMGHOST_STORAGE_URL": storage_url,
         "IMGHOST_WORKERS": str(workers),
-        "IMGHOST_RUN_WORKER": "false",
+        "IMGHOST_RUN_WORKER": "true" if run_worker else "false",
         "IMGHOST_SECRET_KEY": secrets.token_urlsafe(48),
         "IMGHOST_TMP_DIR": str(workdir / "spool"),
         "IMGHOST_LOG_LEVEL": "WARNING",

@@ -111,7 +111,8 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
         values: dict[str, Any] = {
             **base,
             "secret_key": TEST_SECRET,
-            "run_worker": False,
+            "run_worker": True,
+            "gc_interval": 3600,
             "auto_migrate": False,
             "tmp_dir": str(tmp_path / "spool"),
         }

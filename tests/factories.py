@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -74,10 +75,30 @@ def upload(
     )
 
 
-def upload_ok(client: httpx.Client, user: UserHandle, **kwargs: Any) -> dict[str, Any]:
+def wait_processed(
+    client: httpx.Client, user: UserHandle, image_id: str, timeout: float = 60
+) -> dict[str, Any]:
+    """Poll as the owner until the processing job has run (status is not `processing`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/v1/images/{image_id}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        if body["status"] != "processing":
+            return body
+        assert time.monotonic() < deadline, f"{image_id} still processing after {timeout}s"
+        time.sleep(0.05)
+
+
+def upload_ok(
+    client: httpx.Client, user: UserHandle, *, processed: bool = True, **kwargs: Any
+) -> dict[str, Any]:
+    """Upload one file (201 expected); by default wait until it is processed."""
     r = upload(client, user, **kwargs)
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
+    if processed:
+        body = wait_processed(client, user, body["imageId"])
     return body
 
 

@@ -14,9 +14,11 @@ from imghost.accounts.api import router as accounts_router
 from imghost.auth.api import router as auth_router
 from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
+from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
-from imghost.jobs.worker import run_periodic
+from imghost.jobs.registry import handlers
+from imghost.jobs.worker import Worker
 from imghost.middleware import RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
@@ -44,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ctx = ctx
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
-            worker = asyncio.create_task(run_periodic(ctx))
+            in_process = Worker(ctx, handlers())
+            ctx.wake_jobs = in_process.wake
+            worker = asyncio.create_task(in_process.run())
         try:
             yield
         finally:
@@ -72,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads_router,
         images_router,
         delivery_router,
+        # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
+        derivatives_router,
         web_router,
     ):
         app.include_router(router)

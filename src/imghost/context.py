@@ -6,15 +6,29 @@ reached from requests through ``request.app.state.ctx``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imghost.auth.services import TokenSettings
 from imghost.db import create_engine, session_factory
+from imghost.jobs.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
 from imghost.storage import BlobStore, open_store
+
+if TYPE_CHECKING:
+    from imghost.processing.ondemand import OnDemandRenderer
+
+
+def _renderer() -> OnDemandRenderer:
+    from imghost.processing.ondemand import OnDemandRenderer  # it imports this module
+
+    return OnDemandRenderer()
 
 
 @dataclass
@@ -24,6 +38,13 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
     reads: FastReader
+    # Process pool for pixel work (jobs and on-demand renders); processes start
+    # on first use, so a server that never renders big images never forks.
+    pixels: PixelPool
+    # Renders missing derivatives on request (single-flight, bounded).
+    renderer: OnDemandRenderer = field(default_factory=lambda: _renderer())
+    # Set by an in-process worker so requests that enqueue work can wake it.
+    wake_jobs: Callable[[], None] = field(default=lambda: None)
 
     @property
     def tokens(self) -> TokenSettings:
@@ -42,9 +63,14 @@ class AppContext:
             sessions=session_factory(engine),
             store=open_store(settings.storage_url, settings.tmp_dir),
             reads=fast_reader(settings.database_url, engine),
+            pixels=PixelPool(
+                settings.worker_concurrency or max(os.cpu_count() or 1, 1),
+                settings.job_memory_limit,
+            ),
         )
 
     async def close(self) -> None:
         await self.store.close()
         await self.reads.close()
+        await asyncio.to_thread(self.pixels.close)
         await self.engine.dispose()

@@ -102,6 +102,21 @@ DECLARED: tuple[Setting, ...] = (
     Setting("gc_interval", int, 600, "Seconds between garbage-collection runs of the worker"),
     Setting("gc_grace", int, 3600, "Age in seconds before an unreferenced blob is collected"),
     Setting(
+        "worker_concurrency",
+        int,
+        0,
+        "Jobs a worker runs at once (0 = one per CPU core); pixel work runs in a process pool",
+    ),
+    Setting("job_lease", int, 60, "Seconds a claimed job stays leased without a heartbeat"),
+    Setting("job_timeout", int, 300, "Seconds one job may run before it is failed"),
+    Setting("job_max_attempts", int, 5, "Attempts before a failing job is marked dead"),
+    Setting(
+        "job_memory_limit",
+        _parse_size,
+        3 * 1024**3,
+        "Address-space limit of each pixel-work process (a job over it fails cleanly)",
+    ),
+    Setting(
         "tmp_dir",
         str,
         "",
@@ -138,6 +153,11 @@ class Settings:
     delivery: Literal["proxy", "redirect"] = "proxy"
     gc_interval: int = 600
     gc_grace: int = 3600
+    worker_concurrency: int = 0
+    job_lease: int = 60
+    job_timeout: int = 300
+    job_max_attempts: int = 5
+    job_memory_limit: int = 3 * 1024**3
     tmp_dir: str = ""
     log_level: str = "info"
     access_log: bool = False

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from imghost.cli.jobs import jobs_cli
 from imghost.settings import Settings, SettingsError
 
 cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
@@ -72,10 +73,15 @@ def serve(
 
 
 @cli.command()
-def worker() -> None:
-    """Run background work (gc and, later, the job queue) without serving HTTP."""
+def worker(
+    concurrency: int | None = typer.Option(
+        None, help="Jobs at once (IMGHOST_WORKER_CONCURRENCY; default one per core)"
+    ),
+) -> None:
+    """Run queued jobs (image processing) and periodic gc, without serving HTTP."""
     from imghost.context import AppContext
-    from imghost.jobs.worker import run_periodic
+    from imghost.jobs.registry import handlers
+    from imghost.jobs.worker import Worker
 
     settings = _settings()
     _logging(settings)
@@ -83,7 +89,7 @@ def worker() -> None:
     async def _main() -> None:
         ctx = AppContext.build(settings)
         try:
-            await run_periodic(ctx)
+            await Worker(ctx, handlers(), concurrency=concurrency).run()
         finally:
             await ctx.close()
 
@@ -131,6 +137,9 @@ def show_settings() -> None:
     for row in settings.describe():
         table.add_row(*(escape(cell) for cell in row))
     console.print(table)
+
+
+cli.add_typer(jobs_cli, name="jobs")
 
 
 def main() -> None:

@@ -7,23 +7,20 @@ caller's credentials are only resolved when the image is not public.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from imghost.auth.services import Actor, authenticate
-from imghost.context import AppContext
-from imghost.delivery.http import (
-    Unsatisfiable,
-    http_date,
-    not_modified,
-    parse_range,
-    range_applies,
+from imghost.delivery.access import (
+    authorize,
+    cache_headers,
+    load_deliverable,
+    without_body_headers,
 )
+from imghost.delivery.http import Unsatisfiable, not_modified, parse_range, range_applies
 from imghost.deps import Ctx, Db, MaybeActor
-from imghost.errors import AppError, Forbidden, NotFound
+from imghost.errors import AppError
 from imghost.images import services as images
 from imghost.images.policy import check_view
 from imghost.images.schemas import ImageMetadataOut
@@ -37,62 +34,37 @@ router = APIRouter(tags=["delivery"])
 SMALL_BODY = 512 * 1024
 
 
-async def _load(ctx: AppContext, image_id: str) -> DeliveryFacts:
-    item = await images.delivery_facts(ctx.reads, image_id)
-    if item is None:
-        raise NotFound("No such image.")
-    return item
-
-
-async def _caller(request: Request, ctx: AppContext) -> Actor | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    async with ctx.sessions() as session:
-        return await authenticate(session, ctx.settings.secret_key, token.strip())
-
-
 def _disposition(item: DeliveryFacts) -> str:
     name = item.filename or f"{item.id}.{item.format}"
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-def _headers(item: DeliveryFacts, ctx: AppContext) -> dict[str, str]:
-    if item.visibility == "private":
-        cache = "private, no-store"
-    else:
-        # Bytes under an id never change, but visibility can: keep max-age modest.
-        cache = f"public, max-age={ctx.settings.public_max_age}"
-    return {
-        "ETag": f'"{item.sha256[:32]}"',
-        "Last-Modified": http_date(item.created_at),
-        "Cache-Control": cache,
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": _disposition(item),
-        "Accept-Ranges": "bytes",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-    }
-
-
 @router.head("/images/{image_id}", include_in_schema=False)
 @router.get("/images/{image_id}", response_class=Response)
 async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Response:
-    """The original bytes with validators, caching headers and single-range support."""
-    item = await _load(ctx, image_id)
-    if item.visibility == "private":
-        actor = await _caller(request, ctx)
-        if actor is None or actor.user_id != item.owner_id:
-            raise Forbidden("This image is private.")
-    headers = _headers(item, ctx)
+    """The original bytes with validators, caching headers and single-range support.
+
+    Everyone but the owner gets the GPS-scrubbed copy when the original has GPS
+    the owner did not opt in to share (same length, same pixels).
+    """
+    item = await load_deliverable(ctx, image_id)
+    owner = await authorize(request, ctx, item)
+    blob_key, sha256 = item.blob_key, item.sha256
+    if not owner and item.public_blob_key and item.public_sha256:
+        blob_key, sha256 = item.public_blob_key, item.public_sha256
+    headers = {
+        **cache_headers(item, ctx, f'"{sha256[:32]}"'),
+        "Content-Disposition": _disposition(item),
+        "Accept-Ranges": "bytes",
+    }
     if not_modified(
         headers["ETag"],
         item.created_at,
         request.headers.get("if-none-match"),
         request.headers.get("if-modified-since"),
     ):
-        return Response(status_code=304, headers=_without_body_headers(headers))
+        return Response(status_code=304, headers=without_body_headers(headers))
     status = 200
     start, end = 0, item.size
     if range_applies(headers["ETag"], item.created_at, request.headers.get("if-range")):
@@ -113,19 +85,14 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
         return Response(status_code=status, headers=headers, media_type=item.mime_type)
     try:
         if end - start <= SMALL_BODY:
-            data = await ctx.store.read(item.blob_key, start, end)
+            data = await ctx.store.read(blob_key, start, end)
             return Response(data, status_code=status, headers=headers, media_type=item.mime_type)
-        body = await ctx.store.get(item.blob_key, start, end)
+        body = await ctx.store.get(blob_key, start, end)
     except BlobNotFound:
         raise AppError(
             503, "blob_unavailable", "The image's bytes are temporarily unavailable."
         ) from None
     return StreamingResponse(body, status_code=status, headers=headers, media_type=item.mime_type)
-
-
-def _without_body_headers(headers: dict[str, Any]) -> dict[str, str]:
-    keep = ("ETag", "Last-Modified", "Cache-Control", "X-Content-Type-Options")
-    return {k: headers[k] for k in keep}
 
 
 @router.get("/images/{image_id}/metadata", response_model=ImageMetadataOut)

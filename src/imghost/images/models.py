@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imghost.db import Base, UTCDateTime, utcnow
@@ -17,7 +18,10 @@ class Image(Base):
     title: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="ready")
+    # processing → ready | failed (no derivatives; original still served to the
+    # owner) | quarantined (the scan refused it)
+    status: Mapped[str] = mapped_column(String(16), default="processing")
+    status_reason: Mapped[str | None] = mapped_column(String(300))
     format: Mapped[str] = mapped_column(String(8))
     mime_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -27,6 +31,16 @@ class Image(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     blob_key: Mapped[str] = mapped_column(String(200))
     filename: Mapped[str | None] = mapped_column(String(255))
+    # GPS is kept (stored, returned, served) only when the owner opted in at upload.
+    keep_gps: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Extracted by the processing job: EXIF, colour, placeholder... (never GPS).
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    gps: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When the original carries GPS the owner did not opt in to, everyone but
+    # the owner is served this copy with GPS scrubbed (same length, same pixels).
+    public_blob_key: Mapped[str | None] = mapped_column(String(200))
+    public_sha256: Mapped[str | None] = mapped_column(String(64))
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,9 @@
 """Who may do what with an image, at this stage of the project.
 
 public: anyone; unlisted: anyone who has the id; private: the owner only (403
-to everyone else, anonymous included). Deleted images do not exist (404).
+to everyone else, anonymous included). Deleted images do not exist (404), and
+neither, for anyone but the owner, do images that are not ``ready`` yet (or
+never will be: ``failed``, ``quarantined``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,20 @@ def is_owner(actor: Actor | None, image: Image) -> bool:
 def check_view(actor: Actor | None, image: Image | None) -> Image:
     if image is None or image.deleted_at is not None:
         raise NotFound("No such image.")
-    if image.visibility == "private" and not is_owner(actor, image):
-        raise Forbidden("This image is private.")
+    check_visible(actor, image.owner_id, image.visibility, image.status)
     return image
+
+
+def check_visible(actor: Actor | None, owner_id: str, visibility: str, status: str) -> None:
+    """The rule on plain values, for the delivery path that has no ORM object."""
+    owner = actor is not None and actor.user_id == owner_id
+    if owner:
+        return
+    if visibility == "private":
+        raise Forbidden("This image is private.")
+    # Until processing (and the scan) finished, only the owner sees an image.
+    if status != "ready":
+        raise NotFound("No such image.")
 
 
 def check_edit(actor: Actor | None, image: Image | None) -> Image:

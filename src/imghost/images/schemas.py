@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import Field
 
@@ -10,6 +11,13 @@ from imghost.schemas import ApiModel, StrictInput, Visibility
 
 def image_url(base_url: str, image_id: str) -> str:
     return f"{base_url}/images/{image_id}"
+
+
+def thumbnail_url(base_url: str, image: Image) -> str | None:
+    # Before the worker made it, thumb.jpg is rendered on first request.
+    if image.status in ("processing", "ready"):
+        return f"{base_url}/images/{image.id}/thumb.jpg"
+    return None
 
 
 class ImageOut(ApiModel):
@@ -25,6 +33,7 @@ class ImageOut(ApiModel):
     height: int
     visibility: Visibility
     status: str
+    status_reason: str | None = None
     url: str
     thumbnail_url: str | None
     created_at: dt.datetime
@@ -45,9 +54,9 @@ class ImageOut(ApiModel):
             height=image.height,
             visibility=image.visibility,
             status=image.status,
+            status_reason=image.status_reason,
             url=image_url(base_url, image.id),
-            # Derivatives arrive with the processing pipeline; none exist yet.
-            thumbnail_url=None,
+            thumbnail_url=thumbnail_url(base_url, image),
             created_at=image.created_at,
             updated_at=image.updated_at,
         )
@@ -86,7 +95,14 @@ class ImageMetadataOut(ApiModel):
     tags: list[str]
     visibility: Visibility
     status: str
+    status_reason: str | None = None
     file: ImageFileFacts
+    # Extracted by the processing job (null until it ran): EXIF with readable
+    # names, colour profile and mode, bit depth, alpha, animation, placeholder,
+    # dominant colour. GPS is separate and present only when the owner opted in.
+    metadata: dict[str, Any] | None = None
+    gps: dict[str, Any] | None = None
+    processed_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -100,6 +116,10 @@ class ImageMetadataOut(ApiModel):
             tags=image.tags,
             visibility=image.visibility,
             status=image.status,
+            status_reason=image.status_reason,
+            metadata=image.meta,
+            gps=image.gps if image.keep_gps else None,
+            processed_at=image.processed_at,
             file=ImageFileFacts(
                 size=image.size,
                 mime_type=image.mime_type,

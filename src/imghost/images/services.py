@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,7 @@ class NewImageFields:
     description: str | None
     tags: list[str]
     visibility: str
+    keep_gps: bool = False
 
 
 def original_key(owner_id: str, image_id: str) -> str:
@@ -76,7 +78,8 @@ def build_image(
         title=fields.title,
         description=fields.description,
         visibility=fields.visibility,
-        status="ready",
+        status="processing",
+        keep_gps=fields.keep_gps,
         format=probed.format.name,
         mime_type=probed.format.mime,
         size=size,
@@ -100,6 +103,7 @@ class DeliveryFacts:
     id: str
     owner_id: str
     visibility: str
+    status: str
     blob_key: str
     size: int
     sha256: str
@@ -107,12 +111,22 @@ class DeliveryFacts:
     format: str
     filename: str | None
     created_at: dt.datetime
+    public_blob_key: str | None
+    public_sha256: str | None
+    width: int
+    height: int
+    frames: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height * max(self.frames, 1)
 
 
 _DELIVERY_COLUMNS = (
     Image.id,
     Image.owner_id,
     Image.visibility,
+    Image.status,
     Image.blob_key,
     Image.size,
     Image.sha256,
@@ -120,6 +134,11 @@ _DELIVERY_COLUMNS = (
     Image.format,
     Image.filename,
     Image.created_at,
+    Image.public_blob_key,
+    Image.public_sha256,
+    Image.width,
+    Image.height,
+    Image.frames,
 )
 
 
@@ -130,6 +149,49 @@ async def delivery_facts(reads: FastReader, image_id: str) -> DeliveryFacts | No
     query = select(*_DELIVERY_COLUMNS).where(Image.id == image_id, Image.deleted_at.is_(None))
     row = await reads.first(query)
     return None if row is None else DeliveryFacts(**row._mapping)
+
+
+async def record_processed(
+    session: AsyncSession,
+    image_id: str,
+    *,
+    metadata: dict[str, Any],
+    gps: dict[str, Any] | None,
+    width: int,
+    height: int,
+    public_blob_key: str | None,
+    public_sha256: str | None,
+) -> None:
+    """The processing job's result: ready, with metadata (GPS only if opted in)."""
+    image = await session.get(Image, image_id)
+    if image is None:
+        return
+    now = utcnow()
+    image.status = "ready"
+    image.status_reason = None
+    image.meta = metadata
+    image.gps = gps if image.keep_gps else None
+    image.width, image.height = width, height
+    image.public_blob_key = None if image.keep_gps else public_blob_key
+    image.public_sha256 = None if image.keep_gps else public_sha256
+    image.processed_at = now
+    image.updated_at = now
+    await session.flush()
+
+
+async def mark_unprocessable(
+    session: AsyncSession, image_id: str, status: str, reason: str
+) -> None:
+    """``failed`` (no derivatives) or ``quarantined`` (refused by the scan)."""
+    image = await session.get(Image, image_id)
+    if image is None:
+        return
+    now = utcnow()
+    image.status = status
+    image.status_reason = reason[:300]
+    image.processed_at = now
+    image.updated_at = now
+    await session.flush()
 
 
 async def get_image(session: AsyncSession, image_id: str) -> Image | None:
@@ -165,7 +227,7 @@ async def soft_delete(session: AsyncSession, image: Image) -> Image:
 def _listing(owner_id: str, include_hidden: bool, tag: str | None) -> Select[Image]:
     query = select(Image).where(Image.owner_id == owner_id, Image.deleted_at.is_(None))
     if not include_hidden:
-        query = query.where(Image.visibility == "public")
+        query = query.where(Image.visibility == "public", Image.status == "ready")
     if tag:
         query = query.where(
             Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag.strip().lower()))

@@ -45,6 +45,10 @@ class ProbeError(Exception):
         self.code = code
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[ProbeError], tuple[int, str, str]]:
+        # Raised inside pool processes: must survive the trip back by pickle.
+        return (ProbeError, (self.status, self.code, self.detail))
+
 
 @dataclass(frozen=True)
 class ProbeResult:

@@ -1,26 +1,165 @@
-"""The background worker loop (periodic tasks for now).
+"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc.
 
-`imghost serve` runs it in-process by default; `imghost worker` runs it alone,
-as many as needed. The durable job queue arrives with the processing pipeline.
+`imghost worker` runs one; `imghost serve` runs one in-process unless
+IMGHOST_RUN_WORKER=false. Each worker runs ``concurrency`` jobs at a time.
+A job's handler gets a :class:`JobContext` and the job's payload; it must be
+idempotent (it may run again after a crash) and re-read what it needs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-
-import anyio
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from imghost.context import AppContext
+from imghost.jobs import queue
 from imghost.jobs.gc import collect
 
 log = logging.getLogger(__name__)
 
 
-async def run_periodic(ctx: AppContext) -> None:
-    """Run gc every `gc_interval` seconds until cancelled; errors never stop the loop."""
-    while True:
+@dataclass(frozen=True)
+class JobContext:
+    app: AppContext
+    job: queue.ClaimedJob
+
+
+Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+
+
+def default_concurrency(configured: int) -> int:
+    return configured if configured > 0 else max(os.cpu_count() or 1, 1)
+
+
+class Worker:
+    def __init__(
+        self,
+        ctx: AppContext,
+        handlers: Mapping[str, Handler],
+        *,
+        concurrency: int | None = None,
+        poll_interval: float = 1.0,
+        run_gc: bool = True,
+    ) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.handlers = handlers
+        self.concurrency = concurrency or default_concurrency(settings.worker_concurrency)
+        self.poll_interval = poll_interval
+        self.run_gc = run_gc
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Tell idle slots that work was just enqueued (same process only)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("worker %s: %d concurrent jobs", self.id, self.concurrency)
+        async with asyncio.TaskGroup() as group:
+            if self.run_gc:
+                group.create_task(self._periodic_gc())
+            for _ in range(self.concurrency):
+                group.create_task(self._slot())
+
+    async def run_until_idle(self, max_seconds: float = 60.0) -> int:
+        """Run due jobs one by one until none is due (tests, `imghost jobs run`)."""
+        done = 0
+        async with asyncio.timeout(max_seconds):
+            while (job := await self._claim()) is not None:
+                await self._execute(job)
+                done += 1
+        return done
+
+    async def _slot(self) -> None:
+        while True:
+            try:
+                job = await self._claim()
+            except Exception:
+                log.exception("worker %s: could not claim a job; retrying", self.id)
+                job = None
+            if job is None:
+                await self._idle()
+                continue
+            await self._execute(job)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _claim(self) -> queue.ClaimedJob | None:
+        async with self.ctx.sessions() as session:
+            jobs = await queue.claim(session, self.id, self.ctx.settings.job_lease)
+            await session.commit()
+        return jobs[0] if jobs else None
+
+    async def _execute(self, job: queue.ClaimedJob) -> None:
+        settings = self.ctx.settings
+        handler = self.handlers.get(job.kind)
+        beat = asyncio.create_task(self._heartbeat(job))
+        error: str | None = None
         try:
-            await collect(ctx)
-        except Exception:
-            log.exception("gc run failed; will retry next interval")
-        await anyio.sleep(ctx.settings.gc_interval)
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            await asyncio.wait_for(
+                handler(JobContext(self.ctx, job), job.payload),
+                settings.job_timeout,
+            )
+        except TimeoutError:
+            error = f"job took longer than {settings.job_timeout} s"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        await self._settle(job, error)
+
+    async def _settle(self, job: queue.ClaimedJob, error: str | None) -> None:
+        # Record the outcome; if the database is briefly unavailable, retry a
+        # few times. If it never answers, the lease lapses and the job reruns.
+        for attempt in range(5):
+            try:
+                async with self.ctx.sessions() as session:
+                    if error is None:
+                        await queue.complete(session, job.id, self.id)
+                    else:
+                        status = await queue.fail(session, job, self.id, error)
+                        if status == "dead":
+                            log.error("job %s (%s) is dead: %s", job.id, job.kind, error)
+                    await session.commit()
+                return
+            except Exception:
+                log.exception("could not record the outcome of job %s", job.id)
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _heartbeat(self, job: queue.ClaimedJob) -> None:
+        lease = self.ctx.settings.job_lease
+        while True:
+            await asyncio.sleep(max(lease / 3, 0.2))
+            try:
+                async with self.ctx.sessions() as session:
+                    ours = await queue.heartbeat(session, job.id, self.id, lease)
+                    await session.commit()
+                if not ours:
+                    log.warning("job %s: lease lost to another worker", job.id)
+                    return
+            except Exception:
+                log.exception("heartbeat for job %s failed", job.id)
+
+    async def _periodic_gc(self) -> None:
+        while True:
+            try:
+                await collect(self.ctx)
+            except Exception:
+                log.exception("gc run failed; will retry next interval")
+            await asyncio.sleep(self.ctx.settings.gc_interval)

@@ -107,6 +107,15 @@ class LocalBlobStore:
         # One thread hand-off for open + read + close: the hot path for small images.
         return await anyio.to_thread.run_sync(self._read, key, start, end)
 
+    async def read_all(self, key: str) -> bytes:
+        def _read() -> bytes:
+            try:
+                return self.path_for(key).read_bytes()
+            except FileNotFoundError as exc:
+                raise BlobNotFound(key) from exc
+
+        return await anyio.to_thread.run_sync(_read)
+
     async def download(self, key: str, path: Path) -> None:
         src = self.path_for(key)
         try:

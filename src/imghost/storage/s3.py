@@ -110,6 +110,13 @@ class S3BlobStore:
             raise BlobNotFound(key) from exc
         return bytes(data)
 
+    async def read_all(self, key: str) -> bytes:
+        try:
+            result = await obstore.get_async(self.store, self._k(key))
+            return bytes(await result.bytes_async())
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise BlobNotFound(key) from exc
+
     async def download(self, key: str, path: Path) -> None:
         stream = await self.get(key, chunk_size=1024 * 1024)
         with open(path, "wb") as fh:  # noqa: ASYNC230 - local temp file, small writes

@@ -99,11 +99,15 @@ def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
     if description is not None and len(description) > 5000:
         raise AppError(422, "validation_error", "description can be at most 5000 characters.")
     visibility = form.first("visibility") or actor.default_visibility
+    keep_gps = form.first("keepGps")
+    if keep_gps not in (None, "", "true", "false"):
+        raise AppError(422, "validation_error", "keepGps must be true or false.")
     return NewImageFields(
         title=title or None,
         description=description or None,
         tags=normalize_tags(form.fields.get("tags", [])),
         visibility=check_visibility(visibility),
+        keep_gps=actor.keep_gps if not keep_gps else keep_gps == "true",
     )
 
 
@@ -135,6 +139,7 @@ async def _direct_upload(
                     db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
                 )
                 await _commit_or_discard(db, ctx, image.blob_key)
+                ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
                 await db.rollback()
@@ -200,11 +205,13 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         description=body.description,
         tags=normalize_tags(body.tags),
         visibility=check_visibility(body.visibility or actor.default_visibility),
+        keep_gps=actor.keep_gps if body.keep_gps is None else body.keep_gps,
     )
     image = await services.finalize_upload(
         db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
     )
     await _commit_or_discard(db, ctx, image.blob_key)
+    ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
     out = ImageOut.of(image, ctx.settings.public_base_url)

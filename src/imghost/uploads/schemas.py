@@ -33,3 +33,6 @@ class FinalizeIn(StrictInput):
     description: str | None = Field(default=None, max_length=5000)
     tags: list[str] = Field(default_factory=list, max_length=50)
     visibility: Visibility | None = None
+    keep_gps: bool | None = Field(
+        default=None, description="Keep GPS for this image (default: the account's keepGps)"
+    )

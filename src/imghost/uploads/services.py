@@ -27,6 +27,7 @@ from imghost.ids import new_id
 from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult, probe
+from imghost.jobs import queue
 from imghost.settings import Settings
 from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
@@ -68,9 +69,11 @@ async def store_new_image(
     probed = await validate_image(spool.path, settings.max_pixels)
     image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
     await store.put_file(image.blob_key, spool.path, image.mime_type)
-    # Not flushed here: the caller's commit writes the row, and deletes the
-    # blob again if that fails (see uploads.api._commit_or_discard).
+    # Not flushed here: the caller's commit writes the row and its processing
+    # job together (outbox), and deletes the blob again if that fails (see
+    # uploads.api._commit_or_discard).
     session.add(image)
+    enqueue_processing(session, image, settings.job_max_attempts)
     return image
 
 
@@ -80,6 +83,16 @@ async def discard_blob(store: BlobStore, key: str) -> None:
         await store.delete(key)
     except Exception:  # gc will find it
         log.warning("could not remove orphan blob %s; gc will", key, exc_info=True)
+
+
+def enqueue_processing(session: AsyncSession, image: Image, max_attempts: int) -> None:
+    queue.enqueue(
+        session,
+        "process_image",
+        {"imageId": image.id},
+        image_id=image.id,
+        max_attempts=max_attempts,
+    )
 
 
 def _clean_name(filename: str | None) -> str | None:
@@ -242,9 +255,11 @@ async def finalize_upload(
         await store.put_file(image.blob_key, spool.path, image.mime_type)
     finally:
         spool.cleanup()
-    # Not flushed here: the caller's commit writes the row, and deletes the
-    # blob again if that fails (see uploads.api._commit_or_discard).
+    # Not flushed here: the caller's commit writes the row and its processing
+    # job together (outbox), and deletes the blob again if that fails (see
+    # uploads.api._commit_or_discard).
     session.add(image)
+    enqueue_processing(session, image, settings.job_max_attempts)
     return image
 
 

@@ -43,6 +43,9 @@ def test_contract(store: BlobStore, tmp_path: Path) -> None:
         assert await _collect(store, "u_1/img_1/original", 100, 3100) == data[100:3100]
         assert await _collect(store, "u_1/img_1/original", 12000) == data[12000:]
         assert await store.read("u_1/img_1/original", 10, 20) == data[10:20]
+        assert await store.read_all("u_1/img_1/original") == data
+        with pytest.raises(BlobNotFound):
+            await store.read_all("missing/key/original")
         with pytest.raises(BlobNotFound):
             await store.read("missing/key/original", 0, 1)
         meta = await store.head("u_1/img_1/original")

@@ -36,7 +36,7 @@ def test_single_upload_each_format(
     assert body["size"] == len(data) and body["status"] == "ready"
     assert body["imageId"].startswith("img_") and len(body["imageId"]) >= 30
     assert body["url"].endswith(f"/images/{body['imageId']}")
-    assert body["thumbnailUrl"] is None
+    assert body["thumbnailUrl"] == f"{body['url']}/thumb.jpg"
     got = client.get(f"/images/{body['imageId']}")
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == mime

@@ -1,0 +1,213 @@
+"""Part 2: latency of on-demand transforms, the first time (render + store) and after.
+
+The real service runs on sqlite-local with its background worker on. Each
+image is uploaded as public and waited for until the worker has processed it
+(``GET /v1/images/{id}`` as the owner shows a status other than
+``processing``). Then ``/images/{id}/t/w_<N>.webp`` is requested once for
+each of ``sizes`` widths, all different (cold: rendered from the original and
+stored), and then each URL again (cached: read back from the blob store).
+Requests are anonymous, one at a time.
+
+The service allows 20 new transform sizes per image and 60 per client per
+minute (HTTP 429 beyond), so ``sizes`` stays at or below 20 and the total
+below 60.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from bench import backends, service
+from bench.checks import Checks
+from bench.service import ServiceError, expect
+from bench.sources import SourceImage
+from bench.stats import Summary
+
+PER_IMAGE_LIMIT = 20
+PER_CLIENT_LIMIT = 60
+PROCESSING_TIMEOUT_S = 180.0
+MIME = {"jpeg": "image/jpeg", "heic": "image/heic", "png": "image/png", "gif": "image/gif"}
+
+
+@dataclass
+class ImageLatency:
+    image: SourceImage
+    image_id: str = ""
+    status: str = ""
+    ready_s: float = 0.0  # upload accepted → no longer processing
+    widths: list[int] = field(default_factory=list)
+    cold_ms: list[float] = field(default_factory=list)
+    cached_ms: list[float] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "image_id": self.image_id,
+            "status": self.status,
+            "upload_to_processed_s": round(self.ready_s, 2),
+            "widths": self.widths,
+            "cold": Summary.of(self.cold_ms).as_json() if self.cold_ms else None,
+            "cached": Summary.of(self.cached_ms).as_json() if self.cached_ms else None,
+            "cold_samples_ms": [round(v, 2) for v in self.cold_ms],
+            "cached_samples_ms": [round(v, 2) for v in self.cached_ms],
+        }
+
+
+@dataclass
+class TransformResult:
+    workers: int
+    images: list[ImageLatency] = field(default_factory=list)
+    checks: Checks = field(default_factory=Checks)
+    error: str | None = None
+    traceback: str | None = None
+    log_tail: str | None = None
+
+    def all_ms(self, which: str) -> list[float]:
+        return [v for item in self.images for v in getattr(item, f"{which}_ms")]
+
+    def as_json(self) -> dict[str, object]:
+        cold, cached = self.all_ms("cold"), self.all_ms("cached")
+        return {
+            "backend": "sqlite-local",
+            "imghost_workers": self.workers,
+            "error": self.error,
+            "traceback": self.traceback,
+            "imghost_log_tail": self.log_tail,
+            "all_images": {
+                "cold": Summary.of(cold).as_json() if cold else None,
+                "cached": Summary.of(cached).as_json() if cached else None,
+            },
+            "images": {item.image.key: item.as_json() for item in self.images},
+            "checks": self.checks.as_json(),
+        }
+
+
+def widths_for(index: int, sizes: int, source_width: int) -> list[int]:
+    """``sizes`` different widths from 200 px up, all below the source's (no upscaling)."""
+    low = 200 + 7 * index  # a different set per image
+    step = max((min(1900, source_width) - low) // max(sizes - 1, 1), 1)
+    return [low + step * i for i in range(sizes)]
+
+
+def _upload(client: httpx.Client, image: SourceImage) -> str:
+    response = client.post(
+        "/v1/images",
+        files={"file": (image.path.name, image.path.read_bytes(), MIME[image.format])},
+        data={"visibility": "public"},
+    )
+    image_id: str = expect(response, 201, f"upload {image.path.name}").json()["imageId"]
+    return image_id
+
+
+def _wait_processed(client: httpx.Client, image_id: str) -> str:
+    deadline = time.monotonic() + PROCESSING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status: str = expect(client.get(f"/v1/images/{image_id}"), 200, "image").json()["status"]
+        if status != "processing":
+            return status
+        time.sleep(0.05)
+    raise ServiceError(f"{image_id} still processing after {PROCESSING_TIMEOUT_S:.0f}s")
+
+
+def _get(client: httpx.Client, url: str) -> tuple[float, httpx.Response]:
+    start = time.perf_counter()
+    response = client.get(url)
+    return (time.perf_counter() - start) * 1e3, response
+
+
+def _check_cold(checks: Checks, item: ImageLatency, responses: list[httpx.Response]) -> None:
+    problems = []
+    for width, response in zip(item.widths, responses, strict=True):
+        if response.status_code != 200:
+            problems.append(f"w_{width}: HTTP {response.status_code} {response.text[:120]}")
+            continue
+        if response.headers.get("content-type", "").split(";")[0] != "image/webp":
+            problems.append(f"w_{width}: Content-Type {response.headers.get('content-type')}")
+            continue
+        with Image.open(io.BytesIO(response.content)) as img:
+            if img.format != "WEBP" or img.width != width:
+                problems.append(f"w_{width}: {img.format} {img.width}×{img.height}")
+    checks.add(
+        f"{item.image.key}: {len(item.widths)} cold transforms are WebP of the asked width",
+        not problems,
+        "; ".join(problems[:3]) or f"widths {item.widths[0]}…{item.widths[-1]} px",
+    )
+
+
+def _measure_image(
+    owner: httpx.Client,
+    anonymous: httpx.Client,
+    image: SourceImage,
+    index: int,
+    sizes: int,
+    checks: Checks,
+) -> ImageLatency:
+    item = ImageLatency(image)
+    item.image_id = _upload(owner, image)
+    accepted = time.perf_counter()
+    item.status = _wait_processed(owner, item.image_id)
+    item.ready_s = time.perf_counter() - accepted
+    if not checks.add(
+        f"{image.key}: the worker processed the upload", item.status == "ready", item.status
+    ):
+        return item
+    item.widths = widths_for(index, sizes, image.width)
+    urls = [f"/images/{item.image_id}/t/w_{w}.webp" for w in item.widths]
+    cold = [_get(anonymous, url) for url in urls]
+    cached = [_get(anonymous, url) for url in urls]
+    item.cold_ms = [ms for ms, _ in cold]
+    item.cached_ms = [ms for ms, _ in cached]
+    _check_cold(checks, item, [r for _, r in cold])
+    same = [
+        c.content == h.content and h.status_code == 200
+        for (_, c), (_, h) in zip(cold, cached, strict=True)
+    ]
+    checks.add(
+        f"{image.key}: cached transforms return the same bytes",
+        all(same),
+        f"{sum(same)}/{len(same)} identical",
+    )
+    return item
+
+
+def measure(images: list[SourceImage], sizes: int, workers: int) -> TransformResult:
+    """Errors are recorded, never raised (Ctrl-C still is)."""
+    if not 1 <= sizes <= PER_IMAGE_LIMIT or sizes * len(images) >= PER_CLIENT_LIMIT:
+        raise ValueError(
+            f"{sizes} sizes × {len(images)} images would hit the service's rate limits"
+        )
+    result = TransformResult(workers)
+    svc: service.Service | None = None
+    with tempfile.TemporaryDirectory(prefix="imghost-bench-transforms-") as tmp:
+        workdir = Path(tmp)
+        try:
+            with (
+                backends.opened("sqlite-local", workdir) as backend,
+                service.running(
+                    database_url=backend.database_url,
+                    storage_url=backend.storage_url,
+                    workdir=workdir,
+                    workers=workers,
+                    run_worker=True,
+                ) as svc,
+                httpx.Client(base_url=svc.base_url, timeout=120.0) as owner,
+                httpx.Client(base_url=svc.base_url, timeout=120.0) as anonymous,
+            ):
+                owner.headers["Authorization"] = f"Bearer {service.sign_in(owner)}"
+                for index, image in enumerate(images):
+                    result.images.append(
+                        _measure_image(owner, anonymous, image, index, sizes, result.checks)
+                    )
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback.format_exc()
+            if svc is not None:
+                result.log_tail = svc.log_tail()
+    return result

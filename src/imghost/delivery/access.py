@@ -1,0 +1,71 @@
+"""Shared by every delivery route: load the facts, decide access, cache headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from imghost.auth.services import Actor, authenticate
+from imghost.context import AppContext
+from imghost.delivery.http import http_date
+from imghost.errors import AppError, NotFound
+from imghost.images import services as images
+from imghost.images.policy import check_visible
+from imghost.images.services import DeliveryFacts
+
+
+async def load_deliverable(ctx: AppContext, image_id: str) -> DeliveryFacts:
+    item = await images.delivery_facts(ctx.reads, image_id)
+    if item is None:
+        raise NotFound("No such image.")
+    return item
+
+
+async def _caller(request: Request, ctx: AppContext) -> Actor | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    async with ctx.sessions() as session:
+        return await authenticate(session, ctx.settings.secret_key, token.strip())
+
+
+async def authorize(request: Request, ctx: AppContext, item: DeliveryFacts) -> bool:
+    """Raise unless the caller may have the bytes; return whether they own the image.
+
+    Credentials are only resolved when they matter (private, not ready, or an
+    owner-only GPS original), so public views cost no auth lookup.
+    """
+    needs_caller = (
+        item.visibility == "private" or item.status != "ready" or item.public_blob_key is not None
+    )
+    actor = await _caller(request, ctx) if needs_caller else None
+    check_visible(actor, item.owner_id, item.visibility, item.status)
+    if item.status == "quarantined":
+        raise AppError(
+            403,
+            "quarantined",
+            "This image was quarantined by the content scan; its bytes are not served.",
+        )
+    return actor is not None and actor.user_id == item.owner_id
+
+
+def cache_headers(item: DeliveryFacts, ctx: AppContext, etag: str) -> dict[str, str]:
+    if item.visibility == "private" or item.status != "ready":
+        cache = "private, no-store"
+    else:
+        # Bytes under an id never change, but visibility can: keep max-age modest.
+        cache = f"public, max-age={ctx.settings.public_max_age}"
+    return {
+        "ETag": etag,
+        "Last-Modified": http_date(item.created_at),
+        "Cache-Control": cache,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    }
+
+
+def without_body_headers(headers: dict[str, Any]) -> dict[str, str]:
+    keep = ("ETag", "Last-Modified", "Cache-Control", "X-Content-Type-Options", "Vary")
+    return {k: headers[k] for k in keep if k in headers}

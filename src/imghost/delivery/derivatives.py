@@ -1,0 +1,135 @@
+"""Derivatives: presets at /images/{id}/{preset}.{ext}, transforms at /images/{id}/t/…
+
+Stored renditions are served from the blob store; a missing one is rendered
+on request (single-flight, bounded; see processing.ondemand) and stored. The
+URL grammar is documented in processing.variants and docs/API.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from imghost.context import AppContext
+from imghost.delivery.access import authorize, cache_headers, load_deliverable, without_body_headers
+from imghost.delivery.http import not_modified
+from imghost.deps import Ctx
+from imghost.errors import AppError, NotFound
+from imghost.images.services import DeliveryFacts
+from imghost.imaging.render import OutFormat, RenderSpec
+from imghost.processing.variants import (
+    EXT_FORMAT,
+    FORMAT_EXT,
+    PRESET_EXTENSIONS,
+    PRESETS,
+    RENDER_VERSION,
+    derived_key,
+    negotiate,
+    parse_transform,
+    preset_render_spec,
+)
+from imghost.storage import BlobNotFound
+
+router = APIRouter(tags=["delivery"])
+
+MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+
+
+def _split(filename: str) -> tuple[str, str]:
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or not stem:
+        raise NotFound("There is nothing at this URL.")
+    return stem, ext.lower()
+
+
+@router.head("/images/{image_id}/{filename}", include_in_schema=False)
+@router.get("/images/{image_id}/{filename}", response_class=Response)
+async def preset(image_id: str, filename: str, request: Request, ctx: Ctx) -> Response:
+    """A preset: thumb (256x256 crop), small (≤320), medium (≤1024), large (≤2048)."""
+    name, ext = _split(filename)
+    if name not in PRESETS or ext not in PRESET_EXTENSIONS:
+        raise NotFound(
+            f"No such derivative. Presets: {', '.join(PRESETS)}; "
+            f"formats: {', '.join(PRESET_EXTENSIONS)}."
+        )
+    spec = preset_render_spec(name, ext)
+    return await _serve(request, ctx, image_id, f"{name}.{ext}", spec, bounded=False)
+
+
+@router.head("/images/{image_id}/t/{filename}", include_in_schema=False)
+@router.get("/images/{image_id}/t/{filename}", response_class=Response)
+async def transform(image_id: str, filename: str, request: Request, ctx: Ctx) -> Response:
+    """On-demand transform: /images/{id}/t/w_640,h_360,c_cover,q_80.webp (or .auto)."""
+    options, ext = _split(filename)
+    vary = ext == "auto"
+    fmt: OutFormat
+    if vary:
+        fmt = negotiate(request.headers.get("accept", ""))
+    elif ext in EXT_FORMAT:
+        fmt = EXT_FORMAT[ext]
+    else:
+        raise AppError(
+            400,
+            "invalid_transform",
+            f"Unknown output format {ext!r}: use jpg, png, webp, avif or auto.",
+        )
+    parsed = parse_transform(options)
+    name = f"t/{parsed.canonical()}.{FORMAT_EXT[fmt]}"
+    return await _serve(request, ctx, image_id, name, parsed.spec(fmt), bounded=True, vary=vary)
+
+
+async def _serve(
+    request: Request,
+    ctx: AppContext,
+    image_id: str,
+    name: str,
+    spec: RenderSpec,
+    *,
+    bounded: bool,
+    vary: bool = False,
+) -> Response:
+    item = await load_deliverable(ctx, image_id)
+    await authorize(request, ctx, item)
+    if item.status == "failed":
+        raise AppError(
+            409,
+            "image_failed",
+            "This image could not be processed: only its original is available.",
+        )
+    headers = cache_headers(item, ctx, f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"')
+    if vary:
+        headers["Vary"] = "Accept"
+    if not_modified(
+        headers["ETag"],
+        item.created_at,
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+    ):
+        return Response(status_code=304, headers=without_body_headers(headers))
+    data = await _bytes(request, ctx, item, name, spec, bounded)
+    return Response(data, headers=headers, media_type=MIME[spec.format])
+
+
+async def _bytes(
+    request: Request,
+    ctx: AppContext,
+    item: DeliveryFacts,
+    name: str,
+    spec: RenderSpec,
+    bounded: bool,
+) -> bytes:
+    key = derived_key(item.blob_key, name)
+    try:
+        return await ctx.store.read_all(key)
+    except BlobNotFound:
+        pass
+    client = request.client.host if request.client else "unknown"
+    return await ctx.renderer.render(
+        ctx,
+        image_id=item.id,
+        original_key=item.blob_key,
+        pixels=item.pixels,
+        target_key=key,
+        spec=spec,
+        client=client,
+        bounded=bounded,
+    )

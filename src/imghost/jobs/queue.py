@@ -1,0 +1,221 @@
+"""The durable job queue: enqueue in the caller's transaction, claim with a lease.
+
+Claiming is one statement: WITH due AS (SELECT ... LIMIT n) UPDATE ... FROM
+due RETURNING. On PostgreSQL the CTE takes ``FOR UPDATE SKIP LOCKED`` (and is
+materialized), so concurrent workers pass over each other's rows instead of
+waiting; on SQLite the statement runs under the database's single write lock,
+which makes the claim atomic the same way. Completion and failure only apply while the caller
+still holds the lease (``locked_by``), so a worker whose lease lapsed and
+was taken over cannot overwrite the newer attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.db import utcnow
+from imghost.errors import NotFound
+from imghost.ids import new_id
+from imghost.jobs.models import Job
+
+BACKOFF_BASE = 2.0  # seconds before the first retry
+BACKOFF_CAP = 600.0  # never wait more than 10 minutes between attempts
+MAX_ERROR = 2000
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    image_id: str | None = None,
+    max_attempts: int = 5,
+    delay: float = 0.0,
+) -> Job:
+    """Add a job to the caller's transaction: it exists iff that transaction commits."""
+    now = utcnow()
+    job = Job(
+        id=new_id("job"),
+        kind=kind,
+        payload=payload,
+        image_id=image_id,
+        status="queued",
+        attempts=0,
+        max_attempts=max_attempts,
+        run_at=now + dt.timedelta(seconds=delay),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    return job
+
+
+async def claim(
+    session: AsyncSession,
+    worker_id: str,
+    lease_seconds: int,
+    limit: int = 1,
+    now: dt.datetime | None = None,
+) -> list[ClaimedJob]:
+    """Lease up to ``limit`` due jobs to ``worker_id`` (the caller commits at once)."""
+    now = now or utcnow()
+    # A job whose worker died on its last allowed attempt is dead, not retried.
+    await session.execute(
+        update(Job)
+        .where(
+            Job.status == "running",
+            Job.lease_until < now,
+            Job.attempts >= Job.max_attempts,
+        )
+        .values(
+            status="dead",
+            locked_by=None,
+            finished_at=now,
+            updated_at=now,
+            last_error=func.coalesce(Job.last_error, "worker lost its lease on the last attempt"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    due = or_(
+        and_(Job.status == "queued", Job.run_at <= now),
+        and_(Job.status == "running", Job.lease_until < now),
+    )
+    eligible = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # Materialized, so the locked set is chosen once: as a plain IN (...)
+        # subquery PostgreSQL may re-run it per row and, skipping the rows it
+        # just locked, hand out more than `limit` jobs.
+        chosen = eligible.with_for_update(skip_locked=True).cte("due_jobs")
+        chosen = chosen.prefix_with("MATERIALIZED")
+    else:
+        chosen = eligible.cte("due_jobs")
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == chosen.c.id, due)
+        .values(
+            status="running",
+            locked_by=worker_id,
+            lease_until=now + dt.timedelta(seconds=lease_seconds),
+            attempts=Job.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return [ClaimedJob(*row) for row in result.all()]
+
+
+async def heartbeat(session: AsyncSession, job_id: str, worker_id: str, lease_seconds: int) -> bool:
+    """Extend the lease; False when the job is no longer ours."""
+    now = utcnow()
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+        .values(lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
+async def complete(session: AsyncSession, job_id: str, worker_id: str) -> bool:
+    now = utcnow()
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+        .values(status="done", locked_by=None, lease_until=None, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def backoff(attempts: int) -> float:
+    """Exponential with jitter: ~2 s, 4 s, 8 s, ... capped at 10 minutes."""
+    delay: float = min(BACKOFF_BASE * 2.0 ** max(attempts - 1, 0), BACKOFF_CAP)
+    return delay * random.uniform(0.75, 1.25)
+
+
+async def fail(session: AsyncSession, job: ClaimedJob, worker_id: str, error: str) -> str | None:
+    """Record a failed attempt: back to the queue with backoff, or dead. Returns the status."""
+    now = utcnow()
+    dead = job.attempts >= job.max_attempts
+    values: dict[str, Any] = {
+        "locked_by": None,
+        "lease_until": None,
+        "last_error": error[:MAX_ERROR],
+        "updated_at": now,
+    }
+    if dead:
+        values.update(status="dead", finished_at=now)
+    else:
+        values.update(status="queued", run_at=now + dt.timedelta(seconds=backoff(job.attempts)))
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == "running")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    return "dead" if dead else "queued"
+
+
+# --- operator views -----------------------------------------------------------
+
+
+async def list_jobs(session: AsyncSession, status: str | None = None, limit: int = 50) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+    if status:
+        query = query.where(Job.status == status)
+    return list(await session.scalars(query))
+
+
+async def stats(session: AsyncSession) -> dict[str, dict[str, int]]:
+    rows = await session.execute(
+        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows.all():
+        out.setdefault(kind, {})[status] = count
+    return out
+
+
+async def retry(session: AsyncSession, job_id: str) -> Job:
+    """Requeue a dead (or finished) job now, with a fresh set of attempts."""
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    now = utcnow()
+    job.status = "queued"
+    job.attempts = 0
+    job.run_at = now
+    job.locked_by = None
+    job.lease_until = None
+    job.finished_at = None
+    job.updated_at = now
+    return job
+
+
+async def retry_dead(session: AsyncSession) -> int:
+    now = utcnow()
+    result = await session.execute(
+        update(Job)
+        .where(Job.status == "dead")
+        .values(status="queued", attempts=0, run_at=now, finished_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

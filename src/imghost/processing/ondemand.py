@@ -1,0 +1,110 @@
+"""Rendering a derivative on first request: single-flight and bounded.
+
+- Single-flight: concurrent requests for the same missing derivative in one
+  process share one render (the stored result serves everyone after).
+- Bounded: renders of *transforms* (arbitrary sizes) are limited per image
+  and per client within a sliding minute, so random sizes cannot be used to
+  burn CPU; presets are a fixed set and are not limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from imghost.context import AppContext
+from imghost.errors import AppError
+from imghost.imaging.render import Rendered, RenderSpec
+from imghost.processing.pixels import render_one
+from imghost.processing.runner import run_pixels
+
+WINDOW = 60.0
+PER_IMAGE = 20  # new transform renders per image per minute
+PER_CLIENT = 60  # new transform renders per client per minute
+
+
+@dataclass
+class _Window:
+    hits: deque[float] = field(default_factory=deque)
+
+    def allow(self, now: float, limit: int) -> float | None:
+        """None when allowed (and counted); else seconds until a slot frees."""
+        while self.hits and self.hits[0] <= now - WINDOW:
+            self.hits.popleft()
+        if len(self.hits) >= limit:
+            return self.hits[0] + WINDOW - now
+        self.hits.append(now)
+        return None
+
+
+class OnDemandRenderer:
+    def __init__(self) -> None:
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._per_image: dict[str, _Window] = {}
+        self._per_client: dict[str, _Window] = {}
+
+    def _check_budget(self, image_id: str, client: str) -> None:
+        now = time.monotonic()
+        for table, key, limit, whom in (
+            (self._per_image, image_id, PER_IMAGE, "this image"),
+            (self._per_client, client, PER_CLIENT, "you"),
+        ):
+            wait = table.setdefault(key, _Window()).allow(now, limit)
+            if wait is not None:
+                raise AppError(
+                    429,
+                    "rate_limited",
+                    f"Too many new image sizes were requested for {whom}; "
+                    "try again shortly or use a preset size.",
+                    headers={"Retry-After": str(max(int(wait) + 1, 1))},
+                )
+        if len(self._per_client) > 10_000:  # forget idle clients
+            self._per_client = {k: w for k, w in self._per_client.items() if w.hits}
+
+    async def render(
+        self,
+        app: AppContext,
+        *,
+        image_id: str,
+        original_key: str,
+        pixels: int,
+        target_key: str,
+        spec: RenderSpec,
+        client: str,
+        bounded: bool,
+    ) -> bytes:
+        running = self._inflight.get(target_key)
+        if running is not None:
+            return await asyncio.shield(running)
+        if bounded:
+            self._check_budget(image_id, client)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[target_key] = future
+        try:
+            data = await self._render(app, original_key, pixels, target_key, spec)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it
+            raise
+        else:
+            future.set_result(data)
+            return data
+        finally:
+            del self._inflight[target_key]
+
+    async def _render(
+        self, app: AppContext, original_key: str, pixels: int, target_key: str, spec: RenderSpec
+    ) -> bytes:
+        spool = app.store.staging_dir / f"render-{uuid.uuid4().hex}"
+        try:
+            await app.store.download(original_key, spool)
+            rendered: Rendered = await run_pixels(
+                app, pixels, 0, render_one, str(spool), spec, app.settings.max_pixels
+            )
+        finally:
+            spool.unlink(missing_ok=True)
+        await app.store.put_bytes(target_key, rendered.data)
+        return rendered.data

@@ -1,0 +1,96 @@
+"""The `process_image` job: scan, extract metadata, pre-generate derivatives.
+
+Idempotent: it re-reads the image row, overwrites derivatives under fixed keys
+and sets the same final state when run twice. The original is never touched,
+so it stays retrievable whatever happens here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from imghost.images import services as images
+from imghost.imaging.probe import ProbeError
+from imghost.jobs.worker import JobContext
+from imghost.processing.pixels import Analysis, analyze
+from imghost.processing.runner import run_pixels
+from imghost.processing.variants import PREGENERATED, derived_key
+
+log = logging.getLogger(__name__)
+
+
+async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
+    app = jc.app
+    image_id = str(payload["imageId"])
+    async with app.sessions() as session:
+        image = await images.get_image(session, image_id)
+        if image is None or image.deleted_at is not None:
+            return  # deleted meanwhile: nothing to do
+        blob_key, fmt, mime = image.blob_key, image.format, image.mime_type
+        pixels, size = image.width * image.height * max(image.frames, 1), image.size
+    spool = app.store.staging_dir / f"job-{uuid.uuid4().hex}"
+    try:
+        await app.store.download(blob_key, spool)
+        try:
+            analysis = await run_pixels(
+                app,
+                pixels,
+                size,
+                analyze,
+                str(spool),
+                fmt,
+                app.settings.max_pixels,
+                list(PREGENERATED),
+            )
+        except ProbeError as exc:
+            # The bytes themselves cannot be processed: retrying will not help.
+            await _mark(jc, image_id, "failed", exc.detail)
+            return
+        except Exception as exc:
+            if jc.job.attempts >= jc.job.max_attempts:
+                await _mark(jc, image_id, "failed", f"processing failed: {exc}")
+            raise
+        if not analysis.clean:
+            await _mark(jc, image_id, "quarantined", analysis.reason or "refused by the scan")
+            return
+        await _store(jc, image_id, blob_key, mime, analysis)
+    finally:
+        for leftover in (spool, spool.with_name(spool.name + ".public")):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+
+
+async def _store(
+    jc: JobContext, image_id: str, blob_key: str, mime: str, analysis: Analysis
+) -> None:
+    store = jc.app.store
+    for name, data in analysis.renders:
+        await store.put_bytes(derived_key(blob_key, name), data)
+    public_key = None
+    if analysis.scrubbed_path is not None:
+        public_key = derived_key(blob_key, "original-nogps")
+        await store.put_file(public_key, Path(analysis.scrubbed_path), mime)
+    async with jc.app.sessions() as session:
+        await images.record_processed(
+            session,
+            image_id,
+            metadata=analysis.metadata,
+            gps=analysis.gps,
+            width=analysis.width,
+            height=analysis.height,
+            public_blob_key=public_key,
+            public_sha256=analysis.scrubbed_sha256,
+        )
+        await session.commit()
+    log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
+
+
+async def _mark(jc: JobContext, image_id: str, status: str, reason: str) -> None:
+    async with jc.app.sessions() as session:
+        await images.mark_unprocessable(session, image_id, status, reason)
+        await session.commit()
+    log.warning("image %s %s: %s", image_id, status, reason)

@@ -1,0 +1,127 @@
+"""Real `imghost worker` processes: SIGKILL mid-job, and two workers on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from tests.conftest import LiveServer
+from tests.e2e.service import BIN
+from tests.factories import make_user, upload, wait_processed
+
+
+def worker_env(live: LiveServer, **extra: str) -> dict[str, str]:
+    s = live.settings
+    return {
+        **os.environ,
+        "IMGHOST_DATABASE_URL": s.database_url,
+        "IMGHOST_STORAGE_URL": s.storage_url,
+        "IMGHOST_SECRET_KEY": s.secret_key,
+        "IMGHOST_TMP_DIR": s.tmp_dir,
+        "IMGHOST_GC_INTERVAL": "3600",
+        **extra,
+    }
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN / "imghost"), "worker"],
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def jobs_of(env: dict[str, str]) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", _DUMP_JOBS], env=env, capture_output=True, text=True, check=True
+    )
+    import json
+
+    return list(json.loads(out.stdout))
+
+
+_DUMP_JOBS = """
+import asyncio, json
+from imghost.context import AppContext
+from imghost.jobs import queue
+from imghost.settings import Settings
+async def main():
+    ctx = AppContext.build(Settings.from_env())
+    async with ctx.sessions() as s:
+        jobs = await queue.list_jobs(s, None, 1000)
+        print(json.dumps([{"id": j.id, "status": j.status, "attempts": j.attempts,
+                           "image": j.image_id} for j in jobs]))
+    await ctx.close()
+asyncio.run(main())
+"""
+
+
+def big_jpeg(path: Path) -> bytes:
+    # Noise at 6000x4000 (24 MP): several seconds of pixel work on 2 cores.
+    img = Image.effect_noise((6000, 4000), 80).convert("RGB")
+    img.save(path, "JPEG", quality=90)
+    return path.read_bytes()
+
+
+def test_sigkill_mid_job_is_finished_by_another_worker(
+    settings_factory: Any, tmp_path: Path
+) -> None:
+    settings = settings_factory(run_worker=False)
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+        user = make_user(client)
+        data = big_jpeg(tmp_path / "big.jpg")
+        image_id = upload(client, user, data=data).json()["imageId"]
+        env = worker_env(live, IMGHOST_JOB_LEASE="3", IMGHOST_WORKER_CONCURRENCY="1")
+        first = start_worker(env, tmp_path / "w1.log")
+        deadline = time.monotonic() + 60
+        while not any(j["status"] == "running" for j in jobs_of(env)):
+            assert time.monotonic() < deadline, (tmp_path / "w1.log").read_text()
+            time.sleep(0.1)
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its pixel processes
+        first.wait(10)
+        second = start_worker(env, tmp_path / "w2.log")
+        try:
+            body = wait_processed(client, user, image_id, timeout=120)
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(20)
+        assert body["status"] == "ready", body
+        [job] = jobs_of(env)
+        assert job["status"] == "done" and job["attempts"] == 2
+        assert client.get(f"/images/{image_id}").content == data
+
+
+def test_two_workers_never_run_the_same_job(settings_factory: Any, tmp_path: Path) -> None:
+    settings = settings_factory(run_worker=False)
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+        user = make_user(client)
+        ids = [upload(client, user, data=_small(i)).json()["imageId"] for i in range(24)]
+        env = worker_env(live, IMGHOST_WORKER_CONCURRENCY="2")
+        workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(2)]
+        try:
+            for image_id in ids:
+                assert wait_processed(client, user, image_id, timeout=120)["status"] == "ready"
+        finally:
+            for w in workers:
+                os.killpg(w.pid, signal.SIGTERM)
+                w.wait(20)
+        jobs = jobs_of(env)
+        assert len(jobs) == 24
+        assert all(j["status"] == "done" and j["attempts"] == 1 for j in jobs), jobs
+
+
+def _small(i: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300 + i, 200), (i * 10 % 255, 50, 90)).save(buf, "PNG")
+    return buf.getvalue()

@@ -1,0 +1,172 @@
+"""The durable queue on both databases: claims, leases, backoff, dead jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from imghost.context import AppContext
+from imghost.db import utcnow
+from imghost.jobs import queue
+from imghost.jobs.models import Job
+from imghost.jobs.worker import JobContext, Worker
+from imghost.settings import Settings
+
+
+def run(settings: Settings, scenario: Callable[[AppContext], Any]) -> Any:
+    async def main() -> Any:
+        ctx = AppContext.build(settings)
+        try:
+            return await scenario(ctx)
+        finally:
+            await ctx.close()
+
+    return anyio.run(main)
+
+
+async def _enqueue(ctx: AppContext, n: int = 1, max_attempts: int = 3) -> list[str]:
+    async with ctx.sessions() as s:
+        ids = [queue.enqueue(s, "t", {"n": i}, max_attempts=max_attempts).id for i in range(n)]
+        await s.commit()
+    return ids
+
+
+async def _job(ctx: AppContext, job_id: str) -> Job:
+    async with ctx.sessions() as s:
+        job = await s.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def test_claim_complete(settings: Settings) -> None:
+    async def scenario(ctx: AppContext) -> None:
+        [job_id] = await _enqueue(ctx)
+        async with ctx.sessions() as s:
+            claimed = await queue.claim(s, "w1", 30)
+            await s.commit()
+        assert [c.id for c in claimed] == [job_id] and claimed[0].attempts == 1
+        async with ctx.sessions() as s:
+            assert await queue.claim(s, "w2", 30) == []  # leased: nobody else gets it
+            assert await queue.complete(s, job_id, "w2") is False  # not w2's
+            assert await queue.complete(s, job_id, "w1") is True
+            await s.commit()
+        job = await _job(ctx, job_id)
+        assert job.status == "done" and job.finished_at is not None and job.locked_by is None
+        await _enqueue(ctx, n=3)
+        async with ctx.sessions() as s:  # the limit holds (PostgreSQL re-scan trap)
+            assert len(await queue.claim(s, "w3", 30, limit=2)) == 2
+            await s.commit()
+
+    run(settings, scenario)
+
+
+def test_backoff_then_dead(settings: Settings) -> None:
+    async def scenario(ctx: AppContext) -> None:
+        [job_id] = await _enqueue(ctx, max_attempts=3)
+        now = utcnow()
+        delays = []
+        for attempt in range(1, 4):
+            async with ctx.sessions() as s:
+                [claimed] = await queue.claim(s, "w", 30, now=now)
+                assert claimed.attempts == attempt
+                failed_at = utcnow()
+                status = await queue.fail(s, claimed, "w", f"boom {attempt}")
+                await s.commit()
+            job = await _job(ctx, job_id)
+            if attempt < 3:
+                assert status == "queued" and job.status == "queued"
+                delays.append((job.run_at - failed_at).total_seconds())
+                async with ctx.sessions() as s:  # not due yet
+                    assert await queue.claim(s, "w", 30, now=failed_at) == []
+                now = job.run_at + dt.timedelta(milliseconds=1)
+            else:
+                assert status == "dead" and job.status == "dead"
+                assert job.last_error == "boom 3"
+        # ~2 s then ~4 s, each with ±25 % jitter: exponential.
+        assert 1.4 <= delays[0] <= 2.6 and 2.9 <= delays[1] <= 5.1
+
+    run(settings, scenario)
+
+
+def test_lease_expiry_hands_the_job_over(settings: Settings) -> None:
+    async def scenario(ctx: AppContext) -> None:
+        [job_id] = await _enqueue(ctx, max_attempts=2)
+        async with ctx.sessions() as s:
+            await queue.claim(s, "dead-worker", 1)
+            await s.commit()
+        later = utcnow() + dt.timedelta(seconds=5)
+        async with ctx.sessions() as s:
+            [again] = await queue.claim(s, "live-worker", 30, now=later)
+            await s.commit()
+        assert again.id == job_id and again.attempts == 2
+        async with ctx.sessions() as s:
+            # The first worker comes back from the dead: its outcome is ignored.
+            assert await queue.complete(s, job_id, "dead-worker") is False
+            assert await queue.heartbeat(s, job_id, "dead-worker", 30) is False
+            await s.commit()
+        # The second holder also dies, on the last attempt: the job is dead.
+        async with ctx.sessions() as s:
+            assert await queue.claim(s, "w3", 30, now=later + dt.timedelta(seconds=60)) == []
+            await s.commit()
+        job = await _job(ctx, job_id)
+        assert job.status == "dead" and "lease" in (job.last_error or "")
+
+    run(settings, scenario)
+
+
+def test_concurrent_claims_never_share_a_job(settings: Settings) -> None:
+    async def scenario(ctx: AppContext) -> None:
+        ids = await _enqueue(ctx, n=40)
+
+        async def claimer(name: str) -> list[str]:
+            got: list[str] = []
+            while True:
+                async with ctx.sessions() as s:
+                    batch = await queue.claim(s, name, 30, limit=3)
+                    await s.commit()
+                if not batch:
+                    return got
+                got.extend(c.id for c in batch)
+
+        results = await asyncio.gather(*(claimer(f"w{i}") for i in range(4)))
+        flat = [job_id for r in results for job_id in r]
+        assert sorted(flat) == sorted(ids)  # every job once, none twice
+
+    run(settings, scenario)
+
+
+def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
+    seen: list[int] = []
+
+    async def ok(jc: JobContext, payload: dict[str, Any]) -> None:
+        seen.append(payload["n"])
+
+    async def broken(jc: JobContext, payload: dict[str, Any]) -> None:
+        raise RuntimeError("kaput")
+
+    async def scenario(ctx: AppContext) -> None:
+        async with ctx.sessions() as s:
+            good = [queue.enqueue(s, "ok", {"n": i}).id for i in range(3)]
+            bad = queue.enqueue(s, "broken", {}, max_attempts=1).id
+            unknown = queue.enqueue(s, "nope", {}, max_attempts=1).id
+            await s.commit()
+        worker = Worker(ctx, {"ok": ok, "broken": broken}, concurrency=2, run_gc=False)
+        assert await worker.run_until_idle() == 5
+        assert sorted(seen) == [0, 1, 2]
+        for job_id in good:
+            assert (await _job(ctx, job_id)).status == "done"
+        failed = await _job(ctx, bad)
+        assert failed.status == "dead" and failed.last_error == "RuntimeError: kaput"
+        assert "no handler" in ((await _job(ctx, unknown)).last_error or "")
+        async with ctx.sessions() as s:
+            counts = await queue.stats(s)
+            assert counts["ok"] == {"done": 3} and counts["broken"] == {"dead": 1}
+            assert await queue.retry_dead(s) == 2
+            await s.commit()
+        assert (await _job(ctx, bad)).status == "queued"
+
+    run(settings, scenario)
