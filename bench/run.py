@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import signal
 import sys
 import time
@@ -226,7 +227,11 @@ def run_processing(args: argparse.Namespace, console: Console) -> bool:
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - clock, 1),
-        "machine": {**info, "imaging": imaging},
+        "machine": {
+            **info,
+            "load_average_end": [round(v, 2) for v in os.getloadavg()],
+            "imaging": imaging,
+        },
         "config": config.as_json(),
         **result.as_json(),
     }

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from bench import backends, service
+from bench import backends, rss, service
 from bench.checks import Checks
 from bench.service import ServiceError, expect
 from bench.sources import SourceImage
@@ -65,6 +65,7 @@ class TransformResult:
     workers: int
     images: list[ImageLatency] = field(default_factory=list)
     checks: Checks = field(default_factory=Checks)
+    usage: rss.Usage | None = None  # the service's process tree while measured
     error: str | None = None
     traceback: str | None = None
     log_tail: str | None = None
@@ -77,6 +78,7 @@ class TransformResult:
         return {
             "backend": "sqlite-local",
             "imghost_workers": self.workers,
+            "service_process_tree": self.usage.as_json() if self.usage else None,
             "error": self.error,
             "traceback": self.traceback,
             "imghost_log_tail": self.log_tail,
@@ -201,10 +203,12 @@ def measure(images: list[SourceImage], sizes: int, workers: int) -> TransformRes
                 httpx.Client(base_url=svc.base_url, timeout=120.0) as anonymous,
             ):
                 owner.headers["Authorization"] = f"Bearer {service.sign_in(owner)}"
-                for index, image in enumerate(images):
-                    result.images.append(
-                        _measure_image(owner, anonymous, image, index, sizes, result.checks)
-                    )
+                with rss.watching(rss.tree(svc.proc.pid)) as usage:
+                    for index, image in enumerate(images):
+                        result.images.append(
+                            _measure_image(owner, anonymous, image, index, sizes, result.checks)
+                        )
+                result.usage = usage
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {exc}"
             result.traceback = traceback.format_exc()

@@ -1,8 +1,7 @@
 """Remove GPS position from an image file in place: same length, same pixels.
 
-The original is served byte for byte unless its owner opted in to sharing
-location, in which case nothing changes; otherwise it is served scrubbed.
-Scrubbing never re-encodes: we find each EXIF structure (JPEG APP1, PNG eXIf,
+An original is served byte for byte only when its owner opted in to sharing
+location; otherwise it is served scrubbed. Scrubbing never re-encodes: we find each EXIF structure (JPEG APP1, PNG eXIf,
 WebP EXIF chunk, the HEIF/AVIF ``Exif`` item), walk IFD0 to the GPS IFD, zero
 the GPS entries and every value they point to, and delete the GPSInfo pointer
 from IFD0 (later entries move up one slot; the freed 12 bytes become zeros that
@@ -17,11 +16,13 @@ with spaces, which XML ignores there. PNG chunks we change get a new CRC.
 Where GPS sits in compressed text (a PNG zTXt "Raw profile type exif" or a
 compressed iTXt XMP packet) it cannot be removed without changing the length:
 `scrub_gps` leaves it and `has_gps` keeps answering True for the result, so
-callers must check `has_gps` on what they are about to serve.
+callers must check `has_gps` on what they are about to serve (and fall back to
+a re-encoded derivative).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import zlib
@@ -34,25 +35,33 @@ _MAX_ENTRIES = 1000  # more than any real IFD; a bound for hostile counts
 _MAX_IFDS = 4  # IFD0, IFD1 (thumbnail) and a little slack; cycles are cut anyway
 _EXIF_PREFIX = b"Exif\x00\x00"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MAX_PACKET = 4 << 20  # largest XMP packet we look inside
+_MAX_PACKET = 4 << 20  # most of an XMP packet we look inside (JPEG's are < 64 KiB)
 _MAX_INFLATE = 4 << 20  # largest compressed PNG text we inflate to look for GPS
 
 _XMP_OPEN = b"<x:xmpmeta"
 _XMP_CLOSE = b"</x:xmpmeta>"
-# A property whose local name starts with "gps", under any namespace prefix.
-_XMP_GPS_ATTR = re.compile(rb"""\s[\w.-]+:gps[\w.-]*\s*=\s*(?:"[^"]*"|'[^']*')""", re.I)
-_XMP_GPS_ELEMENT = re.compile(rb"<([\w.-]+:gps[\w.-]*)(?:\s[^>]*)?(?:/>|>.*?</\1\s*>)", re.I | re.S)
+# A property whose local name starts with "gps", under any namespace prefix, as
+# an attribute or an element. Every pattern is bounded and elements are paired
+# with their closing tag by lookup, not backtracking, so a hostile packet full
+# of unclosed openings costs linear time.
+_XMP_GPS_ATTR = re.compile(
+    rb"""\s[\w.-]{1,64}:gps[\w.-]{0,64}\s*=\s*(?:"[^"]{0,2048}"|'[^']{0,2048}')""", re.I
+)
+_XMP_GPS_OPEN = re.compile(rb"<([\w.-]{1,64}:gps[\w.-]{0,64})(?:\s[^<>]{0,2048})?(/?)>", re.I)
+_XMP_GPS_CLOSE = re.compile(rb"</([\w.-]{1,64}:gps[\w.-]{0,64})\s*>", re.I)
 _PNG_RAW_PROFILES = (b"Raw profile type exif", b"Raw profile type APP1")
 
 
 def has_gps(data: bytes) -> bool:
-    """True when the file carries a GPS position in EXIF or XMP."""
+    """True when the file carries GPS: a non-empty GPS IFD (even without a position) or XMP."""
     view = bytearray(data)
     if any(_tiff(view, start, end, write=False) for start, end in _exif_blocks(data)):
         return True
     if _xmp(view, write=False):
         return True
-    return data.startswith(_PNG_SIGNATURE) and _png_text_profiles(view, write=False)
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    return _png_text_profiles(view, write=False) or _png_compressed_xmp(data)
 
 
 def scrub_gps(data: bytes) -> bytes:
@@ -337,19 +346,40 @@ def _xmp(buf: bytearray, *, write: bool) -> bool:
     pos = 0
     while (start := data.find(_XMP_OPEN, pos)) >= 0:
         stop = data.find(_XMP_CLOSE, start, start + _MAX_PACKET)
-        if stop < 0:
-            break
-        packet = data[start:stop]
-        spans = [m.span() for m in _XMP_GPS_ELEMENT.finditer(packet)]
-        spans += [m.span() for m in _XMP_GPS_ATTR.finditer(packet)]
+        if stop < 0:  # unterminated or oversized: look at what a reader might parse
+            stop = min(len(data), start + _MAX_PACKET)
+        spans = _xmp_gps_spans(data[start:stop])
         if spans:
             found = True
             if not write:
                 return True
             for s, e in spans:
                 buf[start + s : start + e] = b" " * (e - s)
-        pos = stop + len(_XMP_CLOSE)
+        pos = stop + 1
     return found
+
+
+def _xmp_gps_spans(packet: bytes) -> list[tuple[int, int]]:
+    """Byte spans of GPS attributes and elements (opening tag through its closing tag)."""
+    closes: dict[bytes, list[tuple[int, int]]] = {}
+    for m in _XMP_GPS_CLOSE.finditer(packet):
+        closes.setdefault(m.group(1).lower(), []).append(m.span())
+    spans = [m.span() for m in _XMP_GPS_ATTR.finditer(packet)]
+    for m in _XMP_GPS_OPEN.finditer(packet):
+        if m.group(2):  # <exif:GPSLatitude ... />
+            spans.append(m.span())
+            continue
+        candidates = closes.get(m.group(1).lower(), [])
+        index = bisect.bisect_left(candidates, (m.end(), 0))
+        if index < len(candidates):
+            spans.append((m.start(), candidates[index][1]))
+    merged: list[tuple[int, int]] = []  # overlapping spans blanked once, in linear time
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
 
 
 # -- PNG specifics --------------------------------------------------------------
@@ -390,6 +420,24 @@ def _png_text_profiles(buf: bytearray, *, write: bool) -> bool:
             upper = 0x41 <= buf[text_start + at] <= 0x46
             buf[text_start + at] = digit - 32 if upper and digit >= 0x61 else digit
     return found
+
+
+def _png_compressed_xmp(data: bytes) -> bool:
+    """GPS in a compressed iTXt XMP packet (detected only; it cannot be scrubbed in place)."""
+    for kind, start, end in _png_chunks(data):
+        if kind != b"iTXt":
+            continue
+        keyword, _, rest = data[start:end].partition(b"\x00")
+        if keyword != b"XML:com.adobe.xmp" or rest[:1] != b"\x01":
+            continue
+        text = rest[2:].split(b"\x00", 2)[-1]  # after language and translated keyword
+        try:
+            packet = zlib.decompressobj().decompress(text, _MAX_INFLATE)
+        except zlib.error:
+            continue
+        if _xmp_gps_spans(packet):
+            return True
+    return False
 
 
 def _hex_payload(text: bytes) -> tuple[list[int], bytearray]:

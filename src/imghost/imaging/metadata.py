@@ -26,7 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms
 
 from imghost.imaging.decode import _PLUGINS, decode_upright
 from imghost.imaging.palette import dominant_color
@@ -149,7 +149,7 @@ def extract(path: Path, *, max_pixels: int = 1 << 28) -> ImageMetadata:
             warnings.simplefilter("ignore")
             with Image.open(path, formats=[_PLUGINS[fmt.name]]) as img:
                 facts = _read(img, fmt.name, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # not even a header to read: the file is not an image
         raise ProbeError(
             422, "invalid_image", f"The file starts like {fmt.name.upper()} but is not an image."
         ) from exc

@@ -144,6 +144,8 @@ def _zip_at(data: bytes) -> int | None:
             if at + 22 + int.from_bytes(data[at + 20 : at + 22], "little") == len(data):
                 return at
             continue
+        if data[at - 20 : at - 16] == b"PK\x06\x07":  # ZIP64: the sizes live elsewhere
+            return at
         start = at - cd_size
         # Archives appended to something else keep offsets relative to their own
         # start, so look where the size says the directory is, not at the offset.

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import LiveServer
-from tests.factories import assert_problem, image_bytes, make_user, upload_ok
+from tests.factories import assert_problem, image_bytes, make_user, upload_ok, wait_processed
 
 
 def _public(client: httpx.Client, size: tuple[int, int] = (300, 200)) -> tuple[str, bytes]:
@@ -151,6 +151,7 @@ def test_redirect_delivery_mode(settings_factory: Any, backend: str) -> None:
                 "/v1/images", headers=user.headers, json={"uploadId": up["uploadId"]}
             )
             assert done.status_code == 201, done.text
+            wait_processed(client, user, done.json()["imageId"])
             loc = client.get(f"/v1/images/{done.json()['imageId']}/file").headers["location"]
             assert httpx.get(loc).headers["content-type"] == "image/png"
         else:

@@ -8,7 +8,7 @@ import httpx
 
 from imghost.settings import Settings
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, assert_problem, image_bytes, make_user
+from tests.factories import UserHandle, assert_problem, image_bytes, make_user, wait_processed
 
 
 def start(client: httpx.Client, user: UserHandle, data: bytes, **extra: Any) -> dict[str, Any]:
@@ -50,6 +50,8 @@ def test_presigned_flow(client: httpx.Client, backend: str, live: LiveServer) ->
     image = r.json()
     assert image["title"] == "presigned" and image["tags"] == ["a"]
     assert (image["width"], image["height"], image["format"]) == (33, 22, "png")
+    assert image["status"] == "processing"
+    assert wait_processed(client, user, image["imageId"])["status"] == "ready"
     assert client.get(f"/images/{image['imageId']}").content == data
     again = finalize(client, user, up["uploadId"])
     body = assert_problem(again, 409, "upload_already_finalized")

@@ -193,6 +193,19 @@ def test_png_text_profile_exif() -> None:
     assert has_gps(scrub_gps(zdata))
 
 
+def test_png_xmp_plain_is_scrubbed_and_compressed_is_reported() -> None:
+    png = encode(pattern(), "PNG")
+    plain = b"XML:com.adobe.xmp\0\0\0\0\0" + XMP.encode()
+    data = png[:33] + _png_text_chunk(b"iTXt", plain) + png[33:]
+    assert has_gps(data)
+    scrubbed = scrub_gps(data)
+    assert len(scrubbed) == len(data) and not has_gps(scrubbed)
+    assert _open(scrubbed).tobytes() == _open(data).tobytes()  # CRCs still check out
+    packed = b"XML:com.adobe.xmp\0\x01\0\0\0" + zlib.compress(XMP.encode())
+    zdata = png[:33] + _png_text_chunk(b"iTXt", packed) + png[33:]
+    assert has_gps(zdata) and has_gps(scrub_gps(zdata))
+
+
 def test_mutated_exif_never_crashes() -> None:
     data = encode(pattern((32, 32)), "JPEG", exif=gps_exif(), quality=50)
     start = data.index(b"Exif\0\0")
