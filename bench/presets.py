@@ -57,6 +57,9 @@ class PresetTiming:
     image: SourceImage
     render_ms: list[float] = field(default_factory=list)
     analyze_ms: list[float] = field(default_factory=list)
+    # CPU time of this process (all threads) per call: wall ≫ CPU means a busy machine.
+    render_cpu_ms: list[float] = field(default_factory=list)
+    analyze_cpu_ms: list[float] = field(default_factory=list)
     analyze_error: str | None = None
     outputs: list[Output] = field(default_factory=list)
 
@@ -69,6 +72,14 @@ class PresetTiming:
         return statistics.median(self.analyze_ms) if self.analyze_ms else None
 
     @property
+    def render_cpu_median(self) -> float:
+        return statistics.median(self.render_cpu_ms)
+
+    @property
+    def analyze_cpu_median(self) -> float | None:
+        return statistics.median(self.analyze_cpu_ms) if self.analyze_cpu_ms else None
+
+    @property
     def within_floor(self) -> bool:
         slowest = max(self.render_median, self.analyze_median or 0.0)
         return slowest < self.image.floor_ms
@@ -77,10 +88,14 @@ class PresetTiming:
         return {
             "render_file_median_ms": round(self.render_median, 1),
             "render_file_samples_ms": [round(v, 1) for v in self.render_ms],
+            "render_file_cpu_median_ms": round(self.render_cpu_median, 1),
             "analyze_median_ms": (
                 round(self.analyze_median, 1) if self.analyze_median is not None else None
             ),
             "analyze_samples_ms": [round(v, 1) for v in self.analyze_ms],
+            "analyze_cpu_median_ms": (
+                round(self.analyze_cpu_median, 1) if self.analyze_cpu_median is not None else None
+            ),
             "analyze_error": self.analyze_error,
             "floor_ms": self.image.floor_ms,
             "within_floor": self.within_floor,
@@ -88,10 +103,11 @@ class PresetTiming:
         }
 
 
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(call: Callable[[], object]) -> tuple[float, float]:
+    """(wall ms, CPU ms of this process) of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
     call()
-    return (time.perf_counter() - start) * 1e3
+    return (time.perf_counter() - start) * 1e3, (time.process_time() - cpu) * 1e3
 
 
 def _clean_side_files(path: Path) -> None:
@@ -111,9 +127,10 @@ def measure(image: SourceImage, runs: int, warmup: int = 1) -> PresetTiming:
         rendered[:] = render_file(image.path, specs, limit)
 
     for i in range(warmup + runs):
-        elapsed = _timed(render)
+        elapsed, cpu = _timed(render)
         if i >= warmup:
             timing.render_ms.append(elapsed)
+            timing.render_cpu_ms.append(cpu)
     timing.outputs = [
         Output(name, r.width, r.height, len(r.data))
         for (name, _), r in zip(named, rendered, strict=True)
@@ -127,15 +144,17 @@ def measure(image: SourceImage, runs: int, warmup: int = 1) -> PresetTiming:
     results: list[Any] = []
     try:
         for i in range(warmup + runs):
-            elapsed = _timed(
+            elapsed, cpu = _timed(
                 lambda: results.append(analyze(str(image.path), image.format, limit, presets))
             )
             _clean_side_files(image.path)
             if i >= warmup:
                 timing.analyze_ms.append(elapsed)
+                timing.analyze_cpu_ms.append(cpu)
         if not results[-1].clean:  # a refusal is a short cut, not the job's real cost
             timing.analyze_error = f"refused by the scan: {results[-1].reason}"
     except Exception as exc:
         timing.analyze_ms.clear()
+        timing.analyze_cpu_ms.clear()
         timing.analyze_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
     return timing

@@ -22,26 +22,32 @@ def presets_table(result: ProcessingResult) -> Table:
         title=(
             f"1. All {len(result.timings[0].outputs) if result.timings else 8} pre-generated "
             "presets of one image (thumb/small/medium/large × jpg/webp) — median of "
-            f"{runs} runs after 1 warm-up, one process"
+            f"{runs} runs after 1 warm-up, one process; CPU: this process's CPU time, "
+            "all threads"
         ),
         title_justify="left",
     )
     table.add_column("image")
     table.add_column("source")
     table.add_column("render_file ms", justify="right")
+    table.add_column("CPU ms", justify="right")
     table.add_column("analyze ms", justify="right")
+    table.add_column("CPU ms", justify="right")
     table.add_column("seed floor", justify="right")
     table.add_column("", justify="center")
     table.add_column("8 outputs KB", justify="right")
     for timing in result.timings:
         image = timing.image
         analyze = _ms(timing.analyze_median) if timing.analyze_ms else "n/a"
+        analyze_cpu = _ms(timing.analyze_cpu_median) if timing.analyze_ms else "n/a"
         mark = "[green]✓[/green]" if timing.within_floor else "[red]✗[/red]"
         table.add_row(
             image.key,
             escape(image.describe()),
             _ms(timing.render_median),
+            f"[dim]{_ms(timing.render_cpu_median)}[/dim]",
             analyze,
+            f"[dim]{analyze_cpu}[/dim]",
             f"< {image.floor_ms / 1e3:.0f} s",
             mark,
             f"{sum(o.bytes for o in timing.outputs) / 1e3:,.0f}",
@@ -139,7 +145,7 @@ def _throughput_rows(
         name = f"{label} ×{tset.rounds}" if first else ""
         first = False
         if row.error:
-            table.add_row(name, row.side, f"[red]{escape(row.error.splitlines()[0])}[/red]")
+            table.add_row(name, row.side, "[red]failed[/red]")
             continue
         ratio = cpu_ratio = None
         if thumbor and row is not thumbor and thumbor.images_per_s:
@@ -160,11 +166,7 @@ def _throughput_rows(
             _ratio(cpu_ratio) if row is not thumbor else "1.00×",
         )
     if result.thumbor_unavailable:
-        table.add_row(
-            "" if tset.rows else label,
-            "thumbor",
-            f"[yellow]unavailable ({escape(result.thumbor_unavailable.splitlines()[0])})[/yellow]",
-        )
+        table.add_row("", "thumbor", "[yellow]unavailable[/yellow]")
 
 
 def print_section(console: Console, result: ProcessingResult) -> None:
@@ -184,10 +186,16 @@ def print_section(console: Console, result: ProcessingResult) -> None:
             f"(goal ≥ {GOAL_RATIO}×: {met}); by CPU time per image: "
             f"{_ratio(result.all_presets.cpu_ratio())}"
         )
-    elif result.thumbor_unavailable:
+    if result.thumbor_unavailable:
         console.print(
             f"[yellow]thumbor: unavailable ({escape(result.thumbor_unavailable)})[/yellow]"
         )
+    for tset in (result.all_presets, result.single):
+        for row in tset.rows if tset else []:
+            if row.error and not (row.side == "imghost analyze" and "unavailable" in row.error):
+                console.print(f"[red]{escape(row.side)} failed:[/red] {escape(row.error)}")
+            elif row.error:
+                console.print(f"[yellow]{escape(row.side)}: {escape(row.error)}[/yellow]")
     _print_checks(console, result)
     for part, error in result.errors.items():
         console.print(f"[red]error in {part}:[/red] {escape(error)}")

@@ -122,8 +122,8 @@ async def _imghost(
         return pool.run(JOB_LIMIT_S, render_file, image.path, specs, limit)
 
     try:
-        # Warm-up: start the pool's processes and load every decoder once in each.
-        await asyncio.gather(*(job(image) for image in images for _ in range(workers)))
+        # Warm-up: start the pool's processes and run every decoder once.
+        await asyncio.gather(*(job(image) for image in images))
         with rss.watching(_pool_pids(pool)) as peak:
             start = time.perf_counter()
             await asyncio.gather(*(job(image) for image in job_order(images, rounds)))

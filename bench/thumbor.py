@@ -38,10 +38,16 @@ class ThumborError(RuntimeError):
 class Install:
     venv: Path | None
     versions: dict[str, str] = field(default_factory=dict)
-    error: str | None = None  # why thumbor is unavailable
+    error: str | None = None  # why thumbor is unavailable, in one line
+    log: str | None = None  # the end of the installer's output when it failed
 
     def as_json(self) -> dict[str, object]:
-        return {"venv": str(self.venv) if self.venv else None, **self.versions, "error": self.error}
+        return {
+            "venv": str(self.venv) if self.venv else None,
+            **self.versions,
+            "error": self.error,
+            "install_log": self.log,
+        }
 
 
 def _tail(text: str, lines: int = 8) -> str:
@@ -67,7 +73,8 @@ def ensure_installed() -> Install:
     if proc.returncode != 0 or not proc.stdout.strip():
         return Install(
             None,
-            error=f"{SCRIPT.name} exited {proc.returncode}: {_tail(proc.stderr) or 'no output'}",
+            error=f"{SCRIPT.name} exited {proc.returncode}: {_tail(proc.stderr, 1) or 'no output'}",
+            log=_tail(proc.stderr, 20),
         )
     venv = Path(proc.stdout.strip().splitlines()[-1])
     probe = subprocess.run(
@@ -84,7 +91,9 @@ def ensure_installed() -> Install:
         timeout=60,
     )
     if probe.returncode != 0:
-        return Install(venv, error=f"thumbor does not import: {_tail(probe.stderr)}")
+        return Install(
+            venv, error=f"thumbor does not import: {_tail(probe.stderr, 1)}", log=probe.stderr
+        )
     names = ("thumbor", "pillow", "pillow_heif", "libjpeg_turbo", "libwebp")
     return Install(venv, dict(zip(names, probe.stdout.split(), strict=False)))
 

@@ -17,7 +17,7 @@ from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
-from imghost.jobs.registry import handlers
+from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
 from imghost.middleware import RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ctx = ctx
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
-            in_process = Worker(ctx, handlers())
+            in_process = Worker(ctx, handlers(), dead_handlers())
             ctx.wake_jobs = in_process.wake
             worker = asyncio.create_task(in_process.run())
         try:

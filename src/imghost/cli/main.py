@@ -80,7 +80,7 @@ def worker(
 ) -> None:
     """Run queued jobs (image processing) and periodic gc, without serving HTTP."""
     from imghost.context import AppContext
-    from imghost.jobs.registry import handlers
+    from imghost.jobs.registry import dead_handlers, handlers
     from imghost.jobs.worker import Worker
 
     settings = _settings()
@@ -89,7 +89,7 @@ def worker(
     async def _main() -> None:
         ctx = AppContext.build(settings)
         try:
-            await Worker(ctx, handlers(), concurrency=concurrency).run()
+            await Worker(ctx, handlers(), dead_handlers(), concurrency=concurrency).run()
         finally:
             await ctx.close()
 

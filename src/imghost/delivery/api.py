@@ -50,9 +50,9 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     """
     item = await load_deliverable(ctx, image_id)
     owner = await authorize(request, ctx, item)
-    blob_key, sha256 = item.blob_key, item.sha256
-    if not owner and item.public_blob_key and item.public_sha256:
-        blob_key, sha256 = item.public_blob_key, item.public_sha256
+    blob_key, sha256, size = item.blob_key, item.sha256, item.size
+    if not owner and item.public_blob_key and item.public_sha256 and item.public_size:
+        blob_key, sha256, size = item.public_blob_key, item.public_sha256, item.public_size
     headers = {
         **cache_headers(item, ctx, f'"{sha256[:32]}"'),
         "Content-Disposition": _disposition(item),
@@ -66,20 +66,20 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     ):
         return Response(status_code=304, headers=without_body_headers(headers))
     status = 200
-    start, end = 0, item.size
+    start, end = 0, size
     if range_applies(headers["ETag"], item.created_at, request.headers.get("if-range")):
         try:
-            wanted = parse_range(request.headers.get("range"), item.size)
+            wanted = parse_range(request.headers.get("range"), size)
         except Unsatisfiable:
             raise AppError(
                 416,
                 "range_not_satisfiable",
-                f"The requested range is outside the {item.size}-byte file.",
-                headers={"Content-Range": f"bytes */{item.size}"},
+                f"The requested range is outside the {size}-byte file.",
+                headers={"Content-Range": f"bytes */{size}"},
             ) from None
         if wanted is not None:
             status, start, end = 206, wanted.start, wanted.end
-            headers["Content-Range"] = wanted.content_range(item.size)
+            headers["Content-Range"] = wanted.content_range(size)
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=item.mime_type)

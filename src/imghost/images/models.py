@@ -40,6 +40,7 @@ class Image(Base):
     # the owner is served this copy with GPS scrubbed (same length, same pixels).
     public_blob_key: Mapped[str | None] = mapped_column(String(200))
     public_sha256: Mapped[str | None] = mapped_column(String(64))
+    public_size: Mapped[int | None] = mapped_column(BigInteger)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

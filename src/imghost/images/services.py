@@ -113,6 +113,7 @@ class DeliveryFacts:
     created_at: dt.datetime
     public_blob_key: str | None
     public_sha256: str | None
+    public_size: int | None
     width: int
     height: int
     frames: int
@@ -136,6 +137,7 @@ _DELIVERY_COLUMNS = (
     Image.created_at,
     Image.public_blob_key,
     Image.public_sha256,
+    Image.public_size,
     Image.width,
     Image.height,
     Image.frames,
@@ -161,6 +163,7 @@ async def record_processed(
     height: int,
     public_blob_key: str | None,
     public_sha256: str | None,
+    public_size: int | None,
 ) -> None:
     """The processing job's result: ready, with metadata (GPS only if opted in)."""
     image = await session.get(Image, image_id)
@@ -174,6 +177,7 @@ async def record_processed(
     image.width, image.height = width, height
     image.public_blob_key = None if image.keep_gps else public_blob_key
     image.public_sha256 = None if image.keep_gps else public_sha256
+    image.public_size = None if image.keep_gps else public_size
     image.processed_at = now
     image.updated_at = now
     await session.flush()

@@ -136,8 +136,10 @@ def decode_upright(path: Path, max_pixels: int, plan: Plan | None = None) -> Dec
             "invalid_image",
             f"The file starts like {fmt.name.upper()} but its contents are not a valid image.",
         ) from exc
-    except (MemoryError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
         raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
+    except MemoryError:
+        raise  # the process is short of memory, not the file at fault (as in probe)
     except Exception as exc:  # any decoder failure is the file's fault, not ours
         raise ProbeError(
             422, "invalid_image", f"The image could not be decoded ({_reason(exc)})."

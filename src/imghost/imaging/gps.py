@@ -1,13 +1,14 @@
 """Remove GPS position from an image file in place: same length, same pixels.
 
 An original is served byte for byte only when its owner opted in to sharing
-location; otherwise it is served scrubbed. Scrubbing never re-encodes: we find each EXIF structure (JPEG APP1, PNG eXIf,
-WebP EXIF chunk, the HEIF/AVIF ``Exif`` item), walk IFD0 to the GPS IFD, zero
-the GPS entries and every value they point to, and delete the GPSInfo pointer
-from IFD0 (later entries move up one slot; the freed 12 bytes become zeros that
-nothing references). IFD0 stays sorted and valid, so every reader still sees
-Make, Model, dates and the rest. Only bytes inside the metadata container
-change, so the file's length and decoded pixels are identical.
+location; otherwise it is served scrubbed. Scrubbing never re-encodes: we find
+each EXIF structure (JPEG APP1, PNG eXIf, WebP EXIF chunk, the HEIF/AVIF
+``Exif`` item), walk IFD0 to the GPS IFD, zero the GPS entries and every value
+they point to, and delete the GPSInfo pointer from IFD0 (later entries move up
+one slot; the freed 12 bytes become zeros that nothing references). IFD0 stays
+sorted and valid, so every reader still sees Make, Model, dates and the rest.
+Only bytes inside the metadata container change, so the file's length and
+decoded pixels are identical.
 
 XMP can carry position too (``exif:GPSLatitude``, ``drone-dji:GpsLatitude``):
 such attributes and elements inside an ``x:xmpmeta`` packet are overwritten

@@ -113,8 +113,12 @@ def probe(path: Path, max_pixels: int) -> ProbeResult:
             "invalid_image",
             f"The file looks like {fmt.name.upper()} but could not be decoded ({_reason(exc)}).",
         ) from exc
-    except (MemoryError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
         raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
+    except MemoryError:
+        # Not the file's fault: the process is short of memory (or over its
+        # limit in a pool worker). The caller retries or reports it as such.
+        raise
     except Exception as exc:  # any decoder crash is the file's fault, not ours
         raise ProbeError(
             422, "invalid_image", f"The image could not be decoded ({_reason(exc)})."

@@ -77,6 +77,17 @@ class PixelPool:
         except BrokenProcessPool:
             self._terminate(executor)
             raise PixelWorkerDied("the image processing process died (out of memory?)") from None
+        except asyncio.CancelledError:
+            # The caller gave up (job time limit, shutdown): a process cannot be
+            # interrupted mid-task, so stop the pool rather than let it burn on.
+            if not future.done():
+                self._terminate(executor)
+            raise
+        except MemoryError:
+            # A process that hit its memory limit may keep a fragmented heap:
+            # start the next job in fresh processes.
+            self._terminate(executor)
+            raise
 
     def _terminate(self, executor: ProcessPoolExecutor) -> None:
         if self._executor is executor:

@@ -65,17 +65,14 @@ def enqueue(
     return job
 
 
-async def claim(
-    session: AsyncSession,
-    worker_id: str,
-    lease_seconds: int,
-    limit: int = 1,
-    now: dt.datetime | None = None,
-) -> list[ClaimedJob]:
-    """Lease up to ``limit`` due jobs to ``worker_id`` (the caller commits at once)."""
+async def bury_abandoned(session: AsyncSession, now: dt.datetime | None = None) -> list[ClaimedJob]:
+    """Jobs whose worker died on their last allowed attempt become dead, not retried.
+
+    Returned so the caller can run the kinds' dead-job hooks (e.g. mark the
+    image failed).
+    """
     now = now or utcnow()
-    # A job whose worker died on its last allowed attempt is dead, not retried.
-    await session.execute(
+    result = await session.execute(
         update(Job)
         .where(
             Job.status == "running",
@@ -89,11 +86,30 @@ async def claim(
             updated_at=now,
             last_error=func.coalesce(Job.last_error, "worker lost its lease on the last attempt"),
         )
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
         .execution_options(synchronize_session=False)
     )
+    return [ClaimedJob(*row) for row in result.all()]
+
+
+async def claim(
+    session: AsyncSession,
+    worker_id: str,
+    lease_seconds: int,
+    limit: int = 1,
+    now: dt.datetime | None = None,
+) -> list[ClaimedJob]:
+    """Lease up to ``limit`` due jobs to ``worker_id`` (the caller commits at once)."""
+    now = now or utcnow()
     due = or_(
         and_(Job.status == "queued", Job.run_at <= now),
-        and_(Job.status == "running", Job.lease_until < now),
+        # A lapsed lease means the worker died; with attempts left, run it again
+        # (bury_abandoned handles the ones without).
+        and_(
+            Job.status == "running",
+            Job.lease_until < now,
+            Job.attempts < Job.max_attempts,
+        ),
     )
     eligible = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":

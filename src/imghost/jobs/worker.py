@@ -32,6 +32,10 @@ class JobContext:
 
 
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+# Runs once when a job of its kind is dead (out of attempts, or its worker died
+# on the last one), with the last error: e.g. mark the image `failed`.
+DeadHandler = Callable[[AppContext, dict[str, Any], str], Awaitable[None]]
+LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
 
 def default_concurrency(configured: int) -> int:
@@ -43,6 +47,7 @@ class Worker:
         self,
         ctx: AppContext,
         handlers: Mapping[str, Handler],
+        dead_handlers: Mapping[str, DeadHandler] | None = None,
         *,
         concurrency: int | None = None,
         poll_interval: float = 1.0,
@@ -51,6 +56,7 @@ class Worker:
         settings = ctx.settings
         self.ctx = ctx
         self.handlers = handlers
+        self.dead_handlers = dead_handlers or {}
         self.concurrency = concurrency or default_concurrency(settings.worker_concurrency)
         self.poll_interval = poll_interval
         self.run_gc = run_gc
@@ -97,9 +103,22 @@ class Worker:
 
     async def _claim(self) -> queue.ClaimedJob | None:
         async with self.ctx.sessions() as session:
+            buried = await queue.bury_abandoned(session)
             jobs = await queue.claim(session, self.id, self.ctx.settings.job_lease)
             await session.commit()
+        for job in buried:
+            await self._on_dead(job, LOST_LEASE)
         return jobs[0] if jobs else None
+
+    async def _on_dead(self, job: queue.ClaimedJob, error: str) -> None:
+        log.error("job %s (%s) is dead: %s", job.id, job.kind, error)
+        hook = self.dead_handlers.get(job.kind)
+        if hook is None:
+            return
+        try:
+            await hook(self.ctx, job.payload, error)
+        except Exception:
+            log.exception("the dead-job hook of %s failed", job.id)
 
     async def _execute(self, job: queue.ClaimedJob) -> None:
         settings = self.ctx.settings
@@ -127,6 +146,7 @@ class Worker:
     async def _settle(self, job: queue.ClaimedJob, error: str | None) -> None:
         # Record the outcome; if the database is briefly unavailable, retry a
         # few times. If it never answers, the lease lapses and the job reruns.
+        status: str | None = None
         for attempt in range(5):
             try:
                 async with self.ctx.sessions() as session:
@@ -134,9 +154,9 @@ class Worker:
                         await queue.complete(session, job.id, self.id)
                     else:
                         status = await queue.fail(session, job, self.id, error)
-                        if status == "dead":
-                            log.error("job %s (%s) is dead: %s", job.id, job.kind, error)
                     await session.commit()
+                if error is not None and status == "dead":
+                    await self._on_dead(job, error)
                 return
             except Exception:
                 log.exception("could not record the outcome of job %s", job.id)

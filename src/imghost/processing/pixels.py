@@ -7,11 +7,14 @@ so they cross the process boundary by pickle.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imghost.imaging.gps import scrub_gps
+from PIL import Image
+
+from imghost.imaging.gps import has_gps, scrub_gps
 from imghost.imaging.metadata import extract
 from imghost.imaging.render import Rendered, RenderSpec, render_file
 from imghost.imaging.scan import StructuralScanner
@@ -31,6 +34,7 @@ class Analysis:
     # next to the input, and its SHA-256.
     scrubbed_path: str | None = None
     scrubbed_sha256: str | None = None
+    scrubbed_size: int | None = None
 
 
 def analyze(
@@ -38,7 +42,9 @@ def analyze(
 ) -> Analysis:
     """Scan, extract metadata, render the pre-generated presets, scrub GPS."""
     source = Path(path)
-    verdict = StructuralScanner().scan(source, format_name)
+    # The upload already decoded every frame in full (imaging.probe), so the
+    # scan skips its own decode; rendering below decodes again anyway.
+    verdict = StructuralScanner(max_pixels, decode=False).scan(source, format_name)
     if not verdict.clean:
         return Analysis(False, verdict.reason, {}, None, [], 0, 0)
     meta = extract(source)
@@ -46,13 +52,19 @@ def analyze(
     rendered = render_file(source, specs, max_pixels)
     renders = [(f"{name}.{ext}", r.data) for (name, ext), r in zip(presets, rendered, strict=True)]
     scrubbed_path = scrubbed_sha = None
-    if meta.gps is not None:
-        data = source.read_bytes()
+    scrubbed_size = None
+    data = source.read_bytes()
+    # Any GPS tag counts, even a partial position extract() could not parse.
+    if has_gps(data):
         clean = scrub_gps(data)
-        if clean != data:
-            target = source.with_name(source.name + ".public")
-            target.write_bytes(clean)
-            scrubbed_path, scrubbed_sha = str(target), hashlib.sha256(clean).hexdigest()
+        if has_gps(clean):
+            # GPS inside compressed PNG text cannot be blanked in place: serve a
+            # re-encoding without metadata instead (pixels kept, bytes differ).
+            clean = _reencode_without_metadata(source)
+        target = source.with_name(source.name + ".public")
+        target.write_bytes(clean)
+        scrubbed_path, scrubbed_sha = str(target), hashlib.sha256(clean).hexdigest()
+        scrubbed_size = len(clean)
     info = meta.to_json(include_gps=False)
     info.pop("gps", None)  # GPS lives apart, in its own column, only when opted in
     return Analysis(
@@ -65,7 +77,20 @@ def analyze(
         height=meta.height,
         scrubbed_path=scrubbed_path,
         scrubbed_sha256=scrubbed_sha,
+        scrubbed_size=scrubbed_size,
     )
+
+
+def _reencode_without_metadata(source: Path) -> bytes:
+    with Image.open(source) as img:
+        out = io.BytesIO()
+        fmt = img.format or "PNG"
+        frames = getattr(img, "n_frames", 1)
+        options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+        if frames > 1 and fmt in ("PNG", "GIF", "WEBP"):
+            options["save_all"] = True
+        img.save(out, fmt, **options)
+        return out.getvalue()
 
 
 def render_one(path: str, spec: RenderSpec, max_pixels: int) -> Rendered:

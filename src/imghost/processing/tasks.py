@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from imghost.context import AppContext
 from imghost.images import services as images
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.worker import JobContext
@@ -50,10 +51,10 @@ async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
             # The bytes themselves cannot be processed: retrying will not help.
             await _mark(jc, image_id, "failed", exc.detail)
             return
-        except Exception as exc:
-            if jc.job.attempts >= jc.job.max_attempts:
-                await _mark(jc, image_id, "failed", f"processing failed: {exc}")
-            raise
+        except MemoryError as exc:
+            raise MemoryError(
+                "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
+            ) from exc
         if not analysis.clean:
             await _mark(jc, image_id, "quarantined", analysis.reason or "refused by the scan")
             return
@@ -62,6 +63,15 @@ async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
+
+
+async def process_image_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
+    """Out of attempts: the image is `failed`; its original stays served to the owner."""
+    async with app.sessions() as session:
+        await images.mark_unprocessable(
+            session, str(payload["imageId"]), "failed", f"processing failed: {error}"
+        )
+        await session.commit()
 
 
 async def _store(
@@ -84,6 +94,7 @@ async def _store(
             height=analysis.height,
             public_blob_key=public_key,
             public_sha256=analysis.scrubbed_sha256,
+            public_size=analysis.scrubbed_size,
         )
         await session.commit()
     log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))

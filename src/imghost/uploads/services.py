@@ -43,6 +43,13 @@ async def validate_image(path: Path, max_pixels: int) -> ProbeResult:
         return await run_cpu_bound("decode", probe, path, max_pixels)
     except ProbeError as exc:
         raise AppError(exc.status, exc.code, exc.detail) from exc
+    except MemoryError as exc:
+        raise AppError(
+            503,
+            "insufficient_memory",
+            "The server does not have the memory to check this image right now; try again later.",
+            headers={"Retry-After": "30"},
+        ) from exc
 
 
 def file_too_large(limit: int) -> AppError:

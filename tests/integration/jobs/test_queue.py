@@ -109,9 +109,12 @@ def test_lease_expiry_hands_the_job_over(settings: Settings) -> None:
             assert await queue.heartbeat(s, job_id, "dead-worker", 30) is False
             await s.commit()
         # The second holder also dies, on the last attempt: the job is dead.
+        much_later = later + dt.timedelta(seconds=60)
         async with ctx.sessions() as s:
-            assert await queue.claim(s, "w3", 30, now=later + dt.timedelta(seconds=60)) == []
+            assert await queue.claim(s, "w3", 30, now=much_later) == []
+            buried = await queue.bury_abandoned(s, now=much_later)
             await s.commit()
+        assert [b.id for b in buried] == [job_id]
         job = await _job(ctx, job_id)
         assert job.status == "dead" and "lease" in (job.last_error or "")
 

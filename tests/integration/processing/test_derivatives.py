@@ -10,7 +10,7 @@ import httpx
 from PIL import Image
 
 from imghost.context import AppContext
-from imghost.jobs.registry import handlers
+from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
 from imghost.processing import ondemand
 from tests.conftest import LiveServer
@@ -138,7 +138,7 @@ def test_before_processing(settings_factory: Any) -> None:
         async def work() -> int:
             ctx = AppContext.build(live.settings)
             try:
-                return await Worker(ctx, handlers(), run_gc=False).run_until_idle()
+                return await Worker(ctx, handlers(), dead_handlers(), run_gc=False).run_until_idle()
             finally:
                 await ctx.close()
 

@@ -199,6 +199,12 @@ def test_corpus_accepted_files_scan_clean(name: str) -> None:
     assert image_end(path.read_bytes(), found.name) == path.stat().st_size
 
 
+def test_short_needles_need_what_makes_them_work() -> None:
+    assert find_signature(b"xx<?PHP\necho 1;") is not None
+    assert find_signature(b"xx<?phpx") is None
+    assert find_signature(b"<Html>") is not None and find_signature(b"<htmlz") is None
+
+
 def test_random_noise_images_do_not_trip_signatures() -> None:
     rng = random.Random(2024)
     for index in range(200):

@@ -1,0 +1,121 @@
+"""Processing under failure: memory and time limits, retries to dead, idempotency."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from PIL import Image
+
+from imghost.context import AppContext
+from imghost.jobs import queue
+from imghost.jobs.registry import dead_handlers, handlers
+from imghost.jobs.worker import Worker
+from tests.conftest import LiveServer
+from tests.factories import make_user, upload, wait_processed
+
+
+def gradient_png(width: int, height: int) -> bytes:
+    # Compresses to almost nothing, decodes to width*height*3 bytes.
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(
+        buf, "PNG", compress_level=1
+    )
+    return buf.getvalue()
+
+
+def work(live: LiveServer, max_seconds: float = 120) -> int:
+    async def main() -> int:
+        ctx = AppContext.build(live.settings)
+        try:
+            worker = Worker(ctx, handlers(), dead_handlers(), concurrency=1, run_gc=False)
+            return await worker.run_until_idle(max_seconds)
+        finally:
+            await ctx.close()
+
+    return anyio.run(main)
+
+
+def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> None:
+    settings = settings_factory(
+        run_worker=False, job_memory_limit=250 * 1024 * 1024, job_max_attempts=1
+    )
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+        user = make_user(client)
+        big = upload(client, user, data=gradient_png(6000, 6000)).json()["imageId"]
+        fine = upload(client, user, data=gradient_png(2200, 2000)).json()["imageId"]
+        assert work(live) == 2
+        failed = wait_processed(client, user, big)
+        assert failed["status"] == "failed" and failed["statusReason"]
+        assert client.get(f"/images/{big}", headers=user.headers).status_code == 200
+        assert wait_processed(client, user, fine)["status"] == "ready"
+
+
+def test_time_limit_fails_the_job_and_the_pool_recovers(settings_factory: Any) -> None:
+    settings = settings_factory(run_worker=False, job_timeout=4, job_max_attempts=1)
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+        user = make_user(client)
+        slow = upload(client, user, data=gradient_png(10000, 10000)).json()["imageId"]
+        assert work(live) == 1
+        body = wait_processed(client, user, slow)
+        assert body["status"] == "failed" and "4 s" in body["statusReason"]
+        after = upload(client, user, data=gradient_png(2100, 2000)).json()["imageId"]
+        assert work(live) == 1
+        assert wait_processed(client, user, after)["status"] == "ready"
+
+
+def test_processing_twice_leaves_the_same_state(client: httpx.Client, live: LiveServer) -> None:
+    user = make_user(client)
+    image_id = upload(client, user, data=gradient_png(900, 600)).json()["imageId"]
+    first = wait_processed(client, user, image_id)
+    thumb = client.get(f"/images/{image_id}/thumb.jpg").content
+    meta = client.get(f"/v1/images/{image_id}/metadata").json()
+
+    async def again() -> None:
+        ctx = AppContext.build(live.settings)
+        try:
+            async with ctx.sessions() as s:
+                queue.enqueue(s, "process_image", {"imageId": image_id}, image_id=image_id)
+                await s.commit()
+            await Worker(ctx, handlers(), dead_handlers(), run_gc=False).run_until_idle()
+        finally:
+            await ctx.close()
+
+    anyio.run(again)
+    assert client.get(f"/v1/images/{image_id}", headers=user.headers).json()["status"] == "ready"
+    assert client.get(f"/images/{image_id}/thumb.jpg").content == thumb
+    again_meta = client.get(f"/v1/images/{image_id}/metadata").json()
+    assert again_meta["metadata"] == meta["metadata"] and first["status"] == "ready"
+
+
+def test_retries_with_backoff_then_dead_original_kept(
+    settings_factory: Any, backend: str, tmp_path: Path
+) -> None:
+    if backend != "sqlite-local":
+        pytest.skip("the failure is injected through the local filesystem")
+    settings = settings_factory(run_worker=False, job_max_attempts=2)
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        user = make_user(client)
+        data = gradient_png(400, 300)
+        image_id = upload(client, user, data=data).json()["imageId"]
+        # A file where the derivatives directory must go: every store fails, for real.
+        blobs = Path(live.settings.storage_url.removeprefix("file://"))
+        (blobs / user.user_id / image_id / "derived").write_bytes(b"in the way")
+        assert work(live) == 1  # first attempt fails; the retry is backed off
+        status = client.get(f"/v1/images/{image_id}", headers=user.headers).json()["status"]
+        assert status == "processing"
+        assert client.get(f"/images/{image_id}", headers=user.headers).content == data
+        deadline = time.monotonic() + 30
+        while work(live) == 0:
+            assert time.monotonic() < deadline, "the retry never became due"
+            time.sleep(0.3)
+        body = client.get(f"/v1/images/{image_id}", headers=user.headers).json()
+        assert body["status"] == "failed", body
+        assert client.get(f"/images/{image_id}", headers=user.headers).content == data
+        r = client.get(f"/images/{image_id}/thumb.jpg", headers=user.headers)
+        assert r.status_code == 409 and r.json()["code"] == "image_failed"
