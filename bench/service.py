@@ -1,4 +1,5 @@
-"""Run the real `imghost serve` as a subprocess and talk to it over HTTP."""
+"""Run the real `imghost serve` (and, when asked, `imghost worker`) as subprocesses and
+talk to the service over HTTP."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from imghost.testing.servers import free_port
 
 HEALTH_TIMEOUT = 90.0
+PROCESSED_TIMEOUT = 600.0  # the worker processes uploads in order: ~26 large JPEGs first
 
 
 class ServiceError(RuntimeError):
@@ -25,17 +28,11 @@ class ServiceError(RuntimeError):
 
 
 @dataclass
-class Service:
-    """A running `imghost serve` process group."""
+class ProcessGroup:
+    """A subprocess started in its own session, so one killpg reaches all it forks."""
 
     proc: subprocess.Popen[bytes]
-    port: int
-    workers: int
     log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -45,20 +42,48 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM the whole process group (uvicorn's supervisor and its workers)."""
-        if self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Workers can outlive a supervisor that was killed: sweep the group.
+        """SIGTERM the whole process group, SIGKILL what is left, wait until it is gone."""
+        if self.proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        # Children can outlive their parent (uvicorn's workers, the pixel pool's
+        # forkserver and its processes): sweep the group even when the leader is gone.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while self.members() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def members(self) -> list[int]:
+        """Live (non-zombie) processes still in the group."""
+        found = []
+        for proc in psutil.process_iter(["status"]):
+            with contextlib.suppress(psutil.Error, OSError):
+                if (
+                    os.getpgid(proc.pid) == self.proc.pid
+                    and proc.info["status"] != psutil.STATUS_ZOMBIE
+                ):
+                    found.append(proc.pid)
+        return found
+
+
+@dataclass
+class Service(ProcessGroup):
+    """A running `imghost serve` process group."""
+
+    port: int
+    workers: int
+    env: dict[str, str]  # what it was started with (a worker needs the same)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def imghost_binary() -> Path:
@@ -105,12 +130,71 @@ def running(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: one killpg stops every worker
         )
-    service = Service(proc=proc, port=port, workers=workers, log_path=log_path)
+    service = Service(proc=proc, log_path=log_path, port=port, workers=workers, env=env)
     try:
         wait_healthy(service)
         yield service
     finally:
         service.stop()
+
+
+@contextlib.contextmanager
+def worker_running(service: Service, workdir: Path) -> Iterator[ProcessGroup]:
+    """Start `imghost worker` against the service's database and blob store.
+
+    It gets the service's environment (IMGHOST_DATABASE_URL, IMGHOST_STORAGE_URL,
+    IMGHOST_SECRET_KEY, ...) and its own process group, which is stopped on exit,
+    errors and Ctrl-C included: its pixel pool with it.
+    """
+    log_path = workdir / "imghost-worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(imghost_binary()), "worker"],
+            env=service.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one killpg stops it, its forkserver and pool processes
+        )
+    worker = ProcessGroup(proc=proc, log_path=log_path)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def wait_processed(
+    client: httpx.Client,
+    image_ids: list[str],
+    worker: ProcessGroup,
+    timeout: float = PROCESSED_TIMEOUT,
+) -> dict[str, str]:
+    """Poll ``GET /v1/images/{id}`` (``client`` is the owner's) until no image is
+    ``processing``; return each image's status. Fails early if the worker exits."""
+    deadline = time.monotonic() + timeout
+    statuses: dict[str, str] = {}
+    pending = list(dict.fromkeys(image_ids))
+    while pending:
+        for image_id in list(pending):
+            response = expect(client.get(f"/v1/images/{image_id}"), 200, f"image {image_id}")
+            status: str = response.json()["status"]
+            if status != "processing":
+                statuses[image_id] = status
+                pending.remove(image_id)
+        if not pending:
+            break
+        if worker.proc.poll() is not None:
+            raise ServiceError(
+                f"imghost worker exited with {worker.proc.returncode} while "
+                f"{len(pending)} image(s) were processing:\n{worker.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"{', '.join(pending)} still processing after {timeout:.0f}s:\n"
+                f"{worker.log_tail()}"
+            )
+        time.sleep(0.1)
+    return statuses
 
 
 def wait_healthy(service: Service, timeout: float = HEALTH_TIMEOUT) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.context import AppContext
+from imghost.errors import AppError
 from imghost.jobs import queue
 from imghost.settings import Settings
 
@@ -81,5 +82,9 @@ def retry(
     if not job_id:
         console.print("give a job id, or --dead")
         raise typer.Exit(2)
-    _with_session(lambda s: queue.retry(s, job_id))
+    try:
+        _with_session(lambda s: queue.retry(s, job_id))
+    except AppError as exc:
+        console.print(exc.detail)
+        raise typer.Exit(1) from exc
     console.print(f"requeued {job_id}")

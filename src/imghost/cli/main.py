@@ -83,13 +83,15 @@ def worker(
     from imghost.jobs.registry import dead_handlers, handlers
     from imghost.jobs.worker import Worker
 
+    if concurrency is not None:
+        os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
     settings = _settings()
     _logging(settings)
 
     async def _main() -> None:
         ctx = AppContext.build(settings)
         try:
-            await Worker(ctx, handlers(), dead_handlers(), concurrency=concurrency).run()
+            await Worker(ctx, handlers(), dead_handlers()).run()
         finally:
             await ctx.close()
 

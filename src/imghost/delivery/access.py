@@ -9,9 +9,9 @@ from fastapi import Request
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.delivery.http import http_date
-from imghost.errors import AppError, NotFound
+from imghost.errors import NotFound
 from imghost.images import services as images
-from imghost.images.policy import check_visible
+from imghost.images.policy import check_bytes, check_visible
 from imghost.images.services import DeliveryFacts
 
 
@@ -42,17 +42,16 @@ async def authorize(request: Request, ctx: AppContext, item: DeliveryFacts) -> b
     )
     actor = await _caller(request, ctx) if needs_caller else None
     check_visible(actor, item.owner_id, item.visibility, item.status)
-    if item.status == "quarantined":
-        raise AppError(
-            403,
-            "quarantined",
-            "This image was quarantined by the content scan; its bytes are not served.",
-        )
+    check_bytes(item.status)
     return actor is not None and actor.user_id == item.owner_id
 
 
-def cache_headers(item: DeliveryFacts, ctx: AppContext, etag: str) -> dict[str, str]:
-    if item.visibility == "private" or item.status != "ready":
+def cache_headers(
+    item: DeliveryFacts, ctx: AppContext, etag: str, personal: bool = False
+) -> dict[str, str]:
+    """``personal``: this caller gets bytes others do not (the owner's GPS original),
+    so no shared cache may keep them."""
+    if personal or item.visibility == "private" or item.status != "ready":
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.

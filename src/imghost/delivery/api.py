@@ -22,7 +22,7 @@ from imghost.delivery.http import Unsatisfiable, not_modified, parse_range, rang
 from imghost.deps import Ctx, Db, MaybeActor
 from imghost.errors import AppError
 from imghost.images import services as images
-from imghost.images.policy import check_view
+from imghost.images.policy import check_view, served_original
 from imghost.images.schemas import ImageMetadataOut
 from imghost.images.services import DeliveryFacts
 from imghost.storage import BlobNotFound
@@ -50,11 +50,10 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     """
     item = await load_deliverable(ctx, image_id)
     owner = await authorize(request, ctx, item)
-    blob_key, sha256, size = item.blob_key, item.sha256, item.size
-    if not owner and item.public_blob_key and item.public_sha256 and item.public_size:
-        blob_key, sha256, size = item.public_blob_key, item.public_sha256, item.public_size
+    blob_key, sha256, size = served_original(item, owner)
+    personal = owner and item.public_blob_key is not None
     headers = {
-        **cache_headers(item, ctx, f'"{sha256[:32]}"'),
+        **cache_headers(item, ctx, f'"{sha256[:32]}"', personal),
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }

@@ -10,7 +10,13 @@ from fastapi.responses import RedirectResponse
 from imghost.accounts import services as accounts
 from imghost.deps import Ctx, CurrentActor, Db, MaybeActor
 from imghost.images import services
-from imghost.images.policy import check_edit, check_view
+from imghost.images.policy import (
+    check_bytes,
+    check_edit,
+    check_view,
+    is_owner,
+    served_original,
+)
 from imghost.images.schemas import (
     ImageDeleted,
     ImageList,
@@ -53,8 +59,10 @@ async def delete_image(image_id: str, actor: CurrentActor, db: Db) -> ImageDelet
 async def image_file(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> RedirectResponse:
     """Redirect to the bytes: the delivery URL, or a presigned S3 GET in redirect mode."""
     image = check_view(actor, await services.get_image(db, image_id))
+    check_bytes(image.status)
     if ctx.settings.delivery == "redirect":
-        presigned = await ctx.store.presign_get(image.blob_key, 300)
+        blob_key, _, _ = served_original(image, is_owner(actor, image))
+        presigned = await ctx.store.presign_get(blob_key, 300)
         if presigned:
             return RedirectResponse(presigned, status_code=302)
     return RedirectResponse(image_url(ctx.settings.public_base_url, image.id), status_code=302)

@@ -8,8 +8,10 @@ never will be: ``failed``, ``quarantined``).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from imghost.auth.services import Actor
-from imghost.errors import Forbidden, NotFound
+from imghost.errors import AppError, Forbidden, NotFound
 from imghost.images.models import Image
 
 
@@ -34,6 +36,42 @@ def check_visible(actor: Actor | None, owner_id: str, visibility: str, status: s
     # Until processing (and the scan) finished, only the owner sees an image.
     if status != "ready":
         raise NotFound("No such image.")
+
+
+def check_bytes(status: str) -> None:
+    """Quarantined bytes are served to nobody, the owner included."""
+    if status == "quarantined":
+        raise AppError(
+            403,
+            "quarantined",
+            "This image was quarantined by the content scan; its bytes are not served.",
+        )
+
+
+class _HasOriginals(Protocol):
+    @property
+    def blob_key(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def public_blob_key(self) -> str | None: ...
+    @property
+    def public_sha256(self) -> str | None: ...
+    @property
+    def public_size(self) -> int | None: ...
+
+
+def served_original(image: _HasOriginals, owner: bool) -> tuple[str, str, int]:
+    """(blob key, sha256, size) of the original this caller gets.
+
+    Everyone but the owner gets the GPS-free copy when one exists (the owner
+    did not opt in to sharing the position).
+    """
+    if not owner and image.public_blob_key and image.public_sha256 and image.public_size:
+        return image.public_blob_key, image.public_sha256, image.public_size
+    return image.blob_key, image.sha256, image.size
 
 
 def check_edit(actor: Actor | None, image: Image | None) -> Image:

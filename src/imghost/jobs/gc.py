@@ -92,6 +92,11 @@ def _batches(keys: list[str], size: int = 500) -> list[list[str]]:
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
+# Temp files of uploads, processing jobs and on-demand renders (and the
+# ".public" GPS-free copies made next to job files).
+SPOOL_PREFIXES = ("upload-", "job-", "render-")
+
+
 def _sweep_staging(ctx: AppContext, grace: int) -> int:
     removed = 0
     limit = time.time() - max(grace, 3600)  # a spool may belong to a slow upload
@@ -103,7 +108,7 @@ def _sweep_staging(ctx: AppContext, grace: int) -> int:
         try:
             if (
                 entry.is_file()
-                and entry.name.startswith("upload-")
+                and entry.name.startswith(SPOOL_PREFIXES)
                 and entry.stat().st_mtime < limit
             ):
                 os.unlink(entry.path)

@@ -93,7 +93,7 @@ class PixelPool:
         if self._executor is executor:
             self._executor = None
         # Python 3.11 has no public way to stop a busy pool: terminate its processes.
-        for process in list(getattr(executor, "_processes", {}).values()):
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
             if process.is_alive():
                 process.terminate()
         executor.shutdown(wait=False, cancel_futures=True)

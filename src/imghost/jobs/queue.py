@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
-from imghost.errors import NotFound
+from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.jobs.models import Job
 
@@ -215,6 +215,9 @@ async def retry(session: AsyncSession, job_id: str) -> Job:
     job = await session.get(Job, job_id)
     if job is None:
         raise NotFound(f"No job {job_id}.")
+    if job.status in ("queued", "running"):
+        # Requeuing a running job would run it twice at once.
+        raise AppError(409, "job_active", f"Job {job_id} is {job.status}; nothing to retry.")
     now = utcnow()
     job.status = "queued"
     job.attempts = 0

@@ -76,7 +76,7 @@ class Worker:
                 group.create_task(self._slot())
 
     async def run_until_idle(self, max_seconds: float = 60.0) -> int:
-        """Run due jobs one by one until none is due (tests, `imghost jobs run`)."""
+        """Run due jobs one by one until none is due (tests and tools)."""
         done = 0
         async with asyncio.timeout(max_seconds):
             while (job := await self._claim()) is not None:

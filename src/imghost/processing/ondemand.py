@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 
 from imghost.context import AppContext
 from imghost.errors import AppError
+from imghost.imaging.probe import ProbeError
 from imghost.imaging.render import Rendered, RenderSpec
+from imghost.jobs.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.pixels import render_one
 from imghost.processing.runner import run_pixels
+from imghost.storage import BlobNotFound
 
 WINDOW = 60.0
 PER_IMAGE = 20  # new transform renders per image per minute
@@ -48,6 +51,7 @@ class OnDemandRenderer:
 
     def _check_budget(self, image_id: str, client: str) -> None:
         now = time.monotonic()
+        self._forget_idle(now)
         for table, key, limit, whom in (
             (self._per_image, image_id, PER_IMAGE, "this image"),
             (self._per_client, client, PER_CLIENT, "you"),
@@ -61,8 +65,15 @@ class OnDemandRenderer:
                     "try again shortly or use a preset size.",
                     headers={"Retry-After": str(max(int(wait) + 1, 1))},
                 )
-        if len(self._per_client) > 10_000:  # forget idle clients
-            self._per_client = {k: w for k, w in self._per_client.items() if w.hits}
+
+    def _forget_idle(self, now: float) -> None:
+        # Bounded memory: once the tables grow, drop keys with no hit in the window.
+        for table in (self._per_image, self._per_client):
+            if len(table) > 10_000:
+                for key in [
+                    k for k, w in table.items() if not w.hits or w.hits[-1] <= now - WINDOW
+                ]:
+                    del table[key]
 
     async def render(
         self,
@@ -104,6 +115,21 @@ class OnDemandRenderer:
             rendered: Rendered = await run_pixels(
                 app, pixels, 0, render_one, str(spool), spec, app.settings.max_pixels
             )
+        except BlobNotFound as exc:
+            raise AppError(
+                503, "blob_unavailable", "The image's bytes are temporarily unavailable."
+            ) from exc
+        except ProbeError as exc:
+            raise AppError(
+                409, "image_failed", f"This image cannot be rendered: {exc.detail}"
+            ) from exc
+        except (MemoryError, TimeoutError, PixelJobTimeout, PixelWorkerDied) as exc:
+            raise AppError(
+                503,
+                "render_unavailable",
+                "The server could not render this size right now; try again later.",
+                headers={"Retry-After": "30"},
+            ) from exc
         finally:
             spool.unlink(missing_ok=True)
         await app.store.put_bytes(target_key, rendered.data)

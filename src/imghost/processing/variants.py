@@ -43,9 +43,13 @@ RENDER_VERSION = 1
 
 
 def derived_key(original_key: str, name: str) -> str:
-    """``{owner}/{image}/original`` → ``{owner}/{image}/derived/{name}``."""
+    """``{owner}/{image}/original`` → ``{owner}/{image}/derived/v{RENDER_VERSION}/{name}``.
+
+    The render version is part of the key, so a renderer change never serves
+    renditions made by the old one under the new ETag.
+    """
     base = original_key.rsplit("/", 1)[0]
-    return f"{base}/derived/{name}"
+    return f"{base}/derived/v{RENDER_VERSION}/{name}"
 
 
 def preset_name(preset: str, ext: str) -> str:
@@ -102,7 +106,7 @@ def parse_transform(options: str) -> Transform:
         if key not in values:
             return None
         raw = values[key]
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             raise _bad(f"{key}_ must be a whole number from {low} to {high}.")
         return int(raw)
 

@@ -147,3 +147,10 @@ def test_before_processing(settings_factory: Any) -> None:
         meta = client.get(f"/v1/images/{image_id}/metadata").json()
         assert meta["status"] == "ready" and meta["metadata"]["frames"] == 1
         assert client.get(f"/v1/users/{user.user_id}/images").json()["total"] == 1
+
+
+def test_unicode_digits_are_not_numbers(client: httpx.Client) -> None:
+    user = make_user(client)
+    img = upload_ok(client, user, data=image_bytes("PNG", size=(50, 50)))
+    r = client.get(f"/images/{img['imageId']}/t/w_%C2%B2.jpg")
+    assert_problem(r, 400, "invalid_transform")

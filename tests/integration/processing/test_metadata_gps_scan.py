@@ -40,6 +40,9 @@ def test_gps_is_private_unless_opted_in(client: httpx.Client) -> None:
     assert ranged.content == public.content[:65536]
     owner = client.get(f"/images/{image_id}", headers=user.headers)
     assert owner.content == data  # the owner gets their file back as uploaded
+    # ... and no shared cache may keep that copy for others.
+    assert owner.headers["cache-control"] == "private, no-store"
+    assert public.headers["cache-control"].startswith("public")
     for preset in ("thumb", "large"):
         assert not has_gps(client.get(f"/images/{image_id}/{preset}.jpg").content)
     # Opted in for this upload: GPS is kept, returned and served.
