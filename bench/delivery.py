@@ -62,15 +62,8 @@ def _hammer(label: str, url: str, config: wrk.WrkConfig, checks: Checks) -> Targ
     return Target(label, url, result)
 
 
-def measure(
-    service: Service,
-    backend: Backend,
-    client: httpx.Client,
-    image: JpegFixture,
-    config: wrk.WrkConfig,
-    checks: Checks,
-    nginx_workers: int,
-) -> GetResult:
+def upload(client: httpx.Client, image: JpegFixture) -> str:
+    """Upload the image wrk will fetch, as public; it is served once the worker processed it."""
     body, content_type = multipart_body(image.data, "small.jpg")
     created = expect(
         client.post("/v1/images", content=body, headers={"Content-Type": content_type}),
@@ -80,7 +73,19 @@ def measure(
     if created.get("visibility") != "public":
         raise ServiceError(f"the small image should be public, it is {created.get('visibility')!r}")
     image_id: str = created["imageId"]
+    return image_id
 
+
+def measure(
+    service: Service,
+    backend: Backend,
+    image_id: str,
+    image: JpegFixture,
+    config: wrk.WrkConfig,
+    checks: Checks,
+    nginx_workers: int,
+) -> GetResult:
+    """Load ``/images/{image_id}`` (already uploaded with :func:`upload` and processed)."""
     url = f"{service.base_url}/images/{image_id}"
     checks.get_returns("GET /images/{id} (imghost) returns the exact bytes", url, image.data)
     imghost = _hammer("imghost", url, config, checks)
@@ -99,7 +104,7 @@ def measure(
 
     s3_direct = None
     if backend.s3 is not None:
-        s3_url = _presigned_get(backend, image_id)
+        s3_url = _presigned_get(backend, image_id, image.data)
         # imghost stores objects with their Content-Type, so S3 serves image/jpeg too.
         checks.get_returns(
             "presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data
@@ -108,11 +113,13 @@ def measure(
     return GetResult(image_id=image_id, imghost=imghost, nginx=limit, s3_direct=s3_direct)
 
 
-def _presigned_get(backend: Backend, image_id: str) -> str:
+def _presigned_get(backend: Backend, image_id: str, data: bytes) -> str:
     """A presigned GET straight to the S3 server for the blob imghost proxies.
 
     The object is found by listing the bucket, not by rebuilding imghost's key
-    layout, so the benchmark does not depend on it.
+    layout, so the benchmark does not depend on it: among the objects whose key
+    holds the image id (the original, and the presets the worker rendered), the
+    one with the uploaded bytes.
     """
     assert backend.s3 is not None
     s3 = backend.s3
@@ -123,10 +130,23 @@ def _presigned_get(backend: Backend, image_id: str) -> str:
         aws_secret_access_key=s3.secret_key,
         region_name=s3.region,
     )
-    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/")
-    keys = [o["Key"] for o in listing.get("Contents", []) if image_id in o["Key"]]
+    keys = []
+    candidates = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=f"{PREFIX}/"
+    ):
+        for obj in page.get("Contents", []):
+            if image_id in obj["Key"]:
+                candidates.append(obj["Key"])
+                if obj["Size"] == len(data):
+                    body = client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+                    if body == data:
+                        keys.append(obj["Key"])
     if len(keys) != 1:
-        raise ServiceError(f"expected one S3 object for {image_id}, found {keys}")
+        raise ServiceError(
+            f"expected one S3 object for {image_id} with the uploaded bytes, found {keys} "
+            f"among {candidates}"
+        )
     url: str = client.generate_presigned_url(
         "get_object", Params={"Bucket": BUCKET, "Key": keys[0]}, ExpiresIn=3600
     )

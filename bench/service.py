@@ -190,8 +190,7 @@ def wait_processed(
             )
         if time.monotonic() > deadline:
             raise ServiceError(
-                f"{', '.join(pending)} still processing after {timeout:.0f}s:\n"
-                f"{worker.log_tail()}"
+                f"{', '.join(pending)} still processing after {timeout:.0f}s:\n{worker.log_tail()}"
             )
         time.sleep(0.1)
     return statuses
