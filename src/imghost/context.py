@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import imghost.models  # noqa: F401 - every mapper registered before any ORM use
 from imghost.auth.services import TokenSettings
 from imghost.db import create_engine, session_factory
 from imghost.jobs.pool import PixelPool

@@ -9,7 +9,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.context import AppContext
@@ -43,7 +43,9 @@ def list_jobs(
 ) -> None:
     """List jobs, newest first."""
     rows = _with_session(lambda s: queue.list_jobs(s, status, limit))
-    table = Table("id", "kind", "image", "status", "attempts", "run at", "last error")
+    table = Table("kind", "image", "status", "attempts", "run at", "last error")
+    # Ids are for copying into `imghost jobs retry`: never truncated.
+    table.columns.insert(0, Column("id", no_wrap=True, min_width=30))
     for job in rows:
         table.add_row(
             job.id,

@@ -1,0 +1,62 @@
+"""`imghost jobs list|stats|retry` against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import anyio
+
+from imghost.context import AppContext
+from imghost.jobs import queue
+from imghost.migrate import upgrade
+from imghost.settings import Settings
+from tests.e2e.service import BIN
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "imghost"), "jobs", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_jobs_commands(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'j.db'}"
+    upgrade(db)
+    settings = Settings(database_url=db, storage_url=f"file://{tmp_path / 'b'}")
+
+    async def seed() -> str:
+        ctx = AppContext.build(settings)
+        try:
+            async with ctx.sessions() as s:
+                job = queue.enqueue(s, "process_image", {"imageId": "img_x"}, max_attempts=1)
+                await s.commit()
+                [claimed] = await queue.claim(s, "w", 30)
+                await queue.fail(s, claimed, "w", "boom")
+                await s.commit()
+                return job.id
+        finally:
+            await ctx.close()
+
+    job_id = anyio.run(seed)
+    env = {
+        **os.environ,
+        "IMGHOST_DATABASE_URL": db,
+        "IMGHOST_STORAGE_URL": f"file://{tmp_path}/b",
+        "COLUMNS": "200",
+    }
+    listed = cli("list", "--status", "dead", env=env)
+    assert listed.returncode == 0 and job_id in listed.stdout and "boom" in listed.stdout
+    stats = cli("stats", env=env)
+    assert stats.returncode == 0 and "process_image" in stats.stdout
+    assert cli("retry", job_id, env=env).returncode == 0
+    again = cli("retry", job_id, env=env)  # now queued: refused, no traceback
+    assert again.returncode == 1 and "queued" in again.stdout and "Traceback" not in again.stderr
+    unknown = cli("retry", "job_nope", env=env)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert "queued" in cli("list", env=env).stdout

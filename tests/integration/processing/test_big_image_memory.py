@@ -1,0 +1,31 @@
+"""A 100 MP image is processed within a 1.5 GiB address-space limit (so < 1.5 GB RSS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from PIL import Image
+
+from imghost.jobs.pool import PixelPool
+from imghost.processing.pixels import analyze
+from imghost.processing.variants import PREGENERATED
+
+LIMIT = int(1.5 * 1024**3)
+
+
+def test_100_megapixel_png_within_budget(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    # RGBA, the costliest common layout: 400 MB of pixels once decoded.
+    Image.linear_gradient("L").resize((10000, 10000)).convert("RGBA").save(path, compress_level=1)
+    pool = PixelPool(1, LIMIT)
+
+    async def scenario() -> None:
+        result = await pool.run(300, analyze, str(path), "png", 100_000_000, list(PREGENERATED))
+        assert result.clean and (result.width, result.height) == (10000, 10000)
+        assert len(result.renders) == len(PREGENERATED)
+
+    try:
+        anyio.run(scenario)
+    finally:
+        pool.close()
