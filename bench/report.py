@@ -119,6 +119,10 @@ def print_backend(
         console.print(f"[red]error:[/red] {escape(result.error)}")
         if result.log_tail:
             console.print(f"[dim]imghost log (tail):\n{escape(result.log_tail)}[/dim]")
+        if result.worker_log_tail:
+            console.print(
+                f"[dim]imghost worker log (tail):\n{escape(result.worker_log_tail)}[/dim]"
+            )
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in result.phases_s.items())
     console.print(f"[dim]time spent: {phases}[/dim]")
 
