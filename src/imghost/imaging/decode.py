@@ -17,38 +17,17 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms
 
-from imghost.imaging.probe import (
-    ProbeError,
-    _check_pixels,
-    _orientation,
-    _reason,
-    _register_heif,
-    unsupported,
-)
-from imghost.imaging.sniff import SNIFF_BYTES, sniff
+from imghost.imaging.probe import check_pixels, opened, orientation_of
 
 #: Result modes of `open_upright`.
 MODES = ("RGB", "RGBA", "L", "LA")
-
-# Pillow plugin names per sniffed format: only these decoders may run, so bytes
-# that sniff as one format are never handed to another plugin.
-_PLUGINS = {
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "gif": "GIF",
-    "webp": "WEBP",
-    "heic": "HEIF",
-    "heif": "HEIF",
-    "avif": "AVIF",
-}
 
 # EXIF orientation -> the transpose that makes the pixels upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -114,52 +93,24 @@ def decode_upright(path: Path, max_pixels: int, plan: Plan | None = None) -> Dec
     then costs a fraction: a 12 MP Display P3 photo for a 2048 px preset
     converts 3 MP instead of 12.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head:
-        raise ProbeError(422, "invalid_image", "The file is empty.")
-    fmt = sniff(head)
-    if fmt is None:
-        raise unsupported()
-    if fmt.name in ("heic", "heif"):
-        _register_heif()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path, formats=[_PLUGINS[fmt.name]]) as img:
-                return _decode(img, max_pixels, plan)
-    except ProbeError:
-        raise
-    except UnidentifiedImageError as exc:
-        raise ProbeError(
-            422,
-            "invalid_image",
-            f"The file starts like {fmt.name.upper()} but its contents are not a valid image.",
-        ) from exc
-    except Image.DecompressionBombError as exc:
-        raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
-    except MemoryError:
-        raise  # the process is short of memory, not the file at fault (as in probe)
-    except Exception as exc:  # any decoder failure is the file's fault, not ours
-        raise ProbeError(
-            422, "invalid_image", f"The image could not be decoded ({_reason(exc)})."
-        ) from exc
+    with opened(path) as (img, _fmt):
+        return _decode(img, max_pixels, plan)
 
 
 def _decode(img: Image.Image, max_pixels: int, plan: Plan | None) -> Decoded:
     # The opened frame is the first one (for HEIF: the primary image), so no seek.
     width, height = img.size
-    _check_pixels(width, height, max_pixels)
+    check_pixels(width, height, max_pixels)
     for tile in getattr(img, "tile", ()):  # a first frame may claim extents beyond the canvas
         x0, y0, x1, y1 = tile.extents
-        _check_pixels(max(x1 - x0, 1), max(y1 - y0, 1), max_pixels)
+        check_pixels(max(x1 - x0, 1), max(y1 - y0, 1), max_pixels)
 
     # The planned size, in the stored (not yet upright) orientation. Reading
     # JPEG EXIF does not decode pixels; other plugins may decode inside
     # getexif() and swallow a decode error there, so they wait for load().
     target: tuple[int, int] | None = None
     if plan is not None and img.format == "JPEG":
-        target = _stored_target(plan, width, height, _orientation(img))
+        target = _stored_target(plan, width, height, orientation_of(img))
     scale = 1.0
     if target is not None and target[0] < width and target[1] < height:
         drafted = img.draft(None, target)
@@ -167,7 +118,7 @@ def _decode(img: Image.Image, max_pixels: int, plan: Plan | None) -> Decoded:
             scale = drafted[1][2] / width  # the box is (0, 0, width/s, height/s)
 
     img.load()
-    orientation = _orientation(img)
+    orientation = orientation_of(img)
     if plan is not None and target is None:
         target = _stored_target(plan, width, height, orientation)
     icc = img.info.get("icc_profile")

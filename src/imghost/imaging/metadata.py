@@ -19,7 +19,6 @@ import contextlib
 import io
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -28,10 +27,9 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageCms
 
-from imghost.imaging.decode import _PLUGINS, decode_upright
+from imghost.imaging.decode import decode_upright
 from imghost.imaging.palette import dominant_color
-from imghost.imaging.probe import ProbeError, _register_heif, unsupported
-from imghost.imaging.sniff import SNIFF_BYTES, sniff
+from imghost.imaging.probe import opened
 from imghost.imaging.thumbhash import rgba_to_thumbhash
 
 #: Side of the rendition the placeholder is computed from.
@@ -137,22 +135,8 @@ def extract(path: Path, *, max_pixels: int = 1 << 28) -> ImageMetadata:
     ``max_pixels`` only guards the placeholder decode (probe has already held
     the upload to the real limit); over it, placeholder and colour are None.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    fmt = sniff(head)
-    if fmt is None:
-        raise unsupported()
-    if fmt.name in ("heic", "heif"):
-        _register_heif()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path, formats=[_PLUGINS[fmt.name]]) as img:
-                facts = _read(img, fmt.name, path)
-    except Exception as exc:  # not even a header to read: the file is not an image
-        raise ProbeError(
-            422, "invalid_image", f"The file starts like {fmt.name.upper()} but is not an image."
-        ) from exc
+    with opened(path) as (img, fmt):
+        facts = _read(img, fmt.name, path)
     placeholder, colour = _placeholder(path, max_pixels)
     return ImageMetadata(**facts, placeholder=placeholder, dominant_color=colour)
 

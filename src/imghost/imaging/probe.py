@@ -8,7 +8,9 @@ only then is the image decoded in full to prove it is not broken.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +69,7 @@ def unsupported(detail: str = "") -> ProbeError:
     )
 
 
-def _orientation(img: Image.Image) -> int:
+def orientation_of(img: Image.Image) -> int:
     try:
         value = img.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # malformed EXIF must not reject good pixels
@@ -75,8 +77,27 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def probe(path: Path, max_pixels: int) -> ProbeResult:
-    """Validate the file at ``path``; raise ProbeError with the right 4xx otherwise."""
+# Pillow plugin per sniffed format: the file is only ever opened by the plugin
+# its bytes call for, never by whichever plugin happens to accept it.
+PLUGINS = {
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "gif": "GIF",
+    "webp": "WEBP",
+    "heic": "HEIF",
+    "heif": "HEIF",
+    "avif": "AVIF",
+}
+
+
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[tuple[Image.Image, Format]]:
+    """Open an image whose format is sniffed from its bytes.
+
+    Every failure inside the ``with`` block, opening and decoding included,
+    becomes a :class:`ProbeError` with the right 4xx, except MemoryError: that
+    is the process running short, not the file's fault, and is re-raised.
+    """
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
@@ -84,22 +105,14 @@ def probe(path: Path, max_pixels: int) -> ProbeResult:
     fmt = sniff(head)
     if fmt is None:
         raise unsupported()
-    if fmt.name in ("heic", "heif", "avif"):
+    if fmt.name in ("heic", "heif"):
         _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
-                width, height = img.size
-                _check_pixels(width, height, max_pixels)
-                frames = int(getattr(img, "n_frames", 1) or 1)
-                _decode_all(img, frames, max_pixels)
-                if frames > 1:
-                    img.seek(0)
-                # Read EXIF only after decoding: some plugins load lazily inside
-                # getexif() and swallow the decode error there.
-                orientation = _orientation(img)
-    except ProbeError:
+            with Image.open(path, formats=[PLUGINS[fmt.name]]) as img:
+                yield img, fmt
+    except (ProbeError, MemoryError):
         raise
     except UnidentifiedImageError as exc:
         raise ProbeError(
@@ -107,28 +120,38 @@ def probe(path: Path, max_pixels: int) -> ProbeResult:
             "invalid_image",
             f"The file starts like {fmt.name.upper()} but its contents are not a valid image.",
         ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ProbeError(
             422,
             "invalid_image",
             f"The file looks like {fmt.name.upper()} but could not be decoded ({_reason(exc)}).",
         ) from exc
-    except Image.DecompressionBombError as exc:
-        raise ProbeError(413, "image_too_large", "The image is too large to decode.") from exc
-    except MemoryError:
-        # Not the file's fault: the process is short of memory (or over its
-        # limit in a pool worker). The caller retries or reports it as such.
-        raise
     except Exception as exc:  # any decoder crash is the file's fault, not ours
         raise ProbeError(
             422, "invalid_image", f"The image could not be decoded ({_reason(exc)})."
         ) from exc
+
+
+def probe(path: Path, max_pixels: int) -> ProbeResult:
+    """Validate the file at ``path``; raise ProbeError with the right 4xx otherwise."""
+    with opened(path) as (img, fmt):
+        width, height = img.size
+        check_pixels(width, height, max_pixels)
+        frames = int(getattr(img, "n_frames", 1) or 1)
+        _decode_all(img, frames, max_pixels)
+        if frames > 1:
+            img.seek(0)
+        # Read EXIF only after decoding: some plugins load lazily inside
+        # getexif() and swallow the decode error there.
+        orientation = orientation_of(img)
     if orientation in _TRANSPOSED:
         width, height = height, width
     return ProbeResult(fmt, width, height, frames)
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise ProbeError(422, "invalid_image", "The image has no pixels.")
     if width * height > max_pixels:
@@ -149,10 +172,10 @@ def _decode_all(img: Image.Image, frames: int, max_pixels: int) -> None:
     for index in range(frames):
         if index:
             img.seek(index)
-            _check_pixels(*img.size, max_pixels)
+            check_pixels(*img.size, max_pixels)
             for tile in getattr(img, "tile", ()):
                 x0, y0, x1, y1 = tile.extents
-                _check_pixels(max(x1 - x0, 1), max(y1 - y0, 1), max_pixels)
+                check_pixels(max(x1 - x0, 1), max(y1 - y0, 1), max_pixels)
         img.load()
 
 
