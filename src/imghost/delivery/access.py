@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import Request
+from fastapi import Request, Response
 
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
-from imghost.delivery.http import http_date
+from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
 from imghost.images.policy import check_bytes, check_visible
@@ -65,6 +63,16 @@ def cache_headers(
     }
 
 
-def without_body_headers(headers: dict[str, Any]) -> dict[str, str]:
+def not_modified_response(
+    request: Request, headers: dict[str, str], item: DeliveryFacts
+) -> Response | None:
+    """A 304 when the client's validators still match (If-None-Match wins)."""
+    if not not_modified(
+        headers["ETag"],
+        item.created_at,
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+    ):
+        return None
     keep = ("ETag", "Last-Modified", "Cache-Control", "X-Content-Type-Options", "Vary")
-    return {k: headers[k] for k in keep if k in headers}
+    return Response(status_code=304, headers={k: headers[k] for k in keep if k in headers})

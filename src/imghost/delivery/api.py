@@ -16,9 +16,9 @@ from imghost.delivery.access import (
     authorize,
     cache_headers,
     load_deliverable,
-    without_body_headers,
+    not_modified_response,
 )
-from imghost.delivery.http import Unsatisfiable, not_modified, parse_range, range_applies
+from imghost.delivery.http import Unsatisfiable, parse_range, range_applies
 from imghost.deps import Ctx, Db, MaybeActor
 from imghost.errors import AppError
 from imghost.images import services as images
@@ -57,13 +57,8 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }
-    if not_modified(
-        headers["ETag"],
-        item.created_at,
-        request.headers.get("if-none-match"),
-        request.headers.get("if-modified-since"),
-    ):
-        return Response(status_code=304, headers=without_body_headers(headers))
+    if (unchanged := not_modified_response(request, headers, item)) is not None:
+        return unchanged
     status = 200
     start, end = 0, size
     if range_applies(headers["ETag"], item.created_at, request.headers.get("if-range")):

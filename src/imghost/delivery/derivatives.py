@@ -10,8 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from imghost.context import AppContext
-from imghost.delivery.access import authorize, cache_headers, load_deliverable, without_body_headers
-from imghost.delivery.http import not_modified
+from imghost.delivery.access import (
+    authorize,
+    cache_headers,
+    load_deliverable,
+    not_modified_response,
+)
 from imghost.deps import Ctx
 from imghost.errors import AppError, NotFound
 from imghost.images.services import DeliveryFacts
@@ -98,13 +102,8 @@ async def _serve(
     headers = cache_headers(item, ctx, f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"')
     if vary:
         headers["Vary"] = "Accept"
-    if not_modified(
-        headers["ETag"],
-        item.created_at,
-        request.headers.get("if-none-match"),
-        request.headers.get("if-modified-since"),
-    ):
-        return Response(status_code=304, headers=without_body_headers(headers))
+    if (unchanged := not_modified_response(request, headers, item)) is not None:
+        return unchanged
     data = await _bytes(request, ctx, item, name, spec, bounded)
     return Response(data, headers=headers, media_type=MIME[spec.format])
 
