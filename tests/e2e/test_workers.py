@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from PIL import Image
 
+from imghost.context import AppContext
+from imghost.jobs import queue
 from tests.conftest import LiveServer
 from tests.e2e.service import BIN
 from tests.factories import make_user, upload, wait_processed
@@ -65,11 +68,23 @@ asyncio.run(main())
 """
 
 
-def big_jpeg(path: Path) -> bytes:
-    # Noise at 6000x4000 (24 MP): several seconds of pixel work on 2 cores.
-    img = Image.effect_noise((6000, 4000), 80).convert("RGB")
-    img.save(path, "JPEG", quality=90)
+def slow_png(path: Path) -> bytes:
+    # 100 MP RGBA: several seconds of pixel work, a wide window for the kill.
+    img = Image.linear_gradient("L").resize((10000, 10000)).convert("RGBA")
+    img.save(path, "PNG", compress_level=1)
     return path.read_bytes()
+
+
+def job_running(live: LiveServer) -> bool:
+    async def check() -> bool:
+        ctx = AppContext.build(live.settings)
+        try:
+            async with ctx.sessions() as s:
+                return bool(await queue.list_jobs(s, "running", 1))
+        finally:
+            await ctx.close()
+
+    return anyio.run(check)
 
 
 def test_sigkill_mid_job_is_finished_by_another_worker(
@@ -78,14 +93,15 @@ def test_sigkill_mid_job_is_finished_by_another_worker(
     settings = settings_factory(run_worker=False)
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
         user = make_user(client)
-        data = big_jpeg(tmp_path / "big.jpg")
+        data = slow_png(tmp_path / "slow.png")
         image_id = upload(client, user, data=data).json()["imageId"]
         env = worker_env(live, IMGHOST_JOB_LEASE="3", IMGHOST_WORKER_CONCURRENCY="1")
         first = start_worker(env, tmp_path / "w1.log")
         deadline = time.monotonic() + 60
-        while not any(j["status"] == "running" for j in jobs_of(env)):
+        while not job_running(live):
             assert time.monotonic() < deadline, (tmp_path / "w1.log").read_text()
-            time.sleep(0.1)
+            time.sleep(0.05)
+        time.sleep(0.5)  # well inside the pixel work
         os.killpg(first.pid, signal.SIGKILL)  # the worker and its pixel processes
         first.wait(10)
         second = start_worker(env, tmp_path / "w2.log")
