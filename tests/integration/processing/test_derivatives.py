@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -154,3 +155,23 @@ def test_unicode_digits_are_not_numbers(client: httpx.Client) -> None:
     img = upload_ok(client, user, data=image_bytes("PNG", size=(50, 50)))
     r = client.get(f"/images/{img['imageId']}/t/w_%C2%B2.jpg")
     assert_problem(r, 400, "invalid_transform")
+
+
+def test_identical_first_requests_render_once(client: httpx.Client, live: LiveServer) -> None:
+    user = make_user(client)
+    img = upload_ok(client, user, data=image_bytes("PNG", size=(1600, 1200)))
+    url = f"{live.url}/images/{img['imageId']}/t/w_777,c_inside.avif"
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as ac:
+            return list(await asyncio.gather(*(ac.get(url) for _ in range(8))))
+
+    responses = anyio.run(burst)
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    # Eight identical requests spent one render of the per-image budget: the
+    # rest of it is still there for other sizes.
+    for width in range(1, ondemand.PER_IMAGE):
+        r = client.get(f"/images/{img['imageId']}/t/w_{width}.jpg")
+        assert r.status_code == 200, (width, r.text)
+    assert client.get(f"/images/{img['imageId']}/t/w_999.jpg").status_code == 429
