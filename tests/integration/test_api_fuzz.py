@@ -6,6 +6,7 @@ Content-Type is documented (JSON, or problem+json for errors).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_no_server_errors_under_fuzzing(client: httpx.Client, live: LiveServer) 
             "--checks",
             "not_a_server_error,content_type_conformance",
             "--max-examples",
-            "20",
+            os.environ.get("IMGHOST_FUZZ_EXAMPLES", "20"),
             # These two would revoke the fuzzer's own credentials mid-run.
             "--exclude-path",
             "/v1/auth/logout",

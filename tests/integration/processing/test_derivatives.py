@@ -175,3 +175,23 @@ def test_identical_first_requests_render_once(client: httpx.Client, live: LiveSe
         r = client.get(f"/images/{img['imageId']}/t/w_{width}.jpg")
         assert r.status_code == 200, (width, r.text)
     assert client.get(f"/images/{img['imageId']}/t/w_999.jpg").status_code == 429
+
+
+def test_transform_cache_misses_are_bounded_per_client(client: httpx.Client) -> None:
+    user = make_user(client)
+    per_image = ondemand.PER_IMAGE
+    images_needed = ondemand.PER_CLIENT // per_image + 1
+    ids = [
+        upload_ok(client, user, data=image_bytes("PNG", size=(60 + i, 60)))["imageId"]
+        for i in range(images_needed)
+    ]
+    made = 0
+    for image_id in ids:
+        for width in range(1, per_image + 1):
+            if made == ondemand.PER_CLIENT:
+                break
+            assert client.get(f"/images/{image_id}/t/w_{width}.jpg").status_code == 200
+            made += 1
+    r = client.get(f"/images/{ids[-1]}/t/w_{per_image + 5}.jpg")
+    body = assert_problem(r, 429, "rate_limited")
+    assert "for you" in body["detail"]
