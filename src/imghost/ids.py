@@ -13,7 +13,3 @@ import secrets
 def new_id(prefix: str) -> str:
     raw = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
     return f"{prefix}_{raw}"
-
-
-def looks_like(prefix: str, value: str) -> bool:
-    return value.startswith(prefix + "_") and 3 <= len(value) <= 64
