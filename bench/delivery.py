@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import boto3
 import httpx
 
 from bench import wrk
@@ -122,14 +121,7 @@ def _presigned_get(backend: Backend, image_id: str, data: bytes) -> str:
     one with the uploaded bytes.
     """
     assert backend.s3 is not None
-    s3 = backend.s3
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    )
+    client = backend.s3.client()
     keys = []
     candidates = []
     for page in client.get_paginator("list_objects_v2").paginate(

@@ -23,6 +23,26 @@ HEALTH_TIMEOUT = 90.0
 PROCESSED_TIMEOUT = 600.0  # the worker processes uploads in order: ~26 large JPEGs first
 
 
+def stop_group(proc: subprocess.Popen[bytes], term_wait: float) -> None:
+    """SIGTERM a process group leader's group, then SIGKILL the whole group.
+
+    Children can outlive their parent (uvicorn's workers, the pixel pool's
+    forkserver, thumbor's forked processes): the group is swept even when the
+    leader is already gone.
+    """
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, term_wait), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 class ServiceError(RuntimeError):
     """The service did not start or answered something unexpected."""
 
@@ -43,19 +63,7 @@ class ProcessGroup:
 
     def stop(self) -> None:
         """SIGTERM the whole process group, SIGKILL what is left, wait until it is gone."""
-        if self.proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, sig)
-                try:
-                    self.proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        # Children can outlive their parent (uvicorn's workers, the pixel pool's
-        # forkserver and its processes): sweep the group even when the leader is gone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc, 15.0)
         deadline = time.monotonic() + 5.0
         while self.members() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -9,8 +9,6 @@ and no result storage, so every request decodes and renders afresh.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench.machine import REPO
+from bench.service import stop_group
 from imghost.imaging.render import RenderSpec
 from imghost.testing.servers import free_port
 
@@ -147,16 +146,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the whole process group: the tornado supervisor and its forked children."""
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        with contextlib.suppress(ProcessLookupError):  # children can outlive the supervisor
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc, 10.0)
 
 
 def _wait_ready(server: Server) -> None:

@@ -214,17 +214,20 @@ class S3Server:
             f"&access_key_id={self.access_key}&secret_access_key={self.secret_key}"
         )
 
-    def create_bucket(self, bucket: str) -> None:
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (tests and benchmarks inspect buckets)."""
         import boto3
 
-        client = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
         )
-        client.create_bucket(Bucket=bucket)
+
+    def create_bucket(self, bucket: str) -> None:
+        self.client().create_bucket(Bucket=bucket)
 
     def stop(self) -> None:
         self.handle.stop()
