@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# tus-js-client for the real-browser upload test, from the committed lock file.
+BROWSER_TEST := tests/e2e/browser
+NODE_STAMP := $(BROWSER_TEST)/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest bench install system-deps bench-deps clean
+.PHONY: run test lint typecheck pytest bench install system-deps node-deps bench-deps clean
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -16,10 +19,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Reinstall only when package.json or its lock file change. When npm is missing
+# or fails it only warns: the browser test then skips, or fails under CI=true.
+# (system-deps is order-only so it does not make the stamp always stale.)
+$(NODE_STAMP): $(BROWSER_TEST)/package.json $(BROWSER_TEST)/package-lock.json | system-deps
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "node-deps: npm is missing (install Debian's npm)" >&2; \
+	elif (cd $(BROWSER_TEST) && npm ci --no-audit --no-fund --loglevel=error); then \
+	  touch $@; \
+	else \
+	  echo "node-deps: npm ci failed in $(BROWSER_TEST)" >&2; \
+	fi
+
+node-deps: $(NODE_STAMP)
+
 run: $(STAMP)
 	$(BIN)/imghost serve
 
-# Debian packages the tests (postgresql) and benchmarks (+ nginx, wrk) start,
+# Debian packages the tests (postgresql, chromium, npm) and benchmarks
+# (postgresql, nginx, wrk) start,
 # installed only when missing and only when we are root.
 system-deps:
 	@bash scripts/system-deps.sh
@@ -34,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps $(NODE_STAMP)
 	$(BIN)/pytest -p no:cacheprovider -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -43,4 +61,4 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(BROWSER_TEST)/node_modules
