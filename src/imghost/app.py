@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from imghost import __version__
 from imghost.accounts.api import router as accounts_router
@@ -23,6 +24,9 @@ from imghost.middleware import RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
 from imghost.settings import Settings
+from imghost.tus import protocol as tus_protocol
+from imghost.tus.api import router as tus_router
+from imghost.tus.middleware import TusProtocol
 from imghost.uploads.api import router as uploads_router
 from imghost.web.api import router as web_router
 
@@ -68,12 +72,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: unexpected errors from anything inside are caught.
     app.add_middleware(RejectUnsafeTargets)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(TusProtocol)
+    # Outermost, so error responses carry CORS headers too (a browser client
+    # could not read the problem otherwise). Bearer tokens, never cookies:
+    # allowing any origin does not expose anyone's session.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=[*tus_protocol.RESPONSE_HEADERS, "ETag", "Content-Range", "Retry-After"],
+        max_age=86400,
+    )
     install_handlers(app)
     install_openapi(app)
     for router in (
         auth_router,
         accounts_router,
         uploads_router,
+        tus_router,
         images_router,
         delivery_router,
         # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.

@@ -21,6 +21,8 @@ from imghost.jobs.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
 from imghost.storage import BlobStore, open_store
+from imghost.storage.factory import open_resumable
+from imghost.storage.resumable import ResumableStore
 
 if TYPE_CHECKING:
     from imghost.processing.ondemand import OnDemandRenderer
@@ -38,6 +40,8 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
+    # Where tus uploads keep their bytes until they are whole.
+    resumable: ResumableStore
     reads: FastReader
     # Process pool for pixel work (jobs and on-demand renders); processes start
     # on first use, so a server that never renders big images never forks.
@@ -58,11 +62,13 @@ class AppContext:
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url)
+        store = open_store(settings.storage_url, settings.tmp_dir)
         return cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
-            store=open_store(settings.storage_url, settings.tmp_dir),
+            store=store,
+            resumable=open_resumable(store, settings.storage_url, settings.s3_part_size),
             reads=fast_reader(settings.database_url, engine),
             pixels=PixelPool(
                 settings.worker_concurrency or max(os.cpu_count() or 1, 1),

@@ -90,6 +90,25 @@ DECLARED: tuple[Setting, ...] = (
     Setting("max_batch_files", int, 50, "Most files in one multipart upload"),
     Setting("max_pixels", int, 100_000_000, "Largest accepted image, pixels (100 MP)"),
     Setting("presign_expires", int, 900, "Lifetime of a presigned upload URL, seconds"),
+    Setting(
+        "tus_expires",
+        int,
+        86400,
+        "Seconds a resumable (tus) upload stays open after its last PATCH; then it is collected",
+    ),
+    Setting(
+        "s3_part_size",
+        _parse_size,
+        8 * 1024**2,
+        "Part size of resumable uploads on S3 (at least 5MiB); one part per PATCH is buffered",
+    ),
+    Setting(
+        "cors_origins",
+        str,
+        "*",
+        "Origins allowed to call the API from a browser, comma-separated, or * for any "
+        "(credentials are bearer tokens, never cookies)",
+    ),
     Setting("access_token_ttl", int, 3600, "Lifetime of an access token, seconds"),
     Setting("refresh_token_ttl", int, 30 * 86400, "Lifetime of a refresh token, seconds"),
     Setting("public_max_age", int, 86400, "Cache-Control max-age for public originals, seconds"),
@@ -147,6 +166,9 @@ class Settings:
     max_batch_files: int = 50
     max_pixels: int = 100_000_000
     presign_expires: int = 900
+    tus_expires: int = 86400
+    s3_part_size: int = 8 * 1024**2
+    cors_origins: str = "*"
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 86400
     public_max_age: int = 86400
@@ -182,6 +204,10 @@ class Settings:
         for name in ("max_file_size", "max_batch_size", "max_batch_files", "max_pixels"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+        if self.s3_part_size < 5 * 1024**2:
+            raise SettingsError("IMGHOST_S3_PART_SIZE must be at least 5MiB (S3's minimum part)")
+        if self.tus_expires <= 0:
+            raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
         if self.max_file_size > self.max_batch_size:
             raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

@@ -1,4 +1,4 @@
-"""Open the blob store a storage URL names."""
+"""Open the blob store a storage URL names, and its resumable-upload store."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from imghost.storage.base import BlobStore
 from imghost.storage.local import LocalBlobStore
+from imghost.storage.resumable import ResumableStore
 from imghost.storage.s3 import S3BlobStore
 
 
@@ -15,3 +16,17 @@ def open_store(url: str, staging_dir: str = "") -> BlobStore:
     if url.startswith("s3://"):
         return S3BlobStore(url, Path(staging_dir) if staging_dir else None)
     raise ValueError(f"unsupported storage URL {url!r}")
+
+
+def open_resumable(store: BlobStore, url: str, part_size: int) -> ResumableStore:
+    """Where tus uploads keep their bytes: beside the blobs, in the same backend."""
+    if isinstance(store, LocalBlobStore):
+        from imghost.storage.resumable_local import LocalResumableStore
+
+        return LocalResumableStore(store.root / ".tus")
+    if isinstance(store, S3BlobStore):
+        from imghost.storage.resumable_s3 import S3ResumableStore
+        from imghost.storage.s3_multipart import S3Multipart
+
+        return S3ResumableStore(store, S3Multipart(url), part_size)
+    raise ValueError(f"no resumable uploads for {type(store).__name__}")

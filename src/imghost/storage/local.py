@@ -149,8 +149,9 @@ class LocalBlobStore:
         def _walk() -> list[BlobMeta]:
             found = []
             for dirpath, dirnames, filenames in os.walk(self.root):
-                if Path(dirpath) == self.root and ".staging" in dirnames:
-                    dirnames.remove(".staging")
+                if Path(dirpath) == self.root:
+                    # Spool files and resumable uploads are not blobs.
+                    dirnames[:] = [d for d in dirnames if d not in (".staging", ".tus")]
                 for name in filenames:
                     full = Path(dirpath) / name
                     key = full.relative_to(self.root).as_posix()

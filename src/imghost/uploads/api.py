@@ -15,12 +15,18 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError, problem
-from imghost.images.schemas import BatchError, BatchResult, ImageOut
-from imghost.images.services import NewImageFields, check_visibility, normalize_tags
+from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
+from imghost.images.services import (
+    NewImageFields,
+    check_visibility,
+    normalize_tags,
+    update_image,
+)
 from imghost.schemas import unstorable
 from imghost.uploads import services
+from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form
-from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut
+from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut, UploadStatus
 from imghost.uploads.signing import verify_upload
 from imghost.uploads.spool import Spool, TooLarge
 
@@ -138,7 +144,7 @@ async def _direct_upload(
                 image = await services.store_new_image(
                     db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
                 )
-                await _commit_or_discard(db, ctx, image.blob_key)
+                await services.commit_or_discard(db, ctx.store, image.blob_key)
                 ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
@@ -162,15 +168,6 @@ async def _direct_upload(
         )
     result = BatchResult(images=images, errors=errors)
     return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=201)
-
-
-async def _commit_or_discard(db: Db, ctx: AppContext, blob_key: str) -> None:
-    try:
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        await services.discard_blob(ctx.store, blob_key)
-        raise
 
 
 async def _read_json(request: Request) -> Any:
@@ -200,6 +197,19 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
                 for e in exc.errors()
             ],
         ) from exc
+    existing = await services.image_of_upload(db, body.upload_id, actor.user_id)
+    if existing is not None:
+        # A tus upload became its image when its last byte arrived; finalizing
+        # it returns that image, with any fields given here applied.
+        patch = ImagePatch.model_validate(
+            body.model_dump(
+                include={"title", "description", "tags", "visibility"}, exclude_unset=True
+            )
+        )
+        image = await update_image(db, existing, patch)
+        await db.commit()
+        out = ImageOut.of(image, ctx.settings.public_base_url)
+        return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=200)
     fields = NewImageFields(
         title=body.title,
         description=body.description,
@@ -210,7 +220,7 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
     image = await services.finalize_upload(
         db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
     )
-    await _commit_or_discard(db, ctx, image.blob_key)
+    await services.commit_or_discard(db, ctx.store, image.blob_key)
     ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
@@ -255,6 +265,8 @@ async def put_upload_content(
     if expires <= int(utcnow().timestamp()):
         raise AppError(410, "upload_expired", "This upload URL has expired.")
     upload = await services.pending_upload(db, upload_id, None)
+    if upload.size is None:  # a tus upload: its bytes go to /v1/tus/
+        raise AppError(409, "upload_incomplete", "Send this upload's bytes to /v1/tus/.")
     spool = Spool(ctx.store.staging_dir, upload.size)
     try:
         async for chunk in request.stream():
@@ -271,3 +283,12 @@ async def put_upload_content(
     finally:
         spool.cleanup()
     return JSONResponse({"uploadId": upload_id, "size": upload.size}, status_code=200)
+
+
+@router.get("/v1/uploads/{upload_id}", response_model=UploadStatus)
+async def get_upload(upload_id: str, actor: CurrentActor, db: Db) -> UploadStatus:
+    """Where an upload stands (presigned or tus): offset, and the image it became."""
+    upload = await db.get(Upload, upload_id)
+    if upload is None or upload.owner_id != actor.user_id:
+        raise AppError(404, "upload_not_found", "No such upload.")
+    return UploadStatus.of(upload)

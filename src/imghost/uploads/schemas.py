@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from imghost.schemas import ApiModel, StrictInput, Visibility
+from imghost.uploads.models import Upload
 
 
 class UploadIn(StrictInput):
@@ -36,3 +37,41 @@ class FinalizeIn(StrictInput):
     keep_gps: bool | None = Field(
         default=None, description="Keep GPS for this image (default: the account's keepGps)"
     )
+
+
+class UploadError(ApiModel):
+    code: str
+    detail: str
+
+
+class UploadStatus(ApiModel):
+    upload_id: str
+    kind: Literal["presigned", "tus"]
+    status: str = Field(
+        description="pending, completed, failed, uploaded (a tus partial), concatenated, "
+        "terminated or expired"
+    )
+    offset: int = Field(description="Bytes received and kept so far")
+    length: int | None = Field(description="Declared size (null while a tus upload defers it)")
+    image_id: str | None = None
+    error: UploadError | None = None
+    expires_at: dt.datetime
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadStatus:
+        offset = upload.offset
+        if upload.kind == "presigned" and upload.status == "completed":
+            offset = upload.size or 0
+        error = None
+        if upload.error_code:
+            error = UploadError(code=upload.error_code, detail=upload.error_detail or "")
+        return cls(
+            upload_id=upload.id,
+            kind="tus" if upload.kind == "tus" else "presigned",
+            status=upload.status,
+            offset=offset,
+            length=upload.size,
+            image_id=upload.image_id,
+            error=error,
+            expires_at=upload.expires_at,
+        )

@@ -32,7 +32,7 @@ from imghost.settings import Settings
 from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
-from imghost.uploads.spool import Spool
+from imghost.uploads.spool import Received, Spool
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def store_new_image(
     settings: Settings,
     owner_id: str,
     fields: NewImageFields,
-    spool: Spool,
+    spool: Received,
     filename: str | None,
 ) -> Image:
     """Validate a spooled file, put it in the blob store, add its row (not committed)."""
@@ -78,10 +78,20 @@ async def store_new_image(
     await store.put_file(image.blob_key, spool.path, image.mime_type)
     # Not flushed here: the caller's commit writes the row and its processing
     # job together (outbox), and deletes the blob again if that fails (see
-    # uploads.api._commit_or_discard).
+    # commit_or_discard).
     session.add(image)
     enqueue_processing(session, image, settings.job_max_attempts)
     return image
+
+
+async def commit_or_discard(session: AsyncSession, store: BlobStore, blob_key: str) -> None:
+    """Commit a new image's row; if that fails, its blob goes at once."""
+    try:
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await discard_blob(store, blob_key)
+        raise
 
 
 async def discard_blob(store: BlobStore, key: str) -> None:
@@ -195,6 +205,13 @@ async def pending_upload(session: AsyncSession, upload_id: str, owner_id: str | 
         raise AppError(
             404, "upload_not_found", "No such upload. Start a new one with POST /v1/uploads."
         )
+    if upload.kind == "tus" and upload.status == "pending":
+        raise AppError(
+            409,
+            "upload_incomplete",
+            "This resumable upload still lacks bytes: PATCH them to /v1/tus/{id}; it becomes "
+            "an image by itself when the last one arrives.",
+        )
     if upload.status == "completed":
         raise AppError(
             409,
@@ -202,11 +219,27 @@ async def pending_upload(session: AsyncSession, upload_id: str, owner_id: str | 
             "This upload has already become an image.",
             imageId=upload.image_id,
         )
+    if upload.status == "failed":
+        raise AppError(
+            410,
+            upload.error_code or "upload_failed",
+            f"This upload's bytes were not accepted: {upload.error_detail}",
+        )
     if upload.status != "pending" or upload.expires_at <= utcnow():
         raise AppError(
             410, "upload_expired", "This upload has expired. Start a new one with POST /v1/uploads."
         )
     return upload
+
+
+async def image_of_upload(session: AsyncSession, upload_id: str, owner_id: str) -> Image | None:
+    """The image a resumable upload already became (tus finalizes by itself)."""
+    upload = await session.get(Upload, upload_id)
+    if upload is None or upload.owner_id != owner_id or upload.kind != "tus":
+        return None
+    if upload.status != "completed" or upload.image_id is None:
+        return None
+    return await session.get(Image, upload.image_id)
 
 
 async def finalize_upload(
@@ -238,7 +271,7 @@ async def finalize_upload(
     try:
         spool.finish()
         await store.download(upload.blob_key, spool.path)
-        digest = await anyio.to_thread.run_sync(_sha256_file, spool.path)
+        digest = await anyio.to_thread.run_sync(sha256_file, spool.path)
         if upload.checksum and digest != upload.checksum:
             raise AppError(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
@@ -264,13 +297,13 @@ async def finalize_upload(
         spool.cleanup()
     # Not flushed here: the caller's commit writes the row and its processing
     # job together (outbox), and deletes the blob again if that fails (see
-    # uploads.api._commit_or_discard).
+    # commit_or_discard).
     session.add(image)
     enqueue_processing(session, image, settings.job_max_attempts)
     return image
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(1024 * 1024):

@@ -12,7 +12,20 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+
+class Received(Protocol):
+    """A whole file on local disk, counted and hashed: what validation takes."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 class TooLarge(Exception):

@@ -1,0 +1,140 @@
+"""S3 multipart uploads addressed by upload id, for resumable uploads.
+
+obstore streams multipart uploads within one call but cannot resume one by
+its id from another request or process, which tus needs; boto3 can. Calls
+run in threads (boto3 is synchronous) on one shared, thread-safe client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from imghost.storage.s3 import parse_s3_url
+
+
+class NoSuchMultipart(LookupError):
+    """The multipart upload was completed or aborted already."""
+
+
+@dataclass(frozen=True)
+class StrayMultipart:
+    key: str
+    multipart_id: str
+    initiated: dt.datetime
+
+
+class S3Multipart:
+    def __init__(self, url: str) -> None:
+        bucket, _, options = parse_s3_url(url)
+        self.bucket = bucket
+        endpoint = options.get("endpoint") or os.environ.get("AWS_ENDPOINT") or None
+        region = (
+            options.get("region")
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
+        kwargs: dict[str, Any] = {"endpoint_url": endpoint, "region_name": region}
+        if "access_key_id" in options:
+            kwargs["aws_access_key_id"] = options["access_key_id"]
+            kwargs["aws_secret_access_key"] = options.get("secret_access_key", "")
+        style = "virtual" if options.get("virtual_hosted") == "true" else "path"
+        self.client = boto3.session.Session().client(
+            "s3",
+            config=Config(
+                s3={"addressing_style": style},
+                retries={"mode": "standard", "max_attempts": 4},
+                max_pool_connections=16,
+            ),
+            **kwargs,
+        )
+
+    async def create(self, key: str) -> str:
+        response = await anyio.to_thread.run_sync(
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        )
+        return str(response["UploadId"])
+
+    async def put_part(self, key: str, multipart_id: str, number: int, data: bytes) -> str:
+        def _put() -> str:
+            try:
+                response = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=multipart_id,
+                    PartNumber=number,
+                    Body=data,
+                )
+            except ClientError as exc:
+                _raise_missing(exc)
+                raise
+            return str(response["ETag"])
+
+        return await anyio.to_thread.run_sync(_put)
+
+    async def complete(self, key: str, multipart_id: str, parts: list[tuple[int, str]]) -> None:
+        def _complete() -> None:
+            try:
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=multipart_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]
+                    },
+                )
+            except ClientError as exc:
+                _raise_missing(exc)
+                raise
+
+        await anyio.to_thread.run_sync(_complete)
+
+    async def abort(self, key: str, multipart_id: str) -> None:
+        """Abort; an upload that is already gone is not an error."""
+
+        def _abort() -> None:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=multipart_id
+                )
+            except ClientError as exc:
+                if _code(exc) not in ("NoSuchUpload", "404"):
+                    raise
+
+        await anyio.to_thread.run_sync(_abort)
+
+    async def list(self, prefix: str) -> list[StrayMultipart]:
+        """Multipart uploads in progress under ``prefix`` (for garbage collection)."""
+
+        def _list() -> list[StrayMultipart]:
+            found: list[StrayMultipart] = []
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Uploads", []):
+                    initiated = item["Initiated"]
+                    if initiated.tzinfo is None:
+                        initiated = initiated.replace(tzinfo=dt.UTC)
+                    found.append(StrayMultipart(item["Key"], item["UploadId"], initiated))
+            return found
+
+        return await anyio.to_thread.run_sync(_list)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _raise_missing(exc: ClientError) -> None:
+    if _code(exc) in ("NoSuchUpload", "404"):
+        raise NoSuchMultipart(str(exc)) from exc

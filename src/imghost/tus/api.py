@@ -1,0 +1,321 @@
+"""tus 1.0.0 endpoints at /v1/tus/: OPTIONS, POST, HEAD, PATCH, DELETE.
+
+The router speaks the protocol (headers in and out); the work is in
+``services`` (rows and the lease), ``receive`` (bytes) and ``finish``
+(validation into an image). Every response carries ``Tus-Resumable`` (see
+``tus.middleware``), errors included, and errors are problem+json like
+everywhere else.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import update
+
+from imghost.auth.services import Actor
+from imghost.context import AppContext
+from imghost.deps import Ctx, CurrentActor, Db
+from imghost.errors import AppError
+from imghost.storage.resumable import Piece
+from imghost.tus import finish, protocol, services
+from imghost.tus.receive import receive
+from imghost.uploads.models import Upload
+
+router = APIRouter(tags=["tus"])
+
+
+def _location(ctx: AppContext, upload_id: str) -> str:
+    # Path-absolute: tus clients resolve it against the URL they posted to,
+    # so it stays right behind any proxy that keeps our paths.
+    prefix = ctx.settings.public_base_url.split("://", 1)[-1].partition("/")[2]
+    return f"/{prefix + '/' if prefix else ''}v1/tus/{upload_id}"
+
+
+def _upload_headers(upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset), "Cache-Control": "no-store"}
+    if upload.size is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(upload.size)
+    if upload.status == "pending":
+        headers["Upload-Expires"] = protocol.http_date(upload.expires_at)
+    if upload.concat == "partial":
+        headers["Upload-Concat"] = "partial"
+    elif upload.concat == "final" and upload.partials:
+        headers["Upload-Concat"] = "final;" + " ".join(f"/v1/tus/{pid}" for pid in upload.partials)
+    return headers
+
+
+@router.options("/v1/tus/", status_code=204, response_class=Response)
+@router.options("/v1/tus/{upload_id}", status_code=204, response_class=Response)
+async def tus_options(ctx: Ctx) -> Response:
+    """What this tus server supports."""
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Version": protocol.VERSION,
+            "Tus-Extension": ",".join(protocol.EXTENSIONS),
+            "Tus-Max-Size": str(ctx.settings.max_file_size),
+            "Tus-Checksum-Algorithm": ",".join(protocol.CHECKSUM_ALGORITHMS),
+        },
+    )
+
+
+@router.post("/v1/tus/", status_code=201, response_class=Response)
+@router.post("/v1/tus", status_code=201, response_class=Response, include_in_schema=False)
+async def tus_create(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> Response:
+    """Create an upload (Upload-Length or Upload-Defer-Length: 1, Upload-Metadata)."""
+    headers = request.headers
+    protocol.check_version(headers.get("tus-resumable"))
+    metadata = protocol.parse_metadata(headers.get("upload-metadata"))
+    concat = protocol.parse_concat(headers.get("upload-concat"))
+    if concat is not None and concat[0] == "final":
+        return await _create_final(request, actor, db, ctx, metadata, concat[1])
+    length = protocol.parse_length(headers.get("upload-length"), "Upload-Length")
+    deferred = headers.get("upload-defer-length")
+    if deferred is not None and deferred != "1":
+        raise AppError(400, "invalid_header", "Upload-Defer-Length can only be 1.")
+    if (length is None) == (deferred is None):
+        raise AppError(
+            400,
+            "invalid_header",
+            "Send exactly one of Upload-Length and Upload-Defer-Length: 1.",
+        )
+    if concat is not None and length is None:
+        raise AppError(400, "invalid_header", "A partial upload needs its Upload-Length.")
+    upload = services.create(
+        db,
+        ctx.settings,
+        actor,
+        length=length,
+        metadata=metadata,
+        concat="partial" if concat else None,
+    )
+    upload_id = upload.id
+    await db.commit()
+    location = {"Location": _location(ctx, upload_id)}
+    if headers.get("content-type") == protocol.OFFSET_CONTENT_TYPE:
+        # creation-with-upload: the body is the first chunk.
+        upload = await _append(request, db, ctx, actor, upload_id, 0)
+    elif length == 0:
+        upload = await _complete(db, ctx, actor, upload_id)
+    return Response(status_code=201, headers={**location, **_upload_headers(upload)})
+
+
+async def _create_final(
+    request: Request,
+    actor: Actor,
+    db: Db,
+    ctx: AppContext,
+    metadata: dict[str, str],
+    partial_ids: list[str],
+) -> Response:
+    """concatenation: one upload made of finished partial uploads, in order."""
+    partials = [await services.owned(db, pid, actor) for pid in partial_ids]
+    for partial in partials:
+        if partial.concat != "partial" or partial.status != "uploaded":
+            raise AppError(
+                400,
+                "invalid_concatenation",
+                f"Upload {partial.id} is not a finished partial upload "
+                "(create it with Upload-Concat: partial and send all its bytes first).",
+            )
+    total = sum(p.size or 0 for p in partials)
+    services.check_length(total, ctx.settings)
+    pieces = [Piece(p.id, p.size or 0, p.storage or {}) for p in partials]
+    upload = services.create(
+        db,
+        ctx.settings,
+        actor,
+        length=total,
+        metadata=metadata,
+        concat="final",
+        partials=partial_ids,
+    )
+    upload.offset = total
+    upload_id = upload.id
+    # Claim the partials with the same commit that creates the final upload:
+    # two concurrent concatenations cannot both use one.
+    claimed = await db.execute(
+        update(Upload)
+        .where(Upload.id.in_(partial_ids), Upload.status == "uploaded")
+        .values(status="concatenated")
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != len(partial_ids):
+        raise AppError(
+            409, "invalid_concatenation", "A partial upload was concatenated by another request."
+        )
+    token = services.lease_new(upload)
+    await db.commit()
+    await finish.finish(ctx, db, upload, token, pieces)
+    upload = await services.owned(db, upload_id, actor)
+    return Response(
+        status_code=201,
+        headers={"Location": _location(ctx, upload_id), **_upload_headers(upload)},
+    )
+
+
+@router.head("/v1/tus/{upload_id}", response_class=Response)
+async def tus_head(upload_id: str, actor: CurrentActor, db: Db) -> Response:
+    """The upload's offset (where to resume) and length."""
+    upload = await services.owned(db, upload_id, actor)
+    services.check_open(upload)
+    return Response(status_code=200, headers=_upload_headers(upload))
+
+
+@router.patch("/v1/tus/{upload_id}", status_code=204, response_class=Response)
+async def tus_patch(
+    upload_id: str, request: Request, actor: CurrentActor, db: Db, ctx: Ctx
+) -> Response:
+    """Append the body (application/offset+octet-stream) at Upload-Offset."""
+    headers = request.headers
+    protocol.check_version(headers.get("tus-resumable"))
+    if headers.get("content-type") != protocol.OFFSET_CONTENT_TYPE:
+        raise AppError(
+            415,
+            "unsupported_media_type",
+            f"PATCH bodies must be sent as Content-Type: {protocol.OFFSET_CONTENT_TYPE}.",
+        )
+    offset = protocol.parse_length(headers.get("upload-offset"), "Upload-Offset")
+    if offset is None:
+        raise AppError(400, "invalid_header", "Send Upload-Offset with the current offset.")
+    upload = await _append(request, db, ctx, actor, upload_id, offset)
+    return Response(status_code=204, headers=_upload_headers(upload))
+
+
+async def _append(
+    request: Request, db: Db, ctx: AppContext, actor: Actor, upload_id: str, offset: int
+) -> Upload:
+    """Receive one body under the upload's lease; finish the upload if it is whole."""
+    headers = request.headers
+    checksum_header = headers.get("upload-checksum")
+    checksum = protocol.parse_checksum(checksum_header) if checksum_header else None
+    new_length = protocol.parse_length(headers.get("upload-length"), "Upload-Length")
+    upload = await services.owned(db, upload_id, actor)
+    if upload.status in ("completed", "uploaded", "concatenated") and offset == upload.offset:
+        return upload  # a retried last PATCH whose answer was lost: nothing to do
+    services.check_open(upload)
+    if upload.concat == "final":
+        raise AppError(403, "upload_is_final", "A concatenated upload cannot be patched.")
+    token = await services.acquire(db, upload_id)
+    await db.commit()
+    try:
+        upload = await services.owned(db, upload_id, actor)
+        if offset != upload.offset:
+            raise AppError(
+                409,
+                "offset_mismatch",
+                f"Upload-Offset is {offset} but the upload is at {upload.offset}; "
+                "ask HEAD for the offset and resume from there.",
+                headers={"Upload-Offset": str(upload.offset)},
+            )
+        if new_length is not None:
+            _set_length(upload, new_length, ctx)
+            await services.save_progress(
+                db,
+                ctx.settings,
+                upload_id,
+                token,
+                upload.offset,
+                upload.storage or {},
+                size=new_length,
+            )
+            await db.commit()
+        size = upload.size
+        limit = (size if size is not None else ctx.settings.max_file_size) - upload.offset
+        declared = protocol.parse_length(headers.get("content-length"), "Content-Length")
+        if declared is not None and declared > limit:
+            raise _too_long(upload, ctx)
+        received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
+        if received.mismatched:
+            raise AppError(
+                460,
+                "checksum_mismatch",
+                "The bytes received do not match Upload-Checksum; the offset did not move.",
+            )
+        if received.overflowed:
+            raise _too_long(upload, ctx)
+        upload = await services.owned(db, upload_id, actor)
+        if received.disconnected or upload.size is None or upload.offset < upload.size:
+            await services.release(db, upload_id, token)
+            await db.commit()
+            return upload
+        return await _complete_locked(db, ctx, actor, upload, token)
+    except BaseException:
+        await db.rollback()
+        await services.release(db, upload_id, token)
+        await db.commit()
+        raise
+
+
+async def _complete(db: Db, ctx: AppContext, actor: Actor, upload_id: str) -> Upload:
+    token = await services.acquire(db, upload_id)
+    await db.commit()
+    upload = await services.owned(db, upload_id, actor)
+    return await _complete_locked(db, ctx, actor, upload, token)
+
+
+async def _complete_locked(
+    db: Db, ctx: AppContext, actor: Actor, upload: Upload, token: str
+) -> Upload:
+    upload_id = upload.id
+    piece = await finish.seal(ctx, db, upload, token)
+    if upload.concat == "partial":
+        await services.release(db, upload_id, token, status="uploaded")
+        await db.commit()
+    else:
+        await finish.finish(ctx, db, upload, token, [piece])
+    return await services.owned(db, upload_id, actor)
+
+
+def _set_length(upload: Upload, length: int, ctx: AppContext) -> None:
+    if upload.size is not None:
+        if upload.size != length:
+            raise AppError(400, "invalid_header", "Upload-Length cannot change once it is set.")
+        return
+    if length < upload.offset:
+        raise AppError(
+            400, "invalid_header", "Upload-Length is smaller than the bytes already received."
+        )
+    services.check_length(length, ctx.settings)
+    upload.size = length
+
+
+def _too_long(upload: Upload, ctx: AppContext) -> AppError:
+    if upload.size is None:
+        return AppError(
+            413,
+            "file_too_large",
+            f"The file is larger than the {ctx.settings.max_file_size / 1e6:.0f} MB limit.",
+            limit=ctx.settings.max_file_size,
+        )
+    return AppError(
+        413,
+        "upload_length_exceeded",
+        f"More bytes were sent than the {upload.size} the upload declared.",
+    )
+
+
+@router.delete("/v1/tus/{upload_id}", status_code=204, response_class=Response)
+async def tus_terminate(
+    upload_id: str, request: Request, actor: CurrentActor, db: Db, ctx: Ctx
+) -> Response:
+    """termination: stop an upload and remove its bytes."""
+    protocol.check_version(request.headers.get("tus-resumable"))
+    upload = await services.owned(db, upload_id, actor)
+    if upload.status == "terminated":
+        raise services.not_found()
+    if upload.status == "completed":
+        raise AppError(
+            409,
+            "upload_already_finalized",
+            "This upload has already become an image; delete the image instead.",
+            imageId=upload.image_id,
+        )
+    token = await services.acquire(db, upload_id)
+    state = upload.storage or {}
+    await services.release(db, upload_id, token, status="terminated")
+    await db.commit()
+    await finish.discard(ctx, db, upload_id, [Piece(upload_id, upload.offset, state)])
+    return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""Turn an upload whose last byte has arrived into an image.
+
+The bytes are validated exactly like a direct upload's (same probe, same
+error codes). Success: the image row, its processing job and the upload's
+``completed`` status commit together, then the partial bytes are removed.
+A 4xx: the upload is marked ``failed`` with the code, and every byte of it
+is removed. A 5xx (e.g. no memory to decode right now) leaves the upload
+whole and pending: the client's next PATCH at the final offset retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.context import AppContext
+from imghost.db import utcnow
+from imghost.errors import AppError
+from imghost.images.models import Image
+from imghost.storage.resumable import Piece
+from imghost.tus import services
+from imghost.uploads import services as uploads
+from imghost.uploads.models import Upload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Assembled:
+    path: Path
+    size: int
+    sha256: str
+
+
+async def seal(ctx: AppContext, db: AsyncSession, upload: Upload, token: str) -> Piece:
+    """Make a whole upload's bytes readable and record that (committed)."""
+    assert upload.size is not None
+    state = await ctx.resumable.seal(upload.id, upload.size, upload.storage or {})
+    await services.save_progress(db, ctx.settings, upload.id, token, upload.size, state)
+    await db.commit()
+    return Piece(upload.id, upload.size, state)
+
+
+async def finish(
+    ctx: AppContext, db: AsyncSession, upload: Upload, token: str, pieces: list[Piece]
+) -> Image:
+    """Validate the assembled ``pieces`` as ``upload``'s image; commits either way."""
+    upload_id = upload.id
+    try:
+        image = await _store_image(ctx, db, upload, pieces)
+        await db.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(status="completed", image_id=image.id, lock_token=None, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        await uploads.commit_or_discard(db, ctx.store, image.blob_key)
+    except AppError as exc:
+        await db.rollback()
+        if exc.status >= 500:
+            await services.release(db, upload_id, token)
+            await db.commit()
+            raise
+        await services.release(
+            db, upload_id, token, status="failed", error_code=exc.code, error_detail=exc.detail
+        )
+        await db.commit()
+        await discard(ctx, db, upload_id, pieces)
+        raise
+    ctx.wake_jobs()
+    await discard(ctx, db, upload_id, pieces)
+    return image
+
+
+async def discard(ctx: AppContext, db: AsyncSession, upload_id: str, pieces: list[Piece]) -> None:
+    """Remove a finished upload's partial bytes (gc retries what fails here)."""
+    try:
+        for piece in pieces:
+            await ctx.resumable.discard(piece.upload_id, piece.state)
+        await db.execute(
+            update(Upload)
+            .where(Upload.id.in_([upload_id, *(p.upload_id for p in pieces)]))
+            .values(cleaned_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        await db.commit()
+    except Exception:
+        await db.rollback()
+        log.warning("could not remove the bytes of upload %s; gc will", upload_id, exc_info=True)
+
+
+async def _store_image(
+    ctx: AppContext, db: AsyncSession, upload: Upload, pieces: list[Piece]
+) -> Image:
+    staging = ctx.store.staging_dir
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="tus-", dir=staging)
+    path = Path(name)
+    try:
+        os.close(fd)
+        await ctx.resumable.assemble(pieces, path)
+        size = sum(p.size for p in pieces)
+        digest = await anyio.to_thread.run_sync(uploads.sha256_file, path)
+        return await uploads.store_new_image(
+            db,
+            ctx.store,
+            ctx.settings,
+            upload.owner_id,
+            services.image_fields(upload),
+            Assembled(path, size, digest),
+            upload.filename,
+        )
+    finally:
+        path.unlink(missing_ok=True)  # noqa: ASYNC240 - one metadata op

@@ -1,0 +1,107 @@
+"""Take in one PATCH body: stream it to the resumable store, checkpointing.
+
+This runs for as long as the client sends (minutes for a big chunk), so it
+commits its own short transactions instead of holding one open: a checkpoint
+every few seconds or megabytes records the durable offset and renews the
+lease. If the connection breaks, what arrived is made durable and recorded,
+so HEAD reports it and the client resumes from there. With Upload-Checksum
+nothing counts until the whole body matched, so there are no checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
+
+from imghost.context import AppContext
+from imghost.storage.resumable import ResumableWriter
+from imghost.tus import services
+from imghost.uploads.models import Upload
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 5.0
+CHECKPOINT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Received:
+    offset: int
+    #: The client sent more than it may (past Upload-Length or the size limit).
+    overflowed: bool = False
+    disconnected: bool = False
+    #: Upload-Checksum did not match the body (nothing was kept).
+    mismatched: bool = False
+
+
+async def receive(
+    ctx: AppContext,
+    db: AsyncSession,
+    upload: Upload,
+    token: str,
+    body: AsyncIterator[bytes],
+    limit: int,
+    checksum: tuple[str, bytes] | None,
+) -> Received:
+    """Append up to ``limit`` bytes of ``body``; returns the new durable offset."""
+    upload_id, start = upload.id, upload.offset
+    writer = await ctx.resumable.open(upload_id, start, upload.storage or {})
+    hasher = hashlib.new(checksum[0]) if checksum else None
+    taken = 0
+    overflowed = disconnected = False
+    since_bytes, since_time = 0, time.monotonic()
+    try:
+        try:
+            async for chunk in body:
+                if taken + len(chunk) > limit:
+                    chunk = chunk[: limit - taken]
+                    overflowed = True
+                if hasher is not None:
+                    hasher.update(chunk)
+                await writer.write(chunk)
+                taken += len(chunk)
+                since_bytes += len(chunk)
+                if overflowed:
+                    break
+                if hasher is None and (
+                    since_bytes >= CHECKPOINT_BYTES
+                    or time.monotonic() - since_time >= CHECKPOINT_SECONDS
+                ):
+                    offset, state = await writer.checkpoint()
+                    await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
+                    await db.commit()
+                    since_bytes, since_time = 0, time.monotonic()
+        except ClientDisconnect:
+            disconnected = True
+        if hasher is not None and (disconnected or hasher.digest() != checksum[1]):  # type: ignore[index]
+            # A checksum covers the whole body: a partial or wrong one keeps nothing.
+            await writer.abandon()
+            return Received(start, mismatched=not disconnected, disconnected=disconnected)
+        offset, state = await writer.close()
+    except BaseException:
+        # Anything else (a store error, a lost lease, cancellation): keep what
+        # is durable if we still can, then let the error answer.
+        log.warning("tus PATCH on %s ended abnormally", upload_id, exc_info=True)
+        await _record_quietly(ctx, db, upload_id, token, writer)
+        raise
+    await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
+    await db.commit()
+    return Received(offset, overflowed=overflowed, disconnected=disconnected)
+
+
+async def _record_quietly(
+    ctx: AppContext, db: AsyncSession, upload_id: str, token: str, writer: ResumableWriter
+) -> None:
+    try:
+        await db.rollback()
+        offset, state = writer.durable()
+        await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
+        await db.commit()
+    except Exception:
+        log.warning("could not record progress of %s", upload_id, exc_info=True)

@@ -1,0 +1,206 @@
+"""tus uploads as rows: create, look up, lease, record progress.
+
+Services take a session and never commit. The lease is the cross-process
+lock the tus spec asks for: a conditional UPDATE takes it only when it is
+free or stale, so two PATCHes on one upload never write at once, whichever
+API processes they reach, and a crashed process's lease simply runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.auth.services import Actor
+from imghost.db import utcnow
+from imghost.errors import AppError
+from imghost.ids import new_id
+from imghost.images.services import NewImageFields, check_visibility, normalize_tags
+from imghost.schemas import unstorable
+from imghost.settings import Settings
+from imghost.storage.resumable import State
+from imghost.uploads.models import Upload
+from imghost.uploads.services import file_too_large
+
+#: A PATCH refreshes its lease at every checkpoint (a few seconds apart), so
+#: only a request that has died holds it this long.
+LEASE_SECONDS = 60
+
+
+def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, Any]:
+    """Image fields from Upload-Metadata, validated now rather than after the bytes."""
+    for key, value in metadata.items():
+        if unstorable(value):
+            raise AppError(
+                422, "validation_error", f"Upload-Metadata {key!r} contains a NUL character."
+            )
+    title = metadata.get("title") or None
+    description = metadata.get("description") or None
+    if title is not None and len(title) > 200:
+        raise AppError(422, "validation_error", "title can be at most 200 characters.")
+    if description is not None and len(description) > 5000:
+        raise AppError(422, "validation_error", "description can be at most 5000 characters.")
+    keep_gps = metadata.get("keepGps", "")
+    if keep_gps not in ("", "true", "false"):
+        raise AppError(422, "validation_error", "keepGps must be true or false.")
+    return {
+        "title": title,
+        "description": description,
+        "tags": normalize_tags([metadata.get("tags", "")]),
+        "visibility": check_visibility(metadata.get("visibility") or actor.default_visibility),
+        "keepGps": actor.keep_gps if not keep_gps else keep_gps == "true",
+    }
+
+
+def image_fields(upload: Upload) -> NewImageFields:
+    stored = upload.fields or {}
+    return NewImageFields(
+        title=stored.get("title"),
+        description=stored.get("description"),
+        tags=list(stored.get("tags", [])),
+        visibility=str(stored.get("visibility", "public")),
+        keep_gps=bool(stored.get("keepGps", False)),
+    )
+
+
+def check_length(length: int, settings: Settings) -> None:
+    if length > settings.max_file_size:
+        raise file_too_large(settings.max_file_size)
+
+
+def create(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    *,
+    length: int | None,
+    metadata: dict[str, str],
+    concat: str | None = None,
+    partials: list[str] | None = None,
+) -> Upload:
+    if length is not None:
+        check_length(length, settings)
+    upload_id = new_id("upl")
+    now = utcnow()
+    filename = (metadata.get("filename") or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    upload = Upload(
+        id=upload_id,
+        owner_id=actor.user_id,
+        kind="tus",
+        filename=filename[:255] or "upload",
+        size=length,
+        content_type=(metadata.get("filetype") or "application/octet-stream")[:100],
+        blob_key=f"tus/{upload_id}",
+        status="pending",
+        offset=0,
+        fields=fields_from_metadata(metadata, actor),
+        concat=concat,
+        partials=partials,
+        storage={},
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.tus_expires),
+    )
+    session.add(upload)
+    return upload
+
+
+def not_found() -> AppError:
+    return AppError(404, "upload_not_found", "No such upload. Start a new one with POST /v1/tus/.")
+
+
+async def owned(session: AsyncSession, upload_id: str, actor: Actor) -> Upload:
+    """The caller's tus upload, fresh from the database; 404 for anyone else's."""
+    upload = await session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.kind != "tus" or upload.owner_id != actor.user_id:
+        raise not_found()
+    return upload
+
+
+def check_open(upload: Upload) -> None:
+    """404/410 for uploads that can no longer be read or written."""
+    if upload.status == "terminated":
+        raise not_found()
+    if upload.status == "expired" or (upload.status == "pending" and upload.expires_at <= utcnow()):
+        raise AppError(
+            410, "upload_expired", "This upload has expired. Start a new one with POST /v1/tus/."
+        )
+    if upload.status == "failed":
+        raise AppError(
+            410,
+            upload.error_code or "upload_failed",
+            f"This upload's bytes were not accepted: {upload.error_detail}",
+        )
+
+
+async def acquire(session: AsyncSession, upload_id: str) -> str:
+    """Take the upload's write lease (flushed, not committed) or fail with 423."""
+    token = new_id("lck")
+    now = utcnow()
+    taken = await session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            or_(Upload.lock_token.is_(None), Upload.locked_until < now),
+        )
+        .values(lock_token=token, locked_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(taken, "rowcount", 0) != 1:
+        raise AppError(
+            423,
+            "upload_locked",
+            "Another request is writing to this upload right now; retry in a moment.",
+            headers={"Retry-After": "2"},
+        )
+    return token
+
+
+def lease_new(upload: Upload) -> str:
+    """The lease of an upload this request is creating (no one else can see it yet)."""
+    token = new_id("lck")
+    upload.lock_token = token
+    upload.locked_until = utcnow() + dt.timedelta(seconds=LEASE_SECONDS)
+    return token
+
+
+async def save_progress(
+    session: AsyncSession,
+    settings: Settings,
+    upload_id: str,
+    token: str,
+    offset: int,
+    state: State,
+    **values: Any,
+) -> None:
+    """Record durable bytes under the lease (and renew it); 423 if it was lost."""
+    now = utcnow()
+    saved = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_token == token)
+        .values(
+            offset=offset,
+            storage=state,
+            locked_until=now + dt.timedelta(seconds=LEASE_SECONDS),
+            expires_at=now + dt.timedelta(seconds=settings.tus_expires),
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(saved, "rowcount", 0) != 1:
+        raise AppError(
+            423,
+            "upload_locked",
+            "This request lost its hold on the upload to another one; retry from HEAD.",
+        )
+
+
+async def release(session: AsyncSession, upload_id: str, token: str, **values: Any) -> None:
+    await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_token == token)
+        .values(lock_token=None, locked_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,79 @@
+"""Small tus client steps for protocol tests (the real clients are tested elsewhere)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import httpx
+
+from tests.factories import UserHandle
+
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTETS = {"Content-Type": "application/offset+octet-stream"}
+
+
+def metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def create(
+    client: httpx.Client,
+    user: UserHandle,
+    length: int | None,
+    headers: dict[str, str] | None = None,
+    **meta: str,
+) -> httpx.Response:
+    sent = {**TUS, **user.headers, **(headers or {})}
+    if length is not None:
+        sent["Upload-Length"] = str(length)
+    if meta:
+        sent["Upload-Metadata"] = metadata(**meta)
+    return client.post("/v1/tus/", headers=sent)
+
+
+def created_path(response: httpx.Response) -> str:
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert location.startswith("/v1/tus/upl_")
+    return location
+
+
+def patch(
+    client: httpx.Client,
+    user: UserHandle,
+    path: str,
+    offset: int,
+    data: bytes,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    sent = {**TUS, **OCTETS, **user.headers, "Upload-Offset": str(offset), **(headers or {})}
+    return client.patch(path, headers=sent, content=data)
+
+
+def head(client: httpx.Client, user: UserHandle, path: str) -> httpx.Response:
+    return client.head(path, headers={**TUS, **user.headers})
+
+
+def status(client: httpx.Client, user: UserHandle, path: str) -> dict[str, Any]:
+    upload_id = path.rsplit("/", 1)[-1]
+    r = client.get(f"/v1/uploads/{upload_id}", headers=user.headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def upload_whole(
+    client: httpx.Client, user: UserHandle, data: bytes, chunk: int = 1 << 20, **meta: str
+) -> str:
+    path = created_path(create(client, user, len(data), **meta))
+    for start in range(0, len(data), chunk):
+        r = patch(client, user, path, start, data[start : start + chunk])
+        assert r.status_code == 204, r.text
+        assert int(r.headers["upload-offset"]) == min(start + chunk, len(data))
+    return path
+
+
+def checksum(algorithm: str, data: bytes) -> str:
+    return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
