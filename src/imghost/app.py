@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from imghost import __version__
 from imghost.accounts.api import router as accounts_router
@@ -20,7 +19,7 @@ from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
 from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
-from imghost.middleware import RejectUnsafeTargets, UnexpectedErrors
+from imghost.middleware import ApiCors, RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
 from imghost.settings import Settings
@@ -74,15 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
     # Outermost, so error responses carry CORS headers too (a browser client
-    # could not read the problem otherwise). Bearer tokens, never cookies:
-    # allowing any origin does not expose anyone's session.
+    # could not read the problem otherwise).
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["*"],
-        expose_headers=[*tus_protocol.RESPONSE_HEADERS, "ETag", "Content-Range", "Retry-After"],
-        max_age=86400,
+        ApiCors,
+        origins=settings.cors_origins,
+        expose=[*tus_protocol.RESPONSE_HEADERS, "ETag", "Content-Range", "Retry-After"],
     )
     install_handlers(app)
     install_openapi(app)

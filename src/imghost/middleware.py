@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_to_bytes
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imghost.errors import problem
@@ -78,3 +79,30 @@ class UnexpectedErrors:
                 instance=scope.get("path"),
             )
             await response(scope, receive, send)
+
+
+class ApiCors:
+    """CORS for the JSON API and tus (``/v1/``), not for delivery URLs.
+
+    Starlette's CORS adds ``Vary: Origin`` to every response; on image bytes
+    that would split a CDN's cache by the pages embedding them, and ``<img>``
+    tags need no CORS. Bearer tokens, never cookies: allowing any origin
+    exposes no one's session.
+    """
+
+    def __init__(self, app: ASGIApp, origins: str, expose: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=[o.strip() for o in origins.split(",") if o.strip()],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=expose,
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -4,7 +4,8 @@
 - upload objects left after a finalize (the image committed, the delete did not);
 - originals with no image row, older than the grace period (a crash between
   the blob write and the row commit);
-- stale spool files in the staging directory.
+- stale spool files in the staging directory;
+- resumable (tus) uploads: see ``imghost.tus.gc``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
+from imghost.tus.gc import collect_uploads
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ class GcReport:
     upload_objects: int = 0
     orphan_blobs: int = 0
     staging_files: int = 0
+    tus_expired: int = 0
+    tus_cleaned: int = 0
+    tus_leftovers: int = 0
 
 
 async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
@@ -42,7 +47,9 @@ async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
     store = ctx.store
     async with ctx.sessions() as session:
         expired = await session.scalars(
-            select(Upload).where(Upload.status == "pending", Upload.expires_at < now)
+            select(Upload).where(
+                Upload.kind == "presigned", Upload.status == "pending", Upload.expires_at < now
+            )
         )
         for upload in expired:
             await store.delete(upload.blob_key)
@@ -66,6 +73,10 @@ async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
                 if key not in live:
                     await store.delete(key)
                     report.upload_objects += 1
+
+        tus = await collect_uploads(ctx, session, now, grace)
+        report.tus_expired, report.tus_cleaned = tus.expired, tus.cleaned
+        report.tus_leftovers = tus.leftovers
 
         originals = [
             m.key async for m in store.list("") if m.last_modified < cutoff and _is_original(m.key)
@@ -92,9 +103,10 @@ def _batches(keys: list[str], size: int = 500) -> list[list[str]]:
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
-# Temp files of uploads, processing jobs and on-demand renders (and the
-# ".public" GPS-free copies made next to job files).
-SPOOL_PREFIXES = ("upload-", "job-", "render-")
+# Temp files of uploads (direct, and tus ones being assembled), processing
+# jobs and on-demand renders (and the ".public" GPS-free copies made next to
+# job files).
+SPOOL_PREFIXES = ("upload-", "job-", "render-", "tus-")
 
 
 def _sweep_staging(ctx: AppContext, grace: int) -> int:
