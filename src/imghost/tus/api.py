@@ -47,7 +47,9 @@ def _upload_headers(upload: Upload) -> dict[str, str]:
 
 
 @router.options("/v1/tus/", status_code=204, response_class=Response)
-@router.options("/v1/tus/{upload_id}", status_code=204, response_class=Response)
+@router.options(
+    "/v1/tus/{upload_id}", status_code=204, response_class=Response, include_in_schema=False
+)
 async def tus_options(ctx: Ctx) -> Response:
     """What this tus server supports."""
     return Response(
