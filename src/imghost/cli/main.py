@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from imghost.cli.jobs import jobs_cli
+from imghost.cli.upload import register as register_client_commands
 from imghost.settings import Settings, SettingsError
 
 cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
@@ -142,6 +143,7 @@ def show_settings() -> None:
 
 
 cli.add_typer(jobs_cli, name="jobs")
+register_client_commands(cli)
 
 
 def main() -> None:
