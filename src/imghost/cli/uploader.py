@@ -149,10 +149,12 @@ class Uploader:
                     )
                     break
                 except UploadGone:
-                    # Killed after the last byte but before forgetting the URL: already an image.
+                    # A run killed after the last byte but before forgetting the URL (or
+                    # a last answer lost): the server already judged the file, and the
+                    # server answers 410 for a refused one. Report that, don't resend.
                     status = self._status(url) if url else None
-                    if status and status.get("status") == "completed":
-                        return self._finished(path, key, url or "", status, None)
+                    if url and status and status.get("status") in ("completed", "failed"):
+                        return self._finished(path, key, url, status, None)
                     self.state.drop(key)
                     url = None
                 except UploadFailed as exc:

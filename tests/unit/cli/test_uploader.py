@@ -140,6 +140,22 @@ def test_refused_file_is_reported_and_forgotten(tmp_path: Path, state: UploadSta
     assert state.get(state_key(SERVER, path)) is None
 
 
+def test_refused_upload_from_an_earlier_run_is_not_resent(
+    tmp_path: Path, state: UploadState
+) -> None:
+    fake = FakeTus()
+    fake.head_gone_when_done = True  # as the server: HEAD of a refused upload is 410
+    path = tmp_path / "page.jpg"
+    path.write_bytes(b"<html>" + b"x" * 10)
+    uploader(fake, state).upload(path, lambda _o: None)
+    key = state_key(SERVER, path)
+    state.put(key, f"{SERVER}/v1/tus/upl_1", path)
+    outcome = uploader(fake, state).upload(path, lambda _o: None)
+    assert outcome.code == "unsupported_media_type"
+    assert fake.count("POST") == 1
+    assert state.get(key) is None
+
+
 def test_wrong_token_keeps_the_url_for_later(tmp_path: Path, state: UploadState) -> None:
     fake = FakeTus()
     path = tmp_path / "a.jpg"
