@@ -124,7 +124,6 @@ async def _create_final(
             )
     total = sum(p.size or 0 for p in partials)
     services.check_length(total, ctx.settings)
-    pieces = [Piece(p.id, p.size or 0, p.storage or {}) for p in partials]
     upload = services.create(
         db,
         ctx.settings,
@@ -150,8 +149,7 @@ async def _create_final(
         )
     token = services.lease_new(upload)
     await db.commit()
-    await finish.finish(ctx, db, upload, token, pieces)
-    upload = await services.owned(db, upload_id, actor)
+    upload = await _complete_locked(db, ctx, actor, upload, token)
     return Response(
         status_code=201,
         headers={"Location": _location(ctx, upload_id), **_upload_headers(upload)},
@@ -199,7 +197,10 @@ async def _append(
         return upload  # a retried last PATCH whose answer was lost: nothing to do
     services.check_open(upload)
     if upload.concat == "final":
-        raise AppError(403, "upload_is_final", "A concatenated upload cannot be patched.")
+        if upload.status != "pending" or offset != upload.offset:
+            raise AppError(403, "upload_is_final", "A concatenated upload cannot be patched.")
+        # Its assembly failed for want of resources (5xx): an empty PATCH retries.
+        return await _complete(db, ctx, actor, upload_id)
     token = await services.acquire(db, upload_id)
     await db.commit()
     try:
@@ -238,6 +239,13 @@ async def _append(
             )
         if received.overflowed:
             raise _too_long(upload, ctx)
+        if received.stalled:
+            raise AppError(
+                408,
+                "upload_stalled",
+                "No bytes arrived for a while, so this request was ended; the bytes "
+                "received are kept: ask HEAD for the offset and resume.",
+            )
         upload = await services.owned(db, upload_id, actor)
         if received.disconnected or upload.size is None or upload.offset < upload.size:
             await services.release(db, upload_id, token)
@@ -262,12 +270,16 @@ async def _complete_locked(
     db: Db, ctx: AppContext, actor: Actor, upload: Upload, token: str
 ) -> Upload:
     upload_id = upload.id
-    piece = await finish.seal(ctx, db, upload, token)
+    if upload.concat == "final":
+        partials = [await services.owned(db, pid, actor) for pid in upload.partials or []]
+        pieces = [Piece(p.id, p.size or 0, p.storage or {}) for p in partials]
+    else:
+        pieces = [await finish.seal(ctx, db, upload, token)]
     if upload.concat == "partial":
         await services.release(db, upload_id, token, status="uploaded")
         await db.commit()
     else:
-        await finish.finish(ctx, db, upload, token, [piece])
+        await finish.finish(ctx, db, upload, token, pieces)
     return await services.owned(db, upload_id, actor)
 
 
@@ -308,11 +320,12 @@ async def tus_terminate(
     upload = await services.owned(db, upload_id, actor)
     if upload.status == "terminated":
         raise services.not_found()
-    if upload.status == "completed":
+    if upload.status in ("completed", "concatenated"):
+        # A concatenated partial's bytes belong to its final upload now.
         raise AppError(
             409,
             "upload_already_finalized",
-            "This upload has already become an image; delete the image instead.",
+            "This upload has already become (part of) an image; delete the image instead.",
             imageId=upload.image_id,
         )
     token = await services.acquire(db, upload_id)

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
@@ -28,6 +29,28 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 5.0
 CHECKPOINT_BYTES = 16 * 1024 * 1024
+#: A body that sends nothing for this long is cut off (its bytes kept). Half
+#: the lease, so a request that holds the lease always renews it in time and
+#: a stalled client cannot keep others out, or outlive its lease and write
+#: beside the request that took over.
+IDLE_SECONDS = services.LEASE_SECONDS / 2
+
+
+class Stalled(Exception):
+    pass
+
+
+async def _chunks(body: AsyncIterator[bytes], idle: float) -> AsyncIterator[bytes]:
+    iterator = aiter(body)
+    while True:
+        with anyio.move_on_after(idle) as waited:
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        if waited.cancelled_caught:
+            raise Stalled
+        yield chunk
 
 
 @dataclass
@@ -36,6 +59,8 @@ class Received:
     #: The client sent more than it may (past Upload-Length or the size limit).
     overflowed: bool = False
     disconnected: bool = False
+    #: The client stopped sending without closing the connection.
+    stalled: bool = False
     #: Upload-Checksum did not match the body (nothing was kept).
     mismatched: bool = False
 
@@ -54,11 +79,11 @@ async def receive(
     writer = await ctx.resumable.open(upload_id, start, upload.storage or {})
     hasher = hashlib.new(checksum[0]) if checksum else None
     taken = 0
-    overflowed = disconnected = False
+    overflowed = disconnected = stalled = False
     since_bytes, since_time = 0, time.monotonic()
     try:
         try:
-            async for chunk in body:
+            async for chunk in _chunks(body, IDLE_SECONDS):
                 if taken + len(chunk) > limit:
                     chunk = chunk[: limit - taken]
                     overflowed = True
@@ -79,10 +104,13 @@ async def receive(
                     since_bytes, since_time = 0, time.monotonic()
         except ClientDisconnect:
             disconnected = True
-        if hasher is not None and (disconnected or hasher.digest() != checksum[1]):  # type: ignore[index]
+        except Stalled:
+            stalled = True
+        cut = disconnected or stalled
+        if hasher is not None and (cut or hasher.digest() != checksum[1]):  # type: ignore[index]
             # A checksum covers the whole body: a partial or wrong one keeps nothing.
             await writer.abandon()
-            return Received(start, mismatched=not disconnected, disconnected=disconnected)
+            return Received(start, False, disconnected, stalled, mismatched=not cut)
         offset, state = await writer.close()
     except BaseException:
         # Anything else (a store error, a lost lease, cancellation): keep what
@@ -92,7 +120,7 @@ async def receive(
         raise
     await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
     await db.commit()
-    return Received(offset, overflowed=overflowed, disconnected=disconnected)
+    return Received(offset, overflowed, disconnected, stalled)
 
 
 async def _record_quietly(

@@ -263,3 +263,24 @@ def test_unknown_upload_and_bad_headers(client: httpx.Client) -> None:
     r = patch(client, user, path, 0, b"x" * 20)
     assert_problem(r, 413, "upload_length_exceeded")
     assert head(client, user, path).headers["upload-offset"] == "0"
+
+
+def test_a_stalled_body_is_cut_and_its_bytes_kept(
+    live: LiveServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("imghost.tus.receive.IDLE_SECONDS", 1.0)
+    user = make_user(client)
+    data = noise_png(200, 200)
+    path = created_path(create(client, user, len(data)))
+    sock = send_partial_patch(live.port, path, user, 0, len(data), data[:3000])
+    try:
+        sock.settimeout(20)
+        reply = sock.recv(65536).decode(errors="replace")
+        assert reply.startswith("HTTP/1.1 408"), reply
+        assert "upload_stalled" in reply
+    finally:
+        sock.close()
+    assert head(client, user, path).headers["upload-offset"] == "3000"
+    # The lease went with the stalled request: the client resumes at once.
+    r = patch(client, user, path, 3000, data[3000:])
+    assert r.status_code == 204, r.text
