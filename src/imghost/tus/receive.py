@@ -77,7 +77,7 @@ async def receive(
     """Append up to ``limit`` bytes of ``body``; returns the new durable offset."""
     upload_id, start = upload.id, upload.offset
     writer = await ctx.resumable.open(upload_id, start, upload.storage or {})
-    hasher = hashlib.new(checksum[0]) if checksum else None
+    hasher, expected = (hashlib.new(checksum[0]), checksum[1]) if checksum else (None, b"")
     taken = 0
     overflowed = disconnected = stalled = False
     since_bytes, since_time = 0, time.monotonic()
@@ -107,7 +107,7 @@ async def receive(
         except Stalled:
             stalled = True
         cut = disconnected or stalled
-        if hasher is not None and (cut or hasher.digest() != checksum[1]):  # type: ignore[index]
+        if hasher is not None and (cut or hasher.digest() != expected):
             # A checksum covers the whole body: a partial or wrong one keeps nothing.
             await writer.abandon()
             return Received(start, False, disconnected, stalled, mismatched=not cut)
@@ -116,7 +116,7 @@ async def receive(
         # Anything else (a store error, a lost lease, cancellation): keep what
         # is durable if we still can, then let the error answer.
         log.warning("tus PATCH on %s ended abnormally", upload_id, exc_info=True)
-        await _record_quietly(ctx, db, upload_id, token, writer)
+        await _record_quietly(ctx, db, upload_id, token, writer, keep=hasher is None)
         raise
     await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
     await db.commit()
@@ -124,11 +124,24 @@ async def receive(
 
 
 async def _record_quietly(
-    ctx: AppContext, db: AsyncSession, upload_id: str, token: str, writer: ResumableWriter
+    ctx: AppContext,
+    db: AsyncSession,
+    upload_id: str,
+    token: str,
+    writer: ResumableWriter,
+    keep: bool,
 ) -> None:
+    """After a failure: close the writer, record what is durable (unless the
+    bytes were unverified against a checksum, then drop them)."""
     try:
         await db.rollback()
-        offset, state = writer.durable()
+        if not keep:
+            await writer.abandon()
+            return
+        try:
+            offset, state = await writer.close()
+        except Exception:
+            offset, state = writer.durable()
         await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
         await db.commit()
     except Exception:
