@@ -86,7 +86,9 @@ class BackendResult:
         }
 
 
-class _Phases:
+class Phases:
+    """Seconds between successive marks, recorded by name."""
+
     def __init__(self, into: dict[str, float]) -> None:
         self.into = into
         self.last = time.perf_counter()
@@ -100,7 +102,7 @@ class _Phases:
 def run_backend(name: str, config: Config, large: JpegFixture, small: JpegFixture) -> BackendResult:
     """Measure one combination; errors are recorded, never raised (Ctrl-C still is)."""
     result = BackendResult(name)
-    phases = _Phases(result.phases_s)
+    phases = Phases(result.phases_s)
     svc: service.Service | None = None
     with tempfile.TemporaryDirectory(prefix=f"imghost-bench-{name}-") as tmp:
         workdir = Path(tmp)
@@ -137,7 +139,7 @@ def _measure(
     large: JpegFixture,
     small: JpegFixture,
     result: BackendResult,
-    phases: _Phases,
+    phases: Phases,
 ) -> None:
     with httpx.Client(base_url=svc.base_url, timeout=120.0) as client:
         token = service.sign_in(client)

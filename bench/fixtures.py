@@ -4,13 +4,18 @@ A JPEG's size depends on how much detail it holds. To hit a target size at a
 fixed resolution and quality, the image is a smooth gradient blended with
 random noise, and the noise weight is bisected until the encoded size lands
 within a tolerance of the target. The seed makes the bytes reproducible.
+
+The tus section's large image is a PNG of pure noise stored without
+compression, written to disk: its size follows from its dimensions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
@@ -84,3 +89,44 @@ def make_jpeg(
     else:
         raise RuntimeError(f"could not reach {target_bytes} bytes (last: {len(data)})")
     return JpegFixture(data=data, width=width, height=height, quality=quality, noise=weight)
+
+
+@dataclass(frozen=True)
+class FileFixture:
+    """A generated image on disk, streamed by the client rather than held in memory."""
+
+    path: Path
+    size: int
+    width: int
+    height: int
+    sha256: str
+    kind: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "bytes": self.size,
+            "width": self.width,
+            "height": self.height,
+            "sha256": self.sha256,
+            "kind": self.kind,
+        }
+
+
+def write_noise_png(path: Path, width: int, height: int, *, seed: int = 1) -> FileFixture:
+    """An RGB PNG of random pixels with no compression (zlib level 0): its size is
+    about ``width * height * 3`` bytes, and every byte is a valid image's."""
+    pixels = random.Random(seed).randbytes(width * height * 3)
+    Image.frombytes("RGB", (width, height), pixels).save(path, "PNG", compress_level=0)
+    del pixels
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1024 * 1024):
+            digest.update(block)
+    return FileFixture(
+        path=path,
+        size=path.stat().st_size,
+        width=width,
+        height=height,
+        sha256=digest.hexdigest(),
+        kind=f"PNG {width}×{height} RGB noise, compress_level 0",
+    )

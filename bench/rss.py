@@ -27,6 +27,8 @@ class Usage:
     """Peak memory and CPU time of the watched processes."""
 
     rss_bytes: int = 0  # highest sum of RSS seen at one instant
+    start_rss_bytes: int = 0  # the sum of RSS at the first sample
+    end_rss_bytes: int = 0  # the sum of RSS at the last sample
     pss_bytes: int = 0  # highest sum of PSS seen at one instant (0 when unreadable)
     processes: int = 0  # how many processes the peak RSS sample covered
     samples: int = 0
@@ -35,6 +37,8 @@ class Usage:
     def as_json(self) -> dict[str, object]:
         return {
             "peak_rss_mb": round(self.rss_bytes / 2**20, 1),
+            "start_rss_mb": round(self.start_rss_bytes / 2**20, 1),
+            "end_rss_mb": round(self.end_rss_bytes / 2**20, 1),
             "peak_pss_mb": round(self.pss_bytes / 2**20, 1) if self.pss_bytes else None,
             "processes": self.processes,
             "samples": self.samples,
@@ -72,6 +76,9 @@ class _Sampler:
             except psutil.Error:  # exited between listing and reading
                 self._procs.pop(pid, None)
         self.peak.samples += 1
+        if self.peak.samples == 1:
+            self.peak.start_rss_bytes = rss
+        self.peak.end_rss_bytes = rss
         if rss > self.peak.rss_bytes:
             self.peak.rss_bytes, self.peak.processes = rss, count
         self.peak.pss_bytes = max(self.peak.pss_bytes, pss)

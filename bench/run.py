@@ -1,8 +1,9 @@
 """`make bench`: the core section (upload latency and GET throughput on every backend
 combination), then the processing section (presets, on-demand transforms, throughput
-against thumbor).
+against thumbor), then the tus section (resumable upload throughput against a direct
+upload and dd, and the API process's memory during a 1 GiB upload).
 
-python -m bench.run [--sections core,processing] [--runs 20] [--backends sqlite-local]
+python -m bench.run [--sections core,processing,tus] [--runs 20] [--backends sqlite-local]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from bench import machine, processing, processing_report, report
+from bench import machine, processing, processing_report, report, tus, tus_report
 from bench.backends import BACKENDS
 from bench.core import BackendResult, Config, run_backend
 from bench.fixtures import make_jpeg
@@ -28,7 +29,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing")
+SECTIONS = ("core", "processing", "tus")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,13 +87,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=defaults.thumbor_concurrency,
         help="requests in flight to thumbor",
     )
+    tus_defaults = tus.TusConfig()
+    group = parser.add_argument_group("tus section")
+    group.add_argument(
+        "--tus-runs",
+        type=int,
+        default=tus_defaults.runs,
+        help="rounds of the ~200 MB upload per path (medians reported)",
+    )
+    group.add_argument(
+        "--tus-chunks",
+        default=",".join(str(c) for c in tus_defaults.chunks_mib),
+        help="PATCH sizes in MiB, comma-separated",
+    )
+    group.add_argument(
+        "--tus-rss-mib",
+        type=int,
+        default=tus_defaults.rss_mib,
+        help="size of the upload during which the API process's RSS is sampled, MiB",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.tus_chunks = tuple(int(c) for c in args.tus_chunks.split(",") if c.strip())
+    except ValueError:
+        parser.error("--tus-chunks: whole MiB, comma-separated")
+    if not args.tus_chunks or min(args.tus_chunks) < 1:
+        parser.error("--tus-chunks: at least one size, each at least 1 MiB")
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown_sections = sorted(set(args.sections) - set(SECTIONS))
     if unknown_sections or not args.sections:
         parser.error(f"--sections: choose from {', '.join(SECTIONS)}")
     args.sections = [s for s in SECTIONS if s in args.sections]
-    for name in ("preset_runs", "transform_sizes", "rounds", "single_rounds"):
+    for name in ("preset_runs", "transform_sizes", "rounds", "single_rounds", "tus_runs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.transform_sizes > 19:
@@ -122,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_core(args, console) and ok
     if "processing" in args.sections:
         ok = run_processing(args, console) and ok
+    if "tus" in args.sections:
+        ok = run_tus(args, console) and ok
     return 0 if ok else 1
 
 
@@ -170,26 +198,24 @@ def run_core(args: argparse.Namespace, console: Console) -> bool:
 
     console.rule()
     console.print(report.summary_table(results, config))
-    finished = dt.datetime.now(dt.UTC)
-    document: dict[str, object] = {
-        "benchmark": "core",
-        "schema_version": 1,
-        "ok": all(r.ok for r in results),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - clock, 1),
-        "machine": info,
-        "config": config.as_json(),
-        "fixtures": {"large": large.as_json(), "small": small.as_json()},
-        "backends": {r.name: r.as_json(large) for r in results},
-    }
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    paths = report.write_json(args.out, stamp, document)
-    console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
-    if not document["ok"]:
+    ok = all(r.ok for r in results)
+    _write(
+        args,
+        console,
+        "core",
+        started,
+        clock,
+        ok,
+        {
+            "machine": info,
+            "config": config.as_json(),
+            "fixtures": {"large": large.as_json(), "small": small.as_json()},
+            "backends": {r.name: r.as_json(large) for r in results},
+        },
+    )
+    if not ok:
         console.print("[red]some checks failed or a backend could not be measured[/red]")
-        return False
-    return True
+    return ok
 
 
 def run_processing(args: argparse.Namespace, console: Console) -> bool:
@@ -219,28 +245,80 @@ def run_processing(args: argparse.Namespace, console: Console) -> bool:
             "images: " + "; ".join(escape(f"{i.key} {i.describe()}") for i in result.images)
         )
     processing_report.print_section(console, result)
-    finished = dt.datetime.now(dt.UTC)
-    document: dict[str, object] = {
-        "benchmark": "processing",
-        "schema_version": 1,
-        "ok": result.ok,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - clock, 1),
-        "machine": {
-            **info,
-            "load_average_end": [round(v, 2) for v in os.getloadavg()],
-            "imaging": imaging,
+    _write(
+        args,
+        console,
+        "processing",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {
+                **info,
+                "load_average_end": [round(v, 2) for v in os.getloadavg()],
+                "imaging": imaging,
+            },
+            "config": config.as_json(),
+            **result.as_json(),
         },
-        "config": config.as_json(),
-        **result.as_json(),
-    }
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    paths = report.write_json(args.out, stamp, document, prefix="processing")
-    console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
+    )
     if not result.ok:
         console.print("[red]some processing checks failed or a part could not be measured[/red]")
     return result.ok
+
+
+def run_tus(args: argparse.Namespace, console: Console) -> bool:
+    config = tus.TusConfig(runs=args.tus_runs, chunks_mib=args.tus_chunks, rss_mib=args.tus_rss_mib)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]tus[/bold]")
+    console.print(f"[bold]imghost tus benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("tus") as status:
+        result = tus.run(config, args.backends, lambda what: status.update(what))
+    if result.image:
+        console.print(f"image: {escape(tus.describe_image(result.image))}")
+    tus_report.print_section(console, result)
+    _write(
+        args,
+        console,
+        "tus",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+            "config": config.as_json(),
+            **result.as_json(),
+        },
+    )
+    if not result.ok:
+        console.print("[red]some tus checks failed or a backend could not be measured[/red]")
+    return result.ok
+
+
+def _write(
+    args: argparse.Namespace,
+    console: Console,
+    name: str,
+    started: dt.datetime,
+    clock: float,
+    ok: bool,
+    body: dict[str, object],
+) -> None:
+    """Write the section's JSON document (``body`` after the common fields)."""
+    document: dict[str, object] = {
+        "benchmark": name,
+        "schema_version": 1,
+        "ok": ok,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - clock, 1),
+        **body,
+    }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    paths = report.write_json(args.out, stamp, document, prefix=name)
+    console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
 
 
 def _facts(info: dict[str, object]) -> str:

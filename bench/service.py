@@ -109,10 +109,12 @@ def running(
     workdir: Path,
     workers: int,
     run_worker: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Service]:
     """Start `imghost serve` on a free port, wait for /healthz, stop it on exit.
 
-    ``run_worker`` also runs the background worker (processing jobs) in the service.
+    ``run_worker`` also runs the background worker (processing jobs) in the service;
+    ``settings`` adds or overrides environment variables (``IMGHOST_MAX_FILE_SIZE``...).
     """
     port = free_port()
     env = {
@@ -126,6 +128,7 @@ def running(
         "IMGHOST_SECRET_KEY": secrets.token_urlsafe(48),
         "IMGHOST_TMP_DIR": str(workdir / "spool"),
         "IMGHOST_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     (workdir / "spool").mkdir(parents=True, exist_ok=True)
     log_path = workdir / "imghost.log"

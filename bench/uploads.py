@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -38,23 +39,42 @@ class PathResult:
         }
 
 
+def multipart_envelope(
+    filename: str = FILENAME, content_type: str = "image/jpeg"
+) -> tuple[bytes, bytes, str]:
+    """What goes before and after the file's bytes in a multipart/form-data body
+    with one `file` part, and the body's Content-Type."""
+    boundary = f"imghost-bench-{secrets.token_hex(12)}"
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail, f"multipart/form-data; boundary={boundary}"
+
+
 def multipart_body(data: bytes, filename: str = FILENAME) -> tuple[bytes, str]:
     """A ready-made multipart/form-data body with one `file` part.
 
     Built once, so the timed loop measures the server, not the client's encoder.
     """
-    boundary = f"imghost-bench-{secrets.token_hex(12)}"
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return head + data + tail, f"multipart/form-data; boundary={boundary}"
+    head, tail, content_type = multipart_envelope(filename)
+    return head + data + tail, content_type
 
 
-def upload_direct(client: httpx.Client, body: bytes, content_type: str) -> str:
-    response = client.post("/v1/images", content=body, headers={"Content-Type": content_type})
+def upload_direct(
+    client: httpx.Client,
+    body: bytes | Iterator[bytes],
+    content_type: str,
+    length: int | None = None,
+) -> str:
+    """POST /v1/images; an iterator ``body`` is streamed with ``length`` as its
+    Content-Length (not chunked)."""
+    headers = {"Content-Type": content_type}
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    response = client.post("/v1/images", content=body, headers=headers)
     image_id: str = expect(response, 201, "direct upload").json()["imageId"]
     return image_id
 
