@@ -60,6 +60,11 @@ class ResumableStore(Protocol):
         """Write the sealed uploads' bytes, in order, to the local file ``dest``."""
         ...
 
+    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> bool:
+        """Store the sealed bytes as blob ``key`` without moving them through
+        this process, if the backend can (S3: a server-side copy); False if not."""
+        ...
+
     async def discard(self, upload_id: str, state: State) -> None:
         """Remove every byte of an upload; idempotent."""
         ...

@@ -8,9 +8,9 @@ request is held in memory and nothing lands on the API's disk, and the next
 PATCH may reach any API process.
 
 State (in the uploads row): ``{"multipartId": str | None, "parts": [[n,
-etag, size], ...], "sealed": bool}``; the tail's length is the offset minus
-the parts' total, so a stale tail object (a crash before the row update) is
-never read past that.
+etag, size], ...]}``, plus ``"sealed": true, "dataSize": n`` once complete.
+While open, the tail's length is the offset minus the parts' total, so a
+stale tail object (a crash before the row update) is never read past that.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from imghost.storage.base import check_key
 from imghost.storage.resumable import Leftover, Piece, State
 from imghost.storage.s3 import S3BlobStore
 from imghost.storage.s3_multipart import NoSuchMultipart, S3Multipart
@@ -126,34 +127,52 @@ class S3ResumableStore:
         return S3ResumableWriter(self, upload_id, state, buffer)
 
     async def seal(self, upload_id: str, size: int, state: State) -> State:
+        """Complete the multipart upload, the tail as its last part: then the
+        data object holds the whole file (``dataSize``) and can be copied."""
         if state.get("sealed"):
             return state
         parts = _parts(state)
         multipart_id = state.get("multipartId")
-        if parts and multipart_id:
-            key = self.key(_data_key(upload_id))
-            try:
-                await self.multipart.complete(key, multipart_id, [(p[0], p[1]) for p in parts])
-            except NoSuchMultipart:
-                # Completed by an earlier attempt that crashed before the row
-                # was updated: fine if the object is whole.
-                meta = await self.blobs.head(_data_key(upload_id))
-                if meta is None or meta.size != _parts_size(state):
-                    raise
-        return {**state, "sealed": True}
+        if not parts or not multipart_id:
+            return {**state, "sealed": True, "dataSize": 0}  # all of it is the tail
+        key = self.key(_data_key(upload_id))
+        tail = size - _parts_size(state)
+        try:
+            if tail > 0:
+                data = await self.blobs.read(_tail_key(upload_id), 0, tail)
+                number = len(parts) + 1
+                etag = await self.multipart.put_part(key, multipart_id, number, data)
+                parts.append([number, etag, tail])
+            await self.multipart.complete(key, multipart_id, [(p[0], p[1]) for p in parts])
+        except NoSuchMultipart:
+            # Completed by an earlier attempt that crashed before the row was
+            # updated: fine if the object is whole (with or without the tail).
+            meta = await self.blobs.head(_data_key(upload_id))
+            if meta is None or meta.size not in (size, _parts_size(state)):
+                raise
+            return {**state, "sealed": True, "dataSize": meta.size}
+        return {**state, "parts": parts, "sealed": True, "dataSize": size}
 
     async def assemble(self, pieces: list[Piece], dest: Path) -> None:
         with open(dest, "wb") as out:  # noqa: ASYNC230 - local spool, chunked writes
             for piece in pieces:
+                data_size = int(piece.state.get("dataSize", 0))
                 for key, length in (
-                    (_data_key(piece.upload_id), _parts_size(piece.state)),
-                    (_tail_key(piece.upload_id), piece.size - _parts_size(piece.state)),
+                    (_data_key(piece.upload_id), data_size),
+                    (_tail_key(piece.upload_id), piece.size - data_size),
                 ):
                     if length <= 0:
                         continue
                     stream = await self.blobs.get(key, 0, length, chunk_size=1024 * 1024)
                     async for chunk in stream:
                         out.write(chunk)
+
+    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> bool:
+        if len(pieces) != 1 or pieces[0].state.get("dataSize") != pieces[0].size:
+            return False
+        source = self.key(_data_key(pieces[0].upload_id))
+        await self.multipart.copy(source, self.key(check_key(key)), content_type)
+        return True
 
     async def discard(self, upload_id: str, state: State) -> None:
         multipart_id = state.get("multipartId")

@@ -97,6 +97,18 @@ class S3Multipart:
 
         await anyio.to_thread.run_sync(_complete)
 
+    async def copy(self, source: str, dest: str, content_type: str) -> None:
+        """Server-side copy (objects up to 5 GB), with a new Content-Type."""
+        await anyio.to_thread.run_sync(
+            lambda: self.client.copy_object(
+                Bucket=self.bucket,
+                Key=dest,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                MetadataDirective="REPLACE",
+                ContentType=content_type,
+            )
+        )
+
     async def abort(self, key: str, multipart_id: str) -> None:
         """Abort; an upload that is already gone is not an error."""
 

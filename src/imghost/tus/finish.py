@@ -108,14 +108,18 @@ async def _store_image(
         await ctx.resumable.assemble(pieces, path)
         size = sum(p.size for p in pieces)
         digest = await anyio.to_thread.run_sync(uploads.sha256_file, path)
-        return await uploads.store_new_image(
-            db,
-            ctx.store,
+        image = await uploads.check_new_image(
             ctx.settings,
             upload.owner_id,
             services.image_fields(upload),
             Assembled(path, size, digest),
             upload.filename,
         )
+        # On S3 the validated bytes are already in the bucket: a server-side
+        # copy beats sending them up again.
+        if not await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type):
+            await ctx.store.put_file(image.blob_key, path, image.mime_type)
+        uploads.add_new_image(db, image, ctx.settings)
+        return image
     finally:
         path.unlink(missing_ok=True)  # noqa: ASYNC240 - one metadata op

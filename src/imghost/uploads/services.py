@@ -71,17 +71,33 @@ async def store_new_image(
     filename: str | None,
 ) -> Image:
     """Validate a spooled file, put it in the blob store, add its row (not committed)."""
+    image = await check_new_image(settings, owner_id, fields, spool, filename)
+    await store.put_file(image.blob_key, spool.path, image.mime_type)
+    add_new_image(session, image, settings)
+    return image
+
+
+async def check_new_image(
+    settings: Settings,
+    owner_id: str,
+    fields: NewImageFields,
+    spool: Received,
+    filename: str | None,
+) -> Image:
+    """Validate a spooled file and build its row; neither stored nor added yet."""
     if spool.size == 0:
         raise AppError(422, "invalid_image", "The file is empty.")
     probed = await validate_image(spool.path, settings.max_pixels)
-    image = build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
-    await store.put_file(image.blob_key, spool.path, image.mime_type)
+    return build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
+
+
+def add_new_image(session: AsyncSession, image: Image, settings: Settings) -> None:
+    """Add a stored image's row and its processing job to the session."""
     # Not flushed here: the caller's commit writes the row and its processing
     # job together (outbox), and deletes the blob again if that fails (see
     # commit_or_discard).
     session.add(image)
     enqueue_processing(session, image, settings.job_max_attempts)
-    return image
 
 
 async def commit_or_discard(session: AsyncSession, store: BlobStore, blob_key: str) -> None:
@@ -295,11 +311,7 @@ async def finalize_upload(
         await store.put_file(image.blob_key, spool.path, image.mime_type)
     finally:
         spool.cleanup()
-    # Not flushed here: the caller's commit writes the row and its processing
-    # job together (outbox), and deletes the blob again if that fails (see
-    # commit_or_discard).
-    session.add(image)
-    enqueue_processing(session, image, settings.job_max_attempts)
+    add_new_image(session, image, settings)
     return image
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from imghost.storage import open_store
+from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import Piece, ResumableStore
 from imghost.testing.servers import S3Server
@@ -18,16 +18,31 @@ PART = 5 * 1024 * 1024
 
 
 @pytest.fixture(params=["local", "s3"])
-def resumable(request: pytest.FixtureRequest, tmp_path: Path) -> ResumableStore:
-    if request.param == "local":
-        url = f"file://{tmp_path / 'blobs'}"
-    else:
-        s3: S3Server = request.getfixturevalue("s3_server")
-        url = s3.storage_url("imghost-test", f"resumable-{uuid.uuid4().hex[:8]}")
-    return open_resumable(open_store(url, str(tmp_path / "spool")), url, PART)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
-def test_append_abandon_resume_assemble_discard(resumable: ResumableStore, tmp_path: Path) -> None:
+@pytest.fixture
+def blobs_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "local":
+        return f"file://{tmp_path / 'blobs'}"
+    s3: S3Server = request.getfixturevalue("s3_server")
+    return s3.storage_url("imghost-test", f"resumable-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def blobs(blobs_url: str, tmp_path: Path) -> BlobStore:
+    return open_store(blobs_url, str(tmp_path / "spool"))
+
+
+@pytest.fixture
+def resumable(blobs: BlobStore, blobs_url: str) -> ResumableStore:
+    return open_resumable(blobs, blobs_url, PART)
+
+
+def test_append_abandon_resume_assemble_discard(
+    resumable: ResumableStore, blobs: BlobStore, backend: str, tmp_path: Path
+) -> None:
     data = os.urandom(2 * PART + 12345)
 
     async def scenario() -> None:
@@ -55,6 +70,13 @@ def test_append_abandon_resume_assemble_discard(resumable: ResumableStore, tmp_p
         await resumable.assemble([Piece("upl_a", offset, state)], out)
         assert out.read_bytes() == data
         assert {item.upload_id for item in await resumable.leftovers()} == {"upl_a"}
+        # S3 can copy the sealed object into place; local files are linked instead.
+        adopted = await resumable.adopt(
+            [Piece("upl_a", offset, state)], "u_1/i_1/original", "image/png"
+        )
+        assert adopted == (backend == "s3")
+        if adopted:
+            assert await blobs.read_all("u_1/i_1/original") == data
         await resumable.discard("upl_a", state)
         await resumable.discard("upl_a", state)  # idempotent
         assert await resumable.leftovers() == []
