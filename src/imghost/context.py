@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
 from imghost.auth.services import TokenSettings
 from imghost.db import create_engine, session_factory
+from imghost.imaging.sniff import sniff
 from imghost.jobs.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
@@ -26,6 +27,11 @@ from imghost.storage.resumable import ResumableStore
 
 if TYPE_CHECKING:
     from imghost.processing.ondemand import OnDemandRenderer
+
+
+def sniffed_type(head: bytes) -> str | None:
+    found = sniff(head)
+    return found.mime if found else None
 
 
 def _renderer() -> OnDemandRenderer:
@@ -68,7 +74,9 @@ class AppContext:
             engine=engine,
             sessions=session_factory(engine),
             store=store,
-            resumable=open_resumable(store, settings.storage_url, settings.s3_part_size),
+            resumable=open_resumable(
+                store, settings.storage_url, settings.s3_part_size, sniffed_type
+            ),
             reads=fast_reader(settings.database_url, engine),
             pixels=PixelPool(
                 settings.worker_concurrency or max(os.cpu_count() or 1, 1),

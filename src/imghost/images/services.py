@@ -68,9 +68,11 @@ def build_image(
     size: int,
     sha256: str,
     filename: str | None,
+    image_id: str | None = None,
 ) -> Image:
-    """A new image row (not yet added); its blob key is derived from its id."""
-    image_id = new_id("img")
+    """A new image row (not yet added); its blob key is derived from its id
+    (reserved in advance when the bytes are written before validation)."""
+    image_id = image_id or new_id("img")
     now = utcnow()
     image = Image(
         id=image_id,

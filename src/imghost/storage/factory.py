@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from imghost.storage.base import BlobStore
@@ -18,8 +19,13 @@ def open_store(url: str, staging_dir: str = "") -> BlobStore:
     raise ValueError(f"unsupported storage URL {url!r}")
 
 
-def open_resumable(store: BlobStore, url: str, part_size: int) -> ResumableStore:
-    """Where tus uploads keep their bytes: beside the blobs, in the same backend."""
+def open_resumable(
+    store: BlobStore, url: str, part_size: int, content_type: Callable[[bytes], str | None]
+) -> ResumableStore:
+    """Where tus uploads keep their bytes: beside the blobs, in the same backend.
+
+    ``content_type`` names a file's type from its leading bytes (S3 records it
+    when an upload starts, at the key the image will have)."""
     if isinstance(store, LocalBlobStore):
         from imghost.storage.resumable_local import LocalResumableStore
 
@@ -28,5 +34,5 @@ def open_resumable(store: BlobStore, url: str, part_size: int) -> ResumableStore
         from imghost.storage.resumable_s3 import S3ResumableStore
         from imghost.storage.s3_multipart import S3Multipart
 
-        return S3ResumableStore(store, S3Multipart(url), part_size)
+        return S3ResumableStore(store, S3Multipart(url), part_size, content_type)
     raise ValueError(f"no resumable uploads for {type(store).__name__}")

@@ -48,8 +48,14 @@ class ResumableWriter(Protocol):
 
 
 class ResumableStore(Protocol):
-    async def open(self, upload_id: str, offset: int, state: State) -> ResumableWriter:
-        """A writer appending at ``offset`` (bytes past it are overwritten)."""
+    async def open(
+        self, upload_id: str, offset: int, state: State, target: str | None = None
+    ) -> ResumableWriter:
+        """A writer appending at ``offset`` (bytes past it are overwritten).
+
+        ``target`` is the blob key the whole file will be stored under if it
+        becomes an image; a backend may write there directly (S3 does), so
+        that :meth:`adopt` has nothing to move."""
         ...
 
     async def seal(self, upload_id: str, size: int, state: State) -> State:
@@ -60,13 +66,15 @@ class ResumableStore(Protocol):
         """Write the sealed uploads' bytes, in order, to the local file ``dest``."""
         ...
 
-    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> bool:
-        """Store the sealed bytes as blob ``key`` without moving them through
-        this process, if the backend can (S3: a server-side copy); False if not."""
+    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> State | None:
+        """Make the sealed bytes blob ``key`` without moving them through this
+        process, if the backend can (S3: they are there already, or a
+        server-side copy). Returns the piece's state from then on (``discard``
+        leaves the blob alone), or None: the caller stores the file itself."""
         ...
 
     async def discard(self, upload_id: str, state: State) -> None:
-        """Remove every byte of an upload; idempotent."""
+        """Remove every byte of an upload (not a blob it was adopted as); idempotent."""
         ...
 
     async def leftovers(self) -> list[Leftover]:
@@ -78,7 +86,9 @@ class ResumableStore(Protocol):
 
 @dataclass(frozen=True)
 class Leftover:
+    #: The upload the bytes belong to; "" when only ``handle`` identifies them.
     upload_id: str
     age_seconds: float
-    #: Backend detail (e.g. the S3 multipart id) needed to remove it.
+    #: Backend detail (the S3 multipart id) needed to remove it, and its key.
     handle: str = ""
+    key: str = ""

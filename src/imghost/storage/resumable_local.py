@@ -81,7 +81,9 @@ class LocalResumableStore:
             raise ValueError(f"invalid upload id {upload_id!r}")
         return self.directory / upload_id
 
-    async def open(self, upload_id: str, offset: int, state: State) -> LocalResumableWriter:
+    async def open(
+        self, upload_id: str, offset: int, state: State, target: str | None = None
+    ) -> LocalResumableWriter:
         path = self._path(upload_id)
 
         def _open() -> BinaryIO:
@@ -115,9 +117,9 @@ class LocalResumableStore:
 
         await anyio.to_thread.run_sync(_assemble)
 
-    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> bool:
+    async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> State | None:
         # The assembled file is a link to the same bytes: storing it is a rename.
-        return False
+        return None
 
     async def discard(self, upload_id: str, state: State) -> None:
         await anyio.to_thread.run_sync(lambda: self._path(upload_id).unlink(missing_ok=True))

@@ -57,9 +57,10 @@ class S3Multipart:
             **kwargs,
         )
 
-    async def create(self, key: str) -> str:
+    async def create(self, key: str, content_type: str | None = None) -> str:
+        extra = {"ContentType": content_type} if content_type else {}
         response = await anyio.to_thread.run_sync(
-            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
         )
         return str(response["UploadId"])
 

@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 from sqlalchemy import update
@@ -24,7 +25,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.images.models import Image
-from imghost.storage.resumable import Piece
+from imghost.storage.resumable import Piece, State
 from imghost.tus import services
 from imghost.uploads import services as uploads
 from imghost.uploads.models import Upload
@@ -54,11 +55,16 @@ async def finish(
     """Validate the assembled ``pieces`` as ``upload``'s image; commits either way."""
     upload_id = upload.id
     try:
-        image = await _store_image(ctx, db, upload, pieces)
+        image, adopted = await _store_image(ctx, db, upload, pieces)
+        done: dict[str, Any] = {"status": "completed", "image_id": image.id}
+        if adopted is not None:
+            # From now on the bytes are the image's: discard must leave them.
+            pieces = [Piece(pieces[0].upload_id, pieces[0].size, adopted)]
+            done["storage"] = adopted
         await db.execute(
             update(Upload)
             .where(Upload.id == upload_id)
-            .values(status="completed", image_id=image.id, lock_token=None, locked_until=None)
+            .values(lock_token=None, locked_until=None, **done)
             .execution_options(synchronize_session=False)
         )
         await uploads.commit_or_discard(db, ctx.store, image.blob_key)
@@ -98,7 +104,9 @@ async def discard(ctx: AppContext, db: AsyncSession, upload_id: str, pieces: lis
 
 async def _store_image(
     ctx: AppContext, db: AsyncSession, upload: Upload, pieces: list[Piece]
-) -> Image:
+) -> tuple[Image, State | None]:
+    """Validate and store the image (row added, not committed); the second
+    value is the piece's new state if the resumable store adopted the bytes."""
     staging = ctx.store.staging_dir
     staging.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="tus-", dir=staging)
@@ -114,12 +122,14 @@ async def _store_image(
             services.image_fields(upload),
             Assembled(path, size, digest),
             upload.filename,
+            upload.reserved_image_id,
         )
-        # On S3 the validated bytes are already in the bucket: a server-side
-        # copy beats sending them up again.
-        if not await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type):
+        # On S3 the validated bytes are in the bucket already, at this key:
+        # nothing is sent up again.
+        adopted = await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type)
+        if adopted is None:
             await ctx.store.put_file(image.blob_key, path, image.mime_type)
         uploads.add_new_image(db, image, ctx.settings)
-        return image
+        return image, adopted
     finally:
         path.unlink(missing_ok=True)  # noqa: ASYNC240 - one metadata op

@@ -4,9 +4,10 @@
   ``expired`` and loses its bytes (S3: the multipart upload is aborted);
 - a finished upload whose bytes are still there (the request that finished
   it could not remove them) loses them now;
-- bytes in the resumable store that belong to no live upload and are older
+- bytes in the resumable store that belong to no open upload and are older
   than the grace period (a crash between creating them and recording them)
-  are removed.
+  are removed; S3 multipart uploads, wherever they are, when no open upload
+  records their id.
 An upload whose lease is held by a request in progress is left alone.
 """
 
@@ -65,18 +66,32 @@ async def collect_uploads(
         await session.commit()
 
     old = [item for item in await ctx.resumable.leftovers() if item.age_seconds > grace]
-    ids = list({item.upload_id for item in old})
-    live: set[str] = set()
+    owned = await _open_uploads(session, [item.upload_id for item in old if item.upload_id])
+    multiparts: set[str] = set()
+    if any(item.handle for item in old):
+        # Multipart uploads are known by id only: the ones open uploads record.
+        states = await session.scalars(
+            select(Upload.storage).where(Upload.kind == "tus", Upload.status.in_(OPEN))
+        )
+        multiparts = {str(state.get("multipartId")) for state in states if state}
+    for item in old:
+        kept = item.handle in multiparts if item.handle else item.upload_id in owned
+        if kept:
+            continue
+        await ctx.resumable.remove_leftover(item)
+        report.leftovers += 1
+    return report
+
+
+async def _open_uploads(session: AsyncSession, upload_ids: list[str]) -> set[str]:
+    ids = list(set(upload_ids))
+    found: set[str] = set()
     for start in range(0, len(ids), 500):
-        live.update(
+        found.update(
             await session.scalars(
                 select(Upload.id).where(
                     Upload.id.in_(ids[start : start + 500]), Upload.status.in_(OPEN)
                 )
             )
         )
-    for item in old:
-        if item.upload_id not in live:
-            await ctx.resumable.remove_leftover(item)
-            report.leftovers += 1
-    return report
+    return found

@@ -76,7 +76,9 @@ async def receive(
 ) -> Received:
     """Append up to ``limit`` bytes of ``body``; returns the new durable offset."""
     upload_id, start = upload.id, upload.offset
-    writer = await ctx.resumable.open(upload_id, start, upload.storage or {})
+    writer = await ctx.resumable.open(
+        upload_id, start, upload.storage or {}, services.target_key(upload)
+    )
     hasher, expected = (hashlib.new(checksum[0]), checksum[1]) if checksum else (None, b"")
     taken = 0
     overflowed = disconnected = stalled = False

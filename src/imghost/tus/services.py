@@ -18,7 +18,12 @@ from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
-from imghost.images.services import NewImageFields, check_visibility, normalize_tags
+from imghost.images.services import (
+    NewImageFields,
+    check_visibility,
+    normalize_tags,
+    original_key,
+)
 from imghost.schemas import unstorable
 from imghost.settings import Settings
 from imghost.storage.resumable import State
@@ -66,6 +71,13 @@ def image_fields(upload: Upload) -> NewImageFields:
     )
 
 
+def target_key(upload: Upload) -> str | None:
+    """Where the upload's bytes will live as an image (None for a partial upload)."""
+    if upload.reserved_image_id is None:
+        return None
+    return original_key(upload.owner_id, upload.reserved_image_id)
+
+
 def check_length(length: int, settings: Settings) -> None:
     if length > settings.max_file_size:
         raise file_too_large(settings.max_file_size)
@@ -97,6 +109,9 @@ def create(
         status="pending",
         offset=0,
         fields=fields_from_metadata(metadata, actor),
+        # The image id is reserved now so that, on S3, the bytes can be sent
+        # straight to the original's key (no copy when the upload completes).
+        reserved_image_id=None if concat == "partial" else new_id("img"),
         concat=concat,
         partials=partials,
         storage={},

@@ -37,6 +37,8 @@ class Upload(Base):
     # concatenated | terminated (DELETE) | expired (collected by gc)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     image_id: Mapped[str | None] = mapped_column(String(40))
+    # tus: the id the image will get, reserved so bytes can go to its key early.
+    reserved_image_id: Mapped[str | None] = mapped_column(String(40))
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     # Image fields from tus Upload-Metadata (title, description, tags, visibility).
     fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)

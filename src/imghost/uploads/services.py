@@ -83,12 +83,14 @@ async def check_new_image(
     fields: NewImageFields,
     spool: Received,
     filename: str | None,
+    image_id: str | None = None,
 ) -> Image:
     """Validate a spooled file and build its row; neither stored nor added yet."""
     if spool.size == 0:
         raise AppError(422, "invalid_image", "The file is empty.")
     probed = await validate_image(spool.path, settings.max_pixels)
-    return build_image(owner_id, fields, probed, spool.size, spool.sha256, _clean_name(filename))
+    name = _clean_name(filename)
+    return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
 
 
 def add_new_image(session: AsyncSession, image: Image, settings: Settings) -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 import anyio
 import pytest
 
+from imghost.context import sniffed_type
 from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import Piece, ResumableStore
 from imghost.testing.servers import S3Server
 
 PART = 5 * 1024 * 1024
+TARGET = "u_1/img_1/original"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -37,7 +39,7 @@ def blobs(blobs_url: str, tmp_path: Path) -> BlobStore:
 
 @pytest.fixture
 def resumable(blobs: BlobStore, blobs_url: str) -> ResumableStore:
-    return open_resumable(blobs, blobs_url, PART)
+    return open_resumable(blobs, blobs_url, PART, sniffed_type)
 
 
 def test_append_abandon_resume_assemble_discard(
@@ -47,17 +49,17 @@ def test_append_abandon_resume_assemble_discard(
 
     async def scenario() -> None:
         # A first request writes 1.5 parts and closes: all of it is durable.
-        writer = await resumable.open("upl_a", 0, {})
+        writer = await resumable.open("upl_a", 0, {}, TARGET)
         await writer.write(data[: PART + PART // 2])
         offset, state = await writer.close()
         assert offset == PART + PART // 2
         # A second one crosses a part boundary, then is abandoned (checksum
         # mismatch): the upload stays where it was.
-        writer = await resumable.open("upl_a", offset, state)
+        writer = await resumable.open("upl_a", offset, state, TARGET)
         await writer.write(data[offset : offset + PART])
         await writer.abandon()
         # A third one finishes; mid-request, only whole parts count as durable.
-        writer = await resumable.open("upl_a", offset, state)
+        writer = await resumable.open("upl_a", offset, state, TARGET)
         await writer.write(data[offset:])
         mid_offset, _ = await writer.checkpoint()
         assert mid_offset <= len(data)
@@ -70,16 +72,18 @@ def test_append_abandon_resume_assemble_discard(
         await resumable.assemble([Piece("upl_a", offset, state)], out)
         assert out.read_bytes() == data
         assert {item.upload_id for item in await resumable.leftovers()} == {"upl_a"}
-        # S3 can copy the sealed object into place; local files are linked instead.
-        adopted = await resumable.adopt(
-            [Piece("upl_a", offset, state)], "u_1/i_1/original", "image/png"
-        )
-        assert adopted == (backend == "s3")
-        if adopted:
-            assert await blobs.read_all("u_1/i_1/original") == data
+        # On S3 the sealed object is at the target key already; local files
+        # are linked into place by the caller instead.
+        adopted = await resumable.adopt([Piece("upl_a", offset, state)], TARGET, "image/png")
+        assert (adopted is not None) == (backend == "s3")
+        if adopted is not None:
+            assert await blobs.read_all(TARGET) == data
+            state = adopted
         await resumable.discard("upl_a", state)
         await resumable.discard("upl_a", state)  # idempotent
         assert await resumable.leftovers() == []
+        if adopted is not None:  # the image's bytes stay
+            assert await blobs.read_all(TARGET) == data
 
     anyio.run(scenario)
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         )
         batch.alter_column("size", existing_type=sa.BigInteger(), nullable=True)
         batch.add_column(sa.Column("offset", sa.BigInteger(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("reserved_image_id", sa.String(length=40), nullable=True))
         batch.add_column(sa.Column("fields", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("concat", sa.String(length=8), nullable=True))
         batch.add_column(sa.Column("partials", sa.JSON(), nullable=True))
@@ -53,6 +54,7 @@ def downgrade() -> None:
             "partials",
             "concat",
             "fields",
+            "reserved_image_id",
             "offset",
             "kind",
         ):
