@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-from typing import Any
+import io
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
+from PIL import Image
 
+from imghost.context import AppContext
+from imghost.settings import Settings
+from imghost.storage.resumable import Leftover
 from tests.factories import UserHandle
 
+T = TypeVar("T")
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -77,3 +86,26 @@ def upload_whole(
 
 def checksum(algorithm: str, data: bytes) -> str:
     return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """A valid PNG that does not compress: its size is about width*height*3."""
+    img = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=0)
+    return buf.getvalue()
+
+
+def with_ctx(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> T:
+    async def main() -> T:
+        ctx = AppContext.build(settings)
+        try:
+            return await work(ctx)
+        finally:
+            await ctx.close()
+
+    return asyncio.run(main())
+
+
+def leftovers(settings: Settings) -> list[Leftover]:
+    return with_ctx(settings, lambda ctx: ctx.resumable.leftovers())

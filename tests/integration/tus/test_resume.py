@@ -3,55 +3,37 @@ and uploads that move between API processes."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
-import io
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 from sqlalchemy import delete, update
 
 from imghost.context import AppContext
 from imghost.jobs.gc import collect
 from imghost.settings import Settings
-from imghost.storage.resumable import Leftover
 from imghost.uploads.models import Upload
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user
-from tests.integration.tus.helpers import TUS, create, created_path, head, patch, status
+from tests.integration.tus.helpers import (
+    TUS,
+    create,
+    created_path,
+    head,
+    leftovers,
+    noise_png,
+    patch,
+    status,
+    with_ctx,
+)
 
 MiB = 1024 * 1024
-T = TypeVar("T")
-
-
-def noise_png(width: int, height: int) -> bytes:
-    """A valid PNG that does not compress: its size is about width*height*3."""
-    img = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=0)
-    return buf.getvalue()
-
-
-def with_ctx(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> T:
-    async def main() -> T:
-        ctx = AppContext.build(settings)
-        try:
-            return await work(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(main())
-
-
-def leftovers(settings: Settings) -> list[Leftover]:
-    return with_ctx(settings, lambda ctx: ctx.resumable.leftovers())
 
 
 def send_partial_patch(

@@ -16,7 +16,7 @@ from imghost.settings import Settings
 from imghost.testing.proxy import CuttingProxy
 from tests.conftest import LiveServer
 from tests.factories import make_user
-from tests.integration.tus.test_resume import noise_png
+from tests.integration.tus.helpers import noise_png
 
 MB = 1_000_000
 
