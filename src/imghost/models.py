@@ -1,20 +1,35 @@
 """Every table, imported in one place for Alembic and for `create_all` in tools."""
 
-from imghost.accounts.models import User
+from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.models import Job
+from imghost.sharing.models import (
+    Album,
+    AlbumCollaborator,
+    AlbumImage,
+    ImageCollaborator,
+    ShareLink,
+)
 from imghost.uploads.models import Upload
 
 __all__ = [
+    "Album",
+    "AlbumCollaborator",
+    "AlbumImage",
     "ApiKey",
     "AuthSession",
     "Base",
     "Image",
+    "ImageCollaborator",
     "ImageTag",
     "Job",
+    "Org",
+    "OrgInvitation",
+    "OrgMember",
     "RefreshToken",
+    "ShareLink",
     "Upload",
     "User",
 ]

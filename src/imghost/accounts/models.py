@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imghost.db import Base, UTCDateTime, utcnow
@@ -19,5 +19,54 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(100))
     default_visibility: Mapped[str] = mapped_column(String(16), default="public")
     keep_gps: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Site administrators moderate: they may read and remove anything.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Org(Base):
+    """An organization: a namespace of its own that members share by role."""
+
+    __tablename__ = "orgs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrgMember(Base):
+    __tablename__ = "org_members"
+    __table_args__ = (Index("ix_org_members_user", "user_id"),)
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # owner | admin | member | viewer
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrgInvitation(Base):
+    """An invitation to join an org, addressed to a user id or an email.
+
+    An email invitation is accepted by whoever signs in with that (verified
+    at signup as unique) address; it does not reveal whether the address has
+    an account.
+    """
+
+    __tablename__ = "org_invitations"
+    __table_args__ = (
+        Index("ix_org_invitations_user", "user_id"),
+        Index("ix_org_invitations_email", "email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

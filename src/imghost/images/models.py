@@ -14,7 +14,12 @@ class Image(Base):
     __table_args__ = (Index("ix_images_owner_created", "owner_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The uploader. For an org image the org is the namespace (org_id) and the
+    # uploader keeps owner rights only while a member (see sharing.policy).
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[str | None] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))

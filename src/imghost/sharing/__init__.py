@@ -1,0 +1,1 @@
+"""Sharing: the authorization policy, per-image ACLs, albums, share links, signed URLs."""
