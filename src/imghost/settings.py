@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from imghost.sharing.signing import SigningKeys
+
 PLACEHOLDER_SECRET = "change-me-insecure-development-secret"  # noqa: S105 - refused in production
 
 
@@ -80,6 +82,27 @@ DECLARED: tuple[Setting, ...] = (
         "Base URL clients use to reach us (default: http://HOST:PORT)",
     ),
     Setting("secret_key", str, PLACEHOLDER_SECRET, "Key for access tokens and signed URLs", True),
+    Setting(
+        "signing_keys",
+        str,
+        "",
+        "Keys for signed URLs and share links: KID:SECRET[,KID:SECRET...]; the first signs, "
+        "all verify (rotation). Unset: one key derived from IMGHOST_SECRET_KEY",
+        True,
+    ),
+    Setting(
+        "signed_url_max_expires",
+        int,
+        7 * 86400,
+        "Longest lifetime a signed URL may be given, seconds",
+    ),
+    Setting(
+        "link_grant_ttl",
+        int,
+        3600,
+        "Lifetime of the access a resolved share link hands out, seconds (capped by the "
+        "link's own expiry; revocation still applies at once)",
+    ),
     Setting("host", str, "127.0.0.1", "Address `imghost serve` binds"),
     Setting("port", int, 8000, "Port `imghost serve` binds"),
     Setting("workers", int, 1, "Number of API processes `imghost serve` starts"),
@@ -156,6 +179,9 @@ class Settings:
     storage_url: str = "file://./data/blobs"
     public_base_url: str = ""
     secret_key: str = PLACEHOLDER_SECRET
+    signing_keys: str = ""
+    signed_url_max_expires: int = 7 * 86400
+    link_grant_ttl: int = 3600
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -214,6 +240,14 @@ class Settings:
             raise SettingsError(f"IMGHOST_LOG_LEVEL {self.log_level!r} is not a log level")
         if not self.storage_url.startswith(("file://", "s3://")):
             raise SettingsError("IMGHOST_STORAGE_URL must start with file:// or s3://")
+        try:
+            SigningKeys.parse(self.signing_keys, self.secret_key)
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_SIGNING_KEYS: {exc}") from exc
+        if self.signed_url_max_expires <= 0 or self.link_grant_ttl <= 0:
+            raise SettingsError(
+                "IMGHOST_SIGNED_URL_MAX_EXPIRES and IMGHOST_LINK_GRANT_TTL must be positive"
+            )
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

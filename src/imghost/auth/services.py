@@ -52,6 +52,7 @@ class Actor:
     user_id: str
     default_visibility: str
     keep_gps: bool
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,9 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
         user = await session.get(User, key.user_id)
         if user is None:
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
-        return Actor(user, "api_key", key.id, user.id, user.default_visibility, user.keep_gps)
+        return Actor(
+            user, "api_key", key.id, user.id, user.default_visibility, user.keep_gps, user.is_admin
+        )
     try:
         claims = decode_access_token(secret, bearer)
     except InvalidToken as exc:
@@ -185,7 +188,15 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
     if found is None or found[1] is not None:
         raise Unauthorized("The session has ended; log in again.", code="invalid_token")
     user = found[0]
-    return Actor(user, "token", claims.session_id, user.id, user.default_visibility, user.keep_gps)
+    return Actor(
+        user,
+        "token",
+        claims.session_id,
+        user.id,
+        user.default_visibility,
+        user.keep_gps,
+        user.is_admin,
+    )
 
 
 async def create_api_key(session: AsyncSession, user_id: str, name: str) -> tuple[ApiKey, str]:

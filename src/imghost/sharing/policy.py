@@ -1,0 +1,200 @@
+"""The one authorization policy: what a caller may do with an image, an album or an org.
+
+Pure and synchronous. Callers first gather the facts — the resource's
+owner, namespace, visibility and status, and the caller's grants on it (see
+``sharing.grants``) — then ask :func:`level` or :func:`require`. No I/O here,
+so every endpoint, the delivery path and listings apply the same rule, and
+the whole actor-by-action matrix is checkable without a server.
+
+Access is a level: each grant (ownership, an org role, a collaborator
+permission, an album grant, a share link, a signed URL, visibility) confers
+one, the caller holds the highest, and each action needs a minimum.
+
+- public / unlisted images: anyone may view and download (everyone but the
+  owner gets the GPS-free copy); unlisted ones are never *listed* for others.
+- private: the owner, org members by role, collaborators, holders of a
+  link or signed URL, and admins. Everyone else gets 403 (the seed asks for
+  403 to anonymous callers; ids carry 128 random bits, so a 403 reveals
+  nothing a guesser could find).
+- an image that is not ``ready`` exists only for owner-level callers (404
+  for everyone else); quarantined bytes are served to nobody.
+- albums and orgs the caller cannot see answer 404, exactly like missing ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from imghost.errors import Forbidden, NotFound
+
+
+class Level(IntEnum):
+    NONE = 0
+    VIEW = 1  # metadata, derivatives, transforms; see an album and its images
+    DOWNLOAD = 2  # also the original bytes
+    UPLOAD = 3  # albums: also add images (upload new ones or add ones you can see)
+    EDIT = 4  # also title, description, tags; albums: order, cover, remove images
+    OWNER = 5  # also delete, share, visibility, collaborators; orgs: manage members
+
+
+class Action(StrEnum):
+    VIEW_METADATA = "view_metadata"
+    VIEW_DERIVATIVES = "view_derivatives"
+    DOWNLOAD_ORIGINAL = "download_original"
+    EDIT_METADATA = "edit_metadata"
+    DELETE = "delete"
+    SHARE = "share"
+    ADD_TO_ALBUM = "add_to_album"  # on the image: the caller must be able to see it
+    UPLOAD_TO_ALBUM = "upload_to_album"  # on the album
+    MANAGE_MEMBERS = "manage_members"
+
+
+NEEDS: dict[Action, Level] = {
+    Action.VIEW_METADATA: Level.VIEW,
+    Action.VIEW_DERIVATIVES: Level.VIEW,
+    Action.ADD_TO_ALBUM: Level.VIEW,
+    Action.DOWNLOAD_ORIGINAL: Level.DOWNLOAD,
+    Action.UPLOAD_TO_ALBUM: Level.UPLOAD,
+    Action.EDIT_METADATA: Level.EDIT,
+    Action.DELETE: Level.OWNER,
+    Action.SHARE: Level.OWNER,
+    Action.MANAGE_MEMBERS: Level.OWNER,
+}
+
+# Collaborator permissions, as stored and as accepted by the API.
+IMAGE_PERMISSIONS: dict[str, Level] = {
+    "view": Level.VIEW,
+    "download": Level.DOWNLOAD,
+    "edit": Level.EDIT,
+}
+ALBUM_PERMISSIONS: dict[str, Level] = {
+    "view": Level.VIEW,
+    "download": Level.DOWNLOAD,
+    "upload": Level.UPLOAD,
+    "edit": Level.EDIT,
+}
+# Share links and signed URLs convey at most these.
+LINK_PERMISSIONS: dict[str, Level] = {"view": Level.VIEW, "download": Level.DOWNLOAD}
+
+ORG_ROLES = ("owner", "admin", "member", "viewer")
+# What an org role confers on the org's images and albums. Uploading to an
+# org album takes an explicit album grant (or admin): members cannot by default.
+ORG_ROLE_LEVEL: dict[str, Level] = {
+    "owner": Level.OWNER,
+    "admin": Level.OWNER,
+    "member": Level.DOWNLOAD,
+    "viewer": Level.VIEW,
+}
+
+
+def permission_level(permissions: list[str] | tuple[str, ...], table: dict[str, Level]) -> Level:
+    return max((table[p] for p in permissions if p in table), default=Level.NONE)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The facts about an image or album that access depends on."""
+
+    kind: str  # "image" | "album"
+    owner_id: str
+    org_id: str | None
+    visibility: str
+    ready: bool = True  # images: processing finished (status ready / failed)
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What one caller holds on one resource (gathered by ``sharing.grants``)."""
+
+    user_id: str | None = None
+    admin: bool = False
+    org_role: str | None = None  # the caller's role in the resource's org
+    collaborator: Level = Level.NONE  # a per-resource grant
+    album: Level = Level.NONE  # images: the best grant through an album in the same namespace
+    bearer: Level = Level.NONE  # a verified share link or signed URL for this resource
+
+
+ANONYMOUS = Grants()
+
+
+def is_owner(grants: Grants, resource: Resource) -> bool:
+    """The uploader/creator owns it; in an org only while still a member who may add content."""
+    if grants.user_id is None or grants.user_id != resource.owner_id:
+        return False
+    return resource.org_id is None or grants.org_role in ("owner", "admin", "member")
+
+
+def level(grants: Grants, resource: Resource) -> Level:
+    if grants.admin or is_owner(grants, resource):
+        return Level.OWNER
+    held = max(grants.collaborator, grants.album, grants.bearer)
+    if resource.org_id is not None and grants.org_role is not None:
+        held = max(held, ORG_ROLE_LEVEL[grants.org_role])
+    if held < Level.OWNER and not resource.ready:
+        return Level.NONE  # unfinished images exist only for their owners
+    if resource.visibility in ("public", "unlisted") and resource.kind == "image":
+        held = max(held, Level.DOWNLOAD)
+    elif resource.visibility in ("public", "unlisted"):
+        held = max(held, Level.VIEW)  # an album's originals follow each image's own rule
+    return held
+
+
+def can(grants: Grants, action: Action, resource: Resource) -> bool:
+    return level(grants, resource) >= NEEDS[action]
+
+
+def listable(grants: Grants, resource: Resource) -> bool:
+    """Whether the resource appears in listings for this caller.
+
+    Unlisted resources of others never do, whatever the caller holds; bearer
+    credentials (links, signed URLs) never list anything.
+    """
+    if grants.admin or is_owner(grants, resource):
+        return True
+    if resource.visibility == "unlisted":
+        return False
+    return level(Grants(**{**grants.__dict__, "bearer": Level.NONE}), resource) >= Level.VIEW
+
+
+def require(grants: Grants, action: Action, resource: Resource) -> Level:
+    """The caller's level, or the error to answer: 404 when the resource must
+    look missing, 403 when the caller may know it exists but not do this."""
+    held = level(grants, resource)
+    if held >= NEEDS[action]:
+        return held
+    if held == Level.NONE:
+        if resource.kind != "image" or not resource.ready:
+            raise NotFound(f"No such {resource.kind}.")
+        raise Forbidden(f"This {resource.kind} is private.")
+    raise Forbidden(_REFUSALS[action].format(kind=resource.kind))
+
+
+_REFUSALS: dict[Action, str] = {
+    Action.VIEW_METADATA: "You may not view this {kind}.",
+    Action.VIEW_DERIVATIVES: "You may not view this {kind}.",
+    Action.ADD_TO_ALBUM: "You may not view this {kind}.",
+    Action.DOWNLOAD_ORIGINAL: "You may view this {kind} but not download its original.",
+    Action.UPLOAD_TO_ALBUM: "You may not add images to this album.",
+    Action.EDIT_METADATA: "You may not edit this {kind}.",
+    Action.DELETE: "Only the {kind}'s owner can delete it.",
+    Action.SHARE: "Only the {kind}'s owner can share it or change who may see it.",
+    Action.MANAGE_MEMBERS: "Only the owner can manage who has access.",
+}
+
+
+def org_level(role: str | None, admin: bool = False) -> Level:
+    """A caller's level on the org itself (not on its content)."""
+    if admin:
+        return Level.OWNER
+    return ORG_ROLE_LEVEL.get(role or "", Level.NONE)
+
+
+def may_assign_role(actor_role: str | None, target_current: str | None, new: str | None) -> bool:
+    """Member management: owners do anything; admins manage members and viewers
+    (and other admins) but can neither touch owners nor make someone owner."""
+    if actor_role == "owner":
+        return True
+    if actor_role != "admin":
+        return False
+    return target_current != "owner" and new != "owner"
