@@ -7,6 +7,7 @@ reached from requests through ``request.app.state.ctx``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from imghost.imaging.sniff import sniff
 from imghost.jobs.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
+from imghost.sharing.signing import SigningKeys
 from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import ResumableStore
@@ -56,6 +58,10 @@ class AppContext:
     renderer: OnDemandRenderer = field(default_factory=lambda: _renderer())
     # Set by an in-process worker so requests that enqueue work can wake it.
     wake_jobs: Callable[[], None] = field(default=lambda: None)
+
+    @functools.cached_property
+    def signing_keys(self) -> SigningKeys:
+        return SigningKeys.parse(self.settings.signing_keys, self.settings.secret_key)
 
     @property
     def tokens(self) -> TokenSettings:

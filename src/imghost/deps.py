@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Unauthorized
+from imghost.reads import FastReader, SessionReader
+from imghost.sharing.credentials import caller_of
+from imghost.sharing.grants import Caller
 
 
 async def get_ctx(request: Request) -> AppContext:
@@ -56,3 +59,19 @@ async def require_actor(actor: Annotated[Actor | None, Depends(optional_actor)])
 
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 CurrentActor = Annotated[Actor, Depends(require_actor)]
+
+
+async def get_caller(request: Request, ctx: Ctx, actor: MaybeActor) -> Caller:
+    """The signed-in user (if any) plus a share-link grant passed as ``?share=``."""
+    return caller_of(request, ctx, actor)
+
+
+Who = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_reader(db: Db) -> FastReader:
+    """Policy reads through the request's own session (sees its uncommitted writes)."""
+    return SessionReader(db)
+
+
+Reads = Annotated[FastReader, Depends(get_reader)]

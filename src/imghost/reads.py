@@ -15,7 +15,7 @@ import anyio
 from sqlalchemy import Engine, Row, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import Executable
 
 from imghost.db import is_sqlite, normalize_url, sqlite_pragmas
@@ -61,3 +61,17 @@ class SqliteThreadReader:
 
 def fast_reader(url: str, engine: AsyncEngine) -> FastReader:
     return SqliteThreadReader(url) if is_sqlite(url) else AsyncEngineReader(engine)
+
+
+class SessionReader:
+    """The FastReader interface over a request's session (its transaction, its view)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first(self, query: Executable) -> Row[Any] | None:
+        row: Row[Any] | None = (await self.session.execute(query)).first()
+        return row
+
+    async def close(self) -> None:
+        return None

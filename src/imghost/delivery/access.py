@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from fastapi import Request, Response
 
-from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
-from imghost.images.policy import check_bytes, check_visible
+from imghost.images.policy import check_bytes
 from imghost.images.services import DeliveryFacts
+from imghost.sharing.access import image_access, owns
+from imghost.sharing.credentials import has_credentials, resolve_caller
+from imghost.sharing.policy import Action
 
 
 async def load_deliverable(ctx: AppContext, image_id: str) -> DeliveryFacts:
@@ -20,36 +25,48 @@ async def load_deliverable(ctx: AppContext, image_id: str) -> DeliveryFacts:
     return item
 
 
-async def _caller(request: Request, ctx: AppContext) -> Actor | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    async with ctx.sessions() as session:
-        return await authenticate(session, ctx.settings.secret_key, token.strip())
+@dataclass(frozen=True)
+class Access:
+    """How a request was allowed, which decides what may cache the answer."""
+
+    owner: bool = False  # the uploader in person (may get their GPS original)
+    credentialed: bool = False  # the answer depended on who asked
+    signed_expires: int | None = None  # a signed URL: caches must not outlive it
 
 
-async def authorize(request: Request, ctx: AppContext, item: DeliveryFacts) -> bool:
-    """Raise unless the caller may have the bytes; return whether they own the image.
+async def authorize(
+    request: Request, ctx: AppContext, item: DeliveryFacts, action: Action
+) -> Access:
+    """Raise unless the caller may do ``action``; say how they were allowed.
 
-    Credentials are only resolved when they matter (private, not ready, or an
-    owner-only GPS original), so public views cost no auth lookup.
+    A request without credentials for a public or unlisted, ready image is
+    decided on the facts alone: the public hot path costs no auth lookup.
     """
-    needs_caller = (
-        item.visibility == "private" or item.status != "ready" or item.public_blob_key is not None
-    )
-    actor = await _caller(request, ctx) if needs_caller else None
-    check_visible(actor, item.owner_id, item.visibility, item.status)
+    if not has_credentials(request) and item.visibility != "private" and item.status == "ready":
+        check_bytes(item.status)
+        return Access()
+    caller = await resolve_caller(request, ctx)
+    grants = await image_access(ctx.reads, caller, item, action)
     check_bytes(item.status)
-    return actor is not None and actor.user_id == item.owner_id
+    credentialed = item.visibility == "private" or item.status != "ready" or not caller.anonymous
+    return Access(owns(grants, item), credentialed, caller.signed_expires)
 
 
 def cache_headers(
-    item: DeliveryFacts, ctx: AppContext, etag: str, personal: bool = False
+    item: DeliveryFacts, ctx: AppContext, etag: str, access: Access, personal: bool = False
 ) -> dict[str, str]:
-    """``personal``: this caller gets bytes others do not (the owner's GPS original),
-    so no shared cache may keep them."""
-    if personal or item.visibility == "private" or item.status != "ready":
+    """``personal``: this caller gets bytes others do not (the owner's GPS original).
+
+    Credentialed answers are never stored by shared caches: ``private`` with
+    the signature's remaining lifetime for a signed URL, ``no-store``
+    otherwise (a revoked link or a visibility change must bite at once).
+    """
+    if access.signed_expires is not None and not personal:
+        remaining = max(
+            0, min(ctx.settings.public_max_age, access.signed_expires - int(time.time()))
+        )
+        cache = f"private, max-age={remaining}"
+    elif personal or access.credentialed or item.visibility == "private":
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.
@@ -58,6 +75,8 @@ def cache_headers(
         "ETag": etag,
         "Last-Modified": http_date(item.created_at),
         "Cache-Control": cache,
+        # The owner gets other bytes (GPS) and private answers depend on the caller.
+        "Vary": "Authorization",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
     }

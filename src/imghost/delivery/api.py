@@ -19,12 +19,14 @@ from imghost.delivery.access import (
     not_modified_response,
 )
 from imghost.delivery.http import Unsatisfiable, parse_range, range_applies
-from imghost.deps import Ctx, Db, MaybeActor
+from imghost.deps import Ctx, Db, Reads, Who
 from imghost.errors import AppError
 from imghost.images import services as images
-from imghost.images.policy import check_view, served_original
+from imghost.images.policy import served_original
 from imghost.images.schemas import ImageMetadataOut
 from imghost.images.services import DeliveryFacts
+from imghost.sharing.access import image_access
+from imghost.sharing.policy import Action
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])
@@ -49,11 +51,11 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     the owner did not opt in to share (same length, same pixels).
     """
     item = await load_deliverable(ctx, image_id)
-    owner = await authorize(request, ctx, item)
-    blob_key, sha256, size = served_original(item, owner)
-    personal = owner and item.public_blob_key is not None
+    access = await authorize(request, ctx, item, Action.DOWNLOAD_ORIGINAL)
+    blob_key, sha256, size = served_original(item, access.owner)
+    personal = access.owner and item.public_blob_key is not None
     headers = {
-        **cache_headers(item, ctx, f'"{sha256[:32]}"', personal),
+        **cache_headers(item, ctx, f'"{sha256[:32]}"', access, personal),
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }
@@ -90,6 +92,9 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
 
 
 @router.get("/images/{image_id}/metadata", response_model=ImageMetadataOut)
-async def delivery_metadata(image_id: str, actor: MaybeActor, db: Db) -> ImageMetadataOut:
-    image = check_view(actor, await images.get_image(db, image_id))
+async def delivery_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> ImageMetadataOut:
+    """Share-link grants and signed URLs (signed for this path) work here too."""
+    image = await images.get_image(db, image_id)
+    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    assert image is not None
     return ImageMetadataOut.of(image)

@@ -31,6 +31,7 @@ from imghost.processing.variants import (
     parse_transform,
     preset_render_spec,
 )
+from imghost.sharing.policy import Action
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])
@@ -92,16 +93,16 @@ async def _serve(
     vary: bool = False,
 ) -> Response:
     item = await load_deliverable(ctx, image_id)
-    await authorize(request, ctx, item)
+    access = await authorize(request, ctx, item, Action.VIEW_DERIVATIVES)
     if item.status == "failed":
         raise AppError(
             409,
             "image_failed",
             "This image could not be processed: only its original is available.",
         )
-    headers = cache_headers(item, ctx, f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"')
+    headers = cache_headers(item, ctx, f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"', access)
     if vary:
-        headers["Vary"] = "Accept"
+        headers["Vary"] = "Accept, Authorization"
     if (unchanged := not_modified_response(request, headers, item)) is not None:
         return unchanged
     data = await _bytes(request, ctx, item, name, spec, bounded)

@@ -8,15 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from imghost.accounts import services as accounts
-from imghost.deps import Ctx, CurrentActor, Db, MaybeActor
+from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
-from imghost.images.policy import (
-    check_bytes,
-    check_edit,
-    check_view,
-    is_owner,
-    served_original,
-)
+from imghost.images.policy import check_bytes, served_original
 from imghost.images.schemas import (
     ImageDeleted,
     ImageList,
@@ -25,21 +19,34 @@ from imghost.images.schemas import (
     ImagePatch,
     image_url,
 )
+from imghost.sharing.access import image_access, owns
+from imghost.sharing.grants import Caller
+from imghost.sharing.listing import listable_images
+from imghost.sharing.policy import Action
 
 router = APIRouter(tags=["images"])
 
 
 @router.get("/v1/images/{image_id}", response_model=ImageOut)
-async def get_image(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> ImageOut:
-    image = check_view(actor, await services.get_image(db, image_id))
+async def get_image(image_id: str, caller: Who, db: Db, reads: Reads, ctx: Ctx) -> ImageOut:
+    image = await services.get_image(db, image_id)
+    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    assert image is not None
     return ImageOut.of(image, ctx.settings.public_base_url)
 
 
 @router.patch("/v1/images/{image_id}", response_model=ImageOut)
 async def patch_image(
-    image_id: str, body: ImagePatch, actor: CurrentActor, db: Db, ctx: Ctx
+    image_id: str, body: ImagePatch, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
 ) -> ImageOut:
-    image = check_edit(actor, await services.get_image(db, image_id))
+    """Collaborators with `edit` change title, description and tags; only the
+    owner (or an org admin) changes visibility."""
+    caller = Caller(actor.user_id, actor.is_admin)
+    image = await services.get_image(db, image_id)
+    await image_access(reads, caller, image, Action.EDIT_METADATA)
+    assert image is not None
+    if "visibility" in body.model_fields_set and body.visibility != image.visibility:
+        await image_access(reads, caller, image, Action.SHARE)
     await services.update_image(db, image, body)
     await db.commit()
     await db.refresh(image)
@@ -47,8 +54,10 @@ async def patch_image(
 
 
 @router.delete("/v1/images/{image_id}", response_model=ImageDeleted)
-async def delete_image(image_id: str, actor: CurrentActor, db: Db) -> ImageDeleted:
-    image = check_edit(actor, await services.get_image(db, image_id))
+async def delete_image(image_id: str, actor: CurrentActor, db: Db, reads: Reads) -> ImageDeleted:
+    image = await services.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.DELETE)
+    assert image is not None
     await services.soft_delete(db, image)
     await db.commit()
     assert image.deleted_at is not None
@@ -56,12 +65,16 @@ async def delete_image(image_id: str, actor: CurrentActor, db: Db) -> ImageDelet
 
 
 @router.get("/v1/images/{image_id}/file", status_code=302, response_class=RedirectResponse)
-async def image_file(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> RedirectResponse:
+async def image_file(
+    image_id: str, caller: Who, db: Db, reads: Reads, ctx: Ctx
+) -> RedirectResponse:
     """Redirect to the bytes: the delivery URL, or a presigned S3 GET in redirect mode."""
-    image = check_view(actor, await services.get_image(db, image_id))
+    image = await services.get_image(db, image_id)
+    grants = await image_access(reads, caller, image, Action.DOWNLOAD_ORIGINAL)
+    assert image is not None
     check_bytes(image.status)
     if ctx.settings.delivery == "redirect":
-        blob_key, _, _ = served_original(image, is_owner(actor, image))
+        blob_key, _, _ = served_original(image, owns(grants, image))
         presigned = await ctx.store.presign_get(blob_key, 300)
         if presigned:
             return RedirectResponse(presigned, status_code=302)
@@ -69,26 +82,28 @@ async def image_file(image_id: str, actor: MaybeActor, db: Db, ctx: Ctx) -> Redi
 
 
 @router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)
-async def image_metadata(image_id: str, actor: MaybeActor, db: Db) -> ImageMetadataOut:
-    image = check_view(actor, await services.get_image(db, image_id))
+async def image_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> ImageMetadataOut:
+    image = await services.get_image(db, image_id)
+    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    assert image is not None
     return ImageMetadataOut.of(image)
 
 
 @router.get("/v1/users/{user_id}/images", response_model=ImageList)
 async def user_images(
     user_id: str,
-    actor: MaybeActor,
+    caller: Who,
     db: Db,
     ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     tag: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ImageList:
-    """The owner sees all their images; everyone else sees only public ones."""
+    """The owner sees all their images; others see the public ones and the
+    private ones shared with them (never unlisted ones)."""
     owner = await accounts.get_user(db, user_id)
-    own = actor is not None and actor.user_id == owner.id
     images, total = await services.list_user_images(
-        db, owner.id, include_hidden=own, tag=tag, page=page, limit=limit
+        db, owner.id, visible=listable_images(caller), tag=tag, page=page, limit=limit
     )
     base = ctx.settings.public_base_url
     return ImageList(

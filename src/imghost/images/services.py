@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
@@ -104,6 +104,7 @@ class DeliveryFacts:
 
     id: str
     owner_id: str
+    org_id: str | None
     visibility: str
     status: str
     blob_key: str
@@ -128,6 +129,7 @@ class DeliveryFacts:
 _DELIVERY_COLUMNS = (
     Image.id,
     Image.owner_id,
+    Image.org_id,
     Image.visibility,
     Image.status,
     Image.blob_key,
@@ -230,10 +232,8 @@ async def soft_delete(session: AsyncSession, image: Image) -> Image:
     return image
 
 
-def _listing(owner_id: str, include_hidden: bool, tag: str | None) -> Select[Image]:
-    query = select(Image).where(Image.owner_id == owner_id, Image.deleted_at.is_(None))
-    if not include_hidden:
-        query = query.where(Image.visibility == "public", Image.status == "ready")
+def _listing(owner_id: str, visible: ColumnElement[bool], tag: str | None) -> Select[Image]:
+    query = select(Image).where(Image.owner_id == owner_id, visible)
     if tag:
         query = query.where(
             Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag.strip().lower()))
@@ -245,12 +245,13 @@ async def list_user_images(
     session: AsyncSession,
     owner_id: str,
     *,
-    include_hidden: bool,
+    visible: ColumnElement[bool],
     tag: str | None,
     page: int,
     limit: int,
 ) -> tuple[list[Image], int]:
-    base = _listing(owner_id, include_hidden, tag)
+    """``visible``: what the caller may see in listings (``sharing.listing``)."""
+    base = _listing(owner_id, visible, tag)
     total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = await session.scalars(
         base.order_by(Image.created_at.desc(), Image.id.desc())

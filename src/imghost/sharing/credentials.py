@@ -1,0 +1,69 @@
+"""Turning a request's credentials into a :class:`~imghost.sharing.grants.Caller`.
+
+Three kinds, any combination: ``Authorization: Bearer`` (access token or API
+key), ``?share=`` (the grant a resolved share link hands out) and a signed
+URL (``?exp&perm&kid&sig``). Signatures are checked here; whether the link
+behind a grant is still live is checked with the rest of the grants.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+
+from imghost.auth.services import Actor, authenticate
+from imghost.context import AppContext
+from imghost.errors import AppError
+from imghost.sharing.grants import Caller
+from imghost.sharing.policy import LINK_PERMISSIONS, Level, permission_level
+from imghost.sharing.signing import BadSignature, verify_link_grant, verify_url
+
+
+def has_credentials(request: Request) -> bool:
+    query = request.query_params
+    return "authorization" in request.headers or "share" in query or "sig" in query
+
+
+async def bearer_actor(request: Request, ctx: AppContext) -> Actor | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    async with ctx.sessions() as session:
+        return await authenticate(session, ctx.settings.secret_key, token.strip())
+
+
+def caller_of(request: Request, ctx: AppContext, actor: Actor | None) -> Caller:
+    """The caller for this request given its (already authenticated) user, if any."""
+    query = request.query_params
+    now = time.time()
+    link_id = None
+    if token := query.get("share"):
+        try:
+            link_id = verify_link_grant(ctx.signing_keys, token, now)
+        except BadSignature as exc:
+            code = "share_token_expired" if exc.expired else "share_token_invalid"
+            raise AppError(403, code, str(exc)) from None
+    signed = Level.NONE
+    signed_expires = None
+    if "sig" in query:
+        try:
+            permissions = verify_url(ctx.signing_keys, request.url.path, query, now)
+        except BadSignature as exc:
+            code = "signature_expired" if exc.expired else "signature_invalid"
+            raise AppError(403, code, str(exc)) from None
+        signed = permission_level(permissions, LINK_PERMISSIONS)
+        signed_expires = int(query["exp"])
+    return Caller(
+        user_id=actor.user_id if actor else None,
+        admin=actor.is_admin if actor else False,
+        link_id=link_id,
+        signed=signed,
+        signed_expires=signed_expires,
+    )
+
+
+async def resolve_caller(request: Request, ctx: AppContext) -> Caller:
+    """For routes outside FastAPI's dependency system (delivery resolves lazily)."""
+    return caller_of(request, ctx, await bearer_actor(request, ctx))

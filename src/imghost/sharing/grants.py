@@ -1,0 +1,208 @@
+"""Gathering what a caller holds on a resource, for ``sharing.policy``.
+
+One database round trip per decision, and none at all for anonymous callers
+without a share token (the public delivery hot path). Grants are read fresh
+on every request, never cached, so revoking a collaborator, a role or a link
+takes effect at once in every process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Row, and_, case, exists, func, literal, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from imghost.accounts.models import OrgMember
+from imghost.db import utcnow
+from imghost.reads import FastReader
+from imghost.sharing.models import (
+    Album,
+    AlbumCollaborator,
+    AlbumImage,
+    ImageCollaborator,
+    ShareLink,
+)
+from imghost.sharing.policy import (
+    ALBUM_PERMISSIONS,
+    IMAGE_PERMISSIONS,
+    LINK_PERMISSIONS,
+    Grants,
+    Level,
+    Resource,
+    permission_level,
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, with which verified credentials (signatures checked, rows not yet)."""
+
+    user_id: str | None = None
+    admin: bool = False
+    link_id: str | None = None  # from a verified share-link grant
+    signed: Level = Level.NONE  # from a verified signed URL for exactly this path
+    signed_expires: int | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None and self.link_id is None and self.signed == Level.NONE
+
+
+class ImageRef(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+    @property
+    def org_id(self) -> str | None: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+def image_resource(image: ImageRef) -> Resource:
+    # Until processing (and the scan) finished well, only owner-level callers see
+    # an image; a failed one stays available to them (its original).
+    return Resource(
+        "image", image.owner_id, image.org_id, image.visibility, image.status == "ready"
+    )
+
+
+def album_resource(album: Album) -> Resource:
+    return Resource("album", album.owner_id, album.org_id, album.visibility)
+
+
+def _level_case(column: InstrumentedAttribute[str]) -> ColumnElement[int]:
+    return case(*((column == name, int(lvl)) for name, lvl in ALBUM_PERMISSIONS.items()), else_=0)
+
+
+def same_namespace(image_owner: Any, image_org: Any) -> ColumnElement[bool]:
+    """An album's grants reach an image only in the album's own namespace: a
+    user album covers its owner's personal images, an org album the org's.
+    Someone else's image in your album is seen by its own rules only.
+
+    Takes plain values (one image) or columns (a listing query).
+    """
+    if image_org is None:
+        return and_(Album.org_id.is_(None), Album.owner_id == image_owner)
+    if isinstance(image_org, str):
+        return Album.org_id == image_org
+    return or_(
+        and_(Album.org_id.is_(None), image_org.is_(None), Album.owner_id == image_owner),
+        Album.org_id == image_org,
+    )
+
+
+def _org_role(org_id: str | None, user_id: str) -> ColumnElement[str | None]:
+    if org_id is None:
+        return literal(None)
+    return (
+        select(OrgMember.role)
+        .where(OrgMember.org_id == org_id, OrgMember.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
+async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Grants:
+    base = Grants(user_id=caller.user_id, admin=caller.admin, bearer=caller.signed)
+    if caller.user_id is None and caller.link_id is None:
+        return base
+    org_role: str | None = None
+    collaborator = album = Level.NONE
+    if caller.user_id is not None:
+        me = caller.user_id
+        via_album = (
+            select(func.max(_level_case(AlbumCollaborator.permission)))
+            .select_from(AlbumImage)
+            .join(Album, Album.id == AlbumImage.album_id)
+            .join(AlbumCollaborator, AlbumCollaborator.album_id == Album.id)
+            .where(
+                AlbumImage.image_id == image.id,
+                AlbumCollaborator.user_id == me,
+                same_namespace(image.owner_id, image.org_id),
+            )
+            .scalar_subquery()
+        )
+        direct = (
+            select(ImageCollaborator.permission)
+            .where(ImageCollaborator.image_id == image.id, ImageCollaborator.user_id == me)
+            .scalar_subquery()
+        )
+        row = await reads.first(select(_org_role(image.org_id, me), direct, via_album))
+        if row is not None:
+            org_role, permission, best = tuple(row)
+            collaborator = permission_level([permission] if permission else [], IMAGE_PERMISSIONS)
+            album = Level(min(best or 0, Level.EDIT))
+    bearer = max(caller.signed, await _image_link_level(reads, caller.link_id, image))
+    return Grants(caller.user_id, caller.admin, org_role, collaborator, album, bearer)
+
+
+async def _image_link_level(reads: FastReader, link_id: str | None, image: ImageRef) -> Level:
+    if link_id is None:
+        return Level.NONE
+    in_album = exists(
+        select(AlbumImage.image_id)
+        .join(Album, Album.id == AlbumImage.album_id)
+        .where(
+            AlbumImage.album_id == ShareLink.album_id,
+            AlbumImage.image_id == image.id,
+            same_namespace(image.owner_id, image.org_id),
+        )
+    )
+    row = await reads.first(
+        select(ShareLink.permissions, ShareLink.expires_at, ShareLink.revoked_at).where(
+            ShareLink.id == link_id,
+            or_(ShareLink.image_id == image.id, and_(ShareLink.album_id.is_not(None), in_album)),
+        )
+    )
+    return _live_link_level(row)
+
+
+def _live_link_level(row: Row[Any] | None) -> Level:
+    if row is None:
+        return Level.NONE
+    permissions, expires_at, revoked_at = tuple(row)
+    if revoked_at is not None or (expires_at is not None and expires_at <= utcnow()):
+        return Level.NONE
+    return permission_level(list(permissions or []), LINK_PERMISSIONS)
+
+
+async def album_grants(reads: FastReader, caller: Caller, album: Album) -> Grants:
+    base = Grants(user_id=caller.user_id, admin=caller.admin)
+    if caller.user_id is None and caller.link_id is None:
+        return base
+    org_role: str | None = None
+    collaborator = Level.NONE
+    if caller.user_id is not None:
+        direct = (
+            select(AlbumCollaborator.permission)
+            .where(
+                AlbumCollaborator.album_id == album.id,
+                AlbumCollaborator.user_id == caller.user_id,
+            )
+            .scalar_subquery()
+        )
+        row = await reads.first(select(_org_role(album.org_id, caller.user_id), direct))
+        if row is not None:
+            org_role, permission = tuple(row)
+            collaborator = permission_level([permission] if permission else [], ALBUM_PERMISSIONS)
+    bearer = Level.NONE
+    if caller.link_id is not None:
+        link = await reads.first(
+            select(ShareLink.permissions, ShareLink.expires_at, ShareLink.revoked_at).where(
+                ShareLink.id == caller.link_id, ShareLink.album_id == album.id
+            )
+        )
+        bearer = _live_link_level(link)
+    return Grants(caller.user_id, caller.admin, org_role, collaborator, Level.NONE, bearer)
+
+
+def link_is_live(link: ShareLink, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    if link.revoked_at is not None:
+        return False
+    return link.expires_at is None or link.expires_at > now
