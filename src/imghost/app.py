@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from imghost import __version__
 from imghost.accounts.api import router as accounts_router
+from imghost.accounts.orgs_api import router as orgs_router
 from imghost.auth.api import router as auth_router
 from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
@@ -23,6 +24,9 @@ from imghost.middleware import ApiCors, RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
 from imghost.settings import Settings
+from imghost.sharing.albums_api import router as albums_router
+from imghost.sharing.collaborators_api import router as collaborators_router
+from imghost.sharing.links_api import router as links_router
 from imghost.tus import protocol as tus_protocol
 from imghost.tus.api import router as tus_router
 from imghost.tus.middleware import TusProtocol
@@ -84,9 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth_router,
         accounts_router,
+        orgs_router,
         uploads_router,
         tus_router,
         images_router,
+        collaborators_router,
+        links_router,
+        albums_router,
         delivery_router,
         # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
         derivatives_router,
