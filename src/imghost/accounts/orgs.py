@@ -1,0 +1,386 @@
+"""Organizations: creating them, their members by role, and invitations.
+
+Services take the request's session and never commit; the route does. Who
+may do what is ``sharing.policy``'s rule (``org_level``, ``may_assign_role``):
+this module gathers the facts and asks it. Site administrators get the owner
+level on every org from that policy, so here they act as owners.
+
+Orgs the caller cannot see answer 404 exactly like missing ones, so their
+ids reveal nothing. Invitations not addressed to the caller, expired or gone
+all get the same 404 too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
+from imghost.accounts.services import normalize_email
+from imghost.auth.services import Actor
+from imghost.db import utcnow
+from imghost.errors import AppError, Forbidden, NotFound
+from imghost.ids import new_id
+from imghost.sharing.policy import Level, may_assign_role, org_level
+
+INVITATION_TTL = dt.timedelta(days=14)
+
+_NO_ORG = "No such org."
+_NO_INVITATION = "No such invitation: it may have expired or been revoked."
+_MANAGERS_ONLY = "Only the org's owners and admins can manage its members and invitations."
+
+
+@dataclass(frozen=True)
+class Access:
+    """One org as one caller sees it."""
+
+    org: Org
+    role: str | None  # the caller's membership; None for a site admin who is not a member
+    admin: bool
+
+    @property
+    def level(self) -> Level:
+        return org_level(self.role, self.admin)
+
+    @property
+    def acting_role(self) -> str | None:
+        """The role member management is judged by: site admins act as owners."""
+        return "owner" if self.admin else self.role
+
+
+async def get_access(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: str,
+    need: Level = Level.VIEW,
+    refusal: str = _MANAGERS_ONLY,
+    *,
+    lock: bool = False,
+) -> Access:
+    """The org and the caller's role in it: 404 if they may not see it, 403 below ``need``.
+
+    ``lock`` serializes changes to one org's membership on PostgreSQL (the
+    last-owner check must see every concurrent demotion); SQLite serializes
+    writers anyway, and the check runs after the write (see ``_keep_an_owner``).
+    """
+    query = select(Org).where(Org.id == org_id)
+    if lock:
+        # FOR NO KEY UPDATE: does not block inserts that only reference the org.
+        query = query.with_for_update(key_share=True)
+    org = await session.scalar(query)
+    if org is None:
+        raise NotFound(_NO_ORG)
+    access = Access(org, await _role_of(session, org_id, actor.user_id), actor.is_admin)
+    if access.level == Level.NONE:
+        raise NotFound(_NO_ORG)
+    if access.level < need:
+        raise Forbidden(refusal)
+    return access
+
+
+async def _role_of(session: AsyncSession, org_id: str, user_id: str) -> str | None:
+    return await session.scalar(
+        select(OrgMember.role).where(OrgMember.org_id == org_id, OrgMember.user_id == user_id)
+    )
+
+
+# --- orgs ----------------------------------------------------------------------------------
+
+
+async def create_org(session: AsyncSession, actor: Actor, name: str) -> tuple[Org, OrgMember]:
+    """A new org with the caller as its first owner."""
+    now = utcnow()
+    org = Org(id=new_id("org"), name=name, created_by=actor.user_id, created_at=now)
+    owner = OrgMember(org_id=org.id, user_id=actor.user_id, role="owner", created_at=now)
+    session.add(org)
+    await session.flush()  # the org row first: the membership references it
+    session.add(owner)
+    await session.flush()
+    return org, owner
+
+
+async def list_orgs(session: AsyncSession, actor: Actor) -> list[tuple[Org, str]]:
+    """The orgs the caller belongs to, with their role (oldest first)."""
+    rows = await session.execute(
+        select(Org, OrgMember.role)
+        .join(OrgMember, OrgMember.org_id == Org.id)
+        .where(OrgMember.user_id == actor.user_id)
+        .order_by(Org.created_at, Org.id)
+    )
+    return [(org, role) for org, role in rows]
+
+
+async def rename_org(session: AsyncSession, actor: Actor, org_id: str, name: str) -> Access:
+    access = await get_access(
+        session, actor, org_id, Level.OWNER, "Only the org's owners and admins can rename it."
+    )
+    access.org.name = name
+    await session.flush()
+    return access
+
+
+async def delete_org(session: AsyncSession, actor: Actor, org_id: str) -> None:
+    """Delete the org, and with it everything in its namespace.
+
+    The org's images and albums go with it: their rows (and members,
+    invitations, collaborators, album entries, share links) are removed by
+    the database's ON DELETE CASCADE, and ``gc`` reclaims the stored
+    originals that no longer have a row. There is no undo.
+    """
+    access = await get_access(session, actor, org_id)
+    if access.acting_role != "owner":
+        raise Forbidden("Only an owner can delete the org.")
+    await session.execute(delete(Org).where(Org.id == access.org.id))
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+async def list_members(
+    session: AsyncSession, actor: Actor, org_id: str
+) -> list[tuple[OrgMember, str]]:
+    await get_access(session, actor, org_id)
+    rows = await session.execute(
+        select(OrgMember, User.username)
+        .join(User, User.id == OrgMember.user_id)
+        .where(OrgMember.org_id == org_id)
+        .order_by(OrgMember.created_at, OrgMember.user_id)
+    )
+    return [(member, username) for member, username in rows]
+
+
+async def set_role(
+    session: AsyncSession, actor: Actor, org_id: str, user_id: str, role: str
+) -> tuple[OrgMember, str]:
+    """Change an existing member's role; returns the member and their username."""
+    access = await get_access(session, actor, org_id, Level.OWNER, lock=True)
+    target, username = await _member(session, org_id, user_id)
+    if not may_assign_role(access.acting_role, target.role, role):
+        raise Forbidden("Admins cannot change an owner's role or make anyone an owner.")
+    if target.role != role:
+        was_owner = target.role == "owner"
+        target.role = role
+        await session.flush()
+        if was_owner:
+            await _keep_an_owner(session, org_id)
+    return target, username
+
+
+async def remove_member(session: AsyncSession, actor: Actor, org_id: str, user_id: str) -> None:
+    """Remove a member, or leave (any member may remove themself)."""
+    leaving = user_id == actor.user_id
+    access = await get_access(session, actor, org_id, lock=True)
+    if not leaving and access.level < Level.OWNER:
+        raise Forbidden(_MANAGERS_ONLY)
+    target, _ = await _member(session, org_id, user_id)
+    if not leaving and not may_assign_role(access.acting_role, target.role, None):
+        raise Forbidden("Admins cannot remove an owner.")
+    await session.delete(target)
+    await session.flush()
+    if target.role == "owner":
+        await _keep_an_owner(session, org_id)
+
+
+async def _member(session: AsyncSession, org_id: str, user_id: str) -> tuple[OrgMember, str]:
+    row = (
+        await session.execute(
+            select(OrgMember, User.username)
+            .join(User, User.id == OrgMember.user_id)
+            .where(OrgMember.org_id == org_id, OrgMember.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise AppError(
+            404,
+            "not_a_member",
+            "That user is not a member of this org; invite them with "
+            f"POST /v1/orgs/{org_id}/invitations.",
+        )
+    return row[0], row[1]
+
+
+async def _keep_an_owner(session: AsyncSession, org_id: str) -> None:
+    """Refuse a change that left the org without an owner.
+
+    Checked after the (flushed, uncommitted) write: inside the write
+    transaction, with the org row locked on PostgreSQL, no concurrent
+    demotion can slip between the count and the commit.
+    """
+    owners = await session.scalar(
+        select(func.count())
+        .select_from(OrgMember)
+        .where(OrgMember.org_id == org_id, OrgMember.role == "owner")
+    )
+    if not owners:
+        raise AppError(
+            409,
+            "last_owner",
+            "An org must keep at least one owner: make another member owner first, "
+            "or delete the org.",
+        )
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+async def invite(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: str,
+    *,
+    user_id: str | None,
+    email: str | None,
+    role: str,
+) -> tuple[OrgInvitation, Org]:
+    """Invite a user (by id) or an email address to join with ``role`` for 14 days.
+
+    An email invitation is stored as given (lower-cased) and never resolved
+    to an account here, so it does not reveal whether the address has one.
+    """
+    access = await get_access(session, actor, org_id, Level.OWNER, lock=True)
+    if not may_assign_role(access.acting_role, None, role):
+        raise Forbidden("Only owners can invite owners.")
+    address: ColumnElement[bool]
+    if user_id is not None:
+        if await session.scalar(select(User.id).where(User.id == user_id)) is None:
+            raise AppError(404, "user_not_found", "No user has that id.")
+        address = OrgInvitation.user_id == user_id
+        member = await _role_of(session, org_id, user_id)
+    else:
+        assert email is not None
+        email = normalize_email(email)
+        address = OrgInvitation.email == email
+        member = await session.scalar(
+            select(OrgMember.role)
+            .join(User, User.id == OrgMember.user_id)
+            .where(OrgMember.org_id == org_id, User.email == email)
+        )
+    if member is not None:
+        raise AppError(409, "already_member", "That person is already a member of this org.")
+    now = utcnow()
+    # An expired invitation to the same address is replaced; a pending one stands.
+    await session.execute(
+        delete(OrgInvitation).where(
+            OrgInvitation.org_id == org_id, address, OrgInvitation.expires_at <= now
+        )
+    )
+    pending = await session.scalar(
+        select(OrgInvitation.id).where(OrgInvitation.org_id == org_id, address)
+    )
+    if pending is not None:
+        raise AppError(
+            409,
+            "already_invited",
+            "That person already has a pending invitation; revoke it to send another.",
+            invitationId=pending,
+        )
+    invitation = OrgInvitation(
+        id=new_id("inv"),
+        org_id=org_id,
+        user_id=user_id,
+        email=email if user_id is None else None,
+        role=role,
+        invited_by=actor.user_id,
+        created_at=now,
+        expires_at=now + INVITATION_TTL,
+    )
+    session.add(invitation)
+    await session.flush()
+    return invitation, access.org
+
+
+async def list_org_invitations(
+    session: AsyncSession, actor: Actor, org_id: str
+) -> tuple[list[OrgInvitation], Org]:
+    """The org's pending (unexpired) invitations, oldest first."""
+    access = await get_access(session, actor, org_id, Level.OWNER)
+    invitations = await session.scalars(
+        select(OrgInvitation)
+        .where(OrgInvitation.org_id == org_id, OrgInvitation.expires_at > utcnow())
+        .order_by(OrgInvitation.created_at, OrgInvitation.id)
+    )
+    return list(invitations), access.org
+
+
+async def revoke_invitation(
+    session: AsyncSession, actor: Actor, org_id: str, invitation_id: str
+) -> None:
+    access = await get_access(session, actor, org_id, Level.OWNER)
+    invitation = await session.scalar(
+        select(OrgInvitation).where(
+            OrgInvitation.id == invitation_id, OrgInvitation.org_id == org_id
+        )
+    )
+    if invitation is None:
+        raise NotFound(_NO_INVITATION)
+    if not may_assign_role(access.acting_role, None, invitation.role):
+        raise Forbidden("Only owners can revoke an invitation to become owner.")
+    await session.delete(invitation)
+    await session.flush()
+
+
+async def my_invitations(session: AsyncSession, actor: Actor) -> list[tuple[OrgInvitation, Org]]:
+    """Pending invitations addressed to the caller's user id or email address."""
+    rows = await session.execute(
+        select(OrgInvitation, Org)
+        .join(Org, Org.id == OrgInvitation.org_id)
+        .where(await _addressed_to(session, actor), OrgInvitation.expires_at > utcnow())
+        .order_by(OrgInvitation.created_at, OrgInvitation.id)
+    )
+    return [(invitation, org) for invitation, org in rows]
+
+
+async def accept_invitation(
+    session: AsyncSession, actor: Actor, invitation_id: str
+) -> tuple[Org, OrgMember]:
+    """Join the org with the invited role; the caller's invitations to it are used up."""
+    addressed = await _addressed_to(session, actor)
+    invitation = await _pending_for(session, addressed, invitation_id)
+    if await _role_of(session, invitation.org_id, actor.user_id) is not None:
+        raise _already_member()
+    member = OrgMember(org_id=invitation.org_id, user_id=actor.user_id, role=invitation.role)
+    session.add(member)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent accept won the race
+        raise _already_member() from exc
+    await session.execute(
+        delete(OrgInvitation).where(OrgInvitation.org_id == invitation.org_id, addressed)
+    )
+    org = await session.get(Org, invitation.org_id)
+    assert org is not None  # the membership row references it
+    return org, member
+
+
+async def decline_invitation(session: AsyncSession, actor: Actor, invitation_id: str) -> None:
+    invitation = await _pending_for(session, await _addressed_to(session, actor), invitation_id)
+    await session.delete(invitation)
+    await session.flush()
+
+
+async def _addressed_to(session: AsyncSession, actor: Actor) -> ColumnElement[bool]:
+    # Read the address fresh rather than from the actor's (possibly expired) user object.
+    email = await session.scalar(select(User.email).where(User.id == actor.user_id))
+    return or_(OrgInvitation.user_id == actor.user_id, OrgInvitation.email == email)
+
+
+async def _pending_for(
+    session: AsyncSession, addressed: ColumnElement[bool], invitation_id: str
+) -> OrgInvitation:
+    invitation = await session.scalar(
+        select(OrgInvitation).where(
+            OrgInvitation.id == invitation_id, addressed, OrgInvitation.expires_at > utcnow()
+        )
+    )
+    if invitation is None:
+        raise NotFound(_NO_INVITATION)
+    return invitation
+
+
+def _already_member() -> AppError:
+    return AppError(409, "already_member", "You are already a member of this org.")
