@@ -20,7 +20,7 @@ from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
 from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
-from imghost.middleware import ApiCors, RejectUnsafeTargets, UnexpectedErrors
+from imghost.middleware import ApiCors, PrivateByDefault, RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
 from imghost.settings import Settings
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectUnsafeTargets)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
+    app.add_middleware(PrivateByDefault)
     # Outermost, so error responses carry CORS headers too (a browser client
     # could not read the problem otherwise).
     app.add_middleware(

@@ -6,6 +6,9 @@
 - :class:`UnexpectedErrors`: a bug answers 500 problem+json and is logged,
   without letting the exception reach the server, which would drop the
   keep-alive connection under the client's next request.
+- :class:`PrivateByDefault`: JSON answers that set no caching policy are
+  ``private, no-store`` and vary on ``Authorization``: most depend on who
+  asks, and a shared cache must never hand one caller's answer to another.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_to_bytes
 
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,3 +110,26 @@ class ApiCors:
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class PrivateByDefault:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                json = headers.get("content-type", "").startswith(
+                    ("application/json", "application/problem+json")
+                )
+                if json and "cache-control" not in headers:
+                    headers["Cache-Control"] = "private, no-store"
+                    headers.add_vary_header("Authorization")
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)

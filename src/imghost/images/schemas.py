@@ -23,6 +23,8 @@ def thumbnail_url(base_url: str, image: Image) -> str | None:
 class ImageOut(ApiModel):
     image_id: str
     owner_id: str
+    # Set when the image belongs to an organization's namespace (owner = uploader).
+    org_id: str | None = None
     title: str | None
     description: str | None
     tags: list[str]
@@ -44,6 +46,7 @@ class ImageOut(ApiModel):
         return cls(
             image_id=image.id,
             owner_id=image.owner_id,
+            org_id=image.org_id,
             title=image.title,
             description=image.description,
             tags=image.tags,

@@ -1,7 +1,105 @@
-"""Routes: filled in below."""
+"""Routes: per-image collaborators and signed temporary URLs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+
+from fastapi import APIRouter, Response
+
+from imghost.db import utcnow
+from imghost.deps import Ctx, CurrentActor, Db, Reads
+from imghost.errors import AppError
+from imghost.images import services as images
+from imghost.sharing import collaborators
+from imghost.sharing.access import image_access
+from imghost.sharing.grants import Caller
+from imghost.sharing.models import ImageCollaborator
+from imghost.sharing.policy import Action
+from imghost.sharing.schemas import (
+    CollaboratorIn,
+    CollaboratorList,
+    CollaboratorOut,
+    SignedUrlIn,
+    SignedUrlOut,
+)
+from imghost.sharing.signed_urls import signed_url, variant_path
 
 router = APIRouter(tags=["sharing"])
+
+
+def _out(row: ImageCollaborator, username: str) -> CollaboratorOut:
+    return CollaboratorOut(
+        user_id=row.user_id,
+        username=username,
+        permission=row.permission,
+        created_at=row.created_at,
+    )
+
+
+@router.put("/v1/images/{image_id}/collaborators/{user_id}", response_model=CollaboratorOut)
+async def put_collaborator(
+    image_id: str, user_id: str, body: CollaboratorIn, actor: CurrentActor, db: Db, reads: Reads
+) -> CollaboratorOut:
+    """Grant (or change) a user's permission: view = metadata and derivatives,
+    download = also the original, edit = also title, description and tags."""
+    image = await images.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    assert image is not None
+    row, user = await collaborators.grant(db, image, user_id, body.permission, actor.user_id)
+    await db.commit()
+    return _out(row, user.username)
+
+
+@router.get("/v1/images/{image_id}/collaborators", response_model=CollaboratorList)
+async def list_collaborators(
+    image_id: str, actor: CurrentActor, db: Db, reads: Reads
+) -> CollaboratorList:
+    image = await images.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    rows = await collaborators.list_for(db, image_id)
+    return CollaboratorList(collaborators=[_out(c, u.username) for c, u in rows])
+
+
+@router.delete("/v1/images/{image_id}/collaborators/{user_id}", status_code=204)
+async def delete_collaborator(
+    image_id: str, user_id: str, actor: CurrentActor, db: Db, reads: Reads
+) -> Response:
+    """The owner removes anyone; a collaborator may remove themself."""
+    image = await images.get_image(db, image_id)
+    action = Action.VIEW_METADATA if user_id == actor.user_id else Action.SHARE
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, action)
+    await collaborators.revoke(db, image_id, user_id)
+    await db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/v1/images/{image_id}/share", response_model=SignedUrlOut)
+async def share(
+    image_id: str, body: SignedUrlIn, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
+) -> SignedUrlOut:
+    """A signed temporary URL (HMAC-SHA256 over path, expiry and permissions).
+
+    It works for anyone holding it until `expiresAt`, then answers 403; any
+    change to it answers 403. Only the owner (or an org admin) may sign.
+    """
+    image = await images.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    limit = ctx.settings.signed_url_max_expires
+    if body.expires_in > limit:
+        raise AppError(
+            400,
+            "expires_in_too_long",
+            f"A signed URL can last at most {limit} seconds; ask for less.",
+        )
+    permissions: list[str] = sorted(set(body.permissions))
+    path = variant_path(image_id, body.variant, permissions)
+    # Whole seconds: the expiry in the URL is what is signed.
+    expires = (utcnow() + dt.timedelta(seconds=body.expires_in)).replace(microsecond=0)
+    url = signed_url(ctx.signing_keys, ctx.settings.public_base_url, path, permissions, expires)
+    return SignedUrlOut(
+        share_url=url,
+        expires_at=expires,
+        path=path,
+        permissions=permissions,
+        key_id=ctx.signing_keys.current,
+    )

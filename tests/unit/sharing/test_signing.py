@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imghost.sharing.signing import (
+    BadSignature,
+    SigningKeys,
+    mint_link_grant,
+    sign_url,
+    verify_link_grant,
+    verify_url,
+)
+
+KEYS = SigningKeys.parse("new:" + "n" * 32 + ",old:" + "o" * 32, "unused")
+NOW = 1_800_000_000
+paths = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_characters="?#"),
+    min_size=1,
+    max_size=60,
+).map(lambda p: "/images/" + p)
+perms = st.lists(st.sampled_from(["view", "download"]), min_size=1, unique=True)
+
+
+@given(paths, st.integers(NOW + 1, NOW + 10**8), perms)
+def test_round_trip(path: str, exp: int, permissions: list[str]) -> None:
+    params = sign_url(KEYS, path, exp, permissions)
+    assert params["kid"] == "new"
+    assert sorted(verify_url(KEYS, path, params, NOW)) == sorted(permissions)
+
+
+@given(paths, st.integers(NOW + 1, NOW + 10**8), perms, st.data())
+def test_any_single_character_change_fails(
+    path: str, exp: int, permissions: list[str], data: st.DataObject
+) -> None:
+    params = sign_url(KEYS, path, exp, permissions)
+    url = {"path": path, **params}
+    field = data.draw(st.sampled_from(sorted(url)))
+    value = url[field]
+    i = data.draw(st.integers(0, len(value) - 1))
+    replacement = data.draw(st.characters(min_codepoint=33, max_codepoint=0x2FFF))
+    if replacement == value[i]:
+        return
+    url[field] = value[:i] + replacement + value[i + 1 :]
+    tampered_path = url.pop("path")
+    with pytest.raises(BadSignature):
+        verify_url(KEYS, tampered_path, url, NOW)
+
+
+def test_expired_is_refused_as_expired() -> None:
+    params = sign_url(KEYS, "/images/x", NOW - 1, ["view"])
+    with pytest.raises(BadSignature) as err:
+        verify_url(KEYS, "/images/x", params, NOW)
+    assert err.value.expired
+
+
+def test_rotation_old_key_still_verifies_retired_key_does_not() -> None:
+    old_only = SigningKeys.parse("old:" + "o" * 32, "unused")
+    params = sign_url(old_only, "/images/x", NOW + 60, ["view"])
+    assert params["kid"] == "old"
+    assert verify_url(KEYS, "/images/x", params, NOW) == ["view"]  # rotated: still verifies
+    retired = SigningKeys.parse("new:" + "n" * 32, "unused")
+    with pytest.raises(BadSignature):
+        verify_url(retired, "/images/x", params, NOW)
+
+
+def test_default_key_is_derived_from_the_secret() -> None:
+    a = SigningKeys.parse("", "secret-one" * 4)
+    b = SigningKeys.parse("", "secret-two" * 4)
+    params = sign_url(a, "/images/x", NOW + 60, ["view"])
+    verify_url(a, "/images/x", params, NOW)
+    with pytest.raises(BadSignature):
+        verify_url(b, "/images/x", params, NOW)
+
+
+@pytest.mark.parametrize(
+    "spec", ["nocolon", "k:short", "a b:" + "x" * 20, "k:" + "x" * 20 + ",k:" + "y" * 20]
+)
+def test_malformed_key_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        SigningKeys.parse(spec, "unused")
+
+
+@given(st.text(min_size=1, max_size=30, alphabet="abcdefghijklmnopqrstuvwxyz_0123456789"))
+def test_link_grant_round_trip_and_tamper(link_id: str) -> None:
+    token = mint_link_grant(KEYS, link_id, NOW + 60)
+    assert verify_link_grant(KEYS, token, NOW) == link_id
+    with pytest.raises(BadSignature):
+        verify_link_grant(KEYS, token, NOW + 61)
+    other = token.replace(link_id, link_id + "x", 1)
+    with pytest.raises(BadSignature):
+        verify_link_grant(KEYS, other, NOW)
