@@ -55,6 +55,10 @@ class NewImageFields:
     tags: list[str]
     visibility: str
     keep_gps: bool = False
+    # Uploaded into an album (checked before any byte is stored): the image
+    # joins it, and an org album's image belongs to the org's namespace.
+    album_id: str | None = None
+    org_id: str | None = None
 
 
 def original_key(owner_id: str, image_id: str) -> str:
@@ -77,6 +81,7 @@ def build_image(
     image = Image(
         id=image_id,
         owner_id=owner_id,
+        org_id=fields.org_id,
         title=fields.title,
         description=fields.description,
         visibility=fields.visibility,

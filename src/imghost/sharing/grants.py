@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Row, and_, case, exists, func, literal, or
 from sqlalchemy.orm import InstrumentedAttribute
 
 from imghost.accounts.models import OrgMember
+from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.reads import FastReader
 from imghost.sharing.models import (
@@ -49,6 +50,11 @@ class Caller:
     @property
     def anonymous(self) -> bool:
         return self.user_id is None and self.link_id is None and self.signed == Level.NONE
+
+
+def caller_of_actor(actor: Actor) -> Caller:
+    """A signed-in user with no share credentials (writes take only a user)."""
+    return Caller(actor.user_id, actor.is_admin)
 
 
 class ImageRef(Protocol):

@@ -7,7 +7,8 @@ for every actor and visibility.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
 
 from imghost.accounts.models import OrgMember
 from imghost.images.models import Image
@@ -24,10 +25,9 @@ def listable_images(caller: Caller) -> ColumnElement[bool]:
     if me is None:
         return and_(live, public)
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
-    contributing_orgs = my_orgs.where(OrgMember.role.in_(("owner", "admin", "member")))
     owned = and_(
         Image.owner_id == me,
-        or_(Image.org_id.is_(None), Image.org_id.in_(contributing_orgs)),
+        or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)),
     )
     granted = or_(
         exists(
@@ -49,3 +49,101 @@ def listable_images(caller: Caller) -> ColumnElement[bool]:
     )
     shared_private = and_(Image.visibility == "private", Image.status == "ready", granted)
     return and_(live, or_(owned, public, shared_private))
+
+
+def viewable_images(caller: Caller) -> ColumnElement[bool]:
+    """Images the caller may see on their own (``level >= VIEW`` without any
+    bearer credential), unlisted ones included: an album shows them by id.
+
+    Mirrors ``policy.level`` for images: owners and org admins see unfinished
+    images; everyone else only ready ones, public or unlisted, or private ones
+    they hold a grant on (image collaborator, org role, a collaborator grant
+    on an album of the image's namespace).
+    """
+    if caller.admin:
+        return true()
+    ready = Image.status == "ready"
+    public = and_(Image.visibility.in_(("public", "unlisted")), ready)
+    me = caller.user_id
+    if me is None:
+        return public
+    my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    managing_orgs = my_orgs.where(OrgMember.role.in_(("owner", "admin")))
+    owner_level = or_(
+        and_(
+            Image.owner_id == me,
+            or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)),
+        ),
+        Image.org_id.in_(managing_orgs),
+    )
+    # Aliased: this runs inside queries that already have `albums` in scope.
+    other = aliased(Album)
+    granted = or_(
+        exists(
+            select(ImageCollaborator.image_id).where(
+                ImageCollaborator.image_id == Image.id, ImageCollaborator.user_id == me
+            )
+        ),
+        Image.org_id.in_(my_orgs),
+        exists(
+            select(AlbumImage.image_id)
+            .join(other, other.id == AlbumImage.album_id)
+            .join(AlbumCollaborator, AlbumCollaborator.album_id == other.id)
+            .where(
+                AlbumImage.image_id == Image.id,
+                AlbumCollaborator.user_id == me,
+                or_(  # grants.same_namespace, over the aliased album
+                    and_(
+                        other.org_id.is_(None),
+                        Image.org_id.is_(None),
+                        other.owner_id == Image.owner_id,
+                    ),
+                    other.org_id == Image.org_id,
+                ),
+            )
+        ),
+    )
+    return or_(owner_level, public, and_(ready, granted))
+
+
+def album_images_visible(
+    caller: Caller, *, album_view: bool, explicit: bool
+) -> ColumnElement[bool]:
+    """Which images of an album the caller sees in it; ``Album`` must be in the
+    query (joined, or correlated from an outer query).
+
+    ``album_view``: the caller's album level is at least VIEW. ``explicit``:
+    that level comes from a grant (ownership, admin, org role, album
+    collaborator, album share link), not merely from the album being public or
+    unlisted. Images of the album's own namespace are shown through the album
+    (private ones only with an explicit grant); any other image only when the
+    caller may see it on its own. Unfinished images only for owner-level callers.
+    """
+    live = Image.deleted_at.is_(None)
+    if caller.admin:
+        return live
+    shown = viewable_images(caller)
+    if album_view:
+        through_album = and_(Image.status == "ready", same_namespace(Image.owner_id, Image.org_id))
+        if not explicit:
+            through_album = and_(through_album, Image.visibility != "private")
+        shown = or_(shown, through_album)
+    return and_(live, shown)
+
+
+def listed_albums(caller: Caller) -> ColumnElement[bool]:
+    """Albums in the caller's own listing: theirs, their orgs', and those they
+    collaborate on. Public albums of others are reached by id, never listed."""
+    me = caller.user_id
+    if me is None:
+        return false()
+    my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    return or_(
+        and_(Album.org_id.is_(None), Album.owner_id == me),
+        Album.org_id.in_(my_orgs),
+        exists(
+            select(AlbumCollaborator.album_id).where(
+                AlbumCollaborator.album_id == Album.id, AlbumCollaborator.user_id == me
+            )
+        ),
+    )

@@ -119,10 +119,10 @@ ANONYMOUS = Grants()
 
 
 def is_owner(grants: Grants, resource: Resource) -> bool:
-    """The uploader/creator owns it; in an org only while still a member who may add content."""
+    """The uploader/creator owns it; in an org's namespace only while still a member."""
     if grants.user_id is None or grants.user_id != resource.owner_id:
         return False
-    return resource.org_id is None or grants.org_role in ("owner", "admin", "member")
+    return resource.org_id is None or grants.org_role is not None
 
 
 def level(grants: Grants, resource: Resource) -> Level:

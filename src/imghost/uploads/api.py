@@ -23,6 +23,8 @@ from imghost.images.services import (
     update_image,
 )
 from imghost.schemas import unstorable
+from imghost.sharing.album_uploads import album_field, with_album
+from imghost.sharing.grants import caller_of_actor
 from imghost.uploads import services
 from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form
@@ -52,6 +54,10 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
                         "description": {"type": "string"},
                         "tags": {"type": "string", "description": "comma-separated; repeatable"},
                         "visibility": {"type": "string", "enum": ["public", "unlisted", "private"]},
+                        "albumId": {
+                            "type": "string",
+                            "description": "add to this album (needs upload permission on it)",
+                        },
                     },
                 }
             },
@@ -114,6 +120,7 @@ def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
         tags=normalize_tags(form.fields.get("tags", [])),
         visibility=check_visibility(visibility),
         keep_gps=actor.keep_gps if not keep_gps else keep_gps == "true",
+        album_id=album_field(form.first("albumId")),
     )
 
 
@@ -134,7 +141,7 @@ async def _direct_upload(
             raise AppError(
                 422, "no_file", "Attach at least one file in a multipart part named `file`."
             )
-        fields = _fields_from_form(form, actor)
+        fields = await with_album(db, caller_of_actor(actor), _fields_from_form(form, actor))
         images: list[ImageOut] = []
         failures: list[tuple[str | None, AppError]] = []
         for part in form.files:
@@ -216,7 +223,9 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         tags=normalize_tags(body.tags),
         visibility=check_visibility(body.visibility or actor.default_visibility),
         keep_gps=actor.keep_gps if body.keep_gps is None else body.keep_gps,
+        album_id=body.album_id,
     )
+    fields = await with_album(db, caller_of_actor(actor), fields)
     image = await services.finalize_upload(
         db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
     )

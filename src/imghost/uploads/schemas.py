@@ -37,6 +37,11 @@ class FinalizeIn(StrictInput):
     keep_gps: bool | None = Field(
         default=None, description="Keep GPS for this image (default: the account's keepGps)"
     )
+    album_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Add the new image to this album (needs upload permission on it)",
+    )
 
 
 class UploadError(ApiModel):

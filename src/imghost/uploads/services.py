@@ -29,6 +29,7 @@ from imghost.images.services import NewImageFields, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult, probe
 from imghost.jobs import queue
 from imghost.settings import Settings
+from imghost.sharing.album_uploads import file_in_album
 from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
@@ -73,7 +74,7 @@ async def store_new_image(
     """Validate a spooled file, put it in the blob store, add its row (not committed)."""
     image = await check_new_image(settings, owner_id, fields, spool, filename)
     await store.put_file(image.blob_key, spool.path, image.mime_type)
-    add_new_image(session, image, settings)
+    add_new_image(session, image, settings, fields.album_id)
     return image
 
 
@@ -93,13 +94,17 @@ async def check_new_image(
     return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
 
 
-def add_new_image(session: AsyncSession, image: Image, settings: Settings) -> None:
-    """Add a stored image's row and its processing job to the session."""
+def add_new_image(
+    session: AsyncSession, image: Image, settings: Settings, album_id: str | None = None
+) -> None:
+    """Add a stored image's row, its processing job and its album entry to the session."""
     # Not flushed here: the caller's commit writes the row and its processing
     # job together (outbox), and deletes the blob again if that fails (see
     # commit_or_discard).
     session.add(image)
     enqueue_processing(session, image, settings.job_max_attempts)
+    if album_id is not None:
+        file_in_album(session, album_id, image.id, image.owner_id)
 
 
 async def commit_or_discard(session: AsyncSession, store: BlobStore, blob_key: str) -> None:
@@ -313,7 +318,7 @@ async def finalize_upload(
         await store.put_file(image.blob_key, spool.path, image.mime_type)
     finally:
         spool.cleanup()
-    add_new_image(session, image, settings)
+    add_new_image(session, image, settings, fields.album_id)
     return image
 
 

@@ -1,0 +1,58 @@
+"""Uploading into an album: who may, and filing the new image in it.
+
+Direct, presigned and tus uploads all accept an ``albumId``. The check runs
+before any byte is stored; the album row is written in the same transaction
+as the image, so an image never half-joins an album.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.errors import AppError, NotFound
+from imghost.images.services import NewImageFields
+from imghost.reads import SessionReader
+from imghost.sharing.grants import Caller, album_grants, album_resource
+from imghost.sharing.models import Album, AlbumImage
+from imghost.sharing.policy import Action, require
+
+
+async def with_album(
+    session: AsyncSession, caller: Caller, fields: NewImageFields
+) -> NewImageFields:
+    """The fields with the album's namespace filled in, or 403/404 when the
+    caller may not upload to it."""
+    if fields.album_id is None:
+        return fields
+    if not fields.album_id.startswith("alb_") or len(fields.album_id) > 40:
+        raise NotFound("No such album.")
+    album = await session.get(Album, fields.album_id)
+    if album is None:
+        raise NotFound("No such album.")
+    grants = await album_grants(SessionReader(session), caller, album)
+    require(grants, Action.UPLOAD_TO_ALBUM, album_resource(album))
+    return dataclasses.replace(fields, org_id=album.org_id)
+
+
+def file_in_album(session: AsyncSession, album_id: str, image_id: str, added_by: str) -> None:
+    """Append the image to the album (added to the session, written at commit).
+
+    The position is computed by the INSERT itself, after the current last one.
+    """
+    last = (
+        select(func.coalesce(func.max(AlbumImage.position), 0) + 1)
+        .where(AlbumImage.album_id == album_id)
+        .scalar_subquery()
+    )
+    session.add(AlbumImage(album_id=album_id, image_id=image_id, position=last, added_by=added_by))
+
+
+def album_field(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise AppError(422, "validation_error", "albumId must be a string.")
+    return value
