@@ -78,3 +78,17 @@ async def update_user(session: AsyncSession, user: User, patch: UserPatch) -> Us
         setattr(user, field, value)
     await session.flush()
     return user
+
+
+async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
+    """Grant or take site-admin rights; ``who`` is a user id, username or email."""
+    user = await session.scalar(
+        select(User).where(
+            (User.id == who) | (User.username == who) | (User.email == normalize_email(who))
+        )
+    )
+    if user is None:
+        raise NotFound(f"No user {who!r}.")
+    user.is_admin = admin
+    await session.flush()
+    return user

@@ -22,7 +22,7 @@ console = Console()
 T = TypeVar("T")
 
 
-def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def _main() -> T:
         ctx = AppContext.build(Settings.from_env())
         try:
@@ -42,7 +42,7 @@ def list_jobs(
     limit: int = typer.Option(50, help="How many, newest first"),
 ) -> None:
     """List jobs, newest first."""
-    rows = _with_session(lambda s: queue.list_jobs(s, status, limit))
+    rows = run_in_session(lambda s: queue.list_jobs(s, status, limit))
     table = Table("kind", "image", "status", "attempts", "run at", "last error")
     # Ids are for copying into `imghost jobs retry`: never truncated.
     table.columns.insert(0, Column("id", no_wrap=True, min_width=30))
@@ -62,7 +62,7 @@ def list_jobs(
 @jobs_cli.command()
 def stats() -> None:
     """Count jobs by kind and status."""
-    counts = _with_session(queue.stats)
+    counts = run_in_session(queue.stats)
     table = Table("kind", "queued", "running", "done", "dead")
     for kind, by_status in sorted(counts.items()):
         table.add_row(
@@ -78,14 +78,14 @@ def retry(
 ) -> None:
     """Requeue a job (or all dead jobs) with a fresh set of attempts."""
     if dead:
-        count = _with_session(queue.retry_dead)
+        count = run_in_session(queue.retry_dead)
         console.print(f"requeued {count} dead job(s)")
         return
     if not job_id:
         console.print("give a job id, or --dead")
         raise typer.Exit(2)
     try:
-        _with_session(lambda s: queue.retry(s, job_id))
+        run_in_session(lambda s: queue.retry(s, job_id))
     except AppError as exc:
         console.print(exc.detail)
         raise typer.Exit(1) from exc

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.upload import register as register_client_commands
 from imghost.settings import Settings, SettingsError
@@ -143,6 +144,7 @@ def show_settings() -> None:
 
 
 cli.add_typer(jobs_cli, name="jobs")
+cli.add_typer(admin_cli, name="admin")
 register_client_commands(cli)
 
 
