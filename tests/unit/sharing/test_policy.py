@@ -1,0 +1,144 @@
+"""The policy on its own: levels per grant, the 403/404 choice, the listing rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from imghost.errors import Forbidden, NotFound
+from imghost.sharing.policy import (
+    ANONYMOUS,
+    Action,
+    Grants,
+    Level,
+    Resource,
+    can,
+    level,
+    listable,
+    may_assign_role,
+    require,
+)
+
+OWNER = "u_owner"
+
+
+def image(visibility: str, *, org: str | None = None, ready: bool = True) -> Resource:
+    return Resource("image", OWNER, org, visibility, ready)
+
+
+@pytest.mark.parametrize("visibility", ["public", "unlisted", "private"])
+def test_owner_and_admin_hold_everything(visibility: str) -> None:
+    for grants in (Grants(user_id=OWNER), Grants(user_id="u_admin", admin=True)):
+        assert level(grants, image(visibility)) == Level.OWNER
+        assert level(grants, image(visibility, ready=False)) == Level.OWNER
+        assert listable(grants, image(visibility))
+
+
+def test_anonymous_by_visibility() -> None:
+    assert level(ANONYMOUS, image("public")) == Level.DOWNLOAD
+    assert level(ANONYMOUS, image("unlisted")) == Level.DOWNLOAD
+    assert level(ANONYMOUS, image("private")) == Level.NONE
+    assert listable(ANONYMOUS, image("public"))
+    assert not listable(ANONYMOUS, image("unlisted"))
+    assert level(ANONYMOUS, image("public", ready=False)) == Level.NONE
+
+
+@pytest.mark.parametrize(
+    ("held", "allowed"),
+    [
+        (Level.VIEW, {Action.VIEW_METADATA, Action.VIEW_DERIVATIVES, Action.ADD_TO_ALBUM}),
+        (
+            Level.DOWNLOAD,
+            {
+                Action.VIEW_METADATA,
+                Action.VIEW_DERIVATIVES,
+                Action.ADD_TO_ALBUM,
+                Action.DOWNLOAD_ORIGINAL,
+            },
+        ),
+        (
+            Level.EDIT,
+            {
+                Action.VIEW_METADATA,
+                Action.VIEW_DERIVATIVES,
+                Action.ADD_TO_ALBUM,
+                Action.DOWNLOAD_ORIGINAL,
+                Action.UPLOAD_TO_ALBUM,
+                Action.EDIT_METADATA,
+            },
+        ),
+    ],
+)
+def test_collaborator_levels_on_a_private_image(held: Level, allowed: set[Action]) -> None:
+    grants = Grants(user_id="u_c", collaborator=held)
+    for action in Action:
+        assert can(grants, action, image("private")) == (action in allowed), action
+
+
+def test_org_roles_on_org_images() -> None:
+    res = image("private", org="org_1")
+    expected = {
+        "owner": Level.OWNER,
+        "admin": Level.OWNER,
+        "member": Level.DOWNLOAD,
+        "viewer": Level.VIEW,
+    }
+    for role, lvl in expected.items():
+        assert level(Grants(user_id="u_x", org_role=role), res) == lvl
+    # a role in some org says nothing about a personal image
+    assert level(Grants(user_id="u_x", org_role="owner"), image("private")) == Level.NONE
+    # the uploader owns an org image only while a member
+    assert level(Grants(user_id=OWNER, org_role="viewer"), res) == Level.OWNER
+    assert level(Grants(user_id=OWNER), res) == Level.NONE
+
+
+def test_bearer_grants_never_list() -> None:
+    grants = Grants(bearer=Level.DOWNLOAD)
+    assert level(grants, image("private")) == Level.DOWNLOAD
+    assert not listable(grants, image("private"))
+    assert not listable(Grants(user_id="u_c", collaborator=Level.EDIT), image("unlisted"))
+    assert listable(Grants(user_id="u_c", collaborator=Level.VIEW), image("private"))
+
+
+def test_unfinished_images_exist_only_for_owner_level() -> None:
+    res = image("public", ready=False)
+    assert level(Grants(user_id="u_c", collaborator=Level.EDIT), res) == Level.NONE
+    with pytest.raises(NotFound):
+        require(ANONYMOUS, Action.VIEW_METADATA, res)
+
+
+def test_require_answers_403_for_images_404_for_albums() -> None:
+    with pytest.raises(Forbidden):
+        require(ANONYMOUS, Action.VIEW_METADATA, image("private"))
+    with pytest.raises(Forbidden):
+        require(ANONYMOUS, Action.DOWNLOAD_ORIGINAL, image("private"))
+    album = Resource("album", OWNER, None, "private")
+    with pytest.raises(NotFound):
+        require(ANONYMOUS, Action.VIEW_METADATA, album)
+    with pytest.raises(Forbidden):  # may see it, may not upload
+        require(ANONYMOUS, Action.UPLOAD_TO_ALBUM, Resource("album", OWNER, None, "public"))
+
+
+def test_public_album_confers_view_only() -> None:
+    album = Resource("album", OWNER, None, "public")
+    assert level(ANONYMOUS, album) == Level.VIEW
+    assert level(Grants(user_id="u_c", collaborator=Level.UPLOAD), album) == Level.UPLOAD
+
+
+@pytest.mark.parametrize(
+    ("actor", "target", "new", "ok"),
+    [
+        ("owner", "owner", "member", True),
+        ("owner", None, "owner", True),
+        ("admin", "member", "admin", True),
+        ("admin", "viewer", None, True),
+        ("admin", "owner", "member", False),
+        ("admin", "member", "owner", False),
+        ("member", "viewer", "member", False),
+        ("viewer", None, "viewer", False),
+        (None, None, "viewer", False),
+    ],
+)
+def test_member_management(
+    actor: str | None, target: str | None, new: str | None, ok: bool
+) -> None:
+    assert may_assign_role(actor, target, new) == ok
