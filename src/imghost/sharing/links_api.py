@@ -167,7 +167,7 @@ async def open_link(
 
 # --- the page a holder opens -------------------------------------------------------
 
-_PAGE = Path(__file__).resolve().parent.parent / "web" / "share.html"
+_PAGE = Path(__file__).resolve().parent.parent / "web" / "static" / "share.html"
 
 
 def _sha256(source: str) -> str:
