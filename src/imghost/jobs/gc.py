@@ -3,7 +3,8 @@
 - pending presigned uploads past their expiry: object removed, row marked expired;
 - upload objects left after a finalize (the image committed, the delete did not);
 - originals with no image row, older than the grace period (a crash between
-  the blob write and the row commit);
+  the blob write and the row commit), except at the keys unfinished tus
+  uploads reserved (their bytes are there before the row);
 - stale spool files in the staging directory;
 - resumable (tus) uploads: see ``imghost.tus.gc``.
 """
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
-from imghost.tus.gc import collect_uploads
+from imghost.tus.gc import collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,15 @@ async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
         originals = [
             m.key async for m in store.list("") if m.last_modified < cutoff and _is_original(m.key)
         ]
+        # Read before the image rows: an upload that finishes in between has
+        # committed its image row by the time that is read.
+        reserved = await reserved_originals(session)
         for batch in _batches(originals):
             known = set(
                 await session.scalars(select(Image.blob_key).where(Image.blob_key.in_(batch)))
             )
             for key in batch:
-                if key not in known:
+                if key not in known and key not in reserved:
                     await store.delete(key)
                     report.orphan_blobs += 1
     report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)

@@ -46,6 +46,11 @@ class ResumableWriter(Protocol):
         """Drop the bytes this writer took in; the upload stays at its old offset."""
         ...
 
+    async def drop(self) -> None:
+        """Let go without writing or removing anything more (the lease was lost:
+        the upload's bytes are another request's now)."""
+        ...
+
 
 class ResumableStore(Protocol):
     async def open(

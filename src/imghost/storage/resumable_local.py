@@ -2,17 +2,19 @@
 
 Files live in ``<root>/.tus`` beside the blobs, so every API process on the
 machine sees the same bytes and a finished upload moves into the blob store
-by a link, not a copy. Writes are batched (1 MiB) and handed to a thread; ``sync``
-fsyncs before its offset is reported durable.
+by a link, not a copy. Writes are batched (1 MiB) here, not in a file buffer
+(so a writer that lost its lease can let go without a byte more reaching the
+file), and handed to a thread; a checkpoint fsyncs before its offset is
+reported durable.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 import anyio
 
@@ -22,7 +24,7 @@ FLUSH_BYTES = 1024 * 1024
 
 
 class LocalResumableWriter:
-    def __init__(self, fh: BinaryIO, offset: int) -> None:
+    def __init__(self, fh: io.FileIO, offset: int) -> None:
         self._fh = fh
         self._start = offset
         self._written = offset  # bytes handed to the file
@@ -38,8 +40,14 @@ class LocalResumableWriter:
         if not self._buffer:
             return
         data, self._buffer = self._buffer, bytearray()
-        await anyio.to_thread.run_sync(self._fh.write, data)
+        await anyio.to_thread.run_sync(self._write_all, data)
         self._written += len(data)
+
+    def _write_all(self, data: bytearray) -> None:
+        with memoryview(data) as view:
+            done = 0
+            while done < len(view):
+                done += self._fh.write(view[done:]) or 0
 
     def durable(self) -> tuple[int, State]:
         return self._synced, {}
@@ -47,11 +55,7 @@ class LocalResumableWriter:
     async def checkpoint(self) -> tuple[int, State]:
         await self._flush()
 
-        def _sync() -> None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-
-        await anyio.to_thread.run_sync(_sync)
+        await anyio.to_thread.run_sync(os.fsync, self._fh.fileno())
         self._synced = self._written
         return self.durable()
 
@@ -60,6 +64,11 @@ class LocalResumableWriter:
             return await self.checkpoint()
         finally:
             self._fh.close()
+
+    async def drop(self) -> None:
+        # Unbuffered: closing writes nothing.
+        self._buffer = bytearray()
+        self._fh.close()
 
     async def abandon(self) -> None:
         self._buffer = bytearray()
@@ -86,8 +95,8 @@ class LocalResumableStore:
     ) -> LocalResumableWriter:
         path = self._path(upload_id)
 
-        def _open() -> BinaryIO:
-            fh = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - the writer owns it
+        def _open() -> io.FileIO:
+            fh = io.FileIO(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
             # The row's offset is the truth: bytes past it (written before a
             # crash, never recorded) are overwritten.
             fh.truncate(offset)
@@ -97,11 +106,15 @@ class LocalResumableStore:
         return LocalResumableWriter(await anyio.to_thread.run_sync(_open), offset)
 
     async def seal(self, upload_id: str, size: int, state: State) -> State:
+        if size == 0:
+            # Nothing was ever written, so there may be no file: an empty one.
+            path = self._path(upload_id)
+            await anyio.to_thread.run_sync(lambda: path.touch(exist_ok=True))
         return state
 
     async def assemble(self, pieces: list[Piece], dest: Path) -> None:
         def _assemble() -> None:
-            if len(pieces) == 1:
+            if len(pieces) == 1 and pieces[0].size > 0:
                 # The staging directory is on the same filesystem: a second
                 # name, not a copy (the upload's own name goes with discard).
                 dest.unlink(missing_ok=True)
@@ -112,6 +125,8 @@ class LocalResumableStore:
                     pass
             with open(dest, "wb") as out:
                 for piece in pieces:
+                    if piece.size == 0:
+                        continue  # nothing to read (and maybe no file)
                     with open(self._path(piece.upload_id), "rb") as src:
                         shutil.copyfileobj(src, out, 1024 * 1024)
 

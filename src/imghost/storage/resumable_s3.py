@@ -127,6 +127,11 @@ class S3ResumableWriter:
             self._tail_written = len(self._buffer)
         return self.durable()
 
+    async def drop(self) -> None:
+        # Not even the tail: the request holding the lease now owns it.
+        self._buffer = bytearray()
+        self._tail_written = 0
+
     async def abandon(self) -> None:
         # Parts numbered past the recorded ones are simply overwritten by the
         # next request; a multipart upload this writer created is unknown to
@@ -204,7 +209,11 @@ class S3ResumableStore:
                         out.write(chunk)
 
     async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> State | None:
-        if len(pieces) != 1 or pieces[0].state.get("dataSize") != pieces[0].size:
+        if (
+            len(pieces) != 1
+            or not pieces[0].size
+            or pieces[0].state.get("dataSize") != pieces[0].size
+        ):
             return None
         piece = pieces[0]
         source = _object_key(piece.upload_id, piece.state)

@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from imghost.auth.services import Actor
 from imghost.context import AppContext
+from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
 from imghost.storage.resumable import Piece
@@ -114,6 +115,7 @@ async def _create_final(
 ) -> Response:
     """concatenation: one upload made of finished partial uploads, in order."""
     partials = [await services.owned(db, pid, actor) for pid in partial_ids]
+    now = utcnow()
     for partial in partials:
         if partial.concat != "partial" or partial.status != "uploaded":
             raise AppError(
@@ -121,6 +123,10 @@ async def _create_final(
                 "invalid_concatenation",
                 f"Upload {partial.id} is not a finished partial upload "
                 "(create it with Upload-Concat: partial and send all its bytes first).",
+            )
+        if partial.expires_at <= now:
+            raise AppError(
+                400, "invalid_concatenation", f"Partial upload {partial.id} has expired."
             )
     total = sum(p.size or 0 for p in partials)
     services.check_length(total, ctx.settings)
@@ -136,20 +142,27 @@ async def _create_final(
     upload.offset = total
     upload_id = upload.id
     # Claim the partials with the same commit that creates the final upload:
-    # two concurrent concatenations cannot both use one.
+    # two concurrent concatenations cannot both use one, and gc cannot expire
+    # (and empty) one that is being claimed.
     claimed = await db.execute(
         update(Upload)
-        .where(Upload.id.in_(partial_ids), Upload.status == "uploaded")
+        .where(Upload.id.in_(partial_ids), Upload.status == "uploaded", Upload.expires_at > now)
         .values(status="concatenated")
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != len(partial_ids):
         raise AppError(
-            409, "invalid_concatenation", "A partial upload was concatenated by another request."
+            409,
+            "invalid_concatenation",
+            "A partial upload was concatenated by another request, or expired.",
         )
     token = services.lease_new(upload)
     await db.commit()
-    upload = await _complete_locked(db, ctx, actor, upload, token)
+    try:
+        upload = await _complete_locked(db, ctx, actor, upload, token)
+    except BaseException:
+        await _give_up(db, upload_id, token)
+        raise
     return Response(
         status_code=201,
         headers={"Location": _location(ctx, upload_id), **_upload_headers(upload)},
@@ -193,9 +206,8 @@ async def _append(
     checksum = protocol.parse_checksum(checksum_header) if checksum_header else None
     new_length = protocol.parse_length(headers.get("upload-length"), "Upload-Length")
     upload = await services.owned(db, upload_id, actor)
-    if upload.status in ("completed", "uploaded", "concatenated") and offset == upload.offset:
-        return upload  # a retried last PATCH whose answer was lost: nothing to do
-    services.check_open(upload)
+    if _done(upload, offset):
+        return upload
     if upload.concat == "final":
         if upload.status != "pending" or offset != upload.offset:
             raise AppError(403, "upload_is_final", "A concatenated upload cannot be patched.")
@@ -204,8 +216,14 @@ async def _append(
     token = await services.acquire(db, upload_id)
     await db.commit()
     try:
+        # Fresh, now that the upload is ours: another request may have
+        # finished or ended it since it was read above.
         upload = await services.owned(db, upload_id, actor)
-        if offset != upload.offset:
+        if _done(upload, offset):
+            await services.release(db, upload_id, token)
+            await db.commit()
+            return upload
+        if upload.status != "pending" or offset != upload.offset:
             raise AppError(
                 409,
                 "offset_mismatch",
@@ -253,17 +271,41 @@ async def _append(
             return upload
         return await _complete_locked(db, ctx, actor, upload, token)
     except BaseException:
-        await db.rollback()
-        await services.release(db, upload_id, token)
-        await db.commit()
+        await _give_up(db, upload_id, token)
         raise
+
+
+def _done(upload: Upload, offset: int) -> bool:
+    """True for a retried last PATCH whose answer was lost (nothing to do);
+    raises for an upload that can no longer be written."""
+    if upload.status in ("completed", "uploaded", "concatenated") and offset == upload.offset:
+        return True
+    services.check_open(upload)
+    return False
+
+
+async def _give_up(db: Db, upload_id: str, token: str) -> None:
+    """After a failure under the lease: drop the transaction, free the upload."""
+    await db.rollback()
+    await services.release(db, upload_id, token)
+    await db.commit()
 
 
 async def _complete(db: Db, ctx: AppContext, actor: Actor, upload_id: str) -> Upload:
     token = await services.acquire(db, upload_id)
     await db.commit()
-    upload = await services.owned(db, upload_id, actor)
-    return await _complete_locked(db, ctx, actor, upload, token)
+    try:
+        upload = await services.owned(db, upload_id, actor)
+        services.check_open(upload)
+        if upload.status != "pending":
+            # Finished by another request since the caller looked.
+            await services.release(db, upload_id, token)
+            await db.commit()
+            return upload
+        return await _complete_locked(db, ctx, actor, upload, token)
+    except BaseException:
+        await _give_up(db, upload_id, token)
+        raise
 
 
 async def _complete_locked(
@@ -317,7 +359,30 @@ async def tus_terminate(
 ) -> Response:
     """termination: stop an upload and remove its bytes."""
     protocol.check_version(request.headers.get("tus-resumable"))
-    upload = await services.owned(db, upload_id, actor)
+    _check_terminable(await services.owned(db, upload_id, actor))
+    token = await services.acquire(db, upload_id)
+    await db.commit()
+    try:
+        # Fresh, now that the upload is ours: a PATCH may have finished it
+        # since it was read above, and its storage state may have changed.
+        upload = await services.owned(db, upload_id, actor)
+        _check_terminable(upload)
+        pieces = [Piece(upload_id, upload.offset, upload.storage or {})]
+        if upload.concat == "final":
+            # Its partials' bytes were kept for it alone.
+            for partial_id in upload.partials or []:
+                partial = await services.owned(db, partial_id, actor)
+                pieces.append(Piece(partial_id, partial.size or 0, partial.storage or {}))
+        await services.release(db, upload_id, token, status="terminated")
+        await db.commit()
+    except BaseException:
+        await _give_up(db, upload_id, token)
+        raise
+    await finish.discard(ctx, db, upload_id, pieces)
+    return Response(status_code=204)
+
+
+def _check_terminable(upload: Upload) -> None:
     if upload.status == "terminated":
         raise services.not_found()
     if upload.status in ("completed", "concatenated"):
@@ -328,9 +393,3 @@ async def tus_terminate(
             "This upload has already become (part of) an image; delete the image instead.",
             imageId=upload.image_id,
         )
-    token = await services.acquire(db, upload_id)
-    state = upload.storage or {}
-    await services.release(db, upload_id, token, status="terminated")
-    await db.commit()
-    await finish.discard(ctx, db, upload_id, [Piece(upload_id, upload.offset, state)])
-    return Response(status_code=204)

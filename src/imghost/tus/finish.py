@@ -52,33 +52,49 @@ async def seal(ctx: AppContext, db: AsyncSession, upload: Upload, token: str) ->
 async def finish(
     ctx: AppContext, db: AsyncSession, upload: Upload, token: str, pieces: list[Piece]
 ) -> Image:
-    """Validate the assembled ``pieces`` as ``upload``'s image; commits either way."""
+    """Validate the assembled ``pieces`` as ``upload``'s image; commits either way.
+
+    Only while this request holds the lease: if it ran out and another request
+    took the upload (to finish or end it), this one answers 423 and touches
+    nothing, not even the image's blob (the other request may be writing it,
+    under the same reserved key)."""
     upload_id = upload.id
     try:
-        image, adopted = await _store_image(ctx, db, upload, pieces)
+        image, adopted = await _store_image(ctx, db, upload, token, pieces)
         done: dict[str, Any] = {"status": "completed", "image_id": image.id}
         if adopted is not None:
             # From now on the bytes are the image's: discard must leave them.
             pieces = [Piece(pieces[0].upload_id, pieces[0].size, adopted)]
             done["storage"] = adopted
-        await db.execute(
+        finished = await db.execute(
             update(Upload)
-            .where(Upload.id == upload_id)
+            .where(Upload.id == upload_id, Upload.lock_token == token, Upload.status == "pending")
             .values(lock_token=None, locked_until=None, **done)
             .execution_options(synchronize_session=False)
         )
-        await uploads.commit_or_discard(db, ctx.store, image.blob_key)
+        if getattr(finished, "rowcount", 0) != 1:
+            raise services.LeaseLost
+        if adopted is None:
+            await uploads.commit_or_discard(db, ctx.store, image.blob_key)
+        else:
+            # The blob is the upload's own sealed object: if the commit fails
+            # it stays, as the upload does (pending), so a retry can use it.
+            await db.commit()
+    except services.LeaseLost:
+        await db.rollback()
+        raise
     except AppError as exc:
         await db.rollback()
         if exc.status >= 500:
             await services.release(db, upload_id, token)
             await db.commit()
             raise
-        await services.release(
+        failed = await services.release(
             db, upload_id, token, status="failed", error_code=exc.code, error_detail=exc.detail
         )
         await db.commit()
-        await discard(ctx, db, upload_id, pieces)
+        if failed:
+            await discard(ctx, db, upload_id, pieces)
         raise
     ctx.wake_jobs()
     await discard(ctx, db, upload_id, pieces)
@@ -102,8 +118,13 @@ async def discard(ctx: AppContext, db: AsyncSession, upload_id: str, pieces: lis
         log.warning("could not remove the bytes of upload %s; gc will", upload_id, exc_info=True)
 
 
+async def _keep_lease(db: AsyncSession, upload: Upload, token: str) -> None:
+    await services.renew(db, upload.id, token)
+    await db.commit()
+
+
 async def _store_image(
-    ctx: AppContext, db: AsyncSession, upload: Upload, pieces: list[Piece]
+    ctx: AppContext, db: AsyncSession, upload: Upload, token: str, pieces: list[Piece]
 ) -> tuple[Image, State | None]:
     """Validate and store the image (row added, not committed); the second
     value is the piece's new state if the resumable store adopted the bytes."""
@@ -113,7 +134,10 @@ async def _store_image(
     path = Path(name)
     try:
         os.close(fd)
+        # Assembly and decoding can take a while: the lease is renewed after each.
+        await _keep_lease(db, upload, token)
         await ctx.resumable.assemble(pieces, path)
+        await _keep_lease(db, upload, token)
         size = sum(p.size for p in pieces)
         digest = await anyio.to_thread.run_sync(uploads.sha256_file, path)
         image = await uploads.check_new_image(
@@ -124,6 +148,7 @@ async def _store_image(
             upload.filename,
             upload.reserved_image_id,
         )
+        await _keep_lease(db, upload, token)
         # On S3 the validated bytes are in the bucket already, at this key:
         # nothing is sent up again.
         adopted = await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type)

@@ -66,7 +66,8 @@ def check_version(value: str | None) -> None:
 def parse_length(value: str | None, header: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: "²".isdigit() is true, but int() refuses it.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise AppError(
             400, "invalid_header", f"{header} must be a non-negative integer, not {value!r}."
         )

@@ -96,12 +96,18 @@ async def receive(
                 since_bytes += len(chunk)
                 if overflowed:
                     break
-                if hasher is None and (
-                    since_bytes >= CHECKPOINT_BYTES
-                    or time.monotonic() - since_time >= CHECKPOINT_SECONDS
+                if time.monotonic() - since_time >= CHECKPOINT_SECONDS or (
+                    hasher is None and since_bytes >= CHECKPOINT_BYTES
                 ):
-                    offset, state = await writer.checkpoint()
-                    await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
+                    if hasher is None:
+                        offset, state = await writer.checkpoint()
+                        await services.save_progress(
+                            db, ctx.settings, upload_id, token, offset, state
+                        )
+                    else:
+                        # Nothing counts before the whole body matched its
+                        # checksum: only the lease is renewed.
+                        await services.renew(db, upload_id, token)
                     await db.commit()
                     since_bytes, since_time = 0, time.monotonic()
         except ClientDisconnect:
@@ -114,11 +120,12 @@ async def receive(
             await writer.abandon()
             return Received(start, False, disconnected, stalled, mismatched=not cut)
         offset, state = await writer.close()
-    except BaseException:
+    except BaseException as exc:
         # Anything else (a store error, a lost lease, cancellation): keep what
         # is durable if we still can, then let the error answer.
         log.warning("tus PATCH on %s ended abnormally", upload_id, exc_info=True)
-        await _record_quietly(ctx, db, upload_id, token, writer, keep=hasher is None)
+        lost = isinstance(exc, services.LeaseLost)
+        await _record_quietly(ctx, db, upload_id, token, writer, keep=hasher is None, lost=lost)
         raise
     await services.save_progress(db, ctx.settings, upload_id, token, offset, state)
     await db.commit()
@@ -132,11 +139,17 @@ async def _record_quietly(
     token: str,
     writer: ResumableWriter,
     keep: bool,
+    lost: bool = False,
 ) -> None:
     """After a failure: close the writer, record what is durable (unless the
-    bytes were unverified against a checksum, then drop them)."""
+    bytes were unverified against a checksum, then drop them). If the lease
+    was lost, the upload is another request's: nothing more is written or
+    truncated, the writer just lets go."""
     try:
         await db.rollback()
+        if lost:
+            await writer.drop()
+            return
         if not keep:
             await writer.abandon()
             return

@@ -35,6 +35,17 @@ from imghost.uploads.services import file_too_large
 LEASE_SECONDS = 60
 
 
+class LeaseLost(AppError):
+    """This request's lease was taken over by another one (it ran out)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            423,
+            "upload_locked",
+            "This request lost its hold on the upload to another one; retry from HEAD.",
+        )
+
+
 def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, Any]:
     """Image fields from Upload-Metadata, validated now rather than after the bytes."""
     for key, value in metadata.items():
@@ -205,17 +216,27 @@ async def save_progress(
         .execution_options(synchronize_session=False)
     )
     if getattr(saved, "rowcount", 0) != 1:
-        raise AppError(
-            423,
-            "upload_locked",
-            "This request lost its hold on the upload to another one; retry from HEAD.",
-        )
+        raise LeaseLost
 
 
-async def release(session: AsyncSession, upload_id: str, token: str, **values: Any) -> None:
-    await session.execute(
+async def renew(session: AsyncSession, upload_id: str, token: str) -> None:
+    """Extend the lease before a long step (flushed, not committed); LeaseLost if gone."""
+    renewed = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_token == token)
+        .values(locked_until=utcnow() + dt.timedelta(seconds=LEASE_SECONDS))
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(renewed, "rowcount", 0) != 1:
+        raise LeaseLost
+
+
+async def release(session: AsyncSession, upload_id: str, token: str, **values: Any) -> bool:
+    """Give the lease up (setting ``values``); False if it was not ours any more."""
+    released = await session.execute(
         update(Upload)
         .where(Upload.id == upload_id, Upload.lock_token == token)
         .values(lock_token=None, locked_until=None, **values)
         .execution_options(synchronize_session=False)
     )
+    return getattr(released, "rowcount", 0) == 1

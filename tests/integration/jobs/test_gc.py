@@ -10,6 +10,7 @@ from imghost.context import AppContext
 from imghost.jobs.gc import GcReport, collect
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
+from tests.integration.tus.helpers import TUS, create, created_path, upload_row
 
 
 def run_gc(live: LiveServer, grace: int) -> GcReport:
@@ -83,3 +84,22 @@ def test_gc_sweeps_stale_spool_files(client: httpx.Client, live: LiveServer) -> 
     os.utime(stale, (old, old))
     assert run_gc(live, grace=0).staging_files == 1
     assert not os.path.exists(stale) and os.path.exists(fresh)
+
+
+def test_gc_keeps_the_original_key_of_an_unfinished_tus_upload(
+    client: httpx.Client, live: LiveServer
+) -> None:
+    user = make_user(client)
+    path = created_path(create(client, user, 1000))
+    reserved = upload_row(live.settings, path.rsplit("/", 1)[-1]).reserved_image_id
+    # On S3 the upload's bytes are at its image's key before the image row
+    # exists, dated when the multipart upload started.
+    key = f"{user.user_id}/{reserved}/original"
+    put_blob(live, key)
+    time.sleep(1.1)
+    assert run_gc(live, grace=1).orphan_blobs == 0
+    assert blob_exists(live, key)
+    # Once the upload is over, its bytes there are nobody's.
+    assert client.delete(path, headers={**TUS, **user.headers}).status_code == 204
+    assert run_gc(live, grace=1).orphan_blobs == 1
+    assert not blob_exists(live, key)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import hashlib
 import io
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 from PIL import Image
+from sqlalchemy import select, update
 
 from imghost.context import AppContext
 from imghost.settings import Settings
 from imghost.storage.resumable import Leftover
+from imghost.uploads.models import Upload
 from tests.factories import UserHandle
 
 T = TypeVar("T")
@@ -59,6 +63,26 @@ def patch(
 ) -> httpx.Response:
     sent = {**TUS, **OCTETS, **user.headers, "Upload-Offset": str(offset), **(headers or {})}
     return client.patch(path, headers=sent, content=data)
+
+
+def send_partial_patch(
+    port: int, path: str, user: UserHandle, offset: int, total: int, body: bytes
+) -> socket.socket:
+    """Start a PATCH announcing ``total`` bytes and send only ``body``."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    head_lines = [
+        f"PATCH {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Tus-Resumable: 1.0.0",
+        "Content-Type: application/offset+octet-stream",
+        f"Upload-Offset: {offset}",
+        f"Content-Length: {total}",
+        f"Authorization: {user.headers['Authorization']}",
+        "",
+        "",
+    ]
+    sock.sendall("\r\n".join(head_lines).encode() + body)
+    return sock
 
 
 def head(client: httpx.Client, user: UserHandle, path: str) -> httpx.Response:
@@ -109,3 +133,39 @@ def with_ctx(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> 
 
 def leftovers(settings: Settings) -> list[Leftover]:
     return with_ctx(settings, lambda ctx: ctx.resumable.leftovers())
+
+
+def upload_row(settings: Settings, upload_id: str) -> Upload:
+    async def read(ctx: AppContext) -> Upload:
+        async with ctx.sessions() as session:
+            row = await session.get(Upload, upload_id)
+            assert row is not None
+            return row
+
+    return with_ctx(settings, read)
+
+
+def set_row(settings: Settings, upload_id: str, **values: Any) -> None:
+    """Change an upload's row behind the server's back (another process, a clock)."""
+
+    async def write(ctx: AppContext) -> None:
+        async with ctx.sessions() as session:
+            await session.execute(update(Upload).where(Upload.id == upload_id).values(**values))
+            await session.commit()
+
+    with_ctx(settings, write)
+
+
+def steal_lease(settings: Settings, upload_id: str) -> None:
+    """As if this request's lease ran out and another request took the upload."""
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    set_row(settings, upload_id, lock_token="lck_thief", locked_until=until)
+
+
+def upload_ids(settings: Settings, **where: Any) -> list[str]:
+    async def read(ctx: AppContext) -> list[str]:
+        async with ctx.sessions() as session:
+            found = await session.scalars(select(Upload.id).filter_by(**where))
+            return list(found)
+
+    return with_ctx(settings, read)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,31 +28,12 @@ from tests.integration.tus.helpers import (
     leftovers,
     noise_png,
     patch,
+    send_partial_patch,
     status,
     with_ctx,
 )
 
 MiB = 1024 * 1024
-
-
-def send_partial_patch(
-    port: int, path: str, user: UserHandle, offset: int, total: int, body: bytes
-) -> socket.socket:
-    """Start a PATCH announcing ``total`` bytes and send only ``body``."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    head_lines = [
-        f"PATCH {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Tus-Resumable: 1.0.0",
-        "Content-Type: application/offset+octet-stream",
-        f"Upload-Offset: {offset}",
-        f"Content-Length: {total}",
-        f"Authorization: {user.headers['Authorization']}",
-        "",
-        "",
-    ]
-    sock.sendall("\r\n".join(head_lines).encode() + body)
-    return sock
 
 
 def wait_offset(client: httpx.Client, user: UserHandle, path: str, want: int) -> None:
