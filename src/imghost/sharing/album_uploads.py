@@ -20,21 +20,27 @@ from imghost.sharing.models import Album, AlbumImage
 from imghost.sharing.policy import Action, require
 
 
-async def with_album(
-    session: AsyncSession, caller: Caller, fields: NewImageFields
-) -> NewImageFields:
-    """The fields with the album's namespace filled in, or 403/404 when the
-    caller may not upload to it."""
-    if fields.album_id is None:
-        return fields
-    if not fields.album_id.startswith("alb_") or len(fields.album_id) > 40:
-        raise NotFound("No such album.")
-    album = await session.get(Album, fields.album_id)
+async def album_namespace(session: AsyncSession, caller: Caller, album_id: str) -> str | None:
+    """The album's org (None for a user album), or 403/404 when the caller may
+    not upload to it."""
+    album = None
+    if album_id.startswith("alb_") and len(album_id) <= 40:
+        album = await session.get(Album, album_id)
     if album is None:
         raise NotFound("No such album.")
     grants = await album_grants(SessionReader(session), caller, album)
     require(grants, Action.UPLOAD_TO_ALBUM, album_resource(album))
-    return dataclasses.replace(fields, org_id=album.org_id)
+    return album.org_id
+
+
+async def with_album(
+    session: AsyncSession, caller: Caller, fields: NewImageFields
+) -> NewImageFields:
+    """The fields with the album's namespace filled in (checked before any byte is stored)."""
+    if fields.album_id is None:
+        return fields
+    org_id = await album_namespace(session, caller, fields.album_id)
+    return dataclasses.replace(fields, org_id=org_id)
 
 
 def file_in_album(session: AsyncSession, album_id: str, image_id: str, added_by: str) -> None:

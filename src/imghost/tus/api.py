@@ -94,6 +94,7 @@ async def tus_create(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) ->
         metadata=metadata,
         concat="partial" if concat else None,
     )
+    await services.check_album(db, actor, upload)
     upload_id = upload.id
     await db.commit()
     location = {"Location": _location(ctx, upload_id)}
@@ -139,6 +140,7 @@ async def _create_final(
         concat="final",
         partials=partial_ids,
     )
+    await services.check_album(db, actor, upload)
     upload.offset = total
     upload_id = upload.id
     # Claim the partials with the same commit that creates the final upload:

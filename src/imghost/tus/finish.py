@@ -25,6 +25,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.images.models import Image
+from imghost.sharing.album_uploads import with_album
 from imghost.storage.resumable import Piece, State
 from imghost.tus import services
 from imghost.uploads import services as uploads
@@ -140,10 +141,15 @@ async def _store_image(
         await _keep_lease(db, upload, token)
         size = sum(p.size for p in pieces)
         digest = await anyio.to_thread.run_sync(uploads.sha256_file, path)
+        # The album permission was checked at creation; it is checked again
+        # now, as it may have been revoked (or the album deleted) meanwhile.
+        fields = await with_album(
+            db, await services.uploader(db, upload), services.image_fields(upload)
+        )
         image = await uploads.check_new_image(
             ctx.settings,
             upload.owner_id,
-            services.image_fields(upload),
+            fields,
             Assembled(path, size, digest),
             upload.filename,
             upload.reserved_image_id,
@@ -154,7 +160,7 @@ async def _store_image(
         adopted = await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type)
         if adopted is None:
             await ctx.store.put_file(image.blob_key, path, image.mime_type)
-        uploads.add_new_image(db, image, ctx.settings)
+        uploads.add_new_image(db, image, ctx.settings, fields.album_id)
         return image, adopted
     finally:
         path.unlink(missing_ok=True)  # noqa: ASYNC240 - one metadata op

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.accounts.models import User
 from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError
@@ -26,6 +27,8 @@ from imghost.images.services import (
 )
 from imghost.schemas import unstorable
 from imghost.settings import Settings
+from imghost.sharing.album_uploads import album_field, album_namespace
+from imghost.sharing.grants import Caller, caller_of_actor
 from imghost.storage.resumable import State
 from imghost.uploads.models import Upload
 from imghost.uploads.services import file_too_large
@@ -68,6 +71,7 @@ def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, An
         "tags": normalize_tags([metadata.get("tags", "")]),
         "visibility": check_visibility(metadata.get("visibility") or actor.default_visibility),
         "keepGps": actor.keep_gps if not keep_gps else keep_gps == "true",
+        "albumId": album_field(metadata.get("albumId")),
     }
 
 
@@ -79,6 +83,7 @@ def image_fields(upload: Upload) -> NewImageFields:
         tags=list(stored.get("tags", [])),
         visibility=str(stored.get("visibility", "public")),
         keep_gps=bool(stored.get("keepGps", False)),
+        album_id=stored.get("albumId"),
     )
 
 
@@ -143,6 +148,19 @@ async def owned(session: AsyncSession, upload_id: str, actor: Actor) -> Upload:
     if upload is None or upload.kind != "tus" or upload.owner_id != actor.user_id:
         raise not_found()
     return upload
+
+
+async def check_album(session: AsyncSession, actor: Actor, upload: Upload) -> None:
+    """An upload into an album needs upload permission on it, before any byte."""
+    album_id = (upload.fields or {}).get("albumId")
+    if album_id:
+        await album_namespace(session, caller_of_actor(actor), album_id)
+
+
+async def uploader(session: AsyncSession, upload: Upload) -> Caller:
+    """The upload's owner as a caller, with their current rights."""
+    user = await session.get(User, upload.owner_id)
+    return Caller(upload.owner_id, bool(user and user.is_admin))
 
 
 def check_open(upload: Upload) -> None:

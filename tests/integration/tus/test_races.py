@@ -182,9 +182,11 @@ def test_a_finish_that_lost_its_lease_leaves_the_upload_alone(
     upload_id = path.rsplit("/", 1)[-1]
     real = uploads.add_new_image
 
-    def add_then_lose_the_lease(session: Any, image: Image, settings: Settings) -> None:
+    def add_then_lose_the_lease(
+        session: Any, image: Image, settings: Settings, album_id: str | None = None
+    ) -> None:
         monkeypatch.setattr(uploads, "add_new_image", real)
-        real(session, image, settings)
+        real(session, image, settings, album_id)
         # The lease ran out while the image was stored (another thread: the
         # server's event loop is this one).
         thief = threading.Thread(target=steal_lease, args=(live.settings, upload_id))
@@ -303,9 +305,11 @@ def test_a_failed_commit_keeps_the_bytes_for_a_retry(
     data = noise_png(1450, 1450)  # over one part: on S3 the bytes are adopted in place
     real = uploads.add_new_image
 
-    def add_broken(session: Any, image: Image, settings: Settings) -> None:
+    def add_broken(
+        session: Any, image: Image, settings: Settings, album_id: str | None = None
+    ) -> None:
         monkeypatch.setattr(uploads, "add_new_image", real)
-        real(session, image, settings)
+        real(session, image, settings, album_id)
         image.owner_id = "usr_nobody"  # the commit fails (foreign key)
 
     with httpx.Client(base_url=big_live.url, timeout=60) as client:
