@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -177,6 +178,11 @@ class Worker:
                 log.exception("heartbeat for job %s failed", job.id)
 
     async def _periodic_gc(self) -> None:
+        # The first run waits a random part of a minute (or of the interval, if
+        # shorter): processes started together by a deploy do not all list the
+        # blob store at the same moment, and a run never races start-up work.
+        interval = self.ctx.settings.gc_interval
+        await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, interval))
         while True:
             try:
                 await collect(self.ctx)
