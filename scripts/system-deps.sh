@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages that tests (and, with `bench`, benchmarks) start,
 # when missing and when root:
-#   scripts/system-deps.sh          postgresql, chromium (+ fonts), npm
+#   scripts/system-deps.sh          postgresql, nginx, chromium (+ fonts), npm
 #   scripts/system-deps.sh bench    postgresql, nginx, wrk
 # Without root, or when apt fails, it only warns: the test fixtures then skip,
 # or fail under CI=true, naming what is missing.
@@ -9,8 +9,9 @@ set -uo pipefail
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# nginx: the caching-proxy (CDN) test, and the delivery benchmark's peer.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ "${1:-}" = "bench" ]; then
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 else
   # The browser test drives Debian's chromium with Playwright (never

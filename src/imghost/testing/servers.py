@@ -274,15 +274,17 @@ class NginxServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_nginx(server_block: str, workers: int = 1) -> NginxServer:
+def start_nginx(server_block: str, workers: int = 1, http_extra: str = "") -> NginxServer:
     """Run nginx in the foreground with a config whose `server { }` body is given.
 
-    ``{port}`` and ``{root}`` in ``server_block`` are filled in.
+    ``{port}`` and ``{root}`` in ``server_block`` and ``http_extra`` (more
+    directives for the ``http { }`` block, e.g. ``proxy_cache_path``) are filled in.
     """
     binary = nginx_binary()
     root = Path(tempfile.mkdtemp(prefix="imghost-nginx-"))
     port = free_port()
     body = server_block.replace("{port}", str(port)).replace("{root}", str(root))
+    extra = http_extra.replace("{root}", str(root))
     user = "user root;" if os.geteuid() == 0 else ""
     conf = f"""
 {user}
@@ -302,6 +304,7 @@ http {{
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
     types {{ image/jpeg jpg; image/png png; }}
+    {extra}
     server {{
         listen 127.0.0.1:{port};
         {body}
