@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from imghost.accounts import services as accounts
@@ -66,9 +67,10 @@ async def delete_image(image_id: str, actor: CurrentActor, db: Db, reads: Reads)
 
 @router.get("/v1/images/{image_id}/file", status_code=302, response_class=RedirectResponse)
 async def image_file(
-    image_id: str, caller: Who, db: Db, reads: Reads, ctx: Ctx
+    image_id: str, request: Request, caller: Who, db: Db, reads: Reads, ctx: Ctx
 ) -> RedirectResponse:
-    """Redirect to the bytes: the delivery URL, or a presigned S3 GET in redirect mode."""
+    """Redirect to the bytes: the delivery URL (keeping a `?share=` grant), or a
+    presigned S3 GET in redirect mode."""
     image = await services.get_image(db, image_id)
     grants = await image_access(reads, caller, image, Action.DOWNLOAD_ORIGINAL)
     assert image is not None
@@ -78,7 +80,10 @@ async def image_file(
         presigned = await ctx.store.presign_get(blob_key, 300)
         if presigned:
             return RedirectResponse(presigned, status_code=302)
-    return RedirectResponse(image_url(ctx.settings.public_base_url, image.id), status_code=302)
+    target = image_url(ctx.settings.public_base_url, image.id)
+    if share := request.query_params.get("share"):
+        target += "?" + urlencode({"share": share})
+    return RedirectResponse(target, status_code=302)
 
 
 @router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)

@@ -171,6 +171,9 @@ def test_open_grants_every_read_path(client: httpx.Client) -> None:
     for key in ("url", "thumbnailUrl", "downloadUrl"):
         r = client.get(image[key])
         assert r.status_code == 200, (key, r.text)
+    # /file keeps the grant on its redirect
+    r = client.get(f"/v1/images/{image_id}/file", params=share, follow_redirects=True)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
 
     # Without the grant the image stays private.
     assert_problem(client.get(f"/images/{image_id}/medium.jpg"), 403, "forbidden")
