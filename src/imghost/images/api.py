@@ -79,11 +79,15 @@ async def image_file(
         blob_key, _, _ = served_original(image, owns(grants, image))
         presigned = await ctx.store.presign_get(blob_key, 300)
         if presigned:
-            return RedirectResponse(presigned, status_code=302)
+            return RedirectResponse(presigned, status_code=302, headers=_NOT_SHARED)
     target = image_url(ctx.settings.public_base_url, image.id)
     if share := request.query_params.get("share"):
         target += "?" + urlencode({"share": share})
-    return RedirectResponse(target, status_code=302)
+    return RedirectResponse(target, status_code=302, headers=_NOT_SHARED)
+
+
+# The redirect depends on the caller (a presigned URL for their copy, their grant).
+_NOT_SHARED = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 
 
 @router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)

@@ -86,20 +86,53 @@ def _level_case(column: InstrumentedAttribute[str]) -> ColumnElement[int]:
     return case(*((column == name, int(lvl)) for name, lvl in ALBUM_PERMISSIONS.items()), else_=0)
 
 
-def same_namespace(image_owner: Any, image_org: Any) -> ColumnElement[bool]:
-    """An album's grants reach an image only in the album's own namespace: a
-    user album covers its owner's personal images, an org album the org's.
-    Someone else's image in your album is seen by its own rules only.
+def same_namespace(image_owner: Any, image_org: Any, album: Any = Album) -> ColumnElement[bool]:
+    """The image is in the album's own namespace: a user album covers its
+    owner's personal images, an org album the org's.
 
-    Takes plain values (one image) or columns (a listing query).
+    Takes plain values (one image) or columns (a listing query); ``album`` may
+    be an alias of ``Album``.
     """
     if image_org is None:
-        return and_(Album.org_id.is_(None), Album.owner_id == image_owner)
+        return and_(album.org_id.is_(None), album.owner_id == image_owner)
     if isinstance(image_org, str):
-        return Album.org_id == image_org
+        same_org: ColumnElement[bool] = album.org_id == image_org
+        return same_org
     return or_(
-        and_(Album.org_id.is_(None), image_org.is_(None), Album.owner_id == image_owner),
-        Album.org_id == image_org,
+        and_(album.org_id.is_(None), image_org.is_(None), album.owner_id == image_owner),
+        album.org_id == image_org,
+    )
+
+
+def album_conveys(image_owner: Any, image_org: Any, album: Any = Album) -> ColumnElement[bool]:
+    """Whether grants on ``album`` reach this image (``AlbumImage`` in scope).
+
+    Only in the album's own namespace — someone else's image in your album is
+    seen by its own rules — and only if the image was put there by someone
+    who may share it: its owner, or for an org album an org owner or admin.
+    Otherwise adding an image you may merely see to an album you may edit
+    would raise your access to it, and that of everyone the album is shared with.
+    """
+    managers = select(OrgMember.user_id).where(
+        OrgMember.org_id == album.org_id, OrgMember.role.in_(("owner", "admin"))
+    )
+    added_by_sharer = or_(
+        AlbumImage.added_by == image_owner,
+        and_(album.org_id.is_not(None), AlbumImage.added_by.in_(managers)),
+    )
+    return and_(same_namespace(image_owner, image_org, album), added_by_sharer)
+
+
+def grantee_in_org(album: Any, user_id: Any) -> ColumnElement[bool]:
+    """A collaborator grant on an org album counts only while its holder is a
+    member of the org (removal takes their album grants away at once)."""
+    return or_(
+        album.org_id.is_(None),
+        exists(
+            select(OrgMember.user_id).where(
+                OrgMember.org_id == album.org_id, OrgMember.user_id == user_id
+            )
+        ),
     )
 
 
@@ -129,7 +162,8 @@ async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Gr
             .where(
                 AlbumImage.image_id == image.id,
                 AlbumCollaborator.user_id == me,
-                same_namespace(image.owner_id, image.org_id),
+                album_conveys(image.owner_id, image.org_id),
+                grantee_in_org(Album, me),
             )
             .scalar_subquery()
         )
@@ -142,7 +176,9 @@ async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Gr
         if row is not None:
             org_role, permission, best = tuple(row)
             collaborator = permission_level([permission] if permission else [], IMAGE_PERMISSIONS)
-            album = Level(min(best or 0, Level.EDIT))
+            # An album grant is about the album: on its images it conveys at
+            # most download (editing an image's metadata takes an image grant).
+            album = Level(min(best or 0, Level.DOWNLOAD))
     bearer = max(caller.signed, await _image_link_level(reads, caller.link_id, image))
     return Grants(caller.user_id, caller.admin, org_role, collaborator, album, bearer)
 
@@ -156,7 +192,7 @@ async def _image_link_level(reads: FastReader, link_id: str | None, image: Image
         .where(
             AlbumImage.album_id == ShareLink.album_id,
             AlbumImage.image_id == image.id,
-            same_namespace(image.owner_id, image.org_id),
+            album_conveys(image.owner_id, image.org_id),
         )
     )
     row = await reads.first(
@@ -195,7 +231,11 @@ async def album_grants(reads: FastReader, caller: Caller, album: Album) -> Grant
         row = await reads.first(select(_org_role(album.org_id, caller.user_id), direct))
         if row is not None:
             org_role, permission = tuple(row)
-            collaborator = permission_level([permission] if permission else [], ALBUM_PERMISSIONS)
+            # On an org album a collaborator grant counts only for members.
+            if album.org_id is None or org_role is not None:
+                collaborator = permission_level(
+                    [permission] if permission else [], ALBUM_PERMISSIONS
+                )
     bearer = Level.NONE
     if caller.link_id is not None:
         link = await reads.first(

@@ -156,13 +156,18 @@ class PasswordThrottle:
             (self.per_link, ("share-link-password", link_id)),
         ]
 
-    def check(self, link_id: str, client: str) -> None:
-        """429 while either window is full (checked before verifying, so a right
-        guess cannot be told from a wrong one while throttled)."""
+    def attempt(self, link_id: str, client: str) -> None:
+        """Count one password attempt, or 429 while either window is full.
+
+        Counted before the password is verified, so concurrent guesses cannot
+        all pass between a check and a count; a right password costs an
+        attempt too (its holder then has a grant for an hour). While
+        throttled, a right guess cannot be told from a wrong one.
+        """
         waits = [
             self.limiter.get_window_stats(item, *ids).reset_time - time.time()
             for item, ids in self._keys(link_id, client)
-            if not self.limiter.test(item, *ids)
+            if not self.limiter.hit(item, *ids)
         ]
         if waits:
             retry = max(1, math.ceil(max(waits)))
@@ -172,10 +177,6 @@ class PasswordThrottle:
                 f"Too many wrong passwords for this link; try again in {retry} seconds.",
                 headers={"Retry-After": str(retry)},
             )
-
-    def failed(self, link_id: str, client: str) -> None:
-        for item, ids in self._keys(link_id, client):
-            self.limiter.hit(item, *ids)
 
 
 THROTTLE = PasswordThrottle(RateLimitItemPerMinute(5), RateLimitItemPerMinute(20))
@@ -188,9 +189,8 @@ async def check_password(link: ShareLink, password: str | None, client: str) -> 
         raise AppError(
             401, "link_password_required", "This link is protected by a password: enter it."
         )
-    THROTTLE.check(link.id, client)
+    THROTTLE.attempt(link.id, client)
     if not await verify_password(link.password_hash, password):
-        THROTTLE.failed(link.id, client)
         raise AppError(403, "link_password_invalid", "That password is not right.")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 
 from imghost.accounts.models import OrgMember
 from imghost.images.models import Image
-from imghost.sharing.grants import Caller, same_namespace
+from imghost.sharing.grants import Caller, album_conveys, grantee_in_org
 from imghost.sharing.models import Album, AlbumCollaborator, AlbumImage, ImageCollaborator
 
 
@@ -43,7 +43,8 @@ def listable_images(caller: Caller) -> ColumnElement[bool]:
             .where(
                 AlbumImage.image_id == Image.id,
                 AlbumCollaborator.user_id == me,
-                same_namespace(Image.owner_id, Image.org_id),
+                album_conveys(Image.owner_id, Image.org_id),
+                grantee_in_org(Album, me),
             )
         ),
     )
@@ -92,14 +93,8 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
             .where(
                 AlbumImage.image_id == Image.id,
                 AlbumCollaborator.user_id == me,
-                or_(  # grants.same_namespace, over the aliased album
-                    and_(
-                        other.org_id.is_(None),
-                        Image.org_id.is_(None),
-                        other.owner_id == Image.owner_id,
-                    ),
-                    other.org_id == Image.org_id,
-                ),
+                album_conveys(Image.owner_id, Image.org_id, other),
+                grantee_in_org(other, me),
             )
         ),
     )
@@ -124,7 +119,7 @@ def album_images_visible(
         return live
     shown = viewable_images(caller)
     if album_view:
-        through_album = and_(Image.status == "ready", same_namespace(Image.owner_id, Image.org_id))
+        through_album = and_(Image.status == "ready", album_conveys(Image.owner_id, Image.org_id))
         if not explicit:
             through_album = and_(through_album, Image.visibility != "private")
         shown = or_(shown, through_album)
@@ -141,9 +136,12 @@ def listed_albums(caller: Caller) -> ColumnElement[bool]:
     return or_(
         and_(Album.org_id.is_(None), Album.owner_id == me),
         Album.org_id.in_(my_orgs),
-        exists(
-            select(AlbumCollaborator.album_id).where(
-                AlbumCollaborator.album_id == Album.id, AlbumCollaborator.user_id == me
-            )
+        and_(
+            exists(
+                select(AlbumCollaborator.album_id).where(
+                    AlbumCollaborator.album_id == Album.id, AlbumCollaborator.user_id == me
+                )
+            ),
+            grantee_in_org(Album, me),
         ),
     )

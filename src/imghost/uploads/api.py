@@ -22,9 +22,12 @@ from imghost.images.services import (
     normalize_tags,
     update_image,
 )
+from imghost.reads import SessionReader
 from imghost.schemas import unstorable
+from imghost.sharing.access import image_access
 from imghost.sharing.album_uploads import album_field, with_album
 from imghost.sharing.grants import caller_of_actor
+from imghost.sharing.policy import Action
 from imghost.uploads import services
 from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form
@@ -213,6 +216,12 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
                 include={"title", "description", "tags", "visibility"}, exclude_unset=True
             )
         )
+        # The same rules as PATCH /v1/images/{id}: the uploader may have lost
+        # rights meanwhile (left the org), or deleted the image.
+        caller, reads = caller_of_actor(actor), SessionReader(db)
+        await image_access(reads, caller, existing, Action.EDIT_METADATA)
+        if "visibility" in patch.model_fields_set and patch.visibility != existing.visibility:
+            await image_access(reads, caller, existing, Action.SHARE)
         image = await update_image(db, existing, patch)
         await db.commit()
         out = ImageOut.of(image, ctx.settings.public_base_url)

@@ -4,6 +4,7 @@ grant an open hands out on every read path."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -406,3 +407,17 @@ def test_share_page(client: httpx.Client) -> None:
     # Showing the page does not use the link up.
     listed = client.get(f"/v1/images/{link['targetId']}/links", headers=owner.headers).json()
     assert listed["links"][0]["views"] == 0
+
+
+def test_concurrent_guesses_are_counted(client: httpx.Client) -> None:
+    owner = make_user(client)
+    image_id = private_image(client, owner)
+    link = create_link(client, owner, image_id, password="open sesame")
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(
+            pool.map(
+                lambda _: open_link(client, link["linkId"], password="wrong guess").status_code,
+                range(30),
+            )
+        )
+    assert codes.count(403) <= 5 and codes.count(429) >= 25, codes

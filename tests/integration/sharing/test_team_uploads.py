@@ -153,3 +153,38 @@ def test_revoked_permission_fails_an_open_tus_upload_cleanly(
     state = status(client, allowed, path)
     assert state["status"] == "failed" and state["error"]["code"] == "forbidden"
     assert stored_originals(live, allowed.user_id) == []
+
+
+def test_finalizing_a_tus_upload_applies_the_image_rules(
+    client: httpx.Client, team: dict[str, Any]
+) -> None:
+    allowed, owner = team["allowed"], team["owner"]
+    data = image_bytes()
+    path = created_path(create(client, allowed, len(data), albumId=team["album"]))
+    assert patch(client, allowed, path, 0, data).status_code == 204
+    upload_id = path.rsplit("/", 1)[-1]
+    image_id = status(client, allowed, path)["imageId"]
+    assert wait_processed(client, allowed, image_id)["status"] == "ready"
+    # Removed from the org, the uploader no longer owns the image: finalizing
+    # cannot change what PATCH could not.
+    r = client.delete(f"/v1/orgs/{team['org']}/members/{allowed.user_id}", headers=owner.headers)
+    assert r.status_code == 204, r.text
+    r = client.post(
+        "/v1/images",
+        headers=allowed.headers,
+        json={"uploadId": upload_id, "visibility": "public", "title": "leak"},
+    )
+    assert_problem(r, 403, "forbidden")
+    assert client.get(f"/v1/images/{image_id}", headers=owner.headers).json()["title"] is None
+    # A deleted image is gone for finalize too, even for its uploader.
+    data = image_bytes()
+    path = created_path(create(client, owner, len(data)))
+    assert patch(client, owner, path, 0, data).status_code == 204
+    image_id = status(client, owner, path)["imageId"]
+    assert client.delete(f"/v1/images/{image_id}", headers=owner.headers).status_code == 200
+    r = client.post(
+        "/v1/images",
+        headers=owner.headers,
+        json={"uploadId": path.rsplit("/", 1)[-1], "title": "again"},
+    )
+    assert_problem(r, 404, "not_found")
