@@ -8,6 +8,15 @@ level on every org from that policy, so here they act as owners.
 Orgs the caller cannot see answer 404 exactly like missing ones, so their
 ids reveal nothing. Invitations not addressed to the caller, expired or gone
 all get the same 404 too.
+
+Email addresses are not verified at signup, so an email invitation is never
+found by address alone: it is never listed to anyone but the org's managers,
+and it is accepted (or declined) only by presenting its id (128 random bits,
+which the inviter passes on) from an account with that address.
+
+What a membership carries ends with it: removing a member (or leaving) also
+drops their grants on the org's albums, and a manager who is removed, leaves
+or stops being one takes their pending invitations to the org with them.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.ids import new_id
+from imghost.sharing.models import Album, AlbumCollaborator
 from imghost.sharing.policy import Level, may_assign_role, org_level
 
 INVITATION_TTL = dt.timedelta(days=14)
@@ -163,15 +173,22 @@ async def set_role(
         raise Forbidden("Admins cannot change an owner's role or make anyone an owner.")
     if target.role != role:
         was_owner = target.role == "owner"
+        was_manager = _manages(target.role)
         target.role = role
         await session.flush()
         if was_owner:
             await _keep_an_owner(session, org_id)
+        if was_manager and not _manages(role):
+            await _drop_invitations_sent_by(session, org_id, user_id)
     return target, username
 
 
 async def remove_member(session: AsyncSession, actor: Actor, org_id: str, user_id: str) -> None:
-    """Remove a member, or leave (any member may remove themself)."""
+    """Remove a member, or leave (any member may remove themself).
+
+    In the same transaction their grants on the org's albums go, and so do
+    the invitations to the org they sent as a manager.
+    """
     leaving = user_id == actor.user_id
     access = await get_access(session, actor, org_id, lock=True)
     if not leaving and access.level < Level.OWNER:
@@ -183,6 +200,28 @@ async def remove_member(session: AsyncSession, actor: Actor, org_id: str, user_i
     await session.flush()
     if target.role == "owner":
         await _keep_an_owner(session, org_id)
+    await session.execute(
+        delete(AlbumCollaborator).where(
+            AlbumCollaborator.user_id == user_id,
+            AlbumCollaborator.album_id.in_(select(Album.id).where(Album.org_id == org_id)),
+        )
+    )
+    if _manages(target.role):
+        await _drop_invitations_sent_by(session, org_id, user_id)
+
+
+def _manages(role: str) -> bool:
+    """Whether the role may send invitations (and so whether it has sent any)."""
+    return org_level(role) >= Level.OWNER
+
+
+async def _drop_invitations_sent_by(session: AsyncSession, org_id: str, user_id: str) -> None:
+    """An invitation stands only while its sender still manages the org."""
+    await session.execute(
+        delete(OrgInvitation).where(
+            OrgInvitation.org_id == org_id, OrgInvitation.invited_by == user_id
+        )
+    )
 
 
 async def _member(session: AsyncSession, org_id: str, user_id: str) -> tuple[OrgMember, str]:
@@ -240,6 +279,9 @@ async def invite(
 
     An email invitation is stored as given (lower-cased) and never resolved
     to an account here, so it does not reveal whether the address has one.
+    There is no email delivery yet (it comes with notifications): the inviter
+    passes the invitation id on, and only an account with that address that
+    presents the id can accept it.
     """
     access = await get_access(session, actor, org_id, Level.OWNER, lock=True)
     if not may_assign_role(access.acting_role, None, role):
@@ -324,11 +366,15 @@ async def revoke_invitation(
 
 
 async def my_invitations(session: AsyncSession, actor: Actor) -> list[tuple[OrgInvitation, Org]]:
-    """Pending invitations addressed to the caller's user id or email address."""
+    """Pending invitations addressed to the caller's user id.
+
+    Never those addressed to the caller's email: addresses are unverified, so
+    an email invitation is found only through its id (see ``accept_invitation``).
+    """
     rows = await session.execute(
         select(OrgInvitation, Org)
         .join(Org, Org.id == OrgInvitation.org_id)
-        .where(await _addressed_to(session, actor), OrgInvitation.expires_at > utcnow())
+        .where(OrgInvitation.user_id == actor.user_id, OrgInvitation.expires_at > utcnow())
         .order_by(OrgInvitation.created_at, OrgInvitation.id)
     )
     return [(invitation, org) for invitation, org in rows]
@@ -337,7 +383,12 @@ async def my_invitations(session: AsyncSession, actor: Actor) -> list[tuple[OrgI
 async def accept_invitation(
     session: AsyncSession, actor: Actor, invitation_id: str
 ) -> tuple[Org, OrgMember]:
-    """Join the org with the invited role; the caller's invitations to it are used up."""
+    """Join the org with the invited role; the caller's invitations to it are used up.
+
+    The id is what proves an email invitation was passed to the caller: one
+    addressed to the caller's user id, or to their email address, is
+    accepted by id; anything else answers the missing-invitation 404.
+    """
     addressed = await _addressed_to(session, actor)
     invitation = await _pending_for(session, addressed, invitation_id)
     if await _role_of(session, invitation.org_id, actor.user_id) is not None:
@@ -364,6 +415,8 @@ async def decline_invitation(session: AsyncSession, actor: Actor, invitation_id:
 
 
 async def _addressed_to(session: AsyncSession, actor: Actor) -> ColumnElement[bool]:
+    """Matches the caller's invitations; only ever used together with an invitation id
+    (or to clear an org's invitations on joining), never to list them."""
     # Read the address fresh rather than from the actor's (possibly expired) user object.
     email = await session.scalar(select(User.email).where(User.id == actor.user_id))
     return or_(OrgInvitation.user_id == actor.user_id, OrgInvitation.email == email)

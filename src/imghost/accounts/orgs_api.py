@@ -106,7 +106,8 @@ async def list_members(org_id: str, actor: CurrentActor, db: Db) -> MemberList:
 async def set_member_role(
     org_id: str, user_id: str, body: RoleIn, actor: CurrentActor, db: Db
 ) -> MemberOut:
-    """Change a member's role. New people join through invitations."""
+    """Change a member's role. New people join through invitations. An owner or
+    admin made member or viewer loses the pending invitations they sent."""
     member, username = await orgs.set_role(db, actor, org_id, user_id, body.role)
     await db.commit()
     return member_out(member, username)
@@ -114,7 +115,8 @@ async def set_member_role(
 
 @router.delete("/v1/orgs/{org_id}/members/{user_id}", status_code=204, response_class=Response)
 async def remove_member(org_id: str, user_id: str, actor: CurrentActor, db: Db) -> Response:
-    """Remove a member, or leave the org (your own user id)."""
+    """Remove a member, or leave the org (your own user id). Their grants on the
+    org's albums go too, and a manager's pending invitations to the org."""
     await orgs.remove_member(db, actor, org_id, user_id)
     await db.commit()
     return Response(status_code=204)
@@ -149,14 +151,19 @@ async def revoke_invitation(
 
 @router.get("/v1/users/me/invitations", response_model=InvitationList)
 async def my_invitations(actor: CurrentActor, db: Db) -> InvitationList:
-    """Pending invitations addressed to the caller's user id or email address."""
+    """Pending invitations addressed to the caller's user id.
+
+    Email invitations are never listed here (addresses are unverified): the
+    inviter passes their id on, and the account with that address accepts by id.
+    """
     rows = await orgs.my_invitations(db, actor)
     return InvitationList(invitations=[invitation_out(i, org) for i, org in rows])
 
 
 @router.post("/v1/invitations/{invitation_id}/accept", response_model=OrgOut)
 async def accept_invitation(invitation_id: str, actor: CurrentActor, db: Db) -> OrgOut:
-    """Join the org with the invited role."""
+    """Join the org with the invited role: an invitation to the caller's user id,
+    or to their email address (the id, passed on by the inviter, is the secret)."""
     org, member = await orgs.accept_invitation(db, actor, invitation_id)
     await db.commit()
     return org_out(org, member.role)
@@ -164,6 +171,7 @@ async def accept_invitation(invitation_id: str, actor: CurrentActor, db: Db) -> 
 
 @router.post("/v1/invitations/{invitation_id}/decline", status_code=204, response_class=Response)
 async def decline_invitation(invitation_id: str, actor: CurrentActor, db: Db) -> Response:
+    """Refuse an invitation, addressed as for accepting it."""
     await orgs.decline_invitation(db, actor, invitation_id)
     await db.commit()
     return Response(status_code=204)

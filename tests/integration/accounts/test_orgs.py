@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from typing import Any
 
 import anyio
@@ -15,7 +16,7 @@ from imghost.accounts.models import OrgInvitation, User
 from imghost.context import AppContext
 from imghost.images.models import Image
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, assert_problem, make_user, upload_ok
+from tests.factories import UserHandle, assert_problem, make_user, upload, upload_ok
 
 
 def run_sql(live: LiveServer, statement: Update) -> None:
@@ -369,19 +370,45 @@ def test_invite_by_email_before_and_after_signup(client: httpx.Client) -> None:
     inv = r.json()
     assert inv["email"] == "carol@example.com" and inv["userId"] is None
 
+    # Signing up with the address (unverified) does not reveal the invitation...
     carol = make_user(client, "carol")  # signs up as carol@example.com
-    mine = client.get("/v1/users/me/invitations", headers=carol.headers).json()["invitations"]
-    assert [i["invitationId"] for i in mine] == [inv["invitationId"]]
+    assert client.get("/v1/users/me/invitations", headers=carol.headers).json() == {
+        "invitations": []
+    }
+    # ...and its id alone is not enough: the caller's address must match too.
+    mallory = make_user(client, "mallory")
+    for action in ("accept", "decline"):
+        wrong = assert_problem(
+            client.post(f"/v1/invitations/{inv['invitationId']}/{action}", headers=mallory.headers),
+            404,
+            "not_found",
+        )
+    missing = assert_problem(
+        client.post("/v1/invitations/inv_nothing/accept", headers=mallory.headers), 404, "not_found"
+    )
+    assert wrong["detail"] == missing["detail"]
+    assert_problem(client.get(f"/v1/orgs/{org_id}", headers=mallory.headers), 404, "not_found")
+    # The id (passed on by the inviter) and the address together accept it.
     r = client.post(f"/v1/invitations/{inv['invitationId']}/accept", headers=carol.headers)
     assert r.status_code == 200 and r.json()["role"] == "viewer"
     assert client.get(f"/v1/orgs/{org_id}", headers=carol.headers).json()["role"] == "viewer"
 
-    # Invited twice (by id and by email): accepting one uses both up.
+    # Declining an email invitation also takes its id.
+    erin = make_user(client, "erin")
+    to_erin = invite(client, owner, org_id, "member", email=erin.email).json()
+    r = client.post(f"/v1/invitations/{to_erin['invitationId']}/decline", headers=erin.headers)
+    assert r.status_code == 204
+    assert client.get(f"/v1/orgs/{org_id}/invitations", headers=owner.headers).json() == {
+        "invitations": []
+    }
+
+    # Invited twice (by id and by email): only the one to the user id is listed;
+    # accepting either uses both up.
     dave = make_user(client, "dave")
     by_id = invite(client, owner, org_id, "member", userId=dave.user_id).json()
     by_email = invite(client, owner, org_id, "viewer", email=dave.email).json()
     mine = client.get("/v1/users/me/invitations", headers=dave.headers).json()["invitations"]
-    assert {i["invitationId"] for i in mine} == {by_id["invitationId"], by_email["invitationId"]}
+    assert [i["invitationId"] for i in mine] == [by_id["invitationId"]]
     r = client.post(f"/v1/invitations/{by_email['invitationId']}/accept", headers=dave.headers)
     assert r.status_code == 200 and r.json()["role"] == "viewer"
     assert client.get("/v1/users/me/invitations", headers=dave.headers).json() == {
@@ -539,3 +566,95 @@ def test_two_owners_leaving_at_once_leave_one_owner(client: httpx.Client, live: 
         assert sorted(r.status_code for r in views) == [200, 404]
         members = next(r.json()["members"] for r in views if r.status_code == 200)
         assert [m["role"] for m in members] == ["owner"]
+
+
+def album_collaborators(client: httpx.Client, owner: UserHandle, album_id: str) -> dict[str, str]:
+    r = client.get(f"/v1/albums/{album_id}/collaborators", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    return {c["userId"]: c["permission"] for c in r.json()["collaborators"]}
+
+
+def test_leaving_or_removal_drops_grants_on_the_orgs_albums(client: httpx.Client) -> None:
+    owner, removed, leaver, stays = (make_user(client) for _ in range(4))
+    org_id = create_org(client, owner)["orgId"]
+    other_org = create_org(client, owner, "Other")["orgId"]
+    albums = []
+    for org in (org_id, other_org):
+        r = client.post("/v1/albums", json={"title": "Team", "orgId": org}, headers=owner.headers)
+        assert r.status_code == 201, r.text
+        albums.append(r.json()["albumId"])
+    album_id, other_album = albums
+    for user in (removed, leaver, stays):
+        join(client, owner, org_id, user, "member")
+        join(client, owner, other_org, user, "viewer")
+        for album in albums:
+            r = client.put(
+                f"/v1/albums/{album}/collaborators/{user.user_id}",
+                json={"permission": "upload"},
+                headers=owner.headers,
+            )
+            assert r.status_code == 200, r.text
+    assert upload(client, removed, albumId=album_id).status_code == 201
+
+    assert remove(client, owner, org_id, removed).status_code == 204
+    assert remove(client, leaver, org_id, leaver).status_code == 204
+    # Only their grants on this org's albums go.
+    assert album_collaborators(client, owner, album_id) == {stays.user_id: "upload"}
+    assert album_collaborators(client, owner, other_album) == {
+        removed.user_id: "upload",
+        leaver.user_id: "upload",
+        stays.user_id: "upload",
+    }
+    for user in (removed, leaver):
+        assert_problem(upload(client, user, albumId=album_id), 404, "not_found")
+        assert_problem(client.get(f"/v1/albums/{album_id}", headers=user.headers), 404, "not_found")
+    assert upload(client, stays, albumId=album_id).status_code == 201
+    assert upload(client, removed, albumId=other_album).status_code == 201
+
+
+def test_a_managers_invitations_go_when_they_stop_managing(client: httpx.Client) -> None:
+    owner, demoted, removed, leaver, kept = (make_user(client) for _ in range(5))
+    org_id = create_org(client, owner)["orgId"]
+    other_org = create_org(client, owner, "Other")["orgId"]
+    join(client, owner, org_id, demoted, "owner")
+    join(client, owner, other_org, demoted, "owner")
+    for user in (removed, leaver, kept):
+        join(client, owner, org_id, user, "admin")
+
+    def send(by: UserHandle, org: str = org_id) -> str:
+        r = invite(client, by, org, "viewer", email=f"{uuid.uuid4().hex[:12]}@example.com")
+        assert r.status_code == 201, r.text
+        invitation_id: str = r.json()["invitationId"]
+        return invitation_id
+
+    def pending(org: str = org_id) -> set[str]:
+        r = client.get(f"/v1/orgs/{org}/invitations", headers=owner.headers)
+        assert r.status_code == 200, r.text
+        return {i["invitationId"] for i in r.json()["invitations"]}
+
+    sent = {user.user_id: send(user) for user in (owner, demoted, removed, leaver, kept)}
+    elsewhere = send(demoted, other_org)
+    to_bob = make_user(client)
+    by_id = invite(client, demoted, org_id, "member", userId=to_bob.user_id).json()
+
+    # Still a manager (owner -> admin): their invitations stand.
+    assert put_role(client, owner, org_id, demoted, "admin").status_code == 200
+    assert pending() == set(sent.values()) | {by_id["invitationId"]}
+    assert put_role(client, owner, org_id, demoted, "member").status_code == 200
+    assert put_role(client, owner, org_id, kept, "admin").status_code == 200  # no change
+    assert remove(client, owner, org_id, removed).status_code == 204
+    assert remove(client, leaver, org_id, leaver).status_code == 204
+    assert pending() == {sent[owner.user_id], sent[kept.user_id]}
+    assert pending(other_org) == {elsewhere}
+    assert client.get("/v1/users/me/invitations", headers=to_bob.headers).json() == {
+        "invitations": []
+    }
+    assert_problem(
+        client.post(f"/v1/invitations/{by_id['invitationId']}/accept", headers=to_bob.headers),
+        404,
+        "not_found",
+    )
+
+    # A member or viewer sent none; removing one leaves everyone else's alone.
+    assert remove(client, owner, org_id, demoted).status_code == 204
+    assert pending() == {sent[owner.user_id], sent[kept.user_id]}
