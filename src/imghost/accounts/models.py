@@ -51,9 +51,9 @@ class OrgMember(Base):
 class OrgInvitation(Base):
     """An invitation to join an org, addressed to a user id or an email.
 
-    An email invitation is accepted by whoever signs in with that (verified
-    at signup as unique) address; it does not reveal whether the address has
-    an account.
+    Signup does not verify addresses, so an email invitation is never shown
+    to an account by its address: it is accepted by presenting its id (128
+    random bits, passed on by the inviter) from an account with that address.
     """
 
     __tablename__ = "org_invitations"
