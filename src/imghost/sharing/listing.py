@@ -49,7 +49,13 @@ def listable_images(caller: Caller) -> ColumnElement[bool]:
         ),
     )
     shared_private = and_(Image.visibility == "private", Image.status == "ready", granted)
-    return and_(live, or_(owned, public, shared_private))
+    # Org owners and admins hold owner level on the org's images: they see
+    # unfinished ones too (but, not being the owner, never unlisted ones).
+    managed = and_(
+        Image.org_id.in_(my_orgs.where(OrgMember.role.in_(("owner", "admin")))),
+        Image.visibility != "unlisted",
+    )
+    return and_(live, or_(owned, public, shared_private, managed))
 
 
 def viewable_images(caller: Caller) -> ColumnElement[bool]:
