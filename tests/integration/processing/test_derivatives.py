@@ -98,7 +98,7 @@ def test_auto_format_negotiation(client: httpx.Client) -> None:
     ):
         r = client.get(url, headers={"Accept": accept})
         assert r.status_code == 200 and r.headers["content-type"] == mime, accept
-        assert r.headers["vary"] == "Accept"
+        assert r.headers["vary"] == "Accept, Authorization"
 
 
 def test_transform_cache_misses_are_bounded(client: httpx.Client) -> None:
