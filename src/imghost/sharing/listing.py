@@ -7,13 +7,40 @@ for every actor and visibility.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
 from imghost.accounts.models import OrgMember
 from imghost.images.models import Image
 from imghost.sharing.grants import Caller, album_conveys, grantee_in_org
 from imghost.sharing.models import Album, AlbumCollaborator, AlbumImage, ImageCollaborator
+
+
+def _granted(me: str, my_orgs: Select[Any], album: Any) -> ColumnElement[bool]:
+    """The caller holds a grant on the image: as a collaborator, through an org
+    role, or through a collaborator grant on an album (``album``: ``Album`` or
+    an alias of it) that reaches the image."""
+    return or_(
+        exists(
+            select(ImageCollaborator.image_id).where(
+                ImageCollaborator.image_id == Image.id, ImageCollaborator.user_id == me
+            )
+        ),
+        Image.org_id.in_(my_orgs),
+        exists(
+            select(AlbumImage.image_id)
+            .join(album, album.id == AlbumImage.album_id)
+            .join(AlbumCollaborator, AlbumCollaborator.album_id == album.id)
+            .where(
+                AlbumImage.image_id == Image.id,
+                AlbumCollaborator.user_id == me,
+                album_conveys(Image.owner_id, Image.org_id, album),
+                grantee_in_org(album, me),
+            )
+        ),
+    )
 
 
 def listable_images(caller: Caller) -> ColumnElement[bool]:
@@ -29,25 +56,7 @@ def listable_images(caller: Caller) -> ColumnElement[bool]:
         Image.owner_id == me,
         or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)),
     )
-    granted = or_(
-        exists(
-            select(ImageCollaborator.image_id).where(
-                ImageCollaborator.image_id == Image.id, ImageCollaborator.user_id == me
-            )
-        ),
-        Image.org_id.in_(my_orgs),
-        exists(
-            select(AlbumImage.image_id)
-            .join(Album, Album.id == AlbumImage.album_id)
-            .join(AlbumCollaborator, AlbumCollaborator.album_id == Album.id)
-            .where(
-                AlbumImage.image_id == Image.id,
-                AlbumCollaborator.user_id == me,
-                album_conveys(Image.owner_id, Image.org_id),
-                grantee_in_org(Album, me),
-            )
-        ),
-    )
+    granted = _granted(me, my_orgs, Album)
     shared_private = and_(Image.visibility == "private", Image.status == "ready", granted)
     # Org owners and admins hold owner level on the org's images: they see
     # unfinished ones too (but, not being the owner, never unlisted ones).
@@ -84,26 +93,7 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
         Image.org_id.in_(managing_orgs),
     )
     # Aliased: this runs inside queries that already have `albums` in scope.
-    other = aliased(Album)
-    granted = or_(
-        exists(
-            select(ImageCollaborator.image_id).where(
-                ImageCollaborator.image_id == Image.id, ImageCollaborator.user_id == me
-            )
-        ),
-        Image.org_id.in_(my_orgs),
-        exists(
-            select(AlbumImage.image_id)
-            .join(other, other.id == AlbumImage.album_id)
-            .join(AlbumCollaborator, AlbumCollaborator.album_id == other.id)
-            .where(
-                AlbumImage.image_id == Image.id,
-                AlbumCollaborator.user_id == me,
-                album_conveys(Image.owner_id, Image.org_id, other),
-                grantee_in_org(other, me),
-            )
-        ),
-    )
+    granted = _granted(me, my_orgs, aliased(Album))
     return or_(owner_level, public, and_(ready, granted))
 
 

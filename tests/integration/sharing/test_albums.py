@@ -7,33 +7,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import anyio
 import httpx
 from sqlalchemy import insert
-from sqlalchemy.sql.expression import Executable
 
-from imghost.db import create_engine, session_factory, utcnow
+from imghost.db import utcnow
 from imghost.ids import new_id
 from imghost.sharing.models import ShareLink
 from imghost.sharing.signing import SigningKeys, mint_link_grant
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
-
-
-def run_sql(live: LiveServer, *statements: Executable) -> None:
-    """Write rows the API under test does not create (share links)."""
-
-    async def main() -> None:
-        engine = create_engine(live.settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                for statement in statements:
-                    await session.execute(statement)
-                await session.commit()
-        finally:
-            await engine.dispose()
-
-    anyio.run(main)
+from tests.integration.sharing.helpers import run_sql
 
 
 def create_album(client: httpx.Client, user: UserHandle, **body: Any) -> dict[str, Any]:

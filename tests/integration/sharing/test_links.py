@@ -8,32 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx
 from sqlalchemy import insert, update
-from sqlalchemy.sql.expression import Executable
 
-from imghost.db import create_engine, session_factory
 from imghost.ids import new_id
 from imghost.sharing.models import Album, AlbumImage, ImageCollaborator, ShareLink
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
-
-
-def run_sql(live: LiveServer, *statements: Executable) -> None:
-    """Change rows behind the API's back (expiry, collaborators, albums)."""
-
-    async def main() -> None:
-        engine = create_engine(live.settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                for statement in statements:
-                    await session.execute(statement)
-                await session.commit()
-        finally:
-            await engine.dispose()
-
-    anyio.run(main)
+from tests.integration.sharing.helpers import run_sql
 
 
 def private_image(client: httpx.Client, owner: UserHandle) -> str:
