@@ -1,0 +1,69 @@
+"""Upgrading a database that has data keeps the data, on both backends.
+
+SQLite's batch mode rebuilds tables by copy-and-drop; with foreign keys
+enforced that drop would cascade (rebuilding `users` deleted every image).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from sqlalchemy import text
+
+from imghost.db import create_engine
+from imghost.migrate import upgrade
+from imghost.testing.servers import PostgresServer, psql
+
+SEED = [
+    "INSERT INTO users (id, username, email, password_hash, default_visibility, keep_gps,"
+    " created_at, updated_at) VALUES ('u_1', 'ann', 'ann@example.com', 'h', 'public', false,"
+    " :now, :now)",
+    "INSERT INTO images (id, owner_id, visibility, status, format, mime_type, size, width,"
+    " height, frames, sha256, blob_key, created_at, updated_at) VALUES ('img_1', 'u_1',"
+    " 'public', 'ready', 'jpeg', 'image/jpeg', 10, 1, 1, 1, 'ab', 'u_1/img_1/original',"
+    " :now, :now)",
+    "INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'summer', 0)",
+]
+COUNTS = {"users": 1, "images": 1, "image_tags": 1}
+
+
+def _run(url: str, statements: list[str], params: dict[str, Any]) -> dict[str, int]:
+    async def main() -> dict[str, int]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for sql in statements:
+                    await conn.execute(text(sql), params)
+                return {
+                    table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar())
+                    for table in COUNTS
+                }
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        return
+    pg: PostgresServer = request.getfixturevalue("pg_server")
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    psql(pg, f"CREATE DATABASE {name}")
+    yield pg.url(name)
+    psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_upgrading_from_the_first_revision_keeps_every_row(empty_database: str) -> None:
+    upgrade(empty_database, "0001")
+    now = dt.datetime.now(dt.UTC)
+    assert _run(empty_database, SEED, {"now": now}) == COUNTS
+    upgrade(empty_database)
+    assert _run(empty_database, [], {}) == COUNTS
