@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from imghost import __version__
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.orgs_api import router as orgs_router
+from imghost.analytics.api import router as analytics_router
+from imghost.analytics.flush import Flusher
 from imghost.auth.api import router as auth_router
 from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
@@ -23,6 +25,7 @@ from imghost.jobs.worker import Worker
 from imghost.middleware import ApiCors, PrivateByDefault, RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
 from imghost.openapi import install_openapi
+from imghost.search.api import router as search_router
 from imghost.settings import Settings
 from imghost.sharing.albums_api import router as albums_router
 from imghost.sharing.collaborators_api import router as collaborators_router
@@ -51,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(upgrade, settings.database_url)
         ctx = AppContext.build(settings)
         app.state.ctx = ctx
+        flusher = Flusher(ctx)
+        flusher.start()
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
             in_process = Worker(ctx, handlers(), dead_handlers())
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await flusher.stop()  # after the last request: writes the final counts
             await ctx.close()
 
     app = FastAPI(
@@ -93,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads_router,
         tus_router,
         images_router,
+        analytics_router,
+        search_router,
         collaborators_router,
         links_router,
         albums_router,

@@ -1,10 +1,15 @@
-"""Every table, imported in one place for Alembic and for `create_all` in tools."""
+"""Every table, imported in one place for Alembic and for `create_all` in tools.
+
+Importing it also installs the full-text index hook (``search.index``), so
+every session that writes images keeps the index in step.
+"""
 
 from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.models import Job
+from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import (
     Album,
     AlbumCollaborator,

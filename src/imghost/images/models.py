@@ -11,7 +11,12 @@ from imghost.db import Base, UTCDateTime, utcnow
 
 class Image(Base):
     __tablename__ = "images"
-    __table_args__ = (Index("ix_images_owner_created", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_images_owner_created", "owner_id", "created_at"),
+        # Public listings across all users, newest first.
+        Index("ix_images_visibility_created", "visibility", "status", "created_at"),
+        Index("ix_images_view_count", "view_count", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     # The uploader. For an org image the org is the namespace (org_id) and the
@@ -47,6 +52,12 @@ class Image(Base):
     public_sha256: Mapped[str | None] = mapped_column(String(64))
     public_size: Mapped[int | None] = mapped_column(BigInteger)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Copied out of the EXIF metadata by the processing job, for filters.
+    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    camera_make: Mapped[str | None] = mapped_column(String(64))
+    camera_model: Mapped[str | None] = mapped_column(String(64))
+    # Views of the image and its derivatives, flushed in batches (analytics).
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -189,7 +189,31 @@ async def record_processed(
     image.public_size = None if image.keep_gps else public_size
     image.processed_at = now
     image.updated_at = now
+    exif = metadata.get("exif") or {}
+    image.taken_at = taken_at(exif.get("DateTimeOriginal"))
+    image.camera_make = _short(exif.get("Make"))
+    image.camera_model = _short(exif.get("Model"))
     await session.flush()
+
+
+def taken_at(value: object) -> dt.datetime | None:
+    """EXIF DateTimeOriginal (ISO 8601 from imaging.metadata) as UTC; a time
+    without an offset is taken as UTC (cameras rarely record the zone)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _short(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:64]
 
 
 async def mark_unprocessable(

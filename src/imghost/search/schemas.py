@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from imghost.images.schemas import ImageOut
+from imghost.schemas import ApiModel
+
+
+class SearchResult(ApiModel):
+    images: list[ImageOut]
+    page: int
+    limit: int
+    # Null in cursor mode: deep pages do not pay for a count.
+    total: int | None
+    # Pass as `cursor` for the following page; null on the last page.
+    next: str | None

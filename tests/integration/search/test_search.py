@@ -1,0 +1,157 @@
+"""Listing and search: filters, full text, sorts, both pagination modes, access."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+
+
+def ids(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [i["imageId"] for i in r.json()["images"]]
+
+
+def put(client: httpx.Client, user: UserHandle, **fields: Any) -> str:
+    image_id: str = upload_ok(client, user, **fields)["imageId"]
+    return image_id
+
+
+def camera_jpeg(make: str, model: str, taken: str, size: tuple[int, int] = (64, 48)) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = make, model
+    exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+    buf = io.BytesIO()
+    Image.new("RGB", size, (90, 90, 200)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_seed_acceptance_user_and_tag(client: httpx.Client) -> None:
+    ann, bob = make_user(client), make_user(client)
+    summer = [put(client, ann, tags="summer,beach") for _ in range(3)]
+    put(client, ann, tags="winter")
+    put(client, bob, tags="summer")
+    r = client.get("/images", params={"user": ann.user_id, "tag": "summer", "limit": 2})
+    body = r.json()
+    assert body["total"] == 3 and len(body["images"]) == 2
+    page2 = client.get(
+        "/images", params={"user": ann.user_id, "tag": "summer", "limit": 2, "page": 2}
+    )
+    assert set(ids(r)) | set(ids(page2)) == set(summer)
+    # by username too; every tag must match
+    r = client.get(
+        "/v1/images", params=[("user", ann.username), ("tag", "summer"), ("tag", "beach")]
+    )
+    assert set(ids(r)) == set(summer)
+    assert ids(client.get("/v1/images", params=[("tag", "summer"), ("tag", "winter")])) == []
+
+
+def test_metadata_filters(client: httpx.Client) -> None:
+    user = make_user(client)
+    canon = put(client, user, data=camera_jpeg("Canon", "EOS 40D", "2020:07:01 10:00:00"))
+    nikon = put(client, user, data=camera_jpeg("NIKON", "D850", "2023:01:15 08:30:00", (300, 200)))
+    png = put(client, user, data=image_bytes("PNG", size=(500, 400)))
+    mine = {"user": user.user_id}
+    assert ids(client.get("/v1/images", params={**mine, "make": "canon"})) == [canon]
+    assert ids(client.get("/v1/images", params={**mine, "model": "d850"})) == [nikon]
+    taken = {**mine, "takenFrom": "2022-01-01", "takenTo": "2024-01-01"}
+    assert ids(client.get("/v1/images", params=taken)) == [nikon]
+    assert ids(client.get("/v1/images", params={**mine, "format": "png"})) == [png]
+    wide = {**mine, "minWidth": 250, "minHeight": 150}
+    assert set(ids(client.get("/v1/images", params=wide))) == {nikon, png}
+    future = {**mine, "from": "2100-01-01T00:00:00Z"}
+    assert ids(client.get("/v1/images", params=future)) == []
+    assert len(ids(client.get("/v1/images", params={**mine, "to": "2100-01-01"}))) == 3
+
+
+def test_full_text_stems_prefixes_and_ranks(client: httpx.Client) -> None:
+    user = make_user(client)
+    in_title = put(client, user, title="Two cats asleep")
+    in_description = put(client, user, description="a cat on the wall", title="Wall")
+    put(client, user, title="A dog", description="no felines here")
+    by_name = put(client, user, filename="IMG_holiday_2024.jpg")
+    mine = {"user": user.user_id}
+    found = ids(client.get("/v1/images", params={**mine, "q": "cat", "sort": "relevance"}))
+    assert found == [in_title, in_description]  # title above description
+    assert set(ids(client.get("/v1/images", params={**mine, "q": "cats"}))) == {
+        in_title,
+        in_description,
+    }
+    assert ids(client.get("/v1/images", params={**mine, "q": "asle"})) == [in_title]  # prefix
+    assert ids(client.get("/v1/images", params={**mine, "q": "holiday"})) == [by_name]
+    assert ids(client.get("/v1/images", params={**mine, "q": "cat wall"})) == [in_description]
+    # the index follows edits
+    client.patch(f"/v1/images/{in_title}", headers=user.headers, json={"title": "Sleeping"})
+    assert ids(client.get("/v1/images", params={**mine, "q": "cats"})) == [in_description]
+    client.patch(f"/v1/images/{in_title}", headers=user.headers, json={"tags": ["kitten"]})
+    assert ids(client.get("/v1/images", params={**mine, "q": "kitten"})) == [in_title]
+
+
+def test_cursor_pages_neither_skip_nor_repeat_while_images_arrive(client: httpx.Client) -> None:
+    user = make_user(client)
+    first = [put(client, user, processed=False) for _ in range(7)]
+    seen: list[str] = []
+    params: dict[str, Any] = {"user": user.user_id, "limit": 3}
+    r = client.get("/v1/images", headers=user.headers, params=params)
+    while True:
+        body = r.json()
+        assert body["total"] is None or "cursor" not in params
+        seen += [i["imageId"] for i in body["images"]]
+        put(client, user, processed=False)  # a newer image arrives between pages
+        if body["next"] is None:
+            break
+        r = client.get(
+            "/v1/images", headers=user.headers, params={**params, "cursor": body["next"]}
+        )
+    assert seen == list(reversed(first))
+    oldest = client.get(
+        "/v1/images", headers=user.headers, params={**params, "sort": "oldest"}
+    ).json()
+    assert [i["imageId"] for i in oldest["images"]] == first[:3]
+
+
+def test_only_what_the_caller_may_see(client: httpx.Client) -> None:
+    owner, friend, stranger = make_user(client), make_user(client), make_user(client)
+    public = put(client, owner, tags="x")
+    unlisted = put(client, owner, tags="x", visibility="unlisted")
+    private = put(client, owner, tags="x", visibility="private")
+    shared = put(client, owner, tags="x", visibility="private")
+    r = client.put(
+        f"/v1/images/{shared}/collaborators/{friend.user_id}",
+        headers=owner.headers,
+        json={"permission": "view"},
+    )
+    assert r.status_code == 200
+    query = {"user": owner.user_id, "tag": "x"}
+    everything = {public, unlisted, private, shared}
+    assert set(ids(client.get("/v1/images", headers=owner.headers, params=query))) == everything
+    assert set(ids(client.get("/v1/images", headers=friend.headers, params=query))) == {
+        public,
+        shared,
+    }
+    assert set(ids(client.get("/v1/images", headers=stranger.headers, params=query))) == {public}
+    assert set(ids(client.get("/v1/images", params={**query, "q": "x"}))) == {public}
+    own_private = {**query, "visibility": "private"}
+    assert set(ids(client.get("/v1/images", headers=owner.headers, params=own_private))) == {
+        private,
+        shared,
+    }
+    assert set(ids(client.get("/v1/images", headers=friend.headers, params=own_private))) == set()
+    # deleted images leave the results at once
+    assert client.delete(f"/v1/images/{public}", headers=owner.headers).status_code == 200
+    assert ids(client.get("/v1/images", params=query)) == []
+
+
+def test_bad_parameters(client: httpx.Client) -> None:
+    assert_problem(client.get("/v1/images", params={"cursor": "nonsense"}), 400, "invalid_cursor")
+    assert_problem(client.get("/v1/images", params={"sort": "relevance"}), 400, "relevance_needs_q")
+    assert_problem(client.get("/v1/images", params={"q": "!!!"}), 400, "invalid_query")
+    assert_problem(client.get("/v1/images", params={"visibility": "private"}), 401, "unauthorized")
+    assert client.get("/v1/images", params={"limit": 101}).status_code == 422
+    assert client.get("/v1/images", params={"sort": "random"}).status_code == 422
+    assert client.get("/v1/images", params={"from": "yesterday"}).status_code == 422
+    assert_problem(client.get("/v1/images", params={"album": "alb_missing"}), 404, "not_found")
