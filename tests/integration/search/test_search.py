@@ -8,7 +8,10 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from imghost.accounts import services as accounts
+from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.integration.tus.helpers import with_ctx
 
 
 def ids(r: httpx.Response) -> list[str]:
@@ -155,3 +158,40 @@ def test_bad_parameters(client: httpx.Client) -> None:
     assert client.get("/v1/images", params={"sort": "random"}).status_code == 422
     assert client.get("/v1/images", params={"from": "yesterday"}).status_code == 422
     assert_problem(client.get("/v1/images", params={"album": "alb_missing"}), 404, "not_found")
+
+
+def test_org_album_and_admin_callers(client: httpx.Client, live: LiveServer) -> None:
+    owner, member, outsider, admin = (make_user(client) for _ in range(4))
+    org = client.post("/v1/orgs", headers=owner.headers, json={"name": "T"}).json()["orgId"]
+    inv = client.post(
+        f"/v1/orgs/{org}/invitations",
+        headers=owner.headers,
+        json={"userId": member.user_id, "role": "viewer"},
+    ).json()["invitationId"]
+    assert client.post(f"/v1/invitations/{inv}/accept", headers=member.headers).status_code == 200
+    album = client.post(
+        "/v1/albums", headers=owner.headers, json={"title": "A", "orgId": org}
+    ).json()["albumId"]
+    in_org = put(client, owner, visibility="private", albumId=album, tags="team")
+    personal = put(client, owner, visibility="private", tags="team")
+    query = {"tag": "team"}
+    assert ids(client.get("/v1/images", headers=member.headers, params=query)) == [in_org]
+    assert ids(client.get("/v1/images", headers=outsider.headers, params=query)) == []
+    by_album = {"album": album}
+    assert ids(client.get("/v1/images", headers=member.headers, params=by_album)) == [in_org]
+    assert_problem(
+        client.get("/v1/images", headers=outsider.headers, params=by_album), 404, "not_found"
+    )
+    assert ids(client.get("/v1/images", headers=member.headers, params={"org": org})) == [in_org]
+
+    # a site admin sees everything
+    async def grant(ctx: Any) -> None:
+        async with ctx.sessions() as session:
+            await accounts.set_admin(session, admin.user_id, True)
+            await session.commit()
+
+    with_ctx(live.settings, grant)
+    assert set(ids(client.get("/v1/images", headers=admin.headers, params=query))) == {
+        in_org,
+        personal,
+    }
