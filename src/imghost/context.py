@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
+from imghost.analytics.counter import ViewCounter
 from imghost.auth.services import TokenSettings
 from imghost.db import create_engine, session_factory
 from imghost.imaging.sniff import sniff
@@ -56,6 +57,8 @@ class AppContext:
     pixels: PixelPool
     # Renders missing derivatives on request (single-flight, bounded).
     renderer: OnDemandRenderer = field(default_factory=lambda: _renderer())
+    # Views, downloads and bytes served, buffered until the next analytics flush.
+    views: ViewCounter = field(default_factory=ViewCounter)
     # Set by an in-process worker so requests that enqueue work can wake it.
     wake_jobs: Callable[[], None] = field(default=lambda: None)
 

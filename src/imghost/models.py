@@ -5,6 +5,7 @@ every session that writes images keeps the index in step.
 """
 
 from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
+from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag
@@ -28,11 +29,13 @@ __all__ = [
     "Base",
     "Image",
     "ImageCollaborator",
+    "ImageStatsDaily",
     "ImageTag",
     "Job",
     "Org",
     "OrgInvitation",
     "OrgMember",
+    "OwnerBandwidthDaily",
     "RefreshToken",
     "ShareLink",
     "Upload",

@@ -165,6 +165,12 @@ DECLARED: tuple[Setting, ...] = (
         "Spool directory for uploads on S3 (default: imghost-staging in the system temp "
         "dir); the local store always spools inside its own directory",
     ),
+    Setting(
+        "analytics_flush_interval",
+        float,
+        5.0,
+        "Seconds between writes of buffered view counts (a crash loses at most this much)",
+    ),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error"),
     Setting("access_log", _parse_bool, False, "Log every HTTP request (uvicorn access log)"),
 )
@@ -207,6 +213,7 @@ class Settings:
     job_max_attempts: int = 5
     job_memory_limit: int = 3 * 1024**3
     tmp_dir: str = ""
+    analytics_flush_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -248,6 +255,8 @@ class Settings:
             raise SettingsError(
                 "IMGHOST_SIGNED_URL_MAX_EXPIRES and IMGHOST_LINK_GRANT_TTL must be positive"
             )
+        if not 0 < self.analytics_flush_interval < float("inf"):  # also refuses NaN
+            raise SettingsError("IMGHOST_ANALYTICS_FLUSH_INTERVAL must be a positive number")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

@@ -82,8 +82,10 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     try:
         if end - start <= SMALL_BODY:
             data = await ctx.store.read(blob_key, start, end)
+            ctx.views.record(item.id, item.owner_id, "download" if start == 0 else None, len(data))
             return Response(data, status_code=status, headers=headers, media_type=item.mime_type)
         body = await ctx.store.get(blob_key, start, end)
+        ctx.views.record(item.id, item.owner_id, "download" if start == 0 else None, end - start)
     except BlobNotFound:
         raise AppError(
             503, "blob_unavailable", "The image's bytes are temporarily unavailable."

@@ -106,6 +106,8 @@ async def _serve(
     if (unchanged := not_modified_response(request, headers, item)) is not None:
         return unchanged
     data = await _bytes(request, ctx, item, name, spec, bounded)
+    if request.method == "GET":  # a HEAD renders the same bytes but sends none
+        ctx.views.record(item.id, item.owner_id, "view", len(data))
     return Response(data, headers=headers, media_type=MIME[spec.format])
 
 

@@ -1,0 +1,165 @@
+"""Writing counted batches and reading them back. Takes a session; never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, column, func, select, table, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.analytics.counter import Batch, ImageCounts, day_of
+from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
+
+_STATS = cast(Table, ImageStatsDaily.__table__)
+_BANDWIDTH = cast(Table, OwnerBandwidthDaily.__table__)
+# Only the columns we touch, so this package does not import another feature's models.
+_IMAGES = table("images", column("id"), column("view_count"))
+_USERS = table("users", column("id"))
+
+# Well under every backend's limit on bound parameters per statement.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+async def _existing(session: AsyncSession, target: Any, ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _chunks(sorted(ids)):
+        rows = await session.execute(select(target.c.id).where(target.c.id.in_(part)))
+        found.update(rows.scalars())
+    return found
+
+
+def _insert(session: AsyncSession, target: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(target)
+    if dialect == "sqlite":
+        return sqlite.insert(target)
+    raise NotImplementedError(f"no upsert for {dialect}")
+
+
+async def write_counts(session: AsyncSession, batch: Batch) -> None:
+    """Add a batch to the daily tables and to ``images.view_count``.
+
+    Counts of images or owners deleted since they were served are dropped (their
+    rows would violate the foreign keys and fail the whole batch forever).
+    Rows are written in key order so concurrent flushers of several processes
+    lock them in the same order and cannot deadlock each other.
+    """
+    images = await _existing(session, _IMAGES, {image_id for image_id, _ in batch.images})
+    owners = await _existing(session, _USERS, {owner_id for owner_id, _ in batch.owners})
+    stats_rows = [
+        {
+            "image_id": image_id,
+            "day": day_of(day),
+            "views": counts.views,
+            "downloads": counts.downloads,
+            "bandwidth_bytes": counts.bandwidth_bytes,
+        }
+        for (image_id, day), counts in sorted(batch.images.items())
+        if image_id in images
+    ]
+    if stats_rows:
+        stmt = _insert(session, _STATS)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[_STATS.c.image_id, _STATS.c.day],
+                set_={
+                    "views": _STATS.c.views + stmt.excluded.views,
+                    "downloads": _STATS.c.downloads + stmt.excluded.downloads,
+                    "bandwidth_bytes": _STATS.c.bandwidth_bytes + stmt.excluded.bandwidth_bytes,
+                },
+            ),
+            stats_rows,
+        )
+    owner_rows = [
+        {"owner_id": owner_id, "day": day_of(day), "bandwidth_bytes": nbytes}
+        for (owner_id, day), nbytes in sorted(batch.owners.items())
+        if owner_id in owners
+    ]
+    if owner_rows:
+        stmt = _insert(session, _BANDWIDTH)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[_BANDWIDTH.c.owner_id, _BANDWIDTH.c.day],
+                set_={
+                    "bandwidth_bytes": _BANDWIDTH.c.bandwidth_bytes + stmt.excluded.bandwidth_bytes
+                },
+            ),
+            owner_rows,
+        )
+    served = _served_per_image(batch.images.items(), images)
+    if served:
+        # Core, not the ORM: no updated_at bump, no search-index hook, one executemany.
+        await session.execute(
+            update(_IMAGES)
+            .where(_IMAGES.c.id == bindparam("image"))
+            .values(view_count=_IMAGES.c.view_count + bindparam("served")),
+            [{"image": image_id, "served": n} for image_id, n in sorted(served.items())],
+        )
+
+
+def _served_per_image(
+    items: Iterable[tuple[tuple[str, int], ImageCounts]], live: set[str]
+) -> dict[str, int]:
+    """``view_count`` (the most-viewed order) counts every view and download."""
+    served: dict[str, int] = {}
+    for (image_id, _), counts in items:
+        n = counts.views + counts.downloads
+        if n and image_id in live:
+            served[image_id] = served.get(image_id, 0) + n
+    return served
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: dt.date
+    views: int
+    downloads: int
+    bandwidth_bytes: int
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    image_id: str
+    views: int
+    downloads: int
+    bandwidth_bytes: int
+    daily: list[DayStats]
+
+
+async def image_stats(
+    session: AsyncSession, image_id: str, days: int, today: dt.date
+) -> ImageStats:
+    """All-time totals and the last ``days`` days (oldest first, days with data only)."""
+    s = _STATS.c
+    totals = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(s.views), 0),
+                func.coalesce(func.sum(s.downloads), 0),
+                func.coalesce(func.sum(s.bandwidth_bytes), 0),
+            ).where(s.image_id == image_id)
+        )
+    ).one()
+    since = today - dt.timedelta(days=days - 1)
+    rows = await session.execute(
+        select(s.day, s.views, s.downloads, s.bandwidth_bytes)
+        .where(s.image_id == image_id, s.day >= since)
+        .order_by(s.day)
+    )
+    return ImageStats(
+        image_id=image_id,
+        views=int(totals[0]),
+        downloads=int(totals[1]),
+        bandwidth_bytes=int(totals[2]),
+        daily=[DayStats(r.day, r.views, r.downloads, r.bandwidth_bytes) for r in rows],
+    )
