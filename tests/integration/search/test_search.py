@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import httpx
@@ -195,3 +196,25 @@ def test_org_album_and_admin_callers(client: httpx.Client, live: LiveServer) -> 
         in_org,
         personal,
     }
+
+
+def test_most_viewed_uses_the_view_counts(settings_factory: Any) -> None:
+    with (
+        LiveServer(settings_factory(analytics_flush_interval=0.2)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        user = make_user(client)
+        images = [put(client, user, tags="pop") for _ in range(3)]
+        for image_id, views in zip(images, (1, 3, 2), strict=True):
+            for _ in range(views):
+                assert client.get(f"/images/{image_id}/thumb.jpg").status_code == 200
+        expected = [images[1], images[2], images[0]]
+        params: dict[str, Any] = {"tag": "pop", "sort": "most_viewed"}
+        deadline = time.monotonic() + 10
+        while ids(client.get("/v1/images", params=params)) != expected:
+            assert time.monotonic() < deadline, "view counts were not flushed"
+            time.sleep(0.1)
+        # the cursor walks the same order
+        first = client.get("/v1/images", params={**params, "limit": 2}).json()
+        rest = client.get("/v1/images", params={**params, "limit": 2, "cursor": first["next"]})
+        assert [i["imageId"] for i in first["images"]] + ids(rest) == expected
