@@ -1,9 +1,11 @@
 """`make bench`: the core section (upload latency and GET throughput on every backend
 combination), then the processing section (presets, on-demand transforms, throughput
 against thumbor), then the tus section (resumable upload throughput against a direct
-upload and dd, and the API process's memory during a 1 GiB upload).
+upload and dd, and the API process's memory during a 1 GiB upload), then the search section
+(listing and full-text latency on a bulk-seeded PostgreSQL with 1,000,000 images and
+SQLite with 100,000).
 
-python -m bench.run [--sections core,processing,tus] [--runs 20] [--backends sqlite-local]
+python -m bench.run [--sections core,processing,tus,search] [--runs 20] [--backends sqlite-local]
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from bench import machine, processing, processing_report, report, tus, tus_report
+from bench import (
+    machine,
+    processing,
+    processing_report,
+    report,
+    search,
+    search_report,
+    tus,
+    tus_report,
+)
 from bench.backends import BACKENDS
 from bench.core import BackendResult, Config, run_backend
 from bench.fixtures import make_jpeg
@@ -29,7 +40,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing", "tus")
+SECTIONS = ("core", "processing", "tus", "search")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -106,7 +117,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=tus_defaults.rss_mib,
         help="size of the upload during which the API process's RSS is sampled, MiB",
     )
+    search_defaults = search.SearchConfig()
+    group = parser.add_argument_group("search section")
+    group.add_argument(
+        "--search-images",
+        type=int,
+        default=None,
+        help=f"images seeded into PostgreSQL ({search_defaults.images:,}); SQLite gets a tenth",
+    )
+    group.add_argument(
+        "--search-queries",
+        type=int,
+        default=None,
+        help=f"timed calls per query kind ({search_defaults.queries})",
+    )
+    group.add_argument(
+        "--search-smoke",
+        action="store_true",
+        help=f"a quick run: {search.SMOKE_IMAGES:,} images, {search.SMOKE_QUERIES} queries "
+        "per kind (unless given)",
+    )
     args = parser.parse_args(argv)
+    if args.search_images is None:
+        args.search_images = search.SMOKE_IMAGES if args.search_smoke else search_defaults.images
+    if args.search_queries is None:
+        args.search_queries = search.SMOKE_QUERIES if args.search_smoke else search_defaults.queries
+    if args.search_images < 1_000:
+        parser.error("--search-images must be at least 1000")
+    if args.search_queries < 1:
+        parser.error("--search-queries must be at least 1")
     try:
         args.tus_chunks = tuple(int(c) for c in args.tus_chunks.split(",") if c.strip())
     except ValueError:
@@ -150,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_processing(args, console) and ok
     if "tus" in args.sections:
         ok = run_tus(args, console) and ok
+    if "search" in args.sections:
+        ok = run_search(args, console) and ok
     return 0 if ok else 1
 
 
@@ -294,6 +335,43 @@ def run_tus(args: argparse.Namespace, console: Console) -> bool:
     )
     if not result.ok:
         console.print("[red]some tus checks failed or a backend could not be measured[/red]")
+    return result.ok
+
+
+def run_search(args: argparse.Namespace, console: Console) -> bool:
+    databases = tuple(d for name, d in search.FROM_BACKENDS.items() if name in args.backends)
+    config = search.SearchConfig(
+        images=args.search_images, queries=args.search_queries, databases=databases
+    )
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]search[/bold]")
+    console.print(f"[bold]imghost search benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("search") as status:
+        result = search.run(config, lambda what: status.update(escape(what)))
+    console.print(f"vocabulary: {escape(result.vocabulary)}")
+    search_report.print_section(console, result)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    explained = search_report.write_explain(args.out, stamp, result)
+    if explained:
+        console.print(f"EXPLAIN: {', '.join(str(p) for p in explained)}")
+    _write(
+        args,
+        console,
+        "search",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+            "config": config.as_json(),
+            "explain_files": [p.name for p in explained],
+            **result.as_json(),
+        },
+    )
+    if not result.ok:
+        console.print("[red]some search checks failed or a database could not be measured[/red]")
     return result.ok
 
 
