@@ -22,9 +22,12 @@ from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
 from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
+from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import ApiCors, PrivateByDefault, RejectUnsafeTargets, UnexpectedErrors
 from imghost.migrate import upgrade
+from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
+from imghost.quotas.api import router as quotas_router
 from imghost.search.api import router as search_router
 from imghost.settings import Settings
 from imghost.sharing.albums_api import router as albums_router
@@ -99,6 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads_router,
         tus_router,
         images_router,
+        lifecycle_router,
+        quotas_router,
+        notifications_router,
         analytics_router,
         search_router,
         collaborators_router,
