@@ -10,6 +10,7 @@ from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.models import Job
+from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import (
     Album,
@@ -36,8 +37,11 @@ __all__ = [
     "OrgInvitation",
     "OrgMember",
     "OwnerBandwidthDaily",
+    "QuotaBlob",
+    "QuotaReservation",
     "RefreshToken",
     "ShareLink",
+    "StorageUsage",
     "Upload",
     "User",
 ]

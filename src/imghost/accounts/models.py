@@ -21,6 +21,8 @@ class User(Base):
     keep_gps: Mapped[bool] = mapped_column(Boolean, default=False)
     # Site administrators moderate: they may read and remove anything.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Storage quota (and rate-limit) plan: free | premium (see quotas.plans).
+    plan: Mapped[str] = mapped_column(String(16), default="free", server_default="free")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -33,6 +35,8 @@ class Org(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Storage quota plan of the org's pooled quota: free | premium.
+    plan: Mapped[str] = mapped_column(String(16), default="free", server_default="free")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,0 +1,74 @@
+"""Storage accounting: usage per account, reservations, and what each image costs.
+
+An *account* is a user (``u_…``) or an organization (``org_…``): an image
+with an ``org_id`` counts against its org's pooled quota, any other image
+against its uploader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imghost.db import Base, UTCDateTime, utcnow
+
+
+class StorageUsage(Base):
+    """One row per account; every change is a single conditional UPDATE of it,
+    so concurrent uploads serialize on the row (PostgreSQL row lock, SQLite's
+    write lock) and cannot overshoot the quota together."""
+
+    __tablename__ = "storage_usage"
+
+    account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # user | org
+    originals_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    derivatives_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Declared sizes of uploads in progress (see QuotaReservation).
+    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    images: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The highest warning threshold (percent) already announced; lowered again
+    # (re-armed) when usage falls below it.
+    warned_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuotaReservation(Base):
+    """Bytes promised to an upload in progress, counted in ``reserved_bytes``.
+
+    ``id`` is the upload's id for presigned and tus uploads (released when it
+    completes, fails, is terminated or expires) or a ``qr_…`` id for a direct
+    upload (released when its request ends). ``expires_at`` bounds the promise
+    if the process that made it dies: gc releases it then.
+    """
+
+    __tablename__ = "quota_reservations"
+    __table_args__ = (Index("ix_quota_reservations_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(40), index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class QuotaBlob(Base):
+    """A stored blob counted in an account's usage: an original or a derivative.
+
+    Keyed by blob key, so writing the same derivative again (a re-run job, two
+    processes rendering the same transform) replaces its size instead of
+    adding it twice. No foreign key to ``images``: purge frees these rows
+    through :func:`imghost.quotas.usage.image_purged`, before or after the
+    image row goes.
+    """
+
+    __tablename__ = "quota_blobs"
+    __table_args__ = (Index("ix_quota_blobs_image", "image_id"),)
+
+    blob_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    image_id: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # original | derivative
+    bytes: Mapped[int] = mapped_column(BigInteger)
