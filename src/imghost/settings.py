@@ -144,6 +144,13 @@ DECLARED: tuple[Setting, ...] = (
     Setting("gc_interval", int, 600, "Seconds between garbage-collection runs of the worker"),
     Setting("gc_grace", int, 3600, "Age in seconds before an unreferenced blob is collected"),
     Setting(
+        "trash_retention",
+        int,
+        2_592_000,
+        "Seconds a deleted image stays in the trash (restorable) before it is purged "
+        "(30 days)",
+    ),
+    Setting(
         "worker_concurrency",
         int,
         0,
@@ -171,8 +178,41 @@ DECLARED: tuple[Setting, ...] = (
         5.0,
         "Seconds between writes of buffered view counts (a crash loses at most this much)",
     ),
+    Setting("quota_free", _parse_size, 1_000_000_000, "Storage quota of the free plan, bytes"),
+    Setting(
+        "quota_premium", _parse_size, 100_000_000_000, "Storage quota of the premium plan, bytes"
+    ),
+    Setting(
+        "quota_warnings",
+        str,
+        "80,95",
+        "Usage percentages that send a quota warning when crossed, comma-separated (empty: none)",
+    ),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error"),
     Setting("access_log", _parse_bool, False, "Log every HTTP request (uvicorn access log)"),
+    # notifications: e-mail and webhooks
+    Setting(
+        "smtp_url",
+        str,
+        "",
+        "SMTP server for notification e-mail: smtp://[user:pass@]host[:port][?starttls=true|false] "
+        "or smtps://... (TLS from the start); empty: no e-mail is sent",
+    ),
+    Setting("mail_from", str, "imghost@localhost", "From address of notification e-mail"),
+    Setting(
+        "webhook_allow_private",
+        _parse_bool,
+        False,
+        "Let webhooks reach loopback, private and link-local addresses (tests, closed networks)",
+    ),
+    Setting("webhook_timeout", float, 10.0, "Seconds one webhook request may take"),
+    Setting("webhook_max_attempts", int, 8, "Attempts before a webhook delivery is failed"),
+    Setting(
+        "webhook_retry_base",
+        float,
+        30.0,
+        "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in DECLARED}
@@ -207,6 +247,7 @@ class Settings:
     delivery: Literal["proxy", "redirect"] = "proxy"
     gc_interval: int = 600
     gc_grace: int = 3600
+    trash_retention: int = 2_592_000
     worker_concurrency: int = 0
     job_lease: int = 60
     job_timeout: int = 300
@@ -214,8 +255,17 @@ class Settings:
     job_memory_limit: int = 3 * 1024**3
     tmp_dir: str = ""
     analytics_flush_interval: float = 5.0
+    quota_free: int = 1_000_000_000
+    quota_premium: int = 100_000_000_000
+    quota_warnings: str = "80,95"
     log_level: str = "info"
     access_log: bool = False
+    smtp_url: str = ""
+    mail_from: str = "imghost@localhost"
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_retry_base: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -241,6 +291,8 @@ class Settings:
             raise SettingsError("IMGHOST_S3_PART_SIZE must be at least 5MiB (S3's minimum part)")
         if self.tus_expires <= 0:
             raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
+        if self.trash_retention <= 0:
+            raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
         if self.max_file_size > self.max_batch_size:
             raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -257,8 +309,44 @@ class Settings:
             )
         if not 0 < self.analytics_flush_interval < float("inf"):  # also refuses NaN
             raise SettingsError("IMGHOST_ANALYTICS_FLUSH_INTERVAL must be a positive number")
+        if self.quota_free <= 0 or self.quota_premium <= 0:
+            raise SettingsError("IMGHOST_QUOTA_FREE and IMGHOST_QUOTA_PREMIUM must be positive")
+        try:
+            self.quota_warning_levels  # noqa: B018 - parsed here to be refused at start-up
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_QUOTA_WARNINGS: {exc}") from exc
+        self._validate_notifications()
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
+
+    @property
+    def quota_warning_levels(self) -> tuple[int, ...]:
+        """The warning thresholds as ascending whole percentages (1-100)."""
+        levels: set[int] = set()
+        for part in self.quota_warnings.split(","):
+            if not part.strip():
+                continue
+            if not part.strip().isdigit() or not 1 <= int(part) <= 100:
+                raise ValueError(f"{part.strip()!r} is not a whole percentage from 1 to 100")
+            levels.add(int(part))
+        return tuple(sorted(levels))
+
+    def _validate_notifications(self) -> None:
+        from imghost.notifications.smtp_url import parse_smtp_url  # pure, no cycle
+
+        if self.smtp_url:
+            try:
+                parse_smtp_url(self.smtp_url)
+            except ValueError as exc:
+                raise SettingsError(f"IMGHOST_SMTP_URL {exc}") from exc
+        if "@" not in self.mail_from:
+            raise SettingsError("IMGHOST_MAIL_FROM must be an e-mail address")
+        if not 0 < self.webhook_timeout < float("inf"):
+            raise SettingsError("IMGHOST_WEBHOOK_TIMEOUT must be a positive number")
+        if not 0 < self.webhook_retry_base < float("inf"):
+            raise SettingsError("IMGHOST_WEBHOOK_RETRY_BASE must be a positive number")
+        if self.webhook_max_attempts < 1:
+            raise SettingsError("IMGHOST_WEBHOOK_MAX_ATTEMPTS must be at least 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,5 +1,80 @@
-"""HTTP routes (filled in by the feature)."""
+"""Usage reports: GET /v1/users/me/usage and GET /v1/orgs/{id}/usage."""
+
+from __future__ import annotations
+
+import datetime as dt
 
 from fastapi import APIRouter
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-router = APIRouter()
+from imghost.accounts import orgs
+from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
+from imghost.db import utcnow
+from imghost.deps import Ctx, CurrentActor, Db
+from imghost.images.models import Image
+from imghost.quotas import services
+from imghost.quotas.schemas import UsageOut
+from imghost.settings import Settings
+
+router = APIRouter(tags=["quotas"])
+
+BANDWIDTH_DAYS = 30
+
+
+def _since() -> dt.date:
+    return utcnow().date() - dt.timedelta(days=BANDWIDTH_DAYS - 1)
+
+
+async def _user_bandwidth(session: AsyncSession, user_id: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(OwnerBandwidthDaily.bandwidth_bytes), 0)).where(
+            OwnerBandwidthDaily.owner_id == user_id, OwnerBandwidthDaily.day >= _since()
+        )
+    )
+    return int(total or 0)
+
+
+async def _org_bandwidth(session: AsyncSession, org_id: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(ImageStatsDaily.bandwidth_bytes), 0))
+        .join(Image, Image.id == ImageStatsDaily.image_id)
+        .where(Image.org_id == org_id, ImageStatsDaily.day >= _since())
+    )
+    return int(total or 0)
+
+
+async def usage_out(
+    session: AsyncSession, settings: Settings, account_id: str, bandwidth: int
+) -> UsageOut:
+    usage = await services.usage_of(session, settings, account_id)
+    return UsageOut(
+        account_id=account_id,
+        account_kind=usage.kind,
+        plan=usage.plan,
+        storage_bytes=usage.storage_bytes,
+        originals_bytes=usage.originals_bytes,
+        derivatives_bytes=usage.derivatives_bytes,
+        reserved_bytes=usage.reserved_bytes,
+        quota_bytes=usage.quota_bytes,
+        percent_used=round(usage.storage_bytes * 100 / usage.quota_bytes, 1),
+        images=usage.images,
+        bandwidth_bytes30d=bandwidth,
+    )
+
+
+@router.get("/v1/users/me/usage", response_model=UsageOut)
+async def my_usage(actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
+    """Your storage (images that are not in an org), quota and bandwidth.
+
+    Bandwidth counts every image you uploaded, org images included."""
+    bandwidth = await _user_bandwidth(db, actor.user_id)
+    return await usage_out(db, ctx.settings, actor.user_id, bandwidth)
+
+
+@router.get("/v1/orgs/{org_id}/usage", response_model=UsageOut)
+async def org_usage(org_id: str, actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
+    """The org's pooled storage, quota and bandwidth (its members; 404 for others)."""
+    access = await orgs.get_access(db, actor, org_id)
+    bandwidth = await _org_bandwidth(db, access.org.id)
+    return await usage_out(db, ctx.settings, access.org.id, bandwidth)

@@ -32,6 +32,10 @@ class StorageUsage(Base):
     # The highest warning threshold (percent) already announced; lowered again
     # (re-armed) when usage falls below it.
     warned_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The lowest usage (originals + derivatives) since warnings were last
+    # evaluated, when it fell meanwhile: purge lowers it without knowing the
+    # quota, and the next evaluation re-arms the thresholds it went below.
+    low_water_bytes: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

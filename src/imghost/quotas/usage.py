@@ -1,7 +1,7 @@
 """Storage usage accounting: the contract other features call.
 
-The quota feature fills these in; lifecycle (purge) and processing call them so
-usage follows every byte written or removed.
+Lifecycle (purge) calls :func:`image_purged` so usage follows every byte
+removed; uploads and processing call :mod:`imghost.quotas.services`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images.models import Image
+from imghost.quotas import services
 
 
 async def image_purged(session: AsyncSession, image: Image) -> None:
     """Every byte of ``image`` (original, presets, cached transforms) is gone
     or about to be, in this transaction: free its usage. Idempotent per image."""
-    return None
+    await services.free_image(session, image.id)

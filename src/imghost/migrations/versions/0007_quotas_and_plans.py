@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("reserved_bytes", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("images", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("warned_percent", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("low_water_bytes", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", imghost.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_storage_usage")),
     )
