@@ -10,6 +10,7 @@ from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.models import Job
+from imghost.lifecycle.models import PurgedImage, TrashEntry
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import (
@@ -37,11 +38,13 @@ __all__ = [
     "OrgInvitation",
     "OrgMember",
     "OwnerBandwidthDaily",
+    "PurgedImage",
     "QuotaBlob",
     "QuotaReservation",
     "RefreshToken",
     "ShareLink",
     "StorageUsage",
+    "TrashEntry",
     "Upload",
     "User",
 ]

@@ -151,6 +151,13 @@ DECLARED: tuple[Setting, ...] = (
         "(30 days)",
     ),
     Setting(
+        "trash_retention",
+        int,
+        2_592_000,
+        "Seconds a deleted image stays in the trash (restorable) before it is purged "
+        "(30 days)",
+    ),
+    Setting(
         "worker_concurrency",
         int,
         0,
@@ -248,6 +255,7 @@ class Settings:
     gc_interval: int = 600
     gc_grace: int = 3600
     trash_retention: int = 2_592_000
+    trash_retention: int = 2_592_000
     worker_concurrency: int = 0
     job_lease: int = 60
     job_timeout: int = 300
@@ -291,6 +299,8 @@ class Settings:
             raise SettingsError("IMGHOST_S3_PART_SIZE must be at least 5MiB (S3's minimum part)")
         if self.tus_expires <= 0:
             raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
+        if self.trash_retention <= 0:
+            raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
         if self.trash_retention <= 0:
             raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
         if self.max_file_size > self.max_batch_size:

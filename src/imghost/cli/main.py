@@ -114,23 +114,44 @@ def migrate() -> None:
 @cli.command()
 def gc(
     grace: int | None = typer.Option(None, help="Seconds an unreferenced blob must age first"),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Change nothing: report orphan blobs, image rows whose blobs are missing, "
+        "and purges due",
+    ),
 ) -> None:
-    """Remove expired uploads and blobs that no image references."""
+    """Purge images whose trash window ended (and finish interrupted purges),
+    then remove expired uploads and blobs that no image references."""
     from imghost.context import AppContext
     from imghost.jobs.gc import collect
+    from imghost.lifecycle.purge import pending, sweep
 
     settings = _settings()
     _logging(settings)
 
-    async def _main() -> None:
+    async def _main() -> int:
         ctx = AppContext.build(settings)
         try:
-            report = await collect(ctx, grace)
+            if dry_run:
+                due, unfinished = await pending(ctx)
+                console.print(f"purges due: {due}; purges unfinished: {unfinished}")
+            else:
+                console.print(await sweep(ctx))
+            report = await collect(ctx, grace, dry_run=dry_run)
         finally:
             await ctx.close()
+        verb = "would remove" if dry_run else "removed"
         console.print(report)
+        console.print(f"orphan blobs ({verb}): {report.orphan_blobs}")
+        for key in report.orphan_keys:
+            console.print(f"  {escape(key)}")
+        console.print(f"image rows whose blobs are missing: {report.dangling_rows}")
+        for image_id in report.dangling_images:
+            console.print(f"  {escape(image_id)}")
+        return 1 if report.dangling_rows else 0
 
-    asyncio.run(_main())
+    raise typer.Exit(asyncio.run(_main()))
 
 
 @cli.command("settings")

@@ -13,7 +13,6 @@ from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
 from imghost.images.policy import check_bytes, served_original
 from imghost.images.schemas import (
-    ImageDeleted,
     ImageList,
     ImageMetadataOut,
     ImageOut,
@@ -52,17 +51,6 @@ async def patch_image(
     await db.commit()
     await db.refresh(image)
     return ImageOut.of(image, ctx.settings.public_base_url)
-
-
-@router.delete("/v1/images/{image_id}", response_model=ImageDeleted)
-async def delete_image(image_id: str, actor: CurrentActor, db: Db, reads: Reads) -> ImageDeleted:
-    image = await services.get_image(db, image_id)
-    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.DELETE)
-    assert image is not None
-    await services.soft_delete(db, image)
-    await db.commit()
-    assert image.deleted_at is not None
-    return ImageDeleted(image_id=image.id, deleted_at=image.deleted_at)
 
 
 @router.get("/v1/images/{image_id}/file", status_code=302, response_class=RedirectResponse)

@@ -76,6 +76,10 @@ class ImageDeleted(ApiModel):
     image_id: str
     deleted: bool = True
     deleted_at: dt.datetime
+    # End of the trash window: restorable until then, purged by the sweep after.
+    purge_at: dt.datetime
+    # True once every byte and row is gone (DELETE ?permanent=true).
+    purged: bool = False
 
 
 class ImageFileFacts(ApiModel):

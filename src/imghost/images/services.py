@@ -253,8 +253,13 @@ async def update_image(session: AsyncSession, image: Image, patch: ImagePatch) -
     return image
 
 
-async def soft_delete(session: AsyncSession, image: Image) -> Image:
-    now = utcnow()
+async def soft_delete(session: AsyncSession, image: Image, now: dt.datetime | None = None) -> Image:
+    """Hide the image from every read path (they filter ``deleted_at``); bytes
+    and rows stay. A second call keeps the first time. The trash entry that
+    goes with it is written by ``lifecycle.services.trash_image``."""
+    if image.deleted_at is not None:
+        return image
+    now = now or utcnow()
     image.deleted_at = now
     image.updated_at = now
     await session.flush()

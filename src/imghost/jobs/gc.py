@@ -2,11 +2,21 @@
 
 - pending presigned uploads past their expiry: object removed, row marked expired;
 - upload objects left after a finalize (the image committed, the delete did not);
-- originals with no image row, older than the grace period (a crash between
-  the blob write and the row commit), except at the keys unfinished tus
-  uploads reserved (their bytes are there before the row);
+- blobs under an image prefix (``{owner}/{image}/``: original, GPS-free copy,
+  presets, cached transforms) with no image row, older than the grace period
+  (a crash between the blob write and the row commit; a render that finished
+  after a purge; an org deleted with its images), except originals at the keys
+  unfinished tus uploads reserved (their bytes are there before the row);
 - stale spool files in the staging directory;
 - resumable (tus) uploads: see ``imghost.tus.gc``.
+
+It also looks the other way: image rows whose original (or GPS-free copy) is
+missing from the store are *dangling*. gc cannot repair them (the bytes are
+lost); it reports them. Rows of images being purged are not dangling: their
+bytes are going on purpose and the purge sweep finishes them.
+
+``dry_run`` changes nothing and reports what a run would remove (uploads
+and tus uploads are then not examined: their collection is state changes).
 """
 
 from __future__ import annotations
@@ -15,14 +25,16 @@ import datetime as dt
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
+from imghost.lifecycle.models import TrashEntry
 from imghost.tus.gc import collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
 
@@ -38,69 +50,141 @@ class GcReport:
     tus_expired: int = 0
     tus_cleaned: int = 0
     tus_leftovers: int = 0
+    dry_run: bool = False
+    # Image rows whose original or GPS-free copy is missing from the store.
+    dangling_rows: int = 0
+    # Examples (at most EXAMPLES of each), for the operator to look at.
+    orphan_keys: list[str] = field(default_factory=list)
+    dangling_images: list[str] = field(default_factory=list)
 
 
-async def collect(ctx: AppContext, grace: int | None = None) -> GcReport:
+EXAMPLES = 20
+
+
+async def collect(ctx: AppContext, grace: int | None = None, dry_run: bool = False) -> GcReport:
     grace = ctx.settings.gc_grace if grace is None else grace
-    report = GcReport()
+    report = GcReport(dry_run=dry_run)
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=grace)
     store = ctx.store
     async with ctx.sessions() as session:
-        expired = await session.scalars(
-            select(Upload).where(
-                Upload.kind == "presigned", Upload.status == "pending", Upload.expires_at < now
-            )
-        )
-        for upload in expired:
-            await store.delete(upload.blob_key)
-            upload.status = "expired"
-            report.expired_uploads += 1
-        await session.commit()
+        if not dry_run:
+            await _collect_uploads(ctx, session, report, now, cutoff, grace)
 
-        # Objects are checked against the DB in batches, and only once they are
-        # older than the grace period (a young one may belong to an upload that
-        # is still committing).
-        candidates = [m.key async for m in store.list("uploads/") if m.last_modified < cutoff]
-        for batch in _batches(candidates):
-            live = set(
-                await session.scalars(
-                    select(Upload.blob_key).where(
-                        Upload.blob_key.in_(batch), Upload.status == "pending"
-                    )
-                )
-            )
-            for key in batch:
-                if key not in live:
-                    await store.delete(key)
-                    report.upload_objects += 1
-
-        tus = await collect_uploads(ctx, session, now, grace)
-        report.tus_expired, report.tus_cleaned = tus.expired, tus.cleaned
-        report.tus_leftovers = tus.leftovers
-
-        originals = [
-            m.key async for m in store.list("") if m.last_modified < cutoff and _is_original(m.key)
-        ]
+        # Every key of the store is listed once: image keys are checked for a
+        # row (orphans), and image rows for their keys (dangling rows).
+        listed_at = utcnow()
+        image_keys: dict[str, list[tuple[str, bool]]] = {}
+        present: set[str] = set()
+        async for meta in store.list(""):
+            prefix = _image_prefix(meta.key)
+            if prefix is None:
+                continue
+            present.add(meta.key)
+            image_keys.setdefault(prefix, []).append((meta.key, meta.last_modified < cutoff))
         # Read before the image rows: an upload that finishes in between has
         # committed its image row by the time that is read.
         reserved = await reserved_originals(session)
-        for batch in _batches(originals):
-            known = set(
-                await session.scalars(select(Image.blob_key).where(Image.blob_key.in_(batch)))
-            )
-            for key in batch:
-                if key not in known and key not in reserved:
-                    await store.delete(key)
+        prefixes = list(image_keys)
+        for batch in _batches(prefixes):
+            known = {
+                key.rsplit("/", 1)[0] + "/"
+                for key in await session.scalars(
+                    select(Image.blob_key).where(Image.id.in_([p.split("/")[1] for p in batch]))
+                )
+            }
+            for prefix in batch:
+                if prefix in known:
+                    continue
+                for key, old in image_keys[prefix]:
+                    if not old or key in reserved:
+                        continue
+                    if not dry_run:
+                        await store.delete(key)
                     report.orphan_blobs += 1
-    report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
+                    if len(report.orphan_keys) < EXAMPLES:
+                        report.orphan_keys.append(key)
+        await _find_dangling(session, report, present, listed_at)
+    if not dry_run:
+        report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
     log.info("gc: %s", report)
+    if report.dangling_rows:
+        log.warning(
+            "gc: %d image rows point at missing blobs, e.g. %s",
+            report.dangling_rows,
+            ", ".join(report.dangling_images),
+        )
     return report
 
 
-def _is_original(key: str) -> bool:
+async def _collect_uploads(
+    ctx: AppContext,
+    session: AsyncSession,
+    report: GcReport,
+    now: dt.datetime,
+    cutoff: dt.datetime,
+    grace: int,
+) -> None:
+    store = ctx.store
+    expired = await session.scalars(
+        select(Upload).where(
+            Upload.kind == "presigned", Upload.status == "pending", Upload.expires_at < now
+        )
+    )
+    for upload in expired:
+        await store.delete(upload.blob_key)
+        upload.status = "expired"
+        report.expired_uploads += 1
+    await session.commit()
+
+    # Objects are checked against the DB in batches, and only once they are
+    # older than the grace period (a young one may belong to an upload that
+    # is still committing).
+    candidates = [m.key async for m in store.list("uploads/") if m.last_modified < cutoff]
+    for batch in _batches(candidates):
+        live = set(
+            await session.scalars(
+                select(Upload.blob_key).where(
+                    Upload.blob_key.in_(batch), Upload.status == "pending"
+                )
+            )
+        )
+        for key in batch:
+            if key not in live:
+                await store.delete(key)
+                report.upload_objects += 1
+
+    tus = await collect_uploads(ctx, session, now, grace)
+    report.tus_expired, report.tus_cleaned = tus.expired, tus.cleaned
+    report.tus_leftovers = tus.leftovers
+
+
+async def _find_dangling(
+    session: AsyncSession, report: GcReport, present: set[str], listed_at: dt.datetime
+) -> None:
+    """Image rows (live or in the trash, not being purged) whose bytes the
+    listing did not show. Only rows created before the listing began: a row
+    committed since may have bytes the listing did not see yet."""
+    purging = select(TrashEntry.image_id).where(TrashEntry.purging_since.is_not(None))
+    rows = await session.stream(
+        select(Image.id, Image.blob_key, Image.public_blob_key)
+        .where(Image.created_at < listed_at, Image.id.not_in(purging))
+        .execution_options(yield_per=1000)
+    )
+    async for image_id, blob_key, public_key in rows:
+        if blob_key in present and (public_key is None or public_key in present):
+            continue
+        report.dangling_rows += 1
+        if len(report.dangling_images) < EXAMPLES:
+            report.dangling_images.append(image_id)
+
+
+def _image_prefix(key: str) -> str | None:
+    """``{owner}/{image}/…`` → ``{owner}/{image}/``; None for keys of uploads."""
     parts = key.split("/")
-    return len(parts) == 3 and parts[2] == "original"
+    if len(parts) < 3 or not parts[1].startswith("img_") or parts[0] in ("uploads", "tus"):
+        return None
+    return f"{parts[0]}/{parts[1]}/"
 
 
 def _batches(keys: list[str], size: int = 500) -> list[list[str]]:

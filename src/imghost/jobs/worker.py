@@ -1,4 +1,5 @@
-"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc.
+"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc
+and the purge sweep (trash windows that ended, purges left half done).
 
 `imghost worker` runs one; `imghost serve` runs one in-process unless
 IMGHOST_RUN_WORKER=false. Each worker runs ``concurrency`` jobs at a time.
@@ -22,6 +23,7 @@ from typing import Any
 from imghost.context import AppContext
 from imghost.jobs import queue
 from imghost.jobs.gc import collect
+from imghost.lifecycle.purge import sweep
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,11 @@ class Worker:
         interval = self.ctx.settings.gc_interval
         await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, interval))
         while True:
+            # The purge sweep first: what it removes is then not seen as orphaned.
+            try:
+                await sweep(self.ctx)
+            except Exception:
+                log.exception("purge sweep failed; will retry next interval")
             try:
                 await collect(self.ctx)
             except Exception:

@@ -1,5 +1,108 @@
-"""HTTP routes (filled in by the feature)."""
+"""Routes of the delete lifecycle: delete (to the trash, or for good), the
+trash, restore."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from imghost.db import utcnow
+from imghost.deps import Ctx, CurrentActor, Db, Reads
+from imghost.images.schemas import ImageDeleted, ImageOut
+from imghost.lifecycle import purge, services
+from imghost.lifecycle.schemas import TrashItem, TrashList
+from imghost.sharing.grants import Caller
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+
+@router.delete(
+    "/v1/images/{image_id}",
+    response_model=ImageDeleted,
+    tags=["images"],
+    responses={202: {"description": "Purge begun; the worker finishes it", "model": ImageDeleted}},
+)
+async def delete_image(
+    image_id: str,
+    response: Response,
+    actor: CurrentActor,
+    db: Db,
+    reads: Reads,
+    ctx: Ctx,
+    permanent: Annotated[bool, Query()] = False,
+) -> ImageDeleted:
+    """Move the image to the trash (404 everywhere at once; restorable until
+    `purgeAt`), or with `permanent=true` purge it now, from the trash or not:
+    every byte and row goes. Repeating either is harmless."""
+    caller = Caller(actor.user_id, actor.is_admin)
+    retention = ctx.settings.trash_retention
+    if permanent and (gone := await services.purged_for(db, caller, image_id)) is not None:
+        return ImageDeleted(
+            image_id=gone.image_id,
+            deleted_at=gone.deleted_at or gone.purged_at,
+            purge_at=gone.purged_at,
+            purged=True,
+        )
+    now = utcnow()
+    image, entry = await services.find_for_owner(db, reads, caller, image_id, retention)
+    if entry is None:
+        entry = await services.trash_image(db, image, retention, now)
+    result = ImageDeleted(image_id=image.id, deleted_at=entry.deleted_at, purge_at=entry.purge_at)
+    if not permanent:
+        await db.commit()
+        return result
+    await services.begin_purge(db, entry, now)
+    await db.commit()
+    try:
+        result.purged = await purge.purge_image(ctx, image.id)
+    except Exception:
+        # Marked and committed: the worker's purge sweep finishes it.
+        log.warning("purge of %s did not finish; the sweep will", image.id, exc_info=True)
+    if not result.purged:
+        response.status_code = 202
+    return result
+
+
+@router.get("/v1/trash", response_model=TrashList, tags=["trash"])
+async def list_trash(
+    actor: CurrentActor,
+    db: Db,
+    ctx: Ctx,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TrashList:
+    """Your deleted images (and those of orgs you own or administer), most
+    recently deleted first, with when each is purged."""
+    caller = Caller(actor.user_id, actor.is_admin)
+    rows, total = await services.list_trash(db, caller, page, limit)
+    now = utcnow()
+    base = ctx.settings.public_base_url
+    return TrashList(
+        images=[TrashItem.of_entry(image, entry, base, now) for image, entry in rows],
+        page=page,
+        limit=limit,
+        total=total,
+        retention_seconds=ctx.settings.trash_retention,
+    )
+
+
+@router.post("/v1/images/{image_id}/restore", response_model=ImageOut, tags=["trash"])
+async def restore_image(
+    image_id: str, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
+) -> ImageOut:
+    """Bring a deleted image back as it was, within its window (410 after)."""
+    caller = Caller(actor.user_id, actor.is_admin)
+    settings = ctx.settings
+    image, entry = await services.find_for_owner(
+        db, reads, caller, image_id, settings.trash_retention
+    )
+    if entry is not None:
+        await services.restore(db, image, entry, max_attempts=settings.job_max_attempts)
+        await db.commit()
+        ctx.wake_jobs()
+        await db.refresh(image)
+    return ImageOut.of(image, settings.public_base_url)

@@ -1,0 +1,235 @@
+"""Trash rules: soft delete into the trash, list it, restore, begin a purge.
+
+Services take the request's session and never commit. The purge itself spans
+several transactions and the blob store, so it lives in ``lifecycle.purge``
+and is run by the route after its commit, and by the worker's sweep.
+
+Who may do what: a trashed image exists only for callers at owner level on
+it (``sharing.policy``: the uploader while still in the image's org, org
+owners and admins, site admins). Everyone else gets 404, exactly as for an
+image that never existed — every read path answers 404 for a deleted image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import OrgMember
+from imghost.db import utcnow
+from imghost.errors import AppError, NotFound
+from imghost.images import services as images
+from imghost.images.models import Image
+from imghost.jobs.models import Job
+from imghost.lifecycle.models import PurgedImage, TrashEntry
+from imghost.reads import FastReader
+from imghost.sharing.access import image_access
+from imghost.sharing.grants import Caller, image_grants, image_resource
+from imghost.sharing.policy import Action, Level, level
+from imghost.uploads.services import enqueue_processing
+
+NO_SUCH_IMAGE = "No such image."
+
+
+def image_prefix(blob_key: str) -> str:
+    """``{owner}/{image}/original`` → ``{owner}/{image}/``: every byte of an
+    image (original, GPS-free copy, presets, cached transforms) is under it."""
+    return blob_key.rsplit("/", 1)[0] + "/"
+
+
+async def trash_image(
+    session: AsyncSession, image: Image, retention: int, now: dt.datetime | None = None
+) -> TrashEntry:
+    """Soft delete: the image leaves every read path at once; its bytes, tags,
+    albums, collaborators and links stay, so a restore brings them back.
+
+    Deleting an image already in the trash changes nothing (its window is not
+    extended) and returns its entry."""
+    entry = await session.get(TrashEntry, image.id)
+    if entry is not None and image.deleted_at is not None:
+        return entry
+    now = now or utcnow()
+    await images.soft_delete(session, image, now)
+    assert image.deleted_at is not None
+    if entry is None:
+        entry = TrashEntry(
+            image_id=image.id,
+            deleted_at=image.deleted_at,
+            purge_at=image.deleted_at + dt.timedelta(seconds=retention),
+        )
+        session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def is_owner_level(reads: FastReader, caller: Caller, image: Image) -> bool:
+    grants = await image_grants(reads, caller, image)
+    return level(grants, image_resource(image)) >= Level.OWNER
+
+
+async def purged_for(session: AsyncSession, caller: Caller, image_id: str) -> PurgedImage | None:
+    """The tombstone of a purged image, for its former owner or a site admin."""
+    gone = await session.get(PurgedImage, image_id) if len(image_id) <= 64 else None
+    if gone is not None and (caller.admin or caller.user_id == gone.owner_id):
+        return gone
+    return None
+
+
+async def find_for_owner(
+    session: AsyncSession, reads: FastReader, caller: Caller, image_id: str, retention: int
+) -> tuple[Image, TrashEntry | None]:
+    """The image (live or trashed) for a caller who may delete or restore it.
+
+    A live image is checked by the policy as for any delete (403 or 404); a
+    trashed one answers 404 unless the caller is at owner level. A purged one
+    answers 410 to its former owner (and site admins), 404 to anyone else."""
+    image = await images.get_image(session, image_id) if len(image_id) <= 64 else None
+    if image is None:
+        if await purged_for(session, caller, image_id) is not None:
+            raise AppError(
+                410,
+                "image_purged",
+                "This image was permanently deleted: its files and records are gone "
+                "and it cannot be restored.",
+            )
+        raise NotFound(NO_SUCH_IMAGE)
+    if image.deleted_at is None:
+        await image_access(reads, caller, image, Action.DELETE)
+        return image, None
+    if not await is_owner_level(reads, caller, image):
+        raise NotFound(NO_SUCH_IMAGE)
+    return image, await ensure_entry(session, image, retention)
+
+
+async def ensure_entry(session: AsyncSession, image: Image, retention: int) -> TrashEntry:
+    """The trash entry of a deleted image. Every delete writes one in the same
+    transaction; one missing (deleted before 0008 without a backfill, or by
+    hand) gets the window counted from ``deleted_at``."""
+    entry = await session.get(TrashEntry, image.id)
+    if entry is None:
+        assert image.deleted_at is not None
+        window = dt.timedelta(seconds=retention)
+        entry = TrashEntry(
+            image_id=image.id, deleted_at=image.deleted_at, purge_at=image.deleted_at + window
+        )
+        session.add(entry)
+        await session.flush()
+    return entry
+
+
+async def restore(
+    session: AsyncSession,
+    image: Image,
+    entry: TrashEntry,
+    *,
+    max_attempts: int,
+    now: dt.datetime | None = None,
+) -> Image:
+    """Bring a trashed image back as it was: bytes, tags, albums that still
+    exist, collaborators, links (an expired link stays expired; expiry kept
+    running while the image was in the trash).
+
+    410 once the window has passed or the purge has begun. The change is
+    conditional on the row still being restorable, so a sweep that marks it
+    for purge at the same moment wins cleanly (the restore then fails)."""
+    now = now or utcnow()
+    if entry.purging_since is not None:
+        raise AppError(
+            410,
+            "image_purged",
+            "This image is being permanently deleted and can no longer be restored.",
+        )
+    if entry.purge_at <= now:
+        raise AppError(
+            410,
+            "restore_window_passed",
+            f"This image was deleted on {entry.deleted_at:%Y-%m-%d %H:%M} UTC and could be "
+            f"restored until {entry.purge_at:%Y-%m-%d %H:%M} UTC; that window has passed "
+            "and it is being permanently deleted.",
+        )
+    taken = await session.execute(
+        delete(TrashEntry)
+        .where(
+            TrashEntry.image_id == image.id,
+            TrashEntry.purging_since.is_(None),
+            TrashEntry.purge_at > now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(taken, "rowcount", 0) != 1:
+        raise AppError(
+            410,
+            "image_purged",
+            "This image is being permanently deleted and can no longer be restored.",
+        )
+    session.expunge(entry)
+    image.deleted_at = None
+    image.updated_at = now
+    await session.flush()
+    if image.status == "processing" and not await _processing_pending(session, image.id):
+        # Its processing job skipped it while it was deleted: queue it again.
+        enqueue_processing(session, image, max_attempts)
+    return image
+
+
+async def _processing_pending(session: AsyncSession, image_id: str) -> bool:
+    found = await session.scalar(
+        select(Job.id).where(
+            Job.image_id == image_id,
+            Job.kind == "process_image",
+            Job.status.in_(("queued", "running")),
+        )
+    )
+    return found is not None
+
+
+async def begin_purge(session: AsyncSession, entry: TrashEntry, now: dt.datetime) -> None:
+    """Mark the entry: from this commit on the purge only moves forward."""
+    if entry.purging_since is None:
+        entry.purging_since = now
+        await session.flush()
+
+
+async def mark_due(session: AsyncSession, now: dt.datetime) -> int:
+    """Begin the purge of every image whose window has passed (one statement)."""
+    result = await session.execute(
+        update(TrashEntry)
+        .where(TrashEntry.purge_at <= now, TrashEntry.purging_since.is_(None))
+        .values(purging_since=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def owner_level_images(caller: Caller) -> ColumnElement[bool]:
+    """Images the caller holds owner level on, as ``sharing.policy.level`` says:
+    their own (an org image only while they are a member) and the images of
+    orgs they own or administer."""
+    me = caller.user_id
+    my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    managing = my_orgs.where(OrgMember.role.in_(("owner", "admin")))
+    return or_(
+        and_(Image.owner_id == me, or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs))),
+        Image.org_id.in_(managing),
+    )
+
+
+async def list_trash(
+    session: AsyncSession, caller: Caller, page: int, limit: int
+) -> tuple[list[tuple[Image, TrashEntry]], int]:
+    """The caller's trash, most recently deleted first (a site admin sees
+    their own, like anyone: other people's trash is reached by id)."""
+    base = (
+        select(Image, TrashEntry)
+        .join(TrashEntry, TrashEntry.image_id == Image.id)
+        .where(Image.deleted_at.is_not(None), owner_level_images(caller))
+    )
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = await session.execute(
+        base.order_by(TrashEntry.deleted_at.desc(), Image.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return [(image, entry) for image, entry in rows.tuples()], total
