@@ -11,6 +11,12 @@ from imghost.db import Base
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
+from imghost.notifications.models import (
+    Notification,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import (
@@ -34,6 +40,7 @@ __all__ = [
     "ImageStatsDaily",
     "ImageTag",
     "Job",
+    "Notification",
     "Org",
     "OrgInvitation",
     "OrgMember",
@@ -47,4 +54,7 @@ __all__ = [
     "TrashEntry",
     "Upload",
     "User",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -34,6 +34,7 @@ from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.ids import new_id
+from imghost.notifications import shares
 from imghost.sharing.models import Album, AlbumCollaborator
 from imghost.sharing.policy import Level, may_assign_role, org_level
 
@@ -332,6 +333,19 @@ async def invite(
     )
     session.add(invitation)
     await session.flush()
+    if user_id is not None:
+        # Only invitations by user id: an email invitation is never matched to
+        # an account (that would reveal whether the address has one).
+        await shares.org_invited(
+            session,
+            invitation_id=invitation.id,
+            org_id=org_id,
+            org_name=access.org.name,
+            user_id=user_id,
+            role=role,
+            invited_by=actor.user_id,
+            expires_at=invitation.expires_at,
+        )
     return invitation, access.org
 
 

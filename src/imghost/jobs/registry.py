@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from imghost.jobs.worker import DeadHandler, Handler
+from imghost.notifications import tasks as notification_tasks
+from imghost.notifications.service import EMAIL_JOB, WEBHOOK_JOB
 from imghost.processing.tasks import process_image, process_image_dead
 
 
 def handlers() -> dict[str, Handler]:
-    return {"process_image": process_image}
+    return {
+        "process_image": process_image,
+        EMAIL_JOB: notification_tasks.send_email,
+        WEBHOOK_JOB: notification_tasks.deliver_webhook,
+    }
 
 
 def dead_handlers() -> dict[str, DeadHandler]:
-    return {"process_image": process_image_dead}
+    return {
+        "process_image": process_image_dead,
+        EMAIL_JOB: notification_tasks.send_email_dead,
+        WEBHOOK_JOB: notification_tasks.deliver_webhook_dead,
+    }

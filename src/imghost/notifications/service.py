@@ -1,14 +1,31 @@
-"""Notify a user: the contract other features call.
+"""Notify a user: the contract other features call, and the in-app list.
 
-The notifications feature fills this in (in-app row, e-mail, webhooks); quota
-warnings and sharing call it inside their own transaction.
+``notify`` writes the in-app row and queues its deliveries (an e-mail job,
+one job per subscribed webhook) in the caller's transaction, so a
+notification exists exactly when what it tells about was committed. It never
+commits and never touches the network: the jobs do, with retries.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import User
+from imghost.db import utcnow
+from imghost.errors import NotFound
+from imghost.ids import new_id
+from imghost.jobs import queue
+from imghost.notifications import cursor as cursors
+from imghost.notifications.kinds import subscribed
+from imghost.notifications.models import Notification, Webhook, WebhookDelivery
+
+EMAIL_JOB = "notification_email"
+WEBHOOK_JOB = "webhook_delivery"
+# E-mail retries through the queue's own backoff (~2 s, 4 s, 8 s, ...).
+EMAIL_MAX_ATTEMPTS = 6
 
 
 async def notify(
@@ -24,4 +41,102 @@ async def notify(
     webhooks) in the caller's transaction; never commits, never blocks on the
     network. ``kind``: a stable identifier such as ``quota.warning`` or
     ``share.image``."""
-    return None
+    email = await session.scalar(select(User.email).where(User.id == user_id))
+    if email is None:
+        return  # the user is gone (or going, in this transaction): nobody to tell
+    now = utcnow()
+    note = Notification(
+        id=new_id("ntf"),
+        user_id=user_id,
+        kind=kind[:64],
+        title=title[:200],
+        body=body,
+        data=data,
+        created_at=now,
+    )
+    # E-mail is queued whenever the user has an address; the job knows the
+    # settings and, without an SMTP server, only logs it (`skipped`).
+    if email:
+        note.email_status = "queued"
+    session.add(note)
+    await session.flush()  # the job and delivery rows point at it
+    if email:
+        queue.enqueue(
+            session, EMAIL_JOB, {"notificationId": note.id}, max_attempts=EMAIL_MAX_ATTEMPTS
+        )
+    hooks = await session.scalars(select(Webhook).where(Webhook.user_id == user_id, Webhook.active))
+    for hook in hooks:
+        if not subscribed(hook.kinds, kind):
+            continue
+        delivery = WebhookDelivery(
+            id=new_id("whd"),
+            webhook_id=hook.id,
+            notification_id=note.id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(delivery)
+        # `attempt` makes a job that runs twice (crash after its commit) a no-op.
+        # max_attempts covers only crashes and database errors: failed HTTP
+        # attempts are retried by the handler with its own schedule.
+        queue.enqueue(session, WEBHOOK_JOB, {"deliveryId": delivery.id, "attempt": 1})
+    await session.flush()
+
+
+# --- the in-app list -----------------------------------------------------------------
+
+
+async def list_for(
+    session: AsyncSession, user_id: str, *, unread: bool, limit: int, cursor: str | None
+) -> tuple[list[Notification], str | None]:
+    """Newest first, keyset-paged on (created_at, id)."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread:
+        query = query.where(Notification.read_at.is_(None))
+    if cursor is not None:
+        at, note_id = cursors.decode(cursor)
+        query = query.where(
+            (Notification.created_at < at)
+            | ((Notification.created_at == at) & (Notification.id < note_id))
+        )
+    rows = list(
+        await session.scalars(
+            query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+        )
+    )
+    following = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        following = cursors.encode(rows[-1].created_at, rows[-1].id)
+    return rows, following
+
+
+async def unread_count(session: AsyncSession, user_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def mark_read(session: AsyncSession, user_id: str, notification_id: str) -> Notification:
+    note = await session.get(Notification, notification_id)
+    if note is None or note.user_id != user_id:
+        raise NotFound("No such notification.")
+    if note.read_at is None:
+        note.read_at = utcnow()
+        await session.flush()
+    return note
+
+
+async def mark_all_read(session: AsyncSession, user_id: str) -> int:
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -21,6 +21,7 @@ from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.ids import new_id
 from imghost.images.models import Image
+from imghost.notifications import shares
 from imghost.reads import SessionReader
 from imghost.sharing.access import image_access
 from imghost.sharing.album_schemas import AlbumCreate, AlbumPatch
@@ -404,12 +405,22 @@ async def put_collaborator(
                 409, "not_an_org_member", "Only members of the album's org can be given access."
             )
     row = await session.get(AlbumCollaborator, (album_id, user.id))
+    added = row is None
     if row is None:
         row = AlbumCollaborator(album_id=album_id, user_id=user.id, created_at=utcnow())
         session.add(row)
     row.permission = permission
     row.granted_by = caller.user_id
     await session.flush()
+    if added:
+        await shares.album_shared(
+            session,
+            album_id=album_id,
+            album_title=access.album.title,
+            user_id=user.id,
+            permission=permission,
+            granted_by=caller.user_id,
+        )
     return row, user
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts.models import User
 from imghost.errors import AppError, NotFound
 from imghost.images.models import Image
+from imghost.notifications import shares
 from imghost.sharing.models import ImageCollaborator
 
 
@@ -22,11 +23,21 @@ async def grant(
             400, "cannot_share_with_owner", "The image's owner already has every permission."
         )
     row = await session.get(ImageCollaborator, (image.id, user.id))
+    added = row is None
     if row is None:
         row = ImageCollaborator(image_id=image.id, user_id=user.id, granted_by=granted_by)
         session.add(row)
     row.permission = permission
     await session.flush()
+    if added:
+        await shares.image_shared(
+            session,
+            image_id=image.id,
+            image_title=image.title,
+            user_id=user.id,
+            permission=permission,
+            granted_by=granted_by,
+        )
     return row, user
 
 

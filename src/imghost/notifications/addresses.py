@@ -1,0 +1,126 @@
+"""Where a webhook may point (SSRF rules) and where its request really goes.
+
+A webhook URL is chosen by a user and requested by our server, so it could
+be aimed at the server's own network: loopback, private ranges, link-local
+(cloud metadata at 169.254.169.254), multicast. Those are refused unless
+``IMGHOST_WEBHOOK_ALLOW_PRIVATE`` is set. The name is resolved again at every
+delivery and the request is sent to the address that was checked, so a DNS
+answer that changes between check and connect (rebinding) cannot slip by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from imghost.errors import AppError
+
+MAX_URL = 2048
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class AddressRefused(Exception):
+    """The URL cannot be requested: a sentence says why."""
+
+
+class Unresolvable(AddressRefused):
+    """The host name has no address (now)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # the URL to request: the host replaced by the checked address
+    host_header: str  # the original host[:port], sent as Host
+    server_name: str | None  # TLS server name (SNI and certificate check) for https
+
+
+def check_url_shape(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an acceptable URL, or AddressRefused."""
+    if len(url) > MAX_URL:
+        raise AddressRefused(f"The URL is longer than {MAX_URL} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise AddressRefused("This is not a valid URL.") from None
+    if parts.scheme not in ("http", "https"):
+        raise AddressRefused("A webhook URL must start with http:// or https://.")
+    if not parts.hostname:
+        raise AddressRefused("The URL names no host.")
+    if parts.username is not None or parts.password is not None:
+        raise AddressRefused("Put no credentials in the URL; verify the signature instead.")
+    if parts.fragment:
+        raise AddressRefused("A webhook URL cannot have a #fragment.")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def allowed(ip: IPAddress, allow_private: bool) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or ip.is_multicast:
+        return False
+    return allow_private or ip.is_global
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise Unresolvable(f"The host {host!r} does not resolve.") from None
+    found: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in found:
+            found.append(ip)
+    if not found:
+        raise Unresolvable(f"The host {host!r} does not resolve.")
+    return found
+
+
+async def target(url: str, allow_private: bool) -> Target:
+    """Check ``url`` and pin it to one allowed address; AddressRefused if none.
+
+    Every address the name resolves to must be allowed: a name that mixes a
+    public and a private address is refused rather than used half-way.
+    """
+    scheme, host, port = check_url_shape(url)
+    addresses = await resolve(host, port)
+    for ip in addresses:
+        if not allowed(ip, allow_private):
+            raise AddressRefused(
+                f"{host} is or resolves to {ip}, a loopback, private, link-local or reserved "
+                "address; webhooks may only call public addresses."
+            )
+    ip = addresses[0]
+    parts = urlsplit(url)
+    literal = f"[{ip}]" if ip.version == 6 else str(ip)
+    pinned = parts._replace(netloc=f"{literal}:{port}").geturl()
+    is_literal = host == str(ip)
+    return Target(
+        url=pinned,
+        host_header=parts.netloc,
+        server_name=host if scheme == "https" and not is_literal else None,
+    )
+
+
+async def check_for_api(url: str, allow_private: bool) -> None:
+    """The same checks at creation, as problem+json answers."""
+    try:
+        check_url_shape(url)
+    except AddressRefused as exc:
+        raise AppError(422, "invalid_webhook_url", str(exc)) from None
+    try:
+        await target(url, allow_private)
+    except Unresolvable as exc:
+        raise AppError(422, "invalid_webhook_url", str(exc)) from None
+    except AddressRefused as exc:
+        raise AppError(422, "webhook_address_not_allowed", str(exc)) from None

@@ -1,0 +1,37 @@
+"""Notification kinds and webhook subscriptions to them.
+
+A kind is a dotted name (``share.image``). A webhook subscribes to exact
+kinds, to every kind under a prefix (``share.*``) or to everything (``*``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# What imghost sends today; other kinds are accepted in subscriptions so a
+# webhook can subscribe before a feature starts sending one.
+KNOWN = (
+    "quota.warning",
+    "share.image",
+    "share.album",
+    "org.invitation",
+)
+
+_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
+
+
+def valid_pattern(pattern: str) -> bool:
+    return len(pattern) <= 64 and _PATTERN.match(pattern) is not None
+
+
+def matches(pattern: str, kind: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return kind.startswith(pattern[:-1])
+    return pattern == kind
+
+
+def subscribed(patterns: Iterable[str], kind: str) -> bool:
+    return any(matches(p, kind) for p in patterns)

@@ -1,0 +1,111 @@
+"""Share notifications: what sharing and orgs call when a grant is created.
+
+Each runs in the granting request's transaction (through ``notify``), so
+the notification exists exactly when the grant does. Granting someone a
+permission they already had, or changing it, tells them nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts.models import User
+from imghost.notifications.service import notify
+
+
+async def _username(session: AsyncSession, user_id: str | None) -> str:
+    if user_id is None:
+        return "Someone"
+    name = await session.scalar(select(User.username).where(User.id == user_id))
+    return name or "Someone"
+
+
+def _quoted(title: str | None, fallback: str) -> str:
+    return f"“{title}”" if title else fallback
+
+
+async def image_shared(
+    session: AsyncSession,
+    *,
+    image_id: str,
+    image_title: str | None,
+    user_id: str,
+    permission: str,
+    granted_by: str,
+) -> None:
+    who = await _username(session, granted_by)
+    await notify(
+        session,
+        user_id=user_id,
+        kind="share.image",
+        title=f"{who} shared an image with you",
+        body=f"{who} gave you {permission} access to the image "
+        f"{_quoted(image_title, image_id)}.",
+        data={
+            "imageId": image_id,
+            "permission": permission,
+            "sharedBy": granted_by,
+            "sharedByUsername": who,
+        },
+    )
+
+
+async def album_shared(
+    session: AsyncSession,
+    *,
+    album_id: str,
+    album_title: str | None,
+    user_id: str,
+    permission: str,
+    granted_by: str | None,
+) -> None:
+    who = await _username(session, granted_by)
+    await notify(
+        session,
+        user_id=user_id,
+        kind="share.album",
+        title=f"{who} shared an album with you",
+        body=f"{who} gave you {permission} access to the album "
+        f"{_quoted(album_title, album_id)}.",
+        data={
+            "albumId": album_id,
+            "permission": permission,
+            "sharedBy": granted_by,
+            "sharedByUsername": who,
+        },
+    )
+
+
+async def org_invited(
+    session: AsyncSession,
+    *,
+    invitation_id: str,
+    org_id: str,
+    org_name: str,
+    user_id: str,
+    role: str,
+    invited_by: str,
+    expires_at: dt.datetime,
+) -> None:
+    who = await _username(session, invited_by)
+    await notify(
+        session,
+        user_id=user_id,
+        kind="org.invitation",
+        title=f"{who} invited you to {org_name}",
+        body=f"{who} invited you to join the organization {org_name} as {role}. "
+        f"Accept or decline before {expires_at:%Y-%m-%d %H:%M} UTC "
+        f"(POST /v1/invitations/{invitation_id}/accept or /decline).",
+        data={
+            "invitationId": invitation_id,
+            "orgId": org_id,
+            "orgName": org_name,
+            "role": role,
+            "invitedBy": invited_by,
+            "invitedByUsername": who,
+            "expiresAt": expires_at.isoformat().replace("+00:00", "Z"),
+        },
+    )

@@ -1,0 +1,259 @@
+"""The jobs that deliver notifications: one e-mail, one webhook attempt.
+
+E-mail: a failed send raises, and the queue retries it with its backoff; a
+5xx refusal is final (``failed``). Webhooks: each job is one HTTP attempt; the
+handler records it in the delivery log and, on failure, queues the next
+attempt itself after ``IMGHOST_WEBHOOK_RETRY_BASE * 2**(n-1)`` seconds (at
+most an hour), so the log can say when the next try comes and the number of
+attempts follows ``IMGHOST_WEBHOOK_MAX_ATTEMPTS`` as it is now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from imghost import __version__
+from imghost.accounts.models import User
+from imghost.context import AppContext
+from imghost.db import utcnow
+from imghost.jobs import queue
+from imghost.jobs.worker import JobContext
+from imghost.notifications import addresses, email, signing
+from imghost.notifications.models import (
+    Notification,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from imghost.notifications.service import WEBHOOK_JOB
+
+log = logging.getLogger(__name__)
+
+RETRY_CAP = 3600.0
+MAX_ERROR = 500
+USER_AGENT = f"imghost-webhooks/{__version__}"
+
+
+# --- e-mail ----------------------------------------------------------------------------
+
+
+async def send_email(ctx: JobContext, payload: dict[str, Any]) -> None:
+    app = ctx.app
+    settings = app.settings
+    async with app.sessions() as session:
+        row = (
+            await session.execute(
+                select(Notification, User.email)
+                .join(User, User.id == Notification.user_id)
+                .where(Notification.id == payload["notificationId"])
+            )
+        ).one_or_none()
+        if row is None:
+            return  # the user, and their notifications, are gone
+        note, address = row
+        if note.email_status != "queued":
+            return  # sent (or settled) by an earlier run of this job
+        if not settings.smtp_url:
+            # The embedded default: no mail server, the log is the outbox.
+            log.info("e-mail not sent (IMGHOST_SMTP_URL is unset): %s to %s", note.kind, address)
+            note.email_status = "skipped"
+            await session.commit()
+            return
+        message = email.build_message(
+            sender=settings.mail_from,
+            recipient=address,
+            title=note.title,
+            body=note.body,
+            data=note.data,
+            base_url=settings.public_base_url,
+            notification_id=note.id,
+        )
+        note_id = note.id
+    try:
+        await email.send(settings.smtp_url, message)
+    except email.PermanentFailure as exc:
+        log.warning("e-mail for %s refused for good: %s", note_id, exc)
+        await _email_settled(app, note_id, "failed")
+        return
+    await _email_settled(app, note_id, "sent")
+
+
+async def _email_settled(app: AppContext, notification_id: str, status: str) -> None:
+    async with app.sessions() as session:
+        note = await session.get(Notification, notification_id)
+        if note is not None:
+            note.email_status = status
+            if status == "sent":
+                note.emailed_at = utcnow()
+            await session.commit()
+
+
+async def send_email_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
+    await _email_settled(app, payload["notificationId"], "failed")
+
+
+# --- webhooks --------------------------------------------------------------------------
+
+
+def retry_delay(base: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): doubling, jittered."""
+    delay: float = min(base * 2.0 ** (attempt - 1), RETRY_CAP)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def webhook_payload(note: Notification) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "kind": note.kind,
+        "createdAt": note.created_at.isoformat().replace("+00:00", "Z"),
+        "title": note.title,
+        "body": note.body,
+        "data": note.data,
+    }
+
+
+async def _post(
+    url: str, body: bytes, headers: dict[str, str], seconds: float, allow_private: bool
+) -> int:
+    """One POST to the checked address; the status code, or an exception.
+
+    ``seconds`` bounds the whole attempt: resolving, connecting, sending and
+    the answer's headers (its body is never read).
+    """
+    async with asyncio.timeout(seconds):
+        pinned = await addresses.target(url, allow_private)
+        sent = {**headers, "Host": pinned.host_header}
+        extensions = {"sni_hostname": pinned.server_name} if pinned.server_name else {}
+        # trust_env=False: no proxy from the environment may carry the request
+        # elsewhere; redirects are never followed (a 3xx is a failed attempt).
+        async with (
+            httpx.AsyncClient(timeout=seconds, follow_redirects=False, trust_env=False) as client,
+            client.stream(
+                "POST", pinned.url, content=body, headers=sent, extensions=extensions
+            ) as answer,
+        ):
+            return answer.status_code
+
+
+async def deliver_webhook(ctx: JobContext, payload: dict[str, Any]) -> None:
+    app = ctx.app
+    settings = app.settings
+    attempt = int(payload["attempt"])
+    async with app.sessions() as session:
+        row = (
+            await session.execute(
+                select(WebhookDelivery, Webhook, Notification)
+                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .join(Notification, Notification.id == WebhookDelivery.notification_id)
+                .where(WebhookDelivery.id == payload["deliveryId"])
+            )
+        ).one_or_none()
+        if row is None:
+            return  # the webhook (or the user) was deleted
+        delivery, hook, note = row
+        if delivery.status != "pending" or delivery.attempts != attempt - 1:
+            return  # settled, or this attempt already ran (the job ran twice)
+        if not hook.active:
+            delivery.status = "failed"
+            delivery.last_error = "the webhook was deactivated"
+            delivery.next_attempt_at = None
+            delivery.finished_at = utcnow()
+            await session.commit()
+            return
+        url, secret, kind, delivery_id = hook.url, hook.secret, note.kind, delivery.id
+        body = signing.payload_bytes(webhook_payload(note))
+
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Imghost-Event": kind,
+        "Imghost-Delivery": delivery_id,
+        "Imghost-Attempt": str(attempt),
+        signing.HEADER: signing.sign(secret, body),
+    }
+    started = utcnow()
+    clock = time.monotonic()
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        status_code = await _post(
+            url, body, headers, settings.webhook_timeout, settings.webhook_allow_private
+        )
+        if not 200 <= status_code < 300:
+            error = f"the endpoint answered {status_code}"
+            if 300 <= status_code < 400:
+                error += " (redirects are not followed)"
+    except addresses.AddressRefused as exc:
+        error = str(exc)
+    except TimeoutError:
+        error = f"no answer within {settings.webhook_timeout:g} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration_ms = int((time.monotonic() - clock) * 1000)
+    await _record(app, delivery_id, attempt, started, duration_ms, status_code, error)
+
+
+async def _record(
+    app: AppContext,
+    delivery_id: str,
+    attempt: int,
+    started: dt.datetime,
+    duration_ms: int,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    """Log the attempt and settle the delivery or queue the next attempt, in one commit."""
+    settings = app.settings
+    async with app.sessions() as session:
+        delivery = await session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            return  # deleted while we were sending
+        session.add(
+            WebhookAttempt(
+                delivery_id=delivery_id,
+                attempt=attempt,
+                started_at=started,
+                duration_ms=duration_ms,
+                status_code=status_code,
+                error=error[:MAX_ERROR] if error else None,
+                succeeded=error is None,
+            )
+        )
+        now = utcnow()
+        delivery.attempts = attempt
+        delivery.last_status_code = status_code
+        delivery.last_error = error[:MAX_ERROR] if error else None
+        if error is None:
+            delivery.status = "succeeded"
+            delivery.next_attempt_at = None
+            delivery.finished_at = now
+        elif attempt >= settings.webhook_max_attempts:
+            delivery.status = "failed"
+            delivery.next_attempt_at = None
+            delivery.finished_at = now
+        else:
+            delay = retry_delay(settings.webhook_retry_base, attempt)
+            delivery.next_attempt_at = now + dt.timedelta(seconds=delay)
+            following = {"deliveryId": delivery_id, "attempt": attempt + 1}
+            queue.enqueue(session, WEBHOOK_JOB, following, delay=delay)
+        await session.commit()
+
+
+async def deliver_webhook_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
+    """The job itself kept failing (database errors, crashes): the delivery stops."""
+    async with app.sessions() as session:
+        delivery = await session.get(WebhookDelivery, payload["deliveryId"])
+        if delivery is not None and delivery.status == "pending":
+            delivery.status = "failed"
+            delivery.last_error = error[:MAX_ERROR]
+            delivery.next_attempt_at = None
+            delivery.finished_at = utcnow()
+            await session.commit()
