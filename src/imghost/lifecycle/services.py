@@ -232,4 +232,4 @@ async def list_trash(
         .offset((page - 1) * limit)
         .limit(limit)
     )
-    return [(image, entry) for image, entry in rows.tuples()], total
+    return [(image, entry) for image, entry in rows.all()], total
