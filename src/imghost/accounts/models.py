@@ -21,7 +21,7 @@ class User(Base):
     keep_gps: Mapped[bool] = mapped_column(Boolean, default=False)
     # Site administrators moderate: they may read and remove anything.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Storage quota (and rate-limit) plan: free | premium (see quotas.plans).
+    # Storage quota (and rate-limit) plan: free | premium (see quotas.services).
     plan: Mapped[str] = mapped_column(String(16), default="free", server_default="free")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

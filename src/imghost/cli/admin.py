@@ -1,15 +1,26 @@
-"""`imghost admin grant|revoke USER`: site administrators (moderation rights)."""
+"""`imghost admin grant|revoke USER`: site administrators (moderation rights);
+`imghost admin plan USER|ORG PLAN`: storage plans."""
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 from rich.console import Console
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
+from imghost.accounts.models import User
 from imghost.cli.jobs import run_in_session
+from imghost.context import AppContext
+from imghost.errors import AppError, NotFound
+from imghost.quotas import services as quota_services
+from imghost.settings import Settings
 
-admin_cli = typer.Typer(help="Grant or revoke site-admin rights.", no_args_is_help=True)
+admin_cli = typer.Typer(
+    help="Grant or revoke site-admin rights; change storage plans.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -32,3 +43,47 @@ def grant(who: str = typer.Argument(help="user id, username or email")) -> None:
 def revoke(who: str = typer.Argument(help="user id, username or email")) -> None:
     """Take site-admin rights away."""
     _set(who, False)
+
+
+@admin_cli.command("plan")
+def plan(
+    who: str = typer.Argument(
+        metavar="WHO", help="user id, username or email, or an org id (org_…)"
+    ),
+    new_plan: str = typer.Argument(metavar="PLAN", help="free or premium"),
+) -> None:
+    """Change a user's or an org's storage plan; its quota applies to the next upload."""
+    settings = Settings.from_env()
+
+    async def main() -> quota_services.Usage:
+        ctx = AppContext.build(settings)
+        try:
+            async with ctx.sessions() as session:
+                account_id = who
+                if not who.startswith("org_"):
+                    user = await session.scalar(
+                        select(User).where(
+                            (User.id == who)
+                            | (User.username == who)
+                            | (User.email == accounts.normalize_email(who))
+                        )
+                    )
+                    if user is None:
+                        raise NotFound(f"No user {who!r}.")
+                    account_id = user.id
+                usage = await quota_services.set_plan(session, settings, account_id, new_plan)
+                await session.commit()
+                return usage
+        finally:
+            await ctx.close()
+
+    try:
+        usage = asyncio.run(main())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"{usage.account_id} is on the {usage.plan} plan: "
+        f"{quota_services.human_bytes(usage.storage_bytes)} of "
+        f"{quota_services.human_bytes(usage.quota_bytes)} used"
+    )

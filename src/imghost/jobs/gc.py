@@ -35,6 +35,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
 from imghost.lifecycle.models import TrashEntry
+from imghost.quotas.services import release_stale
 from imghost.tus.gc import collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
 
@@ -50,6 +51,7 @@ class GcReport:
     tus_expired: int = 0
     tus_cleaned: int = 0
     tus_leftovers: int = 0
+    quota_reservations: int = 0
     dry_run: bool = False
     # Image rows whose original or GPS-free copy is missing from the store.
     dangling_rows: int = 0
@@ -157,6 +159,10 @@ async def _collect_uploads(
     tus = await collect_uploads(ctx, session, now, grace)
     report.tus_expired, report.tus_cleaned = tus.expired, tus.cleaned
     report.tus_leftovers = tus.leftovers
+    # Quota reservations of uploads that expired or ended, and of direct
+    # uploads whose process died mid-request.
+    report.quota_reservations = await release_stale(session, now)
+    await session.commit()
 
 
 async def _find_dangling(

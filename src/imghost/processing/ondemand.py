@@ -22,6 +22,7 @@ from imghost.imaging.render import Rendered, RenderSpec
 from imghost.jobs.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.pixels import render_one
 from imghost.processing.runner import run_pixels
+from imghost.quotas import services as quotas
 from imghost.storage import BlobNotFound
 
 WINDOW = 60.0
@@ -96,6 +97,8 @@ class OnDemandRenderer:
         self._inflight[target_key] = future
         try:
             data = await self._render(app, original_key, pixels, target_key, spec)
+            # Counted in storage (best effort, committed on its own; never refused).
+            await quotas.derivative_rendered(app, image_id, target_key, len(data))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, re-raise it

@@ -20,6 +20,7 @@ from imghost.jobs.worker import JobContext
 from imghost.processing.pixels import Analysis, analyze
 from imghost.processing.runner import run_pixels
 from imghost.processing.variants import PREGENERATED, derived_key
+from imghost.quotas import services as quotas
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,11 @@ async def _store(
             public_sha256=analysis.scrubbed_sha256,
             public_size=analysis.scrubbed_size,
         )
+        # Counted in the owner's (or org's) storage in the same commit; never refused.
+        written = {derived_key(blob_key, name): len(data) for name, data in analysis.renders}
+        if public_key is not None and analysis.scrubbed_size is not None:
+            written[public_key] = analysis.scrubbed_size
+        await quotas.derivatives_written(session, jc.app.settings, image_id, written)
         await session.commit()
     log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 

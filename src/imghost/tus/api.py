@@ -17,6 +17,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
+from imghost.quotas import services as quotas
 from imghost.storage.resumable import Piece
 from imghost.tus import finish, protocol, services
 from imghost.tus.receive import receive
@@ -95,6 +96,8 @@ async def tus_create(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) ->
         concat="partial" if concat else None,
     )
     await services.check_album(db, actor, upload)
+    # The declared length is held against the quota now (none when deferred).
+    await quotas.reserve_upload(db, ctx.settings, upload)
     upload_id = upload.id
     await db.commit()
     location = {"Location": _location(ctx, upload_id)}
@@ -376,6 +379,7 @@ async def tus_terminate(
                 partial = await services.owned(db, partial_id, actor)
                 pieces.append(Piece(partial_id, partial.size or 0, partial.storage or {}))
         await services.release(db, upload_id, token, status="terminated")
+        await quotas.release(db, [upload_id])
         await db.commit()
     except BaseException:
         await _give_up(db, upload_id, token)

@@ -25,6 +25,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.images.models import Image
+from imghost.quotas import services as quotas
 from imghost.sharing.album_uploads import with_album
 from imghost.storage.resumable import Piece, State
 from imghost.tus import services
@@ -60,6 +61,8 @@ async def finish(
     nothing, not even the image's blob (the other request may be writing it,
     under the same reserved key)."""
     upload_id = upload.id
+    # Its quota reservations (read now: a rollback below expires ``upload``).
+    reservations = [upload_id, *(upload.partials or [])]
     try:
         image, adopted = await _store_image(ctx, db, upload, token, pieces)
         done: dict[str, Any] = {"status": "completed", "image_id": image.id}
@@ -93,6 +96,8 @@ async def finish(
         failed = await services.release(
             db, upload_id, token, status="failed", error_code=exc.code, error_detail=exc.detail
         )
+        if failed:
+            await quotas.release(db, reservations)
         await db.commit()
         if failed:
             await discard(ctx, db, upload_id, pieces)
@@ -155,6 +160,9 @@ async def _store_image(
             upload.reserved_image_id,
         )
         await _keep_lease(db, upload, token)
+        # Before the bytes become the image's: its reservations (its own, or
+        # its partials') become its size, or 413 if it does not fit.
+        await quotas.charge_image(db, ctx.settings, image, [upload.id, *(upload.partials or [])])
         # On S3 the validated bytes are in the bucket already, at this key:
         # nothing is sent up again.
         adopted = await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type)

@@ -22,6 +22,7 @@ from imghost.images.services import (
     normalize_tags,
     update_image,
 )
+from imghost.quotas import services as quotas
 from imghost.reads import SessionReader
 from imghost.schemas import unstorable
 from imghost.sharing.access import image_access
@@ -151,10 +152,15 @@ async def _direct_upload(
             try:
                 if part.too_large:
                     raise services.file_too_large(settings.max_file_size)
-                image = await services.store_new_image(
-                    db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
-                )
-                await services.commit_or_discard(db, ctx.store, image.blob_key)
+                # The file's size is held against the quota (committed) before
+                # it is validated or stored; converted in the image's commit.
+                account = quotas.account_of(actor.user_id, fields.org_id)
+                async with quotas.holding(ctx, account, part.spool.size) as hold:
+                    image = await services.store_new_image(
+                        db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
+                    )
+                    await hold.charge(db, settings, image)
+                    await services.commit_or_discard(db, ctx.store, image.blob_key)
                 ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
@@ -259,6 +265,7 @@ async def create_upload(body: UploadIn, actor: CurrentActor, db: Db, ctx: Ctx) -
         body.content_type,
         body.checksum,
     )
+    await quotas.reserve_upload(db, ctx.settings, created.upload)
     await db.commit()
     return UploadOut(
         upload_id=created.upload.id,

@@ -28,6 +28,7 @@ from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult, probe
 from imghost.jobs import queue
+from imghost.quotas import services as quotas
 from imghost.settings import Settings
 from imghost.sharing.album_uploads import file_in_album
 from imghost.storage import BlobStore
@@ -313,6 +314,8 @@ async def finalize_upload(
             raise AppError(
                 409, "upload_already_finalized", "This upload has already become an image."
             )
+        # Before the bytes are stored: the reservation becomes the image's size.
+        await quotas.charge_image(session, settings, image, [upload.id])
         # Store the bytes we validated (not a server-side copy): the object the
         # client PUT may carry any Content-Type and metadata it liked.
         await store.put_file(image.blob_key, spool.path, image.mime_type)
