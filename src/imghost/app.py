@@ -28,6 +28,8 @@ from imghost.migrate import upgrade
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
 from imghost.quotas.api import router as quotas_router
+from imghost.ratelimit.middleware import HEADERS as RATE_HEADERS
+from imghost.ratelimit.middleware import RateLimits
 from imghost.search.api import router as search_router
 from imghost.settings import Settings
 from imghost.sharing.albums_api import router as albums_router
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: unexpected errors from anything inside are caught.
     app.add_middleware(RejectUnsafeTargets)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(RateLimits, settings=settings)  # inside TusProtocol: sees PATCH
     app.add_middleware(TusProtocol)
     app.add_middleware(PrivateByDefault)
     # Outermost, so error responses carry CORS headers too (a browser client
@@ -91,7 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ApiCors,
         origins=settings.cors_origins,
-        expose=[*tus_protocol.RESPONSE_HEADERS, "ETag", "Content-Range", "Retry-After"],
+        expose=[
+            *tus_protocol.RESPONSE_HEADERS,
+            *RATE_HEADERS,
+            "ETag",
+            "Content-Range",
+            "Retry-After",
+        ],
     )
     install_handlers(app)
     install_openapi(app)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from imghost.ratelimit.rules import parse_rules
 from imghost.sharing.signing import SigningKeys
 
 PLACEHOLDER_SECRET = "change-me-insecure-development-secret"  # noqa: S105 - refused in production
@@ -151,13 +152,6 @@ DECLARED: tuple[Setting, ...] = (
         "(30 days)",
     ),
     Setting(
-        "trash_retention",
-        int,
-        2_592_000,
-        "Seconds a deleted image stays in the trash (restorable) before it is purged "
-        "(30 days)",
-    ),
-    Setting(
         "worker_concurrency",
         int,
         0,
@@ -194,6 +188,34 @@ DECLARED: tuple[Setting, ...] = (
         str,
         "80,95",
         "Usage percentages that send a quota warning when crossed, comma-separated (empty: none)",
+    ),
+    # rate limits (ratelimit/): per user by plan, per address for anonymous callers
+    Setting(
+        "redis_url",
+        str,
+        "",
+        "Redis for rate-limit counters shared by every API process: redis://[:pw@]host:port/db "
+        "or rediss://...; empty: counters in each process's memory",
+    ),
+    Setting("rate_limits_enabled", _parse_bool, True, "Apply per-user rate limits"),
+    Setting(
+        "rate_limits_free",
+        str,
+        "uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute",
+        "Rate limits of the free plan: CATEGORY=AMOUNT/PERIOD pairs separated by ; "
+        "(uploads, upload_bytes, views; a category left out is not limited)",
+    ),
+    Setting(
+        "rate_limits_premium",
+        str,
+        "uploads=600/minute; upload_bytes=20GB/hour; views=12000/minute",
+        "Rate limits of the premium plan (same form)",
+    ),
+    Setting(
+        "rate_limits_anonymous",
+        str,
+        "views=1200/minute",
+        "Rate limits of callers without credentials, per client address (same form)",
     ),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error"),
     Setting("access_log", _parse_bool, False, "Log every HTTP request (uvicorn access log)"),
@@ -255,7 +277,6 @@ class Settings:
     gc_interval: int = 600
     gc_grace: int = 3600
     trash_retention: int = 2_592_000
-    trash_retention: int = 2_592_000
     worker_concurrency: int = 0
     job_lease: int = 60
     job_timeout: int = 300
@@ -266,6 +287,11 @@ class Settings:
     quota_free: int = 1_000_000_000
     quota_premium: int = 100_000_000_000
     quota_warnings: str = "80,95"
+    redis_url: str = ""
+    rate_limits_enabled: bool = True
+    rate_limits_free: str = "uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute"
+    rate_limits_premium: str = "uploads=600/minute; upload_bytes=20GB/hour; views=12000/minute"
+    rate_limits_anonymous: str = "views=1200/minute"
     log_level: str = "info"
     access_log: bool = False
     smtp_url: str = ""
@@ -301,8 +327,6 @@ class Settings:
             raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
         if self.trash_retention <= 0:
             raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
-        if self.trash_retention <= 0:
-            raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
         if self.max_file_size > self.max_batch_size:
             raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -326,6 +350,13 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"IMGHOST_QUOTA_WARNINGS: {exc}") from exc
         self._validate_notifications()
+        for plan in ("free", "premium", "anonymous"):
+            try:
+                parse_rules(getattr(self, f"rate_limits_{plan}"))
+            except ValueError as exc:
+                raise SettingsError(f"IMGHOST_RATE_LIMITS_{plan.upper()}: {exc}") from exc
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError("IMGHOST_REDIS_URL must start with redis:// or rediss://")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

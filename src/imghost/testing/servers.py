@@ -1,4 +1,4 @@
-"""Start PostgreSQL, an S3 API (moto) and nginx on free loopback ports.
+"""Start PostgreSQL, an S3 API (moto), nginx and Redis on free loopback ports.
 
 Each starter returns a handle with the connection details and a ``stop()``.
 When a server's binaries are missing, :class:`Unavailable` is raised; test
@@ -325,3 +325,99 @@ http {{
         shutil.rmtree(root, ignore_errors=True)
         raise
     return NginxServer(port=port, root=root, proc=proc)
+
+
+# --- Redis ----------------------------------------------------------------
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
+    if not found:
+        raise Unavailable("redis-server not found; apt-get install redis-server")
+    return found
+
+
+@dataclass
+class RedisServer:
+    """A throwaway redis-server: loopback only, no persistence (``--save ''``).
+
+    ``stop()`` ends the process but keeps the port and the directory, so
+    ``start()`` brings the same server back (tests of an outage and recovery);
+    ``close()`` stops it for good and removes the directory.
+    """
+
+    port: int
+    root: Path
+    binary: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.root / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.port, 15, self.proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def flush(self) -> None:
+        """Forget every key (tests share one server and isolate by flushing)."""
+        with socket.create_connection(("127.0.0.1", self.port), 5) as sock:
+            sock.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+            reply = sock.recv(64)
+        if not reply.startswith(b"+OK"):
+            raise RuntimeError(f"FLUSHALL failed: {reply!r}")
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_redis() -> RedisServer:
+    """redis-server on a free loopback port with its files in a temp dir."""
+    binary = redis_binary()
+    server = RedisServer(
+        port=free_port(), root=Path(tempfile.mkdtemp(prefix="imghost-redis-")), binary=binary
+    )
+    try:
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    return server
