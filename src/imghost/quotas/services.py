@@ -235,7 +235,7 @@ async def reserve_upload(session: AsyncSession, settings: Settings, upload: Uplo
         return
     # Presigned: the upload row's expiry bounds the promise; tus uploads are
     # renewed by each PATCH, so theirs is released by the upload's end (or gc).
-    expires = upload.expires_at if upload.kind == "presigned" else None
+    expires = None if upload.kind == "tus" else upload.expires_at
     await reserve(
         session,
         settings,
