@@ -417,7 +417,8 @@ class Settings:
 
 def mask_credentials(value: str) -> str:
     """Hide passwords in URLs (user:pw@host) and secret query parameters."""
-    value = re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1********@", value)
+    # The user may be empty: redis://:password@host
+    value = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1********@", value)
     return re.sub(r"((?:secret_access_key|password|token)=)[^&]+", r"\1********", value)
 
 
