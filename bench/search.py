@@ -174,7 +174,9 @@ IMAGE_COLUMNS = (
     "updated_at",
     "deleted_at",
 )
-TAG_COLUMNS = ("image_id", "tag", "position")
+# owner_id, created_at, listed: the copies the app's triggers keep (COPY runs
+# with triggers off, so the seed writes them itself).
+TAG_COLUMNS = ("image_id", "tag", "position", "owner_id", "created_at", "listed")
 
 
 @dataclass(frozen=True)
@@ -442,8 +444,12 @@ class DataSet:
                         deleted_at,
                     )
                 )
-                tag_rows.extend((image_id, tag, p) for p, tag in enumerate(image_tags))
-                if visibility == "public" and status == "ready" and deleted_at is None:
+                listed = visibility == "public" and status == "ready" and deleted_at is None
+                tag_rows.extend(
+                    (image_id, tag, p, owner_id, created, listed)
+                    for p, tag in enumerate(image_tags)
+                )
+                if listed:
                     self.listable += 1
                     if owner < heavy:
                         self.pair_counts.update((owner, tag) for tag in image_tags)
@@ -1260,19 +1266,13 @@ def run(config: SearchConfig, progress: Callable[[str], None]) -> SearchResult:
     return result
 
 
-#: the PostgreSQL variant: every statement planned for its values (see README)
-CUSTOM_PLANS = "plan_cache_mode=force_custom_plan"
-
-
 def _run_database(
     name: str, config: SearchConfig, vocabulary: Vocabulary, progress: Callable[[str], None]
 ) -> list[DatabaseResult]:
     """Seed and measure one database; errors are recorded, never raised (Ctrl-C still is).
 
-    PostgreSQL is measured twice on the same data: as the service connects
-    (asyncpg prepares every statement; after five runs the server may switch
-    a statement to a generic plan), then with ``plan_cache_mode =
-    force_custom_plan`` set for the connection, for comparison.
+    The engine is the service's own (``imghost.db.create_engine``), with its
+    connection settings (on PostgreSQL: custom plans, no JIT).
     """
     from imghost.db import create_engine
     from imghost.migrate import upgrade
@@ -1312,27 +1312,6 @@ def _run_database(
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {exc}"
             result.traceback = traceback.format_exc()
-        if name == POSTGRES and result.error is None:
-            variant = DatabaseResult(
-                f"{name}-custom-plans",
-                f"{result.description}; {CUSTOM_PLANS} on the connection",
-                seeded=result.seeded,
-                variant=CUSTOM_PLANS,
-            )
-            results.append(variant)
-            variant_phase = Phases(variant.phases_s).mark
-            try:
-                engine = create_engine(
-                    url,
-                    pool_size=1,
-                    max_overflow=0,
-                    connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-                )
-                asyncio.run(_measure_with_engine(engine, data, config, variant, progress))
-                variant_phase("measure")
-            except Exception as exc:
-                variant.error = f"{type(exc).__name__}: {exc}"
-                variant.traceback = traceback.format_exc()
     return results
 
 

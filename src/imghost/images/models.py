@@ -3,19 +3,47 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imghost.db import Base, UTCDateTime, utcnow
 
 
+# What anyone may see and list: kept as `image_tags.listed` by triggers
+# (migration 0010) and as the condition of the partial indexes below.
+LISTED_SQL = "visibility = 'public' AND status = 'ready' AND deleted_at IS NULL"
+
+
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (
-        Index("ix_images_owner_created", "owner_id", "created_at"),
-        # Public listings across all users, newest first.
-        Index("ix_images_visibility_created", "visibility", "status", "created_at"),
-        Index("ix_images_view_count", "view_count", "id"),
+        Index("ix_images_owner_created", "owner_id", "created_at", "id"),
+        # Listings anyone may see, newest first and most viewed first.
+        Index(
+            "ix_images_listed_created",
+            "created_at",
+            "id",
+            sqlite_where=text(LISTED_SQL),
+            postgresql_where=text(LISTED_SQL),
+        ),
+        Index(
+            "ix_images_listed_views",
+            "view_count",
+            "id",
+            sqlite_where=text(LISTED_SQL),
+            postgresql_where=text(LISTED_SQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -75,13 +103,25 @@ class Image(Base):
 
 
 class ImageTag(Base):
+    """A tag of an image, with copies of the image's sort keys so that a tag
+    listing walks one index in order: ``owner_id`` and ``created_at`` (never
+    change) and ``listed`` (public, ready, not deleted). Database triggers fill
+    them on insert and follow visibility, status and deletion (migration 0010);
+    the app never writes them."""
+
     __tablename__ = "image_tags"
-    __table_args__ = (Index("ix_image_tags_tag_image", "tag", "image_id"),)
+    __table_args__ = (
+        Index("ix_image_tags_listed", "tag", "listed", "created_at", "image_id"),
+        Index("ix_image_tags_owner", "tag", "owner_id", "created_at", "image_id", "listed"),
+    )
 
     image_id: Mapped[str] = mapped_column(
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    owner_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    listed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     image: Mapped[Image] = relationship(back_populates="tag_rows")

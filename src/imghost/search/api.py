@@ -83,6 +83,7 @@ async def list_images(
         page=page,
         limit=limit,
         total=found.total,
+        total_capped=found.total_capped,
         next=found.next,
     )
 

@@ -3,6 +3,24 @@
 Results contain only what the caller may see (``sharing.listing``): public
 images, their own, and private ones shared with them — never unlisted
 images of others, never deleted ones.
+
+How a listing stays one short index walk at a million images:
+
+- With a tag filter the walk starts in ``image_tags``, which carries copies of
+  the image's owner, upload time and ``listed`` flag (public, ready, not
+  deleted), so "tag T, newest first" and "user U, tag T, newest first" are
+  each one ordered index range; other tags are probed by primary key.
+- What a caller may see is split into disjoint parts, each walked on its own
+  index, sorted and cut to the page, then merged: what anyone may see
+  (``listed``), the caller's own other images, and other images the caller
+  holds a grant on (started from the grants, which are few). One OR over all
+  of them would defeat every index.
+- The keyset cursor compares a row value, ``(key, id) < (:key, :id)``, which
+  bounds the index scan, so deep pages cost what page 1 costs.
+- ``total`` counts up to ``COUNT_CAP`` matches; past that it says so
+  (``total_capped``) instead of counting a million rows per page.
+- Relevance ranks the ``RELEVANCE_CANDIDATES`` newest matches: ranking every
+  image that contains a common word costs more than any page is worth.
 """
 
 from __future__ import annotations
@@ -11,19 +29,37 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from imghost.accounts.models import User
 from imghost.errors import AppError, Unauthorized
 from imghost.images.models import Image, ImageTag
 from imghost.search import cursor as cursors
-from imghost.search.text import matches, words
+from imghost.search.text import matching, ranked, words
 from imghost.sharing.grants import Caller
-from imghost.sharing.listing import listable_images
+from imghost.sharing.listing import granted_image_ids, listable_images
 from imghost.sharing.models import AlbumImage
 
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
+
+COUNT_CAP = 10_000
+RELEVANCE_CANDIDATES = 1_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +86,29 @@ class Page:
     images: list[Image]
     total: int | None
     next: str | None
+    total_capped: bool = False
+
+
+@dataclass
+class _Plan:
+    """Where a listing starts, its filter conditions and its sort key."""
+
+    tag_row: Any  # the image_tags alias the walk starts from, or None
+    id_column: Any  # the image id, on tag_row when there is one
+    owner_column: Any
+    created_column: Any
+    where: list[ColumnElement[bool]] = field(default_factory=list)
+    needs_image: bool = False  # some condition reads the images table
+
+    def select(
+        self, columns: list[Any], conditions: list[ColumnElement[bool]], image: bool
+    ) -> Select[Any]:
+        if self.tag_row is None:
+            return select(*columns).select_from(Image).where(*self.where, *conditions)
+        query = select(*columns).select_from(self.tag_row)
+        if image or self.needs_image:
+            query = query.join(Image, Image.id == self.tag_row.image_id)
+        return query.where(*self.where, *conditions)
 
 
 async def _user_id(session: AsyncSession, user: str) -> str | None:
@@ -59,72 +118,120 @@ async def _user_id(session: AsyncSession, user: str) -> str | None:
     return found
 
 
-async def _conditions(
-    session: AsyncSession, caller: Caller, f: Filters
-) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [listable_images(caller)]
+async def _plan(session: AsyncSession, caller: Caller, f: Filters, sort: Sort) -> _Plan:
+    tags = list(dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()))
+    if tags and sort != "most_viewed":
+        row: Any = aliased(ImageTag, name="t0")
+        plan = _Plan(row, row.image_id, row.owner_id, row.created_at, [row.tag == tags.pop(0)])
+    else:
+        plan = _Plan(None, Image.id, Image.owner_id, Image.created_at)
+    for tag in tags:
+        plan.where.append(
+            exists(
+                select(ImageTag.tag).where(ImageTag.image_id == plan.id_column, ImageTag.tag == tag)
+            )
+        )
     if f.user is not None:
         owner = await _user_id(session, f.user)
-        where.append(Image.owner_id == owner if owner else Image.id.is_(None))
-    for tag in dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()):
-        where.append(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag)))
+        plan.where.append(plan.owner_column == owner if owner else false())
     if f.album is not None:
-        where.append(
-            Image.id.in_(select(AlbumImage.image_id).where(AlbumImage.album_id == f.album))
+        plan.where.append(
+            plan.id_column.in_(select(AlbumImage.image_id).where(AlbumImage.album_id == f.album))
         )
-    if f.org is not None:
-        where.append(Image.org_id == f.org)
     if f.visibility is not None:
         if caller.user_id is None:
             raise Unauthorized("Sign in to filter your own images by visibility.")
-        where += [Image.owner_id == caller.user_id, Image.visibility == f.visibility]
-    if f.format is not None:
-        where.append(Image.format == f.format)
+        plan.where.append(plan.owner_column == caller.user_id)
     if f.uploaded_from is not None:
-        where.append(Image.created_at >= f.uploaded_from)
+        plan.where.append(plan.created_column >= f.uploaded_from)
     if f.uploaded_to is not None:
-        where.append(Image.created_at < f.uploaded_to)
+        plan.where.append(plan.created_column < f.uploaded_to)
+    on_image: list[ColumnElement[bool]] = []
+    if f.org is not None:
+        on_image.append(Image.org_id == f.org)
+    if f.visibility is not None:
+        on_image.append(Image.visibility == f.visibility)
+    if f.format is not None:
+        on_image.append(Image.format == f.format)
     if f.taken_from is not None:
-        where.append(Image.taken_at >= f.taken_from)
+        on_image.append(Image.taken_at >= f.taken_from)
     if f.taken_to is not None:
-        where.append(Image.taken_at < f.taken_to)
+        on_image.append(Image.taken_at < f.taken_to)
     if f.make is not None:
-        where.append(func.lower(Image.camera_make) == f.make.strip().lower())
+        on_image.append(func.lower(Image.camera_make) == f.make.strip().lower())
     if f.model is not None:
-        where.append(func.lower(Image.camera_model) == f.model.strip().lower())
+        on_image.append(func.lower(Image.camera_model) == f.model.strip().lower())
     if f.min_width is not None:
-        where.append(Image.width >= f.min_width)
+        on_image.append(Image.width >= f.min_width)
     if f.min_height is not None:
-        where.append(Image.height >= f.min_height)
-    return where
+        on_image.append(Image.height >= f.min_height)
+    plan.where += on_image
+    plan.needs_image = bool(on_image)
+    return plan
 
 
-def _key_columns(sort: Sort) -> list[Any]:
-    if sort in ("newest", "oldest"):
-        return [Image.created_at, Image.id]
-    return [Image.view_count, Image.id]
+def _parts(caller: Caller, plan: _Plan) -> list[tuple[list[ColumnElement[bool]], bool]]:
+    """What the caller may see as disjoint parts: (conditions, reads images)."""
+    if caller.admin:
+        return [([Image.deleted_at.is_(None)], True)]
+    if plan.tag_row is not None:
+        listed: list[ColumnElement[bool]] = [plan.tag_row.listed == true()]
+        hidden = plan.tag_row.listed == false()
+    else:
+        listed = [Image.visibility == "public", Image.status == "ready", Image.deleted_at.is_(None)]
+        hidden = not_(and_(*listed))
+    me = caller.user_id
+    if me is None:
+        return [(listed, plan.tag_row is None)]
+    rule = listable_images(caller)
+    return [
+        (listed, plan.tag_row is None),
+        ([hidden, plan.owner_column == me, rule], True),
+        ([hidden, plan.owner_column != me, plan.id_column.in_(granted_image_ids(me)), rule], True),
+    ]
 
 
-def _key_of(sort: Sort, image: Image) -> list[Any]:
-    if sort in ("newest", "oldest"):
-        return [image.created_at.isoformat(), image.id]
-    return [image.view_count, image.id]
+def _key(plan: _Plan, sort: Sort) -> list[Any]:
+    if sort == "most_viewed":
+        return [Image.view_count, Image.id]
+    return [plan.created_column, plan.id_column]
 
 
-def _after(sort: Sort, key: list[Any]) -> ColumnElement[bool]:
+def _after(plan: _Plan, sort: Sort, key: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after the cursor's row in this sort order."""
+    columns = _key(plan, sort)
     try:
-        if sort in ("newest", "oldest"):
-            first: Any = dt.datetime.fromisoformat(str(key[0]))
+        if sort == "most_viewed":
+            first: Any = int(key[0])
         else:
-            first = int(key[0])
+            first = dt.datetime.fromisoformat(str(key[0]))
         last = str(key[1])
     except (ValueError, IndexError, TypeError):
         raise _bad_cursor() from None
-    column, tie = _key_columns(sort)
-    if sort == "oldest":
-        return or_(column > first, and_(column == first, tie > last))
-    return or_(column < first, and_(column == first, tie < last))
+    mine = tuple_(*columns)
+    theirs = tuple_(literal(first, columns[0].type), literal(last, columns[1].type))
+    return mine > theirs if sort == "oldest" else mine < theirs
+
+
+def _merged(
+    plan: _Plan,
+    parts: list[tuple[list[ColumnElement[bool]], bool]],
+    sort: Sort,
+    n: int,
+    extra: list[ColumnElement[bool]],
+) -> Any:
+    """Each part sorted and cut to ``n`` rows, as one subquery (id, k0, k1)."""
+    key = _key(plan, sort)
+    columns = [plan.id_column.label("id"), key[0].label("k0"), key[1].label("k1")]
+    order = [c.asc() if sort == "oldest" else c.desc() for c in key]
+    selects = []
+    for conditions, image in parts:
+        part = plan.select(columns, [*conditions, *extra], image or sort == "most_viewed")
+        cut = part.order_by(*order).limit(n).subquery()
+        selects.append(select(cut.c.id, cut.c.k0, cut.c.k1))
+    if len(selects) == 1:
+        return selects[0].subquery("merged")
+    return union_all(*selects).subquery("merged")
 
 
 async def search(
@@ -137,7 +244,6 @@ async def search(
     limit: int,
     cursor: str | None,
 ) -> Page:
-    where = await _conditions(session, caller, filters)
     terms = words(filters.q or "")
     if filters.q is not None and not terms:
         raise AppError(400, "invalid_query", "The search text has no words to look for.")
@@ -145,51 +251,80 @@ async def search(
         raise AppError(400, "relevance_needs_q", "Sorting by relevance needs a search text `q`.")
     if cursor is not None and page != 1:
         raise AppError(400, "cursor_with_page", "Use either `page` or `cursor`, not both.")
-    query: Select[Any] = select(Image)
-    rank = None
+    dialect = session.get_bind().dialect.name
+    plan = await _plan(session, caller, filters, sort)
     if terms:
-        dialect = session.get_bind().dialect.name
-        hits = matches(dialect, terms).subquery()
-        query = query.join(hits, hits.c.image_id == Image.id)
-        rank = hits.c.rank
-    query = query.where(*where)
+        plan.where.append(matching(dialect, terms, plan.id_column))
+    parts = _parts(caller, plan)
     if sort == "relevance":
-        assert rank is not None
-        # Ranks are floats that move as the index changes: relevance pages by
-        # offset (the cursor carries it) rather than by key.
-        offset = (page - 1) * limit
-        if cursor is not None:
-            offset = int(_offset(cursors.decode(cursor, sort)))
-        rows = list(
-            (
-                await session.scalars(
-                    query.order_by(rank, Image.id).offset(offset).limit(limit + 1)
-                )
-            ).all()
+        return await _by_relevance(session, plan, parts, dialect, terms, page, limit, cursor)
+    offset = (page - 1) * limit
+    extra = [_after(plan, sort, cursors.decode(cursor, sort))] if cursor is not None else []
+    merged = _merged(plan, parts, sort, offset + limit + 1, extra)
+    order = [merged.c.k0, merged.c.k1]
+    ordered = [c.asc() if sort == "oldest" else c.desc() for c in order]
+    rows = (
+        await session.execute(
+            select(merged.c.id, merged.c.k0, merged.c.k1)
+            .order_by(*ordered)
+            .offset(offset)
+            .limit(limit + 1)
         )
-        more = len(rows) > limit
-        following = cursors.encode(sort, [offset + limit]) if more else None
-        total = None if cursor is not None else await _count(session, query)
-        return Page(rows[:limit], total, following)
-    column, tie = _key_columns(sort)
-    order = [column.asc(), tie.asc()] if sort == "oldest" else [column.desc(), tie.desc()]
-    if cursor is not None:
-        query = query.where(_after(sort, cursors.decode(cursor, sort)))
-        rows = list((await session.scalars(query.order_by(*order).limit(limit + 1))).all())
-        total = None
-    else:
-        rows = list(
-            (
-                await session.scalars(
-                    query.order_by(*order).offset((page - 1) * limit).limit(limit + 1)
-                )
-            ).all()
-        )
-        total = await _count(session, query)
+    ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    following = cursors.encode(sort, _key_of(sort, rows[-1])) if more and rows else None
-    return Page(rows, total, following)
+    following = None
+    if more and rows:
+        k0, k1 = rows[-1].k0, rows[-1].k1
+        following = cursors.encode(sort, [k0 if sort == "most_viewed" else k0.isoformat(), k1])
+    images = await _load(session, [r.id for r in rows])
+    if cursor is not None:
+        return Page(images, None, following)
+    total, capped = await _count(session, plan, parts)
+    return Page(images, total, following, capped)
+
+
+async def _by_relevance(
+    session: AsyncSession,
+    plan: _Plan,
+    parts: list[tuple[list[ColumnElement[bool]], bool]],
+    dialect: str,
+    terms: list[str],
+    page: int,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    # Ranks are floats that move as the index changes: relevance pages by
+    # offset (the cursor carries it) rather than by key.
+    offset = (page - 1) * limit
+    if cursor is not None:
+        offset = _offset(cursors.decode(cursor, "relevance"))
+    candidates = _merged(plan, parts, "newest", RELEVANCE_CANDIDATES, [])
+    hits = ranked(dialect, terms, select(candidates.c.id)).subquery()
+    rows = (
+        await session.execute(
+            select(hits.c.image_id)
+            .order_by(hits.c.rank, hits.c.image_id)
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    ).all()
+    more = len(rows) > limit
+    images = await _load(session, [r.image_id for r in rows[:limit]])
+    following = cursors.encode("relevance", [offset + limit]) if more else None
+    if cursor is not None:
+        return Page(images, None, following)
+    total, capped = await _count(session, plan, parts)
+    if total > RELEVANCE_CANDIDATES:
+        total, capped = RELEVANCE_CANDIDATES, True
+    return Page(images, total, following, capped)
+
+
+async def _load(session: AsyncSession, ids: list[str]) -> list[Image]:
+    if not ids:
+        return []
+    found = {i.id: i for i in await session.scalars(select(Image).where(Image.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 def _offset(key: list[Any]) -> int:
@@ -206,6 +341,19 @@ def _bad_cursor() -> AppError:
     return AppError(400, "invalid_cursor", "This cursor is malformed; start again without it.")
 
 
-async def _count(session: AsyncSession, query: Select[Any]) -> int:
-    counted = select(func.count()).select_from(query.with_only_columns(Image.id).subquery())
-    return int(await session.scalar(counted) or 0)
+async def _count(
+    session: AsyncSession, plan: _Plan, parts: list[tuple[list[ColumnElement[bool]], bool]]
+) -> tuple[int, bool]:
+    """Matches up to ``COUNT_CAP`` (each part stops counting there), and
+    whether there are more."""
+    counts = [
+        select(func.count())
+        .select_from(
+            plan.select([plan.id_column], conditions, image).limit(COUNT_CAP + 1).subquery()
+        )
+        .scalar_subquery()
+        for conditions, image in parts
+    ]
+    found = (await session.execute(select(*counts))).one()
+    total = sum(int(c) for c in found)
+    return min(total, COUNT_CAP), total > COUNT_CAP

@@ -8,8 +8,9 @@ syntax of either engine can be injected. Rank: lower is better on both.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, column, exists, func, literal_column, select, table
 
 MAX_WORDS = 10
 _WORD = re.compile(r"[^\W_]+")
@@ -22,20 +23,48 @@ def words(q: str) -> list[str]:
     return _WORD.findall(q.lower())[:MAX_WORDS]
 
 
-def matches(dialect: str, terms: list[str]) -> Select[tuple[str, float]]:
-    """(image_id, rank) of the images matching every term."""
+def _fts(terms: list[str]) -> tuple[ColumnElement[str], str]:
+    return literal_column("image_fts"), " AND ".join(f'"{term}"*' for term in terms)
+
+
+def _tsquery(terms: list[str]) -> ColumnElement[Any]:
+    return func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
+
+
+def _sqlite_hits() -> Select[Any]:
+    return select(image_search.c.image_id).select_from(
+        image_fts.join(image_search, image_search.c.rowid == image_fts.c.rowid)
+    )
+
+
+def matching(dialect: str, terms: list[str], image_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """The image (``image_id``, a column of the outer query) matches every term."""
     if dialect == "sqlite":
-        fts: ColumnElement[str] = literal_column("image_fts")
-        expression = " AND ".join(f'"{term}"*' for term in terms)
+        fts, expression = _fts(terms)
+        return image_id.in_(_sqlite_hits().where(fts.op("MATCH")(expression)))
+    # Correlated: PostgreSQL may walk a listing in order and probe each image
+    # (common words), or read the GIN index first (rare words).
+    return exists(
+        select(image_search.c.image_id).where(
+            image_search.c.image_id == image_id,
+            image_search.c.document.op("@@")(_tsquery(terms)),
+        )
+    )
+
+
+def ranked(dialect: str, terms: list[str], candidates: Select[Any]) -> Select[Any]:
+    """(image_id, rank) of the matching images among ``candidates`` (a select
+    of image ids); lower rank is better."""
+    if dialect == "sqlite":
+        fts, expression = _fts(terms)
         # bm25 column weights: title, tags, description, file name.
         rank: ColumnElement[float] = func.bm25(fts, 10.0, 5.0, 2.0, 1.0)
         return (
-            select(image_search.c.image_id, rank.label("rank"))
-            .select_from(image_fts.join(image_search, image_search.c.rowid == image_fts.c.rowid))
-            .where(fts.op("MATCH")(expression))
+            _sqlite_hits()
+            .add_columns(rank.label("rank"))
+            .where(fts.op("MATCH")(expression), image_search.c.image_id.in_(candidates))
         )
-    query = func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
     document = image_search.c.document
-    return select(image_search.c.image_id, (-func.ts_rank(document, query)).label("rank")).where(
-        document.op("@@")(query)
-    )
+    return select(
+        image_search.c.image_id, (-func.ts_rank(document, _tsquery(terms))).label("rank")
+    ).where(image_search.c.image_id.in_(candidates))
