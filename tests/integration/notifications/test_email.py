@@ -1,0 +1,81 @@
+"""Notification e-mail through a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from imghost.jobs.models import Job
+from imghost.notifications.models import Notification
+from imghost.notifications.service import EMAIL_JOB
+from tests.conftest import LiveServer
+from tests.factories import make_user, upload_ok
+from tests.integration.notifications.helpers import fetch, share_image, wait_until
+from tests.integration.notifications.receivers import SmtpSink
+
+
+def test_share_is_emailed(client: httpx.Client, live: LiveServer, smtp: SmtpSink) -> None:
+    owner, friend = make_user(client), make_user(client)
+    image = upload_ok(client, owner, processed=False, title="Harbour at dawn")
+    share_image(client, owner, image["imageId"], friend.user_id)
+
+    [received] = smtp.wait_for(1)
+    assert received.sender == "imghost@notify.test"
+    assert received.recipients == [friend.email]
+    message = received.message
+    assert message["From"] == "imghost@notify.test"
+    assert message["To"] == friend.email
+    assert message["Subject"] == f"[imghost] {owner.username} shared an image with you"
+    assert message.get_content_type() == "text/plain"
+    text = message.get_content()
+    assert "Harbour at dawn" in text
+    assert f"{live.url}/v1/images/{image['imageId']}" in text  # the link
+    assert message["Message-ID"] and message["Date"]
+
+    [(_status, sent_at)] = wait_until(
+        lambda: [
+            r
+            for r in fetch(live, select(Notification.email_status, Notification.emailed_at))
+            if r[0] == "sent"
+        ],
+        what="email_status sent",
+    )
+    assert sent_at is not None
+    assert smtp.attempts == 1  # sent once, not again
+
+
+def test_failing_smtp_server_is_retried_with_backoff(
+    client: httpx.Client, live: LiveServer, smtp: SmtpSink
+) -> None:
+    smtp.fail_first = 1  # 451 to the first attempt
+    owner, friend = make_user(client), make_user(client)
+    image = upload_ok(client, owner, processed=False)
+    share_image(client, owner, image["imageId"], friend.user_id)
+
+    [received] = smtp.wait_for(1)
+    assert received.recipients == [friend.email]
+    assert smtp.attempts == 2
+
+    def job() -> Any:
+        rows = fetch(live, select(Job).where(Job.kind == EMAIL_JOB))
+        return rows[0][0] if rows and rows[0][0].status == "done" else None
+
+    done = wait_until(job, what="e-mail job done")
+    assert done.attempts == 2
+    assert "451" in (done.last_error or "")  # the first attempt's error is kept
+    # The retry waited the queue's backoff (~2 s, jittered to at least 1.5 s).
+    assert (done.finished_at - done.created_at).total_seconds() >= 1.5
+
+
+def test_without_smtp_nothing_is_sent(settings_factory: Any, smtp: SmtpSink) -> None:
+    with LiveServer(settings_factory()) as live, httpx.Client(base_url=live.url) as client:
+        owner, friend = make_user(client), make_user(client)
+        image = upload_ok(client, owner, processed=False)
+        share_image(client, owner, image["imageId"], friend.user_id)
+        wait_until(
+            lambda: fetch(live, select(Notification.email_status)) == [("skipped",)],
+            what="email_status skipped",
+        )
+    assert smtp.attempts == 0
