@@ -218,3 +218,91 @@ def test_most_viewed_uses_the_view_counts(settings_factory: Any) -> None:
         first = client.get("/v1/images", params={**params, "limit": 2}).json()
         rest = client.get("/v1/images", params={**params, "limit": 2, "cursor": first["next"]})
         assert [i["imageId"] for i in first["images"]] + ids(rest) == expected
+
+
+def test_tag_listings_follow_visibility_changes(client: httpx.Client) -> None:
+    # Tag listings read the copy of the public flag kept on tag rows by triggers.
+    owner = make_user(client)
+    image = put(client, owner, tags="tide")
+    assert ids(client.get("/v1/images", params={"tag": "tide"})) == [image]
+    for visibility, listed in (("private", []), ("unlisted", []), ("public", [image])):
+        r = client.patch(
+            f"/v1/images/{image}", headers=owner.headers, json={"visibility": visibility}
+        )
+        assert r.status_code == 200, r.text
+        assert ids(client.get("/v1/images", params={"tag": "tide"})) == listed
+        assert ids(client.get("/v1/images", params={"tag": "tide", "q": "tide"})) == listed
+    # new tags join the listing with the image's own upload time and flag
+    r = client.patch(f"/v1/images/{image}", headers=owner.headers, json={"tags": ["tide", "moon"]})
+    assert r.status_code == 200, r.text
+    assert ids(client.get("/v1/images", params={"tag": "moon", "user": owner.username})) == [image]
+
+
+def test_parts_merge_in_order_across_pages(client: httpx.Client) -> None:
+    """A signed-in caller's listing merges what anyone sees, their own hidden
+    images and private images shared with them: one order, no gaps, no repeats."""
+    me, other = make_user(client), make_user(client)
+    made: list[str] = []
+    for n in range(9):
+        if n % 3 == 0:
+            made.append(put(client, other, tags="mix"))
+        elif n % 3 == 1:
+            made.append(put(client, me, tags="mix", visibility="private"))
+        else:
+            shared = put(client, other, tags="mix", visibility="private")
+            r = client.put(
+                f"/v1/images/{shared}/collaborators/{me.user_id}",
+                headers=other.headers,
+                json={"permission": "view"},
+            )
+            assert r.status_code == 200, r.text
+            made.append(shared)
+    put(client, other, tags="mix", visibility="private")  # not shared: never seen
+    newest_first = list(reversed(made))
+    for query in ({"tag": "mix"}, {}):
+        seen: list[str] = []
+        params: dict[str, Any] = {**query, "limit": 2}
+        while True:
+            body = client.get("/v1/images", headers=me.headers, params=params).json()
+            seen += [i["imageId"] for i in body["images"]]
+            if not body["next"]:
+                break
+            params = {**query, "limit": 2, "cursor": body["next"]}
+        mine = [i for i in seen if i in made]
+        assert mine == newest_first, query
+        paged = [
+            i
+            for page in (1, 2, 3, 4, 5)
+            for i in ids(
+                client.get(
+                    "/v1/images", headers=me.headers, params={**query, "limit": 2, "page": page}
+                )
+            )
+            if i in made
+        ]
+        assert paged == newest_first, query
+    r = client.get("/v1/images", headers=me.headers, params={"tag": "mix"})
+    assert r.json()["total"] == 9 and r.json()["totalCapped"] is False
+
+
+def test_total_is_capped(client: httpx.Client, monkeypatch: Any) -> None:
+    from imghost.search import services
+
+    monkeypatch.setattr(services, "COUNT_CAP", 3)
+    monkeypatch.setattr(services, "RELEVANCE_CANDIDATES", 4)
+    owner = make_user(client)
+    made = [put(client, owner, tags="many", title="many") for _ in range(5)]
+    body = client.get("/v1/images", params={"tag": "many", "limit": 2}).json()
+    assert (body["total"], body["totalCapped"]) == (3, True)
+    assert len(body["images"]) == 2 and body["next"]
+    # pages go on past the count
+    page3 = client.get("/v1/images", params={"tag": "many", "limit": 2, "page": 3})
+    assert ids(page3) == [made[0]]
+    # relevance ranks the newest candidates only, and says so
+    body = client.get("/v1/images", params={"q": "many", "sort": "relevance"}).json()
+    assert len(body["images"]) == 4 and made[0] not in ids_of(body)
+    assert body["totalCapped"] is True
+
+
+def ids_of(body: dict[str, Any]) -> list[str]:
+    return [i["imageId"] for i in body["images"]]
