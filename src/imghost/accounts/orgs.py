@@ -280,9 +280,9 @@ async def invite(
 
     An email invitation is stored as given (lower-cased) and never resolved
     to an account here, so it does not reveal whether the address has one.
-    There is no email delivery yet (it comes with notifications): the inviter
-    passes the invitation id on, and only an account with that address that
-    presents the id can accept it.
+    The invitation id is e-mailed to the address (when SMTP is configured) or
+    passed on by the inviter; only an account with that address that presents
+    the id can accept it.
     """
     access = await get_access(session, actor, org_id, Level.OWNER, lock=True)
     if not may_assign_role(access.acting_role, None, role):
@@ -346,6 +346,8 @@ async def invite(
             invited_by=actor.user_id,
             expires_at=invitation.expires_at,
         )
+    else:
+        shares.org_invited_by_email(session, invitation_id=invitation.id)
     return invitation, access.org
 
 

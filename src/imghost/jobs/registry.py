@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imghost.jobs.worker import DeadHandler, Handler
 from imghost.notifications import tasks as notification_tasks
-from imghost.notifications.service import EMAIL_JOB, WEBHOOK_JOB
+from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
 from imghost.processing.tasks import process_image, process_image_dead
 
 
@@ -12,6 +12,7 @@ def handlers() -> dict[str, Handler]:
     return {
         "process_image": process_image,
         EMAIL_JOB: notification_tasks.send_email,
+        INVITATION_EMAIL_JOB: notification_tasks.send_invitation_email,
         WEBHOOK_JOB: notification_tasks.deliver_webhook,
     }
 

@@ -24,6 +24,7 @@ from imghost.notifications.models import Notification, Webhook, WebhookDelivery
 
 EMAIL_JOB = "notification_email"
 WEBHOOK_JOB = "webhook_delivery"
+INVITATION_EMAIL_JOB = "invitation_email"
 # E-mail retries through the queue's own backoff (~2 s, 4 s, 8 s, ...).
 EMAIL_MAX_ATTEMPTS = 6
 

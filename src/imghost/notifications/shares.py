@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
-from imghost.notifications.service import notify
+from imghost.jobs import queue
+from imghost.notifications.service import EMAIL_MAX_ATTEMPTS, INVITATION_EMAIL_JOB, notify
 
 
 async def _username(session: AsyncSession, user_id: str | None) -> str:
@@ -42,8 +43,7 @@ async def image_shared(
         user_id=user_id,
         kind="share.image",
         title=f"{who} shared an image with you",
-        body=f"{who} gave you {permission} access to the image "
-        f"{_quoted(image_title, image_id)}.",
+        body=f"{who} gave you {permission} access to the image {_quoted(image_title, image_id)}.",
         data={
             "imageId": image_id,
             "permission": permission,
@@ -68,8 +68,7 @@ async def album_shared(
         user_id=user_id,
         kind="share.album",
         title=f"{who} shared an album with you",
-        body=f"{who} gave you {permission} access to the album "
-        f"{_quoted(album_title, album_id)}.",
+        body=f"{who} gave you {permission} access to the album {_quoted(album_title, album_id)}.",
         data={
             "albumId": album_id,
             "permission": permission,
@@ -108,4 +107,18 @@ async def org_invited(
             "invitedByUsername": who,
             "expiresAt": expires_at.isoformat().replace("+00:00", "Z"),
         },
+    )
+
+
+def org_invited_by_email(session: AsyncSession, *, invitation_id: str) -> None:
+    """Queue the e-mail of an invitation addressed to an e-mail address.
+
+    It goes to the address whether or not an account has it, so sending
+    reveals nothing; the mail carries the invitation id the invitee presents.
+    """
+    queue.enqueue(
+        session,
+        INVITATION_EMAIL_JOB,
+        {"invitationId": invitation_id},
+        max_attempts=EMAIL_MAX_ATTEMPTS,
     )

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import select
 
 from imghost import __version__
-from imghost.accounts.models import User
+from imghost.accounts.models import Org, OrgInvitation, User
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs import queue
@@ -98,6 +98,55 @@ async def _email_settled(app: AppContext, notification_id: str, status: str) -> 
 
 async def send_email_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
     await _email_settled(app, payload["notificationId"], "failed")
+
+
+async def send_invitation_email(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """An org invitation addressed to an e-mail address: the mail carries its id."""
+    app = ctx.app
+    settings = app.settings
+    async with app.sessions() as session:
+        row = (
+            await session.execute(
+                select(OrgInvitation, Org.name)
+                .join(Org, Org.id == OrgInvitation.org_id)
+                .where(OrgInvitation.id == payload["invitationId"])
+            )
+        ).one_or_none()
+        if row is None:
+            return  # revoked, accepted, declined or the org is gone
+        invitation, org_name = row
+        if invitation.email is None or invitation.expires_at <= utcnow():
+            return
+        who = "Someone"
+        if invitation.invited_by is not None:
+            who = (
+                await session.scalar(select(User.username).where(User.id == invitation.invited_by))
+                or who
+            )
+    if not settings.smtp_url:
+        log.info("invitation e-mail not sent (IMGHOST_SMTP_URL is unset): %s", invitation.id)
+        return
+    base = settings.public_base_url
+    message = email.build_message(
+        sender=settings.mail_from,
+        recipient=invitation.email,
+        title=f"{who} invited you to {org_name}",
+        body=(
+            f"{who} invited you to join the organization {org_name} on imghost as "
+            f"{invitation.role}.\n\n"
+            f"To accept, sign in (or sign up) at {base} with this e-mail address and send\n"
+            f"POST {base}/v1/invitations/{invitation.id}/accept\n"
+            f"(or /decline). The invitation id is the key: do not pass it on. It expires "
+            f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        data={"url": f"{base}/"},
+        base_url=base,
+        notification_id=invitation.id,
+    )
+    try:
+        await email.send(settings.smtp_url, message)
+    except email.PermanentFailure as exc:
+        log.warning("invitation e-mail %s refused for good: %s", invitation.id, exc)
 
 
 # --- webhooks --------------------------------------------------------------------------

@@ -79,3 +79,35 @@ def test_without_smtp_nothing_is_sent(settings_factory: Any, smtp: SmtpSink) -> 
             what="email_status skipped",
         )
     assert smtp.attempts == 0
+
+
+def test_invitations_are_emailed(client: httpx.Client, smtp: SmtpSink) -> None:
+    owner, member = make_user(client), make_user(client)
+    r = client.post("/v1/orgs", json={"name": "Darkroom"}, headers=owner.headers)
+    org_id = r.json()["orgId"]
+    # By user id: a notification, e-mailed to the account's address.
+    r = client.post(
+        f"/v1/orgs/{org_id}/invitations",
+        json={"userId": member.user_id, "role": "member"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    # By address: the invitation itself, to that address (no account needed).
+    r = client.post(
+        f"/v1/orgs/{org_id}/invitations",
+        json={"email": "newcomer@example.org", "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    invitation_id = r.json()["invitationId"]
+
+    received = smtp.wait_for(2)
+    by_address = {m.recipients[0]: m.message for m in received}
+    assert set(by_address) == {member.email, "newcomer@example.org"}
+    assert by_address[member.email]["Subject"] == (
+        f"[imghost] {owner.username} invited you to Darkroom"
+    )
+    mail = by_address["newcomer@example.org"]
+    assert mail["Subject"] == f"[imghost] {owner.username} invited you to Darkroom"
+    text = mail.get_content()
+    assert f"/v1/invitations/{invitation_id}/accept" in text and "viewer" in text
