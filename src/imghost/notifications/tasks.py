@@ -59,8 +59,10 @@ async def send_email(ctx: JobContext, payload: dict[str, Any]) -> None:
         if row is None:
             return  # the user, and their notifications, are gone
         note, address = row
-        if note.email_status != "queued":
-            return  # sent (or settled) by an earlier run of this job
+        # `failed` too: an operator retrying a dead job (`imghost jobs retry`)
+        # wants it sent; `sent` or `skipped` means an earlier run settled it.
+        if note.email_status not in ("queued", "failed"):
+            return
         if not settings.smtp_url:
             # The embedded default: no mail server, the log is the outbox.
             log.info("e-mail not sent (IMGHOST_SMTP_URL is unset): %s to %s", note.kind, address)
