@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from imghost.errors import AppError
 
 MAX_URL = 2048
+RESOLVE_TIMEOUT = 5.0  # seconds a request waits for DNS when a webhook is saved
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -51,6 +52,8 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
         raise AddressRefused("A webhook URL must start with http:// or https://.")
     if not parts.hostname:
         raise AddressRefused("The URL names no host.")
+    if port == 0:
+        raise AddressRefused("Port 0 cannot be connected to.")
     if parts.username is not None or parts.password is not None:
         raise AddressRefused("Put no credentials in the URL; verify the signature instead.")
     if parts.fragment:
@@ -74,7 +77,8 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError, ValueError):
+        # UnicodeError: a name IDNA cannot encode (too long a label, say).
         raise Unresolvable(f"The host {host!r} does not resolve.") from None
     found: list[IPAddress] = []
     for *_, sockaddr in infos:
@@ -119,7 +123,12 @@ async def check_for_api(url: str, allow_private: bool) -> None:
     except AddressRefused as exc:
         raise AppError(422, "invalid_webhook_url", str(exc)) from None
     try:
-        await target(url, allow_private)
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            await target(url, allow_private)
+    except TimeoutError:
+        raise AppError(
+            422, "invalid_webhook_url", "The host name did not resolve in time."
+        ) from None
     except Unresolvable as exc:
         raise AppError(422, "invalid_webhook_url", str(exc)) from None
     except AddressRefused as exc:

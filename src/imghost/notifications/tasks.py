@@ -246,7 +246,7 @@ async def deliver_webhook(ctx: JobContext, payload: dict[str, Any]) -> None:
         error = str(exc)
     except TimeoutError:
         error = f"no answer within {settings.webhook_timeout:g} s"
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # any failure to talk to the receiver is a failed attempt
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     duration_ms = int((time.monotonic() - clock) * 1000)
     await _record(app, delivery_id, attempt, started, duration_ms, status_code, error)
