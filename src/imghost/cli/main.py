@@ -143,12 +143,13 @@ def gc(
             await ctx.close()
         verb = "would remove" if dry_run else "removed"
         console.print(report)
-        console.print(f"orphan blobs ({verb}): {report.orphan_blobs}")
+        # Keys and ids whole, one per line, for copying (never wrapped).
+        console.print(f"orphan blobs ({verb}): {report.orphan_blobs}", soft_wrap=True)
         for key in report.orphan_keys:
-            console.print(f"  {escape(key)}")
+            console.print(f"  {escape(key)}", soft_wrap=True, highlight=False)
         console.print(f"image rows whose blobs are missing: {report.dangling_rows}")
         for image_id in report.dangling_images:
-            console.print(f"  {escape(image_id)}")
+            console.print(f"  {escape(image_id)}", soft_wrap=True, highlight=False)
         return 1 if report.dangling_rows else 0
 
     raise typer.Exit(asyncio.run(_main()))
