@@ -14,7 +14,14 @@ from imghost.images.models import Image
 from imghost.lifecycle import purge, services
 from imghost.lifecycle.models import PurgedImage, TrashEntry
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.factories import (
+    UserHandle,
+    assert_problem,
+    image_bytes,
+    make_user,
+    upload_ok,
+    wait_processed,
+)
 from tests.integration.lifecycle.helpers import (
     DAY,
     image_keys,
@@ -22,6 +29,7 @@ from tests.integration.lifecycle.helpers import (
     run_sweep,
     with_ctx,
 )
+from tests.integration.tus.helpers import leftovers, set_row, status, upload_ids, upload_whole
 
 
 def rows(live: LiveServer, image_id: str) -> dict[str, int]:
@@ -299,3 +307,24 @@ def test_gc_reports_orphans_in_both_directions(client: httpx.Client, live: LiveS
             return int(await session.scalar(select(func.count()).select_from(PurgedImage)) or 0)
 
     assert with_ctx(live, count_tombstones) == 0
+
+
+def test_purge_removes_the_uploads_that_brought_the_image(
+    client: httpx.Client, live: LiveServer
+) -> None:
+    owner = make_user(client)
+    data = image_bytes("PNG", size=(80, 60))
+    path = upload_whole(client, owner, data, filename="resumable.png")
+    upload_id = path.rsplit("/", 1)[-1]
+    image_id = status(client, owner, path)["imageId"]
+    wait_processed(client, owner, image_id)
+    assert upload_ids(live.settings, image_id=image_id) == [upload_id]
+    # As if finishing the upload could not remove its bytes (gc would, later).
+    set_row(live.settings, upload_id, cleaned_at=None)
+
+    r = client.delete(f"/v1/images/{image_id}?permanent=true", headers=owner.headers)
+    assert r.status_code == 200 and r.json()["purged"] is True
+    assert_purged(live, owner, image_id)
+    assert upload_ids(live.settings, id=upload_id) == []
+    assert all(item.upload_id != upload_id for item in leftovers(live.settings))
+    assert_clean(live)
