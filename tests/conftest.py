@@ -37,6 +37,7 @@ from imghost.testing.servers import (
 CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite-local", "postgres-s3"]
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
 
 
 def unavailable(reason: str) -> None:
@@ -115,6 +116,11 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "gc_interval": 3600,
             "auto_migrate": False,
             "tmp_dir": str(tmp_path / "spool"),
+            # Rate limits far above what any test sends from one user or address
+            # (the defaults allow 60 uploads a minute); rate-limit tests set theirs.
+            "rate_limits_free": TEST_RATE_LIMITS,
+            "rate_limits_premium": TEST_RATE_LIMITS,
+            "rate_limits_anonymous": TEST_RATE_LIMITS,
         }
         values.update(overrides)
         return Settings(**values)

@@ -9,7 +9,8 @@ Order of checks for a limited request (:mod:`imghost.ratelimit.routes`):
 3. Upload bytes: the declared length (``Content-Length``, tus
    ``Upload-Length`` at creation, a presigned upload's ``size``) is checked
    against what is left of the window before the body is read; if it does
-   not fit → 429 without reading it. The bytes that actually arrive are then
+   not fit → 429 without reading it (a declaration beyond the server's own
+   size limits is left to the route, whose 413 says more). The bytes that actually arrive are then
    counted as they stream (every MiB and at the end of the body), so a broken
    upload costs only what was sent. A request that was let in is never cut
    off mid-body: a body with no declared length, or concurrent uploads, can
@@ -102,6 +103,10 @@ class RateLimits:
         self.anonymous = parse_rules(settings.rate_limits_anonymous)
         self.counters = Counters(settings.redis_url if self.enabled else "")
         self.identities = Identities(settings.secret_key)
+        # Larger declarations are the routes' to refuse (413, a truer answer
+        # than 429: waiting would not help).
+        self.max_file = settings.max_file_size
+        self.max_body = settings.max_batch_size
 
     def rules_for(self, who: Identity) -> PlanRules:
         if who.anonymous:
@@ -158,13 +163,17 @@ class RateLimits:
         declared: int | None
         if body == "declared":
             receive, declared = await _peek_declared_size(receive)
+            if declared is not None and declared > self.max_file:
+                declared = None
         else:
             declared = _int_header(scope, b"content-length")
+            if declared is not None and declared > self.max_body:
+                declared = None
             if route.tus_create:
                 length = _int_header(scope, b"upload-length")
                 # An upload larger than a whole window's budget can still
                 # arrive over several windows, PATCH by PATCH: not refused here.
-                if length is not None and length <= budget.item.amount:
+                if length is not None and length <= min(budget.item.amount, self.max_file):
                     declared = max(declared or 0, length)
         if declared:
             window = await self.counters.peek(budget.item, who.key)

@@ -220,6 +220,25 @@ def test_upload_larger_than_the_whole_budget(settings_factory: Any) -> None:
         assert "larger than the whole upload budget" in body["detail"]
         # tus creation is not refused for its total length: PATCHes may span windows.
         assert create(client, user, 5000).status_code == 201
+        # Beyond the server's own size limits the route answers (413), not the budget.
+        r = client.post(
+            "/v1/uploads",
+            json={"filename": "x.png", "size": 10**12, "contentType": "image/png"},
+            headers=user.headers,
+        )
+        assert_problem(r, 413, "file_too_large")
+        r = create(client, user, 10**12)
+        assert r.status_code == 413, r.text
+        # Within them, a declared size over the whole budget is refused by it.
+        r = client.post(
+            "/v1/uploads",
+            json={"filename": "x.png", "size": 5000, "contentType": "image/png"},
+            headers=user.headers,
+        )
+        assert (
+            "larger than the whole upload budget"
+            in assert_problem(r, 429, "rate_limited")["detail"]
+        )
 
 
 def test_rate_limits_can_be_turned_off(settings_factory: Any) -> None:
