@@ -769,8 +769,6 @@ class DatabaseResult:
     error: str | None = None
     traceback: str | None = None
     phases_s: dict[str, float] = field(default_factory=dict)
-    #: a variant measured for comparison: its goals are reported, not checked
-    variant: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -792,7 +790,6 @@ class DatabaseResult:
 
         return {
             "description": self.description,
-            "variant": self.variant,
             "version": self.version,
             "ok": self.ok,
             "error": self.error,
@@ -1099,24 +1096,21 @@ async def _measure(
                     plans = outcome.plans.setdefault(_category(statement), [0, 0])
                     plans[0] += generic - was[0]
                     plans[1] += custom - was[1]
-            if result.variant is None:  # the EXPLAIN file is the first pass's
-                progress(f"{result.name}: EXPLAIN {kind.label}")
-                p50 = outcome.pct(50) or 0.0
-                typical = min(range(len(calls)), key=lambda i: abs(outcome.samples_ms[i] - p50))
-                slowest = max(range(len(calls)), key=lambda i: outcome.samples_ms[i])
-                chosen = [
-                    (
-                        f"the call nearest the p50 ({outcome.samples_ms[typical]:.1f} ms)",
-                        calls[typical],
-                    )
-                ]
-                if slowest != typical:
-                    chosen.append(
-                        (f"the slowest call ({outcome.samples_ms[slowest]:.1f} ms)", calls[slowest])
-                    )
-                explain.append(
-                    await _explain(engine, factory, recorder, kind, chosen, config.limit)
+            progress(f"{result.name}: EXPLAIN {kind.label}")
+            p50 = outcome.pct(50) or 0.0
+            typical = min(range(len(calls)), key=lambda i: abs(outcome.samples_ms[i] - p50))
+            slowest = max(range(len(calls)), key=lambda i: outcome.samples_ms[i])
+            chosen = [
+                (
+                    f"the call nearest the p50 ({outcome.samples_ms[typical]:.1f} ms)",
+                    calls[typical],
                 )
+            ]
+            if slowest != typical:
+                chosen.append(
+                    (f"the slowest call ({outcome.samples_ms[slowest]:.1f} ms)", calls[slowest])
+                )
+            explain.append(await _explain(engine, factory, recorder, kind, chosen, config.limit))
         except Exception as exc:
             outcome.error = f"{type(exc).__name__}: {exc}"
         for key in [k for k, v in outcome.parts_ms.items() if not any(v)]:
@@ -1130,7 +1124,7 @@ async def _measure(
         )
     for outcome in result.kinds:
         p99 = outcome.pct(99)
-        if p99 is not None and result.variant is None:
+        if p99 is not None:
             result.checks.add(
                 f"{outcome.label}: p99 < {outcome.goal_ms:.0f} ms",
                 outcome.met,
@@ -1138,7 +1132,7 @@ async def _measure(
                 f"{len(outcome.samples_ms)} calls",
             )
     flat = result.ratio("user_tag_cursor_deep", "user_tag_cursor_2")
-    if flat is not None and result.variant is None:
+    if flat is not None:
         result.checks.add(
             f"cursor pages flat with depth: p50 at page {result.depth} ÷ p50 at page 2 "
             f"within ×{config.flat_ratio} either way",

@@ -16,7 +16,7 @@ def _ms(value: float | None) -> str:
 
 
 def seeding_table(result: SearchResult) -> Table | None:
-    rows = [d for d in result.databases if d.seeded.images and d.variant is None]
+    rows = [d for d in result.databases if d.seeded.images]
     if not rows:
         return None
     table = Table(

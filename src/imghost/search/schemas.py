@@ -10,7 +10,7 @@ class SearchResult(ApiModel):
     limit: int
     # Null in cursor mode: deep pages do not pay for a count.
     total: int | None
-    # True when there are more matches than `total`: counting stops at 10,000
+    # True when there are more matches than `total`: counting stops at 1,000
     # (relevance: ranking considers the 1,000 newest matches).
     total_capped: bool = False
     # Pass as `cursor` for the following page; null on the last page.

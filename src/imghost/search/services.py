@@ -51,14 +51,14 @@ from imghost.accounts.models import User
 from imghost.errors import AppError, Unauthorized
 from imghost.images.models import Image, ImageTag
 from imghost.search import cursor as cursors
-from imghost.search.text import matching, ranked, words
+from imghost.search.text import few_matches, matching, ranked, words
 from imghost.sharing.grants import Caller
 from imghost.sharing.listing import granted_image_ids, listable_images
 from imghost.sharing.models import AlbumImage
 
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 RELEVANCE_CANDIDATES = 1_000
 
 
@@ -99,6 +99,9 @@ class _Plan:
     created_column: Any
     where: list[ColumnElement[bool]] = field(default_factory=list)
     needs_image: bool = False  # some condition reads the images table
+    # Full text with few matches: read them all from the text index, then
+    # sort, rather than walk the listing in order and test each image.
+    matches_first: bool = False
 
     def select(
         self, columns: list[Any], conditions: list[ColumnElement[bool]], image: bool
@@ -111,14 +114,14 @@ class _Plan:
         return query.where(*self.where, *conditions)
 
 
-async def _user_id(session: AsyncSession, user: str) -> str | None:
-    found = await session.scalar(
-        select(User.id).where(or_(User.id == user, User.username == user.lower()))
+def _user_id(user: str) -> Any:
+    """The owner's id, by id or username, as a subquery (NULL when unknown)."""
+    return (
+        select(User.id).where(or_(User.id == user, User.username == user.lower())).scalar_subquery()
     )
-    return found
 
 
-async def _plan(session: AsyncSession, caller: Caller, f: Filters, sort: Sort) -> _Plan:
+def _plan(caller: Caller, f: Filters, sort: Sort) -> _Plan:
     tags = list(dict.fromkeys(t.strip().lower() for t in f.tags if t.strip()))
     if tags and sort != "most_viewed":
         row: Any = aliased(ImageTag, name="t0")
@@ -132,8 +135,7 @@ async def _plan(session: AsyncSession, caller: Caller, f: Filters, sort: Sort) -
             )
         )
     if f.user is not None:
-        owner = await _user_id(session, f.user)
-        plan.where.append(plan.owner_column == owner if owner else false())
+        plan.where.append(plan.owner_column == _user_id(f.user))
     if f.album is not None:
         plan.where.append(
             plan.id_column.in_(select(AlbumImage.image_id).where(AlbumImage.album_id == f.album))
@@ -222,6 +224,11 @@ def _merged(
 ) -> Any:
     """Each part sorted and cut to ``n`` rows, as one subquery (id, k0, k1)."""
     key = _key(plan, sort)
+    if plan.matches_first:
+        # An expression no index provides, so that PostgreSQL cannot choose
+        # to walk an index in order and test every row against the text: it
+        # must take the (few) matches first and sort them.
+        key = [func.coalesce(key[0], key[0]), key[1]]
     columns = [plan.id_column.label("id"), key[0].label("k0"), key[1].label("k1")]
     order = [c.asc() if sort == "oldest" else c.desc() for c in key]
     selects = []
@@ -252,8 +259,9 @@ async def search(
     if cursor is not None and page != 1:
         raise AppError(400, "cursor_with_page", "Use either `page` or `cursor`, not both.")
     dialect = session.get_bind().dialect.name
-    plan = await _plan(session, caller, filters, sort)
+    plan = _plan(caller, filters, sort)
     if terms:
+        plan.matches_first = await few_matches(session, terms)
         plan.where.append(matching(dialect, terms, plan.id_column))
     parts = _parts(caller, plan)
     if sort == "relevance":
@@ -261,23 +269,22 @@ async def search(
     offset = (page - 1) * limit
     extra = [_after(plan, sort, cursors.decode(cursor, sort))] if cursor is not None else []
     merged = _merged(plan, parts, sort, offset + limit + 1, extra)
-    order = [merged.c.k0, merged.c.k1]
-    ordered = [c.asc() if sort == "oldest" else c.desc() for c in order]
+    keys = [merged.c.k0, merged.c.k1]
     rows = (
         await session.execute(
-            select(merged.c.id, merged.c.k0, merged.c.k1)
-            .order_by(*ordered)
+            select(Image, *keys)
+            .join(merged, merged.c.id == Image.id)
+            .order_by(*[k.asc() if sort == "oldest" else k.desc() for k in keys])
             .offset(offset)
             .limit(limit + 1)
         )
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
     following = None
-    if more and rows:
+    if len(rows) > limit:
+        rows = rows[:limit]
         k0, k1 = rows[-1].k0, rows[-1].k1
         following = cursors.encode(sort, [k0 if sort == "most_viewed" else k0.isoformat(), k1])
-    images = await _load(session, [r.id for r in rows])
+    images = [r.Image for r in rows]
     if cursor is not None:
         return Page(images, None, following)
     total, capped = await _count(session, plan, parts)
@@ -302,29 +309,22 @@ async def _by_relevance(
     candidates = _merged(plan, parts, "newest", RELEVANCE_CANDIDATES, [])
     hits = ranked(dialect, terms, select(candidates.c.id)).subquery()
     rows = (
-        await session.execute(
-            select(hits.c.image_id)
-            .order_by(hits.c.rank, hits.c.image_id)
+        await session.scalars(
+            select(Image)
+            .join(hits, hits.c.image_id == Image.id)
+            .order_by(hits.c.rank, Image.id)
             .offset(offset)
             .limit(limit + 1)
         )
     ).all()
-    more = len(rows) > limit
-    images = await _load(session, [r.image_id for r in rows[:limit]])
-    following = cursors.encode("relevance", [offset + limit]) if more else None
+    images = list(rows[:limit])
+    following = cursors.encode("relevance", [offset + limit]) if len(rows) > limit else None
     if cursor is not None:
         return Page(images, None, following)
     total, capped = await _count(session, plan, parts)
     if total > RELEVANCE_CANDIDATES:
         total, capped = RELEVANCE_CANDIDATES, True
     return Page(images, total, following, capped)
-
-
-async def _load(session: AsyncSession, ids: list[str]) -> list[Image]:
-    if not ids:
-        return []
-    found = {i.id: i for i in await session.scalars(select(Image).where(Image.id.in_(ids)))}
-    return [found[i] for i in ids if i in found]
 
 
 def _offset(key: list[Any]) -> int:

@@ -7,10 +7,22 @@ syntax of either engine can be injected. Rank: lower is better on both.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, exists, func, literal_column, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_WORDS = 10
 _WORD = re.compile(r"[^\W_]+")
@@ -27,14 +39,45 @@ def _fts(terms: list[str]) -> tuple[ColumnElement[str], str]:
     return literal_column("image_fts"), " AND ".join(f'"{term}"*' for term in terms)
 
 
+def _tsquery_text(terms: list[str]) -> str:
+    return " & ".join(f"{term}:*" for term in terms)
+
+
 def _tsquery(terms: list[str]) -> ColumnElement[Any]:
-    return func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
+    return func.to_tsquery("english", _tsquery_text(terms))
 
 
 def _sqlite_hits() -> Select[Any]:
     return select(image_search.c.image_id).select_from(
         image_fts.join(image_search, image_search.c.rowid == image_fts.c.rowid)
     )
+
+
+#: Below this many matches (estimated) a text query reads its matches first.
+FEW_MATCHES = 20_000
+
+
+async def few_matches(session: AsyncSession, terms: list[str]) -> bool:
+    """Whether the terms match few enough images to read every match and sort
+    them, rather than walk a listing in order testing each image.
+
+    PostgreSQL's planner estimates the matches from the GIN statistics but
+    prices each test of an image too low, so for a rare word it walks the
+    whole listing; its estimate itself is good enough to choose. SQLite always
+    reads the matches first (FTS5 gives no estimate, and its matching is cheap).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return True
+    estimate = text(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM image_search "
+        "WHERE document @@ to_tsquery('english', :query)"
+    ).bindparams(query=_tsquery_text(terms))
+    return _plan_rows(await session.scalar(estimate)) < FEW_MATCHES
+
+
+def _plan_rows(plan: Any) -> float:
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    return float(document[0]["Plan"]["Plan Rows"])
 
 
 def matching(dialect: str, terms: list[str], image_id: ColumnElement[str]) -> ColumnElement[bool]:
