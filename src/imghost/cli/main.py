@@ -138,7 +138,8 @@ def gc(
                 console.print(f"purges due: {due}; purges unfinished: {unfinished}")
             else:
                 console.print(await sweep(ctx))
-            report = await collect(ctx, grace, dry_run=dry_run)
+            # A one-off run checks the rows too (the worker's runs skip it).
+            report = await collect(ctx, grace, dry_run=dry_run, check_rows=True)
         finally:
             await ctx.close()
         verb = "would remove" if dry_run else "removed"

@@ -10,10 +10,11 @@
 - stale spool files in the staging directory;
 - resumable (tus) uploads: see ``imghost.tus.gc``.
 
-It also looks the other way: image rows whose original (or GPS-free copy) is
-missing from the store are *dangling*. gc cannot repair them (the bytes are
-lost); it reports them. Rows of images being purged are not dangling: their
-bytes are going on purpose and the purge sweep finishes them.
+A dry run (``imghost gc --dry-run``) also looks the other way: image rows
+whose original (or GPS-free copy) is missing from the store are *dangling*.
+gc cannot repair them (the bytes are lost); it reports them. Rows of images
+being purged are not dangling: their bytes are going on purpose and the
+purge sweep finishes them.
 
 ``dry_run`` changes nothing and reports what a run would remove (uploads
 and tus uploads are then not examined: their collection is state changes).
@@ -63,50 +64,49 @@ class GcReport:
 EXAMPLES = 20
 
 
-async def collect(ctx: AppContext, grace: int | None = None, dry_run: bool = False) -> GcReport:
+async def collect(
+    ctx: AppContext,
+    grace: int | None = None,
+    dry_run: bool = False,
+    check_rows: bool | None = None,
+) -> GcReport:
+    """One gc run. ``check_rows`` (default: only in a dry run) also looks for
+    image rows whose blobs are missing: a scan of every image row, so regular
+    runs leave it to ``imghost gc --dry-run``."""
     grace = ctx.settings.gc_grace if grace is None else grace
+    check_rows = dry_run if check_rows is None else check_rows
     report = GcReport(dry_run=dry_run)
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=grace)
-    store = ctx.store
     async with ctx.sessions() as session:
         if not dry_run:
             await _collect_uploads(ctx, session, report, now, cutoff, grace)
 
-        # Every key of the store is listed once: image keys are checked for a
-        # row (orphans), and image rows for their keys (dangling rows).
+        # Read before any image row: a tus upload that finishes meanwhile has
+        # committed its image row by the time rows are read; one reserved
+        # after this read has bytes younger than the grace period.
+        reserved = await reserved_originals(session)
         listed_at = utcnow()
-        image_keys: dict[str, list[tuple[str, bool]]] = {}
+        # Keys of the row-bearing blobs, for the check the other way round.
         present: set[str] = set()
-        async for meta in store.list(""):
+        # The store lists an image's keys together (S3 in key order, local
+        # files a directory at a time), so they are checked a few hundred
+        # images at a time and memory stays bounded whatever the store holds.
+        pending: dict[str, list[tuple[str, bool]]] = {}
+        async for meta in ctx.store.list(""):
             prefix = _image_prefix(meta.key)
             if prefix is None:
                 continue
-            present.add(meta.key)
-            image_keys.setdefault(prefix, []).append((meta.key, meta.last_modified < cutoff))
-        # Read before the image rows: an upload that finishes in between has
-        # committed its image row by the time that is read.
-        reserved = await reserved_originals(session)
-        prefixes = list(image_keys)
-        for batch in _batches(prefixes):
-            known = {
-                key.rsplit("/", 1)[0] + "/"
-                for key in await session.scalars(
-                    select(Image.blob_key).where(Image.id.in_([p.split("/")[1] for p in batch]))
-                )
-            }
-            for prefix in batch:
-                if prefix in known:
-                    continue
-                for key, old in image_keys[prefix]:
-                    if not old or key in reserved:
-                        continue
-                    if not dry_run:
-                        await store.delete(key)
-                    report.orphan_blobs += 1
-                    if len(report.orphan_keys) < EXAMPLES:
-                        report.orphan_keys.append(key)
-        await _find_dangling(session, report, present, listed_at)
+            if check_rows and meta.key.endswith(("/original", "/original-nogps")):
+                present.add(meta.key)
+            pending.setdefault(prefix, []).append((meta.key, meta.last_modified < cutoff))
+            if len(pending) >= 500:
+                await _collect_orphans(ctx, session, pending, reserved, report)
+                pending = {}
+        if pending:
+            await _collect_orphans(ctx, session, pending, reserved, report)
+        if check_rows:
+            await _find_dangling(session, report, present, listed_at)
     if not dry_run:
         report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
     log.info("gc: %s", report)
@@ -117,6 +117,30 @@ async def collect(ctx: AppContext, grace: int | None = None, dry_run: bool = Fal
             ", ".join(report.dangling_images),
         )
     return report
+
+
+async def _collect_orphans(
+    ctx: AppContext,
+    session: AsyncSession,
+    keys: dict[str, list[tuple[str, bool]]],
+    reserved: set[str],
+    report: GcReport,
+) -> None:
+    """Delete (or, in a dry run, count) the old keys of images without a row."""
+    ids = [prefix.split("/")[1] for prefix in keys]
+    rows = await session.scalars(select(Image.blob_key).where(Image.id.in_(ids)))
+    known = {key.rsplit("/", 1)[0] + "/" for key in rows}
+    for prefix, found in keys.items():
+        if prefix in known:
+            continue
+        for key, old in found:
+            if not old or key in reserved:
+                continue
+            if not report.dry_run:
+                await ctx.store.delete(key)
+            report.orphan_blobs += 1
+            if len(report.orphan_keys) < EXAMPLES:
+                report.orphan_keys.append(key)
 
 
 async def _collect_uploads(
