@@ -328,3 +328,31 @@ def test_purge_removes_the_uploads_that_brought_the_image(
     assert upload_ids(live.settings, id=upload_id) == []
     assert all(item.upload_id != upload_id for item in leftovers(live.settings))
     assert_clean(live)
+
+
+def test_trash_counts_against_the_quota_until_purged(
+    client: httpx.Client, live: LiveServer
+) -> None:
+    owner = make_user(client)
+
+    def usage() -> dict[str, Any]:
+        r = client.get("/v1/users/me/usage", headers=owner.headers)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    first = upload_ok(client, owner)["imageId"]
+    second = upload_ok(client, owner, data=image_bytes(size=(90, 70)))["imageId"]
+    full = usage()
+    assert full["images"] == 2
+    now = dt.datetime.now(dt.UTC)
+    for image_id in (first, second):
+        assert client.delete(f"/v1/images/{image_id}", headers=owner.headers).status_code == 200
+    assert usage()["images"] == 2 and usage()["storageBytes"] == full["storageBytes"]
+    r = client.delete(f"/v1/images/{first}?permanent=true", headers=owner.headers)
+    assert r.json()["purged"] is True
+    assert usage()["images"] == 1
+    assert 0 < usage()["storageBytes"] < full["storageBytes"]
+    assert run_sweep(live, now + 31 * DAY).purged == 1
+    after = usage()
+    assert (after["images"], after["storageBytes"]) == (0, 0)
