@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 PLANS = ("free", "premium")
 ORIGINAL = "original"
 DERIVATIVE = "derivative"
-# A direct upload's reservation lives as long as its request; this bounds it
-# if the process dies meanwhile (gc releases it after).
+# A direct upload's reservation (or a tus upload's top-up) lives as long as
+# its request; this bounds it if the process dies meanwhile (gc releases it).
 DIRECT_RESERVATION_TTL = dt.timedelta(hours=1)
 
 Kind = Literal["user", "org"]
@@ -309,6 +309,53 @@ async def charge_image(
     )
     await session.flush()
     await warnings.check(session, settings, account_id)
+
+
+def upload_reservations(upload: Upload) -> list[str]:
+    """The reservation ids a presigned or tus upload may hold: its own, its
+    partials' (a tus concatenation), and its top-up (:func:`cover_image`)."""
+    return [upload.id, *(upload.partials or []), topup_id(upload.id)]
+
+
+def topup_id(upload_id: str) -> str:
+    return f"{upload_id}+"
+
+
+async def cover_image(
+    session: AsyncSession, settings: Settings, image: Image, reservation_ids: list[str]
+) -> None:
+    """Make the reservations cover the image's actual size on its account
+    (flushed, not committed), reserving the difference under the top-up id of
+    the first; 413 if that does not fit.
+
+    For a tus upload whose length was deferred, or that lands in an org's pooled
+    quota: the caller commits this before storing the bytes, and converts it
+    with :func:`charge_image` in the image's commit, so the quota row is not
+    held locked while bytes are stored."""
+    account_id = account_of(image.owner_id, image.org_id)
+    extra_id = topup_id(reservation_ids[0])
+    held = (
+        await session.execute(
+            select(QuotaReservation.id, QuotaReservation.bytes).where(
+                QuotaReservation.id.in_(reservation_ids),
+                QuotaReservation.account_id == account_id,
+            )
+        )
+    ).all()
+    covered = sum(int(size) for rid, size in held if rid != extra_id)
+    topped = sum(int(size) for rid, size in held if rid == extra_id)
+    if covered + topped >= image.size:
+        return
+    # A retry after a 5xx may find an older, smaller top-up: replace it.
+    await release(session, [extra_id])
+    await reserve(
+        session,
+        settings,
+        account_id=account_id,
+        size=image.size - covered,
+        reservation_id=extra_id,
+        expires_at=utcnow() + DIRECT_RESERVATION_TTL,
+    )
 
 
 @dataclass

@@ -62,7 +62,7 @@ async def finish(
     under the same reserved key)."""
     upload_id = upload.id
     # Its quota reservations (read now: a rollback below expires ``upload``).
-    reservations = [upload_id, *(upload.partials or [])]
+    reservations = quotas.upload_reservations(upload)
     try:
         image, adopted = await _store_image(ctx, db, upload, token, pieces)
         done: dict[str, Any] = {"status": "completed", "image_id": image.id}
@@ -78,6 +78,9 @@ async def finish(
         )
         if getattr(finished, "rowcount", 0) != 1:
             raise services.LeaseLost
+        # The reservations (covered before the bytes were stored) become the
+        # image's size in the image's commit.
+        await quotas.charge_image(db, ctx.settings, image, reservations)
         if adopted is None:
             await uploads.commit_or_discard(db, ctx.store, image.blob_key)
         else:
@@ -159,10 +162,11 @@ async def _store_image(
             upload.filename,
             upload.reserved_image_id,
         )
+        # Before the bytes are stored: the upload's reservations must cover the
+        # image's size on its account (topped up here, committed with the lease
+        # renewal below), or 413 if the rest does not fit.
+        await quotas.cover_image(db, ctx.settings, image, quotas.upload_reservations(upload))
         await _keep_lease(db, upload, token)
-        # Before the bytes become the image's: its reservations (its own, or
-        # its partials') become its size, or 413 if it does not fit.
-        await quotas.charge_image(db, ctx.settings, image, [upload.id, *(upload.partials or [])])
         # On S3 the validated bytes are in the bucket already, at this key:
         # nothing is sent up again.
         adopted = await ctx.resumable.adopt(pieces, image.blob_key, image.mime_type)

@@ -128,3 +128,18 @@ def test_tus_deferred_length_over_quota_is_refused_at_completion(settings_factor
         assert originals(live) == []
         body = usage(client, user)
         assert (body["originalsBytes"], body["images"], body["reservedBytes"]) == (0, 0, 0)
+
+
+def test_tus_deferred_length_that_fits_is_counted_at_completion(settings_factory: Any) -> None:
+    with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
+        user = make_user(client)
+        path = created_path(
+            create(client, user, None, headers={"Upload-Defer-Length": "1"}, filename="a.jpg")
+        )
+        r = patch(client, user, path, 0, DATA, headers={"Upload-Length": str(SIZE)})
+        assert r.status_code == 204, r.text
+        assert status(client, user, path)["status"] == "completed"
+        body = usage(client, user)
+        assert (body["originalsBytes"], body["images"], body["reservedBytes"]) == (SIZE, 1, 0)
+        assert reservations(live) == []
+        assert len(originals(live)) == 1
