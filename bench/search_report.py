@@ -68,7 +68,7 @@ def latency_table(d: DatabaseResult) -> Table:
         "rows SQL",
         "count SQL",
         "tags SQL",
-        "user SQL",
+        "estimate SQL",
         "matched",
     ):
         table.add_column(heading, justify="right")
@@ -89,7 +89,7 @@ def latency_table(d: DatabaseResult) -> Table:
             _ms(k.part_p50("rows")),
             _ms(k.part_p50("count")),
             _ms(k.part_p50("tags")),
-            _ms(k.part_p50("user")),
+            _ms(k.part_p50("estimate")),
             "–" if total is None else f"{total:,.0f}",
             *([_generic(k.plans)] if postgres else []),
         )

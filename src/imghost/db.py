@@ -117,6 +117,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # queries.
     settings.setdefault("plan_cache_mode", "force_custom_plan")
     settings.setdefault("jit", "off")
+    # Parallel workers take milliseconds to start, more than any of the
+    # service's queries should run; they pay off for reports, not requests.
+    settings.setdefault("max_parallel_workers_per_gather", "0")
     return create_async_engine(url, **kwargs)
 
 

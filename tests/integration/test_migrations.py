@@ -29,7 +29,7 @@ SEED = [
     " :now, :now)",
     "INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'summer', 0)",
 ]
-COUNTS = {"users": 1, "images": 1, "image_tags": 1}
+COUNTS = {"users": 1, "images": 1}
 
 
 def _run(url: str, statements: list[str], params: dict[str, Any]) -> dict[str, int]:
@@ -67,3 +67,28 @@ def test_upgrading_from_the_first_revision_keeps_every_row(empty_database: str) 
     assert _run(empty_database, SEED, {"now": now}) == COUNTS
     upgrade(empty_database)
     assert _run(empty_database, [], {}) == COUNTS
+    # The tag rows got their copies of the image's sort keys, and the triggers
+    # that keep them exist at head (an SQLite batch rebuild would drop them).
+    listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
+    assert _scalar(empty_database, listed) == 1
+    _run(empty_database, ["UPDATE images SET visibility = 'private'"], {})
+    assert _scalar(empty_database, listed) == 0
+    _run(
+        empty_database,
+        ["INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'winter', 1)"],
+        {},
+    )
+    fresh = "SELECT count(*) FROM image_tags WHERE tag = 'winter' AND created_at IS NOT NULL"
+    assert _scalar(empty_database, fresh) == 1
+
+
+def _scalar(url: str, sql: str) -> int:
+    async def main() -> int:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return int((await conn.execute(text(sql))).scalar() or 0)
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imghost.db import Base, UTCDateTime, utcnow
 
-
 # What anyone may see and list: kept as `image_tags.listed` by triggers
 # (migration 0010) and as the condition of the partial indexes below.
 LISTED_SQL = "visibility = 'public' AND status = 'ready' AND deleted_at IS NULL"

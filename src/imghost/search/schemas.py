@@ -11,7 +11,7 @@ class SearchResult(ApiModel):
     # Null in cursor mode: deep pages do not pay for a count.
     total: int | None
     # True when there are more matches than `total`: counting stops at 1,000
-    # (relevance: ranking considers the 1,000 newest matches).
+    # (relevance: ranking considers the 250 newest matches).
     total_capped: bool = False
     # Pass as `cursor` for the following page; null on the last page.
     next: str | None

@@ -59,7 +59,7 @@ from imghost.sharing.models import AlbumImage
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
 
 COUNT_CAP = 1_000
-RELEVANCE_CANDIDATES = 1_000
+RELEVANCE_CANDIDATES = 250
 
 
 @dataclass(frozen=True)
@@ -269,14 +269,16 @@ async def search(
     offset = (page - 1) * limit
     extra = [_after(plan, sort, cursors.decode(cursor, sort))] if cursor is not None else []
     merged = _merged(plan, parts, sort, offset + limit + 1, extra)
-    keys = [merged.c.k0, merged.c.k1]
+    ordered = [k.asc() if sort == "oldest" else k.desc() for k in (merged.c.k0, merged.c.k1)]
+    # The page is cut before the images are joined: a deep offset skips keys,
+    # not image rows.
+    cut = select(merged).order_by(*ordered).offset(offset).limit(limit + 1).subquery("page")
+    keys = [cut.c.k0, cut.c.k1]
     rows = (
         await session.execute(
             select(Image, *keys)
-            .join(merged, merged.c.id == Image.id)
+            .join(cut, cut.c.id == Image.id)
             .order_by(*[k.asc() if sort == "oldest" else k.desc() for k in keys])
-            .offset(offset)
-            .limit(limit + 1)
         )
     ).all()
     following = None
@@ -308,13 +310,17 @@ async def _by_relevance(
         offset = _offset(cursors.decode(cursor, "relevance"))
     candidates = _merged(plan, parts, "newest", RELEVANCE_CANDIDATES, [])
     hits = ranked(dialect, terms, select(candidates.c.id)).subquery()
+    # Ranked and cut before the images are joined.
+    cut = (
+        select(hits)
+        .order_by(hits.c.rank, hits.c.image_id)
+        .offset(offset)
+        .limit(limit + 1)
+        .subquery("page")
+    )
     rows = (
         await session.scalars(
-            select(Image)
-            .join(hits, hits.c.image_id == Image.id)
-            .order_by(hits.c.rank, Image.id)
-            .offset(offset)
-            .limit(limit + 1)
+            select(Image).join(cut, cut.c.image_id == Image.id).order_by(cut.c.rank, cut.c.image_id)
         )
     ).all()
     images = list(rows[:limit])

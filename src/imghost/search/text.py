@@ -54,7 +54,7 @@ def _sqlite_hits() -> Select[Any]:
 
 
 #: Below this many matches (estimated) a text query reads its matches first.
-FEW_MATCHES = 20_000
+FEW_MATCHES = 5_000
 
 
 async def few_matches(session: AsyncSession, terms: list[str]) -> bool:

@@ -30,9 +30,11 @@ depends_on: str | Sequence[str] | None = None
 LISTED_SQL = "visibility = 'public' AND status = 'ready' AND deleted_at IS NULL"
 
 SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER image_tags_denormalize AFTER INSERT ON image_tags BEGIN
+    """CREATE TRIGGER image_tags_denormalize AFTER INSERT ON image_tags BEGIN
         UPDATE image_tags SET (owner_id, created_at, listed) = (
-            SELECT owner_id, created_at, ({LISTED_SQL}) FROM images WHERE id = new.image_id)
+            SELECT owner_id, created_at,
+                   (visibility = 'public' AND status = 'ready' AND deleted_at IS NULL)
+            FROM images WHERE id = new.image_id)
         WHERE image_id = new.image_id AND tag = new.tag;
     END""",
     """CREATE TRIGGER images_listed AFTER UPDATE OF visibility, status, deleted_at ON images
@@ -43,9 +45,10 @@ SQLITE_TRIGGERS = [
     END""",
 ]
 POSTGRES_TRIGGERS = [
-    f"""CREATE FUNCTION image_tags_denormalize() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE FUNCTION image_tags_denormalize() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        SELECT owner_id, created_at, ({LISTED_SQL})
+        SELECT owner_id, created_at,
+               (visibility = 'public' AND status = 'ready' AND deleted_at IS NULL)
           INTO NEW.owner_id, NEW.created_at, NEW.listed
           FROM images WHERE id = NEW.image_id;
         RETURN NEW;
@@ -92,7 +95,7 @@ def upgrade() -> None:
         )
     op.execute(
         "UPDATE image_tags SET owner_id = i.owner_id, created_at = i.created_at, "
-        f"listed = (i.{LISTED_SQL.replace(' AND ', ' AND i.')}) "
+        "listed = (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL) "
         "FROM images AS i WHERE i.id = image_tags.image_id"
     )
     with op.batch_alter_table("image_tags", schema=None) as batch_op:
