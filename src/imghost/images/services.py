@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
@@ -255,14 +255,17 @@ async def update_image(session: AsyncSession, image: Image, patch: ImagePatch) -
 
 async def soft_delete(session: AsyncSession, image: Image, now: dt.datetime | None = None) -> Image:
     """Hide the image from every read path (they filter ``deleted_at``); bytes
-    and rows stay. A second call keeps the first time. The trash entry that
-    goes with it is written by ``lifecycle.services.trash_image``."""
-    if image.deleted_at is not None:
-        return image
+    and rows stay. Conditional, so of two deletes at once the first time wins
+    and the second changes nothing. The trash entry that goes with it is
+    written by ``lifecycle.services.trash_image``."""
     now = now or utcnow()
-    image.deleted_at = now
-    image.updated_at = now
-    await session.flush()
+    await session.execute(
+        update(Image)
+        .where(Image.id == image.id, Image.deleted_at.is_(None))
+        .values(deleted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(image, ["deleted_at", "updated_at"])
     return image
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import OrgMember
@@ -46,22 +48,29 @@ async def trash_image(
     albums, collaborators and links stay, so a restore brings them back.
 
     Deleting an image already in the trash changes nothing (its window is not
-    extended) and returns its entry."""
-    entry = await session.get(TrashEntry, image.id)
-    if entry is not None and image.deleted_at is not None:
-        return entry
-    now = now or utcnow()
+    extended) and returns its entry. Both writes are conditional, so
+    concurrent deletes of one image agree on one time and one entry."""
     await images.soft_delete(session, image, now)
     assert image.deleted_at is not None
-    if entry is None:
-        entry = TrashEntry(
-            image_id=image.id,
-            deleted_at=image.deleted_at,
-            purge_at=image.deleted_at + dt.timedelta(seconds=retention),
-        )
-        session.add(entry)
-    await session.flush()
+    await _insert_entry(session, image.id, image.deleted_at, retention)
+    entry = await session.get(TrashEntry, image.id, populate_existing=True)
+    assert entry is not None
     return entry
+
+
+async def _insert_entry(
+    session: AsyncSession, image_id: str, deleted_at: dt.datetime, retention: int
+) -> None:
+    values = {
+        "image_id": image_id,
+        "deleted_at": deleted_at,
+        "purge_at": deleted_at + dt.timedelta(seconds=retention),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    await session.execute(
+        insert(TrashEntry).values(**values).on_conflict_do_nothing(index_elements=["image_id"])
+    )
 
 
 async def is_owner_level(reads: FastReader, caller: Caller, image: Image) -> bool:
@@ -85,7 +94,12 @@ async def find_for_owner(
     A live image is checked by the policy as for any delete (403 or 404); a
     trashed one answers 404 unless the caller is at owner level. A purged one
     answers 410 to its former owner (and site admins), 404 to anyone else."""
-    image = await images.get_image(session, image_id) if len(image_id) <= 64 else None
+    # Locked (PostgreSQL) until the request commits: two deletes or restores
+    # of one image at once take turns instead of racing to insert or remove
+    # its trash entry.
+    image = (
+        await session.get(Image, image_id, with_for_update=True) if len(image_id) <= 64 else None
+    )
     if image is None:
         if await purged_for(session, caller, image_id) is not None:
             raise AppError(
@@ -110,12 +124,9 @@ async def ensure_entry(session: AsyncSession, image: Image, retention: int) -> T
     entry = await session.get(TrashEntry, image.id)
     if entry is None:
         assert image.deleted_at is not None
-        window = dt.timedelta(seconds=retention)
-        entry = TrashEntry(
-            image_id=image.id, deleted_at=image.deleted_at, purge_at=image.deleted_at + window
-        )
-        session.add(entry)
-        await session.flush()
+        await _insert_entry(session, image.id, image.deleted_at, retention)
+        entry = await session.get(TrashEntry, image.id, populate_existing=True)
+        assert entry is not None
     return entry
 
 
@@ -159,6 +170,9 @@ async def restore(
         .execution_options(synchronize_session=False)
     )
     if getattr(taken, "rowcount", 0) != 1:
+        await session.refresh(image, ["deleted_at"])
+        if image.deleted_at is None:
+            return image  # restored by a request at the same moment
         raise AppError(
             410,
             "image_purged",

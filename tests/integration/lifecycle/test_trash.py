@@ -4,6 +4,7 @@ image leaves every read path at once and comes back whole."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -275,3 +276,23 @@ def test_restoring_an_unprocessed_image_queues_its_processing(
         r = client.post(f"/v1/images/{image_id}/restore", headers=owner.headers)
         assert r.status_code == 200 and r.json()["status"] == "processing"
         assert jobs_queued() == 1
+
+
+def test_concurrent_deletes_and_restores_of_one_image(client: httpx.Client) -> None:
+    owner = make_user(client)
+    image_id = upload_ok(client, owner)["imageId"]
+
+    def at_once(method: str, path: str) -> list[httpx.Response]:
+        with ThreadPoolExecutor(6) as pool:
+            return list(
+                pool.map(lambda _: client.request(method, path, headers=owner.headers), range(6))
+            )
+
+    deleted = at_once("DELETE", f"/v1/images/{image_id}")
+    assert [r.status_code for r in deleted] == [200] * 6, [r.text for r in deleted]
+    assert len({r.json()["purgeAt"] for r in deleted}) == 1
+    assert client.get("/v1/trash", headers=owner.headers).json()["total"] == 1
+    restored = at_once("POST", f"/v1/images/{image_id}/restore")
+    assert [r.status_code for r in restored] == [200] * 6, [r.text for r in restored]
+    assert client.get(f"/images/{image_id}").status_code == 200
+    assert client.get("/v1/trash", headers=owner.headers).json()["total"] == 0
