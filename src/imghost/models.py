@@ -13,6 +13,7 @@ from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
 from imghost.notifications.models import (
     Notification,
+    NotificationPreference,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -41,6 +42,7 @@ __all__ = [
     "ImageTag",
     "Job",
     "Notification",
+    "NotificationPreference",
     "Org",
     "OrgInvitation",
     "OrgMember",

@@ -16,6 +16,8 @@ from imghost.notifications.schemas import (
     MarkedRead,
     NotificationList,
     NotificationOut,
+    PreferencesOut,
+    PreferencesPatch,
     UnreadCount,
     WebhookCreated,
     WebhookIn,
@@ -76,6 +78,20 @@ async def list_notifications(
 @router.get("/v1/notifications/unread-count", response_model=UnreadCount)
 async def unread_count(actor: CurrentActor, db: Db) -> UnreadCount:
     return UnreadCount(unread_count=await service.unread_count(db, actor.user_id))
+
+
+@router.get("/v1/notifications/preferences", response_model=PreferencesOut)
+async def get_preferences(actor: CurrentActor, db: Db) -> PreferencesOut:
+    return PreferencesOut(email=await service.preferences(db, actor.user_id))
+
+
+@router.patch("/v1/notifications/preferences", response_model=PreferencesOut)
+async def patch_preferences(body: PreferencesPatch, actor: CurrentActor, db: Db) -> PreferencesOut:
+    """`email: false` stops e-mail for notifications made from now on; the
+    in-app list and webhooks are not affected."""
+    email = await service.set_preferences(db, actor.user_id, email=body.email)
+    await db.commit()
+    return PreferencesOut(email=email)
 
 
 @router.post("/v1/notifications/read-all", response_model=MarkedRead)

@@ -37,6 +37,14 @@ class MarkedRead(ApiModel):
     unread_count: int
 
 
+class PreferencesOut(ApiModel):
+    email: bool
+
+
+class PreferencesPatch(StrictInput):
+    email: bool = Field(description="Send notifications by e-mail too (default true)")
+
+
 class WebhookIn(StrictInput):
     url: str = Field(min_length=1, max_length=2048)
     kinds: list[str] = Field(

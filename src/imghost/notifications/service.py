@@ -20,7 +20,12 @@ from imghost.ids import new_id
 from imghost.jobs import queue
 from imghost.notifications import cursor as cursors
 from imghost.notifications.kinds import subscribed
-from imghost.notifications.models import Notification, Webhook, WebhookDelivery
+from imghost.notifications.models import (
+    Notification,
+    NotificationPreference,
+    Webhook,
+    WebhookDelivery,
+)
 
 EMAIL_JOB = "notification_email"
 WEBHOOK_JOB = "webhook_delivery"
@@ -42,9 +47,17 @@ async def notify(
     webhooks) in the caller's transaction; never commits, never blocks on the
     network. ``kind``: a stable identifier such as ``quota.warning`` or
     ``share.image``."""
-    email = await session.scalar(select(User.email).where(User.id == user_id))
-    if email is None:
+    row = (
+        await session.execute(
+            select(User.email, NotificationPreference.email)
+            .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+            .where(User.id == user_id)
+        )
+    ).one_or_none()
+    if row is None:
         return  # the user is gone (or going, in this transaction): nobody to tell
+    address, email_on = row
+    email = bool(address) and email_on is not False
     now = utcnow()
     note = Notification(
         id=new_id("ntf"),
@@ -55,8 +68,8 @@ async def notify(
         data=data,
         created_at=now,
     )
-    # E-mail is queued whenever the user has an address; the job knows the
-    # settings and, without an SMTP server, only logs it (`skipped`).
+    # E-mail is queued whenever the user has an address and has not turned it
+    # off; the job knows the settings and, without an SMTP server, only logs it.
     if email:
         note.email_status = "queued"
     session.add(note)
@@ -141,3 +154,25 @@ async def mark_all_read(session: AsyncSession, user_id: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0))
+
+
+# --- preferences -----------------------------------------------------------------------
+
+
+async def preferences(session: AsyncSession, user_id: str) -> bool:
+    """Whether the user gets e-mail (the default when they never chose)."""
+    chosen = await session.scalar(
+        select(NotificationPreference.email).where(NotificationPreference.user_id == user_id)
+    )
+    return chosen is not False
+
+
+async def set_preferences(session: AsyncSession, user_id: str, *, email: bool) -> bool:
+    row = await session.get(NotificationPreference, user_id)
+    if row is None:
+        row = NotificationPreference(user_id=user_id)
+        session.add(row)
+    row.email = email
+    row.updated_at = utcnow()
+    await session.flush()
+    return row.email

@@ -111,3 +111,33 @@ def test_invitations_are_emailed(client: httpx.Client, smtp: SmtpSink) -> None:
     assert mail["Subject"] == f"[imghost] {owner.username} invited you to Darkroom"
     text = mail.get_content()
     assert f"/v1/invitations/{invitation_id}/accept" in text and "viewer" in text
+
+
+def test_users_can_turn_email_off(client: httpx.Client, live: LiveServer, smtp: SmtpSink) -> None:
+    owner, quiet, chatty = make_user(client), make_user(client), make_user(client)
+    r = client.get("/v1/notifications/preferences", headers=quiet.headers)
+    assert r.status_code == 200 and r.json() == {"email": True}
+    r = client.patch("/v1/notifications/preferences", json={"email": False}, headers=quiet.headers)
+    assert r.status_code == 200 and r.json() == {"email": False}
+    assert client.get("/v1/notifications/preferences", headers=quiet.headers).json() == {
+        "email": False
+    }
+    r = client.patch("/v1/notifications/preferences", json={"email": None}, headers=quiet.headers)
+    assert r.status_code == 422
+
+    image = upload_ok(client, owner, processed=False)
+    share_image(client, owner, image["imageId"], quiet.user_id)
+    share_image(client, owner, image["imageId"], chatty.user_id)
+    [received] = smtp.wait_for(1)
+    assert received.recipients == [chatty.email]
+    # The in-app notification is there all the same; its e-mail was never queued.
+    r = client.get("/v1/notifications", headers=quiet.headers)
+    assert [n["kind"] for n in r.json()["notifications"]] == ["share.image"]
+    wait_until(
+        lambda: (
+            sorted((s or "") for (s,) in fetch(live, select(Notification.email_status)))
+            == ["", "sent"]
+        ),
+        what="one e-mail sent, one never queued",
+    )
+    assert len(fetch(live, select(Job.id).where(Job.kind == EMAIL_JOB))) == 1

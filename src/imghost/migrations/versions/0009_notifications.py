@@ -1,4 +1,4 @@
-"""notifications: in-app rows, webhooks and their delivery log
+"""notifications: in-app rows, preferences, webhooks and their delivery log
 
 Revision ID: 0009
 Revises: 0008
@@ -43,6 +43,20 @@ def upgrade() -> None:
         "ix_notifications_user_created", "notifications", ["user_id", "created_at", "id"]
     )
     op.create_index("ix_notifications_user_read", "notifications", ["user_id", "read_at"])
+
+    op.create_table(
+        "notification_preferences",
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("email", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", imghost.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_notification_preferences_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notification_preferences")),
+    )
 
     op.create_table(
         "webhooks",
@@ -123,6 +137,7 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_index("ix_webhooks_user_id", table_name="webhooks")
     op.drop_table("webhooks")
+    op.drop_table("notification_preferences")
     op.drop_index("ix_notifications_user_read", table_name="notifications")
     op.drop_index("ix_notifications_user_created", table_name="notifications")
     op.drop_table("notifications")
