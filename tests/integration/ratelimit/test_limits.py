@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -251,3 +252,62 @@ def test_rate_limits_can_be_turned_off(settings_factory: Any) -> None:
             r = upload(client, user)
             assert r.status_code == 201
             assert "RateLimit-Limit" not in r.headers
+
+
+def _multipart(data: bytes, boundary: str = "rl-boundary") -> tuple[bytes, str]:
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_bytes_without_a_declared_length_count_as_they_stream(settings_factory: Any) -> None:
+    """A chunked body is let in (nothing declared to check), counted as it arrives,
+    and the request after it pays: the budget can be overshot by one body."""
+    budget = 30_000
+    settings = settings_factory(rate_limits_free=f"upload_bytes={budget}/hour", run_worker=False)
+    with _live(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        user = make_user(client)
+        body, content_type = _multipart(_noisy_png(100))  # over 30 kB
+        assert len(body) > budget
+
+        def chunks() -> Iterator[bytes]:
+            for i in range(0, len(body), 4096):
+                yield body[i : i + 4096]
+
+        r = client.post(
+            "/v1/images",
+            content=chunks(),
+            headers={**user.headers, "Content-Type": content_type},
+        )
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.status_code == 201, r.text
+        assert rl_headers(r)[1] == 0  # every byte counted: nothing left
+        r = upload(client, user, data=image_bytes())
+        assert_problem(r, 429, "rate_limited")
+
+
+def test_cors_exposes_the_rate_limit_headers(settings_factory: Any) -> None:
+    settings = settings_factory(rate_limits_free="uploads=5/minute", run_worker=False)
+    with _live(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        user = make_user(client)
+        files = {"file": ("a.jpg", image_bytes(), "application/octet-stream")}
+        r = client.post(
+            "/v1/images",
+            files=files,
+            headers={**user.headers, "Origin": "https://app.example"},
+        )
+        assert r.status_code == 201
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "retry-after",
+        } <= exposed
