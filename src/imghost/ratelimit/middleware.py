@@ -290,7 +290,7 @@ class RateLimits:
             detail,
             instance=scope["path"],
             headers=headers,
-            limit=rule.category,
+            category=rule.category,
             retryAfter=retry,
         )
         await response(scope, receive, send)

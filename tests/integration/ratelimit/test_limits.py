@@ -61,7 +61,7 @@ def test_headers_and_problem_on_views(settings_factory: Any, counters_at: str) -
 
         r = client.get(f"/images/{image_id}", headers=user.headers)
         body = assert_problem(r, 429, "rate_limited")
-        assert body["limit"] == "views"
+        assert body["category"] == "views"
         assert "4 views and downloads per minute" in body["detail"]
         assert "free" in body["detail"]
         retry = int(r.headers["Retry-After"])
@@ -198,7 +198,7 @@ def test_upload_bytes_budget(settings_factory: Any, counters_at: str) -> None:
             headers=user.headers,
         )
         body = assert_problem(r, 429, "rate_limited")
-        assert body["limit"] == "upload_bytes"
+        assert body["category"] == "upload_bytes"
         assert "100 bytes remain" in body["detail"]
         assert "this upload is 500 bytes" in body["detail"]
         assert 3500 < int(r.headers["Retry-After"]) <= 3600

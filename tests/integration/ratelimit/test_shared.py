@@ -34,7 +34,7 @@ def test_budget_is_shared_through_redis(settings_factory: Any, redis_server: Red
             assert _upload(client, user.headers).status_code == 201
         r = _upload(b, user.headers)  # the 6th: 3 to A and 3 to B
         body = assert_problem(r, 429, "rate_limited")
-        assert body["limit"] == "uploads"
+        assert body["category"] == "uploads"
         assert "5 per minute" in body["detail"]
         # A sees the same spent budget.
         assert_problem(_upload(a, user.headers), 429, "rate_limited")
