@@ -362,12 +362,23 @@ async def cover_image(
 class Hold:
     """A direct upload's reservation, converted by :meth:`charge`."""
 
+    ctx: AppContext
     id: str
     account_id: str
     size: int
 
-    async def charge(self, session: AsyncSession, settings: Settings, image: Image) -> None:
-        await charge_image(session, settings, image, [self.id])
+    async def charge(self, session: AsyncSession, image: Image) -> None:
+        """Convert the reservation for ``image``, whose blob is stored and whose
+        row is pending in ``session``. Charging flushes that row: if that (or
+        anything here) fails, the blob goes at once, as when its commit fails."""
+        try:
+            await charge_image(session, self.ctx.settings, image, [self.id])
+        except BaseException:
+            try:
+                await self.ctx.store.delete(image.blob_key)
+            except Exception:  # gc will find it
+                log.warning("could not remove orphan blob %s; gc will", image.blob_key)
+            raise
 
 
 @asynccontextmanager
@@ -377,7 +388,7 @@ async def holding(ctx: AppContext, account_id: str, size: int) -> AsyncIterator[
 
     Committed in a session of its own: the request's session may be in the
     middle of its transaction."""
-    hold = Hold(new_id("qr"), account_id, size)
+    hold = Hold(ctx, new_id("qr"), account_id, size)
     async with ctx.sessions() as session:
         await reserve(
             session,

@@ -159,7 +159,7 @@ async def _direct_upload(
                     image = await services.store_new_image(
                         db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
                     )
-                    await hold.charge(db, settings, image)
+                    await hold.charge(db, image)
                     await services.commit_or_discard(db, ctx.store, image.blob_key)
                 ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
