@@ -43,6 +43,14 @@ class Image(Base):
             sqlite_where=text(LISTED_SQL),
             postgresql_where=text(LISTED_SQL),
         ),
+        Index(
+            "ix_images_org_created",
+            "org_id",
+            "created_at",
+            "id",
+            sqlite_where=text("org_id IS NOT NULL"),
+            postgresql_where=text("org_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -262,7 +262,7 @@ async def search(
     plan = _plan(caller, filters, sort)
     if terms:
         plan.matches_first = await few_matches(session, terms)
-        plan.where.append(matching(dialect, terms, plan.id_column))
+        plan.where.append(matching(dialect, terms, plan.id_column, first=plan.matches_first))
     parts = _parts(caller, plan)
     if sort == "relevance":
         return await _by_relevance(session, plan, parts, dialect, terms, page, limit, cursor)

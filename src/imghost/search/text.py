@@ -63,11 +63,16 @@ async def few_matches(session: AsyncSession, terms: list[str]) -> bool:
 
     PostgreSQL's planner estimates the matches from the GIN statistics but
     prices each test of an image too low, so for a rare word it walks the
-    whole listing; its estimate itself is good enough to choose. SQLite always
-    reads the matches first (FTS5 gives no estimate, and its matching is cheap).
+    whole listing; its estimate itself is good enough to choose. SQLite: FTS5
+    counts the first ``FEW_MATCHES`` matches in C in about a millisecond.
     """
     if session.get_bind().dialect.name == "sqlite":
-        return True
+        _, expression = _fts(terms)
+        counted = text(
+            "SELECT count(*) FROM (SELECT rowid FROM image_fts WHERE image_fts MATCH :query "
+            "LIMIT :cap)"
+        ).bindparams(query=expression, cap=FEW_MATCHES)
+        return int(await session.scalar(counted) or 0) < FEW_MATCHES
     estimate = text(
         "EXPLAIN (FORMAT JSON) SELECT 1 FROM image_search "
         "WHERE document @@ to_tsquery('english', :query)"
@@ -80,13 +85,26 @@ def _plan_rows(plan: Any) -> float:
     return float(document[0]["Plan"]["Plan Rows"])
 
 
-def matching(dialect: str, terms: list[str], image_id: ColumnElement[str]) -> ColumnElement[bool]:
-    """The image (``image_id``, a column of the outer query) matches every term."""
+def matching(
+    dialect: str, terms: list[str], image_id: ColumnElement[str], *, first: bool
+) -> ColumnElement[bool]:
+    """The image (``image_id``, a column of the outer query) matches every term.
+
+    ``first``: the matches are few; they are read first and the listing keeps
+    those. Otherwise each image the listing walks is tested on its own.
+    """
     if dialect == "sqlite":
         fts, expression = _fts(terms)
-        return image_id.in_(_sqlite_hits().where(fts.op("MATCH")(expression)))
-    # Correlated: PostgreSQL may walk a listing in order and probe each image
-    # (common words), or read the GIN index first (rare words).
+        if first:
+            return image_id.in_(_sqlite_hits().where(fts.op("MATCH")(expression)))
+        # FTS5 answers "does this row match" fast when given the rowid.
+        return exists(
+            select(image_fts.c.rowid).where(
+                fts.op("MATCH")(expression), image_fts.c.rowid == _sqlite_rowid(image_id)
+            )
+        )
+    # Correlated either way: PostgreSQL reads the GIN index first when the
+    # listing's order is out of its reach (see services), else probes.
     return exists(
         select(image_search.c.image_id).where(
             image_search.c.image_id == image_id,
@@ -95,17 +113,31 @@ def matching(dialect: str, terms: list[str], image_id: ColumnElement[str]) -> Co
     )
 
 
+def _sqlite_rowid(image_id: ColumnElement[str]) -> Any:
+    # Correlated to the listing two levels up: SQLAlchemy only correlates to
+    # the enclosing query on its own.
+    return (
+        select(image_search.c.rowid)
+        .where(image_search.c.image_id == image_id)
+        .correlate_except(image_search)
+        .scalar_subquery()
+    )
+
+
 def ranked(dialect: str, terms: list[str], candidates: Select[Any]) -> Select[Any]:
     """(image_id, rank) of the matching images among ``candidates`` (a select
-    of image ids); lower rank is better."""
+    of image ids); lower rank is better. Each candidate is ranked on its own,
+    never every match of the terms."""
     if dialect == "sqlite":
         fts, expression = _fts(terms)
         # bm25 column weights: title, tags, description, file name.
-        rank: ColumnElement[float] = func.bm25(fts, 10.0, 5.0, 2.0, 1.0)
-        return (
-            _sqlite_hits()
-            .add_columns(rank.label("rank"))
-            .where(fts.op("MATCH")(expression), image_search.c.image_id.in_(candidates))
+        rank = (
+            select(func.bm25(fts, 10.0, 5.0, 2.0, 1.0))
+            .where(fts.op("MATCH")(expression), image_fts.c.rowid == image_search.c.rowid)
+            .scalar_subquery()
+        )
+        return select(image_search.c.image_id, rank.label("rank")).where(
+            image_search.c.image_id.in_(candidates)
         )
     document = image_search.c.document
     return select(

@@ -62,7 +62,9 @@ def granted_image_ids(me: str) -> CompoundSelect[Any]:
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
     return union_all(
         select(ImageCollaborator.image_id).where(ImageCollaborator.user_id == me),
-        select(Image.id).where(Image.org_id.in_(my_orgs)),
+        # IS NOT NULL: most images have no org; it lets both databases use
+        # the partial index of org images instead of scanning.
+        select(Image.id).where(Image.org_id.is_not(None), Image.org_id.in_(my_orgs)),
         select(AlbumImage.image_id)
         .join(AlbumCollaborator, AlbumCollaborator.album_id == AlbumImage.album_id)
         .where(AlbumCollaborator.user_id == me),

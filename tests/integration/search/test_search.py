@@ -7,9 +7,11 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
 from imghost.accounts import services as accounts
+from imghost.search import text
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
 from tests.integration.tus.helpers import with_ctx
@@ -72,7 +74,16 @@ def test_metadata_filters(client: httpx.Client) -> None:
     assert len(ids(client.get("/v1/images", params={**mine, "to": "2100-01-01"}))) == 3
 
 
-def test_full_text_stems_prefixes_and_ranks(client: httpx.Client) -> None:
+@pytest.fixture(params=["matches-first", "walk"])
+def text_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a text query runs: reading the (few) matches first, or walking
+    the listing and testing each image (what common words get)."""
+    if request.param == "walk":
+        monkeypatch.setattr(text, "FEW_MATCHES", 0)
+    return str(request.param)
+
+
+def test_full_text_stems_prefixes_and_ranks(client: httpx.Client, text_strategy: str) -> None:
     user = make_user(client)
     in_title = put(client, user, title="Two cats asleep")
     in_description = put(client, user, description="a cat on the wall", title="Wall")
