@@ -11,11 +11,11 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # nginx: the caching-proxy (CDN) test, and the delivery benchmark's peer.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
-# redis-server: shared rate-limit counters across API processes.
-command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 else
+  # redis-server: rate-limit counters shared by two app instances.
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
   # The browser test drives Debian's chromium with Playwright (never
   # `playwright install`) and loads tus-js-client, which npm installs.
   [ -x /usr/bin/chromium ] || need+=(chromium fonts-liberation)
