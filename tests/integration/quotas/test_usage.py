@@ -241,3 +241,22 @@ def test_usage_of_a_new_account_is_zero(settings_factory: Any) -> None:
         body = usage(client, user)
         assert body["storageBytes"] == body["images"] == body["percentUsed"] == 0
         assert client.get("/v1/users/me/usage").status_code == 401
+
+
+def test_trash_counts_and_a_permanent_delete_frees_room(settings_factory: Any) -> None:
+    quota = SIZE + SIZE // 2
+    with server(settings_factory, quota_free=quota, run_worker=False) as (_live, client):
+        user = make_user(client)
+        first = upload(client, user, data=DATA)
+        assert first.status_code == 201, first.text
+        image_id = first.json()["imageId"]
+        # In the trash it still takes its room.
+        assert client.delete(f"/v1/images/{image_id}", headers=user.headers).status_code == 200
+        assert_problem(upload(client, user, data=DATA), 413, "quota_exceeded")
+        r = client.delete(
+            f"/v1/images/{image_id}", headers=user.headers, params={"permanent": "true"}
+        )
+        assert r.status_code == 200 and r.json()["purged"] is True, r.text
+        body = usage(client, user)
+        assert (body["originalsBytes"], body["images"]) == (0, 0)
+        assert upload(client, user, data=DATA).status_code == 201
