@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     column,
     exists,
@@ -97,11 +98,12 @@ def matching(
         fts, expression = _fts(terms)
         if first:
             return image_id.in_(_sqlite_hits().where(fts.op("MATCH")(expression)))
-        # FTS5 answers "does this row match" fast when given the rowid.
-        return exists(
-            select(image_fts.c.rowid).where(
-                fts.op("MATCH")(expression), image_fts.c.rowid == _sqlite_rowid(image_id)
-            )
+        # The matching rowids come straight from FTS5's doclists (fast, in C)
+        # into a set SQLite builds once; each image the listing walks is
+        # looked up in it by its index rowid. (Asking FTS5 about one rowid at
+        # a time costs a whole query per image.)
+        return _sqlite_rowid(image_id).in_(
+            select(image_fts.c.rowid).where(fts.op("MATCH")(expression))
         )
     # Correlated either way: PostgreSQL reads the GIN index first when the
     # listing's order is out of its reach (see services), else probes.
@@ -113,9 +115,8 @@ def matching(
     )
 
 
-def _sqlite_rowid(image_id: ColumnElement[str]) -> Any:
-    # Correlated to the listing two levels up: SQLAlchemy only correlates to
-    # the enclosing query on its own.
+def _sqlite_rowid(image_id: ColumnElement[str]) -> ScalarSelect[Any]:
+    """The image's rowid in the text index, correlated to the listing."""
     return (
         select(image_search.c.rowid)
         .where(image_search.c.image_id == image_id)
@@ -130,14 +131,16 @@ def ranked(dialect: str, terms: list[str], candidates: Select[Any]) -> Select[An
     never every match of the terms."""
     if dialect == "sqlite":
         fts, expression = _fts(terms)
+        # bm25 only works inside the MATCH query: FTS5 walks the matches and
+        # scores the candidates' rowids (asking about one rowid at a time
+        # would cost a whole query per candidate).
+        wanted = select(image_search.c.rowid).where(image_search.c.image_id.in_(candidates))
         # bm25 column weights: title, tags, description, file name.
-        rank = (
-            select(func.bm25(fts, 10.0, 5.0, 2.0, 1.0))
-            .where(fts.op("MATCH")(expression), image_fts.c.rowid == image_search.c.rowid)
-            .scalar_subquery()
-        )
-        return select(image_search.c.image_id, rank.label("rank")).where(
-            image_search.c.image_id.in_(candidates)
+        rank: ColumnElement[float] = func.bm25(fts, 10.0, 5.0, 2.0, 1.0)
+        return (
+            _sqlite_hits()
+            .add_columns(rank.label("rank"))
+            .where(fts.op("MATCH")(expression), image_fts.c.rowid.in_(wanted))
         )
     document = image_search.c.document
     return select(
