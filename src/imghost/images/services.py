@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from imghost.db import utcnow
-from imghost.errors import AppError
+from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.images.models import Image, ImageTag
 from imghost.images.schemas import ImagePatch
@@ -265,7 +266,17 @@ async def soft_delete(session: AsyncSession, image: Image, now: dt.datetime | No
         .values(deleted_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.refresh(image, ["deleted_at", "updated_at"])
+    # Read back without the ORM's refresh, which fails outright if a purge
+    # running at the same moment has removed the row: that is a 404.
+    row = (
+        await session.execute(
+            select(Image.deleted_at, Image.updated_at).where(Image.id == image.id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such image.")
+    set_committed_value(image, "deleted_at", row.deleted_at)
+    set_committed_value(image, "updated_at", row.updated_at)
     return image
 
 

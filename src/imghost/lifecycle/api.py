@@ -10,8 +10,10 @@ from fastapi import APIRouter, Query, Response
 
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
+from imghost.errors import NotFound
 from imghost.images.schemas import ImageDeleted, ImageOut
 from imghost.lifecycle import purge, services
+from imghost.lifecycle.models import PurgedImage
 from imghost.lifecycle.schemas import TrashItem, TrashList
 from imghost.sharing.grants import Caller
 
@@ -41,22 +43,26 @@ async def delete_image(
     caller = Caller(actor.user_id, actor.is_admin)
     retention = ctx.settings.trash_retention
     if permanent and (gone := await services.purged_for(db, caller, image_id)) is not None:
-        return ImageDeleted(
-            image_id=gone.image_id,
-            deleted_at=gone.deleted_at or gone.purged_at,
-            purge_at=gone.purged_at,
-            purged=True,
-        )
+        return _purged(gone)
     now = utcnow()
     image, entry = await services.find_for_owner(db, reads, caller, image_id, retention)
-    if entry is None:
-        entry = await services.trash_image(db, image, retention, now)
-    result = ImageDeleted(image_id=image.id, deleted_at=entry.deleted_at, purge_at=entry.purge_at)
-    if not permanent:
+    try:
+        if entry is None:
+            entry = await services.trash_image(db, image, retention, now)
+        result = ImageDeleted(
+            image_id=image.id, deleted_at=entry.deleted_at, purge_at=entry.purge_at
+        )
+        if permanent:
+            await services.begin_purge(db, image.id, now)
         await db.commit()
+    except NotFound:
+        # Purged by a request at the same moment (SQLite has no row locks).
+        await db.rollback()
+        if permanent and (gone := await services.purged_for(db, caller, image_id)) is not None:
+            return _purged(gone)
+        raise
+    if not permanent:
         return result
-    await services.begin_purge(db, entry, now)
-    await db.commit()
     try:
         result.purged = await purge.purge_image(ctx, image.id)
     except Exception:
@@ -65,6 +71,15 @@ async def delete_image(
     if not result.purged:
         response.status_code = 202
     return result
+
+
+def _purged(gone: PurgedImage) -> ImageDeleted:
+    return ImageDeleted(
+        image_id=gone.image_id,
+        deleted_at=gone.deleted_at or gone.purged_at,
+        purge_at=gone.purged_at,
+        purged=True,
+    )
 
 
 @router.get("/v1/trash", response_model=TrashList, tags=["trash"])

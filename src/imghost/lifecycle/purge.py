@@ -39,6 +39,7 @@ from imghost.images.models import Image
 from imghost.lifecycle import services
 from imghost.lifecycle.models import PurgedImage, TrashEntry
 from imghost.quotas import usage
+from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ async def _delete_bytes(
     ctx: AppContext, blob_key: str, public_key: str | None, uploads: list[_UploadBytes]
 ) -> None:
     store = ctx.store
-    keys = {m.key async for m in store.list(services.image_prefix(blob_key))}
+    keys = await _list(store, services.image_prefix(blob_key))
     keys.discard(blob_key)
     if public_key:
         keys.add(public_key)
@@ -121,6 +122,18 @@ async def _delete_bytes(
             await store.delete(upload.blob_key)
 
 
+async def _list(store: BlobStore, prefix: str) -> set[str]:
+    # The local store stats each file as it walks: a file deleted meanwhile
+    # (by a purge of the same image running at the same moment) fails the
+    # walk with FileNotFoundError. Listing again sees the directory as it is.
+    for _ in range(4):
+        try:
+            return {m.key async for m in store.list(prefix)}
+        except FileNotFoundError:
+            continue
+    return {m.key async for m in store.list(prefix)}
+
+
 async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -> bool:
     # Locks the row on PostgreSQL, so two purges of one image (the route and
     # a sweep) free its quota once: the second finds no row.
@@ -128,7 +141,11 @@ async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -
     if image is None:
         return True
     entry = await session.get(TrashEntry, image_id)
-    if entry is None or entry.purging_since is None:
+    if entry is None:
+        # Without row locks (SQLite) another purge may have finished between
+        # the two reads: then its tombstone is there.
+        return await session.get(PurgedImage, image_id) is not None
+    if entry.purging_since is None:
         return False
     await usage.image_purged(session, image)
     if await session.get(PurgedImage, image_id) is None:
@@ -142,8 +159,13 @@ async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -
             )
         )
     await session.execute(delete(Upload).where(_uploads_of(image_id)))
-    await session.delete(image)
-    await session.flush()
+    # One statement; ON DELETE CASCADE takes the rest. A purge that ran at the
+    # same moment (SQLite has no row lock) may have deleted it first: either
+    # way the image is gone.
+    await session.execute(
+        delete(Image).where(Image.id == image_id).execution_options(synchronize_session=False)
+    )
+    session.expunge(image)
     return True
 
 

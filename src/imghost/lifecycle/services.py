@@ -54,7 +54,8 @@ async def trash_image(
     assert image.deleted_at is not None
     await _insert_entry(session, image.id, image.deleted_at, retention)
     entry = await session.get(TrashEntry, image.id, populate_existing=True)
-    assert entry is not None
+    if entry is None:  # purged by a request at the same moment
+        raise NotFound(NO_SUCH_IMAGE)
     return entry
 
 
@@ -199,11 +200,15 @@ async def _processing_pending(session: AsyncSession, image_id: str) -> bool:
     return found is not None
 
 
-async def begin_purge(session: AsyncSession, entry: TrashEntry, now: dt.datetime) -> None:
-    """Mark the entry: from this commit on the purge only moves forward."""
-    if entry.purging_since is None:
-        entry.purging_since = now
-        await session.flush()
+async def begin_purge(session: AsyncSession, image_id: str, now: dt.datetime) -> None:
+    """Mark the entry: from this commit on the purge only moves forward.
+    Conditional: an entry already marked (or gone with its purge) is left."""
+    await session.execute(
+        update(TrashEntry)
+        .where(TrashEntry.image_id == image_id, TrashEntry.purging_since.is_(None))
+        .values(purging_since=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def mark_due(session: AsyncSession, now: dt.datetime) -> int:

@@ -5,6 +5,7 @@ report of orphans in either direction."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -356,3 +357,15 @@ def test_trash_counts_against_the_quota_until_purged(
     assert run_sweep(live, now + 31 * DAY).purged == 1
     after = usage()
     assert (after["images"], after["storageBytes"]) == (0, 0)
+
+
+def test_concurrent_permanent_deletes(client: httpx.Client, live: LiveServer) -> None:
+    owner = make_user(client)
+    image_id = rich_image(client, owner, "together")
+    path = f"/v1/images/{image_id}?permanent=true"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.delete(path, headers=owner.headers), range(4)))
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    assert all(r.json()["purged"] for r in answers)
+    assert_purged(live, owner, image_id)
+    assert_clean(live)
