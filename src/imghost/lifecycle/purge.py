@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.context import AppContext
 from imghost.db import utcnow
+from imghost.errors import NotFound
 from imghost.images.models import Image
 from imghost.lifecycle import services
 from imghost.lifecycle.models import PurgedImage, TrashEntry
@@ -223,6 +224,9 @@ async def _adopt_untracked(session: AsyncSession, retention: int) -> int:
     )
     count = 0
     for image in untracked.all():
-        await services.ensure_entry(session, image, retention)
+        try:
+            await services.ensure_entry(session, image, retention)
+        except NotFound:
+            continue  # purged meanwhile
         count += 1
     return count

@@ -127,7 +127,8 @@ async def ensure_entry(session: AsyncSession, image: Image, retention: int) -> T
         assert image.deleted_at is not None
         await _insert_entry(session, image.id, image.deleted_at, retention)
         entry = await session.get(TrashEntry, image.id, populate_existing=True)
-        assert entry is not None
+        if entry is None:  # purged by a request at the same moment
+            raise NotFound(NO_SUCH_IMAGE)
     return entry
 
 

@@ -369,3 +369,30 @@ def test_concurrent_permanent_deletes(client: httpx.Client, live: LiveServer) ->
     assert all(r.json()["purged"] for r in answers)
     assert_purged(live, owner, image_id)
     assert_clean(live)
+
+
+def test_sweep_takes_in_images_deleted_without_a_trash_entry(
+    client: httpx.Client, live: LiveServer
+) -> None:
+    owner = make_user(client)
+    image_id = upload_ok(client, owner)["imageId"]
+    now = dt.datetime.now(dt.UTC)
+
+    async def hide(ctx: Any) -> None:
+        # As code that predates the trash would: deleted_at only.
+        async with ctx.sessions() as session:
+            image = await session.get(Image, image_id)
+            image.deleted_at = now
+            await session.commit()
+
+    with_ctx(live, hide)
+    report = run_sweep(live, now + DAY)
+    assert (report.adopted, report.marked, report.purged) == (1, 0, 0)
+    item = client.get("/v1/trash", headers=owner.headers).json()["images"][0]
+    assert item["imageId"] == image_id
+    assert dt.datetime.fromisoformat(item["purgeAt"]) == now + dt.timedelta(
+        seconds=live.settings.trash_retention
+    )
+    report = run_sweep(live, now + 31 * DAY)
+    assert (report.adopted, report.marked, report.purged) == (0, 1, 1)
+    assert_purged(live, owner, image_id)
