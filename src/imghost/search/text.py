@@ -131,16 +131,16 @@ def ranked(dialect: str, terms: list[str], candidates: Select[Any]) -> Select[An
     never every match of the terms."""
     if dialect == "sqlite":
         fts, expression = _fts(terms)
-        # bm25 only works inside the MATCH query: FTS5 walks the matches and
-        # scores the candidates' rowids (asking about one rowid at a time
-        # would cost a whole query per candidate).
+        # bm25 only works inside the MATCH query: FTS5 walks the matches once
+        # and scores the candidates' rowids. The `+ 0` keeps SQLite from
+        # handing the rowids to FTS5 as lookups, one whole query per candidate.
         wanted = select(image_search.c.rowid).where(image_search.c.image_id.in_(candidates))
         # bm25 column weights: title, tags, description, file name.
         rank: ColumnElement[float] = func.bm25(fts, 10.0, 5.0, 2.0, 1.0)
         return (
             _sqlite_hits()
             .add_columns(rank.label("rank"))
-            .where(fts.op("MATCH")(expression), image_fts.c.rowid.in_(wanted))
+            .where(fts.op("MATCH")(expression), (image_fts.c.rowid + 0).in_(wanted))
         )
     document = image_search.c.document
     return select(
