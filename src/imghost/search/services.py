@@ -233,7 +233,7 @@ def _merged(
     order = [c.asc() if sort == "oldest" else c.desc() for c in key]
     selects = []
     for conditions, image in parts:
-        part = plan.select(columns, [*conditions, *extra], image or sort == "most_viewed")
+        part = plan.select(columns, [*conditions, *extra], image)
         cut = part.order_by(*order).limit(n).subquery()
         selects.append(select(cut.c.id, cut.c.k0, cut.c.k1))
     if len(selects) == 1:
