@@ -154,4 +154,8 @@ async def deliveries(
             .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
         ):
             attempts[attempt.delivery_id].append(attempt)
-    return [(d, kind, attempts[d.id]) for d, kind in rows], following
+    # Read committed: an attempt recorded between the two queries would show
+    # beside a delivery row from before it; show the attempts the row counts.
+    return [
+        (d, kind, [a for a in attempts[d.id] if a.attempt <= d.attempts]) for d, kind in rows
+    ], following

@@ -135,7 +135,7 @@ def test_pending_delivery_shows_the_next_attempt(
         what="a first attempt in the log",
     )
     assert delivery["status"] == "pending" and delivery["nextAttemptAt"] is not None
-    assert delivery["lastStatusCode"] == 500
+    assert delivery["lastStatusCode"] == 500, delivery
     # Deleting the webhook stops the retries and its log goes with it.
     r = client.delete(f"/v1/webhooks/{hook['webhookId']}", headers=friend.headers)
     assert r.status_code == 204
