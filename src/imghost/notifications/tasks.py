@@ -65,7 +65,8 @@ async def send_email(ctx: JobContext, payload: dict[str, Any]) -> None:
             return
         if not settings.smtp_url:
             # The embedded default: no mail server, the log is the outbox.
-            log.info("e-mail not sent (IMGHOST_SMTP_URL is unset): %s to %s", note.kind, address)
+            # (The id, not the address: logs should not collect addresses.)
+            log.info("e-mail not sent (IMGHOST_SMTP_URL is unset): %s %s", note.kind, note.id)
             note.email_status = "skipped"
             await session.commit()
             return
