@@ -146,9 +146,14 @@ class LocalBlobStore:
             parent = parent.parent
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]:
+        # Walk only the folder the prefix names ("u_1/img_2/" → that folder),
+        # not the whole store.
+        folder, _, _ = prefix.rpartition("/")
+        start = self.root / folder if folder and ".." not in folder.split("/") else self.root
+
         def _walk() -> list[BlobMeta]:
             found = []
-            for dirpath, dirnames, filenames in os.walk(self.root):
+            for dirpath, dirnames, filenames in os.walk(start):
                 if Path(dirpath) == self.root:
                     # Spool files and resumable uploads are not blobs.
                     dirnames[:] = [d for d in dirnames if d not in (".staging", ".tus")]
@@ -157,7 +162,10 @@ class LocalBlobStore:
                     key = full.relative_to(self.root).as_posix()
                     if name.startswith(".") or not key.startswith(prefix):
                         continue
-                    st = full.stat()
+                    try:
+                        st = full.stat()
+                    except FileNotFoundError:
+                        continue  # deleted while we walked (a purge, gc): not there
                     found.append(
                         BlobMeta(key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
                     )
