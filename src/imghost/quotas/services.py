@@ -374,6 +374,9 @@ class Hold:
         try:
             await charge_image(session, self.ctx.settings, image, [self.id])
         except BaseException:
+            # Rolled back now rather than by the caller later: the release
+            # that follows (another session) must not wait on this one's locks.
+            await session.rollback()
             try:
                 await self.ctx.store.delete(image.blob_key)
             except Exception:  # gc will find it

@@ -19,6 +19,7 @@ from tests.integration.quotas.helpers import (
     usage,
 )
 from tests.integration.tus.helpers import TUS, create, created_path, patch, status, upload_ids
+from tests.integration.uploads.test_consistency import _install_trigger_and_list
 
 DATA = image_bytes(size=(64, 48))
 SIZE = len(DATA)
@@ -143,3 +144,16 @@ def test_tus_deferred_length_that_fits_is_counted_at_completion(settings_factory
         assert (body["originalsBytes"], body["images"], body["reservedBytes"]) == (SIZE, 1, 0)
         assert reservations(live) == []
         assert len(originals(live)) == 1
+
+
+def test_a_row_the_database_refuses_releases_its_reservation(settings_factory: Any) -> None:
+    with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
+        user = make_user(client)
+        assert _install_trigger_and_list(live, install=True) == []
+        r = upload(client, user, data=DATA, title="boom")
+        assert r.status_code == 500, r.text
+        # Released by the request itself, not left for gc.
+        assert reservations(live) == []
+        assert stored(live) == {}
+        assert usage(client, user)["reservedBytes"] == 0
+        assert upload(client, user, data=DATA).status_code == 201
