@@ -157,3 +157,27 @@ def test_a_row_the_database_refuses_releases_its_reservation(settings_factory: A
         assert stored(live) == {}
         assert usage(client, user)["reservedBytes"] == 0
         assert upload(client, user, data=DATA).status_code == 201
+
+
+def test_tus_partials_reserve_and_their_concatenation_converts(settings_factory: Any) -> None:
+    half = SIZE // 2
+    pieces = [DATA[:half], DATA[half:]]
+    with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
+        user = make_user(client)
+        paths = []
+        for piece in pieces:
+            headers = {"Upload-Concat": "partial"}
+            path = created_path(create(client, user, len(piece), headers=headers))
+            assert patch(client, user, path, 0, piece).status_code == 204
+            paths.append(path)
+        assert usage(client, user)["reservedBytes"] == SIZE
+        # The partials hold the room: another whole image does not fit now.
+        assert_over_quota(create(client, user, SIZE), used=0, requested=SIZE)
+        r = client.post(
+            "/v1/tus/",
+            headers={**TUS, **user.headers, "Upload-Concat": "final;" + " ".join(paths)},
+        )
+        assert status(client, user, created_path(r))["status"] == "completed"
+        body = usage(client, user)
+        assert (body["originalsBytes"], body["images"], body["reservedBytes"]) == (SIZE, 1, 0)
+        assert reservations(live) == []
