@@ -51,6 +51,13 @@ class Image(Base):
             sqlite_where=text("org_id IS NOT NULL"),
             postgresql_where=text("org_id IS NOT NULL"),
         ),
+        # The trash sweep's deleted images (few).
+        Index(
+            "ix_images_deleted",
+            "deleted_at",
+            sqlite_where=text("deleted_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -133,12 +133,18 @@ def upgrade() -> None:
             sqlite_where=in_org,
             postgresql_where=in_org,
         )
+        # The trash sweep looks for deleted images; they are few.
+        deleted = sa.text("deleted_at IS NOT NULL")
+        batch_op.create_index(
+            "ix_images_deleted", ["deleted_at"], sqlite_where=deleted, postgresql_where=deleted
+        )
     create_triggers()
 
 
 def downgrade() -> None:
     drop_triggers()
     with op.batch_alter_table("images", schema=None) as batch_op:
+        batch_op.drop_index("ix_images_deleted")
         batch_op.drop_index("ix_images_org_created")
         batch_op.drop_index("ix_images_listed_views")
         batch_op.drop_index("ix_images_listed_created")
