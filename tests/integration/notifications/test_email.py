@@ -70,7 +70,10 @@ def test_failing_smtp_server_is_retried_with_backoff(
 
 
 def test_without_smtp_nothing_is_sent(settings_factory: Any, smtp: SmtpSink) -> None:
-    with LiveServer(settings_factory()) as live, httpx.Client(base_url=live.url) as client:
+    with (
+        LiveServer(settings_factory()) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
         owner, friend = make_user(client), make_user(client)
         image = upload_ok(client, owner, processed=False)
         share_image(client, owner, image["imageId"], friend.user_id)

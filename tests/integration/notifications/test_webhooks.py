@@ -107,7 +107,7 @@ def test_gives_up_after_max_attempts_and_does_not_follow_redirects(
         webhook_allow_private=True, webhook_retry_base=0.2, webhook_max_attempts=3
     )
     receiver.script = [302, 503, 404]
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url) as client:
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
         owner, friend = make_user(client), make_user(client)
         hook = create_hook(client, friend, receiver.url)
         image = upload_ok(client, owner, processed=False)
@@ -203,7 +203,7 @@ REFUSED = [
 def test_ssrf_refusals(settings_factory: Any) -> None:
     with (
         LiveServer(settings_factory()) as live,  # IMGHOST_WEBHOOK_ALLOW_PRIVATE unset
-        httpx.Client(base_url=live.url) as client,
+        httpx.Client(base_url=live.url, timeout=60) as client,
     ):
         user = make_user(client)
         for url, code in REFUSED:
