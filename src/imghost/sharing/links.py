@@ -107,7 +107,8 @@ def check_usable(link: ShareLink, now: dt.datetime | None = None) -> None:
 
 
 async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
-    """The live image or album behind the link, or 410 ``link_target_gone``.
+    """The live image or album behind the link; 404 while the image is in the
+    trash, 410 ``link_target_gone`` when there is nothing to see in it.
 
     Albums are deleted outright (their links go with them); images are
     soft-deleted first, and one that failed processing or was quarantined
@@ -120,7 +121,10 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
         return album
     assert link.image_id is not None
     image = await session.get(Image, link.image_id)
-    if image is None or image.deleted_at is not None or image.status in ("failed", "quarantined"):
+    if image is not None and image.deleted_at is not None:
+        # In the trash: as if the link did not exist (a restore brings it back).
+        raise AppError(404, "not_found", "Nothing is shared at this link.")
+    if image is None or image.status in ("failed", "quarantined"):
         raise _gone()
     if image.status != "ready":
         raise AppError(

@@ -108,9 +108,9 @@ def test_delete_hides_everywhere_and_restore_brings_everything_back(
     assert client.get(f"/v1/images/{image_id}", headers=friend.headers).status_code == 404
     assert client.get(signed_path, params=signed_query).status_code == 404
     assert client.get(f"/images/{image_id}/small.jpg", params=share).status_code == 404
-    # Opening the link says only that what it shared is gone (as for any dead link).
+    # Opening the link answers as if it did not exist.
     r = client.post(f"/v1/links/{link['linkId']}/open", json={})
-    assert_problem(r, 410, "link_target_gone")
+    assert_problem(r, 404, "not_found")
     # Bytes and their rows stay while it is in the trash.
     assert image_keys(live, owner.user_id, image_id) == stored
 
