@@ -148,8 +148,7 @@ DECLARED: tuple[Setting, ...] = (
         "trash_retention",
         int,
         2_592_000,
-        "Seconds a deleted image stays in the trash (restorable) before it is purged "
-        "(30 days)",
+        "Seconds a deleted image stays in the trash (restorable) before it is purged (30 days)",
     ),
     Setting(
         "worker_concurrency",
