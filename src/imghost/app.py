@@ -85,8 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Added last = outermost: unexpected errors from anything inside are caught.
     app.add_middleware(RejectUnsafeTargets)
+    # Inside TusProtocol (sees the PATCH of a method override) and inside
+    # UnexpectedErrors (a bug in it answers problem+json, not a dropped line).
+    app.add_middleware(RateLimits, settings=settings)
     app.add_middleware(UnexpectedErrors)
-    app.add_middleware(RateLimits, settings=settings)  # inside TusProtocol: sees PATCH
     app.add_middleware(TusProtocol)
     app.add_middleware(PrivateByDefault)
     # Outermost, so error responses carry CORS headers too (a browser client

@@ -324,8 +324,10 @@ class Settings:
             raise SettingsError("IMGHOST_S3_PART_SIZE must be at least 5MiB (S3's minimum part)")
         if self.tus_expires <= 0:
             raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
-        if self.trash_retention <= 0:
-            raise SettingsError("IMGHOST_TRASH_RETENTION must be a positive number of seconds")
+        if not 0 < self.trash_retention <= 100 * 365 * 86400:
+            raise SettingsError(
+                "IMGHOST_TRASH_RETENTION must be a positive number of seconds, at most 100 years"
+            )
         if self.max_file_size > self.max_batch_size:
             raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

@@ -172,8 +172,11 @@ async def restore(
         .execution_options(synchronize_session=False)
     )
     if getattr(taken, "rowcount", 0) != 1:
-        await session.refresh(image, ["deleted_at"])
-        if image.deleted_at is None:
+        # Read, not refresh: a purge may have removed the row meanwhile.
+        still = await session.execute(select(Image.deleted_at).where(Image.id == image.id))
+        found = still.first()
+        if found is not None and found.deleted_at is None:
+            await session.refresh(image)
             return image  # restored by a request at the same moment
         raise AppError(
             410,

@@ -152,6 +152,10 @@ class Counters:
 
     async def _run(self, op: Callable[[_Backend], Awaitable[T]]) -> T:
         if self.redis is not None and time.monotonic() >= self.down_until:
+            if self.in_outage:
+                # One request probes a Redis that was down; the others keep
+                # counting in memory meanwhile instead of all waiting on it.
+                self.down_until = time.monotonic() + RETRY_INTERVAL
             try:
                 result = await op(self.redis)
             except (TimeoutError, StorageError, OSError) as exc:

@@ -26,7 +26,6 @@ problem+json body with ``code: rate_limited``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ from imghost.ratelimit.identity import DEFAULT_PLAN, Identities, Identity, clien
 from imghost.ratelimit.routes import Route, classify
 from imghost.ratelimit.rules import PlanRules, Rule, human_bytes, parse_rules
 from imghost.settings import Settings
+from imghost.uploads.schemas import UploadIn
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def _int_header(scope: Scope, name: bytes) -> int | None:
     raw = _header(scope, name)
-    if raw is None or not raw.strip().isdigit():
+    # isascii: "²".isdigit() is true and int("²") raises; the route says 400.
+    if raw is None or not raw.strip().isascii() or not raw.strip().isdigit():
         return None
     return int(raw.strip())
+
+
+def _counted(rule: Rule, who: Identity) -> str:
+    """The counter of this limit for this caller: by category too, since the
+    ``limits`` key names only identity, amount and period (``uploads`` and
+    ``views`` of the same size would share one count)."""
+    return f"{rule.category}:{who.key}"
 
 
 def limit_headers(rule: Rule, window: Window, now: float | None = None) -> dict[str, str]:
@@ -145,7 +153,7 @@ class RateLimits:
         rules = self.rules_for(who)
         shown: tuple[Rule, Window] | None = None
         if route.counts is not None and (rule := rules.get(route.counts)) is not None:
-            window = await self.counters.incr(rule.item, who.key, 1)
+            window = await self.counters.incr(rule.item, _counted(rule, who), 1)
             if window.count > rule.item.amount:
                 await self._reject(scope, receive, send, rule, who, window, None)
                 return
@@ -162,7 +170,17 @@ class RateLimits:
 
         declared: int | None
         if body == "declared":
-            receive, declared = await _peek_declared_size(receive)
+            receive, declared, oversized = await _peek_declared_size(receive)
+            if oversized:
+                # A presigned upload's JSON is tiny; a huge one would hide its size.
+                response = problem(
+                    413,
+                    "body_too_large",
+                    "This request body is larger than an upload request can be (64 KiB).",
+                    instance=scope["path"],
+                )
+                await response(scope, receive, send)
+                return
             if declared is not None and declared > self.max_file:
                 declared = None
         else:
@@ -176,7 +194,7 @@ class RateLimits:
                 if length is not None and length <= min(budget.item.amount, self.max_file):
                     declared = max(declared or 0, length)
         if declared:
-            window = await self.counters.peek(budget.item, who.key)
+            window = await self.counters.peek(budget.item, _counted(budget, who))
             if window.count + declared > budget.item.amount:
                 await self._reject(scope, receive, send, budget, who, window, declared)
                 return
@@ -209,7 +227,7 @@ class RateLimits:
         async def charging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 if declared and 200 <= message["status"] < 300:
-                    await self.counters.incr(budget.item, who.key, declared)
+                    await self.counters.incr(budget.item, _counted(budget, who), declared)
                 if shown is not None:
                     MutableHeaders(scope=message).update(limit_headers(*shown))
             await send(message)
@@ -232,7 +250,7 @@ class RateLimits:
             nonlocal pending, last
             if pending:
                 amount, pending = pending, 0
-                last = await self.counters.incr(budget.item, who.key, amount)
+                last = await self.counters.incr(budget.item, _counted(budget, who), amount)
 
         async def counting_receive() -> Message:
             nonlocal pending
@@ -250,7 +268,7 @@ class RateLimits:
                 if shown is not None:
                     headers.update(limit_headers(*shown))
                 else:
-                    window = last or await self.counters.peek(budget.item, who.key)
+                    window = last or await self.counters.peek(budget.item, _counted(budget, who))
                     headers.update(limit_headers(budget, window))
             await send(message)
 
@@ -296,8 +314,10 @@ class RateLimits:
         await response(scope, receive, send)
 
 
-async def _peek_declared_size(receive: Receive) -> tuple[Receive, int | None]:
-    """Read a small JSON body to learn its ``size``; hand the same messages on."""
+async def _peek_declared_size(receive: Receive) -> tuple[Receive, int | None, bool]:
+    """Read a small JSON body to learn its ``size`` as the route will (its own
+    schema, so "900" or 9e2 count too); hand the same messages on. Also says
+    whether the body is over ``_MAX_JSON_PEEK``."""
     messages: list[Message] = []
     total = 0
     while True:
@@ -312,10 +332,10 @@ async def _peek_declared_size(receive: Receive) -> tuple[Receive, int | None]:
     if total <= _MAX_JSON_PEEK:
         raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         try:
-            size = json.loads(raw).get("size")
-        except (ValueError, AttributeError):
+            size = UploadIn.model_validate_json(raw).size
+        except ValueError:  # pydantic's ValidationError; the route answers 422
             size = None
-        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        if size is not None and size > 0:
             declared = size
 
     async def replay() -> Message:
@@ -324,4 +344,4 @@ async def _peek_declared_size(receive: Receive) -> tuple[Receive, int | None]:
         return await receive()
 
     replayed: Callable[[], Awaitable[Message]] = replay
-    return replayed, declared
+    return replayed, declared, total > _MAX_JSON_PEEK

@@ -311,3 +311,42 @@ def test_cors_exposes_the_rate_limit_headers(settings_factory: Any) -> None:
             "ratelimit-reset",
             "retry-after",
         } <= exposed
+
+
+def test_review_regressions(settings_factory: Any) -> None:
+    """Sizes spelled as the route accepts them still count; odd bodies and
+    headers answer 4xx; two limits of the same size keep separate counts."""
+    settings = settings_factory(
+        rate_limits_free="uploads=5/minute; upload_bytes=100000/hour; views=5/minute"
+    )
+    with _live(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        user = make_user(client)
+        image_id = public_image(client, user)  # upload 1 of 5
+        # "size" as a string is still a size (the route's schema accepts it).
+        r = client.post(
+            "/v1/uploads",
+            json={"filename": "b.jpg", "size": "90000", "contentType": "image/jpeg"},
+            headers=user.headers,
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            "/v1/uploads",
+            json={"filename": "c.jpg", "size": "50000", "contentType": "image/jpeg"},
+            headers=user.headers,
+        )
+        assert assert_problem(r, 429, "rate_limited")["category"] == "upload_bytes"
+        # A padded body cannot hide its size.
+        padded = b'{"filename": "d.jpg", "contentType": "image/jpeg", "size": 10' + b" " * 70_000
+        r = client.post(
+            "/v1/uploads",
+            content=padded + b"}",
+            headers={**user.headers, "Content-Type": "application/json"},
+        )
+        assert_problem(r, 413, "body_too_large")
+        # A superscript digit in a length header: the tus 400, not a crash.
+        r = client.post("/v1/tus/", headers={**TUS, **user.headers, "Upload-Length": b"\xb2"})
+        assert r.status_code == 400, r.text
+        # Five uploads counted; views=5/minute has a count of its own.
+        for n in range(5):
+            r = client.get(f"/images/{image_id}", headers=user.headers)
+            assert r.status_code == 200 and rl_headers(r)[1] == 4 - n, r.text
