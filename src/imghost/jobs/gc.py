@@ -197,13 +197,15 @@ async def _find_dangling(
     committed since may have bytes the listing did not see yet."""
     purging = select(TrashEntry.image_id).where(TrashEntry.purging_since.is_not(None))
     rows = await session.stream(
-        select(Image.id, Image.blob_key, Image.public_blob_key)
+        select(Image.id, Image.blob_key, Image.public_blob_key, Image.processed_at)
         .where(Image.created_at < listed_at, Image.id.not_in(purging))
         .execution_options(yield_per=1000)
     )
-    async for image_id, blob_key, public_key in rows:
+    async for image_id, blob_key, public_key, processed_at in rows:
         if blob_key in present and (public_key is None or public_key in present):
             continue
+        if blob_key in present and processed_at is not None and processed_at >= listed_at:
+            continue  # its GPS-free copy was written after the listing began
         report.dangling_rows += 1
         if len(report.dangling_images) < EXAMPLES:
             report.dangling_images.append(image_id)
