@@ -439,6 +439,10 @@ async def derivatives_written(
         .values(updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    # A purge that committed meanwhile freed the image's usage already: its
+    # late derivatives are gc's orphans, not usage (checked under the lock).
+    if await session.scalar(select(Image.id).where(Image.id == image_id)) is None:
+        return
     old = dict(
         (
             await session.execute(
