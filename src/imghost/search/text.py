@@ -36,16 +36,25 @@ def words(q: str) -> list[str]:
     return _WORD.findall(q.lower())[:MAX_WORDS]
 
 
-def _fts(terms: list[str]) -> tuple[ColumnElement[str], str]:
-    return literal_column("image_fts"), " AND ".join(f'"{term}"*' for term in terms)
+_FTS: ColumnElement[str] = literal_column("image_fts")
+
+
+def _fts_text(terms: list[str]) -> str:
+    return " AND ".join(f'"{term}"*' for term in terms)
 
 
 def _tsquery_text(terms: list[str]) -> str:
     return " & ".join(f"{term}:*" for term in terms)
 
 
-def _tsquery(terms: list[str]) -> ColumnElement[Any]:
-    return func.to_tsquery("english", _tsquery_text(terms))
+def query_text(dialect: str, terms: list[str]) -> str:
+    """The terms as the engine's query text, bound as ``query`` in
+    ``matching`` and ``ranked``: every term, as a word stem or a prefix."""
+    return _fts_text(terms) if dialect == "sqlite" else _tsquery_text(terms)
+
+
+def _tsquery(query: ColumnElement[str]) -> ColumnElement[Any]:
+    return func.to_tsquery("english", query)
 
 
 def _sqlite_hits() -> Select[Any]:
@@ -68,7 +77,7 @@ async def few_matches(session: AsyncSession, terms: list[str]) -> bool:
     counts the first ``FEW_MATCHES`` matches in C in about a millisecond.
     """
     if session.get_bind().dialect.name == "sqlite":
-        _, expression = _fts(terms)
+        expression = _fts_text(terms)
         counted = text(
             "SELECT count(*) FROM (SELECT rowid FROM image_fts WHERE image_fts MATCH :query "
             "LIMIT :cap)"
@@ -87,30 +96,28 @@ def _plan_rows(plan: Any) -> float:
 
 
 def matching(
-    dialect: str, terms: list[str], image_id: ColumnElement[str], *, first: bool
+    dialect: str, query: ColumnElement[str], image_id: ColumnElement[str], *, first: bool
 ) -> ColumnElement[bool]:
-    """The image (``image_id``, a column of the outer query) matches every term.
+    """The image (``image_id``, a column of the outer query) matches the query
+    (``query_text``, usually a bound parameter).
 
     ``first``: the matches are few; they are read first and the listing keeps
     those. Otherwise each image the listing walks is tested on its own.
     """
     if dialect == "sqlite":
-        fts, expression = _fts(terms)
         if first:
-            return image_id.in_(_sqlite_hits().where(fts.op("MATCH")(expression)))
+            return image_id.in_(_sqlite_hits().where(_FTS.op("MATCH")(query)))
         # The matching rowids come straight from FTS5's doclists (fast, in C)
         # into a set SQLite builds once; each image the listing walks is
         # looked up in it by its index rowid. (Asking FTS5 about one rowid at
         # a time costs a whole query per image.)
-        return _sqlite_rowid(image_id).in_(
-            select(image_fts.c.rowid).where(fts.op("MATCH")(expression))
-        )
+        return _sqlite_rowid(image_id).in_(select(image_fts.c.rowid).where(_FTS.op("MATCH")(query)))
     # Correlated either way: PostgreSQL reads the GIN index first when the
     # listing's order is out of its reach (see services), else probes.
     return exists(
         select(image_search.c.image_id).where(
             image_search.c.image_id == image_id,
-            image_search.c.document.op("@@")(_tsquery(terms)),
+            image_search.c.document.op("@@")(_tsquery(query)),
         )
     )
 
@@ -125,24 +132,23 @@ def _sqlite_rowid(image_id: ColumnElement[str]) -> ScalarSelect[Any]:
     )
 
 
-def ranked(dialect: str, terms: list[str], candidates: Select[Any]) -> Select[Any]:
+def ranked(dialect: str, query: ColumnElement[str], candidates: Select[Any]) -> Select[Any]:
     """(image_id, rank) of the matching images among ``candidates`` (a select
     of image ids); lower rank is better. Each candidate is ranked on its own,
     never every match of the terms."""
     if dialect == "sqlite":
-        fts, expression = _fts(terms)
         # bm25 only works inside the MATCH query: FTS5 walks the matches once
         # and scores the candidates' rowids. The `+ 0` keeps SQLite from
         # handing the rowids to FTS5 as lookups, one whole query per candidate.
         wanted = select(image_search.c.rowid).where(image_search.c.image_id.in_(candidates))
         # bm25 column weights: title, tags, description, file name.
-        rank: ColumnElement[float] = func.bm25(fts, 10.0, 5.0, 2.0, 1.0)
+        rank: ColumnElement[float] = func.bm25(_FTS, 10.0, 5.0, 2.0, 1.0)
         return (
             _sqlite_hits()
             .add_columns(rank.label("rank"))
-            .where(fts.op("MATCH")(expression), (image_fts.c.rowid + 0).in_(wanted))
+            .where(_FTS.op("MATCH")(query), (image_fts.c.rowid + 0).in_(wanted))
         )
     document = image_search.c.document
     return select(
-        image_search.c.image_id, (-func.ts_rank(document, _tsquery(terms))).label("rank")
+        image_search.c.image_id, (-func.ts_rank(document, _tsquery(query))).label("rank")
     ).where(image_search.c.image_id.in_(candidates))

@@ -28,8 +28,11 @@ from imghost.images.models import Image
 from imghost.sharing.grants import Caller, album_conveys, grantee_in_org
 from imghost.sharing.models import Album, AlbumCollaborator, AlbumImage, ImageCollaborator
 
+# A user id: a value, or a bind parameter of a statement built once.
+UserRef = str | ColumnElement[str]
 
-def _granted(me: str, my_orgs: Select[Any], album: Any) -> ColumnElement[bool]:
+
+def _granted(me: UserRef, my_orgs: Select[Any], album: Any) -> ColumnElement[bool]:
     """The caller holds a grant on the image: as a collaborator, through an org
     role, or through a collaborator grant on an album (``album``: ``Album`` or
     an alias of it) that reaches the image."""
@@ -54,7 +57,7 @@ def _granted(me: str, my_orgs: Select[Any], album: Any) -> ColumnElement[bool]:
     )
 
 
-def granted_image_ids(me: str) -> CompoundSelect[Any]:
+def granted_image_ids(me: UserRef) -> CompoundSelect[Any]:
     """Ids of every image ``me`` may reach through a grant that is not
     ownership: image collaborator, an org of theirs, an album collaborator
     grant. A superset of what ``_granted`` and the org-admin rule allow, small
@@ -71,12 +74,14 @@ def granted_image_ids(me: str) -> CompoundSelect[Any]:
     )
 
 
-def listable_images(caller: Caller) -> ColumnElement[bool]:
+def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[bool]:
+    """``me``: the caller's id as a bind parameter, for a statement built once
+    and run for many callers (default: ``caller.user_id`` as a value)."""
     live = Image.deleted_at.is_(None)
     if caller.admin:
         return live
     public = and_(Image.visibility == "public", Image.status == "ready")
-    me = caller.user_id
+    me = caller.user_id if me is None else me
     if me is None:
         return and_(live, public)
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
