@@ -163,6 +163,7 @@ class Counters:
             else:
                 if self.in_outage:
                     self.in_outage = False
+                    self.down_until = 0.0  # the probe's hold is over: everyone back
                     log.warning(
                         "rate limits: Redis at %s answers again; counting is shared again",
                         mask_credentials(self.redis_url),
