@@ -71,8 +71,15 @@ def test_upgrading_from_the_first_revision_keeps_every_row(empty_database: str) 
     # that keep them exist at head (an SQLite batch rebuild would drop them).
     listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
     assert _scalar(empty_database, listed) == 1
+    # The same for the text index row (0011).
+    text_listed = (
+        "SELECT count(*) FROM image_search WHERE owner_id = 'u_1' AND listed"
+        " AND created_at IS NOT NULL"
+    )
+    assert _scalar(empty_database, text_listed) == 1
     _run(empty_database, ["UPDATE images SET visibility = 'private'"], {})
     assert _scalar(empty_database, listed) == 0
+    assert _scalar(empty_database, text_listed) == 0
     _run(
         empty_database,
         ["INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'winter', 1)"],

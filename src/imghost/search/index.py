@@ -16,27 +16,37 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from imghost.images.models import Image, ImageTag
 
+# The image's owner, upload time and `listed` flag ride along (migration
+# 0011): text listings walk and count `image_search` alone. Owner and upload
+# time never change; a trigger on `images` keeps `listed` in step.
 _SQLITE_UPSERT = """
-INSERT INTO image_search (image_id, title, tags, description, filename)
+INSERT INTO image_search (image_id, title, tags, description, filename,
+                          owner_id, created_at, listed)
 SELECT i.id, coalesce(i.title, ''),
        coalesce((SELECT group_concat(t.tag, ' ') FROM image_tags t WHERE t.image_id = i.id), ''),
-       coalesce(i.description, ''), coalesce(i.filename, '')
+       coalesce(i.description, ''), coalesce(i.filename, ''),
+       i.owner_id, i.created_at,
+       (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL)
 FROM images i WHERE {where}
 ON CONFLICT (image_id) DO UPDATE SET
     title = excluded.title, tags = excluded.tags,
-    description = excluded.description, filename = excluded.filename
+    description = excluded.description, filename = excluded.filename,
+    owner_id = excluded.owner_id, created_at = excluded.created_at, listed = excluded.listed
 """
 _POSTGRES_UPSERT = """
-INSERT INTO image_search (image_id, document)
+INSERT INTO image_search (image_id, document, owner_id, created_at, listed)
 SELECT i.id,
     setweight(to_tsvector('english', coalesce(i.title, '')), 'A') ||
     setweight(to_tsvector('english', coalesce(
         (SELECT string_agg(t.tag, ' ') FROM image_tags t WHERE t.image_id = i.id), '')), 'B') ||
     setweight(to_tsvector('english', coalesce(i.description, '')), 'C') ||
     setweight(to_tsvector('english',
-        regexp_replace(coalesce(i.filename, ''), '[^[:alnum:]]+', ' ', 'g')), 'D')
+        regexp_replace(coalesce(i.filename, ''), '[^[:alnum:]]+', ' ', 'g')), 'D'),
+    i.owner_id, i.created_at,
+    (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL)
 FROM images i WHERE {where}
-ON CONFLICT (image_id) DO UPDATE SET document = excluded.document
+ON CONFLICT (image_id) DO UPDATE SET document = excluded.document,
+    owner_id = excluded.owner_id, created_at = excluded.created_at, listed = excluded.listed
 """
 _SEARCHED = ("title", "description", "filename")
 

@@ -55,7 +55,17 @@ from imghost.db import UTCDateTime
 from imghost.errors import AppError, Unauthorized
 from imghost.images.models import Image, ImageTag
 from imghost.search import cursor as cursors
-from imghost.search.text import few_matches, matching, query_text, ranked, words
+from imghost.search.text import (
+    Hits,
+    few_matches,
+    hits,
+    matching,
+    query_text,
+    ranked,
+    row_matches,
+    text_row,
+    words,
+)
 from imghost.sharing.grants import Caller
 from imghost.sharing.listing import granted_image_ids, listable_images
 from imghost.sharing.models import AlbumImage
@@ -113,24 +123,39 @@ class _Shape:
 class _Plan:
     """Where a listing starts, its filter conditions and its sort key."""
 
-    tag_row: Any  # the image_tags alias the walk starts from, or None
-    id_column: Any  # the image id, on tag_row when there is one
+    # The row the walk starts from: an alias of image_tags (a tag filter) or
+    # of image_search (a text search), which carry the image's owner, upload
+    # time and `listed` flag; None: the images table itself.
+    row: Any
+    id_column: Any  # the image id, on `row` when there is one
     owner_column: Any
     created_column: Any
+    listed_column: Any  # on `row`; None for the images table
     where: list[ColumnElement[bool]] = field(default_factory=list)
     needs_image: bool = False  # some condition reads the images table
     # Full text with few matches: read them all from the text index, then
     # sort, rather than walk the listing in order and test each image.
     matches_first: bool = False
 
+    # Counting text matches: the walk starts from the text index's matches
+    # (any order will do for a count) rather than from the listing.
+    hits: Hits | None = None
+
     def select(
         self, columns: list[Any], conditions: list[ColumnElement[bool]], image: bool
     ) -> Select[Any]:
-        if self.tag_row is None:
-            return select(*columns).select_from(Image).where(*self.where, *conditions)
-        query = select(*columns).select_from(self.tag_row)
-        if image or self.needs_image:
-            query = query.join(Image, Image.id == self.tag_row.image_id)
+        start: Any = Image if self.row is None else self.row
+        if self.hits is None:
+            query = select(*columns).select_from(start)
+        else:
+            query = (
+                select(*columns)
+                .select_from(self.hits.source)
+                .join(start, self.hits.on)
+                .where(self.hits.where)
+            )
+        if self.row is not None and (image or self.needs_image):
+            query = query.join(Image, Image.id == self.id_column)
         return query.where(*self.where, *conditions)
 
 
@@ -176,15 +201,26 @@ def _params(caller: Caller, f: Filters, tags: list[str]) -> dict[str, Any]:
     return values
 
 
-def _plan(shape: _Shape) -> _Plan:
+def _plan(shape: _Shape, *, counting: bool = False) -> _Plan:
+    """``counting``: the plan of the capped counts, which need no order."""
+    walks_text = False
     if shape.tags and shape.sort != "most_viewed":
-        row: Any = aliased(ImageTag, name="t0")
+        tag: Any = aliased(ImageTag, name="t0")
         plan = _Plan(
-            row, row.image_id, row.owner_id, row.created_at, [row.tag == bindparam("tag0")]
+            tag,
+            tag.image_id,
+            tag.owner_id,
+            tag.created_at,
+            tag.listed,
+            [tag.tag == bindparam("tag0")],
         )
         first_other = 1
+    elif shape.text and shape.sort != "most_viewed":
+        row = text_row()
+        plan = _Plan(row, row.c.image_id, row.c.owner_id, row.c.created_at, row.c.listed)
+        walks_text, first_other = True, 0
     else:
-        plan = _Plan(None, Image.id, Image.owner_id, Image.created_at)
+        plan = _Plan(None, Image.id, Image.owner_id, Image.created_at, None)
         first_other = 0
     for n in range(first_other, shape.tags):
         plan.where.append(
@@ -218,10 +254,18 @@ def _plan(shape: _Shape) -> _Plan:
     plan.where += on_image
     plan.needs_image = bool(on_image)
     if shape.text:
-        plan.matches_first = shape.matches_first
-        plan.where.append(
-            matching(shape.dialect, bindparam("q"), plan.id_column, first=shape.matches_first)
-        )
+        query: Any = bindparam("q")
+        if counting and (shape.dialect == "sqlite" or not walks_text):
+            plan.hits = hits(shape.dialect, query, plan.id_column, plan.row if walks_text else None)
+        elif walks_text:
+            plan.where.append(
+                row_matches(shape.dialect, query, plan.row, first=shape.matches_first)
+            )
+        else:
+            plan.where.append(
+                matching(shape.dialect, query, plan.id_column, first=shape.matches_first)
+            )
+        plan.matches_first = shape.matches_first and not counting
     return plan
 
 
@@ -229,18 +273,18 @@ def _parts(shape: _Shape, plan: _Plan) -> list[tuple[list[ColumnElement[bool]], 
     """What the caller may see as disjoint parts: (conditions, reads images)."""
     if shape.caller == "admin":
         return [([Image.deleted_at.is_(None)], True)]
-    if plan.tag_row is not None:
-        listed: list[ColumnElement[bool]] = [plan.tag_row.listed == true()]
-        hidden = plan.tag_row.listed == false()
+    if plan.row is not None:
+        listed: list[ColumnElement[bool]] = [plan.listed_column == true()]
+        hidden = plan.listed_column == false()
     else:
         listed = [Image.visibility == "public", Image.status == "ready", Image.deleted_at.is_(None)]
         hidden = not_(and_(*listed))
     if shape.caller == "anonymous":
-        return [(listed, plan.tag_row is None)]
+        return [(listed, plan.row is None)]
     me: ColumnElement[str] = bindparam("me", type_=String())
     rule = listable_images(Caller(user_id="me"), me=me)
     return [
-        (listed, plan.tag_row is None),
+        (listed, plan.row is None),
         ([hidden, plan.owner_column == me, rule], True),
         ([hidden, plan.owner_column != me, plan.id_column.in_(granted_image_ids(me)), rule], True),
     ]
@@ -275,14 +319,13 @@ def _after(plan: _Plan, sort: Sort) -> ColumnElement[bool]:
     return mine > theirs if sort == "oldest" else mine < theirs
 
 
-def _merged(
+def _cuts(
     plan: _Plan,
     parts: list[tuple[list[ColumnElement[bool]], bool]],
     sort: Sort,
-    n: Any,
     extra: list[ColumnElement[bool]],
-) -> Any:
-    """Each part sorted and cut to ``n`` rows, as one subquery (id, k0, k1)."""
+) -> list[Select[Any]]:
+    """Each part as (id, k0, k1) in the sort order, not yet cut."""
     key = _key(plan, sort)
     if plan.matches_first:
         # An expression no index provides, so that PostgreSQL cannot choose
@@ -290,15 +333,42 @@ def _merged(
         # must take the (few) matches first and sort them.
         key = [func.coalesce(key[0], key[0]), key[1]]
     columns = [plan.id_column.label("id"), key[0].label("k0"), key[1].label("k1")]
-    order = [c.asc() if sort == "oldest" else c.desc() for c in key]
-    selects = []
-    for conditions, image in parts:
-        part = plan.select(columns, [*conditions, *extra], image)
-        cut = part.order_by(*order).limit(n).subquery()
-        selects.append(select(cut.c.id, cut.c.k0, cut.c.k1))
+    return [
+        plan.select(columns, [*conditions, *extra], image).order_by(*_order(key, sort))
+        for conditions, image in parts
+    ]
+
+
+def _order(columns: list[Any], sort: Sort) -> list[Any]:
+    return [c.asc() if sort == "oldest" else c.desc() for c in columns]
+
+
+def _merged(parts: list[Select[Any]], n: Any) -> Any:
+    """Each part cut to ``n`` rows, as one subquery (id, k0, k1)."""
+    cuts = [part.limit(n).subquery() for part in parts]
+    selects = [select(cut.c.id, cut.c.k0, cut.c.k1) for cut in cuts]
     if len(selects) == 1:
         return selects[0].subquery("merged")
     return union_all(*selects).subquery("merged")
+
+
+def _page(parts: list[Select[Any]], sort: Sort) -> Any:
+    """The page's rows (id, k0, k1), cut before any image is joined: a deep
+    offset skips keys, not image rows. Several parts are each cut to
+    ``offset + limit`` rows and merged; a lone part is cut at once (merging
+    it would sort its ``offset + limit`` rows a second time)."""
+    offset: Any = bindparam("offset")
+    limit: Any = bindparam("limit")
+    if len(parts) == 1:
+        return parts[0].offset(offset).limit(limit).subquery("page")
+    merged = _merged(parts, bindparam("n"))
+    return (
+        select(merged)
+        .order_by(*_order([merged.c.k0, merged.c.k1], sort))
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
 
 
 @dataclass(frozen=True)
@@ -312,12 +382,12 @@ def _statements(shape: _Shape) -> _Statements:
     plan = _plan(shape)
     parts = _parts(shape, plan)
     if shape.sort == "relevance":
-        candidates = _merged(plan, parts, "newest", bindparam("candidates"), [])
-        hits = ranked(shape.dialect, bindparam("q"), select(candidates.c.id)).subquery()
+        candidates = _merged(_cuts(plan, parts, "newest", []), bindparam("candidates"))
+        scored = ranked(shape.dialect, bindparam("q"), select(candidates.c.id)).subquery()
         # Ranked and cut before the images are joined.
         cut = (
-            select(hits)
-            .order_by(hits.c.rank, hits.c.image_id)
+            select(scored)
+            .order_by(scored.c.rank, scored.c.image_id)
             .offset(bindparam("offset"))
             .limit(bindparam("limit"))
             .subquery("page")
@@ -329,31 +399,23 @@ def _statements(shape: _Shape) -> _Statements:
         )
     else:
         extra = [_after(plan, shape.sort)] if shape.after else []
-        merged = _merged(plan, parts, shape.sort, bindparam("n"), extra)
-        keys = (merged.c.k0, merged.c.k1)
-        ordered = [k.asc() if shape.sort == "oldest" else k.desc() for k in keys]
-        # The page is cut before the images are joined: a deep offset skips
-        # keys, not image rows.
-        cut = (
-            select(merged)
-            .order_by(*ordered)
-            .offset(bindparam("offset"))
-            .limit(bindparam("limit"))
-            .subquery("page")
-        )
-        page_keys = [cut.c.k0, cut.c.k1]
+        page = _page(_cuts(plan, parts, shape.sort, extra), shape.sort)
+        keys = [page.c.k0, page.c.k1]
         rows = (
-            select(Image, *page_keys)
-            .join(cut, cut.c.id == Image.id)
-            .order_by(*[k.asc() if shape.sort == "oldest" else k.desc() for k in page_keys])
+            select(Image, *keys)
+            .join(page, page.c.id == Image.id)
+            .order_by(*_order(keys, shape.sort))
         )
+    counting = _plan(shape, counting=True)
     counts = [
         select(func.count())
         .select_from(
-            plan.select([plan.id_column], conditions, image).limit(bindparam("cap")).subquery()
+            counting.select([counting.id_column], conditions, image)
+            .limit(bindparam("cap"))
+            .subquery()
         )
         .scalar_subquery()
-        for conditions, image in parts
+        for conditions, image in _parts(shape, counting)
     ]
     return _Statements(rows, select(*counts))
 

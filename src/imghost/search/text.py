@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     ScalarSelect,
     Select,
@@ -22,13 +24,27 @@ from sqlalchemy import (
     select,
     table,
     text,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause
+
+from imghost.db import UTCDateTime
 
 MAX_WORDS = 10
 _WORD = re.compile(r"[^\W_]+")
 
-image_search = table("image_search", column("rowid"), column("image_id"), column("document"))
+# With copies of the image's owner, upload time and `listed` flag (kept by
+# search.index and a trigger), so text listings walk this table alone.
+image_search = table(
+    "image_search",
+    column("rowid"),
+    column("image_id"),
+    column("document"),
+    column("owner_id"),
+    column("created_at", UTCDateTime()),
+    column("listed", Boolean()),
+)
 image_fts = table("image_fts", column("rowid"))
 
 
@@ -120,6 +136,61 @@ def matching(
             image_search.c.document.op("@@")(_tsquery(query)),
         )
     )
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Where a statement starts that needs only some matches and no order, such
+    as a capped count: the text index's matches, in its own order, joined to
+    the listing's row by ``on``. Such a count stops after the cap instead of
+    walking a listing until it has seen enough matches."""
+
+    source: FromClause
+    on: ColumnElement[bool]
+    where: ColumnElement[bool]
+
+
+def hits(
+    dialect: str,
+    query: ColumnElement[str],
+    image_id: ColumnElement[str],
+    row: NamedFromClause | None = None,
+) -> Hits:
+    """``row``: the listing walks ``text_row`` (SQLite joins it by rowid)."""
+    if dialect == "sqlite":
+        match = _FTS.op("MATCH")(query)
+        if row is not None:
+            return Hits(image_fts, row.c.rowid == image_fts.c.rowid, match)
+        found = _sqlite_hits().where(match).subquery("hits")
+    else:
+        found = (
+            select(image_search.c.image_id)
+            .where(image_search.c.document.op("@@")(_tsquery(query)))
+            .subquery("hits")
+        )
+    return Hits(found, image_id == found.c.image_id, true())
+
+
+def text_row() -> NamedFromClause:
+    """The text index row a text listing walks (like ``image_tags`` for tags)."""
+    return image_search.alias("s0")
+
+
+def row_matches(
+    dialect: str, query: ColumnElement[str], row: NamedFromClause, *, first: bool
+) -> ColumnElement[bool]:
+    """``row`` (``text_row``, the listing's own row) matches the query.
+
+    ``first``: the matches are few; the database reads them and sorts them.
+    Otherwise it walks the row's index in the listing's order and tests each
+    row: SQLite against the set of matching rowids FTS5 returns (the ``+ 0``
+    keeps it from driving the walk from that set), PostgreSQL by the row's
+    own document (the caller fences the order off when matches are few).
+    """
+    if dialect == "sqlite":
+        rowid = row.c.rowid if first else row.c.rowid + 0
+        return rowid.in_(select(image_fts.c.rowid).where(_FTS.op("MATCH")(query)))
+    return row.c.document.op("@@")(_tsquery(query))
 
 
 def _sqlite_rowid(image_id: ColumnElement[str]) -> ScalarSelect[Any]:

@@ -231,8 +231,11 @@ def test_most_viewed_uses_the_view_counts(settings_factory: Any) -> None:
         assert [i["imageId"] for i in first["images"]] + ids(rest) == expected
 
 
-def test_tag_listings_follow_visibility_changes(client: httpx.Client) -> None:
-    # Tag listings read the copy of the public flag kept on tag rows by triggers.
+def test_tag_and_text_listings_follow_visibility_changes(
+    client: httpx.Client, text_strategy: str
+) -> None:
+    # Tag and text listings read the copy of the public flag kept on tag rows
+    # and text index rows by triggers.
     owner = make_user(client)
     image = put(client, owner, tags="tide")
     assert ids(client.get("/v1/images", params={"tag": "tide"})) == [image]
@@ -243,13 +246,19 @@ def test_tag_listings_follow_visibility_changes(client: httpx.Client) -> None:
         assert r.status_code == 200, r.text
         assert ids(client.get("/v1/images", params={"tag": "tide"})) == listed
         assert ids(client.get("/v1/images", params={"tag": "tide", "q": "tide"})) == listed
+        assert ids(client.get("/v1/images", params={"q": "tide"})) == listed
+        found = client.get("/v1/images", params={"q": "tide", "user": owner.username}).json()
+        assert (ids_of(found), found["total"]) == (listed, len(listed))
+        # the owner always finds it
+        mine = client.get("/v1/images", headers=owner.headers, params={"q": "tide"}).json()
+        assert (ids_of(mine), mine["total"]) == ([image], 1)
     # new tags join the listing with the image's own upload time and flag
     r = client.patch(f"/v1/images/{image}", headers=owner.headers, json={"tags": ["tide", "moon"]})
     assert r.status_code == 200, r.text
     assert ids(client.get("/v1/images", params={"tag": "moon", "user": owner.username})) == [image]
 
 
-def test_parts_merge_in_order_across_pages(client: httpx.Client) -> None:
+def test_parts_merge_in_order_across_pages(client: httpx.Client, text_strategy: str) -> None:
     """A signed-in caller's listing merges what anyone sees, their own hidden
     images and private images shared with them: one order, no gaps, no repeats."""
     me, other = make_user(client), make_user(client)
@@ -270,7 +279,7 @@ def test_parts_merge_in_order_across_pages(client: httpx.Client) -> None:
             made.append(shared)
     put(client, other, tags="mix", visibility="private")  # not shared: never seen
     newest_first = list(reversed(made))
-    for query in ({"tag": "mix"}, {}):
+    for query in ({"tag": "mix"}, {"q": "mix"}, {}):
         seen: list[str] = []
         params: dict[str, Any] = {**query, "limit": 2}
         while True:
@@ -292,8 +301,9 @@ def test_parts_merge_in_order_across_pages(client: httpx.Client) -> None:
             if i in made
         ]
         assert paged == newest_first, query
-    r = client.get("/v1/images", headers=me.headers, params={"tag": "mix"})
-    assert r.json()["total"] == 9 and r.json()["totalCapped"] is False
+    for query in ({"tag": "mix"}, {"q": "mix"}, {"q": "mix", "tag": "mix"}):
+        r = client.get("/v1/images", headers=me.headers, params=query)
+        assert r.json()["total"] == 9 and r.json()["totalCapped"] is False, query
 
 
 def test_total_is_capped(client: httpx.Client, monkeypatch: Any) -> None:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import imghost.db
-import imghost.search.index
 
 # SQLite: FTS5 over an external-content table kept in step by triggers. The
 # app maintains `image_search` by image id (unique); the triggers mirror each
@@ -55,6 +54,31 @@ POSTGRES_SEARCH = [
     "CREATE INDEX ix_image_search_document ON image_search USING gin (document)",
 ]
 
+# Existing images enter the index: the app's upsert as it was at this
+# revision, frozen here (later revisions add columns to image_search).
+SQLITE_BACKFILL = """
+INSERT INTO image_search (image_id, title, tags, description, filename)
+SELECT i.id, coalesce(i.title, ''),
+       coalesce((SELECT group_concat(t.tag, ' ') FROM image_tags t WHERE t.image_id = i.id), ''),
+       coalesce(i.description, ''), coalesce(i.filename, '')
+FROM images i WHERE true
+ON CONFLICT (image_id) DO UPDATE SET
+    title = excluded.title, tags = excluded.tags,
+    description = excluded.description, filename = excluded.filename
+"""
+POSTGRES_BACKFILL = """
+INSERT INTO image_search (image_id, document)
+SELECT i.id,
+    setweight(to_tsvector('english', coalesce(i.title, '')), 'A') ||
+    setweight(to_tsvector('english', coalesce(
+        (SELECT string_agg(t.tag, ' ') FROM image_tags t WHERE t.image_id = i.id), '')), 'B') ||
+    setweight(to_tsvector('english', coalesce(i.description, '')), 'C') ||
+    setweight(to_tsvector('english',
+        regexp_replace(coalesce(i.filename, ''), '[^[:alnum:]]+', ' ', 'g')), 'D')
+FROM images i WHERE true
+ON CONFLICT (image_id) DO UPDATE SET document = excluded.document
+"""
+
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -84,8 +108,7 @@ def upgrade() -> None:
     else:
         for statement in POSTGRES_SEARCH:
             op.execute(statement)
-    # Existing images enter the index.
-    op.execute(imghost.search.index.backfill_sql(op.get_bind().dialect.name))
+    op.execute(SQLITE_BACKFILL if op.get_bind().dialect.name == "sqlite" else POSTGRES_BACKFILL)
 
 
 def downgrade() -> None:
