@@ -67,7 +67,7 @@ from imghost.search.text import (
     words,
 )
 from imghost.sharing.grants import Caller
-from imghost.sharing.listing import granted_image_ids, listable_images
+from imghost.sharing.listing import granted_image_ids, listable_images, owned_images
 from imghost.sharing.models import AlbumImage
 
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
@@ -282,11 +282,15 @@ def _parts(shape: _Shape, plan: _Plan) -> list[tuple[list[ColumnElement[bool]], 
     if shape.caller == "anonymous":
         return [(listed, plan.row is None)]
     me: ColumnElement[str] = bindparam("me", type_=String())
+    owned = owned_images(me)
     rule = listable_images(Caller(user_id="me"), me=me)
     return [
         (listed, plan.row is None),
-        ([hidden, plan.owner_column == me, rule], True),
-        ([hidden, plan.owner_column != me, plan.id_column.in_(granted_image_ids(me)), rule], True),
+        # Their own hidden images: the owner rule alone decides (a short
+        # statement to plan; PostgreSQL plans each call anew).
+        ([hidden, plan.owner_column == me, owned, Image.deleted_at.is_(None)], True),
+        # Any other hidden image they may see comes through a grant.
+        ([hidden, plan.id_column.in_(granted_image_ids(me)), not_(owned), rule], True),
     ]
 
 
@@ -374,7 +378,7 @@ def _page(parts: list[Select[Any]], sort: Sort) -> Any:
 @dataclass(frozen=True)
 class _Statements:
     rows: Select[Any]  # images of the page (with k0, k1 for key sorts)
-    count: Select[Any]  # one capped count per part
+    counts: list[Select[Any]]  # a capped count of each part
 
 
 @functools.lru_cache(maxsize=512)
@@ -408,16 +412,14 @@ def _statements(shape: _Shape) -> _Statements:
         )
     counting = _plan(shape, counting=True)
     counts = [
-        select(func.count())
-        .select_from(
+        select(func.count()).select_from(
             counting.select([counting.id_column], conditions, image)
             .limit(bindparam("cap"))
             .subquery()
         )
-        .scalar_subquery()
         for conditions, image in _parts(shape, counting)
     ]
-    return _Statements(rows, select(*counts))
+    return _Statements(rows, counts)
 
 
 async def search(
@@ -476,13 +478,31 @@ async def search(
             following = cursors.encode(sort, [k0 if sort == "most_viewed" else k0.isoformat(), k1])
     if cursor is not None:
         return Page(images, None, following)
-    params["cap"] = COUNT_CAP + 1
-    found = (await session.execute(statements.count, params)).one()
-    total = sum(int(c) for c in found)
+    shown = offset + len(images)
+    last = following is None and (bool(images) or offset == 0)
+    # On the last page, what it shows and what it skipped is everything (for
+    # relevance: when every match was a candidate), and nothing is counted.
+    if last and (sort != "relevance" or shown < RELEVANCE_CANDIDATES):
+        total = shown
+    else:
+        total = await _count(session, statements.counts, params)
     total, capped = min(total, COUNT_CAP), total > COUNT_CAP
     if sort == "relevance" and total > RELEVANCE_CANDIDATES:
         total, capped = RELEVANCE_CANDIDATES, True
     return Page(images, total, following, capped)
+
+
+async def _count(session: AsyncSession, counts: list[Select[Any]], params: dict[str, Any]) -> int:
+    """Up to ``COUNT_CAP + 1`` matches, part by part: once what anyone may see
+    reaches the cap (a popular listing), the caller's own hidden images and
+    their grants are not counted at all."""
+    total = 0
+    for count in counts:
+        params["cap"] = COUNT_CAP + 1 - total
+        total += int(await session.scalar(count, params) or 0)
+        if total > COUNT_CAP:
+            break
+    return total
 
 
 # Filters that name a bound value (tags and the text are counted apart).

@@ -74,6 +74,13 @@ def granted_image_ids(me: UserRef) -> CompoundSelect[Any]:
     )
 
 
+def owned_images(me: UserRef) -> ColumnElement[bool]:
+    """Images ``me`` holds as owner: their own, outside any org or in an org
+    they still belong to (a member who left keeps no owner rights there)."""
+    my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    return and_(Image.owner_id == me, or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)))
+
+
 def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[bool]:
     """``me``: the caller's id as a bind parameter, for a statement built once
     and run for many callers (default: ``caller.user_id`` as a value)."""
@@ -85,10 +92,7 @@ def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[
     if me is None:
         return and_(live, public)
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
-    owned = and_(
-        Image.owner_id == me,
-        or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)),
-    )
+    owned = owned_images(me)
     granted = _granted(me, my_orgs, Album)
     shared_private = and_(Image.visibility == "private", Image.status == "ready", granted)
     # Org owners and admins hold owner level on the org's images: they see
