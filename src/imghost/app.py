@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from imghost import __version__
+from imghost import __version__, heap
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.orgs_api import router as orgs_router
 from imghost.analytics.api import router as analytics_router
@@ -66,9 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             in_process = Worker(ctx, handlers(), dead_handlers())
             ctx.wake_jobs = in_process.wake
             worker = asyncio.create_task(in_process.run())
+        if settings.freeze_heap:
+            heap.freeze()
         try:
             yield
         finally:
+            if settings.freeze_heap:
+                heap.thaw()
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

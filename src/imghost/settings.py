@@ -109,6 +109,13 @@ DECLARED: tuple[Setting, ...] = (
     Setting("workers", int, 1, "Number of API processes `imghost serve` starts"),
     Setting("run_worker", _parse_bool, True, "Run the background worker inside `imghost serve`"),
     Setting("auto_migrate", _parse_bool, True, "Apply database migrations when serving starts"),
+    Setting(
+        "freeze_heap",
+        _parse_bool,
+        True,
+        "Keep what exists after startup out of Python's full garbage collections "
+        "(imghost.heap: they were the slowest percent of requests)",
+    ),
     Setting("max_file_size", _parse_size, 50_000_000, "Largest accepted file, bytes (50MB)"),
     Setting("max_batch_size", _parse_size, 200_000_000, "Largest multipart batch, bytes (200MB)"),
     Setting("max_batch_files", int, 50, "Most files in one multipart upload"),
@@ -261,6 +268,7 @@ class Settings:
     workers: int = 1
     run_worker: bool = True
     auto_migrate: bool = True
+    freeze_heap: bool = True
     max_file_size: int = 50_000_000
     max_batch_size: int = 200_000_000
     max_batch_files: int = 50
