@@ -629,6 +629,8 @@ def _category(statement: str) -> str:
     lowered = statement.lower()
     if lowered.lstrip().startswith("explain"):
         return "estimate"  # the text search's match estimate: nothing to EXPLAIN
+    if lowered.lstrip().startswith("select (exists (select image_collaborators"):
+        return "grants"  # whether a signed-in caller holds any grant
     if "count(*)" in lowered:
         return "count"
     if lowered.lstrip().startswith("select image_tags."):
@@ -1079,7 +1081,7 @@ async def _measure(
                 calls.append(call)
                 seen.update(statement for statement, _, _ in recorder.statements)
                 outcome.samples_ms.append(elapsed)
-                for key in ("estimate", "rows", "count", "tags"):
+                for key in ("estimate", "grants", "rows", "count", "tags"):
                     outcome.parts_ms.setdefault(key, []).append(recorder.parts.get(key, 0.0))
                 if page.total is not None:
                     outcome.totals.append(page.total)

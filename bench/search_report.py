@@ -69,6 +69,7 @@ def latency_table(d: DatabaseResult) -> Table:
         "count SQL",
         "tags SQL",
         "estimate SQL",
+        "grants SQL",
         "matched",
     ):
         table.add_column(heading, justify="right")
@@ -90,6 +91,7 @@ def latency_table(d: DatabaseResult) -> Table:
             _ms(k.part_p50("count")),
             _ms(k.part_p50("tags")),
             _ms(k.part_p50("estimate")),
+            _ms(k.part_p50("grants")),
             "–" if total is None else f"{total:,.0f}",
             *([_generic(k.plans)] if postgres else []),
         )

@@ -67,7 +67,12 @@ from imghost.search.text import (
     words,
 )
 from imghost.sharing.grants import Caller
-from imghost.sharing.listing import granted_image_ids, listable_images, owned_images
+from imghost.sharing.listing import (
+    granted_image_ids,
+    holds_grants,
+    listable_images,
+    owned_images,
+)
 from imghost.sharing.models import AlbumImage
 
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
@@ -117,6 +122,7 @@ class _Shape:
     matches_first: bool
     sort: Sort
     after: bool  # a keyset cursor is given
+    grants: bool  # the (signed-in) caller holds grants on others' images
 
 
 @dataclass
@@ -283,15 +289,18 @@ def _parts(shape: _Shape, plan: _Plan) -> list[tuple[list[ColumnElement[bool]], 
         return [(listed, plan.row is None)]
     me: ColumnElement[str] = bindparam("me", type_=String())
     owned = owned_images(me)
-    rule = listable_images(Caller(user_id="me"), me=me)
-    return [
+    parts = [
         (listed, plan.row is None),
-        # Their own hidden images: the owner rule alone decides (a short
-        # statement to plan; PostgreSQL plans each call anew).
+        # Their own hidden images: the owner rule alone decides.
         ([hidden, plan.owner_column == me, owned, Image.deleted_at.is_(None)], True),
-        # Any other hidden image they may see comes through a grant.
-        ([hidden, plan.id_column.in_(granted_image_ids(me)), not_(owned), rule], True),
     ]
+    if shape.grants:
+        # Any other hidden image they may see comes through a grant. The rule
+        # is long to plan (PostgreSQL plans each call anew): only for callers
+        # who hold grants at all.
+        rule = listable_images(Caller(user_id="me"), me=me)
+        parts.append(([hidden, plan.id_column.in_(granted_image_ids(me)), not_(owned), rule], True))
+    return parts
 
 
 def _key(plan: _Plan, sort: Sort) -> list[Any]:
@@ -455,6 +464,9 @@ async def search(
         matches_first=bool(terms) and await few_matches(session, terms),
         sort=sort,
         after=cursor is not None and sort != "relevance",
+        grants=caller.user_id is not None
+        and not caller.admin
+        and bool(await session.scalar(holds_grants(caller.user_id))),
     )
     statements = _statements(shape)
     offset = (page - 1) * limit

@@ -81,6 +81,18 @@ def owned_images(me: UserRef) -> ColumnElement[bool]:
     return and_(Image.owner_id == me, or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)))
 
 
+def holds_grants(me: UserRef) -> Select[Any]:
+    """Whether ``me`` holds any grant ``granted_image_ids`` starts from (most
+    users hold none: their listings then skip the grant rule altogether)."""
+    return select(
+        or_(
+            exists(select(ImageCollaborator.image_id).where(ImageCollaborator.user_id == me)),
+            exists(select(OrgMember.org_id).where(OrgMember.user_id == me)),
+            exists(select(AlbumCollaborator.album_id).where(AlbumCollaborator.user_id == me)),
+        )
+    )
+
+
 def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[bool]:
     """``me``: the caller's id as a bind parameter, for a statement built once
     and run for many callers (default: ``caller.user_id`` as a value)."""
