@@ -8,7 +8,7 @@ but realistically skewed data:
   law (s = 1.0), so a few power users own tens of thousands of images and
   most own a handful or none;
 - images: 85 % public, 10 % unlisted, 5 % private; 97 % ready; 1 % deleted;
-  created over two years; view counts from a Pareto tail; formats, sizes,
+  uploaded over two years, in time order; view counts from a Pareto tail; formats, sizes,
   cameras and capture dates varied;
 - tags: 3 to 7 per image (5 on average, duplicates dropped) drawn from
   ~5,000 tags with Zipf s = 1.1;
@@ -398,7 +398,12 @@ class DataSet:
                 visibility = "public" if roll < 0.85 else "unlisted" if roll < 0.95 else "private"
                 roll = rng.random()
                 status = "ready" if roll < 0.97 else "processing" if roll < 0.99 else "failed"
-                created = START + dt.timedelta(seconds=rng.randrange(SPAN_S))
+                # Uploads arrive in time order, as on a live service (rows
+                # and their index rowids grow with upload time), give or take
+                # ten minutes.
+                created = START + dt.timedelta(
+                    seconds=index * SPAN_S // self.images + rng.randrange(600)
+                )
                 deleted = created + dt.timedelta(days=rng.randint(1, 30))
                 deleted_at = deleted if rng.random() < 0.01 else None
                 fmt, mime, _, bytes_per_pixel = FORMATS[
@@ -554,7 +559,7 @@ async def _seed_postgres(url: str, data: DataSet, seeded: Seeded) -> None:
             if "image_search" in definition:
                 await conn.execute("SET maintenance_work_mem = '512MB'")
                 await conn.execute(definition)
-        phase("build the GIN index")
+        phase("build the image_search indexes")
         await conn.execute("VACUUM ANALYZE")
         phase("VACUUM ANALYZE")
         seeded.index_rows = int(await conn.fetchval("SELECT count(*) FROM image_search"))

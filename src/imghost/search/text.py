@@ -211,13 +211,27 @@ def ranked(dialect: str, query: ColumnElement[str], candidates: Select[Any]) -> 
         # bm25 only works inside the MATCH query: FTS5 walks the matches once
         # and scores the candidates' rowids. The `+ 0` keeps SQLite from
         # handing the rowids to FTS5 as lookups, one whole query per candidate.
-        wanted = select(image_search.c.rowid).where(image_search.c.image_id.in_(candidates))
+        # The candidates' rowids also bound the walk: FTS5 skips the parts of
+        # its doclists outside them (rowids grow with upload time, so the
+        # newest matches lie close together). Used thrice: a CTE, which
+        # SQLite builds once.
+        wanted = (
+            select(image_search.c.rowid)
+            .where(image_search.c.image_id.in_(candidates))
+            .cte("wanted")
+        )
+        lowest = select(func.min(wanted.c.rowid)).scalar_subquery()
+        highest = select(func.max(wanted.c.rowid)).scalar_subquery()
         # bm25 column weights: title, tags, description, file name.
         rank: ColumnElement[float] = func.bm25(_FTS, 10.0, 5.0, 2.0, 1.0)
         return (
             _sqlite_hits()
             .add_columns(rank.label("rank"))
-            .where(_FTS.op("MATCH")(query), (image_fts.c.rowid + 0).in_(wanted))
+            .where(
+                _FTS.op("MATCH")(query),
+                (image_fts.c.rowid + 0).in_(select(wanted.c.rowid)),
+                image_fts.c.rowid.between(lowest, highest),
+            )
         )
     document = image_search.c.document
     return select(
