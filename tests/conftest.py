@@ -122,7 +122,7 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "rate_limits_premium": TEST_RATE_LIMITS,
             "rate_limits_anonymous": TEST_RATE_LIMITS,
             # A full collection per app start (~0.1 s) adds minutes to the
-            # suite; tests/integration/test_app.py starts one app with it on.
+            # suite; tests/integration/test_heap.py starts apps with it on.
             "freeze_heap": False,
         }
         values.update(overrides)

@@ -6,6 +6,9 @@ long as the process. Measured in the search benchmark, those passes (tens of
 milliseconds each, at unpredictable moments) were the slowest one percent of
 every kind of request. Frozen, they are skipped: a full collection walks only
 what requests have left behind.
+
+Process-wide, as the collector is: meant for one app per process (what
+`imghost serve` runs in each of its processes).
 """
 
 from __future__ import annotations

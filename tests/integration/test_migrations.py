@@ -80,6 +80,16 @@ def test_upgrading_from_the_first_revision_keeps_every_row(empty_database: str) 
     _run(empty_database, ["UPDATE images SET visibility = 'private'"], {})
     assert _scalar(empty_database, listed) == 0
     assert _scalar(empty_database, text_listed) == 0
+    # A text row written without the copies (an older release during a
+    # rolling upgrade) gets them from the image.
+    second_image = SEED[1].replace("img_1", "img_2").replace("'private'", "'public'")
+    text_row = (
+        "INSERT INTO image_search (image_id, title) VALUES ('img_2', 'x')"
+        if empty_database.startswith("sqlite")
+        else "INSERT INTO image_search (image_id, document) VALUES ('img_2', to_tsvector('x'))"
+    )
+    _run(empty_database, [second_image, text_row], {"now": now})
+    assert _scalar(empty_database, text_listed) == 1
     _run(
         empty_database,
         ["INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'winter', 1)"],

@@ -6,19 +6,21 @@ images of others, never deleted ones.
 
 How a listing stays one short index walk at a million images:
 
-- With a tag filter the walk starts in ``image_tags``, which carries copies of
-  the image's owner, upload time and ``listed`` flag (public, ready, not
-  deleted), so "tag T, newest first" and "user U, tag T, newest first" are
-  each one ordered index range; other tags are probed by primary key.
+- With a tag filter the walk starts in ``image_tags``, with a text search in
+  ``image_search``; both carry copies of the image's owner, upload time and
+  ``listed`` flag (public, ready, not deleted), so "tag T, newest first",
+  "user U, tag T, newest first" and "matches of q, newest first" are each one
+  ordered index range; other tags are probed by primary key.
 - What a caller may see is split into disjoint parts, each walked on its own
   index, sorted and cut to the page, then merged: what anyone may see
-  (``listed``), the caller's own other images, and other images the caller
-  holds a grant on (started from the grants, which are few). One OR over all
-  of them would defeat every index.
+  (``listed``), the caller's own other images, and — for callers who hold
+  any grant — other images reached through one (started from the grants,
+  which are few). One OR over all of them would defeat every index.
 - The keyset cursor compares a row value, ``(key, id) < (:key, :id)``, which
   bounds the index scan, so deep pages cost what page 1 costs.
-- ``total`` counts up to ``COUNT_CAP`` matches; past that it says so
-  (``total_capped``) instead of counting a million rows per page.
+- ``total`` counts up to ``COUNT_CAP`` matches, part by part; past that it
+  says so (``total_capped``) instead of counting a million rows per page. A
+  last page shows the total without counting.
 - Relevance ranks the ``RELEVANCE_CANDIDATES`` newest matches: ranking every
   image that contains a common word costs more than any page is worth.
 """
@@ -395,8 +397,13 @@ def _statements(shape: _Shape) -> _Statements:
     plan = _plan(shape)
     parts = _parts(shape, plan)
     if shape.sort == "relevance":
-        candidates = _merged(_cuts(plan, parts, "newest", []), bindparam("candidates"))
-        scored = ranked(shape.dialect, bindparam("q"), select(candidates.c.id)).subquery()
+        n: Any = bindparam("candidates")
+        candidates = _merged(_cuts(plan, parts, "newest", []), n)
+        newest = select(candidates.c.id)
+        if len(parts) > 1:  # the newest of all parts, not of each
+            newest = newest.order_by(*_order([candidates.c.k0, candidates.c.k1], "newest"))
+            newest = newest.limit(n)
+        scored = ranked(shape.dialect, bindparam("q"), newest).subquery()
         # Ranked and cut before the images are joined.
         cut = (
             select(scored)
@@ -466,7 +473,7 @@ async def search(
         after=cursor is not None and sort != "relevance",
         grants=caller.user_id is not None
         and not caller.admin
-        and bool(await session.scalar(holds_grants(caller.user_id))),
+        and bool(await session.scalar(_HOLDS_GRANTS, {"me": caller.user_id})),
     )
     statements = _statements(shape)
     offset = (page - 1) * limit
@@ -516,6 +523,8 @@ async def _count(session: AsyncSession, counts: list[Select[Any]], params: dict[
             break
     return total
 
+
+_HOLDS_GRANTS = holds_grants(bindparam("me", type_=String()))
 
 # Filters that name a bound value (tags and the text are counted apart).
 _SCALARS = frozenset(

@@ -134,13 +134,7 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
         return public
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
     managing_orgs = my_orgs.where(OrgMember.role.in_(("owner", "admin")))
-    owner_level = or_(
-        and_(
-            Image.owner_id == me,
-            or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs)),
-        ),
-        Image.org_id.in_(managing_orgs),
-    )
+    owner_level = or_(owned_images(me), Image.org_id.in_(managing_orgs))
     # Aliased: this runs inside queries that already have `albums` in scope.
     granted = _granted(me, my_orgs, aliased(Album))
     return or_(owner_level, public, and_(ready, granted))

@@ -334,6 +334,11 @@ def test_total_is_capped(client: httpx.Client, monkeypatch: Any) -> None:
             "/v1/images", headers=owner.headers, params={"tag": "many", "limit": limit}
         ).json()
         assert (body["total"], body["totalCapped"], len(body["images"])) == (3, True, limit)
+    # relevance ranks the newest candidates of all parts together
+    body = client.get(
+        "/v1/images", headers=owner.headers, params={"q": "many", "sort": "relevance"}
+    ).json()
+    assert (len(body["images"]), body["totalCapped"]) == (4, True)
 
 
 def ids_of(body: dict[str, Any]) -> list[str]:

@@ -297,7 +297,17 @@ def observe(world: World, actor: Actor, action: str, image_id: str) -> int | boo
         r = c.get(f"/v1/users/{owner.user_id}/images", headers=actor.headers, params=params)
         if r.status_code != 200:
             return r.status_code
-        return image_id in {i["imageId"] for i in r.json()["images"]}
+        found = image_id in {i["imageId"] for i in r.json()["images"]}
+        # Search builds the same rule from its own parts (what anyone sees,
+        # own hidden images, grants), on each path a listing can walk: the
+        # images table, and the text index's rows ("photo" is in the file name).
+        for extra in ({}, {"q": "photo"}, {"q": "photo", "sort": "relevance"}):
+            query = {**params, "user": owner.user_id, **extra}
+            r = c.get("/v1/images", headers=actor.headers, params=query)
+            assert r.status_code == 200, (actor.name, extra, r.text)
+            searched = image_id in {i["imageId"] for i in r.json()["images"]}
+            assert searched == found, (actor.name, world.visibility, extra, searched)
+        return found
     if action == "patch":
         r = c.patch(f"/v1/images/{image_id}", headers=actor.headers, json={"title": actor.name})
         return r.status_code
