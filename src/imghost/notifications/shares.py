@@ -8,6 +8,7 @@ permission they already had, or changing it, tells them nothing new.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,20 +38,7 @@ async def image_shared(
     permission: str,
     granted_by: str,
 ) -> None:
-    who = await _username(session, granted_by)
-    await notify(
-        session,
-        user_id=user_id,
-        kind="share.image",
-        title=f"{who} shared an image with you",
-        body=f"{who} gave you {permission} access to the image {_quoted(image_title, image_id)}.",
-        data={
-            "imageId": image_id,
-            "permission": permission,
-            "sharedBy": granted_by,
-            "sharedByUsername": who,
-        },
-    )
+    await _shared(session, "image", image_id, image_title, user_id, permission, granted_by)
 
 
 async def album_shared(
@@ -62,15 +50,29 @@ async def album_shared(
     permission: str,
     granted_by: str | None,
 ) -> None:
+    await _shared(session, "album", album_id, album_title, user_id, permission, granted_by)
+
+
+async def _shared(
+    session: AsyncSession,
+    what: Literal["image", "album"],
+    target_id: str,
+    target_title: str | None,
+    user_id: str,
+    permission: str,
+    granted_by: str | None,
+) -> None:
+    """``share.image`` / ``share.album``: one shape, the target named by id."""
     who = await _username(session, granted_by)
     await notify(
         session,
         user_id=user_id,
-        kind="share.album",
-        title=f"{who} shared an album with you",
-        body=f"{who} gave you {permission} access to the album {_quoted(album_title, album_id)}.",
+        kind=f"share.{what}",
+        title=f"{who} shared an {what} with you",
+        body=f"{who} gave you {permission} access to the {what} "
+        f"{_quoted(target_title, target_id)}.",
         data={
-            "albumId": album_id,
+            f"{what}Id": target_id,
             "permission": permission,
             "sharedBy": granted_by,
             "sharedByUsername": who,
