@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
 Visibility = Literal["public", "unlisted", "private"]
@@ -28,6 +28,10 @@ def check_text(value: str) -> str:
     if unstorable(value):
         raise ValueError("contains a NUL or an invalid Unicode character")
     return value
+
+
+# For form fields and other parameters outside a StrictInput body.
+StorableStr = Annotated[str, AfterValidator(check_text)]
 
 
 class StrictInput(ApiModel):

@@ -20,6 +20,7 @@ from imghost.auth.schemas import (
 )
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
+from imghost.schemas import StorableStr
 
 router = APIRouter(tags=["auth"])
 
@@ -46,8 +47,10 @@ async def login(body: LoginIn, db: Db, ctx: Ctx) -> TokenOut:
 async def oauth2_token(
     db: Db,
     ctx: Ctx,
-    username: Annotated[str, Form(description="Your email (or username field of the form)")],
-    password: Annotated[str, Form()],
+    username: Annotated[
+        StorableStr, Form(description="Your email (or username field of the form)")
+    ],
+    password: Annotated[StorableStr, Form()],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> OAuth2TokenOut:
     """OAuth2 password grant (form encoded), so the docs' Authorize button works."""

@@ -121,6 +121,10 @@ def test_oauth2_password_grant(client: httpx.Client) -> None:
     assert me.status_code == 200
     bad = client.post("/v1/auth/token", data={"username": user.email, "password": "nope nope"})
     assert_problem(bad, 401, "invalid_credentials")
+    # a NUL cannot reach the database (PostgreSQL text refuses it): 422, not 500
+    for field in ("username", "password"):
+        form = {"username": user.email, "password": PASSWORD, field: "a\x00b"}
+        assert_problem(client.post("/v1/auth/token", data=form), 422, "validation_error")
 
 
 def test_jwt_algorithm_attacks_rejected(client: httpx.Client) -> None:
