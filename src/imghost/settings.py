@@ -248,6 +248,18 @@ DECLARED: tuple[Setting, ...] = (
         30.0,
         "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)",
     ),
+    # hardening A: upload validation: frames, decoded pixels, time budget, admission, shutdown
+    # (end of hardening A)
+    # hardening B: request bodies: size and time limits, database pool, concurrent uploads
+    # (end of hardening B)
+    # hardening C: on-demand renditions: stored bytes strangers can cause, eviction
+    # (end of hardening C)
+    # hardening D: HTTP server: headers, keep-alive, connections
+    # (end of hardening D)
+    # hardening E: logins, signups and passwords
+    # (end of hardening E)
+    # hardening F: secrets, trusted proxies, response headers
+    # (end of hardening F)
 )
 
 _BY_NAME = {s.name: s for s in DECLARED}
@@ -307,6 +319,18 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     webhook_retry_base: float = 30.0
+    # hardening A
+    # (end of hardening A)
+    # hardening B
+    # (end of hardening B)
+    # hardening C
+    # (end of hardening C)
+    # hardening D
+    # (end of hardening D)
+    # hardening E
+    # (end of hardening E)
+    # hardening F
+    # (end of hardening F)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
