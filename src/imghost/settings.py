@@ -249,6 +249,48 @@ DECLARED: tuple[Setting, ...] = (
         "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)",
     ),
     # hardening A: upload validation: frames, decoded pixels, time budget, admission, shutdown
+    Setting(
+        "max_frames",
+        int,
+        1000,
+        "Most frames an animated upload may have (counted from its headers before decoding)",
+    ),
+    Setting(
+        "max_total_pixels",
+        int,
+        1_000_000_000,
+        "Most pixels an upload decodes to in all its frames together (canvas × frames)",
+    ),
+    Setting(
+        "validation_timeout",
+        float,
+        30.0,
+        "Seconds checking one upload may take; longer is refused 422 image_too_complex",
+    ),
+    Setting(
+        "validations_per_user",
+        int,
+        2,
+        "Uploads of one user checked at once; more wait their turn (slots are shared fairly)",
+    ),
+    Setting(
+        "validation_queue_per_user",
+        int,
+        8,
+        "Uploads of one user waiting to be checked; more are answered 429 validation_busy",
+    ),
+    Setting(
+        "validation_queue",
+        int,
+        64,
+        "Uploads of all users waiting to be checked; more are answered 503 validation_busy",
+    ),
+    Setting(
+        "shutdown_timeout",
+        int,
+        15,
+        "Seconds `imghost serve` waits for requests in flight on SIGTERM before it stops them",
+    ),
     # (end of hardening A)
     # hardening B: request bodies: size and time limits, database pool, concurrent uploads
     # (end of hardening B)
@@ -320,6 +362,13 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_retry_base: float = 30.0
     # hardening A
+    max_frames: int = 1000
+    max_total_pixels: int = 1_000_000_000
+    validation_timeout: float = 30.0
+    validations_per_user: int = 2
+    validation_queue_per_user: int = 8
+    validation_queue: int = 64
+    shutdown_timeout: int = 15
     # (end of hardening A)
     # hardening B
     # (end of hardening B)
@@ -390,6 +439,18 @@ class Settings:
                 raise SettingsError(f"IMGHOST_RATE_LIMITS_{plan.upper()}: {exc}") from exc
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError("IMGHOST_REDIS_URL must start with redis:// or rediss://")
+        # hardening A
+        for name in ("max_frames", "max_total_pixels", "validations_per_user"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+        if self.validation_queue < 0 or self.validation_queue_per_user < 0:
+            raise SettingsError(
+                "IMGHOST_VALIDATION_QUEUE and IMGHOST_VALIDATION_QUEUE_PER_USER cannot be negative"
+            )
+        if not 0 < self.validation_timeout < float("inf"):  # also refuses NaN
+            raise SettingsError("IMGHOST_VALIDATION_TIMEOUT must be a positive number of seconds")
+        if self.shutdown_timeout <= 0:
+            raise SettingsError("IMGHOST_SHUTDOWN_TIMEOUT must be a positive number of seconds")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

@@ -71,6 +71,9 @@ def serve(
         proxy_headers=True,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
+        # On SIGTERM, requests still running after this are cancelled and the
+        # lifespan's shutdown kills busy pixel processes: the server always stops.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -2,8 +2,10 @@
 
 Order matters for safety: the format is sniffed from the bytes, dimensions are
 read from the header and checked against the pixel limit *before* any pixel is
-decoded (a decompression bomb is refused without allocating its canvas), and
-only then is the image decoded in full to prove it is not broken.
+decoded (a decompression bomb is refused without allocating its canvas), the
+frames are counted from the container and their total against the frame and
+total-pixel limits (an animation bomb is refused without decoding a frame),
+and only then is the image decoded in full to prove it is not broken.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from imghost.imaging.frames import Frames, count_frames
 from imghost.imaging.sniff import SNIFF_BYTES, Format, sniff
 
 _heif_registered = False
@@ -134,11 +137,27 @@ def opened(path: Path) -> Iterator[tuple[Image.Image, Format]]:
         ) from exc
 
 
-def probe(path: Path, max_pixels: int) -> ProbeResult:
+# Defaults of IMGHOST_MAX_FRAMES and IMGHOST_MAX_TOTAL_PIXELS (see settings.py).
+MAX_FRAMES = 1000
+MAX_TOTAL_PIXELS = 1_000_000_000
+
+
+def probe(
+    path: Path,
+    max_pixels: int,
+    max_frames: int = MAX_FRAMES,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+) -> ProbeResult:
     """Validate the file at ``path``; raise ProbeError with the right 4xx otherwise."""
     with opened(path) as (img, fmt):
         width, height = img.size
         check_pixels(width, height, max_pixels)
+        counted = count_frames(path, fmt.name, max_frames)
+        if counted is None:
+            # HEIF/AVIF: libheif/libavif parsed the container on open; no frame
+            # has been decoded yet.
+            counted = Frames(int(getattr(img, "n_frames", 1) or 1), width, height)
+        check_frames(counted, max_pixels, max_frames, max_total_pixels)
         frames = int(getattr(img, "n_frames", 1) or 1)
         _decode_all(img, frames, max_pixels)
         if frames > 1:
@@ -160,6 +179,26 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
             "image_too_large",
             f"The image is {width}×{height} ({width * height / 1e6:.1f} MP); "
             f"the limit is {max_pixels / 1e6:.0f} MP.",
+        )
+
+
+def check_frames(counted: Frames, max_pixels: int, max_frames: int, max_total_pixels: int) -> None:
+    """Refuse an animation whose frames or decoded pixels exceed the limits."""
+    if counted.count > max_frames:
+        raise ProbeError(
+            413,
+            "too_many_frames",
+            f"The image has more than {max_frames} frames; the limit is {max_frames}.",
+        )
+    # The canvas may have grown past the header's size (frames placed outside it).
+    check_pixels(max(counted.width, 1), max(counted.height, 1), max_pixels)
+    if counted.total_pixels > max_total_pixels:
+        raise ProbeError(
+            413,
+            "image_too_large",
+            f"The animation decodes to {counted.total_pixels / 1e6:,.0f} MP "
+            f"({counted.count} frames of {counted.width}×{counted.height}); "
+            f"the limit is {max_total_pixels / 1e6:,.0f} MP in all frames together.",
         )
 
 

@@ -1,34 +1,52 @@
-"""A process pool for CPU-bound pixel work, with per-job time and memory limits.
+"""A process pool for CPU-bound pixel work, with per-call time and memory limits.
 
 Decoding and encoding run in separate processes so one huge image neither
-holds the GIL of the event loop nor stalls the other jobs. Each pool process
-has an address-space limit: an image that needs more fails its job with a
-MemoryError instead of taking the machine down. A job that runs past its time
-limit cannot be cancelled inside a process, so the pool's processes are
-terminated and a fresh pool is started on the next use; other jobs caught in
-that pool fail their attempt and are retried.
+holds the GIL of the event loop nor stalls the other calls. Each process has
+an address-space limit: an image that needs more fails its call with a
+MemoryError instead of taking the machine down.
+
+A call cannot be interrupted inside a process, only the process can be
+killed. ``concurrent.futures.ProcessPoolExecutor`` can only stop all its
+processes at once, so one caller that gave up (time limit, client gone)
+failed every other caller's work. This pool is purpose-built: each call has
+a process of its own for its duration, so a call that runs too long or whose
+caller gives up kills exactly that process; the others run on, and a fresh
+process replaces it on the next call.
+
+Processes are started from a fork server (warm: the pixel modules are
+imported once there) and die with it; the fork server exits when this process
+does, even on ``kill -9`` (see :mod:`imghost.jobs.orphans`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import multiprocessing
 import resource
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar, TypeVarTuple
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar, TypeVarTuple
+
+from imghost.jobs.orphans import die_with_parent
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-# Modules every pixel job needs, imported once in the fork server so each new
-# pool process starts warm.
-PRELOAD = ["imghost.imaging.render", "imghost.imaging.metadata", "imghost.imaging.scan"]
+# Modules every pixel call needs, imported once in the fork server so each new
+# process starts warm.
+PRELOAD = [
+    "imghost.imaging.render",
+    "imghost.imaging.metadata",
+    "imghost.imaging.scan",
+    "imghost.imaging.probe",
+]
+
+# How long close() lets an idle process exit by itself before killing it.
+_EXIT_GRACE = 1.0
 
 
 class PixelJobTimeout(Exception):
@@ -44,61 +62,166 @@ def _limit_memory(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _serve(conn: Connection, memory_limit: int) -> None:
+    """A pool process: run calls received on ``conn`` until it closes."""
+    die_with_parent()
+    _limit_memory(memory_limit)
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", fn(*args))
+        except MemoryError as exc:
+            # The heap may stay fragmented after hitting the limit: report,
+            # then exit so the next call starts in a fresh process.
+            _send(conn, ("err", exc))
+            return
+        except BaseException as exc:  # the caller's business, sent back as is
+            reply = ("err", exc)
+        _send(conn, reply)
+
+
+def _send(conn: Connection, reply: tuple[str, Any]) -> None:
+    try:
+        conn.send(reply)  # pickled whole before any byte is written
+    except (EOFError, OSError):
+        raise SystemExit(0) from None  # the pool side is gone
+    except Exception as exc:  # an unpicklable result or exception
+        conn.send(("err", RuntimeError(f"{type(exc).__name__}: {exc}; reply: {reply[1]!r:.200}")))
+
+
+class _Process:
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.killed = False
+
+    def kill(self, release: bool = True) -> None:
+        """SIGKILL the process; ``release=False`` leaves the pipe to the caller
+        waiting on it (closing it under a waiter would hide the EOF it waits for)."""
+        self.killed = True
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_EXIT_GRACE)
+        if release:
+            self.conn.close()
+
+
 class PixelPool:
     def __init__(self, workers: int, memory_limit: int) -> None:
-        self.workers = workers
+        self.workers = max(workers, 1)
         self.memory_limit = memory_limit
-        self._executor: ProcessPoolExecutor | None = None
+        self._idle: list[_Process] = []
+        self._busy: set[_Process] = set()
+        self._slots: asyncio.Semaphore | None = None
 
-    def _get(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=context,
-                initializer=_limit_memory,
-                initargs=(self.memory_limit,),
-            )
-        return self._executor
+    @property
+    def busy(self) -> int:
+        """Processes running a call now (for tests and diagnostics)."""
+        return len(self._busy)
+
+    def pids(self) -> list[int]:
+        return [p.process.pid or 0 for p in (*self._idle, *self._busy)]
+
+    def _spawn(self) -> _Process:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs, self.memory_limit), daemon=True, name="imghost-pixels"
+        )
+        process.start()
+        theirs.close()
+        return _Process(process, ours)
+
+    async def _take(self) -> _Process:
+        while self._idle:
+            proc = self._idle.pop()
+            if proc.process.is_alive():
+                return proc
+            proc.kill()
+        # Starting a process may first start the fork server (about a second
+        # of imports): not on the event loop. A caller cancelled meanwhile
+        # leaves the new process to the next one.
+        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn))
+        try:
+            return await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            spawning.add_done_callback(self._adopt)
+            raise
+
+    def _adopt(self, spawning: asyncio.Future[_Process]) -> None:
+        if not spawning.cancelled() and spawning.exception() is None:
+            self._idle.append(spawning.result())
 
     async def run(self, limit_seconds: float, fn: Callable[[*Ts], T], *args: *Ts) -> T:
-        executor = self._get()
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(executor, functools.partial(fn, *args))
-        try:
-            return await asyncio.wait_for(future, limit_seconds)
-        except TimeoutError:
-            log.warning("pixel job over %ss: restarting the pixel pool", limit_seconds)
-            self._terminate(executor)
-            raise PixelJobTimeout(
-                f"image processing took longer than {limit_seconds:.0f} s"
-            ) from None
-        except BrokenProcessPool:
-            self._terminate(executor)
-            raise PixelWorkerDied("the image processing process died (out of memory?)") from None
-        except asyncio.CancelledError:
-            # The caller gave up (job time limit, shutdown): a process cannot be
-            # interrupted mid-task, so stop the pool rather than let it burn on.
-            if not future.done():
-                self._terminate(executor)
-            raise
-        except MemoryError:
-            # A process that hit its memory limit may keep a fragmented heap:
-            # start the next job in fresh processes.
-            self._terminate(executor)
-            raise
-
-    def _terminate(self, executor: ProcessPoolExecutor) -> None:
-        if self._executor is executor:
-            self._executor = None
-        # Python 3.11 has no public way to stop a busy pool: terminate its processes.
-        for process in list((getattr(executor, "_processes", None) or {}).values()):
-            if process.is_alive():
-                process.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
+        """``fn(*args)`` in a pool process; its process is killed if it runs past
+        ``limit_seconds`` (PixelJobTimeout) or if the caller is cancelled."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.workers)
+        async with self._slots:
+            proc = await self._take()
+            self._busy.add(proc)
+            reusable = False
+            try:
+                proc.conn.send((fn, args))
+                status, value = await asyncio.wait_for(_receive(proc.conn), limit_seconds)
+                if status == "ok":
+                    reusable = True
+                    return value  # type: ignore[no-any-return]
+                if not isinstance(value, MemoryError):
+                    reusable = True  # the call failed; the process is fine
+                raise value
+            except TimeoutError:
+                log.warning("pixel call over %ss: its process is killed", limit_seconds)
+                raise PixelJobTimeout(
+                    f"image processing took longer than {limit_seconds:.0f} s"
+                ) from None
+            except (EOFError, OSError):
+                raise PixelWorkerDied(
+                    "the image processing process died (out of memory?)"
+                ) from None
+            finally:
+                # Cancelled (the caller gave up, the client went away, shutdown)
+                # or over time: only this call's process is killed.
+                self._busy.discard(proc)
+                if reusable and not proc.killed:  # not killed by close()
+                    self._idle.append(proc)
+                else:
+                    proc.kill()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop every process now: busy ones are killed, not waited for (their
+        callers get PixelWorkerDied). A later call starts fresh processes."""
+        busy, self._busy = list(self._busy), set()
+        idle, self._idle = self._idle, []
+        for proc in busy:
+            proc.kill(release=False)  # its caller closes the pipe
+        for proc in idle:
+            proc.conn.close()  # EOF: the process exits by itself
+        for proc in idle:
+            proc.process.join(_EXIT_GRACE)
+            proc.kill()
+
+
+async def _receive(conn: Connection) -> tuple[str, Any]:
+    """The process's reply, awaited without a thread: the loop watches the pipe."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = conn.fileno()
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+    # The process writes its whole reply at once: reading it takes no longer
+    # than the copy (a few MB at most).
+    reply: tuple[str, Any] = conn.recv()
+    return reply

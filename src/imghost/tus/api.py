@@ -22,6 +22,7 @@ from imghost.storage.resumable import Piece
 from imghost.tus import finish, protocol, services
 from imghost.tus.receive import receive
 from imghost.uploads.models import Upload
+from imghost.uploads.validation import CHECK, CHECKS
 
 router = APIRouter(tags=["tus"])
 
@@ -67,7 +68,9 @@ async def tus_options(ctx: Ctx) -> Response:
 
 @router.post("/v1/tus/", status_code=201, response_class=Response)
 @router.post("/v1/tus", status_code=201, response_class=Response, include_in_schema=False)
-async def tus_create(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> Response:
+async def tus_create(
+    request: Request, actor: CurrentActor, db: Db, ctx: Ctx, _: None = CHECK
+) -> Response:
     """Create an upload (Upload-Length or Upload-Defer-Length: 1, Upload-Metadata)."""
     headers = request.headers
     protocol.check_version(headers.get("tus-resumable"))
@@ -182,7 +185,7 @@ async def tus_head(upload_id: str, actor: CurrentActor, db: Db) -> Response:
     return Response(status_code=200, headers=_upload_headers(upload))
 
 
-@router.patch("/v1/tus/{upload_id}", status_code=204, response_class=Response)
+@router.patch("/v1/tus/{upload_id}", status_code=204, response_class=Response, dependencies=CHECKS)
 async def tus_patch(
     upload_id: str, request: Request, actor: CurrentActor, db: Db, ctx: Ctx
 ) -> Response:

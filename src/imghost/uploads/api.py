@@ -35,6 +35,7 @@ from imghost.uploads.multipart import Form, read_form
 from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut, UploadStatus
 from imghost.uploads.signing import verify_upload
 from imghost.uploads.spool import Spool, TooLarge
+from imghost.uploads.validation import CHECKS
 
 router = APIRouter(tags=["uploads"])
 
@@ -86,7 +87,7 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
 }
 
 
-@router.post("/v1/images", status_code=201, openapi_extra=_CREATE_IMAGES_DOC)
+@router.post("/v1/images", status_code=201, openapi_extra=_CREATE_IMAGES_DOC, dependencies=CHECKS)
 async def create_images(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> JSONResponse:
     """Upload directly (multipart/form-data) or finalize a presigned upload (JSON)."""
     content_type = request.headers.get("content-type", "")

@@ -20,13 +20,12 @@ import anyio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.concurrency import run_cpu_bound
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
-from imghost.imaging.probe import ProbeError, ProbeResult, probe
+from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
 from imghost.quotas import services as quotas
 from imghost.settings import Settings
@@ -35,14 +34,18 @@ from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
 from imghost.uploads.spool import Received, Spool
+from imghost.uploads.validation import run_validation
 
 log = logging.getLogger(__name__)
 
 
-async def validate_image(path: Path, max_pixels: int) -> ProbeResult:
-    """Probe a spooled file off the event loop; bad bytes become a 4xx AppError."""
+async def validate_image(path: Path, settings: Settings, owner_id: str) -> ProbeResult:
+    """Probe a spooled file off the event loop; bad bytes become a 4xx AppError.
+
+    Bounded by the frame, pixel and time limits, fair between users, and
+    stopped if the client goes away (see :mod:`imghost.uploads.validation`)."""
     try:
-        return await run_cpu_bound("decode", probe, path, max_pixels)
+        return await run_validation(path, settings, owner_id)
     except ProbeError as exc:
         raise AppError(exc.status, exc.code, exc.detail) from exc
     except MemoryError as exc:
@@ -90,7 +93,7 @@ async def check_new_image(
     """Validate a spooled file and build its row; neither stored nor added yet."""
     if spool.size == 0:
         raise AppError(422, "invalid_image", "The file is empty.")
-    probed = await validate_image(spool.path, settings.max_pixels)
+    probed = await validate_image(spool.path, settings, owner_id)
     name = _clean_name(filename)
     return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
 
@@ -300,7 +303,7 @@ async def finalize_upload(
             raise AppError(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
             )
-        probed = await validate_image(spool.path, settings.max_pixels)
+        probed = await validate_image(spool.path, settings, owner_id)
         image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
         # Claim the upload with a conditional update: two concurrent finalizes
         # of the same upload cannot both create an image.

@@ -64,3 +64,92 @@ def test_dead_process_then_recovery() -> None:
         anyio.run(scenario)
     finally:
         pool.close()
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_one_call_over_time_does_not_fail_the_others() -> None:
+    # Before: the pool terminated all its processes when one call timed out,
+    # failing every other caller's work (BrokenProcessPool -> PixelWorkerDied).
+    pool = PixelPool(2, 0)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tg:
+            results: list[int] = []
+
+            async def steady() -> None:
+                results.append(await pool.run(30, _pid_after, 1.0))
+
+            tg.start_soon(steady)
+            with pytest.raises(PixelJobTimeout):
+                await pool.run(0.3, _sleep, 30.0)
+        assert len(results) == 1
+        # The steady call's process survives and is reused.
+        assert await pool.run(30, _pid_after, 0.0) == results[0]
+
+    try:
+        anyio.run(scenario)
+    finally:
+        pool.close()
+
+
+def test_cancelled_call_kills_only_its_process() -> None:
+    # Before: a cancelled call (the caller gave up) terminated the whole pool.
+    pool = PixelPool(2, 0)
+
+    async def scenario() -> None:
+        steady: list[int] = []
+        running: list[int] = []
+        async with anyio.create_task_group() as tg:
+
+            async def keep_going() -> None:
+                steady.append(await pool.run(30, _pid_after, 1.5))
+
+            tg.start_soon(keep_going)
+            with anyio.move_on_after(0.8):
+                await pool.run(30, _sleep, 30.0)
+                running.extend(pool.pids())
+            running.extend(pool.pids())
+        # The hung call's process was killed at once, the steady one finished
+        # its call and stays for the next.
+        assert pool.pids() == steady
+        assert steady[0] in running
+
+    try:
+        anyio.run(scenario)
+    finally:
+        pool.close()
+
+
+def test_close_kills_busy_processes_instead_of_waiting() -> None:
+    pool = PixelPool(1, 0)
+    pids: list[int] = []
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def hang() -> None:
+                with pytest.raises(PixelWorkerDied):
+                    await pool.run(60, _sleep, 60.0)
+
+            tg.start_soon(hang)
+            while not pool.busy:
+                await anyio.sleep(0.01)
+            pids.extend(pool.pids())
+            started = time.monotonic()
+            await anyio.to_thread.run_sync(pool.close)
+            assert time.monotonic() - started < 5
+
+    anyio.run(scenario)
+    assert pids and not any(_alive(pid) for pid in pids)
