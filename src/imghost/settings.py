@@ -258,7 +258,7 @@ DECLARED: tuple[Setting, ...] = (
     Setting(
         "max_total_pixels",
         int,
-        1_000_000_000,
+        300_000_000,
         "Most pixels an upload decodes to in all its frames together (canvas × frames)",
     ),
     Setting(
@@ -270,8 +270,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting(
         "validations_per_user",
         int,
-        2,
-        "Uploads of one user checked at once; more wait their turn (slots are shared fairly)",
+        1,
+        "Large or animated uploads of one user checked at once (in pixel processes, one per "
+        "core); more wait their turn, and free slots go round-robin to the waiting users",
     ),
     Setting(
         "validation_queue_per_user",
@@ -363,9 +364,9 @@ class Settings:
     webhook_retry_base: float = 30.0
     # hardening A
     max_frames: int = 1000
-    max_total_pixels: int = 1_000_000_000
+    max_total_pixels: int = 300_000_000
     validation_timeout: float = 30.0
-    validations_per_user: int = 2
+    validations_per_user: int = 1
     validation_queue_per_user: int = 8
     validation_queue: int = 64
     shutdown_timeout: int = 15

@@ -3,12 +3,12 @@ when its client goes away.
 
 1. The headers are read first (in a thread, no pixel decoded): a file over the
    frame, canvas or total-pixel limits is refused at once.
-2. The caller waits for a slot of the :class:`FairGate` (per-user fairness).
-3. A small still image is decoded in a thread: it is over in milliseconds and
-   the process hop would cost more than the work (see bench notes in
-   docs/OPERATIONS.md). Anything large or animated is decoded in a pixel-pool
-   process, under the validation time budget: past it, or when the client
-   disconnects, that one process is killed.
+2. A small still image is decoded in a thread: it is over in milliseconds and
+   the process hop would cost more than the work.
+3. Anything large or animated waits for a slot of the :class:`FairGate`
+   (per-user fairness), then is decoded in a pixel-pool process under the
+   validation time budget: past it, or when the client disconnects, that one
+   process is killed.
 
 The routes that validate uploads declare the :func:`validation_scope`
 dependency; it makes the app's pool and gate, and the request whose
@@ -111,17 +111,25 @@ async def run_validation(path: Path, settings: Settings, owner_id: str) -> Probe
     header = await run_cpu_bound("decode", read_header, path, settings)
     size = path.stat().st_size  # noqa: ASYNC240 - one metadata op
     small = header.frames == 1 and header.pixels < THREAD_MAX_PIXELS and size < THREAD_MAX_BYTES
-    if scope is None:
-        return await asyncio.wait_for(
-            run_cpu_bound("decode", _probe, path, settings), settings.validation_timeout
-        )
+    if scope is None or small:
+        # Milliseconds of work: the thread limiter bounds it, and no slot of the
+        # pool (nor a place in the fair queue) is spent on it.
+        work: Awaitable[ProbeResult] = run_cpu_bound("decode", _probe, path, settings)
+        request = scope.request if scope else None
+        return await _unless_gone(request, _timed(work, settings))
     async with scope.gate.admit(owner_id):
-        if small:
-            work: Awaitable[ProbeResult] = run_cpu_bound("decode", _probe, path, settings)
-        else:
-            work = scope.pool.run(settings.validation_timeout, _probe, path, settings)
         try:
-            return await _unless_gone(scope.request, _timed(work, settings))
+            return await _unless_gone(
+                scope.request,
+                scope.pool.run(
+                    settings.validation_timeout,
+                    probe,
+                    path,
+                    settings.max_pixels,
+                    settings.max_frames,
+                    settings.max_total_pixels,
+                ),
+            )
         except PixelJobTimeout as exc:
             raise _too_complex(settings) from exc
         except PixelWorkerDied as exc:
@@ -135,8 +143,9 @@ async def run_validation(path: Path, settings: Settings, owner_id: str) -> Probe
 
 
 async def _timed(work: Awaitable[T], settings: Settings) -> T:
-    # The pool enforces the budget itself (and kills); a thread is only ever
-    # given a small still image, so its budget is a backstop.
+    # A thread cannot be killed: it is only ever given a small still image
+    # (or, without a scope, a file within the header limits), so this budget
+    # is a backstop that frees the caller.
     try:
         return await asyncio.wait_for(work, settings.validation_timeout + 1)
     except TimeoutError as exc:

@@ -1,0 +1,136 @@
+"""Frames and canvas are counted from the headers; animation bombs are refused
+before a single frame is decoded."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imghost.imaging.frames import count_frames
+from imghost.imaging.probe import ProbeError, probe
+from tests.hostile import gif_bomb
+
+
+def _animation(fmt: str, frames: int, size: tuple[int, int] = (40, 30), **save: object) -> bytes:
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    images = [Image.new("RGB", size, (i * 40 % 256, 90, 160)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, format=fmt, save_all=True, append_images=images[1:], **save)
+    return buf.getvalue()
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "f") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "save"),
+    [
+        ("GIF", "gif", {"duration": 50}),
+        ("PNG", "png", {"duration": 50}),
+        ("WEBP", "webp", {"duration": 50, "lossless": True}),
+    ],
+)
+def test_counts_generated_animations(
+    tmp_path: Path, fmt: str, name: str, save: dict[str, object]
+) -> None:
+    path = _write(tmp_path, _animation(fmt, 5, **save))
+    counted = count_frames(path, name, 1000)
+    assert counted is not None
+    assert (counted.count, counted.width, counted.height) == (5, 40, 30)
+    assert counted.total_pixels == 5 * 40 * 30
+    assert probe(path, 10**8, max_frames=5).frames == 5
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_frames=4)
+    assert (err.value.status, err.value.code) == (413, "too_many_frames")
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_total_pixels=5 * 40 * 30 - 1)
+    assert (err.value.status, err.value.code) == (413, "image_too_large")
+
+
+def test_still_images_are_one_frame(tmp_path: Path) -> None:
+    for fmt, name in (("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif")):
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buf, format=fmt)
+        counted = count_frames(_write(tmp_path, buf.getvalue()), name, 1000)
+        assert counted is not None and counted.count == 1
+    assert count_frames(_write(tmp_path, b"\xff\xd8\xff"), "jpeg", 1000) is None
+
+
+@pytest.mark.timeout(20)
+def test_the_probes_gif_is_refused_at_once(tmp_path: Path) -> None:
+    # 230 KB: 10,000 one-pixel frames on a 10000x10000 screen. Before, probe()
+    # composited every frame on the 100 MP canvas (minutes, 1.4 GB).
+    path = _write(tmp_path, gif_bomb())
+    assert 220_000 < path.stat().st_size < 240_000
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8)
+    assert (err.value.status, err.value.code) == (413, "too_many_frames")
+    # With a frame limit it passes, the total-pixel limit refuses it, as fast.
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_frames=20_000)
+    assert (err.value.status, err.value.code) == (413, "image_too_large")
+    assert time.monotonic() - started < 2
+
+
+def test_gif_frames_outside_the_screen_grow_the_canvas(tmp_path: Path) -> None:
+    data = bytearray(gif_bomb(2, 1, 1))
+    # Move the second frame's image descriptor to (5000, 4000).
+    second = data.index(b"\x2c", data.index(b"\x2c") + 1)
+    data[second + 1 : second + 5] = struct.pack("<2H", 5000, 4000)
+    counted = count_frames(_write(tmp_path, bytes(data)), "gif", 1000)
+    assert counted is not None and (counted.width, counted.height) == (5001, 4001)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+@pytest.mark.timeout(20)
+def test_apng_that_claims_a_million_frames(tmp_path: Path) -> None:
+    apng = _animation("PNG", 2, (64, 64))
+    at = apng.index(b"acTL") - 4
+    actl = _png_chunk(b"acTL", struct.pack(">2I", 1_000_000, 0))
+    apng = apng[:at] + actl + apng[at + len(actl) :]
+    path = _write(tmp_path, bytes(apng))
+    counted = count_frames(path, "png", 1000)
+    assert counted is not None and counted.count == 1_000_000
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8)
+    assert err.value.code == "too_many_frames"
+
+
+def test_webp_frames_are_composited_on_the_canvas(tmp_path: Path) -> None:
+    # 300 frames of 1x1 on a 16383x16383 canvas: 80 G pixels to composite.
+    frame = b"ANMF" + struct.pack("<I", 16) + b"\0" * 6 + b"\0" * 6 + b"\0" * 4
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x02\0\0\0" + (16382).to_bytes(3, "little") * 2
+    body = b"WEBP" + vp8x + b"ANIM" + struct.pack("<I", 6) + b"\0" * 6 + frame * 300
+    counted = count_frames(
+        _write(tmp_path, b"RIFF" + struct.pack("<I", len(body)) + body), "webp", 1000
+    )
+    assert counted is not None
+    assert (counted.count, counted.width, counted.height) == (300, 16383, 16383)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heif_and_avif_sequences_are_counted_before_decoding(tmp_path: Path, fmt: str) -> None:
+    path = _write(tmp_path, _animation(fmt, 3, (64, 48)))
+    assert probe(path, 10**8).frames == 3
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_frames=2)
+    assert err.value.code == "too_many_frames"
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_total_pixels=3 * 64 * 48 - 1)
+    assert err.value.code == "image_too_large"
