@@ -117,29 +117,30 @@ async def run_validation(path: Path, settings: Settings, owner_id: str) -> Probe
         work: Awaitable[ProbeResult] = run_cpu_bound("decode", _probe, path, settings)
         request = scope.request if scope else None
         return await _unless_gone(request, _timed(work, settings))
+    try:
+        # The wait for a slot is cancelled too if the client goes away.
+        return await _unless_gone(scope.request, _in_pool(scope, path, settings, owner_id))
+    except PixelJobTimeout as exc:
+        raise _too_complex(settings) from exc
+    except PixelWorkerDied as exc:
+        raise AppError(
+            503,
+            "insufficient_memory",
+            "The server could not finish checking this image (out of memory?); try again later.",
+            headers={"Retry-After": "30"},
+        ) from exc
+
+
+async def _in_pool(scope: Scope, path: Path, settings: Settings, owner_id: str) -> ProbeResult:
     async with scope.gate.admit(owner_id):
-        try:
-            return await _unless_gone(
-                scope.request,
-                scope.pool.run(
-                    settings.validation_timeout,
-                    probe,
-                    path,
-                    settings.max_pixels,
-                    settings.max_frames,
-                    settings.max_total_pixels,
-                ),
-            )
-        except PixelJobTimeout as exc:
-            raise _too_complex(settings) from exc
-        except PixelWorkerDied as exc:
-            raise AppError(
-                503,
-                "insufficient_memory",
-                "The server could not finish checking this image (out of memory?); "
-                "try again later.",
-                headers={"Retry-After": "30"},
-            ) from exc
+        return await scope.pool.run(
+            settings.validation_timeout,
+            probe,
+            path,
+            settings.max_pixels,
+            settings.max_frames,
+            settings.max_total_pixels,
+        )
 
 
 async def _timed(work: Awaitable[T], settings: Settings) -> T:

@@ -1,0 +1,112 @@
+"""One user's hostile uploads never stop another user's uploads, and work for
+a client that has gone away is stopped (issue 14, High 1)."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from imghost.jobs.pool import PixelPool
+from tests.conftest import LiveServer
+from tests.factories import assert_problem, image_bytes, make_user, upload
+from tests.hostile import gif_bomb
+from tests.integration.uploads.hostile import start_upload, wait_exited, wait_for
+
+# Limits raised so the probe's kind of GIF passes the header checks and runs
+# into decoding (10,000 frames on a 3000x3000 screen: hours of compositing):
+# the case of a costly file the headers cannot refuse.
+ROOMY = {"max_frames": 20_000, "max_total_pixels": 10**15, "validation_timeout": 60}
+
+
+def _small_animation() -> bytes:
+    frames = [Image.new("RGB", (16, 16), (i * 60, 0, 0)) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    return buf.getvalue()
+
+
+def _pool(live: LiveServer) -> PixelPool:
+    pool: PixelPool = live.app.state.ctx.pixels
+    return pool
+
+
+def test_the_probes_gif_is_refused_at_once(client: httpx.Client) -> None:
+    user = make_user(client)
+    started = time.monotonic()
+    r = upload(client, user, data=gif_bomb(), filename="bomb.gif")
+    assert_problem(r, 413, "too_many_frames")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.timeout(120)
+def test_hostile_uploads_neither_starve_others_nor_outlive_their_client(
+    settings_factory: Any,
+) -> None:
+    with (
+        LiveServer(settings_factory(**ROOMY)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        attacker, other = make_user(client), make_user(client)
+        pool = _pool(live)
+        bomb = gif_bomb(10_000, 3000, 3000)
+        sockets = [start_upload(live.port, attacker, bomb) for _ in range(3)]
+        try:
+            wait_for(lambda: pool.busy == 1, 30, "the first hostile upload to be decoding")
+            hostile = pool.pids()
+            # One slot per user: the attacker's other two uploads wait in its
+            # own queue, and the other user's uploads go straight through.
+            started = time.monotonic()
+            png = upload(client, other, data=image_bytes("PNG", size=(8, 8)), filename="a.png")
+            assert png.status_code == 201, png.text
+            gif = upload(client, other, data=_small_animation(), filename="a.gif")
+            assert gif.status_code == 201, gif.text
+            assert time.monotonic() - started < 10
+            assert pool.busy == 1  # the attacker still holds only its one slot
+        finally:
+            for sock in sockets:
+                sock.close()
+        # The client went away: its decoding process is killed at once, and
+        # its queued uploads never start one.
+        assert wait_exited(hostile, 10) == []
+        wait_for(lambda: pool.busy == 0, 10, "the pool to be idle")
+        gate = live.app.state.validation_gate
+        wait_for(lambda: gate.queued == 0, 10, "the fair queue to be empty")
+
+
+@pytest.mark.timeout(120)
+def test_validation_time_budget_answers_422(settings_factory: Any) -> None:
+    settings = settings_factory(**{**ROOMY, "validation_timeout": 1.0})
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        user = make_user(client)
+        r = upload(client, user, data=gif_bomb(10_000, 2000, 2000), filename="slow.gif")
+        assert_problem(r, 422, "image_too_complex")
+        wait_for(lambda: _pool(live).busy == 0, 10, "the pool to be idle")
+
+
+@pytest.mark.timeout(120)
+def test_queue_bound_answers_429(settings_factory: Any) -> None:
+    settings = settings_factory(**ROOMY, validation_queue_per_user=1)
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        user = make_user(client)
+        gate_sockets = [start_upload(live.port, user, gif_bomb(10_000, 2000, 2000))]
+        try:
+            wait_for(lambda: _pool(live).busy == 1, 30, "the first upload to be decoding")
+            gate_sockets.append(start_upload(live.port, user, gif_bomb(10_000, 2000, 2000)))
+            wait_for(lambda: live.app.state.validation_gate.queued == 1, 30, "the second to queue")
+            r = upload(client, user, data=gif_bomb(10_000, 2000, 2000), filename="third.gif")
+            body = assert_problem(r, 429, "validation_busy")
+            assert "waiting" in body["detail"] and int(r.headers["retry-after"]) > 0
+        finally:
+            for sock in gate_sockets:
+                sock.close()
