@@ -4,8 +4,9 @@ The bytes are validated exactly like a direct upload's (same probe, same
 error codes). Success: the image row, its processing job and the upload's
 ``completed`` status commit together, then the partial bytes are removed.
 A 4xx: the upload is marked ``failed`` with the code, and every byte of it
-is removed. A 5xx (e.g. no memory to decode right now) leaves the upload
-whole and pending: the client's next PATCH at the final offset retries.
+is removed. A 5xx (e.g. no memory to decode right now) or a 429 (the
+caller's validation queue is full) leaves the upload whole and pending: the
+client's next PATCH at the final offset retries.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ async def finish(
         raise
     except AppError as exc:
         await db.rollback()
-        if exc.status >= 500:
+        if exc.status >= 500 or exc.status == 429:  # not the file's fault: retry later
             await services.release(db, upload_id, token)
             await db.commit()
             raise
