@@ -105,19 +105,18 @@ class FairGate:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Hand free slots to waiting users, round-robin."""
-        progress = True
-        while self._free > 0 and progress:
-            progress = False
-            for user in list(self._waiting):
-                if self._free == 0:
-                    break
-                if self.running(user) >= self.per_user:
-                    continue
-                queue = self._waiting.pop(user)
-                waiter = queue.popleft()
-                if queue:
-                    self._waiting[user] = queue  # to the back of the round
-                self._grant(user)
-                waiter.set_result(None)
-                progress = True
+        """Hand free slots to waiting users: first to whoever runs the fewest
+        now, ties in round-robin order (a served user goes to the back)."""
+        while self._free > 0:
+            eligible = [u for u in self._waiting if self.running(u) < self.per_user]
+            if not eligible:
+                return
+            user = min(eligible, key=self.running)  # min() keeps the first of a tie
+            queue = self._waiting.pop(user)
+            waiter = queue.popleft()
+            if queue:
+                self._waiting[user] = queue  # to the back of the round
+            if waiter.done():  # cancelled; its task has not run its cleanup yet
+                continue
+            self._grant(user)
+            waiter.set_result(None)

@@ -15,6 +15,7 @@ from imghost.jobs.pool import PixelPool
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload
 from tests.hostile import gif_bomb
+from tests.integration.tus.helpers import create, created_path, patch
 from tests.integration.uploads.hostile import start_upload, wait_exited, wait_for
 
 # Limits raised so the probe's kind of GIF passes the header checks and runs
@@ -110,3 +111,22 @@ def test_queue_bound_answers_429(settings_factory: Any) -> None:
         finally:
             for sock in gate_sockets:
                 sock.close()
+
+
+@pytest.mark.timeout(120)
+def test_tus_uploads_get_the_same_bounds(settings_factory: Any) -> None:
+    settings = settings_factory(**{**ROOMY, "validation_timeout": 1.0})
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        user = make_user(client)
+        data = gif_bomb(10_000, 2000, 2000)
+        path = created_path(create(client, user, len(data), filename="slow.gif"))
+        started = time.monotonic()
+        assert_problem(patch(client, user, path, 0, data), 422, "image_too_complex")
+        assert time.monotonic() - started < 10
+        # Checked in the pool (the route declares the validation scope), whose
+        # process was killed at the budget.
+        assert live.app.state.validation_gate is not None
+        wait_for(lambda: _pool(live).busy == 0, 10, "the pool to be idle")
