@@ -157,11 +157,7 @@ def probe(
     with opened(path) as (img, fmt):
         width, height = img.size
         check_pixels(width, height, max_pixels)
-        counted = count_frames(path, fmt.name, max_frames)
-        if counted is None:
-            # HEIF/AVIF: libheif/libavif parsed the container on open; no frame
-            # has been decoded yet.
-            counted = Frames(int(getattr(img, "n_frames", 1) or 1), width, height)
+        counted = frames_of(path, img, fmt, max_frames)
         check_frames(counted, max_pixels, max_frames, max_total_pixels)
         frames = int(getattr(img, "n_frames", 1) or 1)
         _decode_all(img, frames, max_pixels)
@@ -185,6 +181,21 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
             f"The image is {width}×{height} ({width * height / 1e6:.1f} MP); "
             f"the limit is {max_pixels / 1e6:.0f} MP.",
         )
+
+
+def frames_of(path: Path, img: Image.Image, fmt: Format, max_frames: int) -> Frames:
+    """Frames and canvas from the container, before any frame is decoded."""
+    counted = count_frames(path, fmt.name, max_frames)
+    if counted is not None:
+        return counted
+    # HEIF/AVIF: libheif/libavif parsed the container on open. HEIF's images
+    # may each have their own size (a small primary, a huge second one): the
+    # largest bounds them all. An AVIF sequence shares one canvas.
+    heif = getattr(img, "_heif_file", None)
+    sizes = [image.size for image in heif] if heif is not None else []
+    if sizes:
+        return Frames(len(sizes), max(w for w, _ in sizes), max(h for _, h in sizes))
+    return Frames(int(getattr(img, "n_frames", 1) or 1), *img.size)
 
 
 def check_frames(counted: Frames, max_pixels: int, max_frames: int, max_total_pixels: int) -> None:

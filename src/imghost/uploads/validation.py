@@ -35,8 +35,14 @@ from starlette.requests import Request
 
 from imghost.concurrency import run_cpu_bound
 from imghost.errors import AppError
-from imghost.imaging.frames import Frames, count_frames
-from imghost.imaging.probe import ProbeResult, check_frames, check_pixels, opened, probe
+from imghost.imaging.probe import (
+    ProbeResult,
+    check_frames,
+    check_pixels,
+    frames_of,
+    opened,
+    probe,
+)
 from imghost.jobs.pool import PixelJobTimeout, PixelPool, PixelWorkerDied
 from imghost.settings import Settings
 from imghost.uploads.admission import FairGate
@@ -88,9 +94,7 @@ def read_header(path: Path, settings: Settings) -> Header:
     with opened(path) as (img, fmt):
         width, height = img.size
         check_pixels(width, height, settings.max_pixels)
-        counted = count_frames(path, fmt.name, settings.max_frames)
-        if counted is None:  # HEIF/AVIF: the container is parsed, nothing decoded
-            counted = Frames(int(getattr(img, "n_frames", 1) or 1), width, height)
+        counted = frames_of(path, img, fmt, settings.max_frames)
         check_frames(counted, settings.max_pixels, settings.max_frames, settings.max_total_pixels)
         return Header(max(counted.width * counted.height, width * height), counted.count)
 

@@ -134,3 +134,19 @@ def test_heif_and_avif_sequences_are_counted_before_decoding(tmp_path: Path, fmt
     with pytest.raises(ProbeError) as err:
         probe(path, 10**8, max_total_pixels=3 * 64 * 48 - 1)
     assert err.value.code == "image_too_large"
+
+
+def test_heif_images_larger_than_the_primary_count(tmp_path: Path) -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    images = [Image.new("RGB", (64, 48)), Image.new("RGB", (640, 480))]
+    buf = io.BytesIO()
+    images[0].save(buf, format="HEIF", save_all=True, append_images=images[1:])
+    path = _write(tmp_path, buf.getvalue())
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_total_pixels=2 * 640 * 480 - 1)
+    assert err.value.code == "image_too_large"
+    with pytest.raises(ProbeError) as err:
+        probe(path, 640 * 480 - 1)
+    assert err.value.code == "image_too_large"
