@@ -91,14 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Added last = outermost: unexpected errors from anything inside are caught.
     app.add_middleware(RejectUnsafeTargets)
-    # Before routing (FastAPI parses declared bodies before dependencies),
-    # inside TusProtocol (sees a PATCH sent as POST with a method override)
-    # and inside RateLimits (a caller over its limits is refused unread).
-    app.add_middleware(BodyLimits, settings=settings)
-    app.state.upload_slots = UploadSlots(settings.uploads_per_user, settings.uploads_per_address)
     # Inside TusProtocol (sees the PATCH of a method override) and inside
     # UnexpectedErrors (a bug in it answers problem+json, not a dropped line).
     app.add_middleware(RateLimits, settings=settings)
+    # Before routing (FastAPI parses declared bodies before dependencies),
+    # outside RateLimits (which peeks at a presigned upload's JSON: that read
+    # is bounded too), inside TusProtocol (sees a PATCH sent as POST with a
+    # method override). It only wraps `receive`: a caller over its rate
+    # limits is still refused unread.
+    app.add_middleware(BodyLimits, settings=settings)
+    app.state.upload_slots = UploadSlots(settings.uploads_per_user, settings.uploads_per_address)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
     app.add_middleware(PrivateByDefault)

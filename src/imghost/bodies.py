@@ -89,6 +89,12 @@ class _Body:
     error: AppError | None = None
 
 
+def _has_body(scope: Scope) -> bool:
+    """An HTTP/1.1 request without Content-Length or Transfer-Encoding has no
+    body (RFC 9112 6.3): views, the hot path, pass through unwrapped."""
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -117,7 +123,7 @@ class BodyLimits:
         return wait
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
         limit = None if is_upload(scope["method"], scope["path"]) else self.max_json

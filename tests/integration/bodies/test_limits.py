@@ -169,3 +169,17 @@ async def test_concurrent_uploads_are_capped(serve: Serve, cap: str) -> None:
                 headers={**other.headers, "Content-Type": content_type},
             )
             assert r.status_code == 201, r.text
+
+
+async def test_a_stalled_presigned_upload_request_is_answered_408(serve: Serve) -> None:
+    """POST /v1/uploads: the rate limits read its JSON (the declared size)
+    before the route; that read is bounded too."""
+    async with serve(**FAST) as asgi:
+        user = await asgi.user()
+        with anyio.fail_after(10):
+            r = await asgi.client.post(
+                "/v1/uploads",
+                content=Held(b'{"filename": "a.png", '),
+                headers={**user.headers, "Content-Type": "application/json"},
+            )
+        assert_problem(r, 408, "body_timeout")
