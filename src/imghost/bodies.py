@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 
 import anyio
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imghost.errors import AppError, problem
@@ -165,6 +166,10 @@ class BodyLimits:
                     replaced = True
                     await _problem(error, scope)(scope, receive, send)
                     return
+                if error is not None:
+                    # The rest of the body was never read: the connection
+                    # cannot carry another request.
+                    MutableHeaders(scope=message)["Connection"] = "close"
             await send(message)
 
         try:

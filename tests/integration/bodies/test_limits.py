@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes
 from tests.integration.bodies.conftest import Asgi, Held, Serve, multipart
 from tests.integration.tus.helpers import noise_png
@@ -34,6 +37,7 @@ async def test_a_stalled_direct_upload_is_answered_408_and_leaves_nothing(serve:
                 "/v1/images", content=held, headers={**user.headers, "Content-Type": content_type}
             )
         assert_problem(r, 408, "body_timeout")
+        assert r.headers["connection"] == "close"
         assert _files(asgi.ctx.store.staging_dir) == []
         r = await asgi.client.get("/v1/images", headers=user.headers)
         assert r.status_code == 200 and r.json()["total"] == 0, r.text
@@ -183,3 +187,19 @@ async def test_a_stalled_presigned_upload_request_is_answered_408(serve: Serve) 
                 headers={**user.headers, "Content-Type": "application/json"},
             )
         assert_problem(r, 408, "body_timeout")
+
+
+def test_uvicorn_answers_a_stalled_body_408_and_closes(settings_factory: Any) -> None:
+    """Through the real server: a half-sent body on a socket."""
+    settings = settings_factory(run_worker=False, **FAST)
+    with LiveServer(settings) as live, socket.create_connection(("127.0.0.1", live.port)) as sock:
+        sock.sendall(
+            b"POST /v1/auth/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"username": '
+        )
+        sock.settimeout(10)
+        reply = b""
+        while chunk := sock.recv(65536):  # until the server closes
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408"), reply
+    assert b"body_timeout" in reply
