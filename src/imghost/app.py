@@ -15,6 +15,7 @@ from imghost.accounts.orgs_api import router as orgs_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
 from imghost.auth.api import router as auth_router
+from imghost.bodies import BodyLimits
 from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
@@ -39,6 +40,7 @@ from imghost.tus import protocol as tus_protocol
 from imghost.tus.api import router as tus_router
 from imghost.tus.middleware import TusProtocol
 from imghost.uploads.api import router as uploads_router
+from imghost.uploads.slots import UploadSlots
 from imghost.web.api import router as web_router
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside TusProtocol (sees the PATCH of a method override) and inside
     # UnexpectedErrors (a bug in it answers problem+json, not a dropped line).
     app.add_middleware(RateLimits, settings=settings)
+    # Before routing (FastAPI parses declared bodies before dependencies),
+    # outside RateLimits (which peeks at a presigned upload's JSON: that read
+    # is bounded too), inside TusProtocol (sees a PATCH sent as POST with a
+    # method override). It only wraps `receive`: a caller over its rate
+    # limits is still refused unread.
+    app.add_middleware(BodyLimits, settings=settings)
+    app.state.upload_slots = UploadSlots(settings.uploads_per_user, settings.uploads_per_address)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
     app.add_middleware(PrivateByDefault)

@@ -76,7 +76,7 @@ class AppContext:
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
         store = open_store(settings.storage_url, settings.tmp_dir)
         return cls(
             settings=settings,

@@ -97,8 +97,15 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:
+    """``pool_timeout``: seconds a checkout may wait for a free connection.
+    SQLAlchemy's default is 30 s; a request that waits that long has been
+    given up by its client, and meanwhile it holds a worker. The API passes
+    a few seconds and answers 503 ``service_busy`` (errors.py) instead."""
     url = normalize_url(url)
+    if pool_timeout is not None and make_url(url).database not in (None, "", ":memory:"):
+        # (An in-memory SQLite database has a single static connection, no queue.)
+        kwargs.setdefault("pool_timeout", pool_timeout)
     if is_sqlite(url):
         ensure_sqlite_dir(url)
         engine = create_async_engine(url, **kwargs)

@@ -28,7 +28,12 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 async def get_db(ctx: Ctx) -> AsyncIterator[AsyncSession]:
     """A session per request. Handlers commit explicitly before answering;
-    anything not committed is rolled back here."""
+    anything not committed is rolled back here.
+
+    A session takes a pooled connection at its first statement and keeps it
+    until the transaction ends: routes that read a body themselves (uploads)
+    read it before their first statement, or end the transaction first, so a
+    slow body never holds a connection (issue 14)."""
     async with ctx.sessions() as session:
         try:
             yield session
@@ -48,7 +53,15 @@ async def optional_actor(
 ) -> Actor | None:
     if not token:
         return None
-    return await authenticate(db, ctx.settings.secret_key, token)
+    # In a short session of its own, closed before the route runs: in the
+    # request's session the SELECT would hold a pooled connection while an
+    # upload body streams in, and slow bodies would empty the pool.
+    async with ctx.sessions() as auth:
+        actor = await authenticate(auth, ctx.settings.secret_key, token)
+    # Attached to the request's session (no I/O) so routes that change the
+    # user (PATCH /v1/users/me) write it with their commit.
+    db.add(actor.user)
+    return actor
 
 
 async def require_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:

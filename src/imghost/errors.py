@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -55,6 +56,10 @@ _DEFAULT_CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
+
+#: Seconds a client is asked to wait when every database connection is busy:
+#: a request holds one for milliseconds, so the pool frees up quickly.
+BUSY_RETRY_AFTER = 2
 
 
 class AppError(Exception):
@@ -159,7 +164,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "validation_error", detail, instance=request.url.path, errors=errors)
 
 
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection stayed busy for IMGHOST_DB_POOL_TIMEOUT seconds:
+    # an overload that passes, not a bug, so 503 with a time to come back.
+    assert isinstance(exc, PoolTimeout)
+    return problem(
+        503,
+        "service_busy",
+        "The service is too busy to answer right now; retry in a moment.",
+        instance=request.url.path,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -294,6 +294,44 @@ DECLARED: tuple[Setting, ...] = (
     ),
     # (end of hardening A)
     # hardening B: request bodies: size and time limits, database pool, concurrent uploads
+    Setting(
+        "body_idle_timeout",
+        float,
+        30.0,
+        "Seconds a request body may send nothing before it is answered 408 body_timeout",
+    ),
+    Setting(
+        "body_min_rate",
+        _parse_size,
+        1024,
+        "Bytes per second a request body must average once IMGHOST_BODY_IDLE_TIMEOUT has "
+        "passed (0 = no minimum); slower bodies are answered 408 body_timeout",
+    ),
+    Setting(
+        "max_json_body",
+        _parse_size,
+        1024**2,
+        "Largest body of any route that is not an upload (JSON, forms), answered 413 "
+        "body_too_large",
+    ),
+    Setting(
+        "uploads_per_user",
+        int,
+        4,
+        "Upload bodies one user may send at once (direct, presigned PUT, tus); more: 429",
+    ),
+    Setting(
+        "uploads_per_address",
+        int,
+        8,
+        "Upload bodies one client address may send at once; more: 429 too_many_uploads",
+    ),
+    Setting(
+        "db_pool_timeout",
+        float,
+        5.0,
+        "Seconds a request waits for a database connection before it is answered 503 service_busy",
+    ),
     # (end of hardening B)
     # hardening C: on-demand renditions: stored bytes strangers can cause, eviction
     # (end of hardening C)
@@ -372,6 +410,12 @@ class Settings:
     shutdown_timeout: int = 15
     # (end of hardening A)
     # hardening B
+    body_idle_timeout: float = 30.0
+    body_min_rate: int = 1024
+    max_json_body: int = 1024**2
+    uploads_per_user: int = 4
+    uploads_per_address: int = 8
+    db_pool_timeout: float = 5.0
     # (end of hardening B)
     # hardening C
     # (end of hardening C)
@@ -452,6 +496,15 @@ class Settings:
             raise SettingsError("IMGHOST_VALIDATION_TIMEOUT must be a positive number of seconds")
         if self.shutdown_timeout <= 0:
             raise SettingsError("IMGHOST_SHUTDOWN_TIMEOUT must be a positive number of seconds")
+        # hardening B
+        for name in ("body_idle_timeout", "db_pool_timeout"):
+            if not 0 < getattr(self, name) < float("inf"):  # also refuses NaN
+                raise SettingsError(f"IMGHOST_{name.upper()} must be a positive number")
+        if self.body_min_rate < 0:
+            raise SettingsError("IMGHOST_BODY_MIN_RATE cannot be negative")
+        for name in ("max_json_body", "uploads_per_user", "uploads_per_address"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

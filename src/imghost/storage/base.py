@@ -73,8 +73,9 @@ class BlobStore(Protocol):
 
     def list(self, prefix: str = "") -> AsyncIterator[BlobMeta]: ...
 
-    async def presign_put(self, key: str, expires_in: int) -> str | None:
-        """A URL a client can PUT bytes to, or None when the API must sign its own."""
+    async def presign_put(self, key: str, expires_in: int, size: int | None = None) -> str | None:
+        """A URL a client can PUT bytes to, or None when the API must sign its own.
+        With ``size``, the URL accepts a body of exactly that many bytes."""
 
     async def presign_get(self, key: str, expires_in: int) -> str | None: ...
 

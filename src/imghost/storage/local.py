@@ -174,7 +174,7 @@ class LocalBlobStore:
         for meta in await anyio.to_thread.run_sync(_walk):
             yield meta
 
-    async def presign_put(self, key: str, expires_in: int) -> str | None:
+    async def presign_put(self, key: str, expires_in: int, size: int | None = None) -> str | None:
         return None
 
     async def presign_get(self, key: str, expires_in: int) -> str | None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import obstore
+from botocore.config import Config
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
@@ -34,9 +36,32 @@ def parse_s3_url(url: str) -> tuple[str, str, dict[str, str]]:
     return parts.netloc, prefix, options
 
 
+def boto3_client(url: str, **config: Any) -> Any:
+    """A boto3 S3 client for the store at ``url`` (obstore cannot resume a
+    multipart upload by id, nor presign with signed headers; boto3 can)."""
+    _, _, options = parse_s3_url(url)
+    endpoint = options.get("endpoint") or os.environ.get("AWS_ENDPOINT") or None
+    region = (
+        options.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint, "region_name": region}
+    if "access_key_id" in options:
+        kwargs["aws_access_key_id"] = options["access_key_id"]
+        kwargs["aws_secret_access_key"] = options.get("secret_access_key", "")
+    style = "virtual" if options.get("virtual_hosted") == "true" else "path"
+    return boto3.session.Session().client(
+        "s3", config=Config(s3={"addressing_style": style}, **config), **kwargs
+    )
+
+
 class S3BlobStore:
     def __init__(self, url: str, staging_dir: Path | None = None) -> None:
         bucket, prefix, options = parse_s3_url(url)
+        self.url = url
+        self._presigner: Any = None
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "imghost-staging"
@@ -146,10 +171,23 @@ class S3BlobStore:
                     last = last.replace(tzinfo=dt.UTC)
                 yield BlobMeta(key, meta["size"], last)
 
-    async def presign_put(self, key: str, expires_in: int) -> str | None:
-        return await obstore.sign_async(
-            self.store, "PUT", self._k(key), dt.timedelta(seconds=expires_in)
+    async def presign_put(self, key: str, expires_in: int, size: int | None = None) -> str | None:
+        if size is None:
+            return await obstore.sign_async(
+                self.store, "PUT", self._k(key), dt.timedelta(seconds=expires_in)
+            )
+        # The length is signed into the URL (SignedHeaders=content-length;host):
+        # S3 refuses a body of any other size, so the bucket enforces the size
+        # the API checked against its limits and the quota. obstore cannot
+        # sign headers; boto3 signs locally (no request is made).
+        if self._presigner is None:
+            self._presigner = boto3_client(self.url, signature_version="s3v4")
+        url: str = self._presigner.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": self._k(key), "ContentLength": size},
+            ExpiresIn=expires_in,
         )
+        return url
 
     async def presign_get(self, key: str, expires_in: int) -> str | None:
         return await obstore.sign_async(

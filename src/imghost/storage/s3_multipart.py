@@ -8,16 +8,12 @@ run in threads (boto3 is synchronous) on one shared, thread-safe client.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from imghost.storage.s3 import parse_s3_url
+from imghost.storage.s3 import boto3_client, parse_s3_url
 
 
 class NoSuchMultipart(LookupError):
@@ -33,28 +29,9 @@ class StrayMultipart:
 
 class S3Multipart:
     def __init__(self, url: str) -> None:
-        bucket, _, options = parse_s3_url(url)
-        self.bucket = bucket
-        endpoint = options.get("endpoint") or os.environ.get("AWS_ENDPOINT") or None
-        region = (
-            options.get("region")
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
-        )
-        kwargs: dict[str, Any] = {"endpoint_url": endpoint, "region_name": region}
-        if "access_key_id" in options:
-            kwargs["aws_access_key_id"] = options["access_key_id"]
-            kwargs["aws_secret_access_key"] = options.get("secret_access_key", "")
-        style = "virtual" if options.get("virtual_hosted") == "true" else "path"
-        self.client = boto3.session.Session().client(
-            "s3",
-            config=Config(
-                s3={"addressing_style": style},
-                retries={"mode": "standard", "max_attempts": 4},
-                max_pool_connections=16,
-            ),
-            **kwargs,
+        self.bucket = parse_s3_url(url)[0]
+        self.client = boto3_client(
+            url, retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=16
         )
 
     async def create(self, key: str, content_type: str | None = None) -> str:

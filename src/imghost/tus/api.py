@@ -23,6 +23,7 @@ from imghost.tus import finish, protocol, services
 from imghost.tus.receive import receive
 from imghost.uploads.models import Upload
 from imghost.uploads.validation import CHECK, CHECKS
+from imghost.uploads.slots import upload_slot
 
 router = APIRouter(tags=["tus"])
 
@@ -256,7 +257,11 @@ async def _append(
         declared = protocol.parse_length(headers.get("content-length"), "Content-Length")
         if declared is not None and declared > limit:
             raise _too_long(upload, ctx)
-        received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
+        # End the read transaction: no pooled connection is held while the
+        # body streams in (receive commits its checkpoints in short ones).
+        await db.commit()
+        with upload_slot(request, actor.user_id):
+            received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
         if received.mismatched:
             raise AppError(
                 460,

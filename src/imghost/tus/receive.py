@@ -20,6 +20,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
+from imghost.bodies import BodyTimeout
 from imghost.context import AppContext
 from imghost.storage.resumable import ResumableWriter
 from imghost.tus import services
@@ -112,7 +113,9 @@ async def receive(
                     since_bytes, since_time = 0, time.monotonic()
         except ClientDisconnect:
             disconnected = True
-        except Stalled:
+        except (Stalled, BodyTimeout):
+            # Too slow for the server's body limits (bodies.py) is stalled
+            # too: what arrived is kept and the client resumes from HEAD.
             stalled = True
         cut = disconnected or stalled
         if hasher is not None and (cut or hasher.digest() != expected):

@@ -34,6 +34,7 @@ from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form
 from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut, UploadStatus
 from imghost.uploads.signing import verify_upload
+from imghost.uploads.slots import upload_slot
 from imghost.uploads.spool import Spool, TooLarge
 from imghost.uploads.validation import CHECKS
 
@@ -133,14 +134,17 @@ async def _direct_upload(
     request: Request, content_type: str, actor: Actor, db: Db, ctx: AppContext
 ) -> JSONResponse:
     settings = ctx.settings
-    form = await read_form(
-        content_type,
-        request.stream(),
-        staging=ctx.store.staging_dir,
-        max_file=settings.max_file_size,
-        max_total=settings.max_batch_size,
-        max_files=settings.max_batch_files,
-    )
+    # The body is read before the session's first statement: no pooled
+    # connection is held while it streams in.
+    with upload_slot(request, actor.user_id):
+        form = await read_form(
+            content_type,
+            request.stream(),
+            staging=ctx.store.staging_dir,
+            max_file=settings.max_file_size,
+            max_total=settings.max_batch_size,
+            max_files=settings.max_batch_files,
+        )
     try:
         if not form.files:
             raise AppError(
@@ -293,22 +297,30 @@ async def put_upload_content(
     upload = await services.pending_upload(db, upload_id, None)
     if upload.size is None:  # a tus upload: its bytes go to /v1/tus/
         raise AppError(409, "upload_incomplete", "Send this upload's bytes to /v1/tus/.")
+    # End the transaction before the body: its connection goes back to the
+    # pool instead of waiting on the client. The row is only read from now on.
+    db.expunge(upload)
+    await db.rollback()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > upload.size:
+        raise _over_declared(upload.size)
     spool = Spool(ctx.store.staging_dir, upload.size)
     try:
-        async for chunk in request.stream():
-            try:
-                await anyio.to_thread.run_sync(spool.write, chunk)
-            except TooLarge as exc:
-                raise AppError(
-                    413,
-                    "size_mismatch",
-                    f"More than the declared {upload.size} bytes were sent.",
-                ) from exc
+        with upload_slot(request, upload.owner_id):
+            async for chunk in request.stream():
+                try:
+                    await anyio.to_thread.run_sync(spool.write, chunk)
+                except TooLarge as exc:
+                    raise _over_declared(upload.size) from exc
         spool.finish()
         await services.receive_upload_bytes(ctx.store, upload, spool)
     finally:
         spool.cleanup()
     return JSONResponse({"uploadId": upload_id, "size": upload.size}, status_code=200)
+
+
+def _over_declared(size: int) -> AppError:
+    return AppError(413, "size_mismatch", f"More than the declared {size} bytes were sent.")
 
 
 @router.get("/v1/uploads/{upload_id}", response_model=UploadStatus)

@@ -23,7 +23,14 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from imghost.errors import AppError
 from imghost.uploads.spool import Spool, TooLarge
 
+# Text fields are held in memory, so they are bounded one by one, in total
+# and in number (without the last two, a body of many 64 KiB fields was held
+# whole: 180 MB). The largest legitimate form (a 5000-character description,
+# a title, 50 tags of 64 characters as separate fields, four flags) is about
+# 35 KB in 56 fields; these leave room for clients that repeat fields.
 MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS_BYTES = 256 * 1024
+MAX_FIELDS = 100
 MAX_HEADER_BYTES = 16 * 1024
 
 
@@ -72,6 +79,8 @@ class _Reader:
         self._header_bytes = 0
         self._field: tuple[str, bytearray] | None = None
         self._file: FilePart | None = None
+        self.fields = 0  # text fields so far
+        self.field_bytes = 0  # their bytes so far
         self.parser = MultipartParser(
             boundary,
             callbacks={
@@ -121,6 +130,11 @@ class _Reader:
             self._file = FilePart(filename or None, Spool(self.staging, self.max_file))
             self.form.files.append(self._file)
         else:
+            self.fields += 1
+            if self.fields > MAX_FIELDS:
+                raise AppError(
+                    413, "too_many_fields", f"A form can have at most {MAX_FIELDS} text fields."
+                )
             self._field = (name or "", bytearray())
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -134,9 +148,16 @@ class _Reader:
         elif self._field is not None:
             buf = self._field[1]
             buf += data[start:end]
+            self.field_bytes += end - start
             if len(buf) > MAX_FIELD_BYTES:
                 raise AppError(
                     413, "field_too_large", f"The form field {self._field[0]!r} is too long."
+                )
+            if self.field_bytes > MAX_FIELDS_BYTES:
+                raise AppError(
+                    413,
+                    "fields_too_large",
+                    f"The text fields of a form can hold at most {MAX_FIELDS_BYTES} bytes.",
                 )
 
     def _part_end(self) -> None:

@@ -214,7 +214,7 @@ async def create_upload(
     )
     session.add(upload)
     await session.flush()
-    url = await store.presign_put(upload.blob_key, settings.presign_expires)
+    url = await store.presign_put(upload.blob_key, settings.presign_expires, size=size)
     if url is None:
         expires = int(upload.expires_at.timestamp())
         signature = sign_upload(settings.secret_key, upload_id, expires)
