@@ -121,9 +121,10 @@ def test_eviction_by_use_and_age_removes_rows_and_blobs(settings_factory: Any) -
     """The cache's own operations, in process: least recently used first at
     write time, unused past the max age by the sweep, untracked blobs by gc,
     and every rendition with its image's purge."""
-    with server(
-        settings_factory, rendition_cache_per_image=2_500, rendition_cache_total=3_500
-    ) as (live, client):
+    with server(settings_factory, rendition_cache_per_image=2_500, rendition_cache_total=3_500) as (
+        live,
+        client,
+    ):
         owner = make_user(client)
         first = upload_ok(client, owner)
         second = upload_ok(client, owner)
