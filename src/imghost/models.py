@@ -18,6 +18,7 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from imghost.processing.models import Rendition
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import (
@@ -51,6 +52,7 @@ __all__ = [
     "QuotaBlob",
     "QuotaReservation",
     "RefreshToken",
+    "Rendition",
     "ShareLink",
     "StorageUsage",
     "TrashEntry",

@@ -334,6 +334,27 @@ DECLARED: tuple[Setting, ...] = (
     ),
     # (end of hardening B)
     # hardening C: on-demand renditions: stored bytes strangers can cause, eviction
+    Setting(
+        "rendition_cache_per_image",
+        _parse_size,
+        20_000_000,
+        "Most bytes of renditions made on request (transforms, AVIF presets) kept per image; "
+        "the least recently used go first, a larger one is served but not kept (20MB)",
+    ),
+    Setting(
+        "rendition_cache_total",
+        _parse_size,
+        2_000_000_000,
+        "Most bytes of renditions made on request kept in all (2GB); the least recently used "
+        "go first. They count against no quota",
+    ),
+    Setting(
+        "rendition_cache_max_age",
+        int,
+        30 * 86400,
+        "Seconds a rendition made on request is kept after its last use (the worker's gc "
+        "sweep removes older ones)",
+    ),
     # (end of hardening C)
     # hardening D: HTTP server: headers, keep-alive, connections
     # (end of hardening D)
@@ -418,6 +439,9 @@ class Settings:
     db_pool_timeout: float = 5.0
     # (end of hardening B)
     # hardening C
+    rendition_cache_per_image: int = 20_000_000
+    rendition_cache_total: int = 2_000_000_000
+    rendition_cache_max_age: int = 30 * 86400
     # (end of hardening C)
     # hardening D
     # (end of hardening D)
@@ -505,6 +529,16 @@ class Settings:
         for name in ("max_json_body", "uploads_per_user", "uploads_per_address"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+        # hardening C
+        if not 0 < self.rendition_cache_per_image <= self.rendition_cache_total:
+            raise SettingsError(
+                "IMGHOST_RENDITION_CACHE_PER_IMAGE must be positive and at most "
+                "IMGHOST_RENDITION_CACHE_TOTAL"
+            )
+        if self.rendition_cache_max_age <= 0:
+            raise SettingsError(
+                "IMGHOST_RENDITION_CACHE_MAX_AGE must be a positive number of seconds"
+            )
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

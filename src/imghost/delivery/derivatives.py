@@ -1,8 +1,10 @@
 """Derivatives: presets at /images/{id}/{preset}.{ext}, transforms at /images/{id}/t/…
 
 Stored renditions are served from the blob store; a missing one is rendered
-on request (single-flight, bounded; see processing.ondemand) and stored. The
-URL grammar is documented in processing.variants and docs/API.md.
+on request (single-flight, bounded; see processing.ondemand) and stored, the
+ones made only on request in the bounded rendition cache
+(processing.rendition_cache), whose last-use times each hit updates in
+batches. The URL grammar is documented in processing.variants and docs/API.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from imghost.deps import Ctx
 from imghost.errors import AppError, NotFound
 from imghost.images.services import DeliveryFacts
 from imghost.imaging.render import OutFormat, RenderSpec
+from imghost.processing.rendition_cache import is_rendition
 from imghost.processing.variants import (
     EXT_FORMAT,
     FORMAT_EXT,
@@ -121,9 +124,13 @@ async def _bytes(
 ) -> bytes:
     key = derived_key(item.blob_key, name)
     try:
-        return await ctx.store.read_all(key)
+        data = await ctx.store.read_all(key)
     except BlobNotFound:
         pass
+    else:
+        if is_rendition(key):
+            ctx.renderer.cache.used(ctx, key)  # least recently used go first
+        return data
     client = request.client.host if request.client else "unknown"
     return await ctx.renderer.render(
         ctx,

@@ -7,6 +7,9 @@
   (a crash between the blob write and the row commit; a render that finished
   after a purge; an org deleted with its images), except originals at the keys
   unfinished tus uploads reserved (their bytes are there before the row);
+- cached renditions of live images whose ``renditions`` row is gone (evicted
+  or forgotten, and the blob delete did not happen), older than the grace
+  period (see ``imghost.processing.rendition_cache``);
 - stale spool files in the staging directory;
 - resumable (tus) uploads: see ``imghost.tus.gc``.
 
@@ -36,6 +39,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
 from imghost.lifecycle.models import TrashEntry
+from imghost.processing.rendition_cache import untracked
 from imghost.quotas.services import release_stale
 from imghost.tus.gc import collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
@@ -53,6 +57,8 @@ class GcReport:
     tus_cleaned: int = 0
     tus_leftovers: int = 0
     quota_reservations: int = 0
+    # Cached renditions of live images with no row in the rendition cache.
+    untracked_renditions: int = 0
     dry_run: bool = False
     # Image rows whose original or GPS-free copy is missing from the store.
     dangling_rows: int = 0
@@ -130,6 +136,12 @@ async def _collect_orphans(
     ids = [prefix.split("/")[1] for prefix in keys]
     rows = await session.scalars(select(Image.blob_key).where(Image.id.in_(ids)))
     known = {key.rsplit("/", 1)[0] + "/" for key in rows}
+    # Old keys of live images that only the rendition cache accounts for.
+    cached = [key for prefix in known for key, old in keys.get(prefix, []) if old]
+    for key in await untracked(session, cached):
+        if not report.dry_run:
+            await ctx.store.delete(key)
+        report.untracked_renditions += 1
     for prefix, found in keys.items():
         if prefix in known:
             continue

@@ -1,5 +1,6 @@
-"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc
-and the purge sweep (trash windows that ended, purges left half done).
+"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc,
+the purge sweep (trash windows that ended, purges left half done) and the
+rendition cache's sweep (renditions unused for too long, or over the total).
 
 `imghost worker` runs one; `imghost serve` runs one in-process unless
 IMGHOST_RUN_WORKER=false. Each worker runs ``concurrency`` jobs at a time.
@@ -24,6 +25,7 @@ from imghost.context import AppContext
 from imghost.jobs import queue
 from imghost.jobs.gc import collect
 from imghost.lifecycle.purge import sweep
+from imghost.processing import rendition_cache
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,10 @@ class Worker:
                 await sweep(self.ctx)
             except Exception:
                 log.exception("purge sweep failed; will retry next interval")
+            try:
+                await rendition_cache.sweep(self.ctx)
+            except Exception:
+                log.exception("rendition cache sweep failed; will retry next interval")
             try:
                 await collect(self.ctx)
             except Exception:

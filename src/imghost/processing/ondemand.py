@@ -5,6 +5,11 @@
 - Bounded: renders of *transforms* (arbitrary sizes) are limited per image
   and per client within a sliding minute, so random sizes cannot be used to
   burn CPU; presets are a fixed set and are not limited.
+- Stored where its kind belongs: a transform or an AVIF preset goes to the
+  rendition cache (bounded, evicted, counted against no quota; see
+  processing.rendition_cache), so viewers cannot fill the owner's quota or the
+  disk; a missing pre-generated preset (still processing) is stored and
+  counted like the processing job's, which writes the same key.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from imghost.imaging.probe import ProbeError
 from imghost.imaging.render import Rendered, RenderSpec
 from imghost.jobs.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.pixels import render_one
+from imghost.processing.rendition_cache import RenditionCache, is_rendition
 from imghost.processing.runner import run_pixels
 from imghost.quotas import services as quotas
 from imghost.storage import BlobNotFound
@@ -49,6 +55,7 @@ class OnDemandRenderer:
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._per_image: dict[str, _Window] = {}
         self._per_client: dict[str, _Window] = {}
+        self.cache = RenditionCache()
 
     def _check_budget(self, image_id: str, client: str) -> None:
         now = time.monotonic()
@@ -96,9 +103,14 @@ class OnDemandRenderer:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[target_key] = future
         try:
-            data = await self._render(app, original_key, pixels, target_key, spec)
-            # Counted in storage (best effort, committed on its own; never refused).
-            await quotas.derivative_rendered(app, image_id, target_key, len(data))
+            data = await self._render(app, original_key, pixels, spec)
+            if is_rendition(target_key):
+                # Kept if it fits the cache's bounds; served either way.
+                await self.cache.store(app, image_id, target_key, data)
+            else:
+                await app.store.put_bytes(target_key, data)
+                # Counted in storage (best effort, committed on its own; never refused).
+                await quotas.derivative_rendered(app, image_id, target_key, len(data))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, re-raise it
@@ -110,7 +122,7 @@ class OnDemandRenderer:
             del self._inflight[target_key]
 
     async def _render(
-        self, app: AppContext, original_key: str, pixels: int, target_key: str, spec: RenderSpec
+        self, app: AppContext, original_key: str, pixels: int, spec: RenderSpec
     ) -> bytes:
         spool = app.store.staging_dir / f"render-{uuid.uuid4().hex}"
         try:
@@ -135,5 +147,4 @@ class OnDemandRenderer:
             ) from exc
         finally:
             spool.unlink(missing_ok=True)
-        await app.store.put_bytes(target_key, rendered.data)
         return rendered.data

@@ -16,8 +16,11 @@ racing for the last bytes cannot both get them.
   in an org's pooled quota instead of its uploader's) is tested again.
 - A reservation whose upload fails, ends or expires is *released* (at once
   where the request knows, else by gc).
-- Derivatives are counted when written and never refused: they may push an
-  account slightly over its quota.
+- Derivatives the processing job makes (pre-generated presets, the GPS-free
+  copy) are counted when written and never refused: they may push an account
+  slightly over its quota. Renditions made only on request (transforms, AVIF
+  presets) are not counted at all: viewers cause them, so they live in the
+  service's bounded rendition cache (``imghost.processing.rendition_cache``).
 - Soft-deleted images keep counting until they are purged
   (:func:`imghost.quotas.usage.image_purged`).
 """
@@ -485,7 +488,9 @@ async def derivatives_written(
 
 
 async def derivative_rendered(ctx: AppContext, image_id: str, blob_key: str, size: int) -> None:
-    """Count a derivative rendered on request (committed in a session of its own).
+    """Count a pre-generated preset rendered on request before the processing
+    job stored it (committed in a session of its own; the job's write of the
+    same key replaces its size).
 
     Best effort: a failure here must not fail the request that rendered it."""
     try:

@@ -1,4 +1,5 @@
-"""Migration 0007 counts the images that exist before it, on both backends."""
+"""Migrations 0007 (images that exist before it are counted) and 0012
+(renditions made on request leave the quota), on both backends."""
 
 from __future__ import annotations
 
@@ -79,3 +80,42 @@ def test_existing_images_are_counted_against_their_accounts(database: str) -> No
     # And the rest of the chain still applies on top.
     upgrade(database)
     assert len(_run(database, [], USAGE)) == 2
+
+
+CACHED = [
+    # img_1 (u_1): a transform and an AVIF preset made on request, a
+    # pre-generated preset; img_3 (org_1): a transform.
+    "INSERT INTO quota_blobs (blob_key, image_id, account_id, kind, bytes) VALUES"
+    " ('u_1/img_1/derived/v1/t/w_20,c_inside,q_82.png', 'img_1', 'u_1', 'derivative', 7),"
+    " ('u_1/img_1/derived/v1/thumb.avif', 'img_1', 'u_1', 'derivative', 5),"
+    " ('u_1/img_1/derived/v1/thumb.jpg', 'img_1', 'u_1', 'derivative', 3),"
+    " ('u_2/img_3/derived/v1/t/w_9,c_inside,q_82.jpg', 'img_3', 'org_1', 'derivative', 11)",
+    "UPDATE storage_usage SET derivatives_bytes = derivatives_bytes + 15 WHERE account_id = 'u_1'",
+    "UPDATE storage_usage SET derivatives_bytes = derivatives_bytes + 11"
+    " WHERE account_id = 'org_1'",
+]
+
+
+def test_renditions_made_on_request_leave_the_quota_for_the_cache(database: str) -> None:
+    """0012: transforms and AVIF presets counted before move to the rendition
+    cache and out of the accounts' usage; pre-generated presets stay counted."""
+    upgrade(database, "0006")
+    _run(database, SEED)
+    upgrade(database, "0011")
+    _run(database, CACHED)
+    upgrade(database, "0012")
+    assert _run(database, [], USAGE) == [
+        ("org_1", "org", 400, 0, 0, 1),
+        ("u_1", "user", 300, 93, 0, 2),
+    ]
+    counted = "SELECT blob_key FROM quota_blobs WHERE kind = 'derivative' ORDER BY blob_key"
+    assert _run(database, [], counted) == [
+        ("u_1/img_1/derived/v1/original-nogps",),
+        ("u_1/img_1/derived/v1/thumb.jpg",),
+    ]
+    cached = "SELECT blob_key, image_id, account_id, bytes FROM renditions ORDER BY blob_key"
+    assert _run(database, [], cached) == [
+        ("u_1/img_1/derived/v1/t/w_20,c_inside,q_82.png", "img_1", "u_1", 7),
+        ("u_1/img_1/derived/v1/thumb.avif", "img_1", "u_1", 5),
+        ("u_2/img_3/derived/v1/t/w_9,c_inside,q_82.jpg", "img_3", "org_1", 11),
+    ]

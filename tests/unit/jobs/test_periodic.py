@@ -1,0 +1,44 @@
+"""The worker's periodic pass runs the purge sweep, the rendition cache's
+sweep and gc, in that order, and goes on when one of them fails."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from imghost.jobs import worker
+from imghost.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
+    calls: list[str] = []
+    second_pass = asyncio.Event()
+
+    def step(name: str, fail: bool = False) -> Any:
+        async def run(ctx: Any) -> None:
+            calls.append(name)
+            if name == "gc" and calls.count("gc") == 2:
+                second_pass.set()
+            if fail:
+                raise RuntimeError(name)
+
+        return run
+
+    monkeypatch.setattr(worker, "sweep", step("purge"))
+    monkeypatch.setattr(worker.rendition_cache, "sweep", step("renditions", fail=True))
+    monkeypatch.setattr(worker, "collect", step("gc"))
+    monkeypatch.setattr(worker.random, "uniform", lambda a, b: 0.0)
+    ctx: Any = SimpleNamespace(settings=Settings(gc_interval=0))
+    runner = worker.Worker.__new__(worker.Worker)
+    runner.ctx = ctx
+    task = asyncio.create_task(runner._periodic_gc())
+    try:
+        await asyncio.wait_for(second_pass.wait(), 5)
+    finally:
+        task.cancel()
+    assert calls[:6] == ["purge", "renditions", "gc"] * 2
