@@ -292,6 +292,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head over a limit, or late, behind a response still being
+            # sent: an answer now would interleave with that response, so only close.
+            self.transport.close()
+            return
         self.transport.write(response)
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -309,15 +314,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _header_timeout(self) -> None:
         self.header_timer = None
-        if self.transport.is_closing():
-            return
-        if self.cycle is None or self.cycle.response_complete:
-            self._reject(HEADER_TIMEOUT)
-        else:
-            # A pipelined head trickling in behind a response still being sent:
-            # a 408 now would interleave with it, so only close.
-            self.rejection = HEADER_TIMEOUT
-            self.transport.close()
+        self._reject(HEADER_TIMEOUT)
 
 
 def fit_file_limit(max_connections: int) -> int:
