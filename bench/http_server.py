@@ -18,6 +18,7 @@ with the service's environment.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import wrk
+from bench import http_protocol, wrk
 from bench.checks import Checks
 from bench.delivery import upload
 from bench.fixtures import JpegFixture, make_jpeg
@@ -53,7 +54,23 @@ VARIANTS = {
     "imghost-httptools": "uvicorn + httptools + imghost.server's limits (the choice)",
     "uvicorn-h11": "uvicorn + h11, h11_max_incomplete_event_size=64 KiB (answers 400, not 431)",
 }
+# Measured when installed (not project dependencies: bench/README.md says how).
+OPTIONAL = {
+    "granian": "granian (Rust, hyper): ASGI, 1 worker, HTTP/1, header read timeout 10 s, "
+    "max buffer 64 KiB",
+    "hypercorn": "hypercorn (h11) on uvloop, h11_max_incomplete_size=64 KiB",
+}
 TARGETS = ("healthz", "image")
+ALL = {**VARIANTS, **OPTIONAL}
+
+
+def variants() -> dict[str, str]:
+    """The candidates measured in this run: the three above, and the optional installed."""
+    found = dict(VARIANTS)
+    for name, description in OPTIONAL.items():
+        if importlib.util.find_spec(name) is not None:
+            found[name] = description
+    return found
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,7 @@ class HttpServerResult:
     # variant → target → the server's CPU microseconds per request, one per round
     cpu_us: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     checks: Checks = field(default_factory=Checks)
+    protocol: http_protocol.ProtocolResult | None = None
     error: str | None = None
     traceback: str | None = None
 
@@ -129,11 +147,13 @@ class HttpServerResult:
                 }
                 for target in TARGETS
             }
-            for variant in VARIANTS
+            for variant in self.runs
         }
         return {
-            "variants": VARIANTS,
+            "variants": {name: ALL.get(name, "") for name in self.runs},
+            "not_installed": sorted(set(OPTIONAL) - set(self.runs)),
             "image_bytes": self.image_bytes,
+            "protocol_cpu": self.protocol.as_json() if self.protocol else None,
             "results": summary,
             "checks": self.checks.as_json(),
             "error": self.error,
@@ -148,6 +168,8 @@ def _round(value: float | None) -> float | None:
 def run(config: HttpServerConfig, progress: Callable[[str], None]) -> HttpServerResult:
     """Measure every variant; errors are recorded, never raised (Ctrl-C still is)."""
     result = HttpServerResult()
+    progress("protocol cost per request, in process")
+    result.protocol = http_protocol.run()
     image = make_jpeg(20_000, 160, 120)
     result.image_bytes = image.size
     with tempfile.TemporaryDirectory(prefix="imghost-bench-http-") as tmp:
@@ -155,9 +177,9 @@ def run(config: HttpServerConfig, progress: Callable[[str], None]) -> HttpServer
         try:
             progress("upload and process the image")
             image_id, env = _prepare(workdir, image)
+            names = list(variants())
             for round_no in range(config.rounds):
                 # Rotate the order each round: no variant always runs first or last.
-                names = list(VARIANTS)
                 order = names[round_no % len(names) :] + names[: round_no % len(names)]
                 for variant in order:
                     progress(f"round {round_no + 1}/{config.rounds}: {variant}")
@@ -198,8 +220,13 @@ def run(config: HttpServerConfig, progress: Callable[[str], None]) -> HttpServer
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    """User + system CPU of the process and its children (granian serves in a child)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _prepare(workdir: Path, image: JpegFixture) -> tuple[str, dict[str, str]]:
@@ -270,9 +297,67 @@ def _serve(variant: str) -> None:
         config = uvicorn.Config(
             app, http="h11", h11_max_incomplete_event_size=settings.max_header_bytes, **common
         )
+    elif variant == "granian":
+        _serve_granian(settings)
+        return
+    elif variant == "hypercorn":
+        _serve_hypercorn(settings, app)
+        return
     else:
-        raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(ALL)}")
     uvicorn.Server(config).run()
+
+
+def _serve_granian(settings: Any) -> None:
+    from granian import Granian  # type: ignore[import-not-found, unused-ignore]
+    from granian.http import HTTP1Settings  # type: ignore[import-not-found, unused-ignore]
+
+    Granian(
+        "imghost.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface="asgi",
+        workers=1,
+        http="1",
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout * 1000),
+            max_buffer_size=settings.max_header_bytes,
+        ),
+        log_level="warning",
+    ).serve()
+
+
+def _serve_hypercorn(settings: Any, app: Any) -> None:
+    import uvloop
+    from hypercorn.asyncio import serve  # type: ignore[import-not-found, unused-ignore]
+    from hypercorn.config import Config  # type: ignore[import-not-found, unused-ignore]
+
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.h11_max_incomplete_size = settings.max_header_bytes
+    config.keep_alive_timeout = settings.keepalive_timeout
+    config.loglevel = "WARNING"
+    uvloop.run(serve(app, config))
+
+
+def protocol_table(result: HttpServerResult) -> Any:
+    """The in-process protocol cost, the figure the choice rests on."""
+    from rich.table import Table
+
+    out = Table(
+        title="HTTP protocol alone: CPU µs per keep-alive request "
+        f"({len(http_protocol.REQUEST)} B head), in process, median of repeats"
+    )
+    out.add_column("protocol")
+    out.add_column("CPU µs/req", justify="right")
+    out.add_column("ratio", justify="right")
+    if result.protocol is not None:
+        for name in result.protocol.cpu_us:
+            out.add_row(
+                name, f"{result.protocol.median(name):.1f}", f"{result.protocol.ratio(name):.2f}"
+            )
+    return out
 
 
 def table(result: HttpServerResult) -> Any:
@@ -295,7 +380,7 @@ def table(result: HttpServerResult) -> Any:
         out.add_column("p50 / p99 ms", justify="right")
         out.add_column("CPU µs/req", justify="right")
         out.add_column("ratio", justify="right")
-    for variant in VARIANTS:
+    for variant in result.runs:
         cells = [variant]
         for target in TARGETS:
             rps = result.median_rps(variant, target)

@@ -403,6 +403,7 @@ def run_http(args: argparse.Namespace, console: Console) -> bool:
     console.print(f"[bold]imghost HTTP server benchmark[/bold] — {escape(_facts(info))}")
     with console.status("http") as status:
         result = http_server.run(config, lambda what: status.update(escape(what)))
+    console.print(http_server.protocol_table(result))
     console.print(http_server.table(result))
     _write(
         args,

@@ -93,8 +93,14 @@ def small(settings_factory: Any) -> Settings:
         (b"X-Big: " + b"a" * 1_000_000 + b"\r\n", 431, "headers_too_large"),
         # Under the size limit, over the count limit (100).
         (b"".join(b"X-H%d: v\r\n" % i for i in range(101)), 431, "headers_too_large"),
+        # Whole and under the raw bound, but 70 fields of 1000 bytes pass 64 KiB.
+        (
+            b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(70)),
+            431,
+            "headers_too_large",
+        ),
     ],
-    ids=["one-huge-header", "too-many-headers"],
+    ids=["one-huge-header", "too-many-headers", "fields-over-64k"],
 )
 @in_loop
 async def test_oversized_head_is_431_and_closed(
