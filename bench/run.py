@@ -3,9 +3,11 @@ combination), then the processing section (presets, on-demand transforms, throug
 against thumbor), then the tus section (resumable upload throughput against a direct
 upload and dd, and the API process's memory during a 1 GiB upload), then the search section
 (listing and full-text latency on a bulk-seeded PostgreSQL with 1,000,000 images and
-SQLite with 100,000).
+SQLite with 100,000), then the http section (delivery and /healthz under each HTTP
+server candidate, against plain uvicorn + httptools).
 
-python -m bench.run [--sections core,processing,tus,search] [--runs 20] [--backends sqlite-local]
+python -m bench.run [--sections core,processing,tus,search,http] [--runs 20]
+    [--backends sqlite-local]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench import (
+    http_server,
     machine,
     processing,
     processing_report,
@@ -40,7 +43,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing", "tus", "search")
+SECTIONS = ("core", "processing", "tus", "search", "http")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -137,6 +140,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"a quick run: {search.SMOKE_IMAGES:,} images, {search.SMOKE_QUERIES} queries "
         "per kind (unless given)",
     )
+    group = parser.add_argument_group("http section")
+    group.add_argument(
+        "--http-rounds",
+        type=int,
+        default=http_server.HttpServerConfig().rounds,
+        help="rounds of every HTTP server variant (medians reported)",
+    )
     args = parser.parse_args(argv)
     if args.search_images is None:
         args.search_images = search.SMOKE_IMAGES if args.search_smoke else search_defaults.images
@@ -157,7 +167,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown_sections or not args.sections:
         parser.error(f"--sections: choose from {', '.join(SECTIONS)}")
     args.sections = [s for s in SECTIONS if s in args.sections]
-    for name in ("preset_runs", "transform_sizes", "rounds", "single_rounds", "tus_runs"):
+    for name in (
+        "preset_runs",
+        "transform_sizes",
+        "rounds",
+        "single_rounds",
+        "tus_runs",
+        "http_rounds",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.transform_sizes > 19:
@@ -191,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_tus(args, console) and ok
     if "search" in args.sections:
         ok = run_search(args, console) and ok
+    if "http" in args.sections:
+        ok = run_http(args, console) and ok
     return 0 if ok else 1
 
 
@@ -372,6 +391,35 @@ def run_search(args: argparse.Namespace, console: Console) -> bool:
     )
     if not result.ok:
         console.print("[red]some search checks failed or a database could not be measured[/red]")
+    return result.ok
+
+
+def run_http(args: argparse.Namespace, console: Console) -> bool:
+    config = http_server.HttpServerConfig(rounds=args.http_rounds)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]http[/bold]")
+    console.print(f"[bold]imghost HTTP server benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("http") as status:
+        result = http_server.run(config, lambda what: status.update(escape(what)))
+    console.print(http_server.protocol_table(result))
+    console.print(http_server.table(result))
+    _write(
+        args,
+        console,
+        "http",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+            "config": config.as_json(),
+            **result.as_json(),
+        },
+    )
+    if not result.ok:
+        console.print(f"[red]some http checks failed: {escape(str(result.error))}[/red]")
     return result.ok
 
 

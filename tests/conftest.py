@@ -22,6 +22,7 @@ import uvicorn
 
 from imghost.app import create_app
 from imghost.migrate import upgrade
+from imghost.server import build_config
 from imghost.settings import Settings
 from imghost.testing.servers import (
     PostgresServer,
@@ -147,8 +148,14 @@ class LiveServer:
             }
         )
         self.app = create_app(self.settings)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        # The same builder as `imghost serve`: tests run with production's HTTP limits.
+        config = build_config(
+            self.settings,
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

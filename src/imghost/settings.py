@@ -357,6 +357,45 @@ DECLARED: tuple[Setting, ...] = (
     ),
     # (end of hardening C)
     # hardening D: HTTP server: headers, keep-alive, connections
+    Setting(
+        "max_url_bytes",
+        _parse_size,
+        16 * 1024,
+        "Longest request target (path and query) accepted; longer: 414 uri_too_long",
+    ),
+    Setting(
+        "max_header_bytes",
+        _parse_size,
+        64 * 1024,
+        "Most bytes of request header fields (names and values together) accepted; "
+        "more: 431 headers_too_large",
+    ),
+    Setting(
+        "max_headers",
+        int,
+        100,
+        "Most request header fields accepted; more: 431 headers_too_large",
+    ),
+    Setting(
+        "header_timeout",
+        float,
+        10.0,
+        "Seconds a client has to send a request's headers, from its first byte (or from "
+        "connecting); slower: 408 request_timeout and the connection is closed",
+    ),
+    Setting(
+        "keepalive_timeout",
+        float,
+        5.0,
+        "Seconds an idle keep-alive connection stays open between requests",
+    ),
+    Setting(
+        "max_connections",
+        int,
+        1000,
+        "Open connections per API process; more are answered 503 server_busy and closed "
+        "(also lowered to fit the process's open-file limit)",
+    ),
     # (end of hardening D)
     # hardening E: logins, signups and passwords
     # (end of hardening E)
@@ -444,6 +483,12 @@ class Settings:
     rendition_cache_max_age: int = 30 * 86400
     # (end of hardening C)
     # hardening D
+    max_url_bytes: int = 16 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 1000
     # (end of hardening D)
     # hardening E
     # (end of hardening E)
@@ -539,6 +584,13 @@ class Settings:
             raise SettingsError(
                 "IMGHOST_RENDITION_CACHE_MAX_AGE must be a positive number of seconds"
             )
+        # hardening D
+        for name in ("max_url_bytes", "max_header_bytes", "max_headers", "max_connections"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"IMGHOST_{name.upper()} must be at least 1")
+        for name in ("header_timeout", "keepalive_timeout"):
+            if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
+                raise SettingsError(f"IMGHOST_{name.upper()} must be from 0 to 3600 seconds")
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

@@ -43,8 +43,7 @@ def serve(
     workers: int | None = typer.Option(None, help="API processes (IMGHOST_WORKERS)"),
 ) -> None:
     """Serve the API, delivery and web UI (with an in-process worker by default)."""
-    import uvicorn
-
+    from imghost import server
     from imghost.migrate import upgrade
 
     # API worker processes build their settings from the environment, so the
@@ -62,7 +61,9 @@ def serve(
         f"(db: {settings.database_url.split('@')[-1]}, "
         f"storage: {settings.storage_url.split('?')[0]})"
     )
-    uvicorn.run(
+    # uvicorn.run's arguments; server.run adds the HTTP limits (imghost.server).
+    server.run(
+        settings,
         "imghost.app:create_app",
         factory=True,
         host=settings.host,
