@@ -15,10 +15,11 @@ Failed logins are counted under three keys, each in a window of
   an attacker cannot lock them out; from a new address they wait at most
   ``login_max_delay`` per attempt.
 
-Past its free failures a key lets one attempt through at a time, so
-concurrent guesses cannot all slip in between a check and their failure
-(below that, concurrent attempts are bounded by the password-check queue,
-``IMGHOST_PASSWORD_HASH_QUEUE``). No wait is ever longer than
+Attempts in flight are claimed per key and count (given back when they
+end): with ``k`` free failures left, at most ``k`` attempts (past them, one)
+are checked at once, so a burst
+of concurrent guesses cannot all slip in between a check and their failures;
+the rest are refused like a throttled attempt, for a second. No wait is ever longer than
 ``login_max_delay``: the lock of a key expires on its own, and only an
 attempt that was let through (and failed) can renew it.
 A refused attempt is answered 429 ``login_throttled`` with ``Retry-After``
@@ -51,8 +52,8 @@ T = TypeVar("T")
 
 FAILURE_WINDOW = 3600  # seconds failures are remembered from the first one
 KNOWN_FOR = 30 * 86400  # seconds an address stays "known" after a sign-in
-# How long the one attempt let through past the free failures holds its level
-# (longer than any password check takes; a crash mid-check frees it then).
+# How long a claim to try at one failure count lasts: longer than any password
+# check takes (a crash mid-check frees the count then).
 TRY_HOLD = 60
 FIRST_DELAY = 1  # seconds of the first wait; each further failure doubles it
 _OFF = ("", "off", "none")
@@ -87,8 +88,8 @@ def _digest(text: str) -> str:
 class _Store(Counters):
     """Plain keys with an expiry, over the rate limits' storage and fall-back."""
 
-    async def bump(self, key: str, expiry: int) -> Window:
-        return await self._run(lambda backend: backend.incr(key, expiry, 1))
+    async def bump(self, key: str, expiry: int, by: int = 1) -> Window:
+        return await self._run(lambda backend: backend.incr(key, expiry, by))
 
     async def look(self, key: str) -> Window:
         return await self._run(lambda backend: backend.peek(key))
@@ -125,39 +126,53 @@ class LoginThrottle:
         account = _digest(normalize_email(email))
         return f"{account}:{address}", address, account
 
-    async def _admit(self, rule: _Rule, ident: str) -> int:
-        """Seconds ``ident`` must still wait under ``rule``; 0: it may try now."""
+    async def _admit(self, rule: _Rule, ident: str, claims: list[str]) -> int:
+        """Seconds ``ident`` must still wait under ``rule``; 0: it may try now
+        (and a claim to try was added to ``claims``)."""
         failures = (await self.store.look(f"login-fail:{rule.name}:{ident}")).count
-        if failures < rule.free:
-            return 0
         if delay_after(failures, rule.free, self.cap):
             # The lock of the latest failure: its key names the count, so
             # every failure makes a fresh key with its own expiry.
             lock = await self.store.look(f"login-lock:{rule.name}:{failures}:{ident}")
             if lock.count:
                 return lock.reset_in()
-        # Past the free failures one attempt at a time: concurrent guesses
-        # would otherwise all pass between this check and their failure.
-        claim = await self.store.bump(f"login-try:{rule.name}:{failures}:{ident}", TRY_HOLD)
-        return 0 if claim.count == 1 else 1
+        # Attempts in flight have not failed yet: without a claim, a burst of
+        # concurrent guesses would all pass between this check and their
+        # failures. At each count, only the free failures left (at least one)
+        # may be tried at once; the others wait a second.
+        key = f"login-try:{rule.name}:{failures}:{ident}"
+        claim = await self.store.bump(key, TRY_HOLD)
+        claims.append(key)
+        return 0 if claim.count <= max(1, rule.free - failures) else 1
 
-    async def check(self, email: str, address: str) -> None:
-        """429 ``login_throttled`` while any of the caller's keys is locked."""
+    async def check(self, email: str, address: str) -> list[str]:
+        """429 ``login_throttled`` while any of the caller's keys is locked;
+        else the claims this attempt holds (give them back with :meth:`release`)."""
         pair, addr, account = self._ids(email, address)
-        wait = await self._admit(self.pair, pair)
-        if wait:
-            raise _throttled(wait, "for this account from your address")
-        wait = await self._admit(self.address, addr)
-        if wait:
-            raise _throttled(wait, "from your address")
-        if (await self.store.look(f"login-known:{pair}")).count:
-            return
-        wait = await self._admit(self.account, account)
-        if wait:
-            raise _throttled(
-                wait,
-                "for this account; an address it has signed in from before is not held back",
-            )
+        claims: list[str] = []
+        try:
+            wait = await self._admit(self.pair, pair, claims)
+            if wait:
+                raise _throttled(wait, "for this account from your address")
+            wait = await self._admit(self.address, addr, claims)
+            if wait:
+                raise _throttled(wait, "from your address")
+            if (await self.store.look(f"login-known:{pair}")).count:
+                return claims
+            wait = await self._admit(self.account, account, claims)
+            if wait:
+                raise _throttled(
+                    wait,
+                    "for this account; an address it has signed in from before is not held back",
+                )
+        except BaseException:
+            await self.release(claims)
+            raise
+        return claims
+
+    async def release(self, claims: list[str]) -> None:
+        for key in claims:
+            await self.store.bump(key, TRY_HOLD, -1)
 
     async def failed(self, email: str, address: str) -> None:
         pair, addr, account = self._ids(email, address)
@@ -176,15 +191,18 @@ class LoginThrottle:
     async def guard(self, email: str, address: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run one login ``attempt`` under the throttle: refused while locked,
         counted when it fails with ``invalid_credentials``."""
-        await self.check(email, address)
+        claims = await self.check(email, address)
         try:
-            result = await attempt()
-        except AppError as exc:
-            if exc.code == "invalid_credentials":
-                await self.failed(email, address)
-            raise
-        await self.succeeded(email, address)
-        return result
+            try:
+                result = await attempt()
+            except AppError as exc:
+                if exc.code == "invalid_credentials":
+                    await self.failed(email, address)
+                raise
+            await self.succeeded(email, address)
+            return result
+        finally:
+            await self.release(claims)
 
     async def signup(self, address: str) -> None:
         """Count one sign-up attempt from ``address``; 429 ``rate_limited`` past the limit."""
@@ -216,5 +234,5 @@ def _throttled(wait: int, whom: str) -> AppError:
         "login_throttled",
         f"Too many failed logins {whom}. Try again in {wait} seconds.",
         headers={"Retry-After": str(wait)},
-        retry_after=wait,
+        retryAfter=wait,
     )

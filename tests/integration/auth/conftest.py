@@ -1,0 +1,62 @@
+"""Fixtures of the login-throttle tests: a real redis-server, and the app in
+process with clients at chosen addresses (``scope["client"]``), so a test can
+be several callers without trusting any forwarded header."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+
+from imghost.app import create_app
+from imghost.settings import Settings
+from imghost.testing.servers import RedisServer, Unavailable, start_redis
+from tests.conftest import unavailable
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    try:
+        server = start_redis()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def counters_at(request: pytest.FixtureRequest) -> str:
+    """Where the throttle counts: ``""`` (memory) or a real Redis, emptied."""
+    if request.param == "memory":
+        return ""
+    server: RedisServer = request.getfixturevalue("redis_session")
+    server.flush()
+    return server.url
+
+
+At = Callable[[str], httpx.AsyncClient]
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[At]:
+    """The app started (lifespan) in this event loop; ``at(address)`` gives a
+    client whose requests come from that address."""
+    app = create_app(settings)
+    clients: list[httpx.AsyncClient] = []
+
+    def at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://imghost.test")
+        clients.append(client)
+        return client
+
+    async with app.router.lifespan_context(app):
+        try:
+            yield at
+        finally:
+            for client in clients:
+                await client.aclose()
