@@ -27,6 +27,9 @@ async def create_user(session: AsyncSession, username: str, email: str, password
     if not _EMAIL.match(email):
         raise AppError(422, "invalid_email", "That does not look like an email address.")
     await check_password_strength(password, username, email)
+    # Hashed before the database is asked: a connection is not held while
+    # the hash waits for a CPU slot (a refused duplicate costs one hash).
+    password_hash = await hash_password(password)
     taken = await session.scalar(
         select(User.id).where(
             or_(User.email == email, func.lower(User.username) == username.lower())
@@ -38,7 +41,7 @@ async def create_user(session: AsyncSession, username: str, email: str, password
         id=new_id("u"),
         username=username,
         email=email,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
     )
     session.add(user)
     try:

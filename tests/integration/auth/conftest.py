@@ -5,10 +5,11 @@ be several callers without trusting any forwarded header."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from imghost.app import create_app
 from imghost.settings import Settings
@@ -38,25 +39,29 @@ def counters_at(request: pytest.FixtureRequest) -> str:
     return server.url
 
 
-At = Callable[[str], httpx.AsyncClient]
+class Callers:
+    """``at(address)``: a client of the running app whose requests come from
+    that address; ``at.app``: the app."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.clients: list[httpx.AsyncClient] = []
+
+    def __call__(self, address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://imghost.test")
+        self.clients.append(client)
+        return client
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[At]:
-    """The app started (lifespan) in this event loop; ``at(address)`` gives a
-    client whose requests come from that address."""
+async def running(settings: Settings) -> AsyncIterator[Callers]:
+    """The app started (lifespan) in this event loop, and its callers."""
     app = create_app(settings)
-    clients: list[httpx.AsyncClient] = []
-
-    def at(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://imghost.test")
-        clients.append(client)
-        return client
-
+    at = Callers(app)
     async with app.router.lifespan_context(app):
         try:
             yield at
         finally:
-            for client in clients:
+            for client in at.clients:
                 await client.aclose()

@@ -9,7 +9,9 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 
+from imghost.auth import services
 from tests.factories import PASSWORD, assert_problem
 from tests.integration.auth.conftest import running
 
@@ -156,5 +158,48 @@ def test_a_flood_of_wrong_logins_does_not_slow_another_address(
             assert elapsed < 15 * alone + 1, f"{elapsed:.2f}s during the flood, {alone:.2f}s alone"
             assert statuses.count(401) <= 6  # the free failures, then one at a time
             assert statuses.count(429) >= 94
+
+    anyio.run(main)
+
+
+def test_no_database_connection_is_held_while_a_password_is_checked(
+    settings_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks waiting for a CPU slot hold no pooled connection, so a flood of
+    logins from many addresses (each within its free failures) cannot empty
+    the pool for everyone else. (Before: each waiting check held one, and
+    past the pool's size requests answered 500 "QueuePool limit reached".)"""
+    settings = settings_factory(run_worker=False)
+    flood = 8
+    inside = 0
+    all_inside = anyio.Event()
+    release = anyio.Event()
+
+    async def slow_check(password_hash: str | None, password: str) -> bool:
+        nonlocal inside
+        inside += 1
+        if inside == flood:
+            all_inside.set()
+        await release.wait()
+        return False
+
+    async def main() -> None:
+        async with running(settings) as at:
+            monkeypatch.setattr(services, "verify_password", slow_check)
+            statuses: list[int] = []
+
+            async def guess(n: int) -> None:
+                r = await _login(at(f"198.51.100.{n}"), "guess guess", email=f"u{n}@example.com")
+                statuses.append(r.status_code)
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as group:
+                    for n in range(flood):
+                        group.start_soon(guess, n)
+                    await all_inside.wait()
+                    held = at.app.state.ctx.engine.pool.checkedout()
+                    release.set()
+            assert held == 0, f"{held} connections held by waiting password checks"
+            assert statuses == [401] * flood
 
     anyio.run(main)
