@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
 from imghost.analytics.counter import ViewCounter
 from imghost.auth.services import TokenSettings
+from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
 from imghost.imaging.sniff import sniff
 from imghost.jobs.pool import PixelPool
@@ -55,6 +56,8 @@ class AppContext:
     # Process pool for pixel work (jobs and on-demand renders); processes start
     # on first use, so a server that never renders big images never forks.
     pixels: PixelPool
+    # Failed-login and sign-up counters (memory, or Redis when configured).
+    logins: LoginThrottle
     # Renders missing derivatives on request (single-flight, bounded).
     renderer: OnDemandRenderer = field(default_factory=lambda: _renderer())
     # Views, downloads and bytes served, buffered until the next analytics flush.
@@ -91,10 +94,12 @@ class AppContext:
                 settings.worker_concurrency or max(os.cpu_count() or 1, 1),
                 settings.job_memory_limit,
             ),
+            logins=LoginThrottle(settings),
         )
 
     async def close(self) -> None:
         await self.store.close()
         await self.reads.close()
+        await self.logins.close()
         await asyncio.to_thread(self.pixels.close)
         await self.engine.dispose()

@@ -398,6 +398,45 @@ DECLARED: tuple[Setting, ...] = (
     ),
     # (end of hardening D)
     # hardening E: logins, signups and passwords
+    Setting(
+        "login_free_failures",
+        int,
+        5,
+        "Wrong passwords for one account from one address before each further one makes "
+        "that pair wait (1 s, then doubling up to IMGHOST_LOGIN_MAX_DELAY)",
+    ),
+    Setting(
+        "login_address_free_failures",
+        int,
+        20,
+        "Wrong passwords from one address, over all accounts, before that address waits",
+    ),
+    Setting(
+        "login_account_free_failures",
+        int,
+        50,
+        "Wrong passwords for one account, from all addresses, before logins to it from "
+        "addresses it has not signed in from wait",
+    ),
+    Setting(
+        "login_max_delay",
+        int,
+        900,
+        "Longest wait in seconds a login throttle imposes (the doubling stops here)",
+    ),
+    Setting(
+        "password_hash_queue",
+        int,
+        32,
+        "Password checks waiting for a CPU slot, per process, before more are refused "
+        "503 with Retry-After",
+    ),
+    Setting(
+        "signup_rate_limit",
+        str,
+        "20/hour",
+        "Sign-ups per client address: AMOUNT/PERIOD (e.g. 20/hour); empty or off: no limit",
+    ),
     # (end of hardening E)
     # hardening F: secrets, trusted proxies, response headers
     # (end of hardening F)
@@ -491,6 +530,12 @@ class Settings:
     max_connections: int = 1000
     # (end of hardening D)
     # hardening E
+    login_free_failures: int = 5
+    login_address_free_failures: int = 20
+    login_account_free_failures: int = 50
+    login_max_delay: int = 900
+    password_hash_queue: int = 32
+    signup_rate_limit: str = "20/hour"
     # (end of hardening E)
     # hardening F
     # (end of hardening F)
@@ -591,6 +636,23 @@ class Settings:
         for name in ("header_timeout", "keepalive_timeout"):
             if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
                 raise SettingsError(f"IMGHOST_{name.upper()} must be from 0 to 3600 seconds")
+        # hardening E
+        from imghost.auth.throttle import parse_signup_limit  # it imports this module
+
+        for name in (
+            "login_free_failures",
+            "login_address_free_failures",
+            "login_account_free_failures",
+            "password_hash_queue",
+        ):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"IMGHOST_{name.upper()} must be 0 or more")
+        if not 1 <= self.login_max_delay <= 86400:
+            raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
+        try:
+            parse_signup_limit(self.signup_rate_limit)
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts.models import User
 from imghost.accounts.schemas import UserPatch
 from imghost.auth.passwords import hash_password
+from imghost.auth.strength import check_password_strength
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 
-MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -26,12 +26,10 @@ async def create_user(session: AsyncSession, username: str, email: str, password
     email = normalize_email(email)
     if not _EMAIL.match(email):
         raise AppError(422, "invalid_email", "That does not look like an email address.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AppError(
-            422,
-            "weak_password",
-            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
-        )
+    await check_password_strength(password, username, email)
+    # Hashed before the database is asked: a connection is not held while
+    # the hash waits for a CPU slot (a refused duplicate costs one hash).
+    password_hash = await hash_password(password)
     taken = await session.scalar(
         select(User.id).where(
             or_(User.email == email, func.lower(User.username) == username.lower())
@@ -43,7 +41,7 @@ async def create_user(session: AsyncSession, username: str, email: str, password
         id=new_id("u"),
         username=username,
         email=email,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
     )
     session.add(user)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 
 from imghost.accounts import services as accounts
 from imghost.accounts.schemas import SignupIn, SignupOut
@@ -20,13 +20,15 @@ from imghost.auth.schemas import (
 )
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
+from imghost.ratelimit.identity import client_address
 from imghost.schemas import StorableStr
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/v1/auth/signup", status_code=201, response_model=SignupOut)
-async def signup(body: SignupIn, db: Db) -> SignupOut:
+async def signup(body: SignupIn, request: Request, db: Db, ctx: Ctx) -> SignupOut:
+    await ctx.logins.signup(client_address(request.scope))  # before any hashing
     user = await accounts.create_user(db, body.username, body.email, body.password)
     await db.commit()
     return SignupOut(
@@ -35,8 +37,12 @@ async def signup(body: SignupIn, db: Db) -> SignupOut:
 
 
 @router.post("/v1/auth/login", response_model=TokenOut)
-async def login(body: LoginIn, db: Db, ctx: Ctx) -> TokenOut:
-    pair = await services.login(db, ctx.tokens, body.email, body.password)
+async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
+    pair = await ctx.logins.guard(
+        body.email,
+        client_address(request.scope),
+        lambda: services.login(db, ctx.tokens, body.email, body.password),
+    )
     await db.commit()
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
@@ -45,6 +51,7 @@ async def login(body: LoginIn, db: Db, ctx: Ctx) -> TokenOut:
 
 @router.post("/v1/auth/token", response_model=OAuth2TokenOut, response_model_by_alias=True)
 async def oauth2_token(
+    request: Request,
     db: Db,
     ctx: Ctx,
     username: Annotated[
@@ -54,7 +61,11 @@ async def oauth2_token(
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> OAuth2TokenOut:
     """OAuth2 password grant (form encoded), so the docs' Authorize button works."""
-    pair = await services.login(db, ctx.tokens, username, password)
+    pair = await ctx.logins.guard(
+        username,
+        client_address(request.scope),
+        lambda: services.login(db, ctx.tokens, username, password),
+    )
     await db.commit()
     return OAuth2TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in

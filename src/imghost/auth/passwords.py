@@ -7,15 +7,56 @@ checked against a decoy hash of the same cost.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import weakref
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar, TypeVarTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from imghost.concurrency import run_cpu_bound
+from imghost.concurrency import SLOTS, run_cpu_bound
+from imghost.errors import AppError
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+
+# Checks allowed to wait for a slot, beyond the SLOTS running: a flood beyond
+# this is refused at once instead of making every login wait behind it (one
+# check takes ~0.1 s of a core, so 32 waiting cost a newcomer ~1.6 s on two
+# cores). Set from IMGHOST_PASSWORD_HASH_QUEUE when an app is built; per
+# process, like the slots.
+max_queue = 32
+# Checks waiting or running, per event loop (the slots are per loop too).
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_max_queue(n: int) -> None:
+    global max_queue
+    max_queue = n
+
+
+async def _bounded(func: Callable[[*Ts], T], *args: *Ts) -> T:
+    """``func`` on an argon2 slot, or 503 ``server_busy`` when the queue is full."""
+    count = _in_flight.setdefault(asyncio.get_running_loop(), [0])
+    if count[0] >= SLOTS + max_queue:
+        raise AppError(
+            503,
+            "server_busy",
+            "The server is checking too many passwords right now; try again in a second.",
+            headers={"Retry-After": "1"},
+        )
+    count[0] += 1
+    try:
+        return await run_cpu_bound("argon2", func, *args)
+    finally:
+        count[0] -= 1
 
 
 def _hash(password: str) -> str:
@@ -24,7 +65,7 @@ def _hash(password: str) -> str:
 
 async def hash_password(password: str) -> str:
     # ~100 ms of CPU: never on the event loop (argon2-cffi releases the GIL).
-    return await run_cpu_bound("argon2", _hash, password)
+    return await _bounded(_hash, password)
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +75,7 @@ def _decoy_hash() -> str:
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; with no hash, spend the same time and fail."""
-    return await run_cpu_bound("argon2", _verify, password_hash, password)
+    return await _bounded(_verify, password_hash, password)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:

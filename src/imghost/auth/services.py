@@ -72,9 +72,17 @@ def _invalid_credentials() -> AppError:
 
 
 async def login(session: AsyncSession, cfg: TokenSettings, email: str, password: str) -> TokenPair:
-    user = await find_by_email(session, email)
+    found = await find_by_email(session, email)
+    stored, user_id = (found.password_hash, found.id) if found else (None, None)
+    # Nothing is written yet: end the read so the pooled connection is not
+    # held while the check waits for a CPU slot (a flood of logins would
+    # otherwise empty the database pool for every other request).
+    await session.rollback()
     # verify_password runs a full argon2 check even without a user (timing).
-    if not await verify_password(user.password_hash if user else None, password) or user is None:
+    if not await verify_password(stored, password) or user_id is None:
+        raise _invalid_credentials()
+    user = await session.get(User, user_id)
+    if user is None:  # deleted during the check
         raise _invalid_credentials()
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)

@@ -31,6 +31,10 @@ from imghost.images.models import Image
 from imghost.sharing.models import Album, ShareLink
 from imghost.sharing.signing import SigningKeys, mint_link_grant
 
+# A link password guards a private image against anyone who has the URL; the
+# per-link attempt limit slows guessing, but 4 characters would still fall.
+MIN_LINK_PASSWORD_LENGTH = 8
+
 
 @dataclass(frozen=True)
 class NewLink:
@@ -50,6 +54,12 @@ async def create_link(
 ) -> ShareLink:
     if (image_id is None) == (album_id is None):
         raise ValueError("a link points at exactly one image or one album")
+    if spec.password is not None and len(spec.password) < MIN_LINK_PASSWORD_LENGTH:
+        raise AppError(
+            422,
+            "weak_password",
+            f"A link password must be at least {MIN_LINK_PASSWORD_LENGTH} characters long.",
+        )
     now = utcnow()
     link = ShareLink(
         id=new_id("lnk"),

@@ -1,0 +1,39 @@
+"""Password checks beyond the slots and the queue are refused at once (503
+with Retry-After) instead of waiting behind a flood."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import pytest
+
+from imghost.auth import passwords
+from imghost.concurrency import SLOTS
+from imghost.errors import AppError
+
+
+def test_a_full_queue_refuses_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "max_queue", 2)
+    release = threading.Event()
+
+    def stuck(password: str) -> str:
+        release.wait(30)
+        return "hash"
+
+    monkeypatch.setattr(passwords, "_hash", stuck)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(SLOTS + 2):  # every slot busy, the queue full
+                group.start_soon(passwords.hash_password, "pw")
+            await anyio.wait_all_tasks_blocked()
+            with anyio.fail_after(5), pytest.raises(AppError) as refused:
+                await passwords.verify_password(None, "pw")
+            release.set()
+        assert refused.value.status == 503 and refused.value.code == "server_busy"
+        assert refused.value.headers["Retry-After"] == "1"
+        # Once the flood is through, checks run again.
+        assert await passwords.verify_password(None, "pw") is False
+
+    anyio.run(main)
