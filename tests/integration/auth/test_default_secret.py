@@ -24,16 +24,17 @@ from tests.factories import make_user, upload_ok
 OLD_PLACEHOLDER = "change-me-insecure-development-secret"
 
 
-def _without_key(settings: Settings, data_dir: Path) -> dict[str, Any]:
+def _without_key(settings: Settings) -> dict[str, Any]:
     values = {k: getattr(settings, k) for k in settings.__dataclass_fields__}
     del values["secret_key"]  # as a default install: IMGHOST_SECRET_KEY not set
-    return {**values, "data_dir": str(data_dir)}
+    return values
 
 
 def test_tokens_and_signed_urls_made_with_the_old_placeholder_are_refused(
-    settings_factory: Any, backend: str, tmp_path: Path
+    settings_factory: Any, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    values = _without_key(settings_factory(), tmp_path / "data")
+    monkeypatch.chdir(tmp_path)  # the default data directory is ./data
+    values = _without_key(settings_factory())
     if backend != "sqlite-local":
         # Several hosts would each generate their own key: refuse instead.
         with pytest.raises(SettingsError, match="IMGHOST_SECRET_KEY must be set"):
@@ -42,7 +43,7 @@ def test_tokens_and_signed_urls_made_with_the_old_placeholder_are_refused(
     settings = Settings(**values)
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
         owner = make_user(client)
-        image = upload_ok(client, owner)
+        image = upload_ok(client, owner, visibility="private")
         assert client.get("/v1/users/me", headers=owner.headers).status_code == 200
 
         claims = jwt.decode(owner.access_token, options={"verify_signature": False})
@@ -53,6 +54,7 @@ def test_tokens_and_signed_urls_made_with_the_old_placeholder_are_refused(
         assert r.status_code == 401, r.text
 
         path = f"/images/{image['imageId']}"
+        assert client.get(path).status_code == 404  # private: hidden from strangers
         exp = int(time.time()) + 3600
         genuine = sign_url(SigningKeys.parse("", settings.secret_key), path, exp, ["download"])
         assert client.get(path, params=genuine).status_code == 200
