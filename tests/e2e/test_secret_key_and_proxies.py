@@ -9,6 +9,7 @@ every anonymous view past the per-address limit.
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 from pathlib import Path
@@ -88,3 +89,27 @@ def test_generated_key_is_shared_and_forwarded_for_needs_a_trusted_proxy(tmp_pat
         assert 429 not in _views(service.url, rotating)
         same = _views(service.url, ["203.0.113.9"] * (LIMIT + 1))
         assert same == [404] * LIMIT + [429], same
+
+
+def _serve_refused(tmp_path: Path, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IMGHOST_")}
+    done = subprocess.run(
+        [str(BIN / "imghost"), "serve"],
+        cwd=tmp_path,
+        env={**environ, "IMGHOST_PORT": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    return " ".join(done.stdout.split())  # rich wraps long lines
+
+
+def test_serve_refuses_a_forgeable_setup_and_says_what_to_set(tmp_path: Path) -> None:
+    out = _serve_refused(tmp_path, IMGHOST_DATABASE_URL="postgresql://u:p@127.0.0.1:1/imghost")
+    assert "IMGHOST_SECRET_KEY must be set" in out and "openssl rand -base64 48" in out
+    out = _serve_refused(tmp_path, IMGHOST_STORAGE_URL="s3://bucket?endpoint=http://127.0.0.1:1")
+    assert "IMGHOST_SECRET_KEY must be set" in out
+    out = _serve_refused(tmp_path, IMGHOST_HOST="0.0.0.0", IMGHOST_SECRET_KEY="k" * 40)
+    assert "IMGHOST_HOST=0.0.0.0" in out and "IMGHOST_PUBLIC_BASE_URL" in out
+    assert not (tmp_path / "data" / "secret_key").exists()
