@@ -24,7 +24,13 @@ from imghost.images.api import router as images_router
 from imghost.jobs.registry import dead_handlers, handlers
 from imghost.jobs.worker import Worker
 from imghost.lifecycle.api import router as lifecycle_router
-from imghost.middleware import ApiCors, PrivateByDefault, RejectUnsafeTargets, UnexpectedErrors
+from imghost.middleware import (
+    ApiCors,
+    PrivateByDefault,
+    RejectUnsafeTargets,
+    SecurityHeaders,
+    UnexpectedErrors,
+)
 from imghost.migrate import upgrade
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
@@ -117,6 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Retry-After",
         ],
     )
+    # Outermost (hardening F): every answer gets nosniff, CORS preflights and
+    # the problems of every other middleware included.
+    app.add_middleware(SecurityHeaders)
     install_handlers(app)
     install_openapi(app)
     for router in (

@@ -9,6 +9,9 @@
 - :class:`PrivateByDefault`: JSON answers that set no caching policy are
   ``private, no-store`` and vary on ``Authorization``: most depend on who
   asks, and a shared cache must never hand one caller's answer to another.
+- :class:`SecurityHeaders`: ``nosniff`` on every answer (problem+json from
+  any layer included), and on HTML pages a Content-Security-Policy (unless
+  the page set its own), no framing and no Referer.
 """
 
 from __future__ import annotations
@@ -133,3 +136,47 @@ class PrivateByDefault:
             await send(message)
 
         await self.app(scope, receive, guarded_send)
+
+
+# HTML pages that set no policy of their own (the UI and /s/ set theirs).
+PAGE_CSP = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# FastAPI's /docs (Swagger UI) and /redoc load their code from a CDN and start
+# it with an inline script. They show no user content (only openapi.json), so
+# inline script is allowed there and nowhere else.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def headed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                # A browser must never guess a type: an error body or an image
+                # taken for HTML would run as a page of ours.
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if headers.get("content-type", "").startswith("text/html"):
+                    policy = DOCS_CSP if scope["path"] in DOCS_PATHS else PAGE_CSP
+                    headers.setdefault("Content-Security-Policy", policy)
+                    headers.setdefault("X-Frame-Options", "DENY")  # older browsers
+                    # Share-link URLs are secrets: no page of ours leaks its URL.
+                    headers.setdefault("Referrer-Policy", "no-referrer")
+            await send(message)
+
+        await self.app(scope, receive, headed_send)

@@ -7,16 +7,19 @@ at start-up, and handed to ``create_app``. Nothing reads the environment later.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from imghost.keyfile import KeyFileError, load_or_create
+from imghost.proxies import parse_trusted_proxies
 from imghost.ratelimit.rules import parse_rules
 from imghost.sharing.signing import SigningKeys
 
-PLACEHOLDER_SECRET = "change-me-insecure-development-secret"  # noqa: S105 - refused in production
+GENERATE_KEY_HINT = "`openssl rand -base64 48`"
 
 
 class SettingsError(ValueError):
@@ -66,15 +69,17 @@ DECLARED: tuple[Setting, ...] = (
     Setting(
         "database_url",
         str,
-        "sqlite+aiosqlite:///./data/imghost.db",
-        "SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql://user:pw@host:port/db",
+        "",
+        "SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql://user:pw@host:port/db "
+        "(default: sqlite+aiosqlite:///DATA_DIR/imghost.db)",
     ),
     Setting(
         "storage_url",
         str,
-        "file://./data/blobs",
+        "",
         "Blob store: file://DIR or s3://BUCKET[/PREFIX]?endpoint=URL&region=R "
-        "(credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the query)",
+        "(credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the query; "
+        "default: file://DATA_DIR/blobs)",
     ),
     Setting(
         "public_base_url",
@@ -82,7 +87,15 @@ DECLARED: tuple[Setting, ...] = (
         "",
         "Base URL clients use to reach us (default: http://HOST:PORT)",
     ),
-    Setting("secret_key", str, PLACEHOLDER_SECRET, "Key for access tokens and signed URLs", True),
+    Setting(
+        "secret_key",
+        str,
+        "",
+        "Key for access tokens and signed URLs (at least 32 characters). Unset: a random key "
+        "generated once in DATA_DIR/secret_key (SQLite and local files only; required on "
+        "PostgreSQL or S3, in production and when binding a non-loopback address)",
+        True,
+    ),
     Setting(
         "signing_keys",
         str,
@@ -439,6 +452,20 @@ DECLARED: tuple[Setting, ...] = (
     ),
     # (end of hardening E)
     # hardening F: secrets, trusted proxies, response headers
+    Setting(
+        "data_dir",
+        str,
+        "./data",
+        "Directory of the embedded install: the generated secret key, and the default "
+        "SQLite database and blob store",
+    ),
+    Setting(
+        "trusted_proxies",
+        str,
+        "",
+        "Addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed, comma-separated (empty: none; the socket peer is the client)",
+    ),
     # (end of hardening F)
 )
 
@@ -448,10 +475,10 @@ _BY_NAME = {s.name: s for s in DECLARED}
 @dataclass(frozen=True)
 class Settings:
     env: Literal["development", "production"] = "development"
-    database_url: str = "sqlite+aiosqlite:///./data/imghost.db"
-    storage_url: str = "file://./data/blobs"
+    database_url: str = ""  # "": under data_dir
+    storage_url: str = ""  # "": under data_dir
     public_base_url: str = ""
-    secret_key: str = PLACEHOLDER_SECRET
+    secret_key: str = ""  # "": generated in data_dir (embedded installs only)
     signing_keys: str = ""
     signed_url_max_expires: int = 7 * 86400
     link_grant_ttl: int = 3600
@@ -538,6 +565,8 @@ class Settings:
     signup_rate_limit: str = "20/hour"
     # (end of hardening E)
     # hardening F
+    data_dir: str = "./data"
+    trusted_proxies: str = ""
     # (end of hardening F)
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -545,17 +574,12 @@ class Settings:
         self.validate()
 
     def validate(self) -> None:
+        self._resolve_data_dir_and_key()  # hardening F: before anything reads them
         if self.env not in ("development", "production"):
             raise SettingsError(f"IMGHOST_ENV must be development or production, not {self.env!r}")
         if self.delivery not in ("proxy", "redirect"):
             raise SettingsError(
                 f"IMGHOST_DELIVERY must be proxy or redirect, not {self.delivery!r}"
-            )
-        weak = self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
-        if self.env == "production" and weak:
-            raise SettingsError(
-                "IMGHOST_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production (e.g. `openssl rand -base64 48`)"
             )
         for name in ("max_file_size", "max_batch_size", "max_batch_files", "max_pixels"):
             if getattr(self, name) <= 0:
@@ -653,8 +677,61 @@ class Settings:
             parse_signup_limit(self.signup_rate_limit)
         except ValueError as exc:
             raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
+        # hardening F
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_TRUSTED_PROXIES: {exc}") from exc
+        # (end of hardening F)
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
+
+    def _resolve_data_dir_and_key(self) -> None:
+        """Fill the paths under data_dir and the secret key; refuse a forgeable setup.
+
+        There is no default key: a published one would let anyone forge tokens,
+        signed URLs and share-link grants. An embedded install (one host, SQLite
+        and local files) gets a random key generated once in its data directory;
+        everywhere else the operator must set one, because processes on several
+        hosts would each generate their own.
+        """
+        data_dir = self.data_dir.rstrip("/") or "/"
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{data_dir}/imghost.db")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{data_dir}/blobs")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise SettingsError(
+                "IMGHOST_SECRET_KEY must be a random value of at least 32 characters "
+                f"(e.g. {GENERATE_KEY_HINT})"
+            )
+        if not is_loopback_host(self.host) and not (self.secret_key and self.public_base_url):
+            raise SettingsError(
+                f"IMGHOST_HOST={self.host} is reachable from other machines: set "
+                f"IMGHOST_SECRET_KEY (e.g. {GENERATE_KEY_HINT}) and IMGHOST_PUBLIC_BASE_URL "
+                "(the URL clients use, e.g. https://img.example.com), or bind 127.0.0.1"
+            )
+        if self.secret_key:
+            return
+        shared = [
+            name
+            for name, multi_host in (
+                ("IMGHOST_DATABASE_URL is PostgreSQL", self.database_url.startswith("postgres")),
+                ("IMGHOST_STORAGE_URL is S3", self.storage_url.startswith("s3://")),
+            )
+            if multi_host
+        ]
+        if self.env == "production" or shared:
+            why = " and ".join(shared) if shared else "IMGHOST_ENV is production"
+            raise SettingsError(
+                f"IMGHOST_SECRET_KEY must be set ({why}: every process on every host needs "
+                f"the same key): a random value of at least 32 characters, e.g. "
+                f"{GENERATE_KEY_HINT}"
+            )
+        try:
+            object.__setattr__(self, "secret_key", load_or_create(data_dir))
+        except KeyFileError as exc:
+            raise SettingsError(str(exc)) from exc
 
     @property
     def quota_warning_levels(self) -> tuple[int, ...]:
@@ -716,6 +793,16 @@ def mask_credentials(value: str) -> str:
     # The user may be empty: redis://:password@host
     value = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1********@", value)
     return re.sub(r"((?:secret_access_key|password|token)=)[^&]+", r"\1********", value)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only (names other than localhost: no)."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def declared(name: str) -> Setting:

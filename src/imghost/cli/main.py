@@ -15,6 +15,7 @@ from rich.table import Table
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.upload import register as register_client_commands
+from imghost.proxies import uvicorn_proxy_kwargs
 from imghost.settings import Settings, SettingsError
 
 cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
@@ -51,6 +52,9 @@ def serve(
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"IMGHOST_{name}"] = str(value)
+    # Building the settings creates the generated secret key (hardening F) if
+    # there is none yet: here, before uvicorn forks its API processes, which
+    # then all read the same file.
     settings = _settings()
     _logging(settings)
     if settings.auto_migrate:
@@ -69,7 +73,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        proxy_headers=True,
+        **uvicorn_proxy_kwargs(settings.trusted_proxies),
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         # On SIGTERM, requests still running after this are cancelled and the

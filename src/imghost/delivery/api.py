@@ -36,8 +36,36 @@ router = APIRouter(tags=["delivery"])
 SMALL_BODY = 512 * 1024
 
 
+# Extensions that name each stored (sniffed) format; the first is used when the
+# uploader's name has another one.
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "jpeg": ("jpg", "jpeg", "jpe"),
+    "png": ("png",),
+    "gif": ("gif",),
+    "webp": ("webp",),
+    "heic": ("heic", "heif"),
+    "heif": ("heif", "heic"),
+    "avif": ("avif",),
+}
+
+
+def download_name(filename: str | None, image_id: str, fmt: str) -> str:
+    """The uploader's name with an extension of the image's real format.
+
+    A name like ``evil.html`` saved from our response would be opened as a
+    page by the browser or desktop: the extension always follows the bytes.
+    """
+    allowed = EXTENSIONS.get(fmt, (fmt,) if fmt.isalnum() else ("bin",))
+    stem, dot, ext = (filename or "").rpartition(".")
+    if not dot:
+        stem = filename or ""
+    elif ext.lower() in allowed and stem:
+        return filename or ""
+    return f"{stem.rstrip('.') or image_id}.{allowed[0]}"
+
+
 def _disposition(item: DeliveryFacts) -> str:
-    name = item.filename or f"{item.id}.{item.format}"
+    name = download_name(item.filename, item.id, item.format)
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 

@@ -61,12 +61,46 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def allowed(ip: IPAddress, allow_private: bool) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+# IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits
+# (RFC 4291 IPv4-compatible and IPv4-mapped, RFC 6145 IPv4-translated, RFC
+# 6052 NAT64): a gateway or the host's own stack connects to that IPv4
+# address, so it is the one to check. ``ipaddress`` calls most of them global.
+_EMBED_LAST_32 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+# RFC 8215 local-use NAT64: where it translates to is a local decision (its
+# IPv4 may sit at several offsets): never a public destination.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a packet to ``ip`` may end up at (6to4 and Teredo too)."""
+    found: list[ipaddress.IPv4Address] = []
+    if any(ip in net for net in _EMBED_LAST_32):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:  # 2002:AABB:CCDD::/48 -> relay to A.B.C.D
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:  # 2001::/32: the Teredo server and the (obfuscated) client
+        found.extend(ip.teredo)
+    return found
+
+
+def _allowed_one(ip: IPAddress, allow_private: bool) -> bool:
     if ip.is_unspecified or ip.is_multicast:
         return False
     return allow_private or ip.is_global
+
+
+def allowed(ip: IPAddress, allow_private: bool) -> bool:
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _allowed_one(ip, allow_private)
+    if ip in _LOCAL_NAT64 and not allow_private:
+        return False
+    inner = embedded_ipv4(ip)
+    if ip.ipv4_mapped is not None or ip in _EMBED_LAST_32[2]:
+        # Mapped/translated: the IPv4 address is the destination itself.
+        return _allowed_one(inner[0], allow_private)
+    return _allowed_one(ip, allow_private) and all(_allowed_one(v4, allow_private) for v4 in inner)
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:

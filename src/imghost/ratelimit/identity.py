@@ -12,7 +12,7 @@ cheaply as possible, because views are the hot path:
 - anything else (no credentials, an invalid or expired one, a share link or
   a signed URL) counts against the client address: the socket peer, or the
   address uvicorn took from ``X-Forwarded-For`` when the peer is a trusted
-  proxy (``FORWARDED_ALLOW_IPS``).
+  proxy (``IMGHOST_TRUSTED_PROXIES``, see imghost.proxies; none by default).
 """
 
 from __future__ import annotations

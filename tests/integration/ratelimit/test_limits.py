@@ -81,13 +81,16 @@ def test_headers_and_problem_on_views(settings_factory: Any, counters_at: str) -
 
 def test_anonymous_views_per_address(settings_factory: Any, counters_at: str) -> None:
     settings = settings_factory(
-        redis_url=counters_at, rate_limits_anonymous="views=3/minute", rate_limits_free=""
+        redis_url=counters_at,
+        rate_limits_anonymous="views=3/minute",
+        rate_limits_free="",
+        trusted_proxies="127.0.0.1",
     )
     with _live(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
         owner = make_user(client)
         image_id = public_image(client, owner)
-        # The test client is the trusted proxy (uvicorn's FORWARDED_ALLOW_IPS
-        # default, 127.0.0.1), so X-Forwarded-For names the client address.
+        # The test client is a trusted proxy (IMGHOST_TRUSTED_PROXIES), so
+        # X-Forwarded-For names the client address.
         first = {"X-Forwarded-For": "203.0.113.7"}
         for _ in range(3):
             assert client.get(f"/images/{image_id}", headers=first).status_code == 200
