@@ -101,7 +101,7 @@ def create_engine(url: str, *, pool_timeout: float | None = None, **kwargs: Any)
     """``pool_timeout``: seconds a checkout may wait for a free connection.
     SQLAlchemy's default is 30 s; a request that waits that long has been
     given up by its client, and meanwhile it holds a worker. The API passes
-    a few seconds and answers 503 ``service_busy`` (errors.py) instead."""
+    a few seconds and answers 503 ``server_busy`` (errors.py) instead."""
     url = normalize_url(url)
     if pool_timeout is not None and make_url(url).database not in (None, "", ":memory:"):
         # (An in-memory SQLite database has a single static connection, no queue.)

@@ -170,7 +170,7 @@ async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PoolTimeout)
     return problem(
         503,
-        "service_busy",
+        "server_busy",
         "The service is too busy to answer right now; retry in a moment.",
         instance=request.url.path,
         headers={"Retry-After": str(BUSY_RETRY_AFTER)},

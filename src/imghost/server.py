@@ -32,6 +32,7 @@ from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from imghost.errors import PROBLEM_JSON
+from imghost.proxies import uvicorn_proxy_kwargs
 from imghost.settings import Settings
 
 log = logging.getLogger("imghost.server")
@@ -379,12 +380,19 @@ def build_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
     fitted = fit_file_limit(limits.max_connections)
     if fitted != limits.max_connections:
         limits = HttpLimits(**{**limits.__dict__, "max_connections": fitted})
+    # Which peers may set the client address (X-Forwarded-For) and how long a
+    # SIGTERM waits for requests in flight come from settings too, so the
+    # tests' live server behaves as `imghost serve` does.
+    defaults: dict[str, Any] = {
+        **uvicorn_proxy_kwargs(settings.trusted_proxies),
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
     return ServerConfig(
         app,
         limits=limits,
         http=LimitedHttpToolsProtocol,
         timeout_keep_alive=max(1, math.ceil(limits.keepalive_timeout)),
-        **options,
+        **{**defaults, **options},
     )
 
 

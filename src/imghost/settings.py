@@ -343,7 +343,7 @@ DECLARED: tuple[Setting, ...] = (
         "db_pool_timeout",
         float,
         5.0,
-        "Seconds a request waits for a database connection before it is answered 503 service_busy",
+        "Seconds a request waits for a database connection before it is answered 503 server_busy",
     ),
     # (end of hardening B)
     # hardening C: on-demand renditions: stored bytes strangers can cause, eviction

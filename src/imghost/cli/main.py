@@ -15,7 +15,6 @@ from rich.table import Table
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.upload import register as register_client_commands
-from imghost.proxies import uvicorn_proxy_kwargs
 from imghost.settings import Settings, SettingsError
 
 cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
@@ -73,12 +72,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        **uvicorn_proxy_kwargs(settings.trusted_proxies),
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
-        # On SIGTERM, requests still running after this are cancelled and the
-        # lifespan's shutdown kills busy pixel processes: the server always stops.
-        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -41,7 +41,7 @@ class LinkCreate(StrictInput):
         description="Seconds until the link stops working; omit for no expiry.",
     )
     password: str | None = Field(
-        default=None, min_length=4, max_length=200, description="Asked of whoever opens it."
+        default=None, min_length=8, max_length=200, description="Asked of whoever opens it."
     )
     permissions: list[LinkPermission] = Field(
         default_factory=_view_only,

@@ -22,8 +22,8 @@ from imghost.storage.resumable import Piece
 from imghost.tus import finish, protocol, services
 from imghost.tus.receive import receive
 from imghost.uploads.models import Upload
-from imghost.uploads.validation import CHECK, CHECKS
 from imghost.uploads.slots import upload_slot
+from imghost.uploads.validation import CHECK, CHECKS
 
 router = APIRouter(tags=["tus"])
 

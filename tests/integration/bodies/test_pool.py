@@ -114,7 +114,7 @@ async def test_an_exhausted_pool_answers_503_quickly(serve: Serve) -> None:
             started = time.monotonic()
             with anyio.fail_after(10):
                 r = await asgi.client.get("/v1/users/me", headers=user.headers)
-            assert_problem(r, 503, "service_busy")
+            assert_problem(r, 503, "server_busy")
             assert int(r.headers["retry-after"]) > 0
             assert time.monotonic() - started < 5
         finally:
