@@ -445,6 +445,14 @@ DECLARED: tuple[Setting, ...] = (
         "503 with Retry-After",
     ),
     Setting(
+        "login_checks_per_address",
+        int,
+        2,
+        "Password checks one client address may have running or waiting at once, per "
+        "process; more are answered 429 login_throttled (a flood from one address cannot "
+        "fill the CPU slots other people's logins need)",
+    ),
+    Setting(
         "signup_rate_limit",
         str,
         "20/hour",
@@ -562,6 +570,7 @@ class Settings:
     login_account_free_failures: int = 50
     login_max_delay: int = 900
     password_hash_queue: int = 32
+    login_checks_per_address: int = 2
     signup_rate_limit: str = "20/hour"
     # (end of hardening E)
     # hardening F
@@ -671,6 +680,8 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be 0 or more")
+        if self.login_checks_per_address < 1:
+            raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
         if not 1 <= self.login_max_delay <= 86400:
             raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
         try:

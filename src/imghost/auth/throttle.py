@@ -117,6 +117,10 @@ class LoginThrottle:
         self.address = _Rule("address", settings.login_address_free_failures)
         self.account = _Rule("account", settings.login_account_free_failures)
         self.signups = parse_signup_limit(settings.signup_rate_limit)
+        # Password checks running or queued per client address, in this process
+        # (the CPU slots they compete for are this process's too).
+        self.per_address = settings.login_checks_per_address
+        self._checking: dict[str, int] = {}
         # The queue bound is the password module's (it has no settings of its
         # own); one app per process in production, so this is its value.
         set_max_queue(settings.password_hash_queue)
@@ -191,8 +195,21 @@ class LoginThrottle:
     async def guard(self, email: str, address: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run one login ``attempt`` under the throttle: refused while locked,
         counted when it fails with ``invalid_credentials``."""
-        claims = await self.check(email, address)
+        if self._checking.get(address, 0) >= self.per_address:
+            # Checked before the counters: a burst from one address is turned
+            # away without a store round trip, and the real user elsewhere
+            # keeps the CPU slots.
+            raise AppError(
+                429,
+                "login_throttled",
+                "Too many logins from your address at once. Try again in 1 second.",
+                headers={"Retry-After": "1"},
+                retryAfter=1,
+            )
+        self._checking[address] = self._checking.get(address, 0) + 1  # before any await
+        claims: list[str] = []
         try:
+            claims = await self.check(email, address)
             try:
                 result = await attempt()
             except AppError as exc:
@@ -202,6 +219,9 @@ class LoginThrottle:
             await self.succeeded(email, address)
             return result
         finally:
+            left = self._checking.pop(address) - 1
+            if left:
+                self._checking[address] = left
             await self.release(claims)
 
     async def signup(self, address: str) -> None:

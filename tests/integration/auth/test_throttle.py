@@ -203,3 +203,59 @@ def test_no_database_connection_is_held_while_a_password_is_checked(
             assert statuses == [401] * flood
 
     anyio.run(main)
+
+
+def test_one_address_has_at_most_its_share_of_password_checks(
+    settings_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten concurrent logins from one address, all within their free failures:
+    only ``login_checks_per_address`` reach the password check, the rest are
+    refused at once, and another address still gets a check of its own.
+    (Before: five per account and twenty per address were checked at once,
+    filling the CPU slots and the queue other people's logins wait in.)"""
+    settings = settings_factory(run_worker=False, login_checks_per_address=2)
+    inside: list[str] = []
+    two_inside = anyio.Event()
+    three_inside = anyio.Event()
+    release = anyio.Event()
+
+    async def slow_check(password_hash: str | None, password: str) -> bool:
+        inside.append(password)
+        if len(inside) == 2:
+            two_inside.set()
+        if len(inside) == 3:
+            three_inside.set()
+        await release.wait()
+        return False
+
+    async def main() -> None:
+        async with running(settings) as at:
+            monkeypatch.setattr(services, "verify_password", slow_check)
+            attacker = at("198.51.100.7")
+            statuses: list[int] = []
+
+            async def guess(n: int) -> None:
+                r = await _login(attacker, "guess guess", email=f"u{n}@example.com")
+                statuses.append(r.status_code)
+
+            async def guess_elsewhere() -> None:
+                r = await _login(at("203.0.113.5"), "not it", email="x@example.com")
+                statuses.append(r.status_code)
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as group:
+                    for n in range(10):
+                        group.start_soon(guess, n)
+                    await two_inside.wait()
+                    # The eight others were turned away before any check.
+                    while len(statuses) < 8:
+                        await anyio.sleep(0.01)
+                    assert statuses == [429] * 8
+                    # Another address is checked even while the attacker's two are.
+                    group.start_soon(guess_elsewhere)
+                    await three_inside.wait()
+                    release.set()
+            assert sorted(statuses) == [401, 401, 401] + [429] * 8
+            assert inside.count("guess guess") == 2 and inside[2] == "not it"
+
+    anyio.run(main)
