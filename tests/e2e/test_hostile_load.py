@@ -1,0 +1,559 @@
+"""Load test: normal users stay served while one attacker runs each attack of issue 14.
+
+What it is: `imghost serve` started as an operator would (one process, SQLite + local
+files in a temporary directory), default limits except a small storage quota (so quota
+inflation shows within seconds). The attacks whose harm goes through the database or
+the object store (slow bodies, logins, transforms) run on PostgreSQL + S3 too. Three
+normal users, each from a loopback address of their own, upload small PNGs, view a
+public image and log in, in a paced loop. While they do, one attacker (another loopback
+address) runs one attack per test for a few seconds:
+
+1. huge JSON bodies to `POST /v1/auth/signup`;
+2. huge and slow headers, and a few hundred idle connections;
+3. slow upload bodies (`POST /v1/images` headers, then a trickle);
+4. a flood of wrong passwords for another user's account;
+5. a flood of new transform sizes of an owner's public image, then the owner uploads;
+6. a hostile GIF (10,000 frames on a 10000x10000 screen), uploaded and abandoned.
+
+Each test asserts what the hardened service must do: every request of the normal users
+succeeds and their p95 latency stays under a bound; the attacker gets 4xx answers or
+closed connections, never a 5xx; the server process tree's memory stays bounded; the
+server answers afterwards. The last test checks that SIGTERM still stops the server.
+
+Bounded: every attack is capped in count, size and time and stays on loopback. The
+attacks run in order of growing harm, on one server per backend, as they would on a
+real one; the SQLite run takes about a minute on a hardened server, PostgreSQL less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.hostile import (
+    ATTACKER_ADDRESS,
+    CLOSED,
+    OWNER_ADDRESS,
+    REQUEST_TIMEOUT,
+    USER_ADDRESSES,
+    VICTIM_ADDRESS,
+    AttackReport,
+    LoadReport,
+    NormalLoad,
+    NormalUser,
+    TreeRss,
+    async_client,
+    client,
+    gather_outcomes,
+    hostile_gif,
+    noise_png,
+    request_head,
+    send,
+    small_png,
+    trickle,
+)
+from tests.e2e.service import ServiceProcess
+from tests.factories import PASSWORD
+
+# How long each attack runs while the normal users work.
+PHASE = 5.0
+# The normal users' p95 latency bound, per kind of request, on a loaded 2-core machine.
+P95_LIMIT = 5.0
+# How far the server's process tree (peak RSS) may rise during an attack above its peak
+# under the normal load alone (which includes the pixel-pool processes it starts).
+RSS_GROWTH_LIMIT = 256 * 1024**2
+# The free plan's quota: small, so a flood of stored renditions shows within seconds.
+QUOTA = 3_000_000
+OWNER_IMAGE_SIDE = 600  # a ~1.1 MB noise PNG: ~36 % of the quota
+MIB = 1024**2
+
+
+@dataclass
+class Phase:
+    load: LoadReport
+    attack: AttackReport
+    rss_reference: int  # peak under the normal load alone (for that phase: at its start)
+    rss_peak: int
+    recovered: str  # "" when the server answered normally afterwards, else what went wrong
+
+    def summary(self) -> str:
+        return (
+            f"[{self.attack.name}] normal users: {self.load.summary()}\n"
+            f"  attacker outcomes: {self.attack.counts()} {' '.join(self.attack.notes)}\n"
+            f"  server RSS: peak {self.rss_peak / MIB:.0f} MiB, "
+            f"{(self.rss_peak - self.rss_reference) / MIB:+.0f} MiB on the normal load's"
+            + (f"\n  after the attack: {self.recovered}" if self.recovered else "")
+        )
+
+
+def _recovered(world: World) -> str:
+    """Whether the server answers a normal user's upload right after the attack."""
+    user = world.users[0]
+    try:
+        with client(world.service.url, user.address) as c:
+            r = c.post(
+                "/v1/images",
+                headers={"Authorization": f"Bearer {user.token}"},
+                files={"file": ("after.png", small_png(7), "image/png")},
+            )
+            return "" if r.status_code == 201 else f"upload answered {r.status_code}: {r.text}"
+    except httpx.HTTPError as exc:
+        return f"upload failed: {type(exc).__name__}"
+
+
+async def no_attack(world: World, until: float) -> AttackReport:
+    await asyncio.sleep(max(0.0, until - time.monotonic()))  # the phase's fixed length
+    return AttackReport("normal load alone")
+
+
+def run_phase(world: World, attack: Any, seconds: float = PHASE) -> Phase:
+    """Run `attack(world, until)` while the normal users work, and measure."""
+    with TreeRss(world.pid) as rss:
+        reference = world.warmup.rss_peak if world.warmup else rss.peak
+        with NormalLoad(world.service.url, world.users, world.view_ids) as load:
+            report: AttackReport = asyncio.run(attack(world, time.monotonic() + seconds))
+            load_report = load.stop()
+        recovered = _recovered(world)
+    phase = Phase(load_report, report, reference, rss.peak, recovered)
+    print(phase.summary())
+    return phase
+
+
+@dataclass
+class World:
+    backend: str
+    service: ServiceProcess
+    users: list[NormalUser]
+    view_ids: list[str]
+    owner: NormalUser
+    owner_image: str
+    victim: NormalUser
+    attacker: NormalUser
+    # The normal load alone, run once before the attacks: its figures are the
+    # reference, and its peak RSS (pixel-pool processes started) the memory baseline.
+    warmup: Phase | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.service.proc is not None
+        return self.service.proc.pid
+
+
+def _account(base_url: str, address: str, name: str) -> NormalUser:
+    with client(base_url, address, timeout=60) as c:
+        email = f"{name}@example.com"
+        r = c.post("/v1/auth/signup", json={"username": name, "email": email, "password": PASSWORD})
+        assert r.status_code == 201, r.text
+        r = c.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return NormalUser(email, r.json()["accessToken"], address)
+
+
+def _public_image(base_url: str, user: NormalUser, data: bytes) -> str:
+    with client(base_url, user.address, timeout=60) as c:
+        headers = {"Authorization": f"Bearer {user.token}"}
+        r = c.post(
+            "/v1/images",
+            headers=headers,
+            files={"file": ("public.png", data, "image/png")},
+            data={"visibility": "public"},
+        )
+        assert r.status_code == 201, r.text
+        image_id: str = r.json()["imageId"]
+        deadline = time.monotonic() + 60
+        while c.get(f"/v1/images/{image_id}", headers=headers).json()["status"] == "processing":
+            assert time.monotonic() < deadline, f"{image_id} never processed"
+            time.sleep(0.05)
+        return image_id
+
+
+def _usage(base_url: str, user: NormalUser) -> dict[str, Any]:
+    with client(base_url, user.address) as c:
+        r = c.get("/v1/users/me/usage", headers={"Authorization": f"Bearer {user.token}"})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+@pytest.fixture(scope="module", params=["sqlite-local", "postgres-s3"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("hostile")
+    env = {"IMGHOST_QUOTA_FREE": str(QUOTA)}
+    database = f"e2e_hostile_{os.getpid()}"
+    if request.param == "postgres-s3":
+        from imghost.testing.servers import psql
+
+        pg = request.getfixturevalue("pg_server")
+        s3 = request.getfixturevalue("s3_server")
+        psql(pg, f"CREATE DATABASE {database}")
+        env["IMGHOST_DATABASE_URL"] = pg.url(database)
+        env["IMGHOST_STORAGE_URL"] = s3.storage_url("imghost-test", database)
+    with ServiceProcess(Path(tmp), env) as service, ThreadPoolExecutor(6) as pool:
+        url = service.url
+        names = [*(f"normal{i}" for i in range(len(USER_ADDRESSES))), "owner", "victim", "attacker"]
+        addresses = [*USER_ADDRESSES, OWNER_ADDRESS, VICTIM_ADDRESS, ATTACKER_ADDRESS]
+        *users, owner, victim, attacker = pool.map(
+            lambda a, n: _account(url, a, n), addresses, names
+        )
+        owners = [*users, owner]
+        images = [*(small_png(500 + i) for i in range(len(users))), noise_png(OWNER_IMAGE_SIDE)]
+        *view_ids, owner_image = pool.map(lambda u, d: _public_image(url, u, d), owners, images)
+        world = World(request.param, service, users, view_ids, owner, owner_image, victim, attacker)
+        world.warmup = run_phase(world, no_attack)
+        yield world
+    if request.param == "postgres-s3":
+        from imghost.testing.servers import psql
+
+        psql(
+            request.getfixturevalue("pg_server"), f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+        )
+
+
+def check(phase: Phase, *extra: str) -> None:
+    """The hardened service's promises, all checked so one run reports every miss."""
+    errors = list(extra)
+    load = phase.load
+    for kind in ("upload", "view", "login"):
+        if len(load.of(kind)) < 2:
+            errors.append(f"too few normal {kind}s ran: {len(load.of(kind))}")
+        if (p95 := load.p95(load.of(kind))) > P95_LIMIT:
+            errors.append(f"normal {kind}s p95 {p95:.1f}s > {P95_LIMIT}s")
+    if failures := load.failures():
+        outcomes = sorted({f"{s.kind}:{s.outcome}" for s in failures})
+        errors.append(f"{len(failures)} normal requests failed: {outcomes}")
+    if server_errors := phase.attack.server_errors():
+        errors.append(f"the attacker got server errors: {server_errors}")
+    if (growth := phase.rss_peak - phase.rss_reference) > RSS_GROWTH_LIMIT:
+        errors.append(f"server RSS peaked {growth / MIB:.0f} MiB above the normal load's")
+    if phase.recovered:
+        errors.append(phase.recovered)
+    assert not errors, "\n".join(errors) + "\n" + phase.summary()
+
+
+def sqlite_only(world: World) -> None:
+    """Attacks stopped before any database or storage work run on one backend only."""
+    if world.backend != "sqlite-local":
+        pytest.skip("the backend does not matter for this attack (sqlite-local runs it)")
+
+
+def test_normal_load_alone(world: World) -> None:
+    assert world.warmup is not None
+    check(world.warmup)
+
+
+# --- 1. huge JSON bodies ------------------------------------------------------------
+
+JSON_BODY = 50 * MIB
+
+
+def _huge_signup(chunked: bool) -> tuple[dict[str, str], Iterator[bytes]]:
+    head = b'{"username": "'
+    tail = b'", "email": "huge@example.com", "password": "correct horse battery"}'
+    block = b"a" * MIB
+
+    def parts() -> Iterator[bytes]:
+        yield head
+        for _ in range(JSON_BODY // MIB):
+            yield block
+        yield tail
+
+    if not chunked:
+        return {"Content-Length": str(len(head) + JSON_BODY + len(tail))}, parts()
+
+    def framed() -> Iterator[bytes]:
+        for p in parts():
+            yield b"%x\r\n%s\r\n" % (len(p), p)
+        yield b"0\r\n\r\n"
+
+    return {"Transfer-Encoding": "chunked"}, framed()
+
+
+async def huge_json(world: World, until: float) -> AttackReport:
+    report = AttackReport("huge JSON bodies")
+    port = world.service.port
+    rounds = 0
+    while time.monotonic() < until and rounds < 3:
+        rounds += 1
+        sends = []
+        for chunked in (False, False, True):
+            headers, body = _huge_signup(chunked)
+            head = request_head(
+                "POST", "/v1/auth/signup", port, {"Content-Type": "application/json", **headers}
+            )
+            sends.append(send(port, head, body, wait=REQUEST_TIMEOUT))
+        report.outcomes += await gather_outcomes(sends)
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    report.notes.append(f"{rounds} rounds of 3 × {JSON_BODY // MIB} MiB")
+    return report
+
+
+def test_huge_json_bodies(world: World) -> None:
+    sqlite_only(world)
+    phase = run_phase(world, huge_json)
+    refused = [o for o in phase.attack.outcomes if o in (413, CLOSED)]
+    check(
+        phase,
+        *(
+            []
+            if len(refused) == len(phase.attack.outcomes)
+            else [f"huge JSON bodies not all refused (413 or closed): {phase.attack.counts()}"]
+        ),
+    )
+
+
+# --- 2. huge and slow headers, idle connections -------------------------------------
+
+IDLE_CONNECTIONS = 200
+SLOW_HEADERS = 20
+HALF_SENT_HEADERS = 4
+HEADER_BYTES = 8 * MIB
+
+
+async def headers_attack(world: World, until: float) -> AttackReport:
+    report = AttackReport("huge/slow headers, idle connections")
+    port = world.service.port
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    big = b"X-Big: " + b"a" * HEADER_BYTES
+
+    def stay(seconds: float) -> float:
+        return max(0.1, until - time.monotonic() + seconds)
+
+    async def idle() -> Any:
+        return await send(port, b"", (), wait=stay(0))
+
+    async def slow() -> Any:
+        return await send(port, start, trickle(b"X-Slow: 1\r\n", 0.5, until), wait=0.1)
+
+    async def half_sent() -> Any:
+        return await send(port, start, [big], wait=stay(0))
+
+    async def complete() -> Any:
+        return await send(port, start, [big, b"\r\n\r\n"], wait=REQUEST_TIMEOUT)
+
+    tasks = [idle() for _ in range(IDLE_CONNECTIONS)]
+    tasks += [slow() for _ in range(SLOW_HEADERS)]
+    tasks += [half_sent() for _ in range(HALF_SENT_HEADERS)]
+    tasks.append(complete())
+    report.outcomes = await gather_outcomes(tasks)
+    report.notes.append(
+        f"{IDLE_CONNECTIONS} idle, {SLOW_HEADERS} slow, {HALF_SENT_HEADERS} half-sent "
+        f"{HEADER_BYTES // MIB} MiB headers, 1 complete {HEADER_BYTES // MIB} MiB header "
+        f"answered {report.outcomes[-1]}"
+    )
+    return report
+
+
+def test_huge_and_slow_headers_and_idle_connections(world: World) -> None:
+    sqlite_only(world)
+    phase = run_phase(world, headers_attack)
+    complete = phase.attack.outcomes[-1]
+    check(
+        phase,
+        *(
+            []
+            if complete in (431, 400, CLOSED)
+            else [f"a complete {HEADER_BYTES // MIB} MiB header was answered {complete}"]
+        ),
+    )
+
+
+# --- 3. slow upload bodies ----------------------------------------------------------
+
+SLOW_BODIES = 24
+
+
+async def slow_bodies(world: World, until: float) -> AttackReport:
+    report = AttackReport("slow upload bodies")
+    port = world.service.port
+    boundary = "sLoWbOdY"
+    head = request_head(
+        "POST",
+        "/v1/images",
+        port,
+        {
+            "Authorization": f"Bearer {world.attacker.token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(MIB),
+        },
+    )
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+
+    async def one() -> Any:
+        return await send(port, head + part, trickle(b"x", 0.5, until), wait=0.1)
+
+    report.outcomes = await gather_outcomes(one() for _ in range(SLOW_BODIES))
+    return report
+
+
+def test_slow_upload_bodies(world: World) -> None:
+    # Longer than the others: on a server whose pool the attacker holds, the normal
+    # uploads wait for as long as the attacker's connections stay open.
+    check(run_phase(world, slow_bodies, PHASE + 3))
+
+
+# --- 4. login flood -----------------------------------------------------------------
+
+LOGIN_ATTEMPTS = 400
+LOGIN_CONCURRENCY = 8
+
+
+async def login_flood(world: World, until: float) -> AttackReport:
+    report = AttackReport("login flood")
+    attempts = iter(range(LOGIN_ATTEMPTS))
+    email = world.victim.email
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        for n in attempts:
+            if time.monotonic() >= until:
+                return
+            try:
+                if n % 2:
+                    r = await c.post("/v1/auth/login", json={"email": email, "password": f"no{n}"})
+                else:
+                    r = await c.post(
+                        "/v1/auth/token",
+                        data={"username": email, "password": f"no{n}", "grant_type": "password"},
+                    )
+                report.outcomes.append(r.status_code)
+            except httpx.HTTPError:
+                report.outcomes.append(CLOSED)
+
+    async with async_client(world.service.url, ATTACKER_ADDRESS) as c:
+        await asyncio.gather(*(worker(c) for _ in range(LOGIN_CONCURRENCY)))
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    return report
+
+
+def test_login_flood(world: World) -> None:
+    phase = run_phase(world, login_flood)
+    errors = []
+    if 429 not in phase.attack.outcomes:
+        errors.append(f"{len(phase.attack.outcomes)} wrong passwords, none throttled (429)")
+    # The real owner of the account is never locked out for good: either they get in,
+    # or they are told when to try again.
+    with client(world.service.url, VICTIM_ADDRESS) as c:
+        r = c.post("/v1/auth/login", json={"email": world.victim.email, "password": PASSWORD})
+    if not (r.status_code == 200 or (r.status_code == 429 and "retry-after" in r.headers)):
+        errors.append(f"the victim's own login answered {r.status_code}: {r.text}")
+    check(phase, *errors)
+
+
+# --- 5. transform flood -------------------------------------------------------------
+
+TRANSFORMS = 40
+
+
+async def transform_flood(world: World, until: float) -> AttackReport:
+    report = AttackReport("transform flood")
+    widths = iter(range(OWNER_IMAGE_SIDE, OWNER_IMAGE_SIDE - TRANSFORMS, -1))
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        for w in widths:
+            if time.monotonic() >= until:
+                return
+            try:
+                r = await c.get(f"/images/{world.owner_image}/t/w_{w}.png")
+                report.outcomes.append(r.status_code)
+            except httpx.HTTPError:
+                report.outcomes.append(CLOSED)
+
+    before = _usage(world.service.url, world.owner)
+    async with async_client(world.service.url, ATTACKER_ADDRESS) as c:
+        await asyncio.gather(*(worker(c) for _ in range(4)))
+    after = _usage(world.service.url, world.owner)
+    report.notes.append(
+        f"owner's usage {before['percentUsed']}% -> {after['percentUsed']}% of the quota"
+    )
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    return report
+
+
+def test_transform_flood(world: World) -> None:
+    phase = run_phase(world, transform_flood)
+    errors = []
+    served = sum(1 for o in phase.attack.outcomes if o == 200)
+    if served == 0:
+        errors.append("no transform was served at all")
+    # A stranger's requests can never make the owner's upload fail.
+    with client(world.service.url, OWNER_ADDRESS) as c:
+        r = c.post(
+            "/v1/images",
+            headers={"Authorization": f"Bearer {world.owner.token}"},
+            files={"file": ("owner.png", small_png(99), "image/png")},
+        )
+    if r.status_code != 201:
+        errors.append(f"the owner's upload after the flood answered {r.status_code}: {r.text}")
+    usage = _usage(world.service.url, world.owner)
+    if usage["percentUsed"] >= 100:
+        errors.append(f"strangers took the owner to {usage['percentUsed']}% of the quota")
+    check(phase, *errors)
+
+
+# --- 6. hostile GIF -----------------------------------------------------------------
+
+GIF_UPLOADS = 2
+
+
+async def gif_attack(world: World, until: float) -> AttackReport:
+    report = AttackReport("hostile GIF, abandoned")
+    port = world.service.port
+    gif = hostile_gif()
+    boundary = "gIfBoMb"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.gif"\r\n'
+            "Content-Type: image/gif\r\n\r\n"
+        ).encode()
+        + gif
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = request_head(
+        "POST",
+        "/v1/images",
+        port,
+        {
+            "Authorization": f"Bearer {world.attacker.token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(body)),
+        },
+    )
+    # The whole file is sent, then the client waits a moment and goes away.
+    report.outcomes = await gather_outcomes(
+        send(port, head, [body], wait=1.5) for _ in range(GIF_UPLOADS)
+    )
+    report.notes.append(f"{len(gif) // 1024} KiB GIF × {GIF_UPLOADS}")
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    return report
+
+
+def test_hostile_gif(world: World) -> None:
+    sqlite_only(world)
+    check(run_phase(world, gif_attack))
+
+
+def test_sigterm_stops_the_server_after_the_attacks(world: World) -> None:
+    proc = world.service.proc
+    assert proc is not None
+    os.killpg(proc.pid, signal.SIGTERM)
+    start = time.monotonic()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the server was still running 30 s after SIGTERM")
+    print(f"stopped {time.monotonic() - start:.1f}s after SIGTERM")
