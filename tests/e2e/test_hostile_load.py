@@ -99,7 +99,11 @@ class Phase:
             f"  server RSS: peak {self.rss_peak / MIB:.0f} MiB, "
             f"{(self.rss_peak - self.rss_reference) / MIB:+.0f} MiB on the normal load's"
             + (f"\n  after the attack: {self.recovered}" if self.recovered else "")
-            + (f"\n  server log: {self.unhandled}" if self.unhandled else "")
+            + (
+                f"\n  server log: {len(self.unhandled)} unhandled errors: {self.unhandled[0]}"
+                if self.unhandled
+                else ""
+            )
         )
 
 
