@@ -43,6 +43,8 @@ REQUEST_TIMEOUT = 10.0
 # the free plan's 60 uploads a minute, so the default rate limits never throttle them.
 CYCLE_SECONDS = 1.5
 
+MIB = 1024**2
+
 # Outcomes other than an HTTP status.
 CLOSED = "closed"  # the server closed or reset the connection without an answer
 PENDING = "pending"  # no answer yet when the attacker gave up (a stalled connection)

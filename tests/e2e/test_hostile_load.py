@@ -44,8 +44,8 @@ import pytest
 from tests.e2e.hostile import (
     ATTACKER_ADDRESS,
     CLOSED,
+    MIB,
     OWNER_ADDRESS,
-    REQUEST_TIMEOUT,
     USER_ADDRESSES,
     VICTIM_ADDRESS,
     AttackReport,
@@ -53,15 +53,21 @@ from tests.e2e.hostile import (
     NormalLoad,
     NormalUser,
     TreeRss,
-    async_client,
     client,
-    gather_outcomes,
-    hostile_gif,
     noise_png,
-    request_head,
-    send,
     small_png,
-    trickle,
+)
+from tests.e2e.hostile_attacks import (
+    HEADER_BYTES,
+    OWNER_IMAGE_SIDE,
+    Target,
+    gif_attack,
+    headers_attack,
+    huge_json,
+    login_flood,
+    slow_bodies,
+    transform_flood,
+    usage,
 )
 from tests.e2e.service import ServiceProcess
 from tests.factories import PASSWORD
@@ -77,8 +83,6 @@ P95_FACTOR = 3.0
 RSS_GROWTH_LIMIT = 256 * 1024**2
 # The free plan's quota: small, so a flood of stored renditions shows within seconds.
 QUOTA = 3_000_000
-OWNER_IMAGE_SIDE = 600  # a ~1.1 MB noise PNG: ~36 % of the quota
-MIB = 1024**2
 
 
 @dataclass
@@ -147,15 +151,10 @@ def run_phase(world: World, attack: Any, seconds: float = PHASE) -> Phase:
 
 
 @dataclass
-class World:
+class World(Target):
     backend: str
-    service: ServiceProcess
     users: list[NormalUser]
     view_ids: list[str]
-    owner: NormalUser
-    owner_image: str
-    victim: NormalUser
-    attacker: NormalUser
     # The normal load alone, run once before the attacks: its figures are the
     # reference, and its peak RSS (pixel-pool processes started) the memory baseline.
     warmup: Phase | None = None
@@ -197,14 +196,6 @@ def _public_image(base_url: str, user: NormalUser, data: bytes) -> str:
         return image_id
 
 
-def _usage(base_url: str, user: NormalUser) -> dict[str, Any]:
-    with client(base_url, user.address) as c:
-        r = c.get("/v1/users/me/usage", headers={"Authorization": f"Bearer {user.token}"})
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
-
 @pytest.fixture(scope="module", params=["sqlite-local", "postgres-s3"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -230,7 +221,7 @@ def world(
         owners = [*users, owner]
         images = [*(small_png(500 + i) for i in range(len(users))), noise_png(OWNER_IMAGE_SIDE)]
         *view_ids, owner_image = pool.map(lambda u, d: _public_image(url, u, d), owners, images)
-        world = World(request.param, service, users, view_ids, owner, owner_image, victim, attacker)
+        world = World(service, owner, owner_image, victim, attacker, request.param, users, view_ids)
         world.warmup = run_phase(world, no_attack)
         yield world
     if request.param == "postgres-s3":
@@ -279,52 +270,6 @@ def test_normal_load_alone(world: World) -> None:
     check(world, world.warmup)
 
 
-# --- 1. huge JSON bodies ------------------------------------------------------------
-
-JSON_BODY = 50 * MIB
-
-
-def _huge_signup(chunked: bool) -> tuple[dict[str, str], Iterator[bytes]]:
-    head = b'{"username": "'
-    tail = b'", "email": "huge@example.com", "password": "correct horse battery"}'
-    block = b"a" * MIB
-
-    def parts() -> Iterator[bytes]:
-        yield head
-        for _ in range(JSON_BODY // MIB):
-            yield block
-        yield tail
-
-    if not chunked:
-        return {"Content-Length": str(len(head) + JSON_BODY + len(tail))}, parts()
-
-    def framed() -> Iterator[bytes]:
-        for p in parts():
-            yield b"%x\r\n%s\r\n" % (len(p), p)
-        yield b"0\r\n\r\n"
-
-    return {"Transfer-Encoding": "chunked"}, framed()
-
-
-async def huge_json(world: World, until: float) -> AttackReport:
-    report = AttackReport("huge JSON bodies")
-    port = world.service.port
-    rounds = 0
-    while time.monotonic() < until and rounds < 3:
-        rounds += 1
-        sends = []
-        for chunked in (False, False, True):
-            headers, body = _huge_signup(chunked)
-            head = request_head(
-                "POST", "/v1/auth/signup", port, {"Content-Type": "application/json", **headers}
-            )
-            sends.append(send(port, head, body, wait=REQUEST_TIMEOUT))
-        report.outcomes += await gather_outcomes(sends)
-    await asyncio.sleep(max(0.0, until - time.monotonic()))
-    report.notes.append(f"{rounds} rounds of 3 × {JSON_BODY // MIB} MiB")
-    return report
-
-
 def test_huge_json_bodies(world: World) -> None:
     sqlite_only(world)
     phase = run_phase(world, huge_json)
@@ -332,48 +277,6 @@ def test_huge_json_bodies(world: World) -> None:
     if any(o not in (413, CLOSED) for o in phase.attack.outcomes):
         errors.append(f"huge JSON bodies not all refused (413 or closed): {phase.attack.counts()}")
     check(world, phase, *errors)
-
-
-# --- 2. huge and slow headers, idle connections -------------------------------------
-
-IDLE_CONNECTIONS = 200
-SLOW_HEADERS = 20
-HALF_SENT_HEADERS = 4
-HEADER_BYTES = 8 * MIB
-
-
-async def headers_attack(world: World, until: float) -> AttackReport:
-    report = AttackReport("huge/slow headers, idle connections")
-    port = world.service.port
-    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-    big = b"X-Big: " + b"a" * HEADER_BYTES
-
-    def stay(seconds: float) -> float:
-        return max(0.1, until - time.monotonic() + seconds)
-
-    async def idle() -> Any:
-        return await send(port, b"", (), wait=stay(0))
-
-    async def slow() -> Any:
-        return await send(port, start, trickle(b"X-Slow: 1\r\n", 0.5, until), wait=0.1)
-
-    async def half_sent() -> Any:
-        return await send(port, start, [big], wait=stay(0))
-
-    async def complete() -> Any:
-        return await send(port, start, [big, b"\r\n\r\n"], wait=REQUEST_TIMEOUT)
-
-    tasks = [idle() for _ in range(IDLE_CONNECTIONS)]
-    tasks += [slow() for _ in range(SLOW_HEADERS)]
-    tasks += [half_sent() for _ in range(HALF_SENT_HEADERS)]
-    tasks.append(complete())
-    report.outcomes = await gather_outcomes(tasks)
-    report.notes.append(
-        f"{IDLE_CONNECTIONS} idle, {SLOW_HEADERS} slow, {HALF_SENT_HEADERS} half-sent "
-        f"{HEADER_BYTES // MIB} MiB headers, 1 complete {HEADER_BYTES // MIB} MiB header "
-        f"answered {report.outcomes[-1]}"
-    )
-    return report
 
 
 def test_huge_and_slow_headers_and_idle_connections(world: World) -> None:
@@ -385,81 +288,10 @@ def test_huge_and_slow_headers_and_idle_connections(world: World) -> None:
     check(world, phase, *errors)
 
 
-# --- 3. slow upload bodies ----------------------------------------------------------
-
-SLOW_BODIES = 24
-
-
-async def slow_bodies(world: World, until: float) -> AttackReport:
-    report = AttackReport("slow upload bodies")
-    port = world.service.port
-    boundary = "sLoWbOdY"
-    head = request_head(
-        "POST",
-        "/v1/images",
-        port,
-        {
-            "Authorization": f"Bearer {world.attacker.token}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(MIB),
-        },
-    )
-    part = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode()
-
-    async def one() -> Any:
-        return await send(port, head + part, trickle(b"x", 0.5, until), wait=0.1)
-
-    report.outcomes = await gather_outcomes(one() for _ in range(SLOW_BODIES))
-    return report
-
-
 def test_slow_upload_bodies(world: World) -> None:
     # Longer than the others: on a server whose pool the attacker holds, the normal
     # uploads wait for as long as the attacker's connections stay open.
     check(world, run_phase(world, slow_bodies, PHASE + 3))
-
-
-# --- 4. login flood -----------------------------------------------------------------
-
-LOGIN_ATTEMPTS = 400
-LOGIN_CONCURRENCY = 8
-LOGIN_GRACE = 10.0
-
-
-async def login_flood(world: World, until: float) -> AttackReport:
-    report = AttackReport("login flood")
-    attempts = iter(range(LOGIN_ATTEMPTS))
-    email = world.victim.email
-
-    def more() -> bool:
-        # The flood lasts the phase, and on until the first throttled answer (at most
-        # LOGIN_GRACE seconds more): a slow machine hashes few passwords in a phase.
-        now = time.monotonic()
-        return now < until or (429 not in report.outcomes and now < until + LOGIN_GRACE)
-
-    async def worker(c: httpx.AsyncClient) -> None:
-        for n in attempts:
-            if not more():
-                return
-            try:
-                if n % 2:
-                    r = await c.post("/v1/auth/login", json={"email": email, "password": f"no{n}"})
-                else:
-                    r = await c.post(
-                        "/v1/auth/token",
-                        data={"username": email, "password": f"no{n}", "grant_type": "password"},
-                    )
-                report.outcomes.append(r.status_code)
-            except httpx.HTTPError:
-                report.outcomes.append(CLOSED)
-
-    async with async_client(world.service.url, ATTACKER_ADDRESS) as c:
-        await asyncio.gather(*(worker(c) for _ in range(LOGIN_CONCURRENCY)))
-    await asyncio.sleep(max(0.0, until - time.monotonic()))
-    return report
 
 
 def test_login_flood(world: World) -> None:
@@ -474,36 +306,6 @@ def test_login_flood(world: World) -> None:
     if not (r.status_code == 200 or (r.status_code == 429 and "retry-after" in r.headers)):
         errors.append(f"the victim's own login answered {r.status_code}: {r.text}")
     check(world, phase, *errors)
-
-
-# --- 5. transform flood -------------------------------------------------------------
-
-TRANSFORMS = 40
-
-
-async def transform_flood(world: World, until: float) -> AttackReport:
-    report = AttackReport("transform flood")
-    widths = iter(range(OWNER_IMAGE_SIDE, OWNER_IMAGE_SIDE - TRANSFORMS, -1))
-
-    async def worker(c: httpx.AsyncClient) -> None:
-        for w in widths:
-            if time.monotonic() >= until:
-                return
-            try:
-                r = await c.get(f"/images/{world.owner_image}/t/w_{w}.png")
-                report.outcomes.append(r.status_code)
-            except httpx.HTTPError:
-                report.outcomes.append(CLOSED)
-
-    before = _usage(world.service.url, world.owner)
-    async with async_client(world.service.url, ATTACKER_ADDRESS) as c:
-        await asyncio.gather(*(worker(c) for _ in range(4)))
-    after = _usage(world.service.url, world.owner)
-    report.notes.append(
-        f"owner's usage {before['percentUsed']}% -> {after['percentUsed']}% of the quota"
-    )
-    await asyncio.sleep(max(0.0, until - time.monotonic()))
-    return report
 
 
 def test_transform_flood(world: World) -> None:
@@ -521,47 +323,10 @@ def test_transform_flood(world: World) -> None:
         )
     if r.status_code != 201:
         errors.append(f"the owner's upload after the flood answered {r.status_code}: {r.text}")
-    usage = _usage(world.service.url, world.owner)
-    if usage["percentUsed"] >= 100:
-        errors.append(f"strangers took the owner to {usage['percentUsed']}% of the quota")
+    used = usage(world.service.url, world.owner)["percentUsed"]
+    if used >= 100:
+        errors.append(f"strangers took the owner to {used}% of the quota")
     check(world, phase, *errors)
-
-
-# --- 6. hostile GIF -----------------------------------------------------------------
-
-GIF_UPLOADS = 2
-
-
-async def gif_attack(world: World, until: float) -> AttackReport:
-    report = AttackReport("hostile GIF, abandoned")
-    port = world.service.port
-    gif = hostile_gif()
-    boundary = "gIfBoMb"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.gif"\r\n'
-            "Content-Type: image/gif\r\n\r\n"
-        ).encode()
-        + gif
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    head = request_head(
-        "POST",
-        "/v1/images",
-        port,
-        {
-            "Authorization": f"Bearer {world.attacker.token}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(body)),
-        },
-    )
-    # The whole file is sent, then the client waits a moment and goes away.
-    report.outcomes = await gather_outcomes(
-        send(port, head, [body], wait=1.5) for _ in range(GIF_UPLOADS)
-    )
-    report.notes.append(f"{len(gif) // 1024} KiB GIF × {GIF_UPLOADS}")
-    await asyncio.sleep(max(0.0, until - time.monotonic()))
-    return report
 
 
 def test_hostile_gif(world: World) -> None:
