@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import random
 import statistics
 import struct
@@ -377,6 +376,3 @@ async def gather_outcomes(coros: Iterable[Awaitable[Outcome]]) -> list[Outcome]:
     got = await asyncio.gather(*coros, return_exceptions=True)
     return [CLOSED if isinstance(g, BaseException) else g for g in got]
 
-
-def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
