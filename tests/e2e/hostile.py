@@ -375,4 +375,3 @@ async def trickle(chunk: bytes, every: float, until: float) -> AsyncIterator[byt
 async def gather_outcomes(coros: Iterable[Awaitable[Outcome]]) -> list[Outcome]:
     got = await asyncio.gather(*coros, return_exceptions=True)
     return [CLOSED if isinstance(g, BaseException) else g for g in got]
-
