@@ -7,13 +7,16 @@ Failed logins are counted under three keys, each in a window of
   passwords, each further one makes that pair wait 1 s, then 2, 4, ... up to
   ``login_max_delay``. A right password from that address clears it.
 - **address**, over all accounts (one address trying one password on many
-  accounts): after ``login_address_free_failures``, the same doubling.
+  accounts): after ``login_address_free_failures``, the same doubling, but,
+  like the account rule, not for an address the account signed in from.
 - **account**, over all addresses (a guesser spread over many addresses):
   after ``login_account_free_failures``, the same doubling, but only for
   addresses the account has not signed in from during the last
   :data:`KNOWN_FOR` seconds. The real user's usual address keeps working, so
   an attacker cannot lock them out; from a new address they wait at most
   ``login_max_delay`` per attempt.
+
+Addresses are counted as :func:`address_key` gives them (IPv6 by its /64).
 
 Attempts in flight are claimed per key and count (given back when they
 end): with ``k`` free failures left, at most ``k`` attempts (past them, one)
@@ -35,6 +38,7 @@ and during a Redis outage, in this process's memory.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -128,7 +132,8 @@ class LoginThrottle:
     @staticmethod
     def _ids(email: str, address: str) -> tuple[str, str, str]:
         account = _digest(normalize_email(email))
-        return f"{account}:{address}", address, account
+        where = address_key(address)
+        return f"{account}:{where}", where, account
 
     async def _admit(self, rule: _Rule, ident: str, claims: list[str]) -> int:
         """Seconds ``ident`` must still wait under ``rule``; 0: it may try now
@@ -140,6 +145,11 @@ class LoginThrottle:
             lock = await self.store.look(f"login-lock:{rule.name}:{failures}:{ident}")
             if lock.count:
                 return lock.reset_in()
+            # The attempt that made this count may not have written its lock
+            # yet (two round trips): while its claim is held, wait too.
+            previous = f"login-try:{rule.name}:{failures - 1}:{ident}"
+            if (await self.store.look(previous)).count:
+                return 1
         # Attempts in flight have not failed yet: without a claim, a burst of
         # concurrent guesses would all pass between this check and their
         # failures. At each count, only the free failures left (at least one)
@@ -158,11 +168,14 @@ class LoginThrottle:
             wait = await self._admit(self.pair, pair, claims)
             if wait:
                 raise _throttled(wait, "for this account from your address")
+            # An address the account signed in from keeps only the pair rule:
+            # others' failures from a shared (NAT, office) address or spread
+            # over many addresses never hold the real user back there.
+            if (await self.store.look(f"login-known:{pair}")).count:
+                return claims
             wait = await self._admit(self.address, addr, claims)
             if wait:
                 raise _throttled(wait, "from your address")
-            if (await self.store.look(f"login-known:{pair}")).count:
-                return claims
             wait = await self._admit(self.account, account, claims)
             if wait:
                 raise _throttled(
@@ -195,6 +208,7 @@ class LoginThrottle:
     async def guard(self, email: str, address: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run one login ``attempt`` under the throttle: refused while locked,
         counted when it fails with ``invalid_credentials``."""
+        address = address_key(address)
         if self._checking.get(address, 0) >= self.per_address:
             # Checked before the counters: a burst from one address is turned
             # away without a store round trip, and the real user elsewhere
@@ -228,7 +242,7 @@ class LoginThrottle:
         """Count one sign-up attempt from ``address``; 429 ``rate_limited`` past the limit."""
         if self.signups is None:
             return
-        window = await self.store.incr(self.signups, f"signup:{address}", 1)
+        window = await self.store.incr(self.signups, f"signup:{address_key(address)}", 1)
         if window.count > self.signups.amount:
             retry = window.reset_in()
             raise AppError(
@@ -241,6 +255,19 @@ class LoginThrottle:
 
     async def close(self) -> None:
         await self.store.close()
+
+
+def address_key(address: str) -> str:
+    """The client address as throttles count it: an IPv6 address by its /64,
+    the block one subscriber is routinely given (rotating inside it must not
+    buy fresh counters)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 
 def _period(item: RateLimitItem) -> str:

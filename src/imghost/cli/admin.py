@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts import services as accounts
 from imghost.accounts.models import User
 from imghost.cli.jobs import run_in_session
+from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 from imghost.errors import AppError, NotFound
 from imghost.quotas import services as quota_services
-from imghost.settings import Settings
 
 admin_cli = typer.Typer(
     help="Grant or revoke site-admin rights; change storage plans.", no_args_is_help=True
@@ -53,7 +53,7 @@ def plan(
     new_plan: str = typer.Argument(metavar="PLAN", help="free or premium"),
 ) -> None:
     """Change a user's or an org's storage plan; its quota applies to the next upload."""
-    settings = Settings.from_env()
+    settings = load_settings()
 
     async def main() -> quota_services.Usage:
         ctx = AppContext.build(settings)

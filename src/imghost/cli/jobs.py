@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 from imghost.errors import AppError
 from imghost.jobs import queue
-from imghost.settings import Settings
 
 jobs_cli = typer.Typer(help="Inspect and retry background jobs.", no_args_is_help=True)
 console = Console()
@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def _main() -> T:
-        ctx = AppContext.build(Settings.from_env())
+        ctx = AppContext.build(load_settings())
         try:
             async with ctx.sessions() as session:
                 result = await work(session)

@@ -14,19 +14,12 @@ from rich.table import Table
 
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
+from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
-from imghost.settings import Settings, SettingsError
+from imghost.settings import Settings
 
 cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
 console = Console()
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        console.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _logging(settings: Settings) -> None:
@@ -54,7 +47,7 @@ def serve(
     # Building the settings creates the generated secret key (hardening F) if
     # there is none yet: here, before uvicorn forks its API processes, which
     # then all read the same file.
-    settings = _settings()
+    settings = load_settings()
     _logging(settings)
     if settings.auto_migrate:
         upgrade(settings.database_url)
@@ -90,7 +83,7 @@ def worker(
 
     if concurrency is not None:
         os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
-    settings = _settings()
+    settings = load_settings()
     _logging(settings)
 
     async def _main() -> None:
@@ -109,7 +102,7 @@ def migrate() -> None:
     """Apply database migrations up to the newest."""
     from imghost.migrate import upgrade
 
-    settings = _settings()
+    settings = load_settings()
     upgrade(settings.database_url)
     console.print("database is up to date")
 
@@ -130,7 +123,7 @@ def gc(
     from imghost.jobs.gc import collect
     from imghost.lifecycle.purge import pending, sweep
 
-    settings = _settings()
+    settings = load_settings()
     _logging(settings)
 
     async def _main() -> int:
@@ -162,7 +155,7 @@ def gc(
 @cli.command("settings")
 def show_settings() -> None:
     """Show every setting, its current value and what it does."""
-    settings = _settings()
+    settings = load_settings()
     table = Table("variable", "value", "meaning")
     for row in settings.describe():
         table.add_row(*(escape(cell) for cell in row))

@@ -71,6 +71,9 @@ _EMBED_LAST_32 = tuple(
 # RFC 8215 local-use NAT64: where it translates to is a local decision (its
 # IPv4 may sit at several offsets): never a public destination.
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# The interface id of an ISATAP address, less its universal/local bit: the last
+# 32 bits are the IPv4 address of the tunnel's far end.
+_ISATAP = 0x00005EFE
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
@@ -82,12 +85,18 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
         found.append(ip.sixtofour)
     if ip.teredo is not None:  # 2001::/32: the Teredo server and the (obfuscated) client
         found.extend(ip.teredo)
+    if (int(ip) >> 32) & 0xFDFFFFFF == _ISATAP:  # RFC 5214 ISATAP: ::[02]00:5efe:A.B.C.D
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return found
 
 
 def _allowed_one(ip: IPAddress, allow_private: bool) -> bool:
     if ip.is_unspecified or ip.is_multicast:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        # fec0::/10 is deprecated but still routed inside some networks, and
+        # Python 3.11 calls it global.
+        return allow_private
     return allow_private or ip.is_global
 
 

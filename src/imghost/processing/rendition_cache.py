@@ -92,9 +92,12 @@ class RenditionCache:
             return False
         try:
             async with ctx.sessions() as session:
+                # Summed before the row is written: on SQLite the write takes
+                # the database's one write lock, which other requests wait for.
+                used = await _used(session, image_id, key)
                 if not await _record(session, image_id, key, size):
                     return False
-                victims = await _make_room(session, settings, image_id, key, size)
+                victims = await _make_room(session, settings, image_id, key, size, used)
                 await session.commit()
         except Exception:
             log.warning("rendition %s not cached: its row could not be written", key, exc_info=True)
@@ -171,20 +174,34 @@ async def _record(session: AsyncSession, image_id: str, key: str, size: int) -> 
     return True
 
 
+async def _used(session: AsyncSession, image_id: str, key: str) -> tuple[int, int]:
+    """Bytes kept for the image and in all, other than at ``key``."""
+    others = Rendition.blob_key != key
+    return (
+        await _sum(session, Rendition.image_id == image_id, others),
+        await _sum(session, others),
+    )
+
+
 async def _make_room(
-    session: AsyncSession, settings: Settings, image_id: str, key: str, size: int
+    session: AsyncSession,
+    settings: Settings,
+    image_id: str,
+    key: str,
+    size: int,
+    used: tuple[int, int],
 ) -> list[str]:
     """Delete (in this transaction) the least recently used rows until ``size``
     more bytes at ``key`` fit both bounds; returns their keys."""
+    image_used, total_used = used
     others = Rendition.blob_key != key
-    image_used = await _sum(session, Rendition.image_id == image_id, others)
     victims = await _evict(
         session,
         image_used + size - settings.rendition_cache_per_image,
         Rendition.image_id == image_id,
         others,
     )
-    total_used = await _sum(session, others)
+    total_used -= sum(n for _, n in victims)
     victims += await _evict(session, total_used + size - settings.rendition_cache_total, others)
     return [k for k, _ in victims]
 

@@ -40,8 +40,11 @@ class LinkCreate(StrictInput):
         le=MAX_EXPIRES_IN,
         description="Seconds until the link stops working; omit for no expiry.",
     )
+    # The minimum length is the service's rule (422 weak_password, links.py).
     password: str | None = Field(
-        default=None, min_length=8, max_length=200, description="Asked of whoever opens it."
+        default=None,
+        max_length=200,
+        description="Asked of whoever opens it; at least 8 characters.",
     )
     permissions: list[LinkPermission] = Field(
         default_factory=_view_only,

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
@@ -125,6 +126,14 @@ async def revoke_link(link_id: str, actor: CurrentActor, db: Db, reads: Reads) -
     return Response(status_code=204)
 
 
+async def _usable_link(db: AsyncSession, link_id: str) -> ShareLink:
+    link = await links.get_link(db, link_id)
+    if link is None:
+        raise NotFound("No such link.")
+    links.check_usable(link)
+    return link
+
+
 @router.post("/v1/links/{link_id}/open", response_model=LinkOpened)
 async def open_link(
     link_id: str,
@@ -136,12 +145,16 @@ async def open_link(
 ) -> LinkOpened:
     """Use a link (no sign-in needed): counts one view and returns a grant
     token that reads the target through `?share=`."""
-    link = await links.get_link(db, link_id)
-    if link is None:
-        raise NotFound("No such link.")
-    links.check_usable(link)
-    client = request.client.host if request.client else "unknown"
-    await links.check_password(link, body.password if body else None, client)
+    link = await _usable_link(db, link_id)
+    if link.password_hash is not None:
+        # A password check can wait for a CPU slot: hold no pooled connection
+        # meanwhile (a flood of opens would empty the pool), then read the
+        # link again (it may have been revoked while we checked).
+        db.expunge(link)
+        await db.rollback()
+        client = request.client.host if request.client else "unknown"
+        await links.check_password(link, body.password if body else None, client)
+        link = await _usable_link(db, link_id)
     target = await links.load_target(db, link)
     await links.count_view(db, link)
     await db.commit()

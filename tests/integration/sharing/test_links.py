@@ -103,7 +103,6 @@ def test_invalid_link_requests(client: httpx.Client) -> None:
         {"permissions": ["edit"]},
         {"expiresIn": 10},
         {"expiresIn": 31536001},
-        {"password": "abc"},
         {"maxViews": 0},
         {"surprise": True},
     ):

@@ -28,6 +28,9 @@ from imghost.notifications import addresses
         "2002:c0a8:101::",  # 6to4 to 192.168.1.1
         "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
         "2001:0:5db8:d70e::3f57:fefe",  # Teredo, client 192.168.1.1
+        "2001:4860::200:5efe:a9fe:a9fe",  # ISATAP (global prefix) to 169.254.169.254
+        "2001:4860::5efe:7f00:1",  # ISATAP, local interface id, to 127.0.0.1
+        "fec0::1",  # site-local (deprecated; Python 3.11 calls it global)
     ],
 )
 def test_embedded_non_public_ipv4_is_refused(ip: str) -> None:
@@ -48,6 +51,7 @@ def test_embedded_non_public_ipv4_is_refused(ip: str) -> None:
         "2002:5db8:d70e::1",  # 6to4 to 93.184.215.14
         "::ffff:93.184.215.14",
         "2606:4700::1111",
+        "2001:4860::200:5efe:808:808",  # ISATAP to 8.8.8.8
     ],
 )
 def test_embedded_public_ipv4_still_passes(ip: str) -> None:

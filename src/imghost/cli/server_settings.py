@@ -1,0 +1,18 @@
+"""The service's settings for a CLI command, or a clear message and exit 2."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from imghost.settings import Settings, SettingsError
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a configuration error ends the command
+    with its message (no traceback): e.g. no key set on PostgreSQL."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        Console().print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
