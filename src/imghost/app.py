@@ -81,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if settings.freeze_heap:
                 heap.thaw()
+            # After the last request, and before the worker is cancelled: a job
+            # cancelled mid-write can leave its SQLite connection holding the
+            # write lock until the engine is disposed, and the final counts
+            # would then wait out the busy timeout and be lost.
+            await flusher.stop()
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            await flusher.stop()  # after the last request: writes the final counts
             await ctx.close()
 
     app = FastAPI(
