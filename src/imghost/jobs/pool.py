@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import resource
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -221,6 +222,9 @@ async def _receive(conn: Connection) -> tuple[str, Any]:
         await ready
     finally:
         loop.remove_reader(fd)
+        # uvloop makes a watched fd non-blocking and leaves it so: a reply
+        # larger than the pipe's buffer then failed with EAGAIN mid-read.
+        os.set_blocking(fd, True)
     # The process writes its whole reply at once: reading it takes no longer
     # than the copy (a few MB at most).
     reply: tuple[str, Any] = conn.recv()

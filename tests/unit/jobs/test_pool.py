@@ -153,3 +153,23 @@ def test_close_kills_busy_processes_instead_of_waiting() -> None:
 
     anyio.run(scenario)
     assert pids and not any(_alive(pid) for pid in pids)
+
+
+def _big_reply(megabytes: int) -> bytes:
+    return b"x" * (megabytes * 1024 * 1024)
+
+
+def test_large_replies_under_uvloop() -> None:
+    """uvloop (what uvicorn runs on) leaves a watched pipe non-blocking: a reply
+    larger than the pipe's buffer, read after it, failed with EAGAIN and the
+    call looked like a dead process. Twice, so a reused process is covered."""
+    pool = PixelPool(1, 0)
+
+    async def scenario() -> None:
+        for _ in range(2):
+            assert len(await pool.run(30, _big_reply, 8)) == 8 * 1024 * 1024
+
+    try:
+        anyio.run(scenario, backend_options={"use_uvloop": True})
+    finally:
+        pool.close()
