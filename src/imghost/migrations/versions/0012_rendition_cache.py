@@ -114,8 +114,10 @@ def upgrade() -> None:
         .where(quota_blobs.c.account_id == storage_usage.c.account_id, ON_REQUEST)
         .scalar_subquery()
     )
+    left = storage_usage.c.derivatives_bytes - counted
+    # Never below zero, should the counters have drifted from the rows.
     bind.execute(
-        storage_usage.update().values(derivatives_bytes=storage_usage.c.derivatives_bytes - counted)
+        storage_usage.update().values(derivatives_bytes=sa.case((left < 0, 0), else_=left))
     )
     bind.execute(quota_blobs.delete().where(ON_REQUEST))
 
