@@ -297,7 +297,7 @@ DECLARED: tuple[Setting, ...] = (
         "validation_queue",
         int,
         64,
-        "Uploads of all users waiting to be checked; more are answered 503 validation_busy",
+        "Uploads of all users waiting to be checked; more are answered 503 server_busy",
     ),
     Setting(
         "max_image_chunks",
