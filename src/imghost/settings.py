@@ -303,7 +303,8 @@ DECLARED: tuple[Setting, ...] = (
         "max_image_chunks",
         int,
         100_000,
-        "Most chunks (PNG, WebP) or blocks and sub-blocks (GIF) an upload may have, plus one "
+        "Most chunks (PNG, WebP, JPEG segments) or blocks and sub-blocks (GIF) an upload may "
+        "have, plus one "
         "per 256 bytes of it; more are refused 422 image_too_complex before decoding",
     ),
     Setting(

@@ -44,7 +44,8 @@ class Frames:
 
 
 def count_frames(path: Path, fmt: str, stop_after: int, max_chunks: int = 2**62) -> Frames | None:
-    """Frames and canvas of a GIF, PNG or WebP file; None for other formats.
+    """Frames and canvas of a GIF, PNG or WebP file (a JPEG's chunks only, its
+    canvas 0); None for other formats.
 
     The walk stops once ``stop_after`` frames or more than ``max_chunks``
     chunks have been seen: the caller refuses more than that anyway, and a
@@ -173,4 +174,27 @@ def _webp(data: mmap.mmap, stop_after: int, max_chunks: int) -> Frames:
     return Frames(max(frames, 1), width, height, chunks)
 
 
-_WALKERS = {"gif": _gif, "png": _png, "webp": _webp}
+def _jpeg(data: mmap.mmap, stop_after: int, max_chunks: int) -> Frames:
+    # Only the segments before the first scan: Pillow reads those one by one
+    # in Python (250,000 empty comments in 1 MB took 0.64 s); libjpeg reads
+    # the rest. Frames and canvas are left to the decoder (0: unknown).
+    end = len(data)
+    pos = 2  # after SOI
+    chunks = 0
+    while pos + 4 <= end and chunks <= max_chunks:
+        if data[pos] != 0xFF:
+            break  # garbage the decoder will report
+        marker = data[pos + 1]
+        chunks += 1
+        if marker == 0xFF:  # fill byte
+            pos += 1
+        elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length
+            pos += 2
+        elif marker in (0xD9, 0xDA):  # end of image, start of scan
+            break
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return Frames(1, 0, 0, chunks)
+
+
+_WALKERS = {"gif": _gif, "png": _png, "webp": _webp, "jpeg": _jpeg}

@@ -1,6 +1,7 @@
 """Check that bytes are a whole, decodable image within the pixel limit.
 
-Order matters for safety: the format is sniffed from the bytes, dimensions are
+Order matters for safety: the format is sniffed from the bytes, the container
+is walked (its chunks counted and capped) before Pillow opens it, dimensions are
 read from the header and checked against the pixel limit *before* any pixel is
 decoded (a decompression bomb is refused without allocating its canvas), the
 frames are counted from the container and their total against the frame and
@@ -219,8 +220,10 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 def frames_of(img: Image.Image, walked: Frames | None) -> Frames:
     """Frames and canvas from the container (``walked``, see :func:`walk`), before
     any frame is decoded."""
-    if walked is not None:
+    if walked is not None and (walked.width or walked.count > 1):
         return walked
+    # A JPEG's walk counts its segments only (canvas 0): Pillow's count holds
+    # (an MPO file has several pictures); so for a still WebP without VP8X.
     # HEIF/AVIF: libheif/libavif parsed the container on open. HEIF's images
     # may each have their own size (a small primary, a huge second one): the
     # largest bounds them all. An AVIF sequence shares one canvas.
