@@ -304,8 +304,8 @@ DECLARED: tuple[Setting, ...] = (
         int,
         100_000,
         "Most chunks (PNG, WebP, JPEG segments) or blocks and sub-blocks (GIF) an upload may "
-        "have, plus one "
-        "per 256 bytes of it; more are refused 422 image_too_complex before decoding",
+        "have, plus one per 256 bytes of it; more are refused 422 image_too_complex before "
+        "decoding",
     ),
     Setting(
         "shutdown_timeout",
