@@ -297,7 +297,15 @@ DECLARED: tuple[Setting, ...] = (
         "validation_queue",
         int,
         64,
-        "Uploads of all users waiting to be checked; more are answered 503 validation_busy",
+        "Uploads of all users waiting to be checked; more are answered 503 server_busy",
+    ),
+    Setting(
+        "max_image_chunks",
+        int,
+        100_000,
+        "Most chunks (PNG, WebP, JPEG segments) or blocks and sub-blocks (GIF) an upload may "
+        "have, plus one per 256 bytes of it; more are refused 422 image_too_complex before "
+        "decoding",
     ),
     Setting(
         "shutdown_timeout",
@@ -541,6 +549,7 @@ class Settings:
     validations_per_user: int = 1
     validation_queue_per_user: int = 8
     validation_queue: int = 64
+    max_image_chunks: int = 100_000
     shutdown_timeout: int = 15
     # (end of hardening A)
     # hardening B
@@ -632,7 +641,7 @@ class Settings:
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError("IMGHOST_REDIS_URL must start with redis:// or rediss://")
         # hardening A
-        for name in ("max_frames", "max_total_pixels", "validations_per_user"):
+        for name in ("max_frames", "max_total_pixels", "validations_per_user", "max_image_chunks"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
         if self.validation_queue < 0 or self.validation_queue_per_user < 0:

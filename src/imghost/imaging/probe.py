@@ -1,6 +1,7 @@
 """Check that bytes are a whole, decodable image within the pixel limit.
 
-Order matters for safety: the format is sniffed from the bytes, dimensions are
+Order matters for safety: the format is sniffed from the bytes, the container
+is walked (its chunks counted and capped) before Pillow opens it, dimensions are
 read from the header and checked against the pixel limit *before* any pixel is
 decoded (a decompression bomb is refused without allocating its canvas), the
 frames are counted from the container and their total against the frame and
@@ -93,14 +94,8 @@ PLUGINS = {
 }
 
 
-@contextlib.contextmanager
-def opened(path: Path) -> Iterator[tuple[Image.Image, Format]]:
-    """Open an image whose format is sniffed from its bytes.
-
-    Every failure inside the ``with`` block, opening and decoding included,
-    becomes a :class:`ProbeError` with the right 4xx, except MemoryError: that
-    is the process running short, not the file's fault, and is re-raised.
-    """
+def sniffed(path: Path) -> Format:
+    """The format of the file at ``path``, from its bytes (ProbeError if none)."""
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
@@ -108,6 +103,19 @@ def opened(path: Path) -> Iterator[tuple[Image.Image, Format]]:
     fmt = sniff(head)
     if fmt is None:
         raise unsupported()
+    return fmt
+
+
+@contextlib.contextmanager
+def opened(path: Path, fmt: Format | None = None) -> Iterator[tuple[Image.Image, Format]]:
+    """Open an image whose format is sniffed from its bytes (or is ``fmt``).
+
+    Every failure inside the ``with`` block, opening and decoding included,
+    becomes a :class:`ProbeError` with the right 4xx, except MemoryError: that
+    is the process running short, not the file's fault, and is re-raised.
+    """
+    if fmt is None:
+        fmt = sniffed(path)
     if fmt.name in ("heic", "heif"):
         _register_heif()
     try:
@@ -145,6 +153,29 @@ def opened(path: Path) -> Iterator[tuple[Image.Image, Format]]:
 # minute; the time budget (IMGHOST_VALIDATION_TIMEOUT) catches the rest.
 MAX_FRAMES = 1000
 MAX_TOTAL_PIXELS = 300_000_000
+# Default of IMGHOST_MAX_IMAGE_CHUNKS. Real files have a few chunks or blocks
+# plus their pixel data's (PNG IDAT of 8-64 KB, GIF LZW sub-blocks of 255
+# bytes): CHUNK_BYTES more are allowed per that many bytes of the file, so a
+# legitimate 50 MB GIF (200,000 sub-blocks) passes. Walking one costs ~2 us,
+# Pillow's own parsing of a PNG chunk ~15 us.
+MAX_CHUNKS = 100_000
+CHUNK_BYTES = 256
+
+
+def walk(path: Path, fmt: Format, max_frames: int, max_chunks: int) -> Frames | None:
+    """Walk the container before Pillow opens it (see :mod:`imghost.imaging.frames`):
+    a file of more than ``max_chunks`` chunks (plus one per CHUNK_BYTES) is
+    refused 422 image_too_complex, having cost a bounded walk."""
+    cap = max_chunks + path.stat().st_size // CHUNK_BYTES
+    counted = count_frames(path, fmt.name, max_frames, cap)
+    if counted is not None and counted.chunks > cap:
+        raise ProbeError(
+            422,
+            "image_too_complex",
+            f"The {fmt.name.upper()} file is made of more than {cap:,} chunks or blocks; "
+            "it was refused before decoding. Save it again with an ordinary encoder.",
+        )
+    return counted
 
 
 def probe(
@@ -152,12 +183,15 @@ def probe(
     max_pixels: int,
     max_frames: int = MAX_FRAMES,
     max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_chunks: int = MAX_CHUNKS,
 ) -> ProbeResult:
     """Validate the file at ``path``; raise ProbeError with the right 4xx otherwise."""
-    with opened(path) as (img, fmt):
+    fmt = sniffed(path)
+    walked = walk(path, fmt, max_frames, max_chunks)
+    with opened(path, fmt) as (img, fmt):
         width, height = img.size
         check_pixels(width, height, max_pixels)
-        counted = frames_of(path, img, fmt, max_frames)
+        counted = frames_of(img, walked)
         check_frames(counted, max_pixels, max_frames, max_total_pixels)
         frames = int(getattr(img, "n_frames", 1) or 1)
         _decode_all(img, frames, max_pixels)
@@ -183,11 +217,13 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def frames_of(path: Path, img: Image.Image, fmt: Format, max_frames: int) -> Frames:
-    """Frames and canvas from the container, before any frame is decoded."""
-    counted = count_frames(path, fmt.name, max_frames)
-    if counted is not None:
-        return counted
+def frames_of(img: Image.Image, walked: Frames | None) -> Frames:
+    """Frames and canvas from the container (``walked``, see :func:`walk`), before
+    any frame is decoded."""
+    if walked is not None and (walked.width or walked.count > 1):
+        return walked
+    # A JPEG's walk counts its segments only (canvas 0): Pillow's count holds
+    # (an MPO file has several pictures); so for a still WebP without VP8X.
     # HEIF/AVIF: libheif/libavif parsed the container on open. HEIF's images
     # may each have their own size (a small primary, a huge second one): the
     # largest bounds them all. An AVIF sequence shares one canvas.

@@ -21,6 +21,7 @@ does, even on ``kill -9`` (see :mod:`imghost.jobs.orphans`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -100,12 +101,15 @@ class _Process:
         self.killed = False
 
     def kill(self, release: bool = True) -> None:
-        """SIGKILL the process; ``release=False`` leaves the pipe to the caller
-        waiting on it (closing it under a waiter would hide the EOF it waits for)."""
+        """SIGKILL the process, without waiting for it to exit: this runs on the
+        event loop, after every timeout or disconnect a client can cause, and a
+        process unmapping gigabytes takes a while to go (the fork server reaps
+        it; the next start() forgets it). ``release=False`` leaves the pipe to
+        the caller waiting on it (closing it under a waiter would hide the EOF
+        it waits for)."""
         self.killed = True
         if self.process.is_alive():
             self.process.kill()
-        self.process.join(_EXIT_GRACE)
         if release:
             self.conn.close()
 
@@ -157,12 +161,18 @@ class PixelPool:
         if not spawning.cancelled() and spawning.exception() is None:
             self._idle.append(spawning.result())
 
-    async def run(self, limit_seconds: float, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    async def run(
+        self, limit_seconds: float, fn: Callable[[*Ts], T], *args: *Ts, take_slot: bool = True
+    ) -> T:
         """``fn(*args)`` in a pool process; its process is killed if it runs past
-        ``limit_seconds`` (PixelJobTimeout) or if the caller is cancelled."""
+        ``limit_seconds`` (PixelJobTimeout) or if the caller is cancelled.
+
+        At most ``workers`` calls run at once; a caller with its own admission
+        (upload validation: its fair gate) passes ``take_slot=False`` and has
+        its process at once, so it never waits behind renders or jobs."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
-        async with self._slots:
+        async with self._slots if take_slot else contextlib.nullcontext():
             proc = await self._take()
             self._busy.add(proc)
             reusable = False
@@ -202,9 +212,12 @@ class PixelPool:
             proc.kill(release=False)  # its caller closes the pipe
         for proc in idle:
             proc.conn.close()  # EOF: the process exits by itself
+        # Called in a thread (AppContext.close): waiting here is fine.
         for proc in idle:
             proc.process.join(_EXIT_GRACE)
             proc.kill()
+        for proc in busy:
+            proc.process.join(_EXIT_GRACE)
 
 
 async def _receive(conn: Connection) -> tuple[str, Any]:

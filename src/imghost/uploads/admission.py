@@ -6,7 +6,8 @@ in that user's own queue, and a freed slot goes to the next user in
 round-robin order, not to whoever queued first. So a user with ten hostile
 uploads queued delays another user's upload by at most one slot's time (the
 validation time budget). The queues are bounded: past a user's bound the
-answer is 429, past the total bound 503, both with ``Retry-After``.
+answer is 429 ``validation_busy``, past the total bound 503 ``server_busy``,
+both with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class FairGate:
         if self.queued >= self.queue_total:
             raise AppError(
                 503,
-                "validation_busy",
+                "server_busy",
                 "Too many uploads are waiting to be checked right now; try again shortly.",
                 headers={"Retry-After": self.retry_after},
             )

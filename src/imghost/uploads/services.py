@@ -27,6 +27,7 @@ from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
+from imghost.jobs.pool import PixelWorkerDied
 from imghost.quotas import services as quotas
 from imghost.settings import Settings
 from imghost.sharing.album_uploads import file_in_album
@@ -48,7 +49,7 @@ async def validate_image(path: Path, settings: Settings, owner_id: str) -> Probe
         return await run_validation(path, settings, owner_id)
     except ProbeError as exc:
         raise AppError(exc.status, exc.code, exc.detail) from exc
-    except MemoryError as exc:
+    except (MemoryError, PixelWorkerDied) as exc:  # the pool process hit its memory limit
         raise AppError(
             503,
             "insufficient_memory",

@@ -1,17 +1,19 @@
 """Where and how an upload is checked: bounded, killable, fair, and cancelled
 when its client goes away.
 
-1. The headers are read first (in a thread, no pixel decoded): a file over the
-   frame, canvas or total-pixel limits is refused at once.
-2. A small still image is decoded in a thread: it is over in milliseconds.
-   Measured (64x48 PNG): 2.4 ms in a thread, 1.6 ms in a warm pool process,
-   but 90-220 ms when a process must be started first, and the pool has one
-   process per core, shared with processing jobs and hostile uploads: a small
-   still must never wait behind those.
-3. Anything large or animated waits for a slot of the :class:`FairGate`
-   (per-user fairness), then is decoded in a pixel-pool process under the
-   validation time budget: past it, or when the client disconnects, that one
-   process is killed.
+1. A file of 1 MB or more, or an animation, waits for a slot of the
+   :class:`FairGate` (per-user fairness), then is checked in a pixel-pool
+   process under the validation time budget: past it, or when the client
+   disconnects, that one process is killed. The gate is the only admission to
+   those processes: validation never waits behind renders or jobs.
+2. A smaller file is checked in a thread, under the same time budget and
+   cancelled if the client leaves (the thread itself runs on, but only ever
+   gets bounded work): its container is walked first, at most
+   THREAD_MAX_CHUNKS chunks (the cost of a header read grows with those, not
+   with pixels); more, several frames or 4 MP and more send it to the pool.
+   A small still image is over in milliseconds. Measured (64x48 PNG): 2.4 ms
+   in a thread, 1.6 ms in a warm pool process, but 90-220 ms when a process
+   must be started first: a small still must never wait behind large files.
 
 The routes that validate uploads declare the :func:`validation_scope`
 dependency; it makes the app's pool and gate, and the request whose
@@ -24,34 +26,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from fastapi import Depends
 from starlette.requests import Request
 
 from imghost.concurrency import run_cpu_bound
 from imghost.errors import AppError
-from imghost.imaging.probe import (
-    ProbeResult,
-    check_frames,
-    check_pixels,
-    frames_of,
-    opened,
-    probe,
-)
-from imghost.jobs.pool import PixelJobTimeout, PixelPool, PixelWorkerDied
+from imghost.imaging.frames import count_frames
+from imghost.imaging.probe import ProbeResult, frames_of, opened, probe, sniffed
+from imghost.jobs.pool import PixelJobTimeout, PixelPool
+from imghost.processing.runner import POOL_MIN_PIXELS
 from imghost.settings import Settings
 from imghost.uploads.admission import FairGate
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
-# Below both, a still image is decoded in a thread (a 4 MP decode is ~50 ms).
-THREAD_MAX_PIXELS = 4_000_000
-THREAD_MAX_BYTES = 8_000_000
+# Below these, a still image is checked in a thread (a 4 MP decode is ~50 ms).
+THREAD_MAX_PIXELS = POOL_MIN_PIXELS
+# Far below processing.runner.POOL_MIN_BYTES: a file arriving here is unchecked,
+# and Pillow's header read grows with its chunks, i.e. its bytes (a 0.96 MB PNG
+# of 80,000 empty chunks took 1.2 s); routing by size needs no read at all.
+THREAD_MAX_BYTES = 1_000_000
+# Real small stills have tens of chunks (GIF: one per 255 bytes, < 4,000).
+THREAD_MAX_CHUNKS = 5_000
 
 
 @dataclass(frozen=True)
@@ -83,24 +86,31 @@ async def validation_scope(request: Request) -> None:
     _scope.set(Scope(ctx.pixels, gate, request))
 
 
-@dataclass(frozen=True)
-class Header:
-    pixels: int  # of one frame
-    frames: int
-
-
-def read_header(path: Path, settings: Settings) -> Header:
-    """The limits that headers alone decide (no pixel decoded)."""
-    with opened(path) as (img, fmt):
+def check_if_small(path: Path, settings: Settings) -> ProbeResult | None:
+    """:func:`probe` for a small still image (in a thread); None when the file
+    is for the pool. Its container is walked first, at most THREAD_MAX_CHUNKS
+    chunks, before Pillow opens it."""
+    fmt = sniffed(path)
+    walked = count_frames(path, fmt.name, 1, THREAD_MAX_CHUNKS)
+    if walked is not None and (walked.count > 1 or walked.chunks > THREAD_MAX_CHUNKS):
+        return None
+    with opened(path, fmt) as (img, _):
         width, height = img.size
-        check_pixels(width, height, settings.max_pixels)
-        counted = frames_of(path, img, fmt, settings.max_frames)
-        check_frames(counted, settings.max_pixels, settings.max_frames, settings.max_total_pixels)
-        return Header(max(counted.width * counted.height, width * height), counted.count)
+        counted = frames_of(img, walked)
+        pixels = max(width * height, counted.width * counted.height)
+        if counted.count > 1 or pixels >= THREAD_MAX_PIXELS:
+            return None
+    return _probe(path, settings)
 
 
 def _probe(path: Path, settings: Settings) -> ProbeResult:
-    return probe(path, settings.max_pixels, settings.max_frames, settings.max_total_pixels)
+    return probe(
+        path,
+        settings.max_pixels,
+        settings.max_frames,
+        settings.max_total_pixels,
+        settings.max_image_chunks,
+    )
 
 
 def _too_complex(settings: Settings) -> AppError:
@@ -113,32 +123,28 @@ def _too_complex(settings: Settings) -> AppError:
 
 
 async def run_validation(path: Path, settings: Settings, owner_id: str) -> ProbeResult:
-    """Check the file at ``path`` for ``owner_id`` (ProbeError/AppError when refused)."""
+    """Check the file at ``path`` for ``owner_id`` (ProbeError/AppError when refused;
+    PixelWorkerDied when its process died)."""
     scope = _scope.get()
-    header = await run_cpu_bound("decode", read_header, path, settings)
-    size = path.stat().st_size  # noqa: ASYNC240 - one metadata op
-    small = header.frames == 1 and header.pixels < THREAD_MAX_PIXELS and size < THREAD_MAX_BYTES
-    if scope is None or small:
+    if scope is None:
+        return await _timed(_in_thread(_probe, path, settings), settings)
+    if path.stat().st_size < THREAD_MAX_BYTES:  # noqa: ASYNC240 - one metadata op
         # Milliseconds of work: the thread limiter bounds it, and no slot of the
         # pool (nor a place in the fair queue) is spent on it.
-        work: Awaitable[ProbeResult] = run_cpu_bound("decode", _probe, path, settings)
-        request = scope.request if scope else None
-        return await _unless_gone(request, _timed(work, settings))
+        work = _in_thread(check_if_small, path, settings)
+        checked = await _unless_gone(scope.request, _timed(work, settings))
+        if checked is not None:
+            return checked
     try:
         # The wait for a slot is cancelled too if the client goes away.
         return await _unless_gone(scope.request, _in_pool(scope, path, settings, owner_id))
     except PixelJobTimeout as exc:
         raise _too_complex(settings) from exc
-    except PixelWorkerDied as exc:
-        raise AppError(
-            503,
-            "insufficient_memory",
-            "The server could not finish checking this image (out of memory?); try again later.",
-            headers={"Retry-After": "30"},
-        ) from exc
 
 
 async def _in_pool(scope: Scope, path: Path, settings: Settings, owner_id: str) -> ProbeResult:
+    # The gate admits at most pool.workers checks at once: they take no slot
+    # of the pool's own semaphore, so renders and jobs never hold them up.
     async with scope.gate.admit(owner_id):
         return await scope.pool.run(
             settings.validation_timeout,
@@ -147,13 +153,31 @@ async def _in_pool(scope: Scope, path: Path, settings: Settings, owner_id: str) 
             settings.max_pixels,
             settings.max_frames,
             settings.max_total_pixels,
+            settings.max_image_chunks,
+            take_slot=False,
         )
 
 
+async def _in_thread(fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    """``fn(*args)`` in a decode thread; cancelling the caller frees it at once.
+
+    anyio waits for the thread even when its caller is cancelled: the time
+    budget and the disconnect would free nobody. The thread keeps its decode
+    slot until it ends (it only ever gets bounded work, see _timed)."""
+    task = asyncio.ensure_future(run_cpu_bound("decode", fn, *args))
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # an abandoned thread's error is not worth a warning
+
+
 async def _timed(work: Awaitable[T], settings: Settings) -> T:
-    # A thread cannot be killed: it is only ever given a small still image
-    # (or, without a scope, a file within the header limits), so this budget
-    # is a backstop that frees the caller.
+    # A thread cannot be killed: it is only ever given bounded work (a small
+    # file of few chunks; without a scope, a file within every limit), so this
+    # budget is a backstop that frees the caller.
     try:
         return await asyncio.wait_for(work, settings.validation_timeout + 1)
     except TimeoutError as exc:

@@ -4,6 +4,8 @@ a client that has gone away is stopped (issue 14, High 1)."""
 from __future__ import annotations
 
 import io
+import json
+import socket
 import time
 from typing import Any
 
@@ -14,7 +16,7 @@ from PIL import Image
 from imghost.jobs.pool import PixelPool
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload
-from tests.hostile import gif_bomb
+from tests.hostile import chunky_png, gif_bomb
 from tests.integration.tus.helpers import create, created_path, patch
 from tests.integration.uploads.hostile import start_upload, wait_exited, wait_for
 
@@ -130,3 +132,44 @@ def test_tus_uploads_get_the_same_bounds(settings_factory: Any) -> None:
         # process was killed at the budget.
         assert live.app.state.validation_gate is not None
         wait_for(lambda: _pool(live).busy == 0, 10, "the pool to be idle")
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Status and problem body of the response to a :func:`start_upload`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"\0" * 4  # (EOF fails the parse below)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), json.loads(body)
+
+
+@pytest.mark.timeout(120)
+def test_pngs_of_countless_chunks_do_not_hold_another_users_upload(settings_factory: Any) -> None:
+    # Before: every upload's headers were read on the server's two decode
+    # threads, first come first served, with no cap on chunks: two 7.9 MB PNGs
+    # of 660,000 empty chunks held another user's 8x8 PNG for 12.9 s, and were
+    # accepted. Now a file of 1 MB or more goes to the fair gate and the pool
+    # without a read, and the walk refuses it past the chunk cap (lowered here
+    # so the test stays fast: 300,000 chunks, 3.6 MB).
+    with (
+        LiveServer(settings_factory(max_image_chunks=1000)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        attacker, other = make_user(client), make_user(client)
+        hostile = chunky_png(300_000)
+        sockets = [start_upload(live.port, attacker, hostile, "a.png") for _ in range(2)]
+        try:
+            started = time.monotonic()
+            png = upload(client, other, data=image_bytes("PNG", size=(8, 8)), filename="b.png")
+            assert png.status_code == 201, png.text
+            assert time.monotonic() - started < 2
+            for sock in sockets:
+                status, problem = _answer(sock)
+                assert (status, problem["code"]) == (422, "image_too_complex")
+        finally:
+            for sock in sockets:
+                sock.close()

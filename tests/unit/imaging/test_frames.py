@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from imghost.imaging.frames import count_frames
-from imghost.imaging.probe import ProbeError, probe
-from tests.hostile import gif_bomb
+from imghost.imaging.probe import ProbeError, probe, sniffed, walk
+from tests.hostile import chunky_gif, chunky_png, gif_bomb
 
 
 def _animation(fmt: str, frames: int, size: tuple[int, int] = (40, 30), **save: object) -> bytes:
@@ -65,7 +65,10 @@ def test_still_images_are_one_frame(tmp_path: Path) -> None:
         Image.new("RGB", (8, 8)).save(buf, format=fmt)
         counted = count_frames(_write(tmp_path, buf.getvalue()), name, 1000)
         assert counted is not None and counted.count == 1
-    assert count_frames(_write(tmp_path, b"\xff\xd8\xff"), "jpeg", 1000) is None
+    # A JPEG's walk counts its segments only; its canvas is left to the decoder.
+    counted = count_frames(_write(tmp_path, b"\xff\xd8\xff"), "jpeg", 1000)
+    assert counted is not None and (counted.count, counted.width) == (1, 0)
+    assert count_frames(_write(tmp_path, b"\0" * 16), "heif", 1000) is None
 
 
 @pytest.mark.timeout(20)
@@ -150,3 +153,53 @@ def test_heif_images_larger_than_the_primary_count(tmp_path: Path) -> None:
     with pytest.raises(ProbeError) as err:
         probe(path, 640 * 480 - 1)
     assert err.value.code == "image_too_large"
+
+
+def _not_opened(*args: object, **kwargs: object) -> None:
+    raise AssertionError("Pillow opened a file the walk should have refused")
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"), [(chunky_png(20_000), "png"), (chunky_gif(20_000), "gif")]
+)
+def test_a_file_of_countless_tiny_chunks_is_refused_before_pillow_opens_it(
+    tmp_path: Path, data: bytes, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: no cap; a 7.9 MB PNG of 660,000 empty chunks took 4.6 s to open
+    # (and was accepted). The walk stops past the cap, before Pillow runs.
+    path = _write(tmp_path, data)
+    assert probe(path, 10**8).width in (1, 8)  # within the default cap it is fine
+    monkeypatch.setattr(Image, "open", _not_opened)
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_chunks=1000)
+    assert (err.value.status, err.value.code) == (422, "image_too_complex")
+    assert time.monotonic() - started < 1
+    counted = count_frames(path, fmt, 1000, 1000)
+    assert counted is not None and counted.chunks == 1001  # the walk stopped there
+
+
+def test_the_chunk_cap_grows_with_the_file(tmp_path: Path) -> None:
+    # A big GIF is made of 255-byte sub-blocks: one more chunk is allowed per
+    # 256 bytes, so a legitimate 50 MB GIF (200,000 sub-blocks) passes.
+    screen = b"GIF89a" + struct.pack("<2H", 1, 1) + b"\x00\x00\x00"
+    data = screen + b"\x21\xfe" + (b"\xff" + b"x" * 255) * 3000 + b"\x00\x3b"
+    path = _write(tmp_path, data)
+    counted = walk(path, sniffed(path), 1000, max_chunks=100)
+    assert counted is not None and counted.chunks > 3000
+
+
+def test_a_jpeg_of_countless_segments_is_refused_before_pillow_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: Pillow read 250,000 empty comment segments (1 MB) one by one in
+    # Python: 0.64 s of a server thread, then accepted the file.
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG")
+    data = buf.getvalue()
+    path = _write(tmp_path, data[:2] + b"\xff\xfe\x00\x02" * 20_000 + data[2:])
+    assert probe(path, 10**8).width == 8
+    monkeypatch.setattr(Image, "open", _not_opened)
+    with pytest.raises(ProbeError) as err:
+        probe(path, 10**8, max_chunks=1000)
+    assert (err.value.status, err.value.code) == (422, "image_too_complex")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from multiprocessing.process import BaseProcess
 
 import anyio
 import pytest
@@ -173,3 +175,51 @@ def test_large_replies_under_uvloop() -> None:
         anyio.run(scenario, backend_options={"use_uvloop": True})
     finally:
         pool.close()
+def test_a_call_with_its_own_admission_does_not_wait_for_a_slot() -> None:
+    # Before: upload validation waited on the pool's one semaphore behind
+    # on-demand renders and jobs (up to IMGHOST_JOB_TIMEOUT each), unbounded.
+    pool = PixelPool(1, 0)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pool.run, 30, _sleep, 3.0)  # a render holding the only slot
+            while not pool.busy:
+                await anyio.sleep(0.01)
+            with anyio.fail_after(2.5):
+                assert await pool.run(30, _sleep, 0.0, take_slot=False) == 0.0
+            tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(scenario)
+    finally:
+        pool.close()
+
+
+def test_killing_a_process_does_not_block_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: each kill (timeout, disconnect, memory) joined the process on
+    # the event loop, for up to a second.
+    on_loop: list[str] = []
+    join = BaseProcess.join
+
+    def watched(self: BaseProcess, timeout: float | None = None) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(self.name)
+        except RuntimeError:
+            pass
+        join(self, timeout)
+
+    monkeypatch.setattr(BaseProcess, "join", watched)
+    pool = PixelPool(1, 0)
+
+    async def scenario() -> None:
+        with pytest.raises(PixelJobTimeout):
+            await pool.run(0.3, _sleep, 30.0)
+        with anyio.move_on_after(0.3):
+            await pool.run(30, _sleep, 30.0)
+
+    try:
+        anyio.run(scenario)
+    finally:
+        pool.close()
+    assert on_loop == []

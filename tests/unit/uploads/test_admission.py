@@ -72,7 +72,7 @@ def test_queues_are_bounded_and_cancelled_waiters_leave() -> None:
         with pytest.raises(AppError) as err:
             async with gate.admit("carol"):
                 pass
-        assert (err.value.status, err.value.code) == (503, "validation_busy")
+        assert (err.value.status, err.value.code) == (503, "server_busy")
         waiting.cancel()
         await asyncio.sleep(0)
         assert gate.queued == 1
