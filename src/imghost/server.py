@@ -198,6 +198,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.gate = _gate(server_state, self.limits.max_connections)
         self.refused = False
         self.rejection: bytes | None = None
+        # Answered without its body read whole: the rest is dropped, then closed.
+        self.draining = False
         self.header_timer: asyncio.TimerHandle | None = None
         # Per request head; a connection starts waiting for one.
         self.in_head = True
@@ -229,7 +231,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.gate.released(len(self.connections))
 
     def data_received(self, data: bytes) -> None:
-        if self.refused or self.rejection is not None:
+        if self.refused or self.rejection is not None or self.draining:
             return
         self._unset_keepalive_if_required()
         self.chunk_bytes = len(data)
@@ -289,7 +291,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._stop(HEADERS_TOO_LARGE)
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.more_body:
+            # Answered before the request's body had all arrived (401, 413, 429
+            # ... to a body the app never read): the rest of it cannot be told
+            # from a next request, and uvicorn would drop it while keeping the
+            # connection alive, every byte resetting the keep-alive timer, so a
+            # trickling body held the socket for ever (h11 calls this MUST_CLOSE).
+            self.server_state.total_requests += 1
+            self._close_after_answer()
+            return
+        super().on_response_complete()
+
     # Limits
+
+    def _close_after_answer(self) -> None:
+        """Close once the answer is out: a half-close first, and what still
+        arrives is read and dropped for :data:`LINGER` seconds, so the client
+        reads the answer rather than a reset."""
+        self.draining = True
+        self._cancel_header_timer()
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
     def _stop(self, response: bytes) -> None:
         self.rejection = response
