@@ -151,6 +151,9 @@ async def _direct_upload(
                 422, "no_file", "Attach at least one file in a multipart part named `file`."
             )
         fields = await with_album(db, caller_of_actor(actor), _fields_from_form(form, actor))
+        # End the album check's transaction before the files are validated
+        # (seconds each): no pooled connection is held meanwhile.
+        await db.commit()
         images: list[ImageOut] = []
         failures: list[tuple[str | None, AppError]] = []
         for part in form.files:
@@ -246,9 +249,12 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         album_id=body.album_id,
     )
     fields = await with_album(db, caller_of_actor(actor), fields)
-    image = await services.finalize_upload(
-        db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
-    )
+    upload = await services.pending_upload(db, body.upload_id, actor.user_id)
+    # End the read transaction (commit: ``actor.user`` stays loaded): the
+    # download and validation below take seconds and must not hold a pooled
+    # connection, or a few users' uploads empty the pool for everyone.
+    await db.commit()
+    image = await services.finalize_upload(db, ctx.store, ctx.settings, upload, fields)
     await services.commit_or_discard(db, ctx.store, image.blob_key)
     ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
