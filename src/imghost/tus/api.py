@@ -9,6 +9,8 @@ everywhere else.
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import update
 
@@ -91,25 +93,37 @@ async def tus_create(
         )
     if concat is not None and length is None:
         raise AppError(400, "invalid_header", "A partial upload needs its Upload-Length.")
-    upload = services.create(
-        db,
-        ctx.settings,
-        actor,
-        length=length,
-        metadata=metadata,
-        concat="partial" if concat else None,
-    )
-    await services.check_album(db, actor, upload)
-    # The declared length is held against the quota now (none when deferred).
-    await quotas.reserve_upload(db, ctx.settings, upload)
-    upload_id = upload.id
-    await db.commit()
-    location = {"Location": _location(ctx, upload_id)}
-    if headers.get("content-type") == protocol.OFFSET_CONTENT_TYPE:
-        # creation-with-upload: the body is the first chunk.
-        upload = await _append(request, db, ctx, actor, upload_id, 0)
-    elif length == 0:
-        upload = await _complete(db, ctx, actor, upload_id)
+    with_body = headers.get("content-type") == protocol.OFFSET_CONTENT_TYPE
+    with contextlib.ExitStack() as slot:
+        if with_body:
+            # creation-with-upload: the body's slot is taken before the upload
+            # exists, so a 429 leaves no row and no quota reservation behind
+            # (each retry stacked up another until it expired).
+            slot.enter_context(upload_slot(request, actor.user_id))
+        upload = services.create(
+            db,
+            ctx.settings,
+            actor,
+            length=length,
+            metadata=metadata,
+            concat="partial" if concat else None,
+        )
+        await services.check_album(db, actor, upload)
+        # The declared length is held against the quota now (none when deferred).
+        await quotas.reserve_upload(db, ctx.settings, upload)
+        upload_id = upload.id
+        await db.commit()
+        location = {"Location": _location(ctx, upload_id)}
+        if with_body:
+            # The body is the first chunk. The upload exists from now on:
+            # an error says where it is, so the client can resume (HEAD it).
+            try:
+                upload = await _append(request, db, ctx, actor, upload_id, 0, slot_held=True)
+            except AppError as exc:
+                exc.headers = {**exc.headers, **location}
+                raise
+        elif length == 0:
+            upload = await _complete(db, ctx, actor, upload_id)
     return Response(status_code=201, headers={**location, **_upload_headers(upload)})
 
 
@@ -207,9 +221,18 @@ async def tus_patch(
 
 
 async def _append(
-    request: Request, db: Db, ctx: AppContext, actor: Actor, upload_id: str, offset: int
+    request: Request,
+    db: Db,
+    ctx: AppContext,
+    actor: Actor,
+    upload_id: str,
+    offset: int,
+    *,
+    slot_held: bool = False,
 ) -> Upload:
-    """Receive one body under the upload's lease; finish the upload if it is whole."""
+    """Receive one body under the upload's lease; finish the upload if it is whole.
+
+    ``slot_held``: the caller holds this body's upload slot already."""
     headers = request.headers
     checksum_header = headers.get("upload-checksum")
     checksum = protocol.parse_checksum(checksum_header) if checksum_header else None
@@ -260,7 +283,8 @@ async def _append(
         # End the read transaction: no pooled connection is held while the
         # body streams in (receive commits its checkpoints in short ones).
         await db.commit()
-        with upload_slot(request, actor.user_id):
+        slot = contextlib.nullcontext() if slot_held else upload_slot(request, actor.user_id)
+        with slot:
             received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
         if received.mismatched:
             raise AppError(
