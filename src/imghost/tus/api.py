@@ -17,7 +17,7 @@ from sqlalchemy import update
 from imghost.auth.services import Actor
 from imghost.context import AppContext
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db
+from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError
 from imghost.quotas import services as quotas
 from imghost.storage.resumable import Piece
@@ -72,7 +72,7 @@ async def tus_options(ctx: Ctx) -> Response:
 @router.post("/v1/tus/", status_code=201, response_class=Response)
 @router.post("/v1/tus", status_code=201, response_class=Response, include_in_schema=False)
 async def tus_create(
-    request: Request, actor: CurrentActor, db: Db, ctx: Ctx, _: None = CHECK
+    request: Request, actor: UploadActor, db: Db, ctx: Ctx, _: None = CHECK
 ) -> Response:
     """Create an upload (Upload-Length or Upload-Defer-Length: 1, Upload-Metadata)."""
     headers = request.headers
@@ -202,7 +202,7 @@ async def tus_head(upload_id: str, actor: CurrentActor, db: Db) -> Response:
 
 @router.patch("/v1/tus/{upload_id}", status_code=204, response_class=Response, dependencies=CHECKS)
 async def tus_patch(
-    upload_id: str, request: Request, actor: CurrentActor, db: Db, ctx: Ctx
+    upload_id: str, request: Request, actor: UploadActor, db: Db, ctx: Ctx
 ) -> Response:
     """Append the body (application/offset+octet-stream) at Upload-Offset."""
     headers = request.headers

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from imghost.auth.services import Actor
 from imghost.context import AppContext
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db
+from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
 from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
 from imghost.images.services import (
@@ -89,7 +89,7 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
 
 
 @router.post("/v1/images", status_code=201, openapi_extra=_CREATE_IMAGES_DOC, dependencies=CHECKS)
-async def create_images(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> JSONResponse:
+async def create_images(request: Request, actor: UploadActor, db: Db, ctx: Ctx) -> JSONResponse:
     """Upload directly (multipart/form-data) or finalize a presigned upload (JSON)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

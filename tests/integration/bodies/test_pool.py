@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from sqlalchemy import event
 
 from imghost.uploads import services
 from tests.factories import assert_problem, image_bytes
@@ -195,3 +196,27 @@ async def test_no_connection_is_held_while_an_image_is_validated(
             assert r.status_code == 201, r.text
             assert r.headers["upload-offset"] == str(len(data))
     assert seen == [("direct", 0), ("finalize", 0), ("tus", 0)]
+
+
+async def test_an_authenticated_call_checks_out_one_connection(serve: Serve) -> None:
+    # Only the upload routes, which stream their own body, authenticate in a
+    # session of their own; a JSON route's body is read before its
+    # dependencies, so it authenticates in the request's session: one pool
+    # checkout (and pre-ping) per call, not two.
+    async with serve() as asgi:
+        user = await asgi.user()
+        checkouts = 0
+
+        def count(*_: Any) -> None:
+            nonlocal checkouts
+            checkouts += 1
+
+        engine = asgi.ctx.engine.sync_engine
+        event.listen(engine, "checkout", count)
+        try:
+            # A route that reads a row of its own after authenticating.
+            r = await asgi.client.get("/v1/uploads/upl_none", headers=user.headers)
+            assert r.status_code == 404, r.text
+        finally:
+            event.remove(engine, "checkout", count)
+    assert checkouts == 1
