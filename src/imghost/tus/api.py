@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import update
 
 from imghost.auth.services import Actor
+from imghost.bodies import content_length
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, UploadActor
@@ -277,7 +278,7 @@ async def _append(
             await db.commit()
         size = upload.size
         limit = (size if size is not None else ctx.settings.max_file_size) - upload.offset
-        declared = protocol.parse_length(headers.get("content-length"), "Content-Length")
+        declared = content_length(request.scope["headers"])
         if declared is not None and declared > limit:
             raise _too_long(upload, ctx)
         # End the read transaction: no pooled connection is held while the
