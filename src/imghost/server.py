@@ -75,8 +75,9 @@ class HttpLimits:
 
         httptools hands a header over only once it is complete, so one endless
         header would grow in its buffer unseen; this bound on the bytes read
-        while the head is incomplete catches it (checked per read, so a head
-        costs at most this plus one read buffer).
+        while the head is incomplete catches it (checked per read, the read in
+        which the head began not counted, so a head costs at most this plus two
+        read buffers).
         """
         return self.max_url_bytes + self.max_header_bytes + 4 * self.max_headers + 1024
 
@@ -206,6 +207,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.head_deadline = 0.0  # loop time by which the head must be complete
         self.head_bytes = 0  # read for this head before the current chunk
         self.chunk_bytes = 0  # the chunk being parsed
+        self.head_began = False  # this head began inside the chunk being parsed
 
     # Connection
 
@@ -235,6 +237,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         self.chunk_bytes = len(data)
+        self.head_began = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -251,9 +254,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._reject(self.rejection)
             return
-        if self.in_head:
+        if self.in_head and not self.head_began:
             # The head is still incomplete: httptools holds a header until it
-            # ends, so its size is known only from the bytes read so far.
+            # ends, so its size is known only from the bytes read so far. A
+            # read in which the head began is not counted: how much of it was
+            # the previous request's body is unknown, and counting all of it
+            # refused a pipelined head behind a large body (431). The head's
+            # part of that one read goes uncounted: a few hundred KiB at most.
             self.head_bytes += len(data)
             if self.head_bytes > self.limits.max_head_bytes:
                 too_long_url = len(self.url) > self.limits.max_url_bytes
@@ -270,6 +277,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.in_head = True
         self.head_bytes = 0
+        self.head_began = True
         if self.header_timer is None:
             self._arm_header_timer()
 

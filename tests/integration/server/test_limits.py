@@ -313,3 +313,31 @@ async def test_a_body_read_whole_keeps_the_connection_alive(live: LiveServer) ->
             await reader.readexactly(int(_parse(head)[1]["content-length"]))
     finally:
         writer.close()
+
+
+@in_loop
+async def test_a_pipelined_head_behind_a_large_body_is_served(settings_factory: Any) -> None:
+    # The body of one request and the start of the next head in one read: the
+    # body's bytes were counted as head bytes, so a legitimate head got 431
+    # (here, and the first answer was lost with the connection).
+    settings = settings_factory(max_url_bytes=1024, max_header_bytes=2048, max_headers=10)
+    body = b"x" * 20_000  # several times the ~4 KiB head bound
+    with LiveServer(settings) as live:
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        try:
+            writer.write(
+                b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n"
+                + body
+                + b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+            )
+            await writer.drain()
+            async with asyncio.timeout(4):
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200"), head
+                await reader.readexactly(int(_parse(head)[1]["content-length"]))
+                writer.write(b"\r\n")  # the second head ends
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200"), head
+        finally:
+            writer.close()
