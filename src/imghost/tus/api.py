@@ -119,7 +119,7 @@ async def tus_create(
             # The body is the first chunk. The upload exists from now on:
             # an error says where it is, so the client can resume (HEAD it).
             try:
-                upload = await _append(request, db, ctx, actor, upload_id, 0, slot_held=True)
+                upload = await _append(request, db, ctx, actor, upload_id, 0, slot=slot)
             except AppError as exc:
                 exc.headers = {**exc.headers, **location}
                 raise
@@ -229,11 +229,12 @@ async def _append(
     upload_id: str,
     offset: int,
     *,
-    slot_held: bool = False,
+    slot: contextlib.AbstractContextManager[object] | None = None,
 ) -> Upload:
     """Receive one body under the upload's lease; finish the upload if it is whole.
 
-    ``slot_held``: the caller holds this body's upload slot already."""
+    ``slot``: this body's upload slot if the caller took it already (it is
+    released once the body is received, not held through the validation)."""
     headers = request.headers
     checksum_header = headers.get("upload-checksum")
     checksum = protocol.parse_checksum(checksum_header) if checksum_header else None
@@ -284,8 +285,7 @@ async def _append(
         # End the read transaction: no pooled connection is held while the
         # body streams in (receive commits its checkpoints in short ones).
         await db.commit()
-        slot = contextlib.nullcontext() if slot_held else upload_slot(request, actor.user_id)
-        with slot:
+        with slot if slot is not None else upload_slot(request, actor.user_id):
             received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
         if received.mismatched:
             raise AppError(

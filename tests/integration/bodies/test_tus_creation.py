@@ -3,11 +3,14 @@ body cut short says where its upload is (review of issue 14)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from sqlalchemy import func, select
 
 from imghost.quotas.models import QuotaReservation
+from imghost.uploads import services
 from imghost.uploads.models import Upload
 from imghost.uploads.slots import UploadSlots
 from tests.factories import assert_problem, image_bytes
@@ -63,3 +66,29 @@ async def test_a_stalled_creation_with_upload_says_where_to_resume(serve: Serve)
         r = await asgi.client.head(location, headers={"Tus-Resumable": "1.0.0", **user.headers})
         assert r.status_code == 200, r.text
         assert r.headers["upload-offset"] == "100"
+
+
+async def test_the_slot_is_released_once_the_body_is_in(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taken before the upload is created, the slot still covers only the
+    # body: the validation that follows does not count as an upload in flight.
+    async with serve() as asgi:
+        user = await asgi.user()
+        slots: UploadSlots = asgi.app.state.upload_slots
+        held: list[int] = []
+        validate = services.validate_image
+
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            held.append(slots.users[user.user_id])
+            return await validate(*args, **kwargs)
+
+        monkeypatch.setattr(services, "validate_image", watched)
+        data = image_bytes("PNG")
+        r = await asgi.client.post(
+            "/v1/tus/",
+            content=data,
+            headers={**TUS, **user.headers, "Upload-Length": str(len(data))},
+        )
+        assert r.status_code == 201, r.text
+    assert held == [0]
