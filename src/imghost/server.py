@@ -208,6 +208,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0  # read for this head before the current chunk
         self.chunk_bytes = 0  # the chunk being parsed
         self.head_began = False  # this head began inside the chunk being parsed
+        self.head_slack = 0  # bytes of head_bytes not held against the limit
 
     # Connection
 
@@ -254,15 +255,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._reject(self.rejection)
             return
-        if self.in_head and not self.head_began:
+        if self.in_head:
             # The head is still incomplete: httptools holds a header until it
-            # ends, so its size is known only from the bytes read so far. A
-            # read in which the head began is not counted: how much of it was
-            # the previous request's body is unknown, and counting all of it
-            # refused a pipelined head behind a large body (431). The head's
-            # part of that one read goes uncounted: a few hundred KiB at most.
+            # ends, so its size is known only from the bytes read so far.
             self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_head_bytes:
+            if self.head_began:
+                # How much of the read the head began in was the previous
+                # request's body is unknown: held against the limit, all of
+                # it refused a pipelined head behind a large body (431). It
+                # is let off (one read: a few hundred KiB at most).
+                self.head_slack = len(data)
+            if self.head_bytes - self.head_slack > self.limits.max_head_bytes:
                 too_long_url = len(self.url) > self.limits.max_url_bytes
                 self._reject(URI_TOO_LONG if too_long_url else HEADERS_TOO_LARGE)
 
@@ -277,6 +280,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.in_head = True
         self.head_bytes = 0
+        self.head_slack = 0
         self.head_began = True
         if self.header_timer is None:
             self._arm_header_timer()
