@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    # Added last = outermost: unexpected errors from anything inside are caught.
+    # Middleware added later wraps what was added before: the first added is
+    # the innermost, the last (SecurityHeaders) the outermost. Innermost, just
+    # before routing; UnexpectedErrors, outside it, catches a bug in it.
     app.add_middleware(RejectUnsafeTargets)
     # Inside TusProtocol (sees the PATCH of a method override) and inside
     # UnexpectedErrors (a bug in it answers problem+json, not a dropped line).
@@ -114,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
     app.add_middleware(PrivateByDefault)
-    # Outermost, so error responses carry CORS headers too (a browser client
-    # could not read the problem otherwise).
+    # Outside every middleware but SecurityHeaders, so error responses carry
+    # CORS headers too (a browser client could not read the problem otherwise).
     app.add_middleware(
         ApiCors,
         origins=settings.cors_origins,

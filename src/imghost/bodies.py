@@ -30,7 +30,7 @@ says how to resume).
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from dataclasses import dataclass
 
@@ -39,23 +39,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imghost.errors import AppError, problem
+from imghost.ratelimit.routes import is_upload
 from imghost.settings import Settings
 
-_TUS_ID = re.compile(r"^/v1/tus/[^/]+$")
-_UPLOAD_CONTENT = re.compile(r"^/v1/uploads/[^/]+/content$")
-
-
-def is_upload(method: str, path: str) -> bool:
-    """The routes whose body is an upload, with size limits of their own."""
-    if method == "POST":
-        # /v1/images: multipart files (or a presigned finalize, which limits
-        # its own JSON); /v1/tus: creation-with-upload.
-        return path.rstrip("/") in ("/v1/images", "/v1/tus")
-    if method == "PUT":
-        return _UPLOAD_CONTENT.match(path) is not None
-    if method == "PATCH":
-        return _TUS_ID.match(path) is not None
-    return False
+log = logging.getLogger(__name__)
 
 
 class BodyTimeout(AppError):
@@ -96,13 +83,15 @@ def _has_body(scope: Scope) -> bool:
     return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
+def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The request's declared body length (raw ASGI headers), or None.
+
+    ASCII digits only: the HTTP server refuses anything else before the app
+    runs, so anything else is treated as undeclared here."""
+    for name, value in headers:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses these before we see them
+            value = value.strip()
+            return int(value) if value.isdigit() and value.isascii() else None
     return None
 
 
@@ -128,7 +117,7 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = None if is_upload(scope["method"], scope["path"]) else self.max_json
-        if limit is not None and (_content_length(scope) or 0) > limit:
+        if limit is not None and (content_length(scope["headers"]) or 0) > limit:
             await _problem(BodyTooLarge(limit), scope)(scope, receive, send)
             return
         body = _Body(time.monotonic(), limit)
@@ -177,6 +166,11 @@ class BodyLimits:
         except Exception:
             if body.error is None or started:
                 raise
+            # The app failed on the limit's error (or on what followed it):
+            # the limit's problem is the answer, the failure worth a trace.
+            log.debug(
+                "%s %s failed after a body limit", scope["method"], scope["path"], exc_info=True
+            )
             await _problem(body.error, scope)(scope, receive, send)
 
 

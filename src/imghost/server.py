@@ -75,8 +75,9 @@ class HttpLimits:
 
         httptools hands a header over only once it is complete, so one endless
         header would grow in its buffer unseen; this bound on the bytes read
-        while the head is incomplete catches it (checked per read, so a head
-        costs at most this plus one read buffer).
+        while the head is incomplete catches it (checked per read, the read in
+        which the head began not counted, so a head costs at most this plus two
+        read buffers).
         """
         return self.max_url_bytes + self.max_header_bytes + 4 * self.max_headers + 1024
 
@@ -198,12 +199,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.gate = _gate(server_state, self.limits.max_connections)
         self.refused = False
         self.rejection: bytes | None = None
+        # Answered without its body read whole: the rest is dropped, then closed.
+        self.draining = False
         self.header_timer: asyncio.TimerHandle | None = None
         # Per request head; a connection starts waiting for one.
         self.in_head = True
         self.head_deadline = 0.0  # loop time by which the head must be complete
         self.head_bytes = 0  # read for this head before the current chunk
         self.chunk_bytes = 0  # the chunk being parsed
+        self.head_began = False  # this head began inside the chunk being parsed
+        self.head_slack = 0  # bytes of head_bytes not held against the limit
 
     # Connection
 
@@ -229,10 +234,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.gate.released(len(self.connections))
 
     def data_received(self, data: bytes) -> None:
-        if self.refused or self.rejection is not None:
+        if self.refused or self.rejection is not None or self.draining:
             return
         self._unset_keepalive_if_required()
         self.chunk_bytes = len(data)
+        self.head_began = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -253,7 +259,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # The head is still incomplete: httptools holds a header until it
             # ends, so its size is known only from the bytes read so far.
             self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_head_bytes:
+            if self.head_began:
+                # How much of the read the head began in was the previous
+                # request's body is unknown: held against the limit, all of
+                # it refused a pipelined head behind a large body (431). It
+                # is let off (one read: a few hundred KiB at most).
+                self.head_slack = len(data)
+            if self.head_bytes - self.head_slack > self.limits.max_head_bytes:
                 too_long_url = len(self.url) > self.limits.max_url_bytes
                 self._reject(URI_TOO_LONG if too_long_url else HEADERS_TOO_LARGE)
 
@@ -268,6 +280,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.in_head = True
         self.head_bytes = 0
+        self.head_slack = 0
+        self.head_began = True
         if self.header_timer is None:
             self._arm_header_timer()
 
@@ -289,7 +303,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._stop(HEADERS_TOO_LARGE)
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.more_body:
+            # Answered before the request's body had all arrived (401, 413, 429
+            # ... to a body the app never read): the rest of it cannot be told
+            # from a next request, and uvicorn would drop it while keeping the
+            # connection alive, every byte resetting the keep-alive timer, so a
+            # trickling body held the socket for ever (h11 calls this MUST_CLOSE).
+            self.server_state.total_requests += 1
+            self._close_after_answer()
+            return
+        super().on_response_complete()
+
     # Limits
+
+    def _close_after_answer(self) -> None:
+        """Close once the answer is out: a half-close first, and what still
+        arrives is read and dropped for :data:`LINGER` seconds, so the client
+        reads the answer rather than a reset."""
+        self.draining = True
+        self._cancel_header_timer()
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
     def _stop(self, response: bytes) -> None:
         self.rejection = response

@@ -48,6 +48,7 @@ _POSTS = {"/v1/images": _UPLOAD, "/v1/uploads": _PRESIGN, "/v1/tus": _TUS_CREATE
 _TUS_ID = re.compile(r"^/v1/tus/[^/]+$")
 _IMAGE = re.compile(r"^/images/[^/]+(?:/.+)?$")
 _FILE = re.compile(r"^/v1/images/[^/]+/file$")
+_UPLOAD_CONTENT = re.compile(r"^/v1/uploads/[^/]+/content$")
 
 
 def classify(method: str, path: str) -> Route | None:
@@ -60,3 +61,14 @@ def classify(method: str, path: str) -> Route | None:
     if method == "PATCH" and _TUS_ID.match(path):
         return _TUS_PATCH
     return None
+
+
+def is_upload(method: str, path: str) -> bool:
+    """The routes whose body is an upload, with size limits of their own
+    (see ``imghost.bodies``): those whose body's bytes are counted as they
+    stream, and the local-files target of a presigned upload, which rate limits
+    do not count (its upload was counted when it was created)."""
+    if method == "PUT":
+        return _UPLOAD_CONTENT.match(path) is not None
+    route = classify(method, path)
+    return route is not None and route.body in ("stream", "multipart")

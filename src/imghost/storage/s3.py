@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import boto3
 import obstore
 from botocore.config import Config
@@ -181,7 +183,12 @@ class S3BlobStore:
         # the API checked against its limits and the quota. obstore cannot
         # sign headers; boto3 signs locally (no request is made).
         if self._presigner is None:
-            self._presigner = boto3_client(self.url, signature_version="s3v4")
+            # Built in a thread: boto3 loads and parses its service model from
+            # disk (about 100 ms), which on the event loop stalls every request.
+            # (Two first calls at once may both build one; either will do.)
+            self._presigner = await anyio.to_thread.run_sync(
+                functools.partial(boto3_client, self.url, signature_version="s3v4")
+            )
         url: str = self._presigner.generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": self._k(key), "ContentLength": size},

@@ -9,13 +9,16 @@ everywhere else.
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import update
 
 from imghost.auth.services import Actor
+from imghost.bodies import content_length
 from imghost.context import AppContext
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db
+from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError
 from imghost.quotas import services as quotas
 from imghost.storage.resumable import Piece
@@ -70,7 +73,7 @@ async def tus_options(ctx: Ctx) -> Response:
 @router.post("/v1/tus/", status_code=201, response_class=Response)
 @router.post("/v1/tus", status_code=201, response_class=Response, include_in_schema=False)
 async def tus_create(
-    request: Request, actor: CurrentActor, db: Db, ctx: Ctx, _: None = CHECK
+    request: Request, actor: UploadActor, db: Db, ctx: Ctx, _: None = CHECK
 ) -> Response:
     """Create an upload (Upload-Length or Upload-Defer-Length: 1, Upload-Metadata)."""
     headers = request.headers
@@ -91,25 +94,37 @@ async def tus_create(
         )
     if concat is not None and length is None:
         raise AppError(400, "invalid_header", "A partial upload needs its Upload-Length.")
-    upload = services.create(
-        db,
-        ctx.settings,
-        actor,
-        length=length,
-        metadata=metadata,
-        concat="partial" if concat else None,
-    )
-    await services.check_album(db, actor, upload)
-    # The declared length is held against the quota now (none when deferred).
-    await quotas.reserve_upload(db, ctx.settings, upload)
-    upload_id = upload.id
-    await db.commit()
-    location = {"Location": _location(ctx, upload_id)}
-    if headers.get("content-type") == protocol.OFFSET_CONTENT_TYPE:
-        # creation-with-upload: the body is the first chunk.
-        upload = await _append(request, db, ctx, actor, upload_id, 0)
-    elif length == 0:
-        upload = await _complete(db, ctx, actor, upload_id)
+    with_body = headers.get("content-type") == protocol.OFFSET_CONTENT_TYPE
+    with contextlib.ExitStack() as slot:
+        if with_body:
+            # creation-with-upload: the body's slot is taken before the upload
+            # exists, so a 429 leaves no row and no quota reservation behind
+            # (each retry stacked up another until it expired).
+            slot.enter_context(upload_slot(request, actor.user_id))
+        upload = services.create(
+            db,
+            ctx.settings,
+            actor,
+            length=length,
+            metadata=metadata,
+            concat="partial" if concat else None,
+        )
+        await services.check_album(db, actor, upload)
+        # The declared length is held against the quota now (none when deferred).
+        await quotas.reserve_upload(db, ctx.settings, upload)
+        upload_id = upload.id
+        await db.commit()
+        location = {"Location": _location(ctx, upload_id)}
+        if with_body:
+            # The body is the first chunk. The upload exists from now on:
+            # an error says where it is, so the client can resume (HEAD it).
+            try:
+                upload = await _append(request, db, ctx, actor, upload_id, 0, slot=slot)
+            except AppError as exc:
+                exc.headers = {**exc.headers, **location}
+                raise
+        elif length == 0:
+            upload = await _complete(db, ctx, actor, upload_id)
     return Response(status_code=201, headers={**location, **_upload_headers(upload)})
 
 
@@ -188,7 +203,7 @@ async def tus_head(upload_id: str, actor: CurrentActor, db: Db) -> Response:
 
 @router.patch("/v1/tus/{upload_id}", status_code=204, response_class=Response, dependencies=CHECKS)
 async def tus_patch(
-    upload_id: str, request: Request, actor: CurrentActor, db: Db, ctx: Ctx
+    upload_id: str, request: Request, actor: UploadActor, db: Db, ctx: Ctx
 ) -> Response:
     """Append the body (application/offset+octet-stream) at Upload-Offset."""
     headers = request.headers
@@ -207,9 +222,19 @@ async def tus_patch(
 
 
 async def _append(
-    request: Request, db: Db, ctx: AppContext, actor: Actor, upload_id: str, offset: int
+    request: Request,
+    db: Db,
+    ctx: AppContext,
+    actor: Actor,
+    upload_id: str,
+    offset: int,
+    *,
+    slot: contextlib.AbstractContextManager[object] | None = None,
 ) -> Upload:
-    """Receive one body under the upload's lease; finish the upload if it is whole."""
+    """Receive one body under the upload's lease; finish the upload if it is whole.
+
+    ``slot``: this body's upload slot if the caller took it already (it is
+    released once the body is received, not held through the validation)."""
     headers = request.headers
     checksum_header = headers.get("upload-checksum")
     checksum = protocol.parse_checksum(checksum_header) if checksum_header else None
@@ -254,13 +279,13 @@ async def _append(
             await db.commit()
         size = upload.size
         limit = (size if size is not None else ctx.settings.max_file_size) - upload.offset
-        declared = protocol.parse_length(headers.get("content-length"), "Content-Length")
+        declared = content_length(request.scope["headers"])
         if declared is not None and declared > limit:
             raise _too_long(upload, ctx)
         # End the read transaction: no pooled connection is held while the
         # body streams in (receive commits its checkpoints in short ones).
         await db.commit()
-        with upload_slot(request, actor.user_id):
+        with slot if slot is not None else upload_slot(request, actor.user_id):
             received = await receive(ctx, db, upload, token, request.stream(), limit, checksum)
         if received.mismatched:
             raise AppError(

@@ -155,6 +155,10 @@ async def _store_image(
         fields = await with_album(
             db, await services.uploader(db, upload), services.image_fields(upload)
         )
+        # End those reads' transaction before the validation (seconds): no
+        # pooled connection is held meanwhile. Commit, not rollback, so that
+        # ``upload`` stays loaded.
+        await db.commit()
         image = await uploads.check_new_image(
             ctx.settings,
             upload.owner_id,

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from imghost.auth.services import Actor
+from imghost.bodies import BodyTooLarge, content_length
 from imghost.context import AppContext
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db
+from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
 from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
 from imghost.images.services import (
@@ -89,7 +90,7 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
 
 
 @router.post("/v1/images", status_code=201, openapi_extra=_CREATE_IMAGES_DOC, dependencies=CHECKS)
-async def create_images(request: Request, actor: CurrentActor, db: Db, ctx: Ctx) -> JSONResponse:
+async def create_images(request: Request, actor: UploadActor, db: Db, ctx: Ctx) -> JSONResponse:
     """Upload directly (multipart/form-data) or finalize a presigned upload (JSON)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -151,6 +152,9 @@ async def _direct_upload(
                 422, "no_file", "Attach at least one file in a multipart part named `file`."
             )
         fields = await with_album(db, caller_of_actor(actor), _fields_from_form(form, actor))
+        # End the album check's transaction before the files are validated
+        # (seconds each): no pooled connection is held meanwhile.
+        await db.commit()
         images: list[ImageOut] = []
         failures: list[tuple[str | None, AppError]] = []
         for part in form.files:
@@ -192,11 +196,15 @@ async def _direct_upload(
 
 
 async def _read_json(request: Request) -> Any:
+    # An upload route, so BodyLimits leaves its size to us: the same error as
+    # its limit on every other JSON body, refused unread when declared.
+    if (content_length(request.scope["headers"]) or 0) > MAX_JSON_BODY:
+        raise BodyTooLarge(MAX_JSON_BODY)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BODY:
-            raise AppError(413, "content_too_large", "The JSON body is too large.")
+            raise BodyTooLarge(MAX_JSON_BODY)
     try:
         return json.loads(body)
     except ValueError as exc:
@@ -246,9 +254,12 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
         album_id=body.album_id,
     )
     fields = await with_album(db, caller_of_actor(actor), fields)
-    image = await services.finalize_upload(
-        db, ctx.store, ctx.settings, actor.user_id, body.upload_id, fields
-    )
+    upload = await services.pending_upload(db, body.upload_id, actor.user_id)
+    # End the read transaction (commit: ``actor.user`` stays loaded): the
+    # download and validation below take seconds and must not hold a pooled
+    # connection, or a few users' uploads empty the pool for everyone.
+    await db.commit()
+    image = await services.finalize_upload(db, ctx.store, ctx.settings, upload, fields)
     await services.commit_or_discard(db, ctx.store, image.blob_key)
     ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
@@ -301,8 +312,8 @@ async def put_upload_content(
     # pool instead of waiting on the client. The row is only read from now on.
     db.expunge(upload)
     await db.rollback()
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > upload.size:
+    declared = content_length(request.scope["headers"])
+    if declared is not None and declared > upload.size:
         raise _over_declared(upload.size)
     spool = Spool(ctx.store.staging_dir, upload.size)
     try:

@@ -274,12 +274,16 @@ async def finalize_upload(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
-    owner_id: str,
-    upload_id: str,
+    upload: Upload,
     fields: NewImageFields,
 ) -> Image:
-    """Check the uploaded object and make it an image (row added, not committed)."""
-    upload = await pending_upload(session, upload_id, owner_id)
+    """Check the uploaded object and make it an image (row added, not committed).
+
+    ``upload`` comes from :func:`pending_upload`, read in a transaction the
+    caller has ended: the download and validation that follow take seconds,
+    and must not hold a pooled connection (the conditional update below
+    checks the row again)."""
+    owner_id = upload.owner_id
     meta = await store.head(upload.blob_key)
     if meta is None:
         raise AppError(

@@ -203,3 +203,21 @@ def test_uvicorn_answers_a_stalled_body_408_and_closes(settings_factory: Any) ->
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 408"), reply
     assert b"body_timeout" in reply
+
+
+async def test_a_finalize_json_over_its_cap_is_body_too_large(serve: Serve) -> None:
+    # The finalize of a presigned upload reads its JSON itself (an upload
+    # route): the same code as every other JSON body over its limit.
+    async with serve() as asgi:
+        user = await asgi.user()
+        big = b'{"uploadId": "' + b"u" * 300_000 + b'"}'
+        headers = {**user.headers, "Content-Type": "application/json"}
+        r = await asgi.client.post("/v1/images", content=big, headers=headers)
+        assert_problem(r, 413, "body_too_large")
+
+        async def streamed() -> AsyncIterator[bytes]:
+            for start in range(0, len(big), 10_000):
+                yield big[start : start + 10_000]
+
+        r = await asgi.client.post("/v1/images", content=streamed(), headers=headers)
+        assert_problem(r, 413, "body_too_large")

@@ -3,11 +3,16 @@ and an exhausted pool answers 503 quickly (issue 14, slow bodies)."""
 
 from __future__ import annotations
 
+import base64
 import time
+from typing import Any
 
 import anyio
+import httpx
 import pytest
+from sqlalchemy import event
 
+from imghost.uploads import services
 from tests.factories import assert_problem, image_bytes
 from tests.integration.bodies.conftest import Held, Serve, multipart
 
@@ -122,3 +127,96 @@ async def test_an_exhausted_pool_answers_503_quickly(serve: Serve) -> None:
                 await conn.close()
         r = await asgi.client.get("/v1/users/me", headers=user.headers)
         assert r.status_code == 200, r.text
+
+
+async def test_no_connection_is_held_while_an_image_is_validated(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation can wait minutes (the fair queue, the pixel pool): a
+    # connection held through it let two users' uploads empty the pool. The
+    # routes that read rows first (album permission, the upload's row) end
+    # that transaction before validating.
+    async with serve() as asgi:
+        user = await asgi.user()
+        r = await asgi.client.post("/v1/albums", json={"title": "Mine"}, headers=user.headers)
+        assert r.status_code == 201, r.text
+        album = r.json()["albumId"]
+        seen: list[tuple[str, int]] = []
+        route = ""
+        validate = services.validate_image
+
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            seen.append((route, asgi.checked_out()))
+            return await validate(*args, **kwargs)
+
+        monkeypatch.setattr(services, "validate_image", watched)
+        data = image_bytes("PNG")
+        with anyio.fail_after(30):
+            route = "direct"
+            body, content_type = multipart(data, albumId=album)
+            r = await asgi.client.post(
+                "/v1/images",
+                content=body,
+                headers={**user.headers, "Content-Type": content_type},
+            )
+            assert r.status_code == 201, r.text
+
+            route = "finalize"
+            r = await asgi.client.post(
+                "/v1/uploads",
+                json={"filename": "a.png", "size": len(data), "contentType": "image/png"},
+                headers=user.headers,
+            )
+            assert r.status_code == 201, r.text
+            upload_id, url = r.json()["uploadId"], r.json()["presignedUrl"]
+            if asgi.ctx.settings.storage_url.startswith("s3://"):
+                async with httpx.AsyncClient() as s3:
+                    put = await s3.put(url, content=data)
+            else:
+                put = await asgi.client.put(url, content=data)
+            assert put.status_code == 200, put.text
+            r = await asgi.client.post(
+                "/v1/images", json={"uploadId": upload_id, "albumId": album}, headers=user.headers
+            )
+            assert r.status_code == 201, r.text
+
+            route = "tus"
+            album_b64 = base64.b64encode(album.encode()).decode()
+            r = await asgi.client.post(
+                "/v1/tus/",
+                content=data,
+                headers={
+                    **TUS,
+                    **user.headers,
+                    "Upload-Length": str(len(data)),
+                    "Upload-Metadata": f"albumId {album_b64}",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            assert r.status_code == 201, r.text
+            assert r.headers["upload-offset"] == str(len(data))
+    assert seen == [("direct", 0), ("finalize", 0), ("tus", 0)]
+
+
+async def test_an_authenticated_call_checks_out_one_connection(serve: Serve) -> None:
+    # Only the upload routes, which stream their own body, authenticate in a
+    # session of their own; a JSON route's body is read before its
+    # dependencies, so it authenticates in the request's session: one pool
+    # checkout (and pre-ping) per call, not two.
+    async with serve() as asgi:
+        user = await asgi.user()
+        checkouts = 0
+
+        def count(*_: Any) -> None:
+            nonlocal checkouts
+            checkouts += 1
+
+        engine = asgi.ctx.engine.sync_engine
+        event.listen(engine, "checkout", count)
+        try:
+            # A route that reads a row of its own after authenticating.
+            r = await asgi.client.get("/v1/uploads/upl_none", headers=user.headers)
+            assert r.status_code == 404, r.text
+        finally:
+            event.remove(engine, "checkout", count)
+    assert checkouts == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imghost.ratelimit.routes import classify
+from imghost.ratelimit.routes import classify, is_upload
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,25 @@ def test_limited_routes(method: str, path: str, counts: str | None, body: str) -
 )
 def test_other_routes_are_not_limited(method: str, path: str) -> None:
     assert classify(method, path) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "upload"),
+    [
+        ("POST", "/v1/images", True),
+        ("POST", "/v1/images/", True),
+        ("POST", "/v1/tus", True),
+        ("POST", "/v1/tus/", True),
+        ("PATCH", "/v1/tus/upl_abc", True),
+        ("PUT", "/v1/uploads/upl_1/content", True),
+        ("POST", "/v1/uploads", False),  # JSON: the general body limit
+        ("PATCH", "/v1/images/img_1", False),
+        ("POST", "/v1/auth/signup", False),
+        ("GET", "/images/img_1", False),
+        ("PUT", "/v1/uploads/upl_1", False),
+    ],
+)
+def test_upload_routes_keep_their_own_body_limits(method: str, path: str, upload: bool) -> None:
+    # One table for rate limits and body limits (bodies.py): a new upload
+    # route cannot be added to one and forgotten in the other.
+    assert is_upload(method, path) is upload
