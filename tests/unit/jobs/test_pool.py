@@ -175,6 +175,8 @@ def test_large_replies_under_uvloop() -> None:
         anyio.run(scenario, backend_options={"use_uvloop": True})
     finally:
         pool.close()
+
+
 def test_a_call_with_its_own_admission_does_not_wait_for_a_slot() -> None:
     # Before: upload validation waited on the pool's one semaphore behind
     # on-demand renders and jobs (up to IMGHOST_JOB_TIMEOUT each), unbounded.
