@@ -26,9 +26,8 @@ from imghost.jobs.worker import Worker
 from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import (
     ApiCors,
-    PrivateByDefault,
     RejectUnsafeTargets,
-    SecurityHeaders,
+    ResponseHeaders,
     UnexpectedErrors,
 )
 from imghost.migrate import upgrade
@@ -100,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # Middleware added later wraps what was added before: the first added is
-    # the innermost, the last (SecurityHeaders) the outermost. Innermost, just
+    # the innermost, the last (ResponseHeaders) the outermost. Innermost, just
     # before routing; UnexpectedErrors, outside it, catches a bug in it.
     app.add_middleware(RejectUnsafeTargets)
     # Inside TusProtocol (sees the PATCH of a method override) and inside
@@ -115,8 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.upload_slots = UploadSlots(settings.uploads_per_user, settings.uploads_per_address)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(TusProtocol)
-    app.add_middleware(PrivateByDefault)
-    # Outside every middleware but SecurityHeaders, so error responses carry
+    # Outside every middleware but ResponseHeaders, so error responses carry
     # CORS headers too (a browser client could not read the problem otherwise).
     app.add_middleware(
         ApiCors,
@@ -129,9 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Retry-After",
         ],
     )
-    # Outermost (hardening F): every answer gets nosniff, CORS preflights and
-    # the problems of every other middleware included.
-    app.add_middleware(SecurityHeaders)
+    # Outermost: every answer gets its headers, CORS preflights and the
+    # problems of every other middleware included.
+    app.add_middleware(ResponseHeaders)
     install_handlers(app)
     install_openapi(app)
     for router in (

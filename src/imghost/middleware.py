@@ -120,29 +120,6 @@ class ApiCors:
             await self.app(scope, receive, send)
 
 
-class PrivateByDefault:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def guarded_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                json = headers.get("content-type", "").startswith(
-                    ("application/json", "application/problem+json")
-                )
-                if json and "cache-control" not in headers:
-                    headers["Cache-Control"] = "private, no-store"
-                    headers.add_vary_header("Authorization")
-            await send(message)
-
-        await self.app(scope, receive, guarded_send)
-
-
 # HTML pages that set no policy of their own (the UI and /s/ set theirs).
 PAGE_CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -161,7 +138,22 @@ DOCS_CSP = (
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-class SecurityHeaders:
+class ResponseHeaders:
+    """Headers every answer needs, added once on the way out (outermost).
+
+    - ``X-Content-Type-Options: nosniff`` on every answer: a browser must never
+      guess a type (an error body or an image taken for HTML would run as a
+      page of ours).
+    - JSON without a caching policy is ``private, no-store`` with ``Vary:
+      Authorization``: what a signed-in caller sees must not be cached for
+      another.
+    - HTML pages get a CSP (unless they set their own), ``X-Frame-Options`` and
+      ``Referrer-Policy: no-referrer`` (share-link URLs are secrets).
+
+    One pass over the raw headers: it runs on every answer, the delivery hot
+    path included.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -172,16 +164,36 @@ class SecurityHeaders:
 
         async def headed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                # A browser must never guess a type: an error body or an image
-                # taken for HTML would run as a page of ours.
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                if headers.get("content-type", "").startswith("text/html"):
-                    policy = DOCS_CSP if scope["path"] in DOCS_PATHS else PAGE_CSP
-                    headers.setdefault("Content-Security-Policy", policy)
-                    headers.setdefault("X-Frame-Options", "DENY")  # older browsers
-                    # Share-link URLs are secrets: no page of ours leaks its URL.
-                    headers.setdefault("Referrer-Policy", "no-referrer")
+                _add_headers(message, scope["path"])
             await send(message)
 
         await self.app(scope, receive, headed_send)
+
+
+def _add_headers(message: Message, path: str) -> None:
+    raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+    content_type = b""
+    present: set[bytes] = set()
+    for name, value in raw:
+        lower = name.lower()
+        present.add(lower)
+        if lower == b"content-type":
+            content_type = value
+    if b"x-content-type-options" not in present:
+        raw.append((b"x-content-type-options", b"nosniff"))
+    if content_type.startswith((b"application/json", b"application/problem+json")):
+        if b"cache-control" not in present:
+            raw.append((b"cache-control", b"private, no-store"))
+            message["headers"] = raw
+            MutableHeaders(scope=message).add_vary_header("Authorization")
+            return
+    elif content_type.startswith(b"text/html"):
+        policy = DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
+        for name, value in (
+            (b"content-security-policy", policy.encode()),
+            (b"x-frame-options", b"DENY"),  # older browsers
+            (b"referrer-policy", b"no-referrer"),
+        ):
+            if name not in present:
+                raw.append((name, value))
+    message["headers"] = raw
