@@ -261,7 +261,7 @@ DECLARED: tuple[Setting, ...] = (
         30.0,
         "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)",
     ),
-    # hardening A: upload validation: frames, decoded pixels, time budget, admission, shutdown
+    # upload validation: frames, decoded pixels, time budget, fair admission, shutdown
     Setting(
         "max_frames",
         int,
@@ -313,8 +313,7 @@ DECLARED: tuple[Setting, ...] = (
         15,
         "Seconds `imghost serve` waits for requests in flight on SIGTERM before it stops them",
     ),
-    # (end of hardening A)
-    # hardening B: request bodies: size and time limits, database pool, concurrent uploads
+    # request bodies: size and time limits, database pool, concurrent uploads
     Setting(
         "body_idle_timeout",
         float,
@@ -353,8 +352,7 @@ DECLARED: tuple[Setting, ...] = (
         5.0,
         "Seconds a request waits for a database connection before it is answered 503 server_busy",
     ),
-    # (end of hardening B)
-    # hardening C: on-demand renditions: stored bytes strangers can cause, eviction
+    # on-demand renditions: the bytes strangers can cause to be stored, eviction
     Setting(
         "rendition_cache_per_image",
         _parse_size,
@@ -376,8 +374,7 @@ DECLARED: tuple[Setting, ...] = (
         "Seconds a rendition made on request is kept after its last use (the worker's gc "
         "sweep removes older ones)",
     ),
-    # (end of hardening C)
-    # hardening D: HTTP server: headers, keep-alive, connections
+    # HTTP server: request heads, keep-alive, connections
     Setting(
         "max_url_bytes",
         _parse_size,
@@ -417,8 +414,7 @@ DECLARED: tuple[Setting, ...] = (
         "Open connections per API process; more are answered 503 server_busy and closed "
         "(also lowered to fit the process's open-file limit)",
     ),
-    # (end of hardening D)
-    # hardening E: logins, signups and passwords
+    # logins, sign-ups and passwords
     Setting(
         "login_free_failures",
         int,
@@ -466,8 +462,7 @@ DECLARED: tuple[Setting, ...] = (
         "20/hour",
         "Sign-ups per client address: AMOUNT/PERIOD (e.g. 20/hour); empty or off: no limit",
     ),
-    # (end of hardening E)
-    # hardening F: secrets, trusted proxies, response headers
+    # data directory and key, trusted proxies
     Setting(
         "data_dir",
         str,
@@ -482,7 +477,6 @@ DECLARED: tuple[Setting, ...] = (
         "Addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
         "are believed, comma-separated (empty: none; the socket peer is the client)",
     ),
-    # (end of hardening F)
 )
 
 _BY_NAME = {s.name: s for s in DECLARED}
@@ -542,7 +536,7 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     webhook_retry_base: float = 30.0
-    # hardening A
+    # upload validation
     max_frames: int = 1000
     max_total_pixels: int = 300_000_000
     validation_timeout: float = 30.0
@@ -551,29 +545,25 @@ class Settings:
     validation_queue: int = 64
     max_image_chunks: int = 100_000
     shutdown_timeout: int = 15
-    # (end of hardening A)
-    # hardening B
+    # request bodies
     body_idle_timeout: float = 30.0
     body_min_rate: int = 1024
     max_json_body: int = 1024**2
     uploads_per_user: int = 4
     uploads_per_address: int = 8
     db_pool_timeout: float = 5.0
-    # (end of hardening B)
-    # hardening C
+    # on-demand renditions
     rendition_cache_per_image: int = 20_000_000
     rendition_cache_total: int = 2_000_000_000
     rendition_cache_max_age: int = 30 * 86400
-    # (end of hardening C)
-    # hardening D
+    # HTTP server
     max_url_bytes: int = 16 * 1024
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     max_connections: int = 1000
-    # (end of hardening D)
-    # hardening E
+    # logins, sign-ups and passwords
     login_free_failures: int = 5
     login_address_free_failures: int = 20
     login_account_free_failures: int = 50
@@ -581,18 +571,16 @@ class Settings:
     password_hash_queue: int = 32
     login_checks_per_address: int = 2
     signup_rate_limit: str = "20/hour"
-    # (end of hardening E)
-    # hardening F
+    # data directory and key, trusted proxies
     data_dir: str = "./data"
     trusted_proxies: str = ""
-    # (end of hardening F)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        self._resolve_data_dir_and_key()  # hardening F: before anything reads them
+        self._resolve_data_dir_and_key()  # data directory and key, trusted proxies
         if self.env not in ("development", "production"):
             raise SettingsError(f"IMGHOST_ENV must be development or production, not {self.env!r}")
         if self.delivery not in ("proxy", "redirect"):
@@ -640,7 +628,7 @@ class Settings:
                 raise SettingsError(f"IMGHOST_RATE_LIMITS_{plan.upper()}: {exc}") from exc
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError("IMGHOST_REDIS_URL must start with redis:// or rediss://")
-        # hardening A
+        # upload validation
         for name in ("max_frames", "max_total_pixels", "validations_per_user", "max_image_chunks"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
@@ -652,7 +640,7 @@ class Settings:
             raise SettingsError("IMGHOST_VALIDATION_TIMEOUT must be a positive number of seconds")
         if self.shutdown_timeout <= 0:
             raise SettingsError("IMGHOST_SHUTDOWN_TIMEOUT must be a positive number of seconds")
-        # hardening B
+        # request bodies
         for name in ("body_idle_timeout", "db_pool_timeout"):
             if not 0 < getattr(self, name) < float("inf"):  # also refuses NaN
                 raise SettingsError(f"IMGHOST_{name.upper()} must be a positive number")
@@ -661,7 +649,7 @@ class Settings:
         for name in ("max_json_body", "uploads_per_user", "uploads_per_address"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
-        # hardening C
+        # on-demand renditions
         if not 0 < self.rendition_cache_per_image <= self.rendition_cache_total:
             raise SettingsError(
                 "IMGHOST_RENDITION_CACHE_PER_IMAGE must be positive and at most "
@@ -671,14 +659,14 @@ class Settings:
             raise SettingsError(
                 "IMGHOST_RENDITION_CACHE_MAX_AGE must be a positive number of seconds"
             )
-        # hardening D
+        # HTTP server
         for name in ("max_url_bytes", "max_header_bytes", "max_headers", "max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be at least 1")
         for name in ("header_timeout", "keepalive_timeout"):
             if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
                 raise SettingsError(f"IMGHOST_{name.upper()} must be from 0 to 3600 seconds")
-        # hardening E
+        # logins, sign-ups and passwords
         from imghost.auth.throttle import parse_signup_limit  # it imports this module
 
         for name in (
@@ -697,12 +685,11 @@ class Settings:
             parse_signup_limit(self.signup_rate_limit)
         except ValueError as exc:
             raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
-        # hardening F
+        # data directory and key, trusted proxies
         try:
             parse_trusted_proxies(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"IMGHOST_TRUSTED_PROXIES: {exc}") from exc
-        # (end of hardening F)
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 

@@ -44,7 +44,7 @@ def serve(
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"IMGHOST_{name}"] = str(value)
-    # Building the settings creates the generated secret key (hardening F) if
+    # Building the settings creates the generated secret key if
     # there is none yet: here, before uvicorn forks its API processes, which
     # then all read the same file.
     settings = load_settings()
