@@ -48,6 +48,7 @@ def test_jobs_commands(tmp_path: Path) -> None:
         **os.environ,
         "IMGHOST_DATABASE_URL": db,
         "IMGHOST_STORAGE_URL": f"file://{tmp_path}/b",
+        "IMGHOST_DATA_DIR": str(tmp_path / "data"),  # its generated key, not the cwd's
         "COLUMNS": "200",
     }
     listed = cli("list", "--status", "dead", env=env)

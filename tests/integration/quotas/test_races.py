@@ -48,7 +48,12 @@ def race(live: LiveServer, attempt: Callable[[httpx.Client], httpx.Response]) ->
 
 
 def test_direct_uploads_racing_for_the_last_bytes(settings_factory: Any) -> None:
-    with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
+    # One user sends all the racers at once: past the default cap on concurrent
+    # uploads (tests/integration/bodies tests that cap).
+    with server(settings_factory, quota_free=QUOTA, run_worker=False, uploads_per_user=RACERS) as (
+        live,
+        client,
+    ):
         user = make_user(client)
         statuses = race(live, lambda c: upload(c, user, data=DATA))
         assert statuses.count(201) == FITS, statuses
@@ -63,7 +68,12 @@ def test_direct_uploads_racing_for_the_last_bytes(settings_factory: Any) -> None
 
 
 def test_tus_and_presigned_creations_racing_for_the_last_bytes(settings_factory: Any) -> None:
-    with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
+    # One user sends all the racers at once: past the default cap on concurrent
+    # uploads (tests/integration/bodies tests that cap).
+    with server(settings_factory, quota_free=QUOTA, run_worker=False, uploads_per_user=RACERS) as (
+        live,
+        client,
+    ):
         user = make_user(client)
 
         def either(c: httpx.Client) -> httpx.Response:

@@ -127,6 +127,7 @@ def _cli(live: LiveServer, *args: str) -> str:
     env = {
         "IMGHOST_DATABASE_URL": s.database_url,
         "IMGHOST_STORAGE_URL": s.storage_url,
+        "IMGHOST_SECRET_KEY": s.secret_key,
         "IMGHOST_TMP_DIR": s.tmp_dir,
         "IMGHOST_QUOTA_FREE": str(s.quota_free),
         "IMGHOST_QUOTA_PREMIUM": str(s.quota_premium),
@@ -171,7 +172,11 @@ def test_plan_command_refuses_unknown_plans_and_accounts(settings_factory: Any) 
     with server(settings_factory, run_worker=False) as (live, client):
         user = make_user(client)
         s = live.settings
-        env = {"IMGHOST_DATABASE_URL": s.database_url, "IMGHOST_STORAGE_URL": s.storage_url}
+        env = {
+            "IMGHOST_DATABASE_URL": s.database_url,
+            "IMGHOST_STORAGE_URL": s.storage_url,
+            "IMGHOST_SECRET_KEY": s.secret_key,
+        }
         runner = CliRunner()
         result = runner.invoke(cli, ["admin", "plan", user.username, "gold"], env=env)
         assert result.exit_code == 1 and "free, premium" in result.output
