@@ -129,6 +129,13 @@ def test_two_workers_never_run_the_same_job(settings_factory: Any, tmp_path: Pat
         try:
             for image_id in ids:
                 assert wait_processed(client, user, image_id, timeout=120)["status"] == "ready"
+            # An image is ready a moment before its job is recorded done (a
+            # second transaction): stop the workers only once every job is.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if all(j["status"] == "done" for j in jobs_of(env)):
+                    break
+                time.sleep(0.2)
         finally:
             for w in workers:
                 os.killpg(w.pid, signal.SIGTERM)
