@@ -26,11 +26,13 @@ from imghost.server import build_config
 from imghost.settings import Settings
 from imghost.testing.servers import (
     PostgresServer,
+    RedisServer,
     S3Server,
     Unavailable,
     free_port,
     psql,
     start_postgres,
+    start_redis,
     start_s3,
     wait_for_port,
 )
@@ -72,6 +74,19 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One redis-server for the run (rate limits, login throttle); tests flush it."""
+    try:
+        server = start_redis()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ be several callers without trusting any forwarded header."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,20 +13,7 @@ from fastapi import FastAPI
 
 from imghost.app import create_app
 from imghost.settings import Settings
-from imghost.testing.servers import RedisServer, Unavailable, start_redis
-from tests.conftest import unavailable
-
-
-@pytest.fixture(scope="session")
-def redis_session() -> Iterator[RedisServer]:
-    try:
-        server = start_redis()
-    except Unavailable as exc:
-        unavailable(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
+from imghost.testing.servers import RedisServer
 
 
 @pytest.fixture(params=["memory", "redis"])

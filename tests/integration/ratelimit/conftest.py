@@ -10,18 +10,6 @@ from imghost.testing.servers import RedisServer, Unavailable, start_redis
 from tests.conftest import unavailable
 
 
-@pytest.fixture(scope="session")
-def redis_session() -> Iterator[RedisServer]:
-    try:
-        server = start_redis()
-    except Unavailable as exc:
-        unavailable(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture
 def redis_server(redis_session: RedisServer) -> RedisServer:
     """The session's server, emptied: each test starts with no counts."""
