@@ -675,7 +675,7 @@ class Recorder:
 
 @dataclass
 class Call:
-    caller: Any  # imghost.sharing.grants.Caller
+    caller: Any  # imghost.access.grants.Caller
     filters: Any  # imghost.search.services.Filters
     sort: str = "newest"
     page: int = 1
@@ -886,8 +886,8 @@ def _kinds(
     common: list[str],
     rare: list[str],
 ) -> list[Kind]:
+    from imghost.access.grants import Caller
     from imghost.search.services import Filters
-    from imghost.sharing.grants import Caller
 
     anonymous = Caller()
     vocab = data.vocabulary
@@ -1020,8 +1020,8 @@ async def _prepare_deep(
     Cursors are the ones a client walking the listing would hold: page 1's
     ``next`` (for page 2), page ``depth - 1``'s ``next`` (for page ``depth``).
     """
+    from imghost.access.grants import Caller
     from imghost.search.services import Filters
-    from imghost.sharing.grants import Caller
 
     limit = config.limit
     ranked = data.pair_counts.most_common()

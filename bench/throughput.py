@@ -1,6 +1,6 @@
 """Part 3: how many images per second each side turns into derivatives on N cores.
 
-imghost: the worker's own process pool (`imghost.jobs.pool.PixelPool`, N
+imghost: the worker's own process pool (`imghost.processing.pool.PixelPool`, N
 forkserver processes) runs one job per image: ``render_file`` with every
 requested spec (decode once, render all), or the full ``analyze`` job.
 
@@ -33,7 +33,7 @@ from bench.checks import Checks
 from bench.presets import Output, load_analyze, max_pixels
 from bench.sources import SourceImage
 from imghost.imaging.render import RenderSpec, render_file
-from imghost.jobs.pool import PixelPool
+from imghost.processing.pool import PixelPool
 from imghost.processing.variants import PREGENERATED
 from imghost.settings import Settings
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from imghost import __version__, heap
 from imghost.accounts.api import router as accounts_router
-from imghost.accounts.orgs_api import router as orgs_router
+from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
 from imghost.auth.api import router as auth_router
@@ -33,12 +33,12 @@ from imghost.middleware import (
 from imghost.migrate import upgrade
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
+from imghost.orgs.api import router as orgs_router
 from imghost.quotas.api import router as quotas_router
 from imghost.ratelimit.middleware import HEADERS as RATE_HEADERS
 from imghost.ratelimit.middleware import RateLimits
 from imghost.search.api import router as search_router
 from imghost.settings import Settings
-from imghost.sharing.albums_api import router as albums_router
 from imghost.sharing.collaborators_api import router as collaborators_router
 from imghost.sharing.links_api import router as links_router
 from imghost.tus import protocol as tus_protocol

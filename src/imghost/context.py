@@ -21,10 +21,10 @@ from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
 from imghost.imaging.sniff import sniff
-from imghost.jobs.pool import PixelPool
+from imghost.processing.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
-from imghost.sharing.signing import SigningKeys
+from imghost.signing import SigningKeys
 from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import ResumableStore

@@ -9,12 +9,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.credentials import caller_of
+from imghost.access.grants import Caller
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Unauthorized
 from imghost.reads import FastReader, SessionReader
-from imghost.sharing.credentials import caller_of
-from imghost.sharing.grants import Caller
 
 
 async def get_ctx(request: Request) -> AppContext:

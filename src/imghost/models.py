@@ -4,7 +4,8 @@ Importing it also installs the full-text index hook (``search.index``), so
 every session that writes images keeps the index in step.
 """
 
-from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
+from imghost.accounts.models import User
+from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
@@ -18,17 +19,31 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from imghost.orgs.models import Org, OrgInvitation, OrgMember
 from imghost.processing.models import Rendition
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
-from imghost.sharing.models import (
-    Album,
-    AlbumCollaborator,
-    AlbumImage,
-    ImageCollaborator,
-    ShareLink,
-)
+from imghost.sharing.models import ImageCollaborator, ShareLink
 from imghost.uploads.models import Upload
+
+
+def _flush_parents_first() -> None:
+    """Write rows in foreign-key order, whatever the packages are called.
+
+    The tables have no ``relationship()``s, and without them SQLAlchemy's unit of
+    work orders the INSERTs of different mappers by module path
+    (``Mapper._sort_key``): ``imghost.albums.models.AlbumImage`` would be written
+    before the ``imghost.images.models.Image`` it points at, in the one flush
+    that uploads an image into an album. Prefix each key with its table's place
+    in the dependency order so renaming a package cannot break a flush.
+    """
+    order = {table: i for i, table in enumerate(Base.metadata.sorted_tables)}
+    for mapper in Base.registry.mappers:
+        if mapper.local_table in order and not mapper._sort_key[:1].isdigit():
+            mapper._sort_key = f"{order[mapper.local_table]:03d}:{mapper._sort_key}"
+
+
+_flush_parents_first()
 
 __all__ = [
     "Album",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from imghost.keyfile import KeyFileError, load_or_create
 from imghost.proxies import parse_trusted_proxies
 from imghost.ratelimit.rules import parse_rules
-from imghost.sharing.signing import SigningKeys
+from imghost.signing import SigningKeys
 
 GENERATE_KEY_HINT = "`openssl rand -base64 48`"
 

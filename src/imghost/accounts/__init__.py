@@ -1,1 +1,1 @@
-"""Users and their account settings (organizations and plans come later)."""
+"""Users and their account settings."""

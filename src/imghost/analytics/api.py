@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from imghost.access.decide import image_access
+from imghost.access.policy import Action
 from imghost.analytics import services
 from imghost.analytics.schemas import ImageStatsOut
 from imghost.deps import Db, Reads, Who
 from imghost.images import services as images
-from imghost.sharing.access import image_access
-from imghost.sharing.policy import Action
 
 router = APIRouter(tags=["analytics"])
 

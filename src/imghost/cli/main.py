@@ -120,8 +120,8 @@ def gc(
     """Purge images whose trash window ended (and finish interrupted purges),
     then remove expired uploads and blobs that no image references."""
     from imghost.context import AppContext
-    from imghost.jobs.gc import collect
     from imghost.lifecycle.purge import pending, sweep
+    from imghost.maintenance.gc import collect
 
     settings = load_settings()
     _logging(settings)

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from imghost.access.credentials import has_credentials, resolve_caller
+from imghost.access.decide import image_access, owns
+from imghost.access.policy import Action
 from imghost.context import AppContext
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
 from imghost.images.policy import check_bytes
 from imghost.images.services import DeliveryFacts
-from imghost.sharing.access import image_access, owns
-from imghost.sharing.credentials import has_credentials, resolve_caller
-from imghost.sharing.policy import Action
 
 
 async def load_deliverable(ctx: AppContext, image_id: str) -> DeliveryFacts:

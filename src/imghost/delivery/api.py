@@ -12,6 +12,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
+from imghost.access.decide import image_access
+from imghost.access.policy import Action
 from imghost.delivery.access import (
     authorize,
     cache_headers,
@@ -25,8 +27,6 @@ from imghost.images import services as images
 from imghost.images.policy import served_original
 from imghost.images.schemas import ImageMetadataOut
 from imghost.images.services import DeliveryFacts
-from imghost.sharing.access import image_access
-from imghost.sharing.policy import Action
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from imghost.access.policy import Action
 from imghost.context import AppContext
 from imghost.delivery.access import (
     authorize,
@@ -34,7 +35,6 @@ from imghost.processing.variants import (
     parse_transform,
     preset_render_spec,
 )
-from imghost.sharing.policy import Action
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])

@@ -8,6 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
+from imghost.access.decide import image_access, owns
+from imghost.access.grants import Caller
+from imghost.access.listing import listable_images
+from imghost.access.policy import Action
 from imghost.accounts import services as accounts
 from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
@@ -19,10 +23,6 @@ from imghost.images.schemas import (
     ImagePatch,
     image_url,
 )
-from imghost.sharing.access import image_access, owns
-from imghost.sharing.grants import Caller
-from imghost.sharing.listing import listable_images
-from imghost.sharing.policy import Action
 
 router = APIRouter(tags=["images"])
 

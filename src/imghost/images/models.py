@@ -62,7 +62,7 @@ class Image(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     # The uploader. For an org image the org is the namespace (org_id) and the
-    # uploader keeps owner rights only while a member (see sharing.policy).
+    # uploader keeps owner rights only while a member (see access.policy).
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     org_id: Mapped[str | None] = mapped_column(
         ForeignKey("orgs.id", ondelete="CASCADE"), index=True

@@ -1,4 +1,4 @@
-"""Image-specific facts the access policy (``sharing.policy``) does not decide:
+"""Image-specific facts the access policy (``access.policy``) does not decide:
 which copy of the original a caller gets, and that quarantined bytes go to no one.
 """
 

@@ -298,7 +298,7 @@ async def list_user_images(
     page: int,
     limit: int,
 ) -> tuple[list[Image], int]:
-    """``visible``: what the caller may see in listings (``sharing.listing``)."""
+    """``visible``: what the caller may see in listings (``access.listing``)."""
     base = _listing(owner_id, visible, tag)
     total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = await session.scalars(

@@ -1,1 +1,1 @@
-"""Background work: the worker loop and its periodic tasks."""
+"""The durable job queue and the worker that runs it (a library: features register kinds)."""

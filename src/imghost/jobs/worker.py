@@ -23,8 +23,8 @@ from typing import Any
 
 from imghost.context import AppContext
 from imghost.jobs import queue
-from imghost.jobs.gc import collect
 from imghost.lifecycle.purge import sweep
+from imghost.maintenance.gc import collect
 from imghost.processing import rendition_cache
 
 log = logging.getLogger(__name__)

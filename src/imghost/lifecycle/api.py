@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from imghost.access.grants import Caller
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
@@ -15,7 +16,6 @@ from imghost.images.schemas import ImageDeleted, ImageOut
 from imghost.lifecycle import purge, services
 from imghost.lifecycle.models import PurgedImage
 from imghost.lifecycle.schemas import TrashItem, TrashList
-from imghost.sharing.grants import Caller
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ several transactions and the blob store, so it lives in ``lifecycle.purge``
 and is run by the route after its commit, and by the worker's sweep.
 
 Who may do what: a trashed image exists only for callers at owner level on
-it (``sharing.policy``: the uploader while still in the image's org, org
+it (``access.policy``: the uploader while still in the image's org, org
 owners and admins, site admins). Everyone else gets 404, exactly as for an
 image that never existed — every read path answers 404 for a deleted image.
 """
@@ -19,17 +19,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import OrgMember
+from imghost.access.decide import image_access
+from imghost.access.grants import Caller, image_grants, image_resource
+from imghost.access.policy import Action, Level, level
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.images import services as images
 from imghost.images.models import Image
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
+from imghost.orgs.models import OrgMember
 from imghost.reads import FastReader
-from imghost.sharing.access import image_access
-from imghost.sharing.grants import Caller, image_grants, image_resource
-from imghost.sharing.policy import Action, Level, level
 from imghost.uploads.services import enqueue_processing
 
 NO_SUCH_IMAGE = "No such image."
@@ -227,7 +227,7 @@ async def mark_due(session: AsyncSession, now: dt.datetime) -> int:
 
 
 def owner_level_images(caller: Caller) -> ColumnElement[bool]:
-    """Images the caller holds owner level on, as ``sharing.policy.level`` says:
+    """Images the caller holds owner level on, as ``access.policy.level`` says:
     their own (an org image only while they are a member) and the images of
     orgs they own or administer."""
     me = caller.user_id

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import select
 
 from imghost import __version__
-from imghost.accounts.models import Org, OrgInvitation, User
+from imghost.accounts.models import User
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs import queue
@@ -34,6 +34,7 @@ from imghost.notifications.models import (
     WebhookDelivery,
 )
 from imghost.notifications.service import WEBHOOK_JOB
+from imghost.orgs.models import Org, OrgInvitation
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from imghost.context import AppContext
 from imghost.errors import AppError
 from imghost.imaging.probe import ProbeError
 from imghost.imaging.render import Rendered, RenderSpec
-from imghost.jobs.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.pixels import render_one
+from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.rendition_cache import RenditionCache, is_rendition
 from imghost.processing.runner import run_pixels
 from imghost.quotas import services as quotas

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts import orgs
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.images.models import Image
+from imghost.orgs import services as orgs
 from imghost.quotas import services
 from imghost.quotas.schemas import UsageOut
 from imghost.settings import Settings

@@ -38,16 +38,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import Org, User
+from imghost.accounts.models import User
+from imghost.albums.models import Album
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.models import Image
+from imghost.orgs.models import Org
 from imghost.quotas import warnings
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.settings import Settings
-from imghost.sharing.models import Album
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import OrgMember
 from imghost.db import utcnow
 from imghost.notifications import service as notifications
+from imghost.orgs.models import OrgMember
 from imghost.quotas.models import StorageUsage
 from imghost.settings import Settings
 

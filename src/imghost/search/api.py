@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from imghost.access.policy import Action
+from imghost.albums import services as albums
 from imghost.deps import Ctx, Db, Who
 from imghost.images.schemas import ImageOut
 from imghost.search import services
 from imghost.search.schemas import SearchResult
-from imghost.sharing import albums
-from imghost.sharing.policy import Action
 
 router = APIRouter(tags=["search"])
 

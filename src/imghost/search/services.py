@@ -1,6 +1,6 @@
 """Listing and searching images: filters, sorts, page or cursor pagination.
 
-Results contain only what the caller may see (``sharing.listing``): public
+Results contain only what the caller may see (``access.listing``): public
 images, their own, and private ones shared with them — never unlisted
 images of others, never deleted ones. The SQL is in ``statements``; here
 are the request's checks, its values, and the count.
@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Select, String, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.grants import Caller
+from imghost.access.listing import holds_grants
 from imghost.errors import AppError, Unauthorized
 from imghost.images.models import Image
 from imghost.search import cursor as cursors
 from imghost.search.statements import Shape, Sort, build
 from imghost.search.text import few_matches, query_text, words
-from imghost.sharing.grants import Caller
-from imghost.sharing.listing import holds_grants
 
 COUNT_CAP = 1_000
 RELEVANCE_CANDIDATES = 250

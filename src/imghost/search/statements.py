@@ -46,13 +46,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from imghost.access.grants import Caller
+from imghost.access.listing import granted_image_ids, listable_images, owned_images
 from imghost.accounts.models import User
+from imghost.albums.models import AlbumImage
 from imghost.db import UTCDateTime
 from imghost.images.models import Image, ImageTag
 from imghost.search.text import Hits, hits, matching, ranked, row_matches, text_row
-from imghost.sharing.grants import Caller
-from imghost.sharing.listing import granted_image_ids, listable_images, owned_images
-from imghost.sharing.models import AlbumImage
 
 Sort = Literal["newest", "oldest", "most_viewed", "relevance"]
 

@@ -1,1 +1,1 @@
-"""Sharing: the authorization policy, per-image ACLs, albums, share links, signed URLs."""
+"""Sharing: per-image collaborators, share links and signed temporary URLs."""

@@ -6,15 +6,15 @@ import datetime as dt
 
 from fastapi import APIRouter, Response
 
+from imghost.access.decide import image_access
+from imghost.access.grants import Caller
+from imghost.access.policy import Action
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import AppError
 from imghost.images import services as images
 from imghost.sharing import collaborators
-from imghost.sharing.access import image_access
-from imghost.sharing.grants import Caller
 from imghost.sharing.models import ImageCollaborator
-from imghost.sharing.policy import Action
 from imghost.sharing.schemas import (
     CollaboratorIn,
     CollaboratorList,

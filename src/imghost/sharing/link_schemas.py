@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from imghost.albums.models import Album
 from imghost.images.models import Image
 from imghost.schemas import ApiModel, StrictInput
-from imghost.sharing.models import Album, ShareLink
+from imghost.sharing.models import ShareLink
 
 LinkPermission = Literal["view", "download"]
 LinkKind = Literal["image", "album"]

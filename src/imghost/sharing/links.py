@@ -23,13 +23,14 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.albums.models import Album
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.models import Image
-from imghost.sharing.models import Album, ShareLink
-from imghost.sharing.signing import SigningKeys, mint_link_grant
+from imghost.sharing.models import ShareLink
+from imghost.signing import SigningKeys, mint_link_grant
 
 # A link password guards a private image against anyone who has the URL; the
 # per-link attempt limit slows guessing, but 4 characters would still fall.

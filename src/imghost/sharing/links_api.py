@@ -14,14 +14,16 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.decide import image_access
+from imghost.access.grants import Caller, album_grants, album_resource
+from imghost.access.policy import Action, require
+from imghost.albums.models import Album
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
 from imghost.images import services as images
 from imghost.images.models import Image
 from imghost.reads import FastReader
 from imghost.sharing import links
-from imghost.sharing.access import image_access
-from imghost.sharing.grants import Caller, album_grants, album_resource
 from imghost.sharing.link_schemas import (
     LinkCreate,
     LinkList,
@@ -32,8 +34,7 @@ from imghost.sharing.link_schemas import (
     SharedImage,
     permissions_of,
 )
-from imghost.sharing.models import Album, ShareLink
-from imghost.sharing.policy import Action, require
+from imghost.sharing.models import ShareLink
 
 router = APIRouter(tags=["sharing"])
 

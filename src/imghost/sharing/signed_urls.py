@@ -11,7 +11,7 @@ from imghost.processing.variants import (
     PRESETS,
     parse_transform,
 )
-from imghost.sharing.signing import SigningKeys, sign_url
+from imghost.signing import SigningKeys, sign_url
 
 
 def variant_path(image_id: str, variant: str | None, permissions: list[str]) -> str:

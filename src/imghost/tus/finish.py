@@ -22,12 +22,12 @@ import anyio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.albums.uploads import with_album
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.images.models import Image
 from imghost.quotas import services as quotas
-from imghost.sharing.album_uploads import with_album
 from imghost.storage.resumable import Piece, State
 from imghost.tus import services
 from imghost.uploads import services as uploads

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.grants import Caller, caller_of_actor
 from imghost.accounts.models import User
+from imghost.albums.uploads import album_field, album_namespace
 from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError
@@ -27,8 +29,6 @@ from imghost.images.services import (
 )
 from imghost.schemas import unstorable
 from imghost.settings import Settings
-from imghost.sharing.album_uploads import album_field, album_namespace
-from imghost.sharing.grants import Caller, caller_of_actor
 from imghost.storage.resumable import State
 from imghost.uploads.models import Upload
 from imghost.uploads.services import file_too_large

@@ -10,6 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from imghost.access.decide import image_access
+from imghost.access.grants import caller_of_actor
+from imghost.access.policy import Action
+from imghost.albums.uploads import album_field, with_album
 from imghost.auth.services import Actor
 from imghost.bodies import BodyTooLarge, content_length
 from imghost.context import AppContext
@@ -26,10 +30,6 @@ from imghost.images.services import (
 from imghost.quotas import services as quotas
 from imghost.reads import SessionReader
 from imghost.schemas import unstorable
-from imghost.sharing.access import image_access
-from imghost.sharing.album_uploads import album_field, with_album
-from imghost.sharing.grants import caller_of_actor
-from imghost.sharing.policy import Action
 from imghost.uploads import services
 from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form

@@ -20,6 +20,7 @@ import anyio
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.albums.uploads import file_in_album
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
@@ -27,10 +28,9 @@ from imghost.images.models import Image
 from imghost.images.services import NewImageFields, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
-from imghost.jobs.pool import PixelWorkerDied
+from imghost.processing.pool import PixelWorkerDied
 from imghost.quotas import services as quotas
 from imghost.settings import Settings
-from imghost.sharing.album_uploads import file_in_album
 from imghost.storage import BlobStore
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload

@@ -39,7 +39,7 @@ from imghost.concurrency import run_cpu_bound
 from imghost.errors import AppError
 from imghost.imaging.frames import count_frames
 from imghost.imaging.probe import ProbeResult, frames_of, opened, probe, sniffed
-from imghost.jobs.pool import PixelJobTimeout, PixelPool
+from imghost.processing.pool import PixelJobTimeout, PixelPool
 from imghost.processing.runner import POOL_MIN_PIXELS
 from imghost.settings import Settings
 from imghost.uploads.admission import FairGate

@@ -17,7 +17,7 @@ import pytest
 
 from imghost.auth.tokens import issue_access_token
 from imghost.settings import Settings, SettingsError
-from imghost.sharing.signing import SigningKeys, sign_url
+from imghost.signing import SigningKeys, sign_url
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import anyio
 
 from imghost.context import AppContext
-from imghost.jobs.gc import GcReport, collect
 from imghost.lifecycle.purge import SweepReport, sweep
+from imghost.maintenance.gc import GcReport, collect
 from imghost.storage import BlobStore
 from tests.conftest import LiveServer
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import anyio
 from PIL import Image
 
-from imghost.jobs.pool import PixelPool
 from imghost.processing.pixels import analyze
+from imghost.processing.pool import PixelPool
 from imghost.processing.variants import PREGENERATED
 
 LIMIT = int(1.5 * 1024**3)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from imghost.context import AppContext
 from imghost.db import utcnow
-from imghost.jobs.gc import collect
+from imghost.maintenance.gc import collect
 from imghost.processing import rendition_cache
 from imghost.processing.models import Rendition
 from imghost.processing.variants import derived_key

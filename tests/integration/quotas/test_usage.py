@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from imghost.cli.main import cli
 from imghost.context import AppContext
 from imghost.images.models import Image
-from imghost.jobs.gc import collect
+from imghost.maintenance.gc import collect
 from imghost.quotas import usage as quota_usage
 from imghost.quotas.models import QuotaReservation
 from imghost.uploads.models import Upload

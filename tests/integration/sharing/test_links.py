@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import insert, update
 
+from imghost.albums.models import Album, AlbumImage
 from imghost.ids import new_id
-from imghost.sharing.models import Album, AlbumImage, ImageCollaborator, ShareLink
+from imghost.sharing.models import ImageCollaborator, ShareLink
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
 from tests.integration.sharing.helpers import run_sql

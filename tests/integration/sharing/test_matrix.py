@@ -24,7 +24,7 @@ from imghost.accounts import services as accounts
 from imghost.context import AppContext
 from imghost.settings import Settings
 from imghost.sharing.models import ShareLink
-from imghost.sharing.signing import SigningKeys, sign_url
+from imghost.signing import SigningKeys, sign_url
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, make_user, upload, wait_processed
 

@@ -20,7 +20,7 @@ import pytest
 
 from imghost.errors import AppError
 from imghost.images.models import Image
-from imghost.jobs.gc import collect
+from imghost.maintenance.gc import collect
 from imghost.settings import Settings
 from imghost.uploads import services as uploads
 from tests.conftest import LiveServer

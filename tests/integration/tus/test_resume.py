@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, update
 
 from imghost.context import AppContext
-from imghost.jobs.gc import collect
+from imghost.maintenance.gc import collect
 from imghost.settings import Settings
 from imghost.uploads.models import Upload
 from tests.conftest import LiveServer

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from imghost.jobs.pool import PixelPool
+from imghost.processing.pool import PixelPool
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload
 from tests.hostile import chunky_png, gif_bomb

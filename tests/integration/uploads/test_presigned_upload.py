@@ -150,7 +150,7 @@ def test_expired_upload_and_gc(settings_factory: Any) -> None:
         import anyio
 
         from imghost.context import AppContext
-        from imghost.jobs.gc import collect
+        from imghost.maintenance.gc import collect
 
         async def run_gc() -> tuple[Any, bool]:
             ctx = AppContext.build(live.settings)

@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 
 from imghost.images.models import Image
-from imghost.jobs.gc import _image_prefix
 from imghost.lifecycle.models import TrashEntry
 from imghost.lifecycle.schemas import TrashItem
 from imghost.lifecycle.services import image_prefix
+from imghost.maintenance.gc import _image_prefix
 from imghost.processing.variants import derived_key
 from imghost.settings import Settings, SettingsError
 

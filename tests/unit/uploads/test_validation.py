@@ -19,7 +19,7 @@ from PIL import Image
 from imghost.errors import AppError
 from imghost.imaging.probe import ProbeResult
 from imghost.imaging.sniff import sniff
-from imghost.jobs.pool import PixelWorkerDied
+from imghost.processing.pool import PixelWorkerDied
 from imghost.settings import Settings
 from imghost.uploads import services, validation
 from imghost.uploads.validation import THREAD_MAX_BYTES, Scope, check_if_small, gate_for

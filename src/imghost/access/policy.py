@@ -2,7 +2,7 @@
 
 Pure and synchronous. Callers first gather the facts — the resource's
 owner, namespace, visibility and status, and the caller's grants on it (see
-``sharing.grants``) — then ask :func:`level` or :func:`require`. No I/O here,
+``access.grants``) — then ask :func:`level` or :func:`require`. No I/O here,
 so every endpoint, the delivery path and listings apply the same rule, and
 the whole actor-by-action matrix is checkable without a server.
 
@@ -105,7 +105,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class Grants:
-    """What one caller holds on one resource (gathered by ``sharing.grants``)."""
+    """What one caller holds on one resource (gathered by ``access.grants``)."""
 
     user_id: str | None = None
     admin: bool = False

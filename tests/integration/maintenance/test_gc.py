@@ -7,7 +7,7 @@ import anyio
 import httpx
 
 from imghost.context import AppContext
-from imghost.jobs.gc import GcReport, collect
+from imghost.maintenance.gc import GcReport, collect
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
 from tests.integration.tus.helpers import TUS, create, created_path, upload_row

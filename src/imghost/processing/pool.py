@@ -15,7 +15,7 @@ process replaces it on the next call.
 
 Processes are started from a fork server (warm: the pixel modules are
 imported once there) and die with it; the fork server exits when this process
-does, even on ``kill -9`` (see :mod:`imghost.jobs.orphans`).
+does, even on ``kill -9`` (see :mod:`imghost.processing.orphans`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar, TypeVarTuple
 
-from imghost.jobs.orphans import die_with_parent
+from imghost.processing.orphans import die_with_parent
 
 log = logging.getLogger(__name__)
 

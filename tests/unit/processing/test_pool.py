@@ -10,7 +10,7 @@ from multiprocessing.process import BaseProcess
 import anyio
 import pytest
 
-from imghost.jobs.pool import PixelJobTimeout, PixelPool, PixelWorkerDied
+from imghost.processing.pool import PixelJobTimeout, PixelPool, PixelWorkerDied
 
 
 def _sleep(seconds: float) -> float:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from imghost.access.grants import Caller, ImageRef, image_grants, image_resource
+from imghost.access.policy import Action, Grants, Level, is_owner, level, require
 from imghost.errors import NotFound
 from imghost.reads import FastReader
-from imghost.sharing.grants import Caller, ImageRef, image_grants, image_resource
-from imghost.sharing.policy import Action, Grants, Level, is_owner, level, require
 
 
 async def image_access(

@@ -1,4 +1,4 @@
-"""The listing rule of ``sharing.policy.listable`` as one SQL condition.
+"""The listing rule of ``access.policy.listable`` as one SQL condition.
 
 Listings and search filter in the database, so the rule is written a second
 time here; tests/integration/sharing/test_matrix.py checks that the two agree
@@ -23,10 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from imghost.accounts.models import OrgMember
+from imghost.access.grants import Caller, album_conveys, grantee_in_org
+from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.images.models import Image
-from imghost.sharing.grants import Caller, album_conveys, grantee_in_org
-from imghost.sharing.models import Album, AlbumCollaborator, AlbumImage, ImageCollaborator
+from imghost.orgs.models import OrgMember
+from imghost.sharing.models import ImageCollaborator
 
 # A user id: a value, or a bind parameter of a statement built once.
 UserRef = str | ColumnElement[str]

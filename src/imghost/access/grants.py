@@ -1,4 +1,4 @@
-"""Gathering what a caller holds on a resource, for ``sharing.policy``.
+"""Gathering what a caller holds on a resource, for ``access.policy``.
 
 One database round trip per decision, and none at all for anonymous callers
 without a share token (the public delivery hot path). Grants are read fresh
@@ -15,18 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Row, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from imghost.accounts.models import OrgMember
-from imghost.auth.services import Actor
-from imghost.db import utcnow
-from imghost.reads import FastReader
-from imghost.sharing.models import (
-    Album,
-    AlbumCollaborator,
-    AlbumImage,
-    ImageCollaborator,
-    ShareLink,
-)
-from imghost.sharing.policy import (
+from imghost.access.policy import (
     ALBUM_PERMISSIONS,
     IMAGE_PERMISSIONS,
     LINK_PERMISSIONS,
@@ -35,6 +24,12 @@ from imghost.sharing.policy import (
     Resource,
     permission_level,
 )
+from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
+from imghost.auth.services import Actor
+from imghost.db import utcnow
+from imghost.orgs.models import OrgMember
+from imghost.reads import FastReader
+from imghost.sharing.models import ImageCollaborator, ShareLink
 
 
 @dataclass(frozen=True)

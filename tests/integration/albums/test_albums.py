@@ -13,7 +13,7 @@ from sqlalchemy import insert
 from imghost.db import utcnow
 from imghost.ids import new_id
 from imghost.sharing.models import ShareLink
-from imghost.sharing.signing import SigningKeys, mint_link_grant
+from imghost.signing import SigningKeys, mint_link_grant
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
 from tests.integration.sharing.helpers import run_sql

@@ -1,4 +1,4 @@
-"""Routes for organizations, their members and invitations (rules in ``accounts.orgs``)."""
+"""Routes for organizations, their members and invitations (rules in ``orgs.services``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import cast
 
 from fastapi import APIRouter, Response
 
-from imghost.accounts import orgs
-from imghost.accounts.models import Org, OrgInvitation, OrgMember
-from imghost.accounts.org_schemas import (
+from imghost.deps import CurrentActor, Db
+from imghost.orgs import services as orgs
+from imghost.orgs.models import Org, OrgInvitation, OrgMember
+from imghost.orgs.schemas import (
     InvitationIn,
     InvitationList,
     InvitationOut,
@@ -20,7 +21,6 @@ from imghost.accounts.org_schemas import (
     OrgRole,
     RoleIn,
 )
-from imghost.deps import CurrentActor, Db
 
 router = APIRouter(tags=["orgs"])
 

@@ -7,13 +7,13 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
+from imghost.access.policy import ORG_ROLES
 from imghost.schemas import ApiModel, StrictInput
-from imghost.sharing.policy import ORG_ROLES
 
 # The wire type of a role; any other string is a 422. The roles themselves
-# (and what they may do) are sharing.policy's: the two must name the same set.
+# (and what they may do) are access.policy's: the two must name the same set.
 OrgRole = Literal["owner", "admin", "member", "viewer"]
-assert get_args(OrgRole) == ORG_ROLES, "OrgRole must list sharing.policy.ORG_ROLES"
+assert get_args(OrgRole) == ORG_ROLES, "OrgRole must list access.policy.ORG_ROLES"
 
 
 class OrgIn(StrictInput):

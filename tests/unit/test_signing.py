@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imghost.sharing.signing import (
+from imghost.signing import (
     BadSignature,
     SigningKeys,
     mint_link_grant,

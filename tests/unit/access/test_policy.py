@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imghost.errors import Forbidden, NotFound
-from imghost.sharing.policy import (
+from imghost.access.policy import (
     ANONYMOUS,
     Action,
     Grants,
@@ -17,6 +16,7 @@ from imghost.sharing.policy import (
     may_assign_role,
     require,
 )
+from imghost.errors import Forbidden, NotFound
 
 OWNER = "u_owner"
 

@@ -12,9 +12,10 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.sql.dml import Update
 
-from imghost.accounts.models import OrgInvitation, User
+from imghost.accounts.models import User
 from imghost.context import AppContext
 from imghost.images.models import Image
+from imghost.orgs.models import OrgInvitation
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload, upload_ok
 

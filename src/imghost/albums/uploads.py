@@ -12,12 +12,12 @@ import dataclasses
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.grants import Caller, album_grants, album_resource
+from imghost.access.policy import Action, require
+from imghost.albums.models import Album, AlbumImage
 from imghost.errors import AppError, NotFound
 from imghost.images.services import NewImageFields
 from imghost.reads import SessionReader
-from imghost.sharing.grants import Caller, album_grants, album_resource
-from imghost.sharing.models import Album, AlbumImage
-from imghost.sharing.policy import Action, require
 
 
 async def album_namespace(session: AsyncSession, caller: Caller, album_id: str) -> str | None:

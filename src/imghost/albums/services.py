@@ -1,8 +1,8 @@
 """Albums: ordered sets of images with their own visibility and collaborators.
 
-Every decision goes through ``sharing.policy`` with the grants that
-``sharing.grants`` gathers; which images an album shows is the SQL rule
-``sharing.listing.album_images_visible``, so counts and pages agree with it.
+Every decision goes through ``access.policy`` with the grants that
+``access.grants`` gathers; which images an album shows is the SQL rule
+``access.listing.album_images_visible``, so counts and pages agree with it.
 Services take the request's session and never commit: the route does.
 """
 
@@ -15,20 +15,10 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts import services as accounts
-from imghost.accounts.models import Org, OrgMember, User
-from imghost.db import utcnow
-from imghost.errors import AppError, Forbidden, NotFound
-from imghost.ids import new_id
-from imghost.images.models import Image
-from imghost.notifications import shares
-from imghost.reads import SessionReader
-from imghost.sharing.access import image_access
-from imghost.sharing.album_schemas import AlbumCreate, AlbumPatch
-from imghost.sharing.grants import Caller, album_grants, album_resource
-from imghost.sharing.listing import album_images_visible, listed_albums
-from imghost.sharing.models import Album, AlbumCollaborator, AlbumImage, ShareLink
-from imghost.sharing.policy import (
+from imghost.access.decide import image_access
+from imghost.access.grants import Caller, album_grants, album_resource
+from imghost.access.listing import album_images_visible, listed_albums
+from imghost.access.policy import (
     ALBUM_PERMISSIONS,
     Action,
     Grants,
@@ -38,6 +28,18 @@ from imghost.sharing.policy import (
     permission_level,
     require,
 )
+from imghost.accounts import services as accounts
+from imghost.accounts.models import User
+from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
+from imghost.albums.schemas import AlbumCreate, AlbumPatch
+from imghost.db import utcnow
+from imghost.errors import AppError, Forbidden, NotFound
+from imghost.ids import new_id
+from imghost.images.models import Image
+from imghost.notifications import shares
+from imghost.orgs.models import Org, OrgMember
+from imghost.reads import SessionReader
+from imghost.sharing.models import ShareLink
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Organizations: creating them, their members by role, and invitations.
 
 Services take the request's session and never commit; the route does. Who
-may do what is ``sharing.policy``'s rule (``org_level``, ``may_assign_role``):
+may do what is ``access.policy``'s rule (``org_level``, ``may_assign_role``):
 this module gathers the facts and asks it. Site administrators get the owner
 level on every org from that policy, so here they act as owners.
 
@@ -28,15 +28,16 @@ from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import Org, OrgInvitation, OrgMember, User
+from imghost.access.policy import Level, may_assign_role, org_level
+from imghost.accounts.models import User
 from imghost.accounts.services import normalize_email
+from imghost.albums.models import Album, AlbumCollaborator
 from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.ids import new_id
 from imghost.notifications import shares
-from imghost.sharing.models import Album, AlbumCollaborator
-from imghost.sharing.policy import Level, may_assign_role, org_level
+from imghost.orgs.models import Org, OrgInvitation, OrgMember
 
 INVITATION_TTL = dt.timedelta(days=14)
 

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from imghost.deps import Ctx, CurrentActor, Db, Who
-from imghost.images.schemas import ImageOut
-from imghost.sharing import albums
-from imghost.sharing.album_schemas import (
+from imghost.access.grants import Caller
+from imghost.access.policy import Action
+from imghost.albums import services as albums
+from imghost.albums.schemas import (
     AlbumCollaboratorList,
     AlbumCollaboratorOut,
     AlbumCreate,
@@ -26,8 +26,8 @@ from imghost.sharing.album_schemas import (
     AlbumPatch,
     CollaboratorPut,
 )
-from imghost.sharing.grants import Caller
-from imghost.sharing.policy import Action
+from imghost.deps import Ctx, CurrentActor, Db, Who
+from imghost.images.schemas import ImageOut
 
 router = APIRouter(tags=["sharing"])
 

@@ -1,4 +1,4 @@
-"""Turning a request's credentials into a :class:`~imghost.sharing.grants.Caller`.
+"""Turning a request's credentials into a :class:`~imghost.access.grants.Caller`.
 
 Three kinds, any combination: ``Authorization: Bearer`` (access token or API
 key), ``?share=`` (the grant a resolved share link hands out) and a signed
@@ -12,12 +12,12 @@ import time
 
 from starlette.requests import Request
 
+from imghost.access.grants import Caller
+from imghost.access.policy import LINK_PERMISSIONS, Level, permission_level
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import AppError
-from imghost.sharing.grants import Caller
-from imghost.sharing.policy import LINK_PERMISSIONS, Level, permission_level
-from imghost.sharing.signing import BadSignature, verify_link_grant, verify_url
+from imghost.signing import BadSignature, verify_link_grant, verify_url
 
 
 def has_credentials(request: Request) -> bool:

@@ -12,8 +12,8 @@ from imghost.schemas import ApiModel, StrictInput, Visibility
 
 if TYPE_CHECKING:
     from imghost.accounts.models import User
-    from imghost.sharing.albums import AlbumFacts
-    from imghost.sharing.models import AlbumCollaborator
+    from imghost.albums.models import AlbumCollaborator
+    from imghost.albums.services import AlbumFacts
 
 AlbumPermission = Literal["view", "download", "upload", "edit"]
 # The caller's own level on an album, as `permission` in AlbumOut.

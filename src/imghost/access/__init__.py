@@ -1,0 +1,1 @@
+"""Who may do what: the authorization policy, grants, credentials and the listing rule."""

@@ -1,0 +1,1 @@
+"""Albums: ordered sets of images with their own visibility and collaborators."""

@@ -1,0 +1,1 @@
+"""Housekeeping that runs as job kinds: garbage collection and the purge sweep."""

@@ -1,0 +1,1 @@
+"""Organizations: namespaces that members share by role, and invitations."""
