@@ -16,6 +16,7 @@ from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
 from imghost.auth.api import router as auth_router
 from imghost.bodies import BodyLimits
+from imghost.checks import check_settings
 from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
@@ -58,7 +59,8 @@ Self-hostable image hosting. Authenticate with `Authorization: Bearer <token>`
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
+    # Every feature checks its own settings here, before anything starts.
+    settings = check_settings(settings or Settings.from_env())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

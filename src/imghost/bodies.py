@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imghost.errors import AppError, problem
 from imghost.ratelimit.routes import is_upload
-from imghost.settings import Settings
+from imghost.settings import BodySettings, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,17 @@ def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
             value = value.strip()
             return int(value) if value.isdigit() and value.isascii() else None
     return None
+
+
+def check_settings(settings: BodySettings) -> None:
+    """Raise SettingsError naming the first body or database-wait setting that cannot be used."""
+    for name in ("body_idle_timeout", "db_pool_timeout"):
+        if not 0 < getattr(settings, name) < float("inf"):  # also refuses NaN
+            raise SettingsError(f"IMGHOST_{name.upper()} must be a positive number")
+    if settings.body_min_rate < 0:
+        raise SettingsError("IMGHOST_BODY_MIN_RATE cannot be negative")
+    if settings.max_json_body <= 0:
+        raise SettingsError("IMGHOST_MAX_JSON_BODY must be positive")
 
 
 class BodyLimits:

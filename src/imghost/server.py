@@ -33,7 +33,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from imghost.errors import PROBLEM_JSON
 from imghost.proxies import uvicorn_proxy_kwargs
-from imghost.settings import Settings
+from imghost.settings import HttpSettings, Settings, SettingsError
 
 log = logging.getLogger("imghost.server")
 
@@ -80,6 +80,18 @@ class HttpLimits:
         read buffers).
         """
         return self.max_url_bytes + self.max_header_bytes + 4 * self.max_headers + 1024
+
+
+def check_settings(settings: HttpSettings) -> None:
+    """Raise SettingsError naming the first HTTP server setting that cannot be used."""
+    for name in ("max_url_bytes", "max_header_bytes", "max_headers", "max_connections"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"IMGHOST_{name.upper()} must be at least 1")
+    for name in ("header_timeout", "keepalive_timeout"):
+        if not 0 < getattr(settings, name) <= 3600:  # also refuses NaN
+            raise SettingsError(f"IMGHOST_{name.upper()} must be from 0 to 3600 seconds")
+    if settings.shutdown_timeout <= 0:
+        raise SettingsError("IMGHOST_SHUTDOWN_TIMEOUT must be a positive number of seconds")
 
 
 def _response(status: int, code: str, detail: str, *extra: bytes) -> bytes:

@@ -1,8 +1,21 @@
 """Settings as declared data.
 
-Every setting is declared once below with its type, default and help text. They
-are read from ``IMGHOST_*`` environment variables (or passed explicitly), validated
-at start-up, and handed to ``create_app``. Nothing reads the environment later.
+Every setting is declared once, as a field of one of the sections below: its name,
+its type (which gives the parser of its ``IMGHOST_*`` variable), its default and its
+help text. ``Settings`` is all the sections together; ``DECLARED``, ``from_env`` and
+``describe`` are derived from its fields. Values are read from the environment (or
+passed explicitly) and handed to ``create_app``; nothing reads the environment later.
+
+This module imports no feature. It checks only what it needs to build itself (the
+choices of ``Literal`` fields, the data directory and secret key, the public URL,
+the store's scheme, the log level and the trusted proxies). Each feature checks its
+own settings in its ``config`` module, and the composition root runs them all at
+start-up (:mod:`imghost.checks`).
+
+A section is a frozen dataclass of its own, and ``Settings`` inherits from every
+section, so a module that needs only, say, the upload limits takes an
+``UploadSettings`` and is handed the whole ``Settings`` (or, in a test, a bare
+``UploadSettings(max_frames=2)``).
 """
 
 from __future__ import annotations
@@ -10,16 +23,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Annotated, Any, Literal, TypeVar
 
 from imghost.keyfile import KeyFileError, load_or_create
 from imghost.proxies import parse_trusted_proxies
-from imghost.ratelimit.rules import parse_rules
-from imghost.signing import SigningKeys
 
 GENERATE_KEY_HINT = "`openssl rand -base64 48`"
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -53,639 +68,460 @@ def _parse_size(raw: str) -> int:
     return int(text)
 
 
+# A number of bytes, written in the environment as 50MB, 200MiB or plain bytes.
+# The annotation carries the parser; to type checkers it is an int.
+Size = Annotated[int, _parse_size]
+
+_PARSERS: dict[Any, Callable[[str], Any]] = {bool: _parse_bool, int: int, float: float, str: str}
+
+
+def setting(default: T, help: str, *, secret: bool = False) -> T:
+    """Declare a field as a setting: its default and help (``secret``: never shown)."""
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One declared setting, as ``imghost settings``, the README and ``from_env`` see it."""
+
     name: str
     parse: Callable[[str], Any]
     default: Any
     help: str
     secret: bool = False
 
+    @property
+    def variable(self) -> str:
+        return f"IMGHOST_{self.name.upper()}"
 
-DECLARED: tuple[Setting, ...] = (
-    Setting(
-        "env", str, "development", "development or production; production refuses placeholders"
-    ),
-    Setting(
-        "database_url",
-        str,
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The install: where it runs, its key and stores, its processes and logs."""
+
+    env: Literal["development", "production"] = setting(
+        "development", "development or production; production refuses placeholders"
+    )
+    database_url: str = setting(
         "",
         "SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql://user:pw@host:port/db "
         "(default: sqlite+aiosqlite:///DATA_DIR/imghost.db)",
-    ),
-    Setting(
-        "storage_url",
-        str,
+    )
+    storage_url: str = setting(
         "",
         "Blob store: file://DIR or s3://BUCKET[/PREFIX]?endpoint=URL&region=R "
         "(credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the query; "
         "default: file://DATA_DIR/blobs)",
-    ),
-    Setting(
-        "public_base_url",
-        str,
-        "",
-        "Base URL clients use to reach us (default: http://HOST:PORT)",
-    ),
-    Setting(
-        "secret_key",
-        str,
+    )
+    public_base_url: str = setting(
+        "", "Base URL clients use to reach us (default: http://HOST:PORT)"
+    )
+    secret_key: str = setting(
         "",
         "Key for access tokens and signed URLs (at least 32 characters). Unset: a random key "
         "generated once in DATA_DIR/secret_key (SQLite and local files only; required on "
         "PostgreSQL or S3, in production and when binding a non-loopback address)",
-        True,
-    ),
-    Setting(
-        "signing_keys",
-        str,
-        "",
-        "Keys for signed URLs and share links: KID:SECRET[,KID:SECRET...]; the first signs, "
-        "all verify (rotation). Unset: one key derived from IMGHOST_SECRET_KEY",
-        True,
-    ),
-    Setting(
-        "signed_url_max_expires",
-        int,
-        7 * 86400,
-        "Longest lifetime a signed URL may be given, seconds",
-    ),
-    Setting(
-        "link_grant_ttl",
-        int,
-        3600,
-        "Lifetime of the access a resolved share link hands out, seconds (capped by the "
-        "link's own expiry; revocation still applies at once)",
-    ),
-    Setting("host", str, "127.0.0.1", "Address `imghost serve` binds"),
-    Setting("port", int, 8000, "Port `imghost serve` binds"),
-    Setting("workers", int, 1, "Number of API processes `imghost serve` starts"),
-    Setting("run_worker", _parse_bool, True, "Run the background worker inside `imghost serve`"),
-    Setting("auto_migrate", _parse_bool, True, "Apply database migrations when serving starts"),
-    Setting(
-        "freeze_heap",
-        _parse_bool,
+        secret=True,
+    )
+    host: str = setting("127.0.0.1", "Address `imghost serve` binds")
+    port: int = setting(8000, "Port `imghost serve` binds")
+    workers: int = setting(1, "Number of API processes `imghost serve` starts")
+    run_worker: bool = setting(True, "Run the background worker inside `imghost serve`")
+    auto_migrate: bool = setting(True, "Apply database migrations when serving starts")
+    freeze_heap: bool = setting(
         True,
         "Keep what exists after startup out of Python's full garbage collections "
         "(imghost.heap: they were the slowest percent of requests)",
-    ),
-    Setting("max_file_size", _parse_size, 50_000_000, "Largest accepted file, bytes (50MB)"),
-    Setting("max_batch_size", _parse_size, 200_000_000, "Largest multipart batch, bytes (200MB)"),
-    Setting("max_batch_files", int, 50, "Most files in one multipart upload"),
-    Setting("max_pixels", int, 100_000_000, "Largest accepted image, pixels (100 MP)"),
-    Setting("presign_expires", int, 900, "Lifetime of a presigned upload URL, seconds"),
-    Setting(
-        "tus_expires",
-        int,
-        86400,
-        "Seconds a resumable (tus) upload stays open after its last PATCH; then it is collected",
-    ),
-    Setting(
-        "s3_part_size",
-        _parse_size,
-        8 * 1024**2,
-        "Part size of resumable uploads on S3 (at least 5MiB); one part per PATCH is buffered",
-    ),
-    Setting(
-        "cors_origins",
-        str,
+    )
+    cors_origins: str = setting(
         "*",
         "Origins allowed to call the API from a browser, comma-separated, or * for any "
         "(credentials are bearer tokens, never cookies)",
-    ),
-    Setting("access_token_ttl", int, 3600, "Lifetime of an access token, seconds"),
-    Setting("refresh_token_ttl", int, 30 * 86400, "Lifetime of a refresh token, seconds"),
-    Setting("public_max_age", int, 86400, "Cache-Control max-age for public originals, seconds"),
-    Setting(
-        "delivery",
-        str,
-        "proxy",
-        "proxy (the API streams bytes) or redirect (/v1/images/{id}/file gives a presigned GET)",
-    ),
-    Setting("gc_interval", int, 600, "Seconds between garbage-collection runs of the worker"),
-    Setting("gc_grace", int, 3600, "Age in seconds before an unreferenced blob is collected"),
-    Setting(
-        "trash_retention",
-        int,
-        2_592_000,
-        "Seconds a deleted image stays in the trash (restorable) before it is purged (30 days)",
-    ),
-    Setting(
-        "worker_concurrency",
-        int,
-        0,
-        "Jobs a worker runs at once (0 = one per CPU core); pixel work runs in a process pool",
-    ),
-    Setting("job_lease", int, 60, "Seconds a claimed job stays leased without a heartbeat"),
-    Setting("job_timeout", int, 300, "Seconds one job may run before it is failed"),
-    Setting("job_max_attempts", int, 5, "Attempts before a failing job is marked dead"),
-    Setting(
-        "job_memory_limit",
-        _parse_size,
-        3 * 1024**3,
-        "Address-space limit of each pixel-work process (a job over it fails cleanly)",
-    ),
-    Setting(
-        "tmp_dir",
-        str,
+    )
+    log_level: str = setting("info", "Log level: debug, info, warning, error")
+    access_log: bool = setting(False, "Log every HTTP request (uvicorn access log)")
+    data_dir: str = setting(
+        "./data",
+        "Directory of the embedded install: the generated secret key, and the default "
+        "SQLite database and blob store",
+    )
+    trusted_proxies: str = setting(
+        "",
+        "Addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed, comma-separated (empty: none; the socket peer is the client)",
+    )
+
+
+@dataclass(frozen=True)
+class SharingSettings:
+    """Signed URLs and share links (checked by ``sharing.config``)."""
+
+    signing_keys: str = setting(
+        "",
+        "Keys for signed URLs and share links: KID:SECRET[,KID:SECRET...]; the first signs, "
+        "all verify (rotation). Unset: one key derived from IMGHOST_SECRET_KEY",
+        secret=True,
+    )
+    signed_url_max_expires: int = setting(
+        7 * 86400, "Longest lifetime a signed URL may be given, seconds"
+    )
+    link_grant_ttl: int = setting(
+        3600,
+        "Lifetime of the access a resolved share link hands out, seconds (capped by the "
+        "link's own expiry; revocation still applies at once)",
+    )
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """What an upload may be, and how much checking it may cost (``uploads.config``)."""
+
+    max_file_size: Size = setting(50_000_000, "Largest accepted file, bytes (50MB)")
+    max_batch_size: Size = setting(200_000_000, "Largest multipart batch, bytes (200MB)")
+    max_batch_files: int = setting(50, "Most files in one multipart upload")
+    max_pixels: int = setting(100_000_000, "Largest accepted image, pixels (100 MP)")
+    presign_expires: int = setting(900, "Lifetime of a presigned upload URL, seconds")
+    tmp_dir: str = setting(
         "",
         "Spool directory for uploads on S3 (default: imghost-staging in the system temp "
         "dir); the local store always spools inside its own directory",
-    ),
-    Setting(
-        "analytics_flush_interval",
-        float,
-        5.0,
-        "Seconds between writes of buffered view counts (a crash loses at most this much)",
-    ),
-    Setting("quota_free", _parse_size, 1_000_000_000, "Storage quota of the free plan, bytes"),
-    Setting(
-        "quota_premium", _parse_size, 100_000_000_000, "Storage quota of the premium plan, bytes"
-    ),
-    Setting(
-        "quota_warnings",
-        str,
-        "80,95",
-        "Usage percentages that send a quota warning when crossed, comma-separated (empty: none)",
-    ),
-    # rate limits (ratelimit/): per user by plan, per address for anonymous callers
-    Setting(
-        "redis_url",
-        str,
-        "",
-        "Redis for rate-limit counters shared by every API process: redis://[:pw@]host:port/db "
-        "or rediss://...; empty: counters in each process's memory",
-    ),
-    Setting("rate_limits_enabled", _parse_bool, True, "Apply per-user rate limits"),
-    Setting(
-        "rate_limits_free",
-        str,
-        "uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute",
-        "Rate limits of the free plan: CATEGORY=AMOUNT/PERIOD pairs separated by ; "
-        "(uploads, upload_bytes, views; a category left out is not limited)",
-    ),
-    Setting(
-        "rate_limits_premium",
-        str,
-        "uploads=600/minute; upload_bytes=20GB/hour; views=12000/minute",
-        "Rate limits of the premium plan (same form)",
-    ),
-    Setting(
-        "rate_limits_anonymous",
-        str,
-        "views=1200/minute",
-        "Rate limits of callers without credentials, per client address (same form)",
-    ),
-    Setting("log_level", str, "info", "Log level: debug, info, warning, error"),
-    Setting("access_log", _parse_bool, False, "Log every HTTP request (uvicorn access log)"),
-    # notifications: e-mail and webhooks
-    Setting(
-        "smtp_url",
-        str,
-        "",
-        "SMTP server for notification e-mail: smtp://[user:pass@]host[:port][?starttls=true|false] "
-        "or smtps://... (TLS from the start); empty: no e-mail is sent",
-    ),
-    Setting("mail_from", str, "imghost@localhost", "From address of notification e-mail"),
-    Setting(
-        "webhook_allow_private",
-        _parse_bool,
-        False,
-        "Let webhooks reach loopback, private and link-local addresses (tests, closed networks)",
-    ),
-    Setting("webhook_timeout", float, 10.0, "Seconds one webhook request may take"),
-    Setting("webhook_max_attempts", int, 8, "Attempts before a webhook delivery is failed"),
-    Setting(
-        "webhook_retry_base",
-        float,
-        30.0,
-        "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)",
-    ),
-    # upload validation: frames, decoded pixels, time budget, fair admission, shutdown
-    Setting(
-        "max_frames",
-        int,
+    )
+    max_frames: int = setting(
         1000,
         "Most frames an animated upload may have (counted from its headers before decoding)",
-    ),
-    Setting(
-        "max_total_pixels",
-        int,
+    )
+    max_total_pixels: int = setting(
         300_000_000,
         "Most pixels an upload decodes to in all its frames together (canvas × frames)",
-    ),
-    Setting(
-        "validation_timeout",
-        float,
-        30.0,
-        "Seconds checking one upload may take; longer is refused 422 image_too_complex",
-    ),
-    Setting(
-        "validations_per_user",
-        int,
+    )
+    validation_timeout: float = setting(
+        30.0, "Seconds checking one upload may take; longer is refused 422 image_too_complex"
+    )
+    validations_per_user: int = setting(
         1,
         "Large or animated uploads of one user checked at once (in pixel processes, one per "
         "core); more wait their turn, and free slots go round-robin to the waiting users",
-    ),
-    Setting(
-        "validation_queue_per_user",
-        int,
-        8,
-        "Uploads of one user waiting to be checked; more are answered 429 validation_busy",
-    ),
-    Setting(
-        "validation_queue",
-        int,
-        64,
-        "Uploads of all users waiting to be checked; more are answered 503 server_busy",
-    ),
-    Setting(
-        "max_image_chunks",
-        int,
+    )
+    validation_queue_per_user: int = setting(
+        8, "Uploads of one user waiting to be checked; more are answered 429 validation_busy"
+    )
+    validation_queue: int = setting(
+        64, "Uploads of all users waiting to be checked; more are answered 503 server_busy"
+    )
+    max_image_chunks: int = setting(
         100_000,
         "Most chunks (PNG, WebP, JPEG segments) or blocks and sub-blocks (GIF) an upload may "
         "have, plus one per 256 bytes of it; more are refused 422 image_too_complex before "
         "decoding",
-    ),
-    Setting(
-        "shutdown_timeout",
-        int,
-        15,
-        "Seconds `imghost serve` waits for requests in flight on SIGTERM before it stops them",
-    ),
-    # request bodies: size and time limits, database pool, concurrent uploads
-    Setting(
-        "body_idle_timeout",
-        float,
-        30.0,
-        "Seconds a request body may send nothing before it is answered 408 body_timeout",
-    ),
-    Setting(
-        "body_min_rate",
-        _parse_size,
-        1024,
-        "Bytes per second a request body must average once IMGHOST_BODY_IDLE_TIMEOUT has "
-        "passed (0 = no minimum); slower bodies are answered 408 body_timeout",
-    ),
-    Setting(
-        "max_json_body",
-        _parse_size,
-        1024**2,
-        "Largest body of any route that is not an upload (JSON, forms), answered 413 "
-        "body_too_large",
-    ),
-    Setting(
-        "uploads_per_user",
-        int,
-        4,
-        "Upload bodies one user may send at once (direct, presigned PUT, tus); more: 429",
-    ),
-    Setting(
-        "uploads_per_address",
-        int,
-        8,
-        "Upload bodies one client address may send at once; more: 429 too_many_uploads",
-    ),
-    Setting(
-        "db_pool_timeout",
-        float,
-        5.0,
-        "Seconds a request waits for a database connection before it is answered 503 server_busy",
-    ),
-    # on-demand renditions: the bytes strangers can cause to be stored, eviction
-    Setting(
-        "rendition_cache_per_image",
-        _parse_size,
-        20_000_000,
-        "Most bytes of renditions made on request (transforms, AVIF presets) kept per image; "
-        "the least recently used go first, a larger one is served but not kept (20MB)",
-    ),
-    Setting(
-        "rendition_cache_total",
-        _parse_size,
-        2_000_000_000,
-        "Most bytes of renditions made on request kept in all (2GB); the least recently used "
-        "go first. They count against no quota",
-    ),
-    Setting(
-        "rendition_cache_max_age",
-        int,
-        30 * 86400,
-        "Seconds a rendition made on request is kept after its last use (the worker's gc "
-        "sweep removes older ones)",
-    ),
-    # HTTP server: request heads, keep-alive, connections
-    Setting(
-        "max_url_bytes",
-        _parse_size,
-        16 * 1024,
-        "Longest request target (path and query) accepted; longer: 414 uri_too_long",
-    ),
-    Setting(
-        "max_header_bytes",
-        _parse_size,
-        64 * 1024,
-        "Most bytes of request header fields (names and values together) accepted; "
-        "more: 431 headers_too_large",
-    ),
-    Setting(
-        "max_headers",
-        int,
-        100,
-        "Most request header fields accepted; more: 431 headers_too_large",
-    ),
-    Setting(
-        "header_timeout",
-        float,
-        10.0,
-        "Seconds a client has to send a request's headers, from its first byte (or from "
-        "connecting); slower: 408 request_timeout and the connection is closed",
-    ),
-    Setting(
-        "keepalive_timeout",
-        float,
-        5.0,
-        "Seconds an idle keep-alive connection stays open between requests",
-    ),
-    Setting(
-        "max_connections",
-        int,
-        1000,
-        "Open connections per API process; more are answered 503 server_busy and closed "
-        "(also lowered to fit the process's open-file limit)",
-    ),
-    # logins, sign-ups and passwords
-    Setting(
-        "login_free_failures",
-        int,
+    )
+    uploads_per_user: int = setting(
+        4, "Upload bodies one user may send at once (direct, presigned PUT, tus); more: 429"
+    )
+    uploads_per_address: int = setting(
+        8, "Upload bodies one client address may send at once; more: 429 too_many_uploads"
+    )
+
+
+@dataclass(frozen=True)
+class TusSettings:
+    """Resumable uploads (``tus.config``)."""
+
+    tus_expires: int = setting(
+        86400,
+        "Seconds a resumable (tus) upload stays open after its last PATCH; then it is collected",
+    )
+    s3_part_size: Size = setting(
+        8 * 1024**2,
+        "Part size of resumable uploads on S3 (at least 5MiB); one part per PATCH is buffered",
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Tokens, logins, sign-ups and passwords (``auth.config``)."""
+
+    access_token_ttl: int = setting(3600, "Lifetime of an access token, seconds")
+    refresh_token_ttl: int = setting(30 * 86400, "Lifetime of a refresh token, seconds")
+    login_free_failures: int = setting(
         5,
         "Wrong passwords for one account from one address before each further one makes "
         "that pair wait (1 s, then doubling up to IMGHOST_LOGIN_MAX_DELAY)",
-    ),
-    Setting(
-        "login_address_free_failures",
-        int,
-        20,
-        "Wrong passwords from one address, over all accounts, before that address waits",
-    ),
-    Setting(
-        "login_account_free_failures",
-        int,
+    )
+    login_address_free_failures: int = setting(
+        20, "Wrong passwords from one address, over all accounts, before that address waits"
+    )
+    login_account_free_failures: int = setting(
         50,
         "Wrong passwords for one account, from all addresses, before logins to it from "
         "addresses it has not signed in from wait",
-    ),
-    Setting(
-        "login_max_delay",
-        int,
-        900,
-        "Longest wait in seconds a login throttle imposes (the doubling stops here)",
-    ),
-    Setting(
-        "password_hash_queue",
-        int,
+    )
+    login_max_delay: int = setting(
+        900, "Longest wait in seconds a login throttle imposes (the doubling stops here)"
+    )
+    password_hash_queue: int = setting(
         32,
         "Password checks waiting for a CPU slot, per process, before more are refused "
         "503 with Retry-After",
-    ),
-    Setting(
-        "login_checks_per_address",
-        int,
+    )
+    login_checks_per_address: int = setting(
         2,
         "Password checks one client address may have running or waiting at once, per "
         "process; more are answered 429 login_throttled (a flood from one address cannot "
         "fill the CPU slots other people's logins need)",
-    ),
-    Setting(
-        "signup_rate_limit",
-        str,
+    )
+    signup_rate_limit: str = setting(
         "20/hour",
         "Sign-ups per client address: AMOUNT/PERIOD (e.g. 20/hour); empty or off: no limit",
-    ),
-    # data directory and key, trusted proxies
-    Setting(
-        "data_dir",
-        str,
-        "./data",
-        "Directory of the embedded install: the generated secret key, and the default "
-        "SQLite database and blob store",
-    ),
-    Setting(
-        "trusted_proxies",
-        str,
-        "",
-        "Addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
-        "are believed, comma-separated (empty: none; the socket peer is the client)",
-    ),
-)
-
-_BY_NAME = {s.name: s for s in DECLARED}
+    )
 
 
 @dataclass(frozen=True)
-class Settings:
-    env: Literal["development", "production"] = "development"
-    database_url: str = ""  # "": under data_dir
-    storage_url: str = ""  # "": under data_dir
-    public_base_url: str = ""
-    secret_key: str = ""  # "": generated in data_dir (embedded installs only)
-    signing_keys: str = ""
-    signed_url_max_expires: int = 7 * 86400
-    link_grant_ttl: int = 3600
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    run_worker: bool = True
-    auto_migrate: bool = True
-    freeze_heap: bool = True
-    max_file_size: int = 50_000_000
-    max_batch_size: int = 200_000_000
-    max_batch_files: int = 50
-    max_pixels: int = 100_000_000
-    presign_expires: int = 900
-    tus_expires: int = 86400
-    s3_part_size: int = 8 * 1024**2
-    cors_origins: str = "*"
-    access_token_ttl: int = 3600
-    refresh_token_ttl: int = 30 * 86400
-    public_max_age: int = 86400
-    delivery: Literal["proxy", "redirect"] = "proxy"
-    gc_interval: int = 600
-    gc_grace: int = 3600
-    trash_retention: int = 2_592_000
-    worker_concurrency: int = 0
-    job_lease: int = 60
-    job_timeout: int = 300
-    job_max_attempts: int = 5
-    job_memory_limit: int = 3 * 1024**3
-    tmp_dir: str = ""
-    analytics_flush_interval: float = 5.0
-    quota_free: int = 1_000_000_000
-    quota_premium: int = 100_000_000_000
-    quota_warnings: str = "80,95"
-    redis_url: str = ""
-    rate_limits_enabled: bool = True
-    rate_limits_free: str = "uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute"
-    rate_limits_premium: str = "uploads=600/minute; upload_bytes=20GB/hour; views=12000/minute"
-    rate_limits_anonymous: str = "views=1200/minute"
-    log_level: str = "info"
-    access_log: bool = False
-    smtp_url: str = ""
-    mail_from: str = "imghost@localhost"
-    webhook_allow_private: bool = False
-    webhook_timeout: float = 10.0
-    webhook_max_attempts: int = 8
-    webhook_retry_base: float = 30.0
-    # upload validation
-    max_frames: int = 1000
-    max_total_pixels: int = 300_000_000
-    validation_timeout: float = 30.0
-    validations_per_user: int = 1
-    validation_queue_per_user: int = 8
-    validation_queue: int = 64
-    max_image_chunks: int = 100_000
-    shutdown_timeout: int = 15
-    # request bodies
-    body_idle_timeout: float = 30.0
-    body_min_rate: int = 1024
-    max_json_body: int = 1024**2
-    uploads_per_user: int = 4
-    uploads_per_address: int = 8
-    db_pool_timeout: float = 5.0
-    # on-demand renditions
-    rendition_cache_per_image: int = 20_000_000
-    rendition_cache_total: int = 2_000_000_000
-    rendition_cache_max_age: int = 30 * 86400
-    # HTTP server
-    max_url_bytes: int = 16 * 1024
-    max_header_bytes: int = 64 * 1024
-    max_headers: int = 100
-    header_timeout: float = 10.0
-    keepalive_timeout: float = 5.0
-    max_connections: int = 1000
-    # logins, sign-ups and passwords
-    login_free_failures: int = 5
-    login_address_free_failures: int = 20
-    login_account_free_failures: int = 50
-    login_max_delay: int = 900
-    password_hash_queue: int = 32
-    login_checks_per_address: int = 2
-    signup_rate_limit: str = "20/hour"
-    # data directory and key, trusted proxies
-    data_dir: str = "./data"
-    trusted_proxies: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+class DeliverySettings:
+    """Serving originals."""
+
+    public_max_age: int = setting(86400, "Cache-Control max-age for public originals, seconds")
+    delivery: Literal["proxy", "redirect"] = setting(
+        "proxy",
+        "proxy (the API streams bytes) or redirect (/v1/images/{id}/file gives a presigned GET)",
+    )
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The worker, its jobs and the gc sweep."""
+
+    gc_interval: int = setting(600, "Seconds between garbage-collection runs of the worker")
+    gc_grace: int = setting(3600, "Age in seconds before an unreferenced blob is collected")
+    worker_concurrency: int = setting(
+        0,
+        "Jobs a worker runs at once (0 = one per CPU core); pixel work runs in a process pool",
+    )
+    job_lease: int = setting(60, "Seconds a claimed job stays leased without a heartbeat")
+    job_timeout: int = setting(300, "Seconds one job may run before it is failed")
+    job_max_attempts: int = setting(5, "Attempts before a failing job is marked dead")
+    job_memory_limit: Size = setting(
+        3 * 1024**3,
+        "Address-space limit of each pixel-work process (a job over it fails cleanly)",
+    )
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    """The trash (``lifecycle.config``)."""
+
+    trash_retention: int = setting(
+        2_592_000,
+        "Seconds a deleted image stays in the trash (restorable) before it is purged (30 days)",
+    )
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """View counts (``analytics.config``)."""
+
+    analytics_flush_interval: float = setting(
+        5.0,
+        "Seconds between writes of buffered view counts (a crash loses at most this much)",
+    )
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Storage quotas and their warnings (``quotas.config``)."""
+
+    quota_free: Size = setting(1_000_000_000, "Storage quota of the free plan, bytes")
+    quota_premium: Size = setting(100_000_000_000, "Storage quota of the premium plan, bytes")
+    quota_warnings: str = setting(
+        "80,95",
+        "Usage percentages that send a quota warning when crossed, comma-separated (empty: none)",
+    )
+
+    @property
+    def quota_warning_levels(self) -> tuple[int, ...]:
+        """The warning thresholds as ascending whole percentages (1-100)."""
+        levels: set[int] = set()
+        for part in self.quota_warnings.split(","):
+            if not part.strip():
+                continue
+            if not part.strip().isdigit() or not 1 <= int(part) <= 100:
+                raise ValueError(f"{part.strip()!r} is not a whole percentage from 1 to 100")
+            levels.add(int(part))
+        return tuple(sorted(levels))
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Per user by plan, per address for anonymous callers (``ratelimit.config``)."""
+
+    redis_url: str = setting(
+        "",
+        "Redis for rate-limit counters shared by every API process: redis://[:pw@]host:port/db "
+        "or rediss://...; empty: counters in each process's memory",
+    )
+    rate_limits_enabled: bool = setting(True, "Apply per-user rate limits")
+    rate_limits_free: str = setting(
+        "uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute",
+        "Rate limits of the free plan: CATEGORY=AMOUNT/PERIOD pairs separated by ; "
+        "(uploads, upload_bytes, views; a category left out is not limited)",
+    )
+    rate_limits_premium: str = setting(
+        "uploads=600/minute; upload_bytes=20GB/hour; views=12000/minute",
+        "Rate limits of the premium plan (same form)",
+    )
+    rate_limits_anonymous: str = setting(
+        "views=1200/minute",
+        "Rate limits of callers without credentials, per client address (same form)",
+    )
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """E-mail and webhooks (``notifications.config``)."""
+
+    smtp_url: str = setting(
+        "",
+        "SMTP server for notification e-mail: smtp://[user:pass@]host[:port][?starttls=true|false] "
+        "or smtps://... (TLS from the start); empty: no e-mail is sent",
+    )
+    mail_from: str = setting("imghost@localhost", "From address of notification e-mail")
+    webhook_allow_private: bool = setting(
+        False,
+        "Let webhooks reach loopback, private and link-local addresses (tests, closed networks)",
+    )
+    webhook_timeout: float = setting(10.0, "Seconds one webhook request may take")
+    webhook_max_attempts: int = setting(8, "Attempts before a webhook delivery is failed")
+    webhook_retry_base: float = setting(
+        30.0, "Seconds before the first webhook retry; each next wait doubles (at most 1 hour)"
+    )
+
+
+@dataclass(frozen=True)
+class BodySettings:
+    """Request bodies and the wait for a database connection (``bodies.check_settings``)."""
+
+    body_idle_timeout: float = setting(
+        30.0, "Seconds a request body may send nothing before it is answered 408 body_timeout"
+    )
+    body_min_rate: Size = setting(
+        1024,
+        "Bytes per second a request body must average once IMGHOST_BODY_IDLE_TIMEOUT has "
+        "passed (0 = no minimum); slower bodies are answered 408 body_timeout",
+    )
+    max_json_body: Size = setting(
+        1024**2,
+        "Largest body of any route that is not an upload (JSON, forms), answered 413 "
+        "body_too_large",
+    )
+    db_pool_timeout: float = setting(
+        5.0,
+        "Seconds a request waits for a database connection before it is answered 503 server_busy",
+    )
+
+
+@dataclass(frozen=True)
+class RenditionSettings:
+    """On-demand renditions: the bytes strangers can cause to be stored (``processing.config``)."""
+
+    rendition_cache_per_image: Size = setting(
+        20_000_000,
+        "Most bytes of renditions made on request (transforms, AVIF presets) kept per image; "
+        "the least recently used go first, a larger one is served but not kept (20MB)",
+    )
+    rendition_cache_total: Size = setting(
+        2_000_000_000,
+        "Most bytes of renditions made on request kept in all (2GB); the least recently used "
+        "go first. They count against no quota",
+    )
+    rendition_cache_max_age: int = setting(
+        30 * 86400,
+        "Seconds a rendition made on request is kept after its last use (the worker's gc "
+        "sweep removes older ones)",
+    )
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP server: request heads, keep-alive, connections (``server.check_settings``)."""
+
+    max_url_bytes: Size = setting(
+        16 * 1024, "Longest request target (path and query) accepted; longer: 414 uri_too_long"
+    )
+    max_header_bytes: Size = setting(
+        64 * 1024,
+        "Most bytes of request header fields (names and values together) accepted; "
+        "more: 431 headers_too_large",
+    )
+    max_headers: int = setting(
+        100, "Most request header fields accepted; more: 431 headers_too_large"
+    )
+    header_timeout: float = setting(
+        10.0,
+        "Seconds a client has to send a request's headers, from its first byte (or from "
+        "connecting); slower: 408 request_timeout and the connection is closed",
+    )
+    keepalive_timeout: float = setting(
+        5.0, "Seconds an idle keep-alive connection stays open between requests"
+    )
+    max_connections: int = setting(
+        1000,
+        "Open connections per API process; more are answered 503 server_busy and closed "
+        "(also lowered to fit the process's open-file limit)",
+    )
+    shutdown_timeout: int = setting(
+        15, "Seconds `imghost serve` waits for requests in flight on SIGTERM before it stops them"
+    )
+
+
+# The order `imghost settings` lists them in.
+SECTIONS: tuple[type, ...] = (
+    ServerSettings,
+    SharingSettings,
+    UploadSettings,
+    TusSettings,
+    AuthSettings,
+    DeliverySettings,
+    JobSettings,
+    LifecycleSettings,
+    AnalyticsSettings,
+    QuotaSettings,
+    RateLimitSettings,
+    NotificationSettings,
+    BodySettings,
+    RenditionSettings,
+    HttpSettings,
+)
+
+
+@dataclass(frozen=True)
+class Settings(
+    # A dataclass takes its bases' fields in reverse order; SECTIONS sets the listing order.
+    HttpSettings,
+    RenditionSettings,
+    BodySettings,
+    NotificationSettings,
+    RateLimitSettings,
+    QuotaSettings,
+    AnalyticsSettings,
+    LifecycleSettings,
+    JobSettings,
+    DeliverySettings,
+    AuthSettings,
+    TusSettings,
+    UploadSettings,
+    SharingSettings,
+    ServerSettings,
+):
+    """Every setting. Building one fills the defaults that depend on others (paths
+    under data_dir, the generated key, the public URL) and refuses a setup this
+    module can judge alone; :func:`imghost.checks.check_settings` runs the rest."""
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        self._resolve_data_dir_and_key()  # data directory and key, trusted proxies
-        if self.env not in ("development", "production"):
-            raise SettingsError(f"IMGHOST_ENV must be development or production, not {self.env!r}")
-        if self.delivery not in ("proxy", "redirect"):
-            raise SettingsError(
-                f"IMGHOST_DELIVERY must be proxy or redirect, not {self.delivery!r}"
-            )
-        for name in ("max_file_size", "max_batch_size", "max_batch_files", "max_pixels"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
-        if self.s3_part_size < 5 * 1024**2:
-            raise SettingsError("IMGHOST_S3_PART_SIZE must be at least 5MiB (S3's minimum part)")
-        if self.tus_expires <= 0:
-            raise SettingsError("IMGHOST_TUS_EXPIRES must be positive")
-        if not 0 < self.trash_retention <= 100 * 365 * 86400:
-            raise SettingsError(
-                "IMGHOST_TRASH_RETENTION must be a positive number of seconds, at most 100 years"
-            )
-        if self.max_file_size > self.max_batch_size:
-            raise SettingsError("IMGHOST_MAX_FILE_SIZE cannot exceed IMGHOST_MAX_BATCH_SIZE")
+        _check_choices(self)
+        self._resolve_data_dir_and_key()
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"IMGHOST_LOG_LEVEL {self.log_level!r} is not a log level")
         if not self.storage_url.startswith(("file://", "s3://")):
             raise SettingsError("IMGHOST_STORAGE_URL must start with file:// or s3://")
-        try:
-            SigningKeys.parse(self.signing_keys, self.secret_key)
-        except ValueError as exc:
-            raise SettingsError(f"IMGHOST_SIGNING_KEYS: {exc}") from exc
-        if self.signed_url_max_expires <= 0 or self.link_grant_ttl <= 0:
-            raise SettingsError(
-                "IMGHOST_SIGNED_URL_MAX_EXPIRES and IMGHOST_LINK_GRANT_TTL must be positive"
-            )
-        if not 0 < self.analytics_flush_interval < float("inf"):  # also refuses NaN
-            raise SettingsError("IMGHOST_ANALYTICS_FLUSH_INTERVAL must be a positive number")
-        if self.quota_free <= 0 or self.quota_premium <= 0:
-            raise SettingsError("IMGHOST_QUOTA_FREE and IMGHOST_QUOTA_PREMIUM must be positive")
-        try:
-            self.quota_warning_levels  # noqa: B018 - parsed here to be refused at start-up
-        except ValueError as exc:
-            raise SettingsError(f"IMGHOST_QUOTA_WARNINGS: {exc}") from exc
-        self._validate_notifications()
-        for plan in ("free", "premium", "anonymous"):
-            try:
-                parse_rules(getattr(self, f"rate_limits_{plan}"))
-            except ValueError as exc:
-                raise SettingsError(f"IMGHOST_RATE_LIMITS_{plan.upper()}: {exc}") from exc
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise SettingsError("IMGHOST_REDIS_URL must start with redis:// or rediss://")
-        # upload validation
-        for name in ("max_frames", "max_total_pixels", "validations_per_user", "max_image_chunks"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
-        if self.validation_queue < 0 or self.validation_queue_per_user < 0:
-            raise SettingsError(
-                "IMGHOST_VALIDATION_QUEUE and IMGHOST_VALIDATION_QUEUE_PER_USER cannot be negative"
-            )
-        if not 0 < self.validation_timeout < float("inf"):  # also refuses NaN
-            raise SettingsError("IMGHOST_VALIDATION_TIMEOUT must be a positive number of seconds")
-        if self.shutdown_timeout <= 0:
-            raise SettingsError("IMGHOST_SHUTDOWN_TIMEOUT must be a positive number of seconds")
-        # request bodies
-        for name in ("body_idle_timeout", "db_pool_timeout"):
-            if not 0 < getattr(self, name) < float("inf"):  # also refuses NaN
-                raise SettingsError(f"IMGHOST_{name.upper()} must be a positive number")
-        if self.body_min_rate < 0:
-            raise SettingsError("IMGHOST_BODY_MIN_RATE cannot be negative")
-        for name in ("max_json_body", "uploads_per_user", "uploads_per_address"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
-        # on-demand renditions
-        if not 0 < self.rendition_cache_per_image <= self.rendition_cache_total:
-            raise SettingsError(
-                "IMGHOST_RENDITION_CACHE_PER_IMAGE must be positive and at most "
-                "IMGHOST_RENDITION_CACHE_TOTAL"
-            )
-        if self.rendition_cache_max_age <= 0:
-            raise SettingsError(
-                "IMGHOST_RENDITION_CACHE_MAX_AGE must be a positive number of seconds"
-            )
-        # HTTP server
-        for name in ("max_url_bytes", "max_header_bytes", "max_headers", "max_connections"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"IMGHOST_{name.upper()} must be at least 1")
-        for name in ("header_timeout", "keepalive_timeout"):
-            if not 0 < getattr(self, name) <= 3600:  # also refuses NaN
-                raise SettingsError(f"IMGHOST_{name.upper()} must be from 0 to 3600 seconds")
-        # logins, sign-ups and passwords
-        from imghost.auth.throttle import parse_signup_limit  # it imports this module
-
-        for name in (
-            "login_free_failures",
-            "login_address_free_failures",
-            "login_account_free_failures",
-            "password_hash_queue",
-        ):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"IMGHOST_{name.upper()} must be 0 or more")
-        if self.login_checks_per_address < 1:
-            raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
-        if not 1 <= self.login_max_delay <= 86400:
-            raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
-        try:
-            parse_signup_limit(self.signup_rate_limit)
-        except ValueError as exc:
-            raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
-        # data directory and key, trusted proxies
         try:
             parse_trusted_proxies(self.trusted_proxies)
         except ValueError as exc:
@@ -740,59 +576,84 @@ class Settings:
         except KeyFileError as exc:
             raise SettingsError(str(exc)) from exc
 
-    @property
-    def quota_warning_levels(self) -> tuple[int, ...]:
-        """The warning thresholds as ascending whole percentages (1-100)."""
-        levels: set[int] = set()
-        for part in self.quota_warnings.split(","):
-            if not part.strip():
-                continue
-            if not part.strip().isdigit() or not 1 <= int(part) <= 100:
-                raise ValueError(f"{part.strip()!r} is not a whole percentage from 1 to 100")
-            levels.add(int(part))
-        return tuple(sorted(levels))
-
-    def _validate_notifications(self) -> None:
-        from imghost.notifications.smtp_url import parse_smtp_url  # pure, no cycle
-
-        if self.smtp_url:
-            try:
-                parse_smtp_url(self.smtp_url)
-            except ValueError as exc:
-                raise SettingsError(f"IMGHOST_SMTP_URL {exc}") from exc
-        if "@" not in self.mail_from:
-            raise SettingsError("IMGHOST_MAIL_FROM must be an e-mail address")
-        if not 0 < self.webhook_timeout < float("inf"):
-            raise SettingsError("IMGHOST_WEBHOOK_TIMEOUT must be a positive number")
-        if not 0 < self.webhook_retry_base < float("inf"):
-            raise SettingsError("IMGHOST_WEBHOOK_RETRY_BASE must be a positive number")
-        if self.webhook_max_attempts < 1:
-            raise SettingsError("IMGHOST_WEBHOOK_MAX_ATTEMPTS must be at least 1")
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from IMGHOST_* variables; explicit overrides win."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for setting in DECLARED:
-            raw = environ.get(f"IMGHOST_{setting.name.upper()}")
+        for declared_setting in DECLARED:
+            raw = environ.get(declared_setting.variable)
             if raw is None:
                 continue
             try:
-                values[setting.name] = setting.parse(raw)
+                values[declared_setting.name] = declared_setting.parse(raw)
             except ValueError as exc:
-                raise SettingsError(f"IMGHOST_{setting.name.upper()}: {exc}") from exc
+                raise SettingsError(f"{declared_setting.variable}: {exc}") from exc
         values.update(overrides)
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(variable, value, help) rows, secrets masked: for `imghost settings`."""
         rows = []
-        for setting in DECLARED:
-            value = getattr(self, setting.name)
-            shown = "********" if setting.secret else mask_credentials(str(value))
-            rows.append((f"IMGHOST_{setting.name.upper()}", shown, setting.help))
+        for declared_setting in DECLARED:
+            value = getattr(self, declared_setting.name)
+            shown = "********" if declared_setting.secret else mask_credentials(str(value))
+            rows.append((declared_setting.variable, shown, declared_setting.help))
         return rows
+
+
+def _check_choices(settings: Settings) -> None:
+    """A ``Literal`` field holds one of its values (the type checker cannot see env input)."""
+    for name, choices in _choices().items():
+        value = getattr(settings, name)
+        if value not in choices:
+            raise SettingsError(
+                f"IMGHOST_{name.upper()} must be {' or '.join(choices)}, not {value!r}"
+            )
+
+
+@cache
+def _choices() -> dict[str, tuple[str, ...]]:
+    hints = _hints()
+    return {
+        name: typing.get_args(hint)
+        for name, hint in hints.items()
+        if typing.get_origin(hint) is Literal
+    }
+
+
+@cache
+def _hints() -> dict[str, Any]:
+    # Annotations are strings (PEP 563); resolved once, with Annotated kept for Size.
+    return typing.get_type_hints(Settings, include_extras=True)
+
+
+def _parser(hint: Any) -> Callable[[str], Any]:
+    """The parser of a variable, from its field's annotation."""
+    if typing.get_origin(hint) is Annotated:
+        return next(m for m in hint.__metadata__ if callable(m))  # type: ignore[no-any-return]
+    if typing.get_origin(hint) is Literal:
+        return str  # its value is checked when the settings are built
+    return _PARSERS[hint]
+
+
+def _declare() -> tuple[Setting, ...]:
+    hints = _hints()
+    return tuple(
+        Setting(
+            name=f.name,
+            parse=_parser(hints[f.name]),
+            default=f.default,
+            help=f.metadata["help"],
+            secret=f.metadata["secret"],
+        )
+        for section in SECTIONS
+        for f in fields(section)
+    )
+
+
+DECLARED: tuple[Setting, ...] = _declare()
+_BY_NAME = {s.name: s for s in DECLARED}
 
 
 def mask_credentials(value: str) -> str:

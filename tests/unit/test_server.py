@@ -8,6 +8,7 @@ import resource
 
 import pytest
 
+from imghost.checks import check_settings
 from imghost.server import (
     FD_RESERVE,
     ConnectionGate,
@@ -44,7 +45,7 @@ def test_config_carries_the_settings_limits_into_worker_processes() -> None:
 )
 def test_unusable_limits_are_refused_at_start(overrides: dict[str, float]) -> None:
     with pytest.raises(SettingsError):
-        Settings(**overrides)  # type: ignore[arg-type]
+        check_settings(Settings(**overrides))  # type: ignore[arg-type]
 
 
 def test_cap_is_lowered_to_fit_the_open_file_limit(

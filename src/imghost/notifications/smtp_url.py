@@ -1,6 +1,7 @@
 """``IMGHOST_SMTP_URL`` parsed: where e-mail goes and how the connection is secured.
 
-Pure (no imghost imports) so settings can validate it at start-up.
+Pure (no imghost imports): :mod:`imghost.notifications.config` checks the setting with
+it at start-up.
 
 - ``smtp://[user:pass@]host[:port]`` (port 25): STARTTLS when the server
   offers it; ``?starttls=true`` requires it, ``?starttls=false`` never uses it.

@@ -1,7 +1,8 @@
 """Rate-limit rules as written in settings, e.g.
 ``uploads=60/minute; upload_bytes=1GB/hour; views=1200/minute``.
 
-Pure parsing, no I/O: :mod:`imghost.settings` validates with it at start-up.
+Pure parsing, no I/O: :mod:`imghost.ratelimit.config` checks the settings with it at
+start-up.
 A category left out of a plan's rules is not limited for that plan; an empty
 string (or ``off``) limits nothing.
 """

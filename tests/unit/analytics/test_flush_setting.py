@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from imghost.checks import load_settings
 from imghost.settings import Settings, SettingsError
 
 
@@ -14,4 +15,4 @@ def test_flush_interval_is_seconds_with_fractions() -> None:
 @pytest.mark.parametrize("raw", ["0", "-1", "nan", "inf", "soon"])
 def test_flush_interval_must_be_positive(raw: str) -> None:
     with pytest.raises(SettingsError, match="IMGHOST_ANALYTICS_FLUSH_INTERVAL"):
-        Settings.from_env({"IMGHOST_ANALYTICS_FLUSH_INTERVAL": raw})
+        load_settings({"IMGHOST_ANALYTICS_FLUSH_INTERVAL": raw})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imghost.auth.throttle import delay_after, parse_signup_limit
+from imghost.checks import check_settings
 from imghost.settings import Settings, SettingsError
 
 
@@ -22,6 +23,6 @@ def test_signup_limit_setting() -> None:
     assert item is not None and item.amount == 20 and item.get_expiry() == 3600
     assert parse_signup_limit("off") is None and parse_signup_limit("") is None
     with pytest.raises(SettingsError, match="IMGHOST_SIGNUP_RATE_LIMIT"):
-        Settings(signup_rate_limit="lots")
+        check_settings(Settings(signup_rate_limit="lots"))
     with pytest.raises(SettingsError, match="IMGHOST_LOGIN_MAX_DELAY"):
-        Settings(login_max_delay=0)
+        check_settings(Settings(login_max_delay=0))

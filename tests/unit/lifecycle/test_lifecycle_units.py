@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from imghost.checks import check_settings
 from imghost.images.models import Image
 from imghost.lifecycle.models import TrashEntry
 from imghost.lifecycle.schemas import TrashItem
@@ -39,10 +40,10 @@ def test_keys_that_belong_to_no_image(key: str) -> None:
 
 def test_retention_setting() -> None:
     assert Settings().trash_retention == 30 * 24 * 3600
-    Settings(trash_retention=60).validate()
+    check_settings(Settings(trash_retention=60))
     for bad in (0, -1, 10**12):  # 10**12 s would overflow every purge date
         with pytest.raises(SettingsError, match="IMGHOST_TRASH_RETENTION"):
-            Settings(trash_retention=bad).validate()
+            check_settings(Settings(trash_retention=bad))
 
 
 def test_env_sets_the_retention(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ import time
 import anyio
 import pytest
 
+from imghost.checks import check_settings
 from imghost.notifications import addresses
 from imghost.notifications.email import build_message, link_for
 from imghost.notifications.kinds import matches, subscribed, valid_pattern
@@ -78,7 +79,7 @@ def test_smtp_urls() -> None:
 
 
 def test_settings_refuse_bad_notification_values() -> None:
-    Settings(smtp_url="smtps://u:p@mail.example.com")
+    check_settings(Settings(smtp_url="smtps://u:p@mail.example.com"))
     for bad in [
         {"smtp_url": "mail.example.com"},
         {"mail_from": "nobody"},
@@ -87,7 +88,7 @@ def test_settings_refuse_bad_notification_values() -> None:
         {"webhook_max_attempts": 0},
     ]:
         with pytest.raises(SettingsError):
-            Settings(**bad)  # type: ignore[arg-type]
+            check_settings(Settings(**bad))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

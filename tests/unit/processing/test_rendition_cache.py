@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from imghost.checks import check_settings
 from imghost.processing import rendition_cache
 from imghost.processing.rendition_cache import RenditionCache, is_rendition, touch_every
 from imghost.processing.variants import PREGENERATED, derived_key, preset_name
@@ -33,7 +34,7 @@ def test_bounds_are_validated() -> None:
         {"rendition_cache_max_age": 0},
     ):
         with pytest.raises(SettingsError):
-            Settings(**bad)
+            check_settings(Settings(**bad))
 
 
 class _Ctx:

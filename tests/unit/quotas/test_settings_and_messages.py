@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from imghost.checks import check_settings
 from imghost.quotas.services import account_of, human_bytes, kind_of, plan_quota
 from imghost.settings import Settings, SettingsError
 
@@ -32,13 +33,13 @@ def test_sizes_and_levels_from_the_environment() -> None:
 @pytest.mark.parametrize("value", ["80,x", "0", "101", "-5", "80.5"])
 def test_bad_warning_levels_are_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="IMGHOST_QUOTA_WARNINGS"):
-        Settings(quota_warnings=value)
+        check_settings(Settings(quota_warnings=value))
 
 
 @pytest.mark.parametrize("name", ["quota_free", "quota_premium"])
 def test_quotas_must_be_positive(name: str) -> None:
     with pytest.raises(SettingsError, match="must be positive"):
-        Settings(**{name: 0})
+        check_settings(Settings(**{name: 0}))
 
 
 def test_human_bytes() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from imghost.checks import check_settings, load_settings
 from imghost.ratelimit.rules import human_bytes, parse_rules, parse_size
 from imghost.settings import Settings, SettingsError
 
@@ -63,12 +64,12 @@ def test_sizes_and_their_names() -> None:
 
 def test_settings_refuse_bad_rules_and_redis_urls() -> None:
     with pytest.raises(SettingsError, match="IMGHOST_RATE_LIMITS_PREMIUM"):
-        Settings(rate_limits_premium="uploads=many/minute")
+        check_settings(Settings(rate_limits_premium="uploads=many/minute"))
     with pytest.raises(SettingsError, match="IMGHOST_RATE_LIMITS_ANONYMOUS"):
-        Settings(rate_limits_anonymous="views")
+        check_settings(Settings(rate_limits_anonymous="views"))
     with pytest.raises(SettingsError, match="IMGHOST_REDIS_URL"):
-        Settings(redis_url="http://127.0.0.1:6379")
-    ok = Settings.from_env(
+        check_settings(Settings(redis_url="http://127.0.0.1:6379"))
+    ok = load_settings(
         {
             "IMGHOST_REDIS_URL": "redis://:pw@127.0.0.1:6379/2",
             "IMGHOST_RATE_LIMITS_FREE": "uploads=1/second",

@@ -1,0 +1,26 @@
+"""The login, sign-up and password settings checked at start-up."""
+
+from __future__ import annotations
+
+from imghost.auth.throttle import parse_signup_limit
+from imghost.settings import AuthSettings, SettingsError
+
+
+def check(settings: AuthSettings) -> None:
+    """Raise SettingsError naming the first auth setting that cannot be used."""
+    for name in (
+        "login_free_failures",
+        "login_address_free_failures",
+        "login_account_free_failures",
+        "password_hash_queue",
+    ):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"IMGHOST_{name.upper()} must be 0 or more")
+    if settings.login_checks_per_address < 1:
+        raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
+    if not 1 <= settings.login_max_delay <= 86400:
+        raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
+    try:
+        parse_signup_limit(settings.signup_rate_limit)
+    except ValueError as exc:
+        raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc

@@ -1,0 +1,54 @@
+"""Every feature's check of its own settings, run once where a process starts.
+
+``Settings`` checks only what it needs to build itself; the rules of a feature's
+settings live in that feature (``<feature>/config.py``, or beside the code for the
+HTTP server and request bodies). ``create_app`` and the CLI's settings loading run
+them all from this one list, so a bad value still stops the service at start-up,
+with the setting's name in the message (the CLI exits 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from imghost import bodies, server
+from imghost.analytics import config as analytics
+from imghost.auth import config as auth
+from imghost.lifecycle import config as lifecycle
+from imghost.notifications import config as notifications
+from imghost.processing import config as processing
+from imghost.quotas import config as quotas
+from imghost.ratelimit import config as ratelimit
+from imghost.settings import Settings
+from imghost.sharing import config as sharing
+from imghost.tus import config as tus
+from imghost.uploads import config as uploads
+
+# Each takes its own section of the settings (or the whole) and raises SettingsError.
+CHECKS: tuple[Callable[[Settings], None], ...] = (
+    uploads.check,
+    tus.check,
+    lifecycle.check,
+    sharing.check,
+    analytics.check,
+    quotas.check,
+    notifications.check,
+    ratelimit.check,
+    bodies.check_settings,
+    processing.check,
+    server.check_settings,
+    auth.check,
+)
+
+
+def check_settings(settings: Settings) -> Settings:
+    """Run every feature's check; the settings back when all pass, else SettingsError."""
+    for check in CHECKS:
+        check(settings)
+    return settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """``Settings.from_env`` and every check: the settings a process may start with."""
+    return check_settings(Settings.from_env(environ, **overrides))
