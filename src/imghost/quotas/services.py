@@ -46,7 +46,8 @@ from imghost.quotas import warnings
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.settings import Settings
 
-# The one read of another feature's table: see :func:`release_stale`.
+# The uploads that reserve (a type), and the one read of another feature's
+# table (:func:`release_stale`, which says why).
 from imghost.uploads.models import Upload
 
 PLANS = ("free", "premium")
