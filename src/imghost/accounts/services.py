@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,3 +90,19 @@ async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
     user.is_admin = admin
     await session.flush()
     return user
+
+
+async def plan_of(session: AsyncSession, user_id: str) -> str | None:
+    """The user's storage plan (None for no such user)."""
+    return await session.scalar(select(User.plan).where(User.id == user_id))
+
+
+async def set_plan(session: AsyncSession, user_id: str, plan: str) -> bool:
+    """Put the user on ``plan`` (flushed); False if there is no such user."""
+    changed = await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(plan=plan)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(changed, "rowcount", 0) == 1

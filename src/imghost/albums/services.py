@@ -259,6 +259,22 @@ async def delete_album(session: AsyncSession, caller: Caller, album_id: str) -> 
     await session.execute(delete(Album).where(Album.id == album_id))
 
 
+async def album_org(session: AsyncSession, album_id: str) -> str | None:
+    """The org whose namespace the album is in (None for a user's album, or none)."""
+    return await session.scalar(select(Album.org_id).where(Album.id == album_id))
+
+
+async def drop_org_grants(session: AsyncSession, org_id: str, user_id: str) -> None:
+    """The user's collaborator grants on the org's albums go (flushed): they
+    came with a membership that is ending."""
+    await session.execute(
+        delete(AlbumCollaborator).where(
+            AlbumCollaborator.user_id == user_id,
+            AlbumCollaborator.album_id.in_(select(Album.id).where(Album.org_id == org_id)),
+        )
+    )
+
+
 async def add_images(
     session: AsyncSession, caller: Caller, album_id: str, image_ids: list[str]
 ) -> AlbumAccess:

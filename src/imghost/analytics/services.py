@@ -17,7 +17,7 @@ from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 _STATS = cast(Table, ImageStatsDaily.__table__)
 _BANDWIDTH = cast(Table, OwnerBandwidthDaily.__table__)
 # Only the columns we touch, so this package does not import another feature's models.
-_IMAGES = table("images", column("id"), column("view_count"))
+_IMAGES = table("images", column("id"), column("view_count"), column("org_id"))
 _USERS = table("users", column("id"))
 
 # Well under every backend's limit on bound parameters per statement.
@@ -163,3 +163,27 @@ async def image_stats(
         bandwidth_bytes=int(totals[2]),
         daily=[DayStats(r.day, r.views, r.downloads, r.bandwidth_bytes) for r in rows],
     )
+
+
+async def owner_bandwidth(session: AsyncSession, owner_id: str, since: dt.date) -> int:
+    """Bytes served of the owner's images (org images they uploaded included)
+    from ``since`` on."""
+    b = _BANDWIDTH.c
+    total = await session.scalar(
+        select(func.coalesce(func.sum(b.bandwidth_bytes), 0)).where(
+            b.owner_id == owner_id, b.day >= since
+        )
+    )
+    return int(total or 0)
+
+
+async def org_bandwidth(session: AsyncSession, org_id: str, since: dt.date) -> int:
+    """Bytes served of the org's images from ``since`` on: the per-image counts
+    summed over the images in the org's namespace, in one statement."""
+    s, images = _STATS.c, _IMAGES.c
+    total = await session.scalar(
+        select(func.coalesce(func.sum(s.bandwidth_bytes), 0))
+        .join_from(_STATS, _IMAGES, images.id == s.image_id)
+        .where(images.org_id == org_id, s.day >= since)
+    )
+    return int(total or 0)

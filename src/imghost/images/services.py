@@ -236,6 +236,11 @@ async def get_image(session: AsyncSession, image_id: str) -> Image | None:
     return await session.get(Image, image_id)
 
 
+async def image_exists(session: AsyncSession, image_id: str) -> bool:
+    """Whether the image's row is there now (asks the database, not the session)."""
+    return await session.scalar(select(Image.id).where(Image.id == image_id)) is not None
+
+
 async def update_image(session: AsyncSession, image: Image, patch: ImagePatch) -> Image:
     fields = patch.model_fields_set
     if "visibility" in fields:

@@ -25,6 +25,7 @@ and tus uploads are then not examined: their collection is state changes).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -41,7 +42,7 @@ from imghost.images.models import Image
 from imghost.lifecycle.models import TrashEntry
 from imghost.processing.rendition_cache import untracked
 from imghost.quotas.services import release_stale
-from imghost.tus.gc import collect_uploads, reserved_originals
+from imghost.tus.gc import TusReport, collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,13 @@ async def _collect_uploads(
                 await store.delete(key)
                 report.upload_objects += 1
 
-    tus = await collect_uploads(ctx, session, now, grace)
+    tus = TusReport()
+    # tus's step writes in this session and yields where that must be committed.
+    async with contextlib.aclosing(
+        collect_uploads(ctx.resumable, session, now, grace, tus)
+    ) as steps:
+        async for _ in steps:
+            await session.commit()
     report.tus_expired, report.tus_cleaned = tus.expired, tus.cleaned
     report.tus_leftovers = tus.leftovers
     # Quota reservations of uploads that expired or ended, and of direct

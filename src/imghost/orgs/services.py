@@ -24,14 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.policy import Level, may_assign_role, org_level
 from imghost.accounts.models import User
 from imghost.accounts.services import normalize_email
-from imghost.albums.models import Album, AlbumCollaborator
+from imghost.albums import services as albums
 from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
@@ -149,6 +149,22 @@ async def delete_org(session: AsyncSession, actor: Actor, org_id: str) -> None:
     await session.execute(delete(Org).where(Org.id == access.org.id))
 
 
+async def plan_of(session: AsyncSession, org_id: str) -> str | None:
+    """The org's storage plan (None for no such org)."""
+    return await session.scalar(select(Org.plan).where(Org.id == org_id))
+
+
+async def set_plan(session: AsyncSession, org_id: str, plan: str) -> bool:
+    """Put the org on ``plan`` (flushed); False if there is no such org."""
+    changed = await session.execute(
+        update(Org)
+        .where(Org.id == org_id)
+        .values(plan=plan)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(changed, "rowcount", 0) == 1
+
+
 # --- members -------------------------------------------------------------------------------
 
 
@@ -202,14 +218,20 @@ async def remove_member(session: AsyncSession, actor: Actor, org_id: str, user_i
     await session.flush()
     if target.role == "owner":
         await _keep_an_owner(session, org_id)
-    await session.execute(
-        delete(AlbumCollaborator).where(
-            AlbumCollaborator.user_id == user_id,
-            AlbumCollaborator.album_id.in_(select(Album.id).where(Album.org_id == org_id)),
-        )
-    )
+    await albums.drop_org_grants(session, org_id, user_id)
     if _manages(target.role):
         await _drop_invitations_sent_by(session, org_id, user_id)
+
+
+async def managers(session: AsyncSession, org_id: str) -> list[str]:
+    """The ids of the org's owners and admins."""
+    return list(
+        await session.scalars(
+            select(OrgMember.user_id).where(
+                OrgMember.org_id == org_id, OrgMember.role.in_(("owner", "admin"))
+            )
+        )
+    )
 
 
 def _manages(role: str) -> bool:

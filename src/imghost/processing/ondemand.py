@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import deque
@@ -30,6 +31,8 @@ from imghost.processing.rendition_cache import RenditionCache, is_rendition
 from imghost.processing.runner import run_pixels
 from imghost.quotas import services as quotas
 from imghost.storage import BlobNotFound
+
+log = logging.getLogger(__name__)
 
 WINDOW = 60.0
 PER_IMAGE = 20  # new transform renders per image per minute
@@ -109,8 +112,7 @@ class OnDemandRenderer:
                 await self.cache.store(app, image_id, target_key, data)
             else:
                 await app.store.put_bytes(target_key, data)
-                # Counted in storage (best effort, committed on its own; never refused).
-                await quotas.derivative_rendered(app, image_id, target_key, len(data))
+                await _count(app, image_id, target_key, len(data))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, re-raise it
@@ -148,3 +150,19 @@ class OnDemandRenderer:
         finally:
             spool.unlink(missing_ok=True)
         return rendered.data
+
+
+async def _count(app: AppContext, image_id: str, blob_key: str, size: int) -> None:
+    """Count a pre-generated preset rendered before the processing job stored
+    it in the owner's storage (never refused; the job's write of the same key
+    replaces its size).
+
+    Committed in a session of its own: the render is shared by every request
+    waiting for it, so it belongs to none of their transactions. Best effort:
+    a failure here must not fail the request that rendered it."""
+    try:
+        async with app.sessions() as session:
+            await quotas.derivatives_written(session, app.settings, image_id, {blob_key: size})
+            await session.commit()
+    except Exception:
+        log.warning("could not count derivative %s", blob_key, exc_info=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
+from imghost.analytics import services as analytics
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
-from imghost.images.models import Image
 from imghost.orgs import services as orgs
 from imghost.quotas import services
 from imghost.quotas.schemas import UsageOut
@@ -24,24 +22,6 @@ BANDWIDTH_DAYS = 30
 
 def _since() -> dt.date:
     return utcnow().date() - dt.timedelta(days=BANDWIDTH_DAYS - 1)
-
-
-async def _user_bandwidth(session: AsyncSession, user_id: str) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(OwnerBandwidthDaily.bandwidth_bytes), 0)).where(
-            OwnerBandwidthDaily.owner_id == user_id, OwnerBandwidthDaily.day >= _since()
-        )
-    )
-    return int(total or 0)
-
-
-async def _org_bandwidth(session: AsyncSession, org_id: str) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(ImageStatsDaily.bandwidth_bytes), 0))
-        .join(Image, Image.id == ImageStatsDaily.image_id)
-        .where(Image.org_id == org_id, ImageStatsDaily.day >= _since())
-    )
-    return int(total or 0)
 
 
 async def usage_out(
@@ -68,7 +48,7 @@ async def my_usage(actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
     """Your storage (images that are not in an org), quota and bandwidth.
 
     Bandwidth counts every image you uploaded, org images included."""
-    bandwidth = await _user_bandwidth(db, actor.user_id)
+    bandwidth = await analytics.owner_bandwidth(db, actor.user_id, _since())
     return await usage_out(db, ctx.settings, actor.user_id, bandwidth)
 
 
@@ -76,5 +56,5 @@ async def my_usage(actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
 async def org_usage(org_id: str, actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
     """The org's pooled storage, quota and bandwidth (its members; 404 for others)."""
     access = await orgs.get_access(db, actor, org_id)
-    bandwidth = await _org_bandwidth(db, access.org.id)
+    bandwidth = await analytics.org_bandwidth(db, access.org.id, _since())
     return await usage_out(db, ctx.settings, access.org.id, bandwidth)

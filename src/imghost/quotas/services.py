@@ -28,30 +28,27 @@ racing for the last bytes cannot both get them.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import User
-from imghost.albums.models import Album
-from imghost.context import AppContext
+from imghost.accounts import services as accounts
+from imghost.albums import services as albums
 from imghost.db import utcnow
 from imghost.errors import AppError
-from imghost.ids import new_id
-from imghost.images.models import Image
-from imghost.orgs.models import Org
+from imghost.images import services as images
+from imghost.orgs import services as orgs
 from imghost.quotas import warnings
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.settings import Settings
-from imghost.uploads.models import Upload
 
-log = logging.getLogger(__name__)
+# The uploads that reserve (a type), and the one read of another feature's
+# table (:func:`release_stale`, which says why).
+from imghost.uploads.models import Upload
 
 PLANS = ("free", "premium")
 ORIGINAL = "original"
@@ -61,6 +58,21 @@ DERIVATIVE = "derivative"
 DIRECT_RESERVATION_TTL = dt.timedelta(hours=1)
 
 Kind = Literal["user", "org"]
+
+
+class CountedImage(Protocol):
+    """What quotas needs to know of an image it counts (an ``images`` row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def blob_key(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+    @property
+    def org_id(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
 
 
 def kind_of(account_id: str) -> Kind:
@@ -79,8 +91,10 @@ def plan_quota(settings: Settings, plan: str) -> int:
 
 
 async def plan_of(session: AsyncSession, account_id: str) -> str:
-    model: type[User] | type[Org] = Org if kind_of(account_id) == "org" else User
-    plan = await session.scalar(select(model.plan).where(model.id == account_id))
+    if kind_of(account_id) == "org":
+        plan = await orgs.plan_of(session, account_id)
+    else:
+        plan = await accounts.plan_of(session, account_id)
     return plan or "free"
 
 
@@ -223,9 +237,9 @@ async def upload_account(session: AsyncSession, upload: Upload) -> str:
     (The album permission is checked by the upload routes, before this.)"""
     album_id = (upload.fields or {}).get("albumId")
     if album_id:
-        org_id = await session.scalar(select(Album.org_id).where(Album.id == album_id))
+        org_id = await albums.album_org(session, album_id)
         if org_id:
-            return str(org_id)
+            return org_id
     return upload.owner_id
 
 
@@ -279,7 +293,7 @@ async def release(session: AsyncSession, reservation_ids: Iterable[str]) -> dict
 
 
 async def charge_image(
-    session: AsyncSession, settings: Settings, image: Image, reservation_ids: Iterable[str]
+    session: AsyncSession, settings: Settings, image: CountedImage, reservation_ids: Iterable[str]
 ) -> None:
     """Count a new image's original against its account, converting the upload's
     reservations (flushed, not committed; call before storing the bytes, in the
@@ -326,7 +340,7 @@ def topup_id(upload_id: str) -> str:
 
 
 async def cover_image(
-    session: AsyncSession, settings: Settings, image: Image, reservation_ids: list[str]
+    session: AsyncSession, settings: Settings, image: CountedImage, reservation_ids: list[str]
 ) -> None:
     """Make the reservations cover the image's actual size on its account
     (flushed, not committed), reserving the difference under the top-up id of
@@ -362,63 +376,6 @@ async def cover_image(
     )
 
 
-@dataclass
-class Hold:
-    """A direct upload's reservation, converted by :meth:`charge`."""
-
-    ctx: AppContext
-    id: str
-    account_id: str
-    size: int
-
-    async def charge(self, session: AsyncSession, image: Image) -> None:
-        """Convert the reservation for ``image``, whose blob is stored and whose
-        row is pending in ``session``. Charging flushes that row: if that (or
-        anything here) fails, the blob goes at once, as when its commit fails."""
-        try:
-            await charge_image(session, self.ctx.settings, image, [self.id])
-        except BaseException:
-            # Rolled back now rather than by the caller later: the release
-            # that follows (another session) must not wait on this one's locks.
-            await session.rollback()
-            try:
-                await self.ctx.store.delete(image.blob_key)
-            except Exception:  # gc will find it
-                log.warning("could not remove orphan blob %s; gc will", image.blob_key)
-            raise
-
-
-@asynccontextmanager
-async def holding(ctx: AppContext, account_id: str, size: int) -> AsyncIterator[Hold]:
-    """Reserve ``size`` bytes for one file of a direct upload, committed at once
-    (so concurrent requests see it), released if the block fails.
-
-    Committed in a session of its own: the request's session may be in the
-    middle of its transaction."""
-    hold = Hold(ctx, new_id("qr"), account_id, size)
-    async with ctx.sessions() as session:
-        await reserve(
-            session,
-            ctx.settings,
-            account_id=account_id,
-            size=size,
-            reservation_id=hold.id,
-            expires_at=utcnow() + DIRECT_RESERVATION_TTL,
-        )
-        await session.commit()
-    try:
-        yield hold
-    except BaseException:
-        # A converted reservation is gone already: releasing it is a no-op.
-        try:
-            async with ctx.sessions() as session:
-                await release(session, [hold.id])
-                await session.commit()
-        except Exception:
-            log.warning("could not release reservation %s; gc will", hold.id, exc_info=True)
-        raise
-
-
 async def derivatives_written(
     session: AsyncSession, settings: Settings, image_id: str, sizes: Mapping[str, int]
 ) -> None:
@@ -426,7 +383,7 @@ async def derivatives_written(
     committed). Writing a key again replaces its size. Never refused."""
     if not sizes:
         return
-    image = await session.get(Image, image_id)
+    image = await images.get_image(session, image_id)
     if image is None:
         return
     account_id = await session.scalar(
@@ -445,7 +402,7 @@ async def derivatives_written(
     )
     # A purge that committed meanwhile freed the image's usage already: its
     # late derivatives are gc's orphans, not usage (checked under the lock).
-    if await session.scalar(select(Image.id).where(Image.id == image_id)) is None:
+    if not await images.image_exists(session, image_id):
         return
     old = dict(
         (
@@ -488,20 +445,6 @@ async def derivatives_written(
         await warnings.check(session, settings, account_id)
 
 
-async def derivative_rendered(ctx: AppContext, image_id: str, blob_key: str, size: int) -> None:
-    """Count a pre-generated preset rendered on request before the processing
-    job stored it (committed in a session of its own; the job's write of the
-    same key replaces its size).
-
-    Best effort: a failure here must not fail the request that rendered it."""
-    try:
-        async with ctx.sessions() as session:
-            await derivatives_written(session, ctx.settings, image_id, {blob_key: size})
-            await session.commit()
-    except Exception:
-        log.warning("could not count derivative %s", blob_key, exc_info=True)
-
-
 async def free_image(session: AsyncSession, image_id: str) -> None:
     """Uncount every blob of an image (flushed, not committed); idempotent."""
     rows = (
@@ -536,7 +479,12 @@ async def free_image(session: AsyncSession, image_id: str) -> None:
 
 async def release_stale(session: AsyncSession, now: dt.datetime) -> int:
     """gc: release reservations past their expiry, and those of uploads that
-    ended (failed, terminated, expired, or whose row is gone). Flushed."""
+    ended (failed, terminated, expired, or whose row is gone). Flushed.
+
+    A read across features by design: one statement pairs each upload's
+    reservation with its upload's state. Asking ``uploads``' services instead
+    would make quotas depend on uploads, which depends on quotas (uploads
+    reserve and charge)."""
     expired = set(
         await session.scalars(
             select(QuotaReservation.id).where(
@@ -565,14 +513,11 @@ async def set_plan(session: AsyncSession, settings: Settings, account_id: str, p
     applies to the next upload. Warnings are re-evaluated against it."""
     if plan not in PLANS:
         raise AppError(422, "invalid_plan", f"plan must be one of {', '.join(PLANS)}.")
-    model: type[User] | type[Org] = Org if kind_of(account_id) == "org" else User
-    changed = await session.execute(
-        update(model)
-        .where(model.id == account_id)
-        .values(plan=plan)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(changed, "rowcount", 0) != 1:
+    if kind_of(account_id) == "org":
+        changed = await orgs.set_plan(session, account_id, plan)
+    else:
+        changed = await accounts.set_plan(session, account_id, plan)
+    if not changed:
         raise AppError(404, "not_found", f"No user or org with id {account_id!r}.")
     await _ensure_row(session, account_id)
     await warnings.check(session, settings, account_id)

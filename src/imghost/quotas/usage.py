@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.images.models import Image
 from imghost.quotas import services
 
 
-async def image_purged(session: AsyncSession, image: Image) -> None:
+async def image_purged(session: AsyncSession, image: services.CountedImage) -> None:
     """Every byte of ``image`` (original, presets, cached transforms) is gone
     or about to be, in this transaction: free its usage. Idempotent per image."""
     await services.free_image(session, image.id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
 from imghost.notifications import service as notifications
-from imghost.orgs.models import OrgMember
+from imghost.orgs import services as orgs
 from imghost.quotas.models import StorageUsage
 from imghost.settings import Settings
 
@@ -73,13 +73,7 @@ async def check(session: AsyncSession, settings: Settings, account_id: str) -> N
         return
     org = account_id.startswith("org_")
     if org:
-        recipients = list(
-            await session.scalars(
-                select(OrgMember.user_id).where(
-                    OrgMember.org_id == account_id, OrgMember.role.in_(("owner", "admin"))
-                )
-            )
-        )
+        recipients = await orgs.managers(session, account_id)
     else:
         recipients = [account_id]
     percent = round(used * 100 / quota, 1) if quota else 100.0

@@ -11,19 +11,27 @@
   recording them) are removed; S3 multipart uploads, wherever they are, when
   no such upload records their id.
 An upload whose lease is held by a request in progress is left alone.
+
+This is a step of gc's job, in the job's session, which it never commits:
+it yields wherever what it wrote must be committed before it goes on, and
+the job commits there (an upload is marked expired, and that committed,
+before its bytes go; each removal is recorded in a commit of its own, so
+no write lock is held across the store's calls).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.context import AppContext
 from imghost.images.services import original_key
+from imghost.storage.resumable import ResumableStore
+from imghost.tus.services import mark_cleaned
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
@@ -44,9 +52,14 @@ def _idle(now: dt.datetime) -> ColumnElement[bool]:
 
 
 async def collect_uploads(
-    ctx: AppContext, session: AsyncSession, now: dt.datetime, grace: int
-) -> TusReport:
-    report = TusReport()
+    resumable: ResumableStore,
+    session: AsyncSession,
+    now: dt.datetime,
+    grace: int,
+    report: TusReport,
+) -> AsyncGenerator[None]:
+    """Collect the uploads (counted in ``report``); the caller commits at each
+    yield (run it under ``contextlib.aclosing``)."""
     due = (
         await session.scalars(
             select(Upload).where(
@@ -81,27 +94,22 @@ async def collect_uploads(
                 .values(status="expired")
                 .execution_options(synchronize_session=False)
             )
-            await session.commit()
+            yield  # committed before its bytes go
             if getattr(marked, "rowcount", 0) != 1:
                 continue
             report.expired += 1
         try:
-            await ctx.resumable.discard(upload.id, upload.storage or {})
+            await resumable.discard(upload.id, upload.storage or {})
         except Exception:
             # Expired or not, it is retried as a finished upload next time.
             log.warning("gc: could not remove the bytes of upload %s", upload.id, exc_info=True)
             continue
         if upload.status not in OPEN:
             report.cleaned += 1
-        await session.execute(
-            update(Upload)
-            .where(Upload.id == upload.id)
-            .values(cleaned_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        await session.commit()
+        await mark_cleaned(session, [upload.id], now)
+        yield
 
-    old = [item for item in await ctx.resumable.leftovers() if item.age_seconds > grace]
+    old = [item for item in await resumable.leftovers() if item.age_seconds > grace]
     owned = await _holding_bytes(session, [item.upload_id for item in old if item.upload_id])
     multiparts: set[str] = set()
     if any(item.handle for item in old):
@@ -114,9 +122,8 @@ async def collect_uploads(
         kept = item.handle in multiparts if item.handle else item.upload_id in owned
         if kept:
             continue
-        await ctx.resumable.remove_leftover(item)
+        await resumable.remove_leftover(item)
         report.leftovers += 1
-    return report
 
 
 def _unclean() -> ColumnElement[bool]:

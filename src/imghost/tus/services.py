@@ -1,9 +1,7 @@
-"""tus uploads as rows: create, look up, lease, record progress.
+"""tus uploads as rows: create, look up, metadata and length rules.
 
-Services take a session and never commit. The lease is the cross-process
-lock the tus spec asks for: a conditional UPDATE takes it only when it is
-free or stale, so two PATCHes on one upload never write at once, whichever
-API processes they reach, and a crashed process's lease simply runs out.
+Services take a session and never commit. The write lease and the states it
+moves an upload through are in ``tus.leases``.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.grants import Caller, caller_of_actor
@@ -29,24 +27,8 @@ from imghost.images.services import (
 )
 from imghost.schemas import unstorable
 from imghost.settings import Settings
-from imghost.storage.resumable import State
 from imghost.uploads.models import Upload
 from imghost.uploads.services import file_too_large
-
-#: A PATCH refreshes its lease at every checkpoint (a few seconds apart), so
-#: only a request that has died holds it this long.
-LEASE_SECONDS = 60
-
-
-class LeaseLost(AppError):
-    """This request's lease was taken over by another one (it ran out)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            423,
-            "upload_locked",
-            "This request lost its hold on the upload to another one; retry from HEAD.",
-        )
 
 
 def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, Any]:
@@ -97,6 +79,31 @@ def target_key(upload: Upload) -> str | None:
 def check_length(length: int, settings: Settings) -> None:
     if length > settings.max_file_size:
         raise file_too_large(settings.max_file_size)
+
+
+def set_length(upload: Upload, length: int, settings: Settings) -> None:
+    """Upload-Length on a PATCH: sets a deferred length once, or repeats it."""
+    if upload.size is not None:
+        if upload.size != length:
+            raise AppError(400, "invalid_header", "Upload-Length cannot change once it is set.")
+        return
+    if length < upload.offset:
+        raise AppError(
+            400, "invalid_header", "Upload-Length is smaller than the bytes already received."
+        )
+    check_length(length, settings)
+    upload.size = length
+
+
+def too_long(upload: Upload, settings: Settings) -> AppError:
+    """The answer to a body that goes past the upload's length (or the size limit)."""
+    if upload.size is None:
+        return file_too_large(settings.max_file_size)
+    return AppError(
+        413,
+        "upload_length_exceeded",
+        f"More bytes were sent than the {upload.size} the upload declared.",
+    )
 
 
 def create(
@@ -179,82 +186,11 @@ def check_open(upload: Upload) -> None:
         )
 
 
-async def acquire(session: AsyncSession, upload_id: str) -> str:
-    """Take the upload's write lease (flushed, not committed) or fail with 423."""
-    token = new_id("lck")
-    now = utcnow()
-    taken = await session.execute(
+async def mark_cleaned(session: AsyncSession, upload_ids: list[str], now: dt.datetime) -> None:
+    """Record that the uploads' bytes are gone (flushed, not committed)."""
+    await session.execute(
         update(Upload)
-        .where(
-            Upload.id == upload_id,
-            or_(Upload.lock_token.is_(None), Upload.locked_until < now),
-        )
-        .values(lock_token=token, locked_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+        .where(Upload.id.in_(upload_ids))
+        .values(cleaned_at=now)
         .execution_options(synchronize_session=False)
     )
-    if getattr(taken, "rowcount", 0) != 1:
-        raise AppError(
-            423,
-            "upload_locked",
-            "Another request is writing to this upload right now; retry in a moment.",
-            headers={"Retry-After": "2"},
-        )
-    return token
-
-
-def lease_new(upload: Upload) -> str:
-    """The lease of an upload this request is creating (no one else can see it yet)."""
-    token = new_id("lck")
-    upload.lock_token = token
-    upload.locked_until = utcnow() + dt.timedelta(seconds=LEASE_SECONDS)
-    return token
-
-
-async def save_progress(
-    session: AsyncSession,
-    settings: Settings,
-    upload_id: str,
-    token: str,
-    offset: int,
-    state: State,
-    **values: Any,
-) -> None:
-    """Record durable bytes under the lease (and renew it); 423 if it was lost."""
-    now = utcnow()
-    saved = await session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.lock_token == token)
-        .values(
-            offset=offset,
-            storage=state,
-            locked_until=now + dt.timedelta(seconds=LEASE_SECONDS),
-            expires_at=now + dt.timedelta(seconds=settings.tus_expires),
-            **values,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(saved, "rowcount", 0) != 1:
-        raise LeaseLost
-
-
-async def renew(session: AsyncSession, upload_id: str, token: str) -> None:
-    """Extend the lease before a long step (flushed, not committed); LeaseLost if gone."""
-    renewed = await session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.lock_token == token)
-        .values(locked_until=utcnow() + dt.timedelta(seconds=LEASE_SECONDS))
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(renewed, "rowcount", 0) != 1:
-        raise LeaseLost
-
-
-async def release(session: AsyncSession, upload_id: str, token: str, **values: Any) -> bool:
-    """Give the lease up (setting ``values``); False if it was not ours any more."""
-    released = await session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.lock_token == token)
-        .values(lock_token=None, locked_until=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return getattr(released, "rowcount", 0) == 1

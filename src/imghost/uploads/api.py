@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
@@ -20,6 +23,8 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
+from imghost.ids import new_id
+from imghost.images.models import Image
 from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
 from imghost.images.services import (
     NewImageFields,
@@ -38,6 +43,8 @@ from imghost.uploads.signing import verify_upload
 from imghost.uploads.slots import upload_slot
 from imghost.uploads.spool import Spool, TooLarge
 from imghost.uploads.validation import CHECKS
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["uploads"])
 
@@ -164,12 +171,13 @@ async def _direct_upload(
                 # The file's size is held against the quota (committed) before
                 # it is validated or stored; converted in the image's commit.
                 account = quotas.account_of(actor.user_id, fields.org_id)
-                async with quotas.holding(ctx, account, part.spool.size) as hold:
+                async with _holding(ctx, account, part.spool.size) as hold_id:
                     image = await services.store_new_image(
                         db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
                     )
-                    await hold.charge(db, image)
-                    await services.commit_or_discard(db, ctx.store, image.blob_key)
+                    await _charge(db, ctx, image, hold_id)
+                    async with services.discarding_on_failure(db, ctx.store, image.blob_key):
+                        await db.commit()
                 ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
@@ -193,6 +201,52 @@ async def _direct_upload(
         )
     result = BatchResult(images=images, errors=errors)
     return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=201)
+
+
+@asynccontextmanager
+async def _holding(ctx: AppContext, account_id: str, size: int) -> AsyncIterator[str]:
+    """Reserve ``size`` bytes of the account's quota for one file of a direct
+    upload, committed at once (so concurrent requests see it), released if
+    the block fails; yields the reservation's id.
+
+    Its own short transactions, in sessions of their own: the request's
+    session may be in the middle of its transaction."""
+    hold_id = new_id("qr")
+    async with ctx.sessions() as session:
+        await quotas.reserve(
+            session,
+            ctx.settings,
+            account_id=account_id,
+            size=size,
+            reservation_id=hold_id,
+            expires_at=utcnow() + quotas.DIRECT_RESERVATION_TTL,
+        )
+        await session.commit()
+    try:
+        yield hold_id
+    except BaseException:
+        # A converted reservation is gone already: releasing it is a no-op.
+        try:
+            async with ctx.sessions() as session:
+                await quotas.release(session, [hold_id])
+                await session.commit()
+        except Exception:
+            log.warning("could not release reservation %s; gc will", hold_id, exc_info=True)
+        raise
+
+
+async def _charge(db: Db, ctx: AppContext, image: Image, hold_id: str) -> None:
+    """Convert the reservation for ``image``, whose blob is stored and whose
+    row is pending in ``db``. Charging flushes that row: if that (or anything
+    here) fails, the blob goes at once, as when its commit fails."""
+    try:
+        await quotas.charge_image(db, ctx.settings, image, [hold_id])
+    except BaseException:
+        # Rolled back now rather than later: the release that follows (in
+        # another session) must not wait on this one's locks.
+        await db.rollback()
+        await services.discard_blob(ctx.store, image.blob_key)
+        raise
 
 
 async def _read_json(request: Request) -> Any:
@@ -260,7 +314,8 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> 
     # connection, or a few users' uploads empty the pool for everyone.
     await db.commit()
     image = await services.finalize_upload(db, ctx.store, ctx.settings, upload, fields)
-    await services.commit_or_discard(db, ctx.store, image.blob_key)
+    async with services.discarding_on_failure(db, ctx.store, image.blob_key):
+        await db.commit()
     ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))

@@ -13,6 +13,8 @@ import binascii
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,17 +107,21 @@ def add_new_image(
     """Add a stored image's row, its processing job and its album entry to the session."""
     # Not flushed here: the caller's commit writes the row and its processing
     # job together (outbox), and deletes the blob again if that fails (see
-    # commit_or_discard).
+    # discarding_on_failure).
     session.add(image)
     enqueue_processing(session, image, settings.job_max_attempts)
     if album_id is not None:
         file_in_album(session, album_id, image.id, image.owner_id)
 
 
-async def commit_or_discard(session: AsyncSession, store: BlobStore, blob_key: str) -> None:
-    """Commit a new image's row; if that fails, its blob goes at once."""
+@asynccontextmanager
+async def discarding_on_failure(
+    session: AsyncSession, store: BlobStore, blob_key: str
+) -> AsyncIterator[None]:
+    """Around the caller's commit of a new image's row: if it fails, the
+    transaction is rolled back and the image's blob goes at once."""
     try:
-        await session.commit()
+        yield
     except BaseException:
         await session.rollback()
         await discard_blob(store, blob_key)

@@ -159,7 +159,7 @@ def test_a_retry_that_waited_for_the_lease_does_not_finish_twice(
     assert_problem(patch(client, user, path, 0, data), 503, "insufficient_memory")
     # Two retries: the first one read the upload (pending) and waits for the
     # lease while the second one finishes it.
-    reached, go = hold_first_call(monkeypatch, "imghost.tus.services.acquire")
+    reached, go = hold_first_call(monkeypatch, "imghost.tus.leases.acquire")
     with httpx.Client(base_url=live.url, timeout=60) as other, ThreadPoolExecutor(1) as pool:
         try:
             late = pool.submit(patch, other, user, path, len(data), b"")
@@ -220,7 +220,7 @@ def test_delete_racing_the_last_patch_leaves_the_image(
         assert patch(client, user, path, 0, data[:first]).status_code == 204
         # DELETE read the upload (pending) and waits for the lease while the
         # last PATCH finishes it.
-        reached, go = hold_first_call(monkeypatch, "imghost.tus.services.acquire")
+        reached, go = hold_first_call(monkeypatch, "imghost.tus.leases.acquire")
         try:
             deleting = pool.submit(other.delete, path, headers={**TUS, **user.headers})
             assert reached.wait(20)
