@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from imghost import __version__, heap
+from imghost import __version__, composition, heap
 from imghost.accounts.api import router as accounts_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
@@ -22,8 +22,6 @@ from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
 from imghost.images.api import router as images_router
-from imghost.jobs.registry import dead_handlers, handlers
-from imghost.jobs.worker import Worker
 from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import (
     ApiCors,
@@ -47,6 +45,7 @@ from imghost.tus.api import router as tus_router
 from imghost.tus.middleware import TusProtocol
 from imghost.uploads.api import router as uploads_router
 from imghost.uploads.slots import UploadSlots
+from imghost.uploads.validation import Validation
 from imghost.web.api import router as web_router
 
 log = logging.getLogger(__name__)
@@ -68,11 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(upgrade, settings.database_url)
         ctx = AppContext.build(settings)
         app.state.ctx = ctx
-        flusher = Flusher(ctx)
+        app.state.validation = Validation(settings, ctx.pixels)
+        flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval)
         flusher.start()
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
-            in_process = Worker(ctx, handlers(), dead_handlers())
+            in_process = composition.worker(ctx)
             ctx.wake_jobs = in_process.wake
             worker = asyncio.create_task(in_process.run())
         if settings.freeze_heap:

@@ -1,7 +1,10 @@
-"""What a running app holds: settings, the database, the blob store.
+"""What a running app holds: settings, the database, the blob store, the pools.
 
-Built once by ``create_app``'s lifespan (or by a CLI command / worker) and
-reached from requests through ``request.app.state.ctx``.
+Part of the composition root, with ``app``, ``composition``, ``deps`` and
+``cli``: built once by ``create_app``'s lifespan (or by a CLI command or the
+worker) and reached from routes through ``deps.Ctx``. Nothing else imports
+it: every other module gets what it needs as parameters, often a small deps
+dataclass of its own feature, which the properties below build.
 """
 
 from __future__ import annotations
@@ -11,16 +14,22 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
+from imghost.access.credentials import CredentialKeys
 from imghost.analytics.counter import ViewCounter
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
 from imghost.imaging.sniff import sniff
+from imghost.lifecycle.purge import PurgeDeps
+from imghost.maintenance.gc import GcDeps
+from imghost.maintenance.tasks import MaintenanceDeps
+from imghost.notifications.tasks import NotificationDeps
+from imghost.processing.deps import ProcessingDeps
+from imghost.processing.ondemand import OnDemandRenderer
 from imghost.processing.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
 from imghost.settings import Settings
@@ -29,19 +38,10 @@ from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import ResumableStore
 
-if TYPE_CHECKING:
-    from imghost.processing.ondemand import OnDemandRenderer
-
 
 def sniffed_type(head: bytes) -> str | None:
     found = sniff(head)
     return found.mime if found else None
-
-
-def _renderer() -> OnDemandRenderer:
-    from imghost.processing.ondemand import OnDemandRenderer  # it imports this module
-
-    return OnDemandRenderer()
 
 
 @dataclass
@@ -59,7 +59,7 @@ class AppContext:
     # Failed-login and sign-up counters (memory, or Redis when configured).
     logins: LoginThrottle
     # Renders missing derivatives on request (single-flight, bounded).
-    renderer: OnDemandRenderer = field(default_factory=lambda: _renderer())
+    renderer: OnDemandRenderer
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
     # Set by an in-process worker so requests that enqueue work can wake it.
@@ -77,24 +77,53 @@ class AppContext:
             self.settings.refresh_token_ttl,
         )
 
+    # --- what each feature is handed -------------------------------------------
+
+    @functools.cached_property
+    def credentials(self) -> CredentialKeys:
+        return CredentialKeys(self.sessions, self.settings.secret_key, self.signing_keys)
+
+    @property
+    def processing(self) -> ProcessingDeps:
+        return self.renderer.deps
+
+    @functools.cached_property
+    def purging(self) -> PurgeDeps:
+        return PurgeDeps(self.sessions, self.store, self.resumable, self.settings.trash_retention)
+
+    @functools.cached_property
+    def gc(self) -> GcDeps:
+        return GcDeps(self.sessions, self.store, self.resumable, self.settings.gc_grace)
+
+    @functools.cached_property
+    def maintenance(self) -> MaintenanceDeps:
+        return MaintenanceDeps(self.purging, self.processing, self.gc)
+
+    @functools.cached_property
+    def notifications(self) -> NotificationDeps:
+        return NotificationDeps(self.sessions, self.settings)
+
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
+        sessions = session_factory(engine)
         store = open_store(settings.storage_url, settings.tmp_dir)
+        pixels = PixelPool(
+            settings.worker_concurrency or max(os.cpu_count() or 1, 1),
+            settings.job_memory_limit,
+        )
         return cls(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
+            sessions=sessions,
             store=store,
             resumable=open_resumable(
                 store, settings.storage_url, settings.s3_part_size, sniffed_type
             ),
             reads=fast_reader(settings.database_url, engine),
-            pixels=PixelPool(
-                settings.worker_concurrency or max(os.cpu_count() or 1, 1),
-                settings.job_memory_limit,
-            ),
+            pixels=pixels,
             logins=LoginThrottle(settings),
+            renderer=OnDemandRenderer(ProcessingDeps(sessions, store, pixels, settings)),
         )
 
     async def close(self) -> None:

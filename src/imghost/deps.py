@@ -93,7 +93,7 @@ UploadActor = Annotated[Actor, Depends(upload_actor)]
 
 async def get_caller(request: Request, ctx: Ctx, actor: MaybeActor) -> Caller:
     """The signed-in user (if any) plus a share-link grant passed as ``?share=``."""
-    return caller_of(request, ctx, actor)
+    return caller_of(request, ctx.signing_keys, actor)
 
 
 Who = Annotated[Caller, Depends(get_caller)]

@@ -9,15 +9,27 @@ behind a grant is still live is checked with the rest of the grants.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from imghost.access.grants import Caller
 from imghost.access.policy import LINK_PERMISSIONS, Level, permission_level
 from imghost.auth.services import Actor, authenticate
-from imghost.context import AppContext
 from imghost.errors import AppError
-from imghost.signing import BadSignature, verify_link_grant, verify_url
+from imghost.signing import BadSignature, SigningKeys, verify_link_grant, verify_url
+
+
+@dataclass(frozen=True)
+class CredentialKeys:
+    """What checking a request's credentials needs, handed over by the composition root."""
+
+    # Bearer tokens and API keys are looked up in a short session of their own.
+    sessions: async_sessionmaker[AsyncSession]
+    secret_key: str
+    # Share grants and signed URLs.
+    signing_keys: SigningKeys
 
 
 def has_credentials(request: Request) -> bool:
@@ -25,23 +37,23 @@ def has_credentials(request: Request) -> bool:
     return "authorization" in request.headers or "share" in query or "sig" in query
 
 
-async def bearer_actor(request: Request, ctx: AppContext) -> Actor | None:
+async def bearer_actor(request: Request, keys: CredentialKeys) -> Actor | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    async with ctx.sessions() as session:
-        return await authenticate(session, ctx.settings.secret_key, token.strip())
+    async with keys.sessions() as session:
+        return await authenticate(session, keys.secret_key, token.strip())
 
 
-def caller_of(request: Request, ctx: AppContext, actor: Actor | None) -> Caller:
+def caller_of(request: Request, signing_keys: SigningKeys, actor: Actor | None) -> Caller:
     """The caller for this request given its (already authenticated) user, if any."""
     query = request.query_params
     now = time.time()
     link_id = None
     if token := query.get("share"):
         try:
-            link_id = verify_link_grant(ctx.signing_keys, token, now)
+            link_id = verify_link_grant(signing_keys, token, now)
         except BadSignature as exc:
             code = "share_token_expired" if exc.expired else "share_token_invalid"
             raise AppError(403, code, str(exc)) from None
@@ -49,7 +61,7 @@ def caller_of(request: Request, ctx: AppContext, actor: Actor | None) -> Caller:
     signed_expires = None
     if "sig" in query:
         try:
-            permissions = verify_url(ctx.signing_keys, request.url.path, query, now)
+            permissions = verify_url(signing_keys, request.url.path, query, now)
         except BadSignature as exc:
             code = "signature_expired" if exc.expired else "signature_invalid"
             raise AppError(403, code, str(exc)) from None
@@ -64,6 +76,6 @@ def caller_of(request: Request, ctx: AppContext, actor: Actor | None) -> Caller:
     )
 
 
-async def resolve_caller(request: Request, ctx: AppContext) -> Caller:
+async def resolve_caller(request: Request, keys: CredentialKeys) -> Caller:
     """For routes outside FastAPI's dependency system (delivery resolves lazily)."""
-    return caller_of(request, ctx, await bearer_actor(request, ctx))
+    return caller_of(request, keys.signing_keys, await bearer_actor(request, keys))

@@ -10,31 +10,33 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from imghost.analytics.counter import ViewCounter
 from imghost.analytics.services import write_counts
-from imghost.context import AppContext
 
 log = logging.getLogger(__name__)
 
 
-async def flush(ctx: AppContext) -> bool:
+async def flush(views: ViewCounter, sessions: async_sessionmaker[AsyncSession]) -> bool:
     """Write everything counted so far in one transaction; False if that failed.
 
     On failure the drained counts go back into the counter, to be written by
     the next flush together with what was counted meanwhile.
     """
-    batch = ctx.views.drain()
+    batch = views.drain()
     if not batch:
         return True
     committed = False
     try:
-        async with ctx.sessions() as session:
+        async with sessions() as session:
             await write_counts(session, batch)
             await session.commit()
             committed = True
     except BaseException as exc:
         if committed:  # only closing the session failed: the counts are stored
             raise
-        ctx.views.merge(batch)
+        views.merge(batch)
         if not isinstance(exc, Exception):
             raise  # cancelled: the counts are back in the counter for the final flush
         log.exception(
@@ -52,8 +54,12 @@ class Flusher:
     never cut off halfway (the batch would be neither written nor given back).
     """
 
-    def __init__(self, ctx: AppContext) -> None:
-        self._ctx = ctx
+    def __init__(
+        self, views: ViewCounter, sessions: async_sessionmaker[AsyncSession], interval: float
+    ) -> None:
+        self._views = views
+        self._sessions = sessions
+        self._interval = interval
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -66,8 +72,7 @@ class Flusher:
             await self._task
 
     async def _run(self) -> None:
-        interval = self._ctx.settings.analytics_flush_interval
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
-            await flush(self._ctx)
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            await flush(self._views, self._sessions)

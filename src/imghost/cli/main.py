@@ -77,9 +77,8 @@ def worker(
     ),
 ) -> None:
     """Run queued jobs (image processing) and periodic gc, without serving HTTP."""
+    from imghost import composition
     from imghost.context import AppContext
-    from imghost.jobs.registry import dead_handlers, handlers
-    from imghost.jobs.worker import Worker
 
     if concurrency is not None:
         os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
@@ -89,7 +88,7 @@ def worker(
     async def _main() -> None:
         ctx = AppContext.build(settings)
         try:
-            await Worker(ctx, handlers(), dead_handlers()).run()
+            await composition.worker(ctx).run()
         finally:
             await ctx.close()
 
@@ -130,12 +129,12 @@ def gc(
         ctx = AppContext.build(settings)
         try:
             if dry_run:
-                due, unfinished = await pending(ctx)
+                due, unfinished = await pending(ctx.sessions)
                 console.print(f"purges due: {due}; purges unfinished: {unfinished}")
             else:
-                console.print(await sweep(ctx))
+                console.print(await sweep(ctx.purging))
             # A one-off run checks the rows too (the worker's runs skip it).
-            report = await collect(ctx, grace, dry_run=dry_run, check_rows=True)
+            report = await collect(ctx.gc, grace, dry_run=dry_run, check_rows=True)
         finally:
             await ctx.close()
         verb = "would remove" if dry_run else "removed"

@@ -7,19 +7,19 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
-from imghost.access.credentials import has_credentials, resolve_caller
+from imghost.access.credentials import CredentialKeys, has_credentials, resolve_caller
 from imghost.access.decide import image_access, owns
 from imghost.access.policy import Action
-from imghost.context import AppContext
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
 from imghost.images.policy import check_bytes
 from imghost.images.services import DeliveryFacts
+from imghost.reads import FastReader
 
 
-async def load_deliverable(ctx: AppContext, image_id: str) -> DeliveryFacts:
-    item = await images.delivery_facts(ctx.reads, image_id)
+async def load_deliverable(reads: FastReader, image_id: str) -> DeliveryFacts:
+    item = await images.delivery_facts(reads, image_id)
     if item is None:
         raise NotFound("No such image.")
     return item
@@ -35,7 +35,11 @@ class Access:
 
 
 async def authorize(
-    request: Request, ctx: AppContext, item: DeliveryFacts, action: Action
+    request: Request,
+    keys: CredentialKeys,
+    reads: FastReader,
+    item: DeliveryFacts,
+    action: Action,
 ) -> Access:
     """Raise unless the caller may do ``action``; say how they were allowed.
 
@@ -45,32 +49,31 @@ async def authorize(
     if not has_credentials(request) and item.visibility != "private" and item.status == "ready":
         check_bytes(item.status)
         return Access()
-    caller = await resolve_caller(request, ctx)
-    grants = await image_access(ctx.reads, caller, item, action)
+    caller = await resolve_caller(request, keys)
+    grants = await image_access(reads, caller, item, action)
     check_bytes(item.status)
     credentialed = item.visibility == "private" or item.status != "ready" or not caller.anonymous
     return Access(owns(grants, item), credentialed, caller.signed_expires)
 
 
 def cache_headers(
-    item: DeliveryFacts, ctx: AppContext, etag: str, access: Access, personal: bool = False
+    item: DeliveryFacts, max_age: int, etag: str, access: Access, personal: bool = False
 ) -> dict[str, str]:
-    """``personal``: this caller gets bytes others do not (the owner's GPS original).
+    """``max_age``: IMGHOST_PUBLIC_MAX_AGE. ``personal``: this caller gets
+    bytes others do not (the owner's GPS original).
 
     Credentialed answers are never stored by shared caches: ``private`` with
     the signature's remaining lifetime for a signed URL, ``no-store``
     otherwise (a revoked link or a visibility change must bite at once).
     """
     if access.signed_expires is not None and not personal:
-        remaining = max(
-            0, min(ctx.settings.public_max_age, access.signed_expires - int(time.time()))
-        )
+        remaining = max(0, min(max_age, access.signed_expires - int(time.time())))
         cache = f"private, max-age={remaining}"
     elif personal or access.credentialed or item.visibility == "private":
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.
-        cache = f"public, max-age={ctx.settings.public_max_age}"
+        cache = f"public, max-age={max_age}"
     return {
         "ETag": etag,
         "Last-Modified": http_date(item.created_at),

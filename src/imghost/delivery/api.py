@@ -78,12 +78,12 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     Everyone but the owner gets the GPS-scrubbed copy when the original has GPS
     the owner did not opt in to share (same length, same pixels).
     """
-    item = await load_deliverable(ctx, image_id)
-    access = await authorize(request, ctx, item, Action.DOWNLOAD_ORIGINAL)
+    item = await load_deliverable(ctx.reads, image_id)
+    access = await authorize(request, ctx.credentials, ctx.reads, item, Action.DOWNLOAD_ORIGINAL)
     blob_key, sha256, size = served_original(item, access.owner)
     personal = access.owner and item.public_blob_key is not None
     headers = {
-        **cache_headers(item, ctx, f'"{sha256[:32]}"', access, personal),
+        **cache_headers(item, ctx.settings.public_max_age, f'"{sha256[:32]}"', access, personal),
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }

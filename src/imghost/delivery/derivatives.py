@@ -12,7 +12,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from imghost.access.policy import Action
-from imghost.context import AppContext
 from imghost.delivery.access import (
     authorize,
     cache_headers,
@@ -87,7 +86,7 @@ async def transform(image_id: str, filename: str, request: Request, ctx: Ctx) ->
 
 async def _serve(
     request: Request,
-    ctx: AppContext,
+    ctx: Ctx,
     image_id: str,
     name: str,
     spec: RenderSpec,
@@ -95,15 +94,16 @@ async def _serve(
     bounded: bool,
     vary: bool = False,
 ) -> Response:
-    item = await load_deliverable(ctx, image_id)
-    access = await authorize(request, ctx, item, Action.VIEW_DERIVATIVES)
+    item = await load_deliverable(ctx.reads, image_id)
+    access = await authorize(request, ctx.credentials, ctx.reads, item, Action.VIEW_DERIVATIVES)
     if item.status == "failed":
         raise AppError(
             409,
             "image_failed",
             "This image could not be processed: only its original is available.",
         )
-    headers = cache_headers(item, ctx, f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"', access)
+    etag = f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"'
+    headers = cache_headers(item, ctx.settings.public_max_age, etag, access)
     if vary:
         headers["Vary"] = "Accept, Authorization"
     if (unchanged := not_modified_response(request, headers, item)) is not None:
@@ -116,7 +116,7 @@ async def _serve(
 
 async def _bytes(
     request: Request,
-    ctx: AppContext,
+    ctx: Ctx,
     item: DeliveryFacts,
     name: str,
     spec: RenderSpec,
@@ -129,11 +129,10 @@ async def _bytes(
         pass
     else:
         if is_rendition(key):
-            ctx.renderer.cache.used(ctx, key)  # least recently used go first
+            ctx.renderer.cache.used(key)  # least recently used go first
         return data
     client = request.client.host if request.client else "unknown"
     return await ctx.renderer.render(
-        ctx,
         image_id=item.id,
         original_key=item.blob_key,
         pixels=item.pixels,

@@ -1,25 +1,52 @@
-"""Which handler runs which kind of job (jobs/ composes the features)."""
+"""What a worker runs: a handler per job kind, and the kinds that run on a schedule.
+
+A type only. The composition root fills one (each feature registers its own
+kinds, e.g. ``processing.tasks.register``) and hands it to the worker, so
+jobs/ stays a queue library that imports no feature.
+"""
 
 from __future__ import annotations
 
-from imghost.jobs.worker import DeadHandler, Handler
-from imghost.notifications import tasks as notification_tasks
-from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
-from imghost.processing.tasks import process_image, process_image_dead
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Runs one job with its payload. Must be idempotent: a job may run again
+#: after a crash, so it re-reads what it needs.
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+#: Runs once when a job of its kind is dead (out of attempts, or its worker
+#: died on the last one), with the last error: e.g. mark the image `failed`.
+DeadHandler = Callable[[dict[str, Any], str], Awaitable[None]]
+#: One run of a periodic kind; a failure is logged and the next run comes anyway.
+PeriodicTask = Callable[[], Awaitable[None]]
 
 
-def handlers() -> dict[str, Handler]:
-    return {
-        "process_image": process_image,
-        EMAIL_JOB: notification_tasks.send_email,
-        INVITATION_EMAIL_JOB: notification_tasks.send_invitation_email,
-        WEBHOOK_JOB: notification_tasks.deliver_webhook,
-    }
+@dataclass(frozen=True)
+class Periodic:
+    kind: str
+    every: float  # seconds between the end of one run and the start of the next
+    run: PeriodicTask
 
 
-def dead_handlers() -> dict[str, DeadHandler]:
-    return {
-        "process_image": process_image_dead,
-        EMAIL_JOB: notification_tasks.send_email_dead,
-        WEBHOOK_JOB: notification_tasks.deliver_webhook_dead,
-    }
+@dataclass
+class Registry:
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    dead_handlers: dict[str, DeadHandler] = field(default_factory=dict)
+    periodic: dict[str, Periodic] = field(default_factory=dict)
+
+    def add(self, kind: str, handler: Handler, dead: DeadHandler | None = None) -> None:
+        """Run ``handler`` for queued jobs of ``kind`` (and ``dead`` when one dies)."""
+        self._unused(kind)
+        self.handlers[kind] = handler
+        if dead is not None:
+            self.dead_handlers[kind] = dead
+
+    def every(self, kind: str, seconds: float, run: PeriodicTask) -> None:
+        """Run ``run`` in every worker that runs periodic kinds, ``seconds`` apart."""
+        self._unused(kind)
+        self.periodic[kind] = Periodic(kind, seconds, run)
+
+    def _unused(self, kind: str) -> None:
+        # Two features claiming one kind would silently lose one handler.
+        if kind in self.handlers or kind in self.periodic:
+            raise ValueError(f"job kind {kind!r} is registered twice")

@@ -1,11 +1,10 @@
-"""The worker: runs queued jobs with leases and heartbeats, plus periodic gc,
-the purge sweep (trash windows that ended, purges left half done) and the
-rendition cache's sweep (renditions unused for too long, or over the total).
+"""The worker: runs queued jobs with leases and heartbeats, and the periodic kinds.
 
 `imghost worker` runs one; `imghost serve` runs one in-process unless
 IMGHOST_RUN_WORKER=false. Each worker runs ``concurrency`` jobs at a time.
-A job's handler gets a :class:`JobContext` and the job's payload; it must be
-idempotent (it may run again after a crash) and re-read what it needs.
+What runs which kind comes from a :class:`~imghost.jobs.registry.Registry`
+that the composition root fills; a handler gets the job's payload, must be
+idempotent (it may run again after a crash) and re-reads what it needs.
 """
 
 from __future__ import annotations
@@ -17,29 +16,14 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
-from imghost.context import AppContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from imghost.jobs import queue
-from imghost.lifecycle.purge import sweep
-from imghost.maintenance.gc import collect
-from imghost.processing import rendition_cache
+from imghost.jobs.registry import Periodic, Registry
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class JobContext:
-    app: AppContext
-    job: queue.ClaimedJob
-
-
-Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
-# Runs once when a job of its kind is dead (out of attempts, or its worker died
-# on the last one), with the last error: e.g. mark the image `failed`.
-DeadHandler = Callable[[AppContext, dict[str, Any], str], Awaitable[None]]
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
 
@@ -50,21 +34,22 @@ def default_concurrency(configured: int) -> int:
 class Worker:
     def __init__(
         self,
-        ctx: AppContext,
-        handlers: Mapping[str, Handler],
-        dead_handlers: Mapping[str, DeadHandler] | None = None,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: Registry,
         *,
-        concurrency: int | None = None,
+        lease: int,
+        timeout: float,
+        concurrency: int,
         poll_interval: float = 1.0,
-        run_gc: bool = True,
+        periodic: bool = True,
     ) -> None:
-        settings = ctx.settings
-        self.ctx = ctx
-        self.handlers = handlers
-        self.dead_handlers = dead_handlers or {}
-        self.concurrency = concurrency or default_concurrency(settings.worker_concurrency)
+        self.sessions = sessions
+        self.registry = registry
+        self.lease = lease
+        self.timeout = timeout
+        self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self.run_gc = run_gc
+        self.periodic = periodic
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
 
@@ -75,8 +60,9 @@ class Worker:
     async def run(self) -> None:
         log.info("worker %s: %d concurrent jobs", self.id, self.concurrency)
         async with asyncio.TaskGroup() as group:
-            if self.run_gc:
-                group.create_task(self._periodic_gc())
+            if self.periodic:
+                for task in self.registry.periodic.values():
+                    group.create_task(self._periodic(task))
             for _ in range(self.concurrency):
                 group.create_task(self._slot())
 
@@ -107,9 +93,9 @@ class Worker:
             await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def _claim(self) -> queue.ClaimedJob | None:
-        async with self.ctx.sessions() as session:
+        async with self.sessions() as session:
             buried = await queue.bury_abandoned(session)
-            jobs = await queue.claim(session, self.id, self.ctx.settings.job_lease)
+            jobs = await queue.claim(session, self.id, self.lease)
             await session.commit()
         for job in buried:
             await self._on_dead(job, LOST_LEASE)
@@ -117,28 +103,24 @@ class Worker:
 
     async def _on_dead(self, job: queue.ClaimedJob, error: str) -> None:
         log.error("job %s (%s) is dead: %s", job.id, job.kind, error)
-        hook = self.dead_handlers.get(job.kind)
+        hook = self.registry.dead_handlers.get(job.kind)
         if hook is None:
             return
         try:
-            await hook(self.ctx, job.payload, error)
+            await hook(job.payload, error)
         except Exception:
             log.exception("the dead-job hook of %s failed", job.id)
 
     async def _execute(self, job: queue.ClaimedJob) -> None:
-        settings = self.ctx.settings
-        handler = self.handlers.get(job.kind)
+        handler = self.registry.handlers.get(job.kind)
         beat = asyncio.create_task(self._heartbeat(job))
         error: str | None = None
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
-            await asyncio.wait_for(
-                handler(JobContext(self.ctx, job), job.payload),
-                settings.job_timeout,
-            )
+            await asyncio.wait_for(handler(job.payload), self.timeout)
         except TimeoutError:
-            error = f"job took longer than {settings.job_timeout} s"
+            error = f"job took longer than {self.timeout} s"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
@@ -154,7 +136,7 @@ class Worker:
         status: str | None = None
         for attempt in range(5):
             try:
-                async with self.ctx.sessions() as session:
+                async with self.sessions() as session:
                     if error is None:
                         await queue.complete(session, job.id, self.id)
                     else:
@@ -168,11 +150,11 @@ class Worker:
                 await asyncio.sleep(0.5 * 2**attempt)
 
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:
-        lease = self.ctx.settings.job_lease
+        lease = self.lease
         while True:
             await asyncio.sleep(max(lease / 3, 0.2))
             try:
-                async with self.ctx.sessions() as session:
+                async with self.sessions() as session:
                     ours = await queue.heartbeat(session, job.id, self.id, lease)
                     await session.commit()
                 if not ours:
@@ -181,24 +163,14 @@ class Worker:
             except Exception:
                 log.exception("heartbeat for job %s failed", job.id)
 
-    async def _periodic_gc(self) -> None:
+    async def _periodic(self, task: Periodic) -> None:
         # The first run waits a random part of a minute (or of the interval, if
         # shorter): processes started together by a deploy do not all list the
         # blob store at the same moment, and a run never races start-up work.
-        interval = self.ctx.settings.gc_interval
-        await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, interval))
+        await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, task.every))
         while True:
-            # The purge sweep first: what it removes is then not seen as orphaned.
             try:
-                await sweep(self.ctx)
+                await task.run()
             except Exception:
-                log.exception("purge sweep failed; will retry next interval")
-            try:
-                await rendition_cache.sweep(self.ctx)
-            except Exception:
-                log.exception("rendition cache sweep failed; will retry next interval")
-            try:
-                await collect(self.ctx)
-            except Exception:
-                log.exception("gc run failed; will retry next interval")
-            await asyncio.sleep(self.ctx.settings.gc_interval)
+                log.exception("periodic job %s failed; will run again next interval", task.kind)
+            await asyncio.sleep(task.every)

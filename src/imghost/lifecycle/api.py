@@ -64,7 +64,7 @@ async def delete_image(
     if not permanent:
         return result
     try:
-        result.purged = await purge.purge_image(ctx, image.id)
+        result.purged = await purge.purge_image(ctx.purging, image.id)
     except Exception:
         # Marked and committed: the worker's purge sweep finishes it.
         log.warning("purge of %s did not finish; the sweep will", image.id, exc_info=True)

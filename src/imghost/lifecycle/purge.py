@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.errors import NotFound
 from imghost.images.models import Image
@@ -41,12 +40,25 @@ from imghost.lifecycle import services
 from imghost.lifecycle.models import PurgedImage, TrashEntry
 from imghost.quotas import usage
 from imghost.storage import BlobStore
+from imghost.storage.resumable import ResumableStore
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
 
 # Images finished per sweep; the rest wait for the next run.
 SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class PurgeDeps:
+    """What a purge needs, handed over by the composition root."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    store: BlobStore
+    # Where the bytes of tus uploads are until they are whole.
+    resumable: ResumableStore
+    # IMGHOST_TRASH_RETENTION: the window given to deleted images adopted by a sweep.
+    trash_retention: int
 
 
 @dataclass
@@ -70,13 +82,13 @@ def _uploads_of(image_id: str) -> Any:
     return or_(Upload.image_id == image_id, Upload.reserved_image_id == image_id)
 
 
-async def purge_image(ctx: AppContext, image_id: str, now: dt.datetime | None = None) -> bool:
+async def purge_image(deps: PurgeDeps, image_id: str, now: dt.datetime | None = None) -> bool:
     """Finish the purge of an image marked for it (steps 2 and 3 above).
 
     True when the image is gone (now or before); False when it is not marked
     for purge (nothing was done). Raises if the store or the database fails:
     the image stays marked and a later sweep resumes."""
-    async with ctx.sessions() as session:
+    async with deps.sessions() as session:
         row = (
             await session.execute(
                 select(Image.blob_key, Image.public_blob_key, TrashEntry.purging_since)
@@ -94,9 +106,9 @@ async def purge_image(ctx: AppContext, image_id: str, now: dt.datetime | None = 
             for u in await session.scalars(select(Upload).where(_uploads_of(image_id)))
         ]
 
-    await _delete_bytes(ctx, blob_key, public_key, uploads)
+    await _delete_bytes(deps, blob_key, public_key, uploads)
 
-    async with ctx.sessions() as session:
+    async with deps.sessions() as session:
         done = await _delete_rows(session, image_id, now or utcnow())
         await session.commit()
     log.info("purged image %s", image_id)
@@ -104,9 +116,9 @@ async def purge_image(ctx: AppContext, image_id: str, now: dt.datetime | None = 
 
 
 async def _delete_bytes(
-    ctx: AppContext, blob_key: str, public_key: str | None, uploads: list[_UploadBytes]
+    deps: PurgeDeps, blob_key: str, public_key: str | None, uploads: list[_UploadBytes]
 ) -> None:
-    store = ctx.store
+    store = deps.store
     keys = await _list(store, services.image_prefix(blob_key))
     keys.discard(blob_key)
     if public_key:
@@ -118,7 +130,7 @@ async def _delete_bytes(
     for upload in uploads:
         if upload.kind == "tus":
             if not upload.cleaned:
-                await ctx.resumable.discard(upload.id, upload.storage or {})
+                await deps.resumable.discard(upload.id, upload.storage or {})
         elif upload.blob_key != blob_key:
             await store.delete(upload.blob_key)
 
@@ -170,14 +182,14 @@ async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -
     return True
 
 
-async def sweep(ctx: AppContext, now: dt.datetime | None = None) -> SweepReport:
+async def sweep(deps: PurgeDeps, now: dt.datetime | None = None) -> SweepReport:
     """One run of the scheduled purge: begin the purge of every image whose
     window ended at ``now``, then finish every marked one (including those a
     crashed process left half done). Idempotent; safe in several processes."""
     now = now or utcnow()
     report = SweepReport()
-    async with ctx.sessions() as session:
-        report.adopted = await _adopt_untracked(session, ctx.settings.trash_retention)
+    async with deps.sessions() as session:
+        report.adopted = await _adopt_untracked(session, deps.trash_retention)
         report.marked = await services.mark_due(session, now)
         await session.commit()
         ids = list(
@@ -190,7 +202,7 @@ async def sweep(ctx: AppContext, now: dt.datetime | None = None) -> SweepReport:
         )
     for image_id in ids:
         try:
-            if await purge_image(ctx, image_id, now):
+            if await purge_image(deps, image_id, now):
                 report.purged += 1
         except Exception:
             log.warning("purge of %s failed; the next sweep resumes it", image_id, exc_info=True)
@@ -200,11 +212,13 @@ async def sweep(ctx: AppContext, now: dt.datetime | None = None) -> SweepReport:
     return report
 
 
-async def pending(ctx: AppContext, now: dt.datetime | None = None) -> tuple[int, int]:
+async def pending(
+    sessions: async_sessionmaker[AsyncSession], now: dt.datetime | None = None
+) -> tuple[int, int]:
     """(windows ended but not yet marked, marked but not finished): what a
     sweep would do now, for ``imghost gc --dry-run``."""
     now = now or utcnow()
-    async with ctx.sessions() as session:
+    async with sessions() as session:
         counted = select(func.count()).select_from(TrashEntry)
         due = await session.scalar(
             counted.where(TrashEntry.purge_at <= now, TrashEntry.purging_since.is_(None))

@@ -1,1 +1,2 @@
-"""Housekeeping that runs as job kinds: garbage collection and the purge sweep."""
+"""Housekeeping that runs as a periodic job kind: the purge sweep, the
+rendition cache's sweep and garbage collection (see ``maintenance.tasks``)."""

@@ -31,21 +31,34 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
 from imghost.lifecycle.models import TrashEntry
 from imghost.processing.rendition_cache import untracked
 from imghost.quotas.services import release_stale
+from imghost.storage import BlobStore
+from imghost.storage.resumable import ResumableStore
 from imghost.tus.gc import TusReport, collect_uploads, reserved_originals
 from imghost.uploads.models import Upload
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GcDeps:
+    """What gc needs, handed over by the composition root."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    store: BlobStore
+    resumable: ResumableStore
+    # IMGHOST_GC_GRACE: how old an unreferenced blob must be before it goes.
+    grace: int
 
 
 @dataclass
@@ -72,7 +85,7 @@ EXAMPLES = 20
 
 
 async def collect(
-    ctx: AppContext,
+    deps: GcDeps,
     grace: int | None = None,
     dry_run: bool = False,
     check_rows: bool | None = None,
@@ -80,14 +93,14 @@ async def collect(
     """One gc run. ``check_rows`` (default: only in a dry run) also looks for
     image rows whose blobs are missing: a scan of every image row, so regular
     runs leave it to ``imghost gc --dry-run``."""
-    grace = ctx.settings.gc_grace if grace is None else grace
+    grace = deps.grace if grace is None else grace
     check_rows = dry_run if check_rows is None else check_rows
     report = GcReport(dry_run=dry_run)
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=grace)
-    async with ctx.sessions() as session:
+    async with deps.sessions() as session:
         if not dry_run:
-            await _collect_uploads(ctx, session, report, now, cutoff, grace)
+            await _collect_uploads(deps, session, report, now, cutoff, grace)
 
         # Read before any image row: a tus upload that finishes meanwhile has
         # committed its image row by the time rows are read; one reserved
@@ -100,7 +113,7 @@ async def collect(
         # files a directory at a time), so they are checked a few hundred
         # images at a time and memory stays bounded whatever the store holds.
         pending: dict[str, list[tuple[str, bool]]] = {}
-        async for meta in ctx.store.list(""):
+        async for meta in deps.store.list(""):
             prefix = _image_prefix(meta.key)
             if prefix is None:
                 continue
@@ -108,14 +121,16 @@ async def collect(
                 present.add(meta.key)
             pending.setdefault(prefix, []).append((meta.key, meta.last_modified < cutoff))
             if len(pending) >= 500:
-                await _collect_orphans(ctx, session, pending, reserved, report)
+                await _collect_orphans(deps, session, pending, reserved, report)
                 pending = {}
         if pending:
-            await _collect_orphans(ctx, session, pending, reserved, report)
+            await _collect_orphans(deps, session, pending, reserved, report)
         if check_rows:
             await _find_dangling(session, report, present, listed_at)
     if not dry_run:
-        report.staging_files = await anyio.to_thread.run_sync(_sweep_staging, ctx, grace)
+        report.staging_files = await anyio.to_thread.run_sync(
+            _sweep_staging, deps.store.staging_dir, grace
+        )
     log.info("gc: %s", report)
     if report.dangling_rows:
         log.warning(
@@ -127,7 +142,7 @@ async def collect(
 
 
 async def _collect_orphans(
-    ctx: AppContext,
+    deps: GcDeps,
     session: AsyncSession,
     keys: dict[str, list[tuple[str, bool]]],
     reserved: set[str],
@@ -141,7 +156,7 @@ async def _collect_orphans(
     cached = [key for prefix in known for key, old in keys.get(prefix, []) if old]
     for key in await untracked(session, cached):
         if not report.dry_run:
-            await ctx.store.delete(key)
+            await deps.store.delete(key)
         report.untracked_renditions += 1
     for prefix, found in keys.items():
         if prefix in known:
@@ -150,21 +165,21 @@ async def _collect_orphans(
             if not old or key in reserved:
                 continue
             if not report.dry_run:
-                await ctx.store.delete(key)
+                await deps.store.delete(key)
             report.orphan_blobs += 1
             if len(report.orphan_keys) < EXAMPLES:
                 report.orphan_keys.append(key)
 
 
 async def _collect_uploads(
-    ctx: AppContext,
+    deps: GcDeps,
     session: AsyncSession,
     report: GcReport,
     now: dt.datetime,
     cutoff: dt.datetime,
     grace: int,
 ) -> None:
-    store = ctx.store
+    store = deps.store
     expired = await session.scalars(
         select(Upload).where(
             Upload.kind == "presigned", Upload.status == "pending", Upload.expires_at < now
@@ -196,7 +211,7 @@ async def _collect_uploads(
     tus = TusReport()
     # tus's step writes in this session and yields where that must be committed.
     async with contextlib.aclosing(
-        collect_uploads(ctx.resumable, session, now, grace, tus)
+        collect_uploads(deps.resumable, session, now, grace, tus)
     ) as steps:
         async for _ in steps:
             await session.commit()
@@ -248,11 +263,11 @@ def _batches(keys: list[str], size: int = 500) -> list[list[str]]:
 SPOOL_PREFIXES = ("upload-", "job-", "render-", "tus-")
 
 
-def _sweep_staging(ctx: AppContext, grace: int) -> int:
+def _sweep_staging(staging_dir: Path, grace: int) -> int:
     removed = 0
     limit = time.time() - max(grace, 3600)  # a spool may belong to a slow upload
     try:
-        entries = list(os.scandir(ctx.store.staging_dir))
+        entries = list(os.scandir(staging_dir))
     except FileNotFoundError:
         return 0
     for entry in entries:

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost import __version__
 from imghost.accounts.models import User
-from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs import queue
-from imghost.jobs.worker import JobContext
+from imghost.jobs.registry import Registry
 from imghost.notifications import addresses, email, signing
 from imghost.notifications.models import (
     Notification,
@@ -33,8 +35,9 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from imghost.notifications.service import WEBHOOK_JOB
+from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
 from imghost.orgs.models import Org, OrgInvitation
+from imghost.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +46,34 @@ MAX_ERROR = 500
 USER_AGENT = f"imghost-webhooks/{__version__}"
 
 
+@dataclass(frozen=True)
+class NotificationDeps:
+    """What the delivery jobs need, handed over by the composition root."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+
+
+def register(registry: Registry, deps: NotificationDeps) -> None:
+    registry.add(
+        EMAIL_JOB,
+        functools.partial(send_email, deps),
+        dead=functools.partial(send_email_dead, deps),
+    )
+    registry.add(INVITATION_EMAIL_JOB, functools.partial(send_invitation_email, deps))
+    registry.add(
+        WEBHOOK_JOB,
+        functools.partial(deliver_webhook, deps),
+        dead=functools.partial(deliver_webhook_dead, deps),
+    )
+
+
 # --- e-mail ----------------------------------------------------------------------------
 
 
-async def send_email(ctx: JobContext, payload: dict[str, Any]) -> None:
-    app = ctx.app
-    settings = app.settings
-    async with app.sessions() as session:
+async def send_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
+    settings = deps.settings
+    async with deps.sessions() as session:
         row = (
             await session.execute(
                 select(Notification, User.email)
@@ -85,13 +109,13 @@ async def send_email(ctx: JobContext, payload: dict[str, Any]) -> None:
         await email.send(settings.smtp_url, message)
     except email.PermanentFailure as exc:
         log.warning("e-mail for %s refused for good: %s", note_id, exc)
-        await _email_settled(app, note_id, "failed")
+        await _email_settled(deps, note_id, "failed")
         return
-    await _email_settled(app, note_id, "sent")
+    await _email_settled(deps, note_id, "sent")
 
 
-async def _email_settled(app: AppContext, notification_id: str, status: str) -> None:
-    async with app.sessions() as session:
+async def _email_settled(deps: NotificationDeps, notification_id: str, status: str) -> None:
+    async with deps.sessions() as session:
         note = await session.get(Notification, notification_id)
         if note is not None:
             note.email_status = status
@@ -100,15 +124,14 @@ async def _email_settled(app: AppContext, notification_id: str, status: str) -> 
             await session.commit()
 
 
-async def send_email_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
-    await _email_settled(app, payload["notificationId"], "failed")
+async def send_email_dead(deps: NotificationDeps, payload: dict[str, Any], error: str) -> None:
+    await _email_settled(deps, payload["notificationId"], "failed")
 
 
-async def send_invitation_email(ctx: JobContext, payload: dict[str, Any]) -> None:
+async def send_invitation_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
     """An org invitation addressed to an e-mail address: the mail carries its id."""
-    app = ctx.app
-    settings = app.settings
-    async with app.sessions() as session:
+    settings = deps.settings
+    async with deps.sessions() as session:
         row = (
             await session.execute(
                 select(OrgInvitation, Org.name)
@@ -196,11 +219,10 @@ async def _post(
             return answer.status_code
 
 
-async def deliver_webhook(ctx: JobContext, payload: dict[str, Any]) -> None:
-    app = ctx.app
-    settings = app.settings
+async def deliver_webhook(deps: NotificationDeps, payload: dict[str, Any]) -> None:
+    settings = deps.settings
     attempt = int(payload["attempt"])
-    async with app.sessions() as session:
+    async with deps.sessions() as session:
         row = (
             await session.execute(
                 select(WebhookDelivery, Webhook, Notification)
@@ -251,11 +273,11 @@ async def deliver_webhook(ctx: JobContext, payload: dict[str, Any]) -> None:
     except Exception as exc:  # any failure to talk to the receiver is a failed attempt
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     duration_ms = int((time.monotonic() - clock) * 1000)
-    await _record(app, delivery_id, attempt, started, duration_ms, status_code, error)
+    await _record(deps, delivery_id, attempt, started, duration_ms, status_code, error)
 
 
 async def _record(
-    app: AppContext,
+    deps: NotificationDeps,
     delivery_id: str,
     attempt: int,
     started: dt.datetime,
@@ -264,8 +286,8 @@ async def _record(
     error: str | None,
 ) -> None:
     """Log the attempt and settle the delivery or queue the next attempt, in one commit."""
-    settings = app.settings
-    async with app.sessions() as session:
+    settings = deps.settings
+    async with deps.sessions() as session:
         delivery = await session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             return  # deleted while we were sending
@@ -300,9 +322,9 @@ async def _record(
         await session.commit()
 
 
-async def deliver_webhook_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
+async def deliver_webhook_dead(deps: NotificationDeps, payload: dict[str, Any], error: str) -> None:
     """The job itself kept failing (database errors, crashes): the delivery stops."""
-    async with app.sessions() as session:
+    async with deps.sessions() as session:
         delivery = await session.get(WebhookDelivery, payload["deliveryId"])
         if delivery is not None and delivery.status == "pending":
             delivery.status = "failed"

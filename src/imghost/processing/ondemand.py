@@ -21,10 +21,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
-from imghost.context import AppContext
 from imghost.errors import AppError
 from imghost.imaging.probe import ProbeError
 from imghost.imaging.render import Rendered, RenderSpec
+from imghost.processing.deps import ProcessingDeps
 from imghost.processing.pixels import render_one
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.rendition_cache import RenditionCache, is_rendition
@@ -54,11 +54,15 @@ class _Window:
 
 
 class OnDemandRenderer:
-    def __init__(self) -> None:
+    """One per process (built by the composition root): its budgets and the
+    renders in flight are this process's."""
+
+    def __init__(self, deps: ProcessingDeps) -> None:
+        self.deps = deps
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._per_image: dict[str, _Window] = {}
         self._per_client: dict[str, _Window] = {}
-        self.cache = RenditionCache()
+        self.cache = RenditionCache(deps)
 
     def _check_budget(self, image_id: str, client: str) -> None:
         now = time.monotonic()
@@ -88,7 +92,6 @@ class OnDemandRenderer:
 
     async def render(
         self,
-        app: AppContext,
         *,
         image_id: str,
         original_key: str,
@@ -106,13 +109,13 @@ class OnDemandRenderer:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[target_key] = future
         try:
-            data = await self._render(app, original_key, pixels, spec)
+            data = await self._render(original_key, pixels, spec)
             if is_rendition(target_key):
                 # Kept if it fits the cache's bounds; served either way.
-                await self.cache.store(app, image_id, target_key, data)
+                await self.cache.store(image_id, target_key, data)
             else:
-                await app.store.put_bytes(target_key, data)
-                await _count(app, image_id, target_key, len(data))
+                await self.deps.store.put_bytes(target_key, data)
+                await self._count(image_id, target_key, len(data))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, re-raise it
@@ -123,14 +126,37 @@ class OnDemandRenderer:
         finally:
             del self._inflight[target_key]
 
-    async def _render(
-        self, app: AppContext, original_key: str, pixels: int, spec: RenderSpec
-    ) -> bytes:
-        spool = app.store.staging_dir / f"render-{uuid.uuid4().hex}"
+    async def _count(self, image_id: str, blob_key: str, size: int) -> None:
+        """Count a pre-generated preset rendered before the processing job stored
+        it in the owner's storage (never refused; the job's write of the same key
+        replaces its size).
+
+        Committed in a session of its own: the render is shared by every request
+        waiting for it, so it belongs to none of their transactions. Best effort:
+        a failure here must not fail the request that rendered it."""
         try:
-            await app.store.download(original_key, spool)
+            async with self.deps.sessions() as session:
+                await quotas.derivatives_written(
+                    session, self.deps.settings, image_id, {blob_key: size}
+                )
+                await session.commit()
+        except Exception:
+            log.warning("could not count derivative %s", blob_key, exc_info=True)
+
+    async def _render(self, original_key: str, pixels: int, spec: RenderSpec) -> bytes:
+        deps = self.deps
+        spool = deps.store.staging_dir / f"render-{uuid.uuid4().hex}"
+        try:
+            await deps.store.download(original_key, spool)
             rendered: Rendered = await run_pixels(
-                app, pixels, 0, render_one, str(spool), spec, app.settings.max_pixels
+                deps.pixels,
+                deps.settings.job_timeout,
+                pixels,
+                0,
+                render_one,
+                str(spool),
+                spec,
+                deps.settings.max_pixels,
             )
         except BlobNotFound as exc:
             raise AppError(
@@ -151,18 +177,3 @@ class OnDemandRenderer:
             spool.unlink(missing_ok=True)
         return rendered.data
 
-
-async def _count(app: AppContext, image_id: str, blob_key: str, size: int) -> None:
-    """Count a pre-generated preset rendered before the processing job stored
-    it in the owner's storage (never refused; the job's write of the same key
-    replaces its size).
-
-    Committed in a session of its own: the render is shared by every request
-    waiting for it, so it belongs to none of their transactions. Best effort:
-    a failure here must not fail the request that rendered it."""
-    try:
-        async with app.sessions() as session:
-            await quotas.derivatives_written(session, app.settings, image_id, {blob_key: size})
-            await session.commit()
-    except Exception:
-        log.warning("could not count derivative %s", blob_key, exc_info=True)

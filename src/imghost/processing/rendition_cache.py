@@ -37,9 +37,9 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.images.models import Image
+from imghost.processing.deps import ProcessingDeps
 from imghost.processing.models import Rendition
 from imghost.settings import Settings
 
@@ -77,21 +77,23 @@ class SweepReport:
 class RenditionCache:
     """One per process (on the renderer): stores renditions and notes their use."""
 
-    def __init__(self) -> None:
+    def __init__(self, deps: ProcessingDeps) -> None:
+        self.deps = deps
         self._noted: dict[str, float] = {}
         self._pending: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def store(self, ctx: AppContext, image_id: str, key: str, data: bytes) -> bool:
+    async def store(self, image_id: str, key: str, data: bytes) -> bool:
         """Keep ``data`` at ``key`` if it fits the bounds, evicting older
         renditions to make room. False when not kept (too large, the image is
         gone, or the database or store failed): the caller serves it anyway."""
-        settings = ctx.settings
+        deps = self.deps
+        settings = deps.settings
         size = len(data)
         if size > settings.rendition_cache_per_image or size > settings.rendition_cache_total:
             return False
         try:
-            async with ctx.sessions() as session:
+            async with deps.sessions() as session:
                 # Summed before the row is written: on SQLite the write takes
                 # the database's one write lock, which other requests wait for.
                 used = await _used(session, image_id, key)
@@ -102,40 +104,40 @@ class RenditionCache:
         except Exception:
             log.warning("rendition %s not cached: its row could not be written", key, exc_info=True)
             return False
-        await _delete_blobs(ctx, victims)
+        await _delete_blobs(deps, victims)
         try:
-            await ctx.store.put_bytes(key, data)
+            await deps.store.put_bytes(key, data)
         except Exception:
             log.warning("rendition %s not cached: the store refused it", key, exc_info=True)
-            await forget(ctx, [key])
+            await forget(deps, [key])
             return False
         return True
 
-    def used(self, ctx: AppContext, key: str) -> None:
+    def used(self, key: str) -> None:
         """Note a view of a stored rendition (no database write here)."""
         now = time.monotonic()
         seen = self._noted.get(key)
-        if seen is not None and now - seen < touch_every(ctx.settings):
+        if seen is not None and now - seen < touch_every(self.deps.settings):
             return
         if len(self._noted) >= MEMO_LIMIT:
             self._noted.clear()
         self._noted[key] = now
         self._pending.add(key)
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_later(ctx))
+            self._flusher = asyncio.create_task(self._flush_later())
 
-    async def _flush_later(self, ctx: AppContext) -> None:
+    async def _flush_later(self) -> None:
         await asyncio.sleep(FLUSH_DELAY)
-        await self.flush(ctx)
+        await self.flush()
 
-    async def flush(self, ctx: AppContext) -> None:
+    async def flush(self) -> None:
         """Write the noted uses (best effort: a failure loses them, never a view)."""
         keys, self._pending = sorted(self._pending), set()
         if not keys:
             return
         now = utcnow()
         try:
-            async with ctx.sessions() as session:
+            async with self.deps.sessions() as session:
                 for start in range(0, len(keys), BATCH):
                     await session.execute(
                         update(Rendition)
@@ -251,32 +253,32 @@ async def _delete_rows(session: AsyncSession, keys: list[str]) -> None:
         )
 
 
-async def _delete_blobs(ctx: AppContext, keys: Iterable[str]) -> None:
+async def _delete_blobs(deps: ProcessingDeps, keys: Iterable[str]) -> None:
     for key in keys:
         try:
-            await ctx.store.delete(key)
+            await deps.store.delete(key)
         except Exception:  # its row is gone: gc removes it after the grace period
             log.warning("could not delete evicted rendition %s; gc will", key, exc_info=True)
 
 
-async def forget(ctx: AppContext, keys: list[str]) -> None:
+async def forget(deps: ProcessingDeps, keys: list[str]) -> None:
     """Drop the rows of renditions whose blobs were not written (best effort)."""
     try:
-        async with ctx.sessions() as session:
+        async with deps.sessions() as session:
             await _delete_rows(session, keys)
             await session.commit()
     except Exception:
         log.warning("could not forget renditions %s", keys, exc_info=True)
 
 
-async def sweep(ctx: AppContext, now: dt.datetime | None = None) -> SweepReport:
+async def sweep(deps: ProcessingDeps, now: dt.datetime | None = None) -> SweepReport:
     """The worker's periodic pass: evict renditions unused for longer than
     ``IMGHOST_RENDITION_CACHE_MAX_AGE``, then trim the total to its bound."""
-    settings = ctx.settings
+    settings = deps.settings
     cutoff = (now or utcnow()) - dt.timedelta(seconds=settings.rendition_cache_max_age)
     report = SweepReport()
     while True:
-        async with ctx.sessions() as session:
+        async with deps.sessions() as session:
             rows = (
                 await session.execute(
                     select(Rendition.blob_key, Rendition.bytes)
@@ -289,15 +291,15 @@ async def sweep(ctx: AppContext, now: dt.datetime | None = None) -> SweepReport:
             keys = [k for k, _ in rows]
             await _delete_rows(session, keys)
             await session.commit()
-        await _delete_blobs(ctx, keys)
+        await _delete_blobs(deps, keys)
         report.expired += len(keys)
         report.freed_bytes += sum(int(n) for _, n in rows)
         if len(rows) < BATCH:
             break
-    async with ctx.sessions() as session:
+    async with deps.sessions() as session:
         trimmed = await _evict(session, await _sum(session) - settings.rendition_cache_total)
         await session.commit()
-    await _delete_blobs(ctx, [k for k, _ in trimmed])
+    await _delete_blobs(deps, [k for k, _ in trimmed])
     report.trimmed = len(trimmed)
     report.freed_bytes += sum(n for _, n in trimmed)
     if report.expired or report.trimmed:

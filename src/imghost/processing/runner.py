@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar, TypeVarTuple
 
 from imghost.concurrency import run_cpu_bound
-from imghost.context import AppContext
+from imghost.processing.pool import PixelPool
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -24,9 +24,9 @@ POOL_MIN_BYTES = 8_000_000  # the scan reads the whole file into memory
 
 
 async def run_pixels(
-    app: AppContext, pixels: int, size: int, fn: Callable[[*Ts], T], *args: *Ts
+    pool: PixelPool, limit: float, pixels: int, size: int, fn: Callable[[*Ts], T], *args: *Ts
 ) -> T:
-    limit = app.settings.job_timeout
+    """``fn(*args)`` for an image of ``pixels`` pixels and ``size`` bytes, within ``limit`` s."""
     if pixels < POOL_MIN_PIXELS and size < POOL_MIN_BYTES:
         return await asyncio.wait_for(run_cpu_bound("pixels", fn, *args), limit)
-    return await app.pixels.run(limit, fn, *args)
+    return await pool.run(limit, fn, *args)

@@ -8,15 +8,16 @@ so it stays retrievable whatever happens here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
-from imghost.context import AppContext
 from imghost.images import services as images
 from imghost.imaging.probe import ProbeError
-from imghost.jobs.worker import JobContext
+from imghost.jobs.registry import Registry
+from imghost.processing.deps import ProcessingDeps
 from imghost.processing.pixels import Analysis, analyze
 from imghost.processing.runner import run_pixels
 from imghost.processing.variants import PREGENERATED, derived_key
@@ -24,9 +25,18 @@ from imghost.quotas import services as quotas
 
 log = logging.getLogger(__name__)
 
+PROCESS_IMAGE = "process_image"
 
-async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
-    app = jc.app
+
+def register(registry: Registry, deps: ProcessingDeps) -> None:
+    registry.add(
+        PROCESS_IMAGE,
+        functools.partial(process_image, deps),
+        dead=functools.partial(process_image_dead, deps),
+    )
+
+
+async def process_image(app: ProcessingDeps, payload: dict[str, Any]) -> None:
     image_id = str(payload["imageId"])
     async with app.sessions() as session:
         image = await images.get_image(session, image_id)
@@ -39,7 +49,8 @@ async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
         await app.store.download(blob_key, spool)
         try:
             analysis = await run_pixels(
-                app,
+                app.pixels,
+                app.settings.job_timeout,
                 pixels,
                 size,
                 analyze,
@@ -50,23 +61,23 @@ async def process_image(jc: JobContext, payload: dict[str, Any]) -> None:
             )
         except ProbeError as exc:
             # The bytes themselves cannot be processed: retrying will not help.
-            await _mark(jc, image_id, "failed", exc.detail)
+            await _mark(app, image_id, "failed", exc.detail)
             return
         except MemoryError as exc:
             raise MemoryError(
                 "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
             ) from exc
         if not analysis.clean:
-            await _mark(jc, image_id, "quarantined", analysis.reason or "refused by the scan")
+            await _mark(app, image_id, "quarantined", analysis.reason or "refused by the scan")
             return
-        await _store(jc, image_id, blob_key, mime, analysis)
+        await _store(app, image_id, blob_key, mime, analysis)
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
 
 
-async def process_image_dead(app: AppContext, payload: dict[str, Any], error: str) -> None:
+async def process_image_dead(app: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
     """Out of attempts: the image is `failed`; its original stays served to the owner."""
     async with app.sessions() as session:
         await images.mark_unprocessable(
@@ -76,16 +87,16 @@ async def process_image_dead(app: AppContext, payload: dict[str, Any], error: st
 
 
 async def _store(
-    jc: JobContext, image_id: str, blob_key: str, mime: str, analysis: Analysis
+    app: ProcessingDeps, image_id: str, blob_key: str, mime: str, analysis: Analysis
 ) -> None:
-    store = jc.app.store
+    store = app.store
     for name, data in analysis.renders:
         await store.put_bytes(derived_key(blob_key, name), data)
     public_key = None
     if analysis.scrubbed_path is not None:
         public_key = derived_key(blob_key, "original-nogps")
         await store.put_file(public_key, Path(analysis.scrubbed_path), mime)
-    async with jc.app.sessions() as session:
+    async with app.sessions() as session:
         await images.record_processed(
             session,
             image_id,
@@ -101,13 +112,13 @@ async def _store(
         written = {derived_key(blob_key, name): len(data) for name, data in analysis.renders}
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
-        await quotas.derivatives_written(session, jc.app.settings, image_id, written)
+        await quotas.derivatives_written(session, app.settings, image_id, written)
         await session.commit()
     log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 
 
-async def _mark(jc: JobContext, image_id: str, status: str, reason: str) -> None:
-    async with jc.app.sessions() as session:
+async def _mark(app: ProcessingDeps, image_id: str, status: str, reason: str) -> None:
+    async with app.sessions() as session:
         await images.mark_unprocessable(session, image_id, status, reason)
         await session.commit()
     log.warning("image %s %s: %s", image_id, status, reason)

@@ -16,8 +16,9 @@ when its client goes away.
    must be started first: a small still must never wait behind large files.
 
 The routes that validate uploads declare the :func:`validation_scope`
-dependency; it makes the app's pool and gate, and the request whose
-disconnect cancels the check, reachable from the services below them.
+dependency; it makes the app's pool and gate (a :class:`Validation` the
+composition root hands over as ``app.state.validation``), and the request
+whose disconnect cancels the check, reachable from the services below them.
 Without it (services called directly, e.g. by tests or commands) the check
 runs in a thread with the same header limits.
 """
@@ -77,13 +78,25 @@ def gate_for(settings: Settings, pool: PixelPool) -> FairGate:
     )
 
 
+class Validation:
+    """An app's admission to its pixel pool for checks: one per app, built by
+    the composition root. The gate is made by the first check that needs it."""
+
+    def __init__(self, settings: Settings, pool: PixelPool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.gate: FairGate | None = None
+
+    def scope(self, request: Request) -> Scope:
+        if self.gate is None:
+            self.gate = gate_for(self.settings, self.pool)
+        return Scope(self.pool, self.gate, request)
+
+
 async def validation_scope(request: Request) -> None:
     """FastAPI dependency of the routes that validate uploads (see module doc)."""
-    ctx = request.app.state.ctx
-    gate = getattr(request.app.state, "validation_gate", None)
-    if gate is None:
-        gate = request.app.state.validation_gate = gate_for(ctx.settings, ctx.pixels)
-    _scope.set(Scope(ctx.pixels, gate, request))
+    validation: Validation = request.app.state.validation
+    _scope.set(validation.scope(request))
 
 
 def check_if_small(path: Path, settings: Settings) -> ProbeResult | None:

@@ -13,7 +13,8 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs import queue
 from imghost.jobs.models import Job
-from imghost.jobs.worker import JobContext, Worker
+from imghost.jobs.registry import Registry
+from imghost.jobs.worker import Worker
 from imghost.settings import Settings
 
 
@@ -145,10 +146,10 @@ def test_concurrent_claims_never_share_a_job(settings: Settings) -> None:
 def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
     seen: list[int] = []
 
-    async def ok(jc: JobContext, payload: dict[str, Any]) -> None:
+    async def ok(payload: dict[str, Any]) -> None:
         seen.append(payload["n"])
 
-    async def broken(jc: JobContext, payload: dict[str, Any]) -> None:
+    async def broken(payload: dict[str, Any]) -> None:
         raise RuntimeError("kaput")
 
     async def scenario(ctx: AppContext) -> None:
@@ -157,7 +158,13 @@ def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
             bad = queue.enqueue(s, "broken", {}, max_attempts=1).id
             unknown = queue.enqueue(s, "nope", {}, max_attempts=1).id
             await s.commit()
-        worker = Worker(ctx, {"ok": ok, "broken": broken}, concurrency=2, run_gc=False)
+        registry = Registry()
+        registry.add("ok", ok)
+        registry.add("broken", broken)
+        lease, timeout = ctx.settings.job_lease, ctx.settings.job_timeout
+        worker = Worker(
+            ctx.sessions, registry, lease=lease, timeout=timeout, concurrency=2, periodic=False
+        )
         assert await worker.run_until_idle() == 5
         assert sorted(seen) == [0, 1, 2]
         for job_id in good:

@@ -51,13 +51,13 @@ def run_sweep(
     async def work(ctx: AppContext) -> SweepReport:
         if fail_after is not None:
             ctx = dataclasses.replace(ctx, store=FailingStore(ctx.store, fail_after))
-        return await sweep(ctx, now)
+        return await sweep(ctx.purging, now)
 
     return with_ctx(live, work)
 
 
 def run_gc(live: LiveServer, grace: int = 0, dry_run: bool = True) -> GcReport:
-    return with_ctx(live, lambda ctx: collect(ctx, grace, dry_run=dry_run))
+    return with_ctx(live, lambda ctx: collect(ctx.gc, grace, dry_run=dry_run))
 
 
 class StoreDown(RuntimeError):

@@ -247,7 +247,7 @@ def test_crash_after_the_bytes_before_the_rows(client: httpx.Client, live: LiveS
             await session.commit()
             image = await session.get(Image, image_id)
             blob_key, public_key = image.blob_key, image.public_blob_key
-        await purge._delete_bytes(ctx, blob_key, public_key, [])
+        await purge._delete_bytes(ctx.purging, blob_key, public_key, [])
 
     with_ctx(live, bytes_only)
     assert image_keys(live, owner.user_id, image_id) == []

@@ -17,7 +17,7 @@ def run_gc(live: LiveServer, grace: int) -> GcReport:
     async def _run() -> GcReport:
         ctx = AppContext.build(live.settings)
         try:
-            return await collect(ctx, grace=grace)
+            return await collect(ctx.gc, grace=grace)
         finally:
             await ctx.close()
 

@@ -90,8 +90,6 @@ def test_notify_follows_the_callers_transaction(settings: Settings) -> None:
 
 
 def test_jobs_are_idempotent_and_dead_jobs_settle(settings: Settings) -> None:
-    from imghost.jobs.queue import ClaimedJob
-    from imghost.jobs.worker import JobContext
     from imghost.notifications import tasks
     from tests.integration.notifications.receivers import WebhookReceiver
 
@@ -124,38 +122,32 @@ def test_jobs_are_idempotent_and_dead_jobs_settle(settings: Settings) -> None:
                 ]
                 note_ids = list(await s.scalars(select(Notification.id)))
 
-            def job_ctx(kind: str) -> JobContext:
-                return JobContext(ctx, ClaimedJob("job_x", kind, {}, 1, 5))
-
             # The same attempt twice (a job rerun after a crash): one request.
             payload = {"deliveryId": first, "attempt": 1}
-            await tasks.deliver_webhook(job_ctx(WEBHOOK_JOB), payload)
-            await tasks.deliver_webhook(job_ctx(WEBHOOK_JOB), payload)
+            await tasks.deliver_webhook(ctx.notifications, payload)
+            await tasks.deliver_webhook(ctx.notifications, payload)
             assert len(receiver.requests) == 1
             async with ctx.sessions() as s:
                 delivery = await s.get(WebhookDelivery, first)
                 assert delivery is not None and delivery.status == "succeeded"
 
             # A job that kept crashing: its dead hook fails the delivery.
-            await tasks.deliver_webhook_dead(ctx, {"deliveryId": second}, "boom")
+            await tasks.deliver_webhook_dead(ctx.notifications, {"deliveryId": second}, "boom")
             async with ctx.sessions() as s:
                 delivery = await s.get(WebhookDelivery, second)
                 assert delivery is not None and delivery.status == "failed"
                 assert delivery.last_error == "boom" and delivery.finished_at is not None
-            await tasks.deliver_webhook(job_ctx(WEBHOOK_JOB), {"deliveryId": second, "attempt": 1})
+            await tasks.deliver_webhook(ctx.notifications, {"deliveryId": second, "attempt": 1})
             assert len(receiver.requests) == 1  # a failed delivery is not sent
 
             # E-mail: without SMTP the job settles `skipped`, and a rerun does nothing;
             # a dead e-mail job marks it `failed`.
             no_smtp = AppContext.build(Settings(**{**_fields(settings), "smtp_url": ""}))
             try:
-                await tasks.send_email(
-                    JobContext(no_smtp, ClaimedJob("job_y", EMAIL_JOB, {}, 1, 5)),
-                    {"notificationId": note_ids[0]},
-                )
+                await tasks.send_email(no_smtp.notifications, {"notificationId": note_ids[0]})
             finally:
                 await no_smtp.close()
-            await tasks.send_email_dead(ctx, {"notificationId": note_ids[1]}, "boom")
+            await tasks.send_email_dead(ctx.notifications, {"notificationId": note_ids[1]}, "boom")
             async with ctx.sessions() as s:
                 statuses = {n.id: n.email_status for n in await s.scalars(select(Notification))}
             assert statuses == {note_ids[0]: "skipped", note_ids[1]: "failed"}

@@ -10,9 +10,8 @@ import anyio
 import httpx
 from PIL import Image
 
+from imghost import composition
 from imghost.context import AppContext
-from imghost.jobs.registry import dead_handlers, handlers
-from imghost.jobs.worker import Worker
 from imghost.processing import ondemand
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload, upload_ok
@@ -139,7 +138,7 @@ def test_before_processing(settings_factory: Any) -> None:
         async def work() -> int:
             ctx = AppContext.build(live.settings)
             try:
-                return await Worker(ctx, handlers(), dead_handlers(), run_gc=False).run_until_idle()
+                return await composition.worker(ctx, periodic=False).run_until_idle()
             finally:
                 await ctx.close()
 

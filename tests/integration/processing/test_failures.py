@@ -12,10 +12,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from imghost import composition
 from imghost.context import AppContext
 from imghost.jobs import queue
-from imghost.jobs.registry import dead_handlers, handlers
-from imghost.jobs.worker import Worker
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload, wait_processed
 
@@ -33,7 +32,7 @@ def work(live: LiveServer, max_seconds: float = 120) -> int:
     async def main() -> int:
         ctx = AppContext.build(live.settings)
         try:
-            worker = Worker(ctx, handlers(), dead_handlers(), concurrency=1, run_gc=False)
+            worker = composition.worker(ctx, concurrency=1, periodic=False)
             return await worker.run_until_idle(max_seconds)
         finally:
             await ctx.close()
@@ -80,7 +79,7 @@ def test_processing_twice_leaves_the_same_state(client: httpx.Client, live: Live
             async with ctx.sessions() as s:
                 queue.enqueue(s, "process_image", {"imageId": image_id}, image_id=image_id)
                 await s.commit()
-            await Worker(ctx, handlers(), dead_handlers(), run_gc=False).run_until_idle()
+            await composition.worker(ctx, periodic=False).run_until_idle()
         finally:
             await ctx.close()
 

@@ -134,17 +134,17 @@ def test_eviction_by_use_and_age_removes_rows_and_blobs(settings_factory: Any) -
             return derived_key(blob, f"t/w_{width},c_inside,q_82.png")
 
         async def work(ctx: AppContext) -> None:
-            cache = rendition_cache.RenditionCache()
+            cache = rendition_cache.RenditionCache(ctx.processing)
 
             async def keep(image: dict[str, Any], width: int, size: int = 1_000) -> bool:
-                return await cache.store(ctx, image["imageId"], key(image, width), b"x" * size)
+                return await cache.store(image["imageId"], key(image, width), b"x" * size)
 
             # Per image: a third 1 kB rendition evicts the least recently used.
             assert await keep(first, 1) and await keep(first, 2)
-            cache.used(ctx, key(first, 1))  # noted, written in one batch
+            cache.used(key(first, 1))  # noted, written in one batch
             assert cache._flusher is not None
             cache._flusher.cancel()
-            await cache.flush(ctx)
+            await cache.flush()
             assert await keep(first, 3)
             assert await _keys(ctx) == {key(first, 1), key(first, 3)}
             # Too large for the per-image bound: not kept, nothing evicted.
@@ -164,7 +164,7 @@ def test_eviction_by_use_and_age_removes_rows_and_blobs(settings_factory: Any) -
                     .values(last_used_at=long_ago)
                 )
                 await session.commit()
-            report = await rendition_cache.sweep(ctx)
+            report = await rendition_cache.sweep(ctx.processing)
             assert (report.expired, report.trimmed, report.freed_bytes) == (1, 0, 1_000)
             assert await _keys(ctx) == {key(second, 1), key(second, 2)}
             assert not await _exists(ctx, key(first, 3))
@@ -172,7 +172,7 @@ def test_eviction_by_use_and_age_removes_rows_and_blobs(settings_factory: Any) -
             # A blob whose row is gone (a crash between the two deletes) is
             # removed by gc; tracked renditions are neither orphans nor removed.
             await ctx.store.put_bytes(key(first, 9), b"y" * 10)
-            gc = await collect(ctx, grace=0)
+            gc = await collect(ctx.gc, grace=0)
             assert (gc.untracked_renditions, gc.orphan_blobs) == (1, 0)
             assert not await _exists(ctx, key(first, 9))
             assert await _exists(ctx, key(second, 1))

@@ -232,7 +232,7 @@ def test_gc_releases_the_reservations_of_expired_uploads(settings_factory: Any) 
 
         with_ctx(live.settings, age)
         assert usage(client, user)["reservedBytes"] == SIZE
-        report = with_ctx(live.settings, lambda ctx: collect(ctx))
+        report = with_ctx(live.settings, lambda ctx: collect(ctx.gc))
         assert report.quota_reservations == 1
         assert usage(client, user)["reservedBytes"] == 0
         assert reservations(live) == []

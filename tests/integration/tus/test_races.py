@@ -115,7 +115,7 @@ def test_gc_keeps_the_partials_a_pending_final_upload_needs(
     [final_id] = upload_ids(live.settings, concat="final")
     final = f"/v1/tus/{final_id}"
     # gc runs while the client waits to retry: the partials are the final's bytes.
-    with_ctx(live.settings, lambda ctx: collect(ctx, grace=0))
+    with_ctx(live.settings, lambda ctx: collect(ctx.gc, grace=0))
     r = patch(client, user, final, len(data), b"")
     assert r.status_code == 204, r.text
     assert original(client, user, final) == data
@@ -134,7 +134,7 @@ def test_terminating_a_final_upload_frees_its_partials(
     [final_id] = upload_ids(live.settings, concat="final")
     r = client.delete(f"/v1/tus/{final_id}", headers={**TUS, **user.headers})
     assert r.status_code == 204, r.text
-    with_ctx(live.settings, lambda ctx: collect(ctx, grace=0))
+    with_ctx(live.settings, lambda ctx: collect(ctx.gc, grace=0))
     assert leftovers(live.settings) == []
     for path in paths:
         assert upload_row(live.settings, path.rsplit("/", 1)[-1]).cleaned_at is not None

@@ -136,7 +136,7 @@ def test_expired_uploads_are_collected(big_live: LiveServer) -> None:
                     update(Upload).where(Upload.id == upload_id).values(expires_at=past)
                 )
                 await session.commit()
-            return await collect(ctx, grace=0)
+            return await collect(ctx.gc, grace=0)
 
         report = with_ctx(big_live.settings, expire_and_collect)
         assert report.tus_expired == 1
@@ -159,7 +159,7 @@ def test_gc_removes_bytes_no_upload_owns(big_live: LiveServer) -> None:
             async with ctx.sessions() as session:
                 await session.execute(delete(Upload).where(Upload.id == upload_id))
                 await session.commit()
-            return await collect(ctx, grace=0)
+            return await collect(ctx.gc, grace=0)
 
         report = with_ctx(big_live.settings, forget_and_collect)
         # local: the file; S3: the tail object and the multipart upload, which

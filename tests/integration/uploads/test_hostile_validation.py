@@ -77,7 +77,8 @@ def test_hostile_uploads_neither_starve_others_nor_outlive_their_client(
         # its queued uploads never start one.
         assert wait_exited(hostile, 10) == []
         wait_for(lambda: pool.busy == 0, 10, "the pool to be idle")
-        gate = live.app.state.validation_gate
+        gate = live.app.state.validation.gate
+        assert gate is not None
         wait_for(lambda: gate.queued == 0, 10, "the fair queue to be empty")
 
 
@@ -106,7 +107,7 @@ def test_queue_bound_answers_429(settings_factory: Any) -> None:
         try:
             wait_for(lambda: _pool(live).busy == 1, 30, "the first upload to be decoding")
             gate_sockets.append(start_upload(live.port, user, gif_bomb(10_000, 2000, 2000)))
-            wait_for(lambda: live.app.state.validation_gate.queued == 1, 30, "the second to queue")
+            wait_for(lambda: live.app.state.validation.gate.queued == 1, 30, "the second to queue")
             r = upload(client, user, data=gif_bomb(10_000, 2000, 2000), filename="third.gif")
             body = assert_problem(r, 429, "validation_busy")
             assert "waiting" in body["detail"] and int(r.headers["retry-after"]) > 0
@@ -130,7 +131,7 @@ def test_tus_uploads_get_the_same_bounds(settings_factory: Any) -> None:
         assert time.monotonic() - started < 10
         # Checked in the pool (the route declares the validation scope), whose
         # process was killed at the budget.
-        assert live.app.state.validation_gate is not None
+        assert live.app.state.validation.gate is not None
         wait_for(lambda: _pool(live).busy == 0, 10, "the pool to be idle")
 
 

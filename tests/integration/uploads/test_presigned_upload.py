@@ -155,7 +155,7 @@ def test_expired_upload_and_gc(settings_factory: Any) -> None:
         async def run_gc() -> tuple[Any, bool]:
             ctx = AppContext.build(live.settings)
             try:
-                report = await collect(ctx, grace=0)
+                report = await collect(ctx.gc, grace=0)
                 gone = await ctx.store.head(f"uploads/{up['uploadId']}") is None
             finally:
                 await ctx.close()

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from imghost.analytics import flush as flushing
 from imghost.analytics.counter import Batch, ViewCounter
-from imghost.context import AppContext
 
 pytestmark = pytest.mark.anyio
 
@@ -62,10 +61,10 @@ async def test_a_failed_flush_keeps_the_counts_for_the_next(writer: Writer) -> N
     ctx = fake_ctx()
     ctx.views.record("img_a", "u_1", "view", 10)
     writer.fail = 1
-    assert await flushing.flush(cast(AppContext, ctx)) is False
+    assert await flushing.flush(ctx.views, ctx.sessions) is False
     assert writer.batches == [] and ctx.views.pending() == 1
     ctx.views.record("img_a", "u_1", "download", 5)
-    assert await flushing.flush(cast(AppContext, ctx)) is True
+    assert await flushing.flush(ctx.views, ctx.sessions) is True
     [batch] = writer.batches
     counts = next(iter(batch.images.values()))
     assert (counts.views, counts.downloads, counts.bandwidth_bytes) == (1, 1, 15)
@@ -73,7 +72,8 @@ async def test_a_failed_flush_keeps_the_counts_for_the_next(writer: Writer) -> N
 
 
 async def test_nothing_counted_writes_nothing(writer: Writer) -> None:
-    assert await flushing.flush(cast(AppContext, fake_ctx())) is True
+    ctx = fake_ctx()
+    assert await flushing.flush(ctx.views, ctx.sessions) is True
     assert writer.batches == []
 
 
@@ -87,7 +87,7 @@ async def test_cancelled_mid_write_gives_the_counts_back(monkeypatch: pytest.Mon
     monkeypatch.setattr(flushing, "write_counts", slow_write)
     ctx = fake_ctx()
     ctx.views.record("img_a", "u_1", "view", 10)
-    task = asyncio.create_task(flushing.flush(cast(AppContext, ctx)))
+    task = asyncio.create_task(flushing.flush(ctx.views, ctx.sessions))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -97,7 +97,7 @@ async def test_cancelled_mid_write_gives_the_counts_back(monkeypatch: pytest.Mon
 
 async def test_flusher_writes_periodically_and_once_more_on_stop(writer: Writer) -> None:
     ctx = fake_ctx(interval=0.05)
-    flusher = flushing.Flusher(cast(AppContext, ctx))
+    flusher = flushing.Flusher(ctx.views, ctx.sessions, ctx.settings.analytics_flush_interval)
     flusher.start()
     ctx.views.record("img_a", "u_1", "view", 1)
     for _ in range(100):

@@ -37,7 +37,7 @@ def test_bounds_are_validated() -> None:
             check_settings(Settings(**bad))
 
 
-class _Ctx:
+class _Deps:
     settings = Settings(rendition_cache_max_age=3600)
 
 
@@ -46,18 +46,18 @@ async def test_a_rendition_is_noted_once_per_interval(monkeypatch: Any) -> None:
     """A hit costs a dict lookup; the database hears of it once per interval."""
     flushed: list[int] = []
 
-    async def flush(self: RenditionCache, ctx: Any) -> None:
+    async def flush(self: RenditionCache) -> None:
         flushed.append(len(self._pending))
         self._pending = set()
 
     monkeypatch.setattr(RenditionCache, "flush", flush)
     monkeypatch.setattr(rendition_cache, "FLUSH_DELAY", 0)
-    cache = RenditionCache()
-    ctx: Any = _Ctx()
-    assert touch_every(ctx.settings) == 900
+    deps: Any = _Deps()
+    cache = RenditionCache(deps)
+    assert touch_every(deps.settings) == 900
     for _ in range(100):
-        cache.used(ctx, "a/img_1/derived/v1/t/w_1.png")
-    cache.used(ctx, "a/img_1/derived/v1/t/w_2.png")
+        cache.used("a/img_1/derived/v1/t/w_1.png")
+    cache.used("a/img_1/derived/v1/t/w_2.png")
     assert cache._flusher is not None
     await cache._flusher
     assert flushed == [2]

@@ -1,0 +1,36 @@
+"""The composition root's wiring of background work: which feature runs
+which job kind, and the worker that runs them.
+
+Used by ``create_app`` (the in-process worker), ``imghost worker`` and tests;
+jobs/ itself knows no feature.
+"""
+
+from __future__ import annotations
+
+from imghost.context import AppContext
+from imghost.jobs.registry import Registry
+from imghost.jobs.worker import Worker, default_concurrency
+from imghost.maintenance import tasks as maintenance_tasks
+from imghost.notifications import tasks as notification_tasks
+from imghost.processing import tasks as processing_tasks
+
+
+def job_registry(ctx: AppContext) -> Registry:
+    registry = Registry()
+    processing_tasks.register(registry, ctx.processing)
+    notification_tasks.register(registry, ctx.notifications)
+    maintenance_tasks.register(registry, ctx.maintenance, every=ctx.settings.gc_interval)
+    return registry
+
+
+def worker(ctx: AppContext, *, concurrency: int | None = None, periodic: bool = True) -> Worker:
+    """A worker for every registered kind; ``periodic=False``: queued jobs only."""
+    settings = ctx.settings
+    return Worker(
+        ctx.sessions,
+        job_registry(ctx),
+        lease=settings.job_lease,
+        timeout=settings.job_timeout,
+        concurrency=concurrency or default_concurrency(settings.worker_concurrency),
+        periodic=periodic,
+    )

@@ -1,0 +1,20 @@
+"""What processing needs from the running app, handed over by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from imghost.processing.pool import PixelPool
+from imghost.settings import Settings
+from imghost.storage import BlobStore
+
+
+@dataclass(frozen=True)
+class ProcessingDeps:
+    sessions: async_sessionmaker[AsyncSession]
+    store: BlobStore
+    # Pixel work of big images (jobs and on-demand renders) runs in its processes.
+    pixels: PixelPool
+    settings: Settings

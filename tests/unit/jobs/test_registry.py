@@ -1,0 +1,51 @@
+"""The registry the composition root fills: every kind once, each feature's kinds there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imghost import composition
+from imghost.context import AppContext
+from imghost.jobs.registry import Registry
+from imghost.maintenance.tasks import MAINTENANCE
+from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
+from imghost.processing.tasks import PROCESS_IMAGE
+from imghost.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def _nothing(payload: dict[str, object]) -> None:
+    return None
+
+
+async def _tick() -> None:
+    return None
+
+
+def test_a_kind_is_registered_once() -> None:
+    registry = Registry()
+    registry.add("a", _nothing)
+    with pytest.raises(ValueError, match="'a'"):
+        registry.add("a", _nothing)
+    with pytest.raises(ValueError, match="'a'"):
+        registry.every("a", 60, _tick)
+
+
+async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}",
+        storage_url=f"file://{tmp_path / 'blobs'}",
+        gc_interval=123,
+    )
+    ctx = AppContext.build(settings)
+    try:
+        registry = composition.job_registry(ctx)
+    finally:
+        await ctx.close()
+    assert set(registry.handlers) == {PROCESS_IMAGE, EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB}
+    assert set(registry.dead_handlers) == {PROCESS_IMAGE, EMAIL_JOB, WEBHOOK_JOB}
+    assert list(registry.periodic) == [MAINTENANCE]
+    assert registry.periodic[MAINTENANCE].every == 123
