@@ -36,50 +36,50 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
     )
 
 
-async def process_image(app: ProcessingDeps, payload: dict[str, Any]) -> None:
+async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
     image_id = str(payload["imageId"])
-    async with app.sessions() as session:
+    async with deps.sessions() as session:
         image = await images.get_image(session, image_id)
         if image is None or image.deleted_at is not None:
             return  # deleted meanwhile: nothing to do
         blob_key, fmt, mime = image.blob_key, image.format, image.mime_type
         pixels, size = image.width * image.height * max(image.frames, 1), image.size
-    spool = app.store.staging_dir / f"job-{uuid.uuid4().hex}"
+    spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
     try:
-        await app.store.download(blob_key, spool)
+        await deps.store.download(blob_key, spool)
         try:
             analysis = await run_pixels(
-                app.pixels,
-                app.settings.job_timeout,
+                deps.pixels,
+                deps.settings.job_timeout,
                 pixels,
                 size,
                 analyze,
                 str(spool),
                 fmt,
-                app.settings.max_pixels,
+                deps.settings.max_pixels,
                 list(PREGENERATED),
             )
         except ProbeError as exc:
             # The bytes themselves cannot be processed: retrying will not help.
-            await _mark(app, image_id, "failed", exc.detail)
+            await _mark(deps, image_id, "failed", exc.detail)
             return
         except MemoryError as exc:
             raise MemoryError(
                 "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
             ) from exc
         if not analysis.clean:
-            await _mark(app, image_id, "quarantined", analysis.reason or "refused by the scan")
+            await _mark(deps, image_id, "quarantined", analysis.reason or "refused by the scan")
             return
-        await _store(app, image_id, blob_key, mime, analysis)
+        await _store(deps, image_id, blob_key, mime, analysis)
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
 
 
-async def process_image_dead(app: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
+async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
     """Out of attempts: the image is `failed`; its original stays served to the owner."""
-    async with app.sessions() as session:
+    async with deps.sessions() as session:
         await images.mark_unprocessable(
             session, str(payload["imageId"]), "failed", f"processing failed: {error}"
         )
@@ -87,16 +87,16 @@ async def process_image_dead(app: ProcessingDeps, payload: dict[str, Any], error
 
 
 async def _store(
-    app: ProcessingDeps, image_id: str, blob_key: str, mime: str, analysis: Analysis
+    deps: ProcessingDeps, image_id: str, blob_key: str, mime: str, analysis: Analysis
 ) -> None:
-    store = app.store
+    store = deps.store
     for name, data in analysis.renders:
         await store.put_bytes(derived_key(blob_key, name), data)
     public_key = None
     if analysis.scrubbed_path is not None:
         public_key = derived_key(blob_key, "original-nogps")
         await store.put_file(public_key, Path(analysis.scrubbed_path), mime)
-    async with app.sessions() as session:
+    async with deps.sessions() as session:
         await images.record_processed(
             session,
             image_id,
@@ -112,13 +112,13 @@ async def _store(
         written = {derived_key(blob_key, name): len(data) for name, data in analysis.renders}
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
-        await quotas.derivatives_written(session, app.settings, image_id, written)
+        await quotas.derivatives_written(session, deps.settings, image_id, written)
         await session.commit()
     log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 
 
-async def _mark(app: ProcessingDeps, image_id: str, status: str, reason: str) -> None:
-    async with app.sessions() as session:
+async def _mark(deps: ProcessingDeps, image_id: str, status: str, reason: str) -> None:
+    async with deps.sessions() as session:
         await images.mark_unprocessable(session, image_id, status, reason)
         await session.commit()
     log.warning("image %s %s: %s", image_id, status, reason)
