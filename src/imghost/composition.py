@@ -7,11 +7,16 @@ jobs/ itself knows no feature.
 
 from __future__ import annotations
 
+import functools
+
 from imghost.context import AppContext
 from imghost.jobs.registry import Registry
 from imghost.jobs.worker import Worker, default_concurrency
+from imghost.lifecycle import purge
+from imghost.maintenance import gc
 from imghost.maintenance import tasks as maintenance_tasks
 from imghost.notifications import tasks as notification_tasks
+from imghost.processing import rendition_cache
 from imghost.processing import tasks as processing_tasks
 
 
@@ -19,8 +24,16 @@ def job_registry(ctx: AppContext) -> Registry:
     registry = Registry()
     processing_tasks.register(registry, ctx.processing)
     notification_tasks.register(registry, ctx.notifications)
-    maintenance_tasks.register(registry, ctx.maintenance, every=ctx.settings.gc_interval)
+    maintenance_tasks.register(registry, maintenance_steps(ctx), every=ctx.settings.gc_interval)
     return registry
+
+
+def maintenance_steps(ctx: AppContext) -> maintenance_tasks.Steps:
+    return maintenance_tasks.Steps(
+        purge_sweep=functools.partial(purge.sweep, ctx.purging),
+        rendition_sweep=functools.partial(rendition_cache.sweep, ctx.processing),
+        gc=functools.partial(gc.collect, ctx.gc),
+    )
 
 
 def worker(ctx: AppContext, *, concurrency: int | None = None, periodic: bool = True) -> Worker:

@@ -26,7 +26,6 @@ from imghost.db import create_engine, session_factory
 from imghost.imaging.sniff import sniff
 from imghost.lifecycle.purge import PurgeDeps
 from imghost.maintenance.gc import GcDeps
-from imghost.maintenance.tasks import MaintenanceDeps
 from imghost.notifications.tasks import NotificationDeps
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.ondemand import OnDemandRenderer
@@ -94,10 +93,6 @@ class AppContext:
     @functools.cached_property
     def gc(self) -> GcDeps:
         return GcDeps(self.sessions, self.store, self.resumable, self.settings.gc_grace)
-
-    @functools.cached_property
-    def maintenance(self) -> MaintenanceDeps:
-        return MaintenanceDeps(self.purging, self.processing, self.gc)
 
     @functools.cached_property
     def notifications(self) -> NotificationDeps:

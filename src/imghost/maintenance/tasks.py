@@ -6,7 +6,8 @@ and gc, in that order.
 Each worker that runs periodic kinds runs it (`imghost worker`, and the
 in-process worker of `imghost serve`); every step is safe in several
 processes at once. A step that fails is logged and the others still run: the
-next pass retries it.
+next pass retries it. The steps belong to their features; the composition
+root binds each to what it needs and hands them over as a :class:`Steps`.
 """
 
 from __future__ import annotations
@@ -17,36 +18,32 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from imghost.jobs.registry import Registry
-from imghost.lifecycle.purge import PurgeDeps
-from imghost.lifecycle.purge import sweep as purge_sweep
-from imghost.maintenance.gc import GcDeps, collect
-from imghost.processing.deps import ProcessingDeps
-from imghost.processing.rendition_cache import sweep as rendition_sweep
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE = "maintenance"
 
+Step = Callable[[], Awaitable[object]]
+
 
 @dataclass(frozen=True)
-class MaintenanceDeps:
-    purge: PurgeDeps
-    renditions: ProcessingDeps
-    gc: GcDeps
+class Steps:
+    purge_sweep: Step  # lifecycle.purge.sweep
+    rendition_sweep: Step  # processing.rendition_cache.sweep
+    gc: Step  # maintenance.gc.collect
 
 
-def register(registry: Registry, deps: MaintenanceDeps, every: float) -> None:
-    registry.every(MAINTENANCE, every, functools.partial(run_pass, deps))
+def register(registry: Registry, steps: Steps, every: float) -> None:
+    registry.every(MAINTENANCE, every, functools.partial(run_pass, steps))
 
 
-async def run_pass(deps: MaintenanceDeps) -> None:
-    steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+async def run_pass(steps: Steps) -> None:
+    for name, step in (
         # The purge sweep first: what it removes is then not seen as orphaned.
-        ("purge sweep", lambda: purge_sweep(deps.purge)),
-        ("rendition cache sweep", lambda: rendition_sweep(deps.renditions)),
-        ("gc run", lambda: collect(deps.gc)),
-    ]
-    for name, step in steps:
+        ("purge sweep", steps.purge_sweep),
+        ("rendition cache sweep", steps.rendition_sweep),
+        ("gc run", steps.gc),
+    ):
         try:
             await step()
         except Exception:

@@ -176,4 +176,3 @@ class OnDemandRenderer:
         finally:
             spool.unlink(missing_ok=True)
         return rendered.data
-

@@ -19,7 +19,6 @@ from imghost.access.policy import Action
 from imghost.albums.uploads import album_field, with_album
 from imghost.auth.services import Actor
 from imghost.bodies import BodyTooLarge, content_length
-from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
@@ -139,7 +138,7 @@ def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
 
 
 async def _direct_upload(
-    request: Request, content_type: str, actor: Actor, db: Db, ctx: AppContext
+    request: Request, content_type: str, actor: Actor, db: Db, ctx: Ctx
 ) -> JSONResponse:
     settings = ctx.settings
     # The body is read before the session's first statement: no pooled
@@ -204,7 +203,7 @@ async def _direct_upload(
 
 
 @asynccontextmanager
-async def _holding(ctx: AppContext, account_id: str, size: int) -> AsyncIterator[str]:
+async def _holding(ctx: Ctx, account_id: str, size: int) -> AsyncIterator[str]:
     """Reserve ``size`` bytes of the account's quota for one file of a direct
     upload, committed at once (so concurrent requests see it), released if
     the block fails; yields the reservation's id.
@@ -235,7 +234,7 @@ async def _holding(ctx: AppContext, account_id: str, size: int) -> AsyncIterator
         raise
 
 
-async def _charge(db: Db, ctx: AppContext, image: Image, hold_id: str) -> None:
+async def _charge(db: Db, ctx: Ctx, image: Image, hold_id: str) -> None:
     """Convert the reservation for ``image``, whose blob is stored and whose
     row is pending in ``db``. Charging flushes that row: if that (or anything
     here) fails, the blob goes at once, as when its commit fails."""
@@ -265,7 +264,7 @@ async def _read_json(request: Request) -> Any:
         raise AppError(400, "invalid_json", "The request body is not valid JSON.") from exc
 
 
-async def _finalize(request: Request, actor: Actor, db: Db, ctx: AppContext) -> JSONResponse:
+async def _finalize(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONResponse:
     try:
         body = FinalizeIn.model_validate(await _read_json(request))
     except ValidationError as exc:

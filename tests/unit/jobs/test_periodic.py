@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from imghost import composition
 from imghost.jobs import worker
-from imghost.jobs.registry import Registry
-from imghost.maintenance import tasks
+from imghost.lifecycle import purge
+from imghost.maintenance import gc
+from imghost.maintenance.tasks import MAINTENANCE
+from imghost.processing import rendition_cache
+from imghost.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -31,15 +35,21 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
 
         return run
 
-    monkeypatch.setattr(tasks, "purge_sweep", step("purge"))
-    monkeypatch.setattr(tasks, "rendition_sweep", step("renditions", fail=True))
-    monkeypatch.setattr(tasks, "collect", step("gc"))
+    monkeypatch.setattr(purge, "sweep", step("purge"))
+    monkeypatch.setattr(rendition_cache, "sweep", step("renditions", fail=True))
+    monkeypatch.setattr(gc, "collect", step("gc"))
     monkeypatch.setattr(random, "uniform", lambda a, b: 0.0)  # no start-up delay
-    registry = Registry()
-    deps: Any = SimpleNamespace(purge=None, renditions=None, gc=None)
-    tasks.register(registry, deps, every=0)
+    # The registry the composition root gives every worker.
+    ctx: Any = SimpleNamespace(
+        settings=Settings(gc_interval=0),
+        processing=None,
+        notifications=None,
+        purging=None,
+        gc=None,
+    )
+    registry = composition.job_registry(ctx)
     runner = worker.Worker.__new__(worker.Worker)
-    task = asyncio.create_task(runner._periodic(registry.periodic[tasks.MAINTENANCE]))
+    task = asyncio.create_task(runner._periodic(registry.periodic[MAINTENANCE]))
     try:
         await asyncio.wait_for(second_pass.wait(), 5)
     finally:
