@@ -7,17 +7,13 @@ enforced that drop would cascade (rebuilding `users` deleted every image).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from sqlalchemy import text
 
 from imghost.db import create_engine
 from imghost.migrate import upgrade
-from imghost.testing.servers import PostgresServer, psql
 
 SEED = [
     "INSERT INTO users (id, username, email, password_hash, default_visibility, keep_gps,"
@@ -49,54 +45,42 @@ def _run(url: str, statements: list[str], params: dict[str, Any]) -> dict[str, i
     return anyio.run(main)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    pg: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    psql(pg, f"CREATE DATABASE {name}")
-    yield pg.url(name)
-    psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def test_upgrading_from_the_first_revision_keeps_every_row(empty_database: str) -> None:
-    upgrade(empty_database, "0001")
+def test_upgrading_from_the_first_revision_keeps_every_row(database: str) -> None:
+    upgrade(database, "0001")
     now = dt.datetime.now(dt.UTC)
-    assert _run(empty_database, SEED, {"now": now}) == COUNTS
-    upgrade(empty_database)
-    assert _run(empty_database, [], {}) == COUNTS
+    assert _run(database, SEED, {"now": now}) == COUNTS
+    upgrade(database)
+    assert _run(database, [], {}) == COUNTS
     # The tag rows got their copies of the image's sort keys, and the triggers
     # that keep them exist at head (an SQLite batch rebuild would drop them).
     listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
-    assert _scalar(empty_database, listed) == 1
+    assert _scalar(database, listed) == 1
     # The same for the text index row (0011).
     text_listed = (
         "SELECT count(*) FROM image_search WHERE owner_id = 'u_1' AND listed"
         " AND created_at IS NOT NULL"
     )
-    assert _scalar(empty_database, text_listed) == 1
-    _run(empty_database, ["UPDATE images SET visibility = 'private'"], {})
-    assert _scalar(empty_database, listed) == 0
-    assert _scalar(empty_database, text_listed) == 0
+    assert _scalar(database, text_listed) == 1
+    _run(database, ["UPDATE images SET visibility = 'private'"], {})
+    assert _scalar(database, listed) == 0
+    assert _scalar(database, text_listed) == 0
     # A text row written without the copies (an older release during a
     # rolling upgrade) gets them from the image.
     second_image = SEED[1].replace("img_1", "img_2").replace("'private'", "'public'")
     text_row = (
         "INSERT INTO image_search (image_id, title) VALUES ('img_2', 'x')"
-        if empty_database.startswith("sqlite")
+        if database.startswith("sqlite")
         else "INSERT INTO image_search (image_id, document) VALUES ('img_2', to_tsvector('x'))"
     )
-    _run(empty_database, [second_image, text_row], {"now": now})
-    assert _scalar(empty_database, text_listed) == 1
+    _run(database, [second_image, text_row], {"now": now})
+    assert _scalar(database, text_listed) == 1
     _run(
-        empty_database,
+        database,
         ["INSERT INTO image_tags (image_id, tag, position) VALUES ('img_1', 'winter', 1)"],
         {},
     )
     fresh = "SELECT count(*) FROM image_tags WHERE tag = 'winter' AND created_at IS NOT NULL"
-    assert _scalar(empty_database, fresh) == 1
+    assert _scalar(database, fresh) == 1
 
 
 def _scalar(url: str, sql: str) -> int:

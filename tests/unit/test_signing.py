@@ -1,17 +1,29 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from imghost.signing import (
+    LINK_GRANT,
+    SIGNED_URL,
+    UPLOAD_PUT,
+    WEBHOOK,
     BadSignature,
+    Purpose,
     SigningKeys,
     mint_link_grant,
+    sign,
     sign_url,
+    verify,
     verify_link_grant,
     verify_url,
 )
+from imghost.uploads.signing import sign_upload, verify_upload
 
 KEYS = SigningKeys.parse("new:" + "n" * 32 + ",old:" + "o" * 32, "unused")
 NOW = 1_800_000_000
@@ -91,3 +103,50 @@ def test_link_grant_round_trip_and_tamper(link_id: str) -> None:
     other = token.replace(link_id, link_id + "x", 1)
     with pytest.raises(BadSignature):
         verify_link_grant(KEYS, other, NOW)
+
+
+# --- the one signer under every format ------------------------------------------------
+
+
+def test_a_signature_for_one_purpose_never_verifies_for_another() -> None:
+    one = SigningKeys.single("s" * 32)
+    purposes = [SIGNED_URL, LINK_GRANT, UPLOAD_PUT, WEBHOOK]
+    for made_for in purposes:
+        kid, mac = sign(one, made_for, "img_1", "1800000000")
+        assert verify(one, made_for, kid, mac, "img_1", "1800000000")
+        for other in purposes:
+            if other is not made_for:
+                assert not verify(one, other, kid, mac, "img_1", "1800000000")
+
+
+def test_purpose_labels_are_unique_and_single_line() -> None:
+    for label in ["imghost-url-v1", "webhook", "two\nlines", ""]:
+        with pytest.raises(ValueError):
+            Purpose(label)
+
+
+def test_unknown_key_ids_verify_nothing() -> None:
+    kid, mac = sign(KEYS, LINK_GRANT, "lnk_1", "1")
+    assert kid == "new" and verify(KEYS, LINK_GRANT, "new", mac, "lnk_1", "1")
+    assert not verify(KEYS, LINK_GRANT, "gone", mac, "lnk_1", "1")
+    assert not verify(KEYS, LINK_GRANT, "old", mac, "lnk_1", "1")
+
+
+def test_wire_formats_are_the_ones_clients_and_stored_urls_know() -> None:
+    """The formats from before the one signer: URL, grant and upload signatures."""
+    key = b"n" * 32
+
+    def b64(message: bytes) -> str:
+        digest = hmac.new(key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    params = sign_url(KEYS, "/images/x", NOW, ["view", "download"])
+    assert params["sig"] == b64(b"imghost-url-v1\n/images/x\n%d\ndownload,view" % NOW)
+    token = mint_link_grant(KEYS, "lnk_1", NOW)
+    assert token == f"lnk_1.{NOW}.new." + b64(b"imghost-link-v1\nlnk_1\n%d" % NOW)
+    secret = "u" * 40
+    expected = hmac.new(secret.encode(), b"upload-put\nupl_1\n123", hashlib.sha256).hexdigest()
+    assert sign_upload(secret, "upl_1", 123) == expected
+    assert verify_upload(secret, "upl_1", 123, expected)
+    assert not verify_upload(secret, "upl_1", 124, expected)
+    assert not verify_upload("v" * 40, "upl_1", 123, expected)

@@ -16,7 +16,7 @@ from imghost.access.grants import Caller, album_grants, album_resource
 from imghost.access.policy import Action, require
 from imghost.albums.models import Album, AlbumImage
 from imghost.errors import AppError, NotFound
-from imghost.images.services import NewImageFields
+from imghost.images.fields import NewImageFields
 from imghost.reads import SessionReader
 
 

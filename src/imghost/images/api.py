@@ -15,6 +15,7 @@ from imghost.access.policy import Action
 from imghost.accounts import services as accounts
 from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
+from imghost.images.fields import MAX_TAG_LENGTH
 from imghost.images.policy import check_bytes, served_original
 from imghost.images.schemas import (
     ImageList,
@@ -94,7 +95,7 @@ async def user_images(
     ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> ImageList:
     """The owner sees all their images; others see the public ones and the
     private ones shared with them (never unlisted ones)."""

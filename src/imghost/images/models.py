@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imghost.db import Base, UTCDateTime, utcnow
+from imghost.images.fields import MAX_TITLE
 
 # What anyone may see and list: kept as `image_tags.listed` by triggers
 # (migration 0010) and as the condition of the partial indexes below.
@@ -67,7 +68,7 @@ class Image(Base):
     org_id: Mapped[str | None] = mapped_column(
         ForeignKey("orgs.id", ondelete="CASCADE"), index=True
     )
-    title: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(MAX_TITLE))
     description: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))
     # processing → ready | failed (no derivatives; original still served to the

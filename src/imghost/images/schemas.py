@@ -3,8 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import Field
-
+from imghost.images.fields import Description, Tags, Title
 from imghost.images.models import Image
 from imghost.schemas import ApiModel, StrictInput, Visibility
 
@@ -66,9 +65,9 @@ class ImageOut(ApiModel):
 
 
 class ImagePatch(StrictInput):
-    title: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    title: Title | None = None
+    description: Description | None = None
+    tags: Tags | None = None
     visibility: Visibility | None = None
 
 

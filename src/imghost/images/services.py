@@ -13,53 +13,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
+from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image, ImageTag
 from imghost.images.schemas import ImagePatch
 from imghost.imaging.probe import ProbeResult
 from imghost.reads import FastReader
-
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 64
-VISIBILITIES = ("public", "unlisted", "private")
-
-
-def normalize_tags(raw: list[str]) -> list[str]:
-    """Lower-case, trimmed, de-duplicated tags in the order given."""
-    seen: dict[str, None] = {}
-    for item in raw:
-        for piece in item.split(","):
-            tag = " ".join(piece.split()).lower()
-            if not tag:
-                continue
-            if len(tag) > MAX_TAG_LENGTH:
-                raise AppError(
-                    422, "invalid_tag", f"Tags can be at most {MAX_TAG_LENGTH} characters long."
-                )
-            seen.setdefault(tag, None)
-    if len(seen) > MAX_TAGS:
-        raise AppError(422, "too_many_tags", f"An image can have at most {MAX_TAGS} tags.")
-    return list(seen)
-
-
-def check_visibility(value: str) -> str:
-    if value not in VISIBILITIES:
-        raise AppError(
-            422, "invalid_visibility", "visibility must be one of public, unlisted, private."
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class NewImageFields:
-    title: str | None
-    description: str | None
-    tags: list[str]
-    visibility: str
-    keep_gps: bool = False
-    # Uploaded into an album (checked before any byte is stored): the image
-    # joins it, and an org album's image belongs to the org's namespace.
-    album_id: str | None = None
-    org_id: str | None = None
 
 
 def original_key(owner_id: str, image_id: str) -> str:

@@ -3,17 +3,20 @@
 ``v1`` is the hex HMAC-SHA256, keyed with the webhook's secret, of
 ``f"{t}." + body`` (the raw body bytes). The timestamp is signed too, so a
 receiver that refuses old ``t`` values (say, over 5 minutes) also refuses
-replays.
+replays. The MAC comes from the one signer of :mod:`imghost.signing`, with
+the webhook's secret as its only key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
 from typing import Any
+
+from imghost.signing import WEBHOOK, SigningKeys
+from imghost.signing import sign as sign_fields
+from imghost.signing import verify as verify_fields
 
 HEADER = "Imghost-Signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
@@ -30,7 +33,7 @@ def payload_bytes(payload: dict[str, Any]) -> bytes:
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    _, mac = sign_fields(SigningKeys.single(secret), WEBHOOK, str(t), body)
     return f"t={t},v1={mac}"
 
 
@@ -46,5 +49,7 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
         return False
     if abs(time.time() - t) > tolerance:
         return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, v) for v in fields.get("v1", []))
+    keys = SigningKeys.single(secret)
+    return any(
+        verify_fields(keys, WEBHOOK, keys.current, v, str(t), body) for v in fields.get("v1", [])
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,47 +66,92 @@ async def _image_to_share(db: Db, reads: FastReader, caller: Caller, image_id: s
     return image
 
 
-@router.post("/v1/images/{image_id}/links", status_code=201, response_model=LinkOut)
-async def create_image_link(
-    image_id: str, body: LinkCreate, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
-) -> LinkOut:
-    """A revocable link to the image (owner or org admin only)."""
-    caller = Caller(actor.user_id, actor.is_admin)
-    image = await _image_to_share(db, reads, caller, image_id)
-    link = await links.create_link(db, actor.user_id, _spec(body), image_id=image.id)
-    await db.commit()
-    return LinkOut.of(link, ctx.settings.public_base_url)
+@dataclass(frozen=True)
+class _Shareable:
+    """A kind of thing a share link can point at: its routes are written once,
+    below, for each kind."""
+
+    kind: Literal["image", "album"]
+    # The thing, once the caller is known to have the right to share it.
+    to_share: Callable[[Db, FastReader, Caller, str], Awaitable[Image | Album]]
+    create_doc: str
+    list_doc: str = ""
+
+    def target(self, resource_id: str) -> tuple[str | None, str | None]:
+        """``(image_id, album_id)`` of a link to this kind of thing."""
+        return (resource_id, None) if self.kind == "image" else (None, resource_id)
 
 
-@router.get("/v1/images/{image_id}/links", response_model=LinkList)
-async def list_image_links(
-    image_id: str, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
-) -> LinkList:
-    """Every link of the image, revoked and expired ones included."""
-    image = await _image_to_share(db, reads, Caller(actor.user_id, actor.is_admin), image_id)
-    found = await links.links_of(db, image_id=image.id)
-    return LinkList(links=[LinkOut.of(link, ctx.settings.public_base_url) for link in found])
+def _add_link_routes(shareable: _Shareable) -> None:
+    """``POST`` and ``GET /v1/{kind}s/{kind_id}/links``, named as they were when
+    each was written out (``create_image_link``...), so operation ids stay."""
+    kind = shareable.kind
+    path = f"/v1/{kind}s/{{{kind}_id}}/links"
+
+    async def create(
+        *,
+        resource_id: str = PathParam(alias=f"{kind}_id"),
+        body: LinkCreate,
+        actor: CurrentActor,
+        db: Db,
+        reads: Reads,
+        ctx: Ctx,
+    ) -> LinkOut:
+        caller = Caller(actor.user_id, actor.is_admin)
+        shared = await shareable.to_share(db, reads, caller, resource_id)
+        image_id, album_id = shareable.target(shared.id)
+        link = await links.create_link(
+            db, actor.user_id, _spec(body), image_id=image_id, album_id=album_id
+        )
+        await db.commit()
+        return LinkOut.of(link, ctx.settings.public_base_url)
+
+    async def list_links(
+        *,
+        resource_id: str = PathParam(alias=f"{kind}_id"),
+        actor: CurrentActor,
+        db: Db,
+        reads: Reads,
+        ctx: Ctx,
+    ) -> LinkList:
+        caller = Caller(actor.user_id, actor.is_admin)
+        shared = await shareable.to_share(db, reads, caller, resource_id)
+        image_id, album_id = shareable.target(shared.id)
+        found = await links.links_of(db, image_id=image_id, album_id=album_id)
+        return LinkList(links=[LinkOut.of(link, ctx.settings.public_base_url) for link in found])
+
+    router.add_api_route(
+        path,
+        create,
+        methods=["POST"],
+        name=f"create_{kind}_link",
+        status_code=201,
+        response_model=LinkOut,
+        description=shareable.create_doc,
+    )
+    router.add_api_route(
+        path,
+        list_links,
+        methods=["GET"],
+        name=f"list_{kind}_links",
+        response_model=LinkList,
+        description=shareable.list_doc,
+    )
 
 
-@router.post("/v1/albums/{album_id}/links", status_code=201, response_model=LinkOut)
-async def create_album_link(
-    album_id: str, body: LinkCreate, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
-) -> LinkOut:
-    """A revocable link to the album and the images in it."""
-    caller = Caller(actor.user_id, actor.is_admin)
-    album = await _album_to_share(db, reads, caller, album_id)
-    link = await links.create_link(db, actor.user_id, _spec(body), album_id=album.id)
-    await db.commit()
-    return LinkOut.of(link, ctx.settings.public_base_url)
-
-
-@router.get("/v1/albums/{album_id}/links", response_model=LinkList)
-async def list_album_links(
-    album_id: str, actor: CurrentActor, db: Db, reads: Reads, ctx: Ctx
-) -> LinkList:
-    album = await _album_to_share(db, reads, Caller(actor.user_id, actor.is_admin), album_id)
-    found = await links.links_of(db, album_id=album.id)
-    return LinkList(links=[LinkOut.of(link, ctx.settings.public_base_url) for link in found])
+_add_link_routes(
+    _Shareable(
+        "image",
+        _image_to_share,
+        create_doc="A revocable link to the image (owner or org admin only).",
+        list_doc="Every link of the image, revoked and expired ones included.",
+    )
+)
+_add_link_routes(
+    _Shareable(
+        "album", _album_to_share, create_doc="A revocable link to the album and the images in it."
+    )
+)
 
 
 async def _require_share(db: Db, reads: FastReader, caller: Caller, link: ShareLink) -> None:

@@ -19,8 +19,8 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.albums.uploads import with_album
+from imghost.images.fields import NewImageFields
 from imghost.images.models import Image
-from imghost.images.services import NewImageFields
 from imghost.settings import Settings
 from imghost.storage import BlobStore
 from imghost.storage.resumable import Piece, ResumableStore, State

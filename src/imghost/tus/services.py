@@ -19,12 +19,8 @@ from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
-from imghost.images.services import (
-    NewImageFields,
-    check_visibility,
-    normalize_tags,
-    original_key,
-)
+from imghost.images.fields import NewImageFields, fields_from_text
+from imghost.images.services import original_key
 from imghost.schemas import unstorable
 from imghost.settings import Settings
 from imghost.uploads.models import Upload
@@ -38,21 +34,21 @@ def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, An
             raise AppError(
                 422, "validation_error", f"Upload-Metadata {key!r} contains a NUL character."
             )
-    title = metadata.get("title") or None
-    description = metadata.get("description") or None
-    if title is not None and len(title) > 200:
-        raise AppError(422, "validation_error", "title can be at most 200 characters.")
-    if description is not None and len(description) > 5000:
-        raise AppError(422, "validation_error", "description can be at most 5000 characters.")
-    keep_gps = metadata.get("keepGps", "")
-    if keep_gps not in ("", "true", "false"):
-        raise AppError(422, "validation_error", "keepGps must be true or false.")
+    fields = fields_from_text(
+        title=metadata.get("title"),
+        description=metadata.get("description"),
+        tags=[metadata.get("tags", "")],
+        visibility=metadata.get("visibility"),
+        keep_gps=metadata.get("keepGps"),
+        default_visibility=actor.default_visibility,
+        default_keep_gps=actor.keep_gps,
+    )
     return {
-        "title": title,
-        "description": description,
-        "tags": normalize_tags([metadata.get("tags", "")]),
-        "visibility": check_visibility(metadata.get("visibility") or actor.default_visibility),
-        "keepGps": actor.keep_gps if not keep_gps else keep_gps == "true",
+        "title": fields.title,
+        "description": fields.description,
+        "tags": fields.tags,
+        "visibility": fields.visibility,
+        "keepGps": fields.keep_gps,
         "albumId": album_field(metadata.get("albumId")),
     }
 

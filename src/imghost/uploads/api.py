@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any
 
 import anyio
@@ -23,14 +24,15 @@ from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
 from imghost.ids import new_id
-from imghost.images.models import Image
-from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
-from imghost.images.services import (
+from imghost.images.fields import (
     NewImageFields,
     check_visibility,
+    fields_from_text,
     normalize_tags,
-    update_image,
 )
+from imghost.images.models import Image
+from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
+from imghost.images.services import update_image
 from imghost.quotas import services as quotas
 from imghost.reads import SessionReader
 from imghost.schemas import unstorable
@@ -117,24 +119,16 @@ def _fields_from_form(form: Form, actor: Actor) -> NewImageFields:
             raise AppError(
                 422, "validation_error", f"The field {name!r} contains a NUL or invalid character."
             )
-    title = form.first("title")
-    description = form.first("description")
-    if title is not None and len(title) > 200:
-        raise AppError(422, "validation_error", "title can be at most 200 characters.")
-    if description is not None and len(description) > 5000:
-        raise AppError(422, "validation_error", "description can be at most 5000 characters.")
-    visibility = form.first("visibility") or actor.default_visibility
-    keep_gps = form.first("keepGps")
-    if keep_gps not in (None, "", "true", "false"):
-        raise AppError(422, "validation_error", "keepGps must be true or false.")
-    return NewImageFields(
-        title=title or None,
-        description=description or None,
-        tags=normalize_tags(form.fields.get("tags", [])),
-        visibility=check_visibility(visibility),
-        keep_gps=actor.keep_gps if not keep_gps else keep_gps == "true",
-        album_id=album_field(form.first("albumId")),
+    fields = fields_from_text(
+        title=form.first("title"),
+        description=form.first("description"),
+        tags=form.fields.get("tags", []),
+        visibility=form.first("visibility"),
+        keep_gps=form.first("keepGps"),
+        default_visibility=actor.default_visibility,
+        default_keep_gps=actor.keep_gps,
     )
+    return replace(fields, album_id=album_field(form.first("albumId")))
 
 
 async def _direct_upload(

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from imghost.images.fields import Description, Tags, Title
 from imghost.schemas import ApiModel, StrictInput, Visibility
 from imghost.uploads.models import Upload
 
@@ -30,9 +31,9 @@ class UploadOut(ApiModel):
 
 class FinalizeIn(StrictInput):
     upload_id: str = Field(max_length=64)
-    title: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: Title | None = None
+    description: Description | None = None
+    tags: Tags = Field(default_factory=list)
     visibility: Visibility | None = None
     keep_gps: bool | None = Field(
         default=None, description="Keep GPS for this image (default: the account's keepGps)"

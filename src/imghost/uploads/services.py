@@ -26,8 +26,9 @@ from imghost.albums.uploads import file_in_album
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
+from imghost.images.fields import NewImageFields
 from imghost.images.models import Image
-from imghost.images.services import NewImageFields, build_image
+from imghost.images.services import build_image
 from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
 from imghost.processing.pool import PixelWorkerDied

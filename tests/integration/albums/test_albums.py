@@ -16,7 +16,8 @@ from imghost.sharing.models import ShareLink
 from imghost.signing import SigningKeys, mint_link_grant
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
-from tests.integration.sharing.helpers import run_sql
+from tests.helpers.db import run_sql
+from tests.helpers.orgs import create_org, join
 
 
 def create_album(client: httpx.Client, user: UserHandle, **body: Any) -> dict[str, Any]:
@@ -54,24 +55,6 @@ def grant(
         headers=owner.headers,
         json={"permission": permission},
     )
-
-
-def create_org(client: httpx.Client, owner: UserHandle) -> str:
-    r = client.post("/v1/orgs", json={"name": "Acme"}, headers=owner.headers)
-    assert r.status_code == 201, r.text
-    org_id: str = r.json()["orgId"]
-    return org_id
-
-
-def join(client: httpx.Client, owner: UserHandle, org_id: str, user: UserHandle, role: str) -> None:
-    r = client.post(
-        f"/v1/orgs/{org_id}/invitations",
-        json={"role": role, "userId": user.user_id},
-        headers=owner.headers,
-    )
-    assert r.status_code == 201, r.text
-    r = client.post(f"/v1/invitations/{r.json()['invitationId']}/accept", headers=user.headers)
-    assert r.status_code == 200, r.text
 
 
 def test_album_crud(client: httpx.Client) -> None:
@@ -402,7 +385,7 @@ def test_collaborators(client: httpx.Client) -> None:
 
 def test_org_albums(client: httpx.Client) -> None:
     boss, admin, member, viewer, outsider = (make_user(client) for _ in range(5))
-    org_id = create_org(client, boss)
+    org_id = create_org(client, boss)["orgId"]
     join(client, boss, org_id, admin, "admin")
     join(client, boss, org_id, member, "member")
     join(client, boss, org_id, viewer, "viewer")
@@ -482,7 +465,7 @@ def test_share_link_reads(client: httpx.Client, live: LiveServer) -> None:
     assert add(client, owner, album_id, private, public).status_code == 200
     link_id = new_id("lnk")
     run_sql(
-        live,
+        live.settings,
         insert(ShareLink).values(
             id=link_id,
             album_id=album_id,

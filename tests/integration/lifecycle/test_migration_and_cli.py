@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import httpx
@@ -17,7 +14,6 @@ from typer.testing import CliRunner
 from imghost.cli.main import cli
 from imghost.db import create_engine
 from imghost.migrate import upgrade
-from imghost.testing.servers import PostgresServer, psql
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
 from tests.integration.lifecycle.helpers import image_keys, with_ctx
@@ -31,18 +27,6 @@ SEED = [
     " (:id, 'u_1', 'public', 'ready', 'jpeg', 'image/jpeg', 10, 1, 1, 1, 'ab',"
     " :key, :now, :now, :deleted)",
 ]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    pg: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    psql(pg, f"CREATE DATABASE {name}")
-    yield pg.url(name)
-    psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_images_deleted_before_0008_enter_the_trash(database: str) -> None:

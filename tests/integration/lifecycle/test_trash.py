@@ -15,8 +15,8 @@ from imghost.jobs.models import Job
 from imghost.lifecycle.models import TrashEntry
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.helpers.db import run_sql
 from tests.integration.lifecycle.helpers import image_keys, with_ctx
-from tests.integration.sharing.helpers import run_sql
 
 
 def album_with(client: httpx.Client, user: UserHandle, image_id: str) -> str:
@@ -177,7 +177,10 @@ def test_restore_after_the_window_is_refused(client: httpx.Client, live: LiveSer
     assert client.delete(f"/v1/images/{image_id}", headers=owner.headers).status_code == 200
     # The clock moves past the window (the sweep has not run yet).
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    run_sql(live, update(TrashEntry).where(TrashEntry.image_id == image_id).values(purge_at=past))
+    run_sql(
+        live.settings,
+        update(TrashEntry).where(TrashEntry.image_id == image_id).values(purge_at=past),
+    )
     item = client.get("/v1/trash", headers=owner.headers).json()["images"][0]
     assert item["restorable"] is False
     r = client.post(f"/v1/images/{image_id}/restore", headers=owner.headers)
@@ -271,7 +274,7 @@ def test_restoring_an_unprocessed_image_queues_its_processing(
 
         # The job ran (and skipped the deleted image) while it was in the trash.
         assert client.delete(f"/v1/images/{image_id}", headers=owner.headers).status_code == 200
-        run_sql(live, update(Job).where(Job.image_id == image_id).values(status="done"))
+        run_sql(live.settings, update(Job).where(Job.image_id == image_id).values(status="done"))
         assert jobs_queued() == 0
         r = client.post(f"/v1/images/{image_id}/restore", headers=owner.headers)
         assert r.status_code == 200 and r.json()["status"] == "processing"

@@ -5,28 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import anyio
 import httpx
-from sqlalchemy import Row
-from sqlalchemy.sql.expression import Executable
 
-from imghost.db import create_engine, session_factory
-from tests.conftest import LiveServer
 from tests.factories import UserHandle
-
-
-def fetch(live: LiveServer, statement: Executable) -> list[Row[Any]]:
-    """Read rows behind the API's back (jobs, e-mail status)."""
-
-    async def main() -> list[Row[Any]]:
-        engine = create_engine(live.settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                return list((await session.execute(statement)).all())
-        finally:
-            await engine.dispose()
-
-    return anyio.run(main)
 
 
 def share_image(client: httpx.Client, owner: UserHandle, image_id: str, user_id: str) -> None:

@@ -12,7 +12,8 @@ from imghost.notifications.models import Notification
 from imghost.notifications.service import EMAIL_JOB
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
-from tests.integration.notifications.helpers import fetch, share_image, wait_until
+from tests.helpers.db import fetch
+from tests.integration.notifications.helpers import share_image, wait_until
 from tests.integration.notifications.receivers import SmtpSink
 
 
@@ -37,7 +38,9 @@ def test_share_is_emailed(client: httpx.Client, live: LiveServer, smtp: SmtpSink
     [(_status, sent_at)] = wait_until(
         lambda: [
             r
-            for r in fetch(live, select(Notification.email_status, Notification.emailed_at))
+            for r in fetch(
+                live.settings, select(Notification.email_status, Notification.emailed_at)
+            )
             if r[0] == "sent"
         ],
         what="email_status sent",
@@ -59,7 +62,7 @@ def test_failing_smtp_server_is_retried_with_backoff(
     assert smtp.attempts == 2
 
     def job() -> Any:
-        rows = fetch(live, select(Job).where(Job.kind == EMAIL_JOB))
+        rows = fetch(live.settings, select(Job).where(Job.kind == EMAIL_JOB))
         return rows[0][0] if rows and rows[0][0].status == "done" else None
 
     done = wait_until(job, what="e-mail job done")
@@ -78,7 +81,7 @@ def test_without_smtp_nothing_is_sent(settings_factory: Any, smtp: SmtpSink) -> 
         image = upload_ok(client, owner, processed=False)
         share_image(client, owner, image["imageId"], friend.user_id)
         wait_until(
-            lambda: fetch(live, select(Notification.email_status)) == [("skipped",)],
+            lambda: fetch(live.settings, select(Notification.email_status)) == [("skipped",)],
             what="email_status skipped",
         )
     assert smtp.attempts == 0
@@ -138,9 +141,9 @@ def test_users_can_turn_email_off(client: httpx.Client, live: LiveServer, smtp: 
     assert [n["kind"] for n in r.json()["notifications"]] == ["share.image"]
     wait_until(
         lambda: (
-            sorted((s or "") for (s,) in fetch(live, select(Notification.email_status)))
+            sorted((s or "") for (s,) in fetch(live.settings, select(Notification.email_status)))
             == ["", "sent"]
         ),
         what="one e-mail sent, one never queued",
     )
-    assert len(fetch(live, select(Job.id).where(Job.kind == EMAIL_JOB))) == 1
+    assert len(fetch(live.settings, select(Job.id).where(Job.kind == EMAIL_JOB))) == 1

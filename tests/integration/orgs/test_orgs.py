@@ -5,56 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from typing import Any
 
-import anyio
 import httpx
 from sqlalchemy import update
-from sqlalchemy.sql.dml import Update
 
 from imghost.accounts.models import User
-from imghost.context import AppContext
 from imghost.images.models import Image
 from imghost.orgs.models import OrgInvitation
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload, upload_ok
-
-
-def run_sql(live: LiveServer, statement: Update) -> None:
-    """Change rows behind the API's back (expiry, admin flags), with the app's own types."""
-
-    async def main() -> None:
-        ctx = AppContext.build(live.settings)
-        try:
-            async with ctx.sessions() as session:
-                await session.execute(statement)
-                await session.commit()
-        finally:
-            await ctx.close()
-
-    anyio.run(main)
-
-
-def create_org(client: httpx.Client, user: UserHandle, name: str = "Acme") -> dict[str, Any]:
-    r = client.post("/v1/orgs", json={"name": name}, headers=user.headers)
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def invite(
-    client: httpx.Client, by: UserHandle, org_id: str, role: str, **address: str
-) -> httpx.Response:
-    return client.post(
-        f"/v1/orgs/{org_id}/invitations", json={"role": role, **address}, headers=by.headers
-    )
-
-
-def join(client: httpx.Client, owner: UserHandle, org_id: str, user: UserHandle, role: str) -> None:
-    r = invite(client, owner, org_id, role, userId=user.user_id)
-    assert r.status_code == 201, r.text
-    r = client.post(f"/v1/invitations/{r.json()['invitationId']}/accept", headers=user.headers)
-    assert r.status_code == 200, r.text
+from tests.helpers.db import run_sql
+from tests.helpers.orgs import create_org, invite, join
 
 
 def put_role(
@@ -165,7 +126,7 @@ def test_members_see_the_org_and_others_get_the_missing_answer(
     assert_problem(client.delete(f"/v1/orgs/{org_id}", headers=stranger.headers), 404, "not_found")
 
     # Site administrators moderate: they see any org (without being a member).
-    run_sql(live, update(User).where(User.id == site_admin.user_id).values(is_admin=True))
+    run_sql(live.settings, update(User).where(User.id == site_admin.user_id).values(is_admin=True))
     r = client.get(f"/v1/orgs/{org_id}", headers=site_admin.headers)
     assert r.status_code == 200 and r.json()["role"] is None
     assert client.get("/v1/orgs", headers=site_admin.headers).json() == {"orgs": []}
@@ -197,7 +158,7 @@ def test_rename_and_delete_permissions(client: httpx.Client, live: LiveServer) -
 
     # The org's images go with it (ON DELETE CASCADE).
     image = upload_ok(client, owner, processed=False)
-    run_sql(live, update(Image).where(Image.id == image["imageId"]).values(org_id=org_id))
+    run_sql(live.settings, update(Image).where(Image.id == image["imageId"]).values(org_id=org_id))
     r = client.delete(f"/v1/orgs/{org_id}", headers=owner.headers)
     assert r.status_code == 204 and r.content == b""
     for user in (owner, admin):
@@ -510,7 +471,7 @@ def test_expired_invitations_cannot_be_used(client: httpx.Client, live: LiveServ
     inv = invite(client, owner, org_id, "member", userId=bob.user_id).json()
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     run_sql(
-        live,
+        live.settings,
         update(OrgInvitation)
         .where(OrgInvitation.id == inv["invitationId"])
         .values(expires_at=past),

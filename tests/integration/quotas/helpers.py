@@ -12,7 +12,7 @@ from sqlalchemy import select
 from imghost.context import AppContext
 from imghost.quotas.models import QuotaReservation, StorageUsage
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, make_user
+from tests.factories import UserHandle
 from tests.integration.tus.helpers import with_ctx
 
 
@@ -69,38 +69,6 @@ def usage_row(live: LiveServer, account_id: str) -> StorageUsage | None:
             return await session.get(StorageUsage, account_id)
 
     return with_ctx(live.settings, read)
-
-
-def join(client: httpx.Client, org: str, owner: UserHandle, user: UserHandle, role: str) -> None:
-    r = client.post(
-        f"/v1/orgs/{org}/invitations",
-        headers=owner.headers,
-        json={"userId": user.user_id, "role": role},
-    )
-    assert r.status_code == 201, r.text
-    r = client.post(f"/v1/invitations/{r.json()['invitationId']}/accept", headers=user.headers)
-    assert r.status_code == 200, r.text
-
-
-def team(client: httpx.Client) -> tuple[UserHandle, UserHandle, str, str]:
-    """An org (owner + a member with upload permission) and its team album."""
-    owner, member = make_user(client), make_user(client)
-    org = client.post("/v1/orgs", headers=owner.headers, json={"name": "Team"}).json()["orgId"]
-    join(client, org, owner, member, "member")
-    r = client.post(
-        "/v1/albums",
-        headers=owner.headers,
-        json={"title": "Team album", "orgId": org, "visibility": "private"},
-    )
-    assert r.status_code == 201, r.text
-    album = r.json()["albumId"]
-    r = client.put(
-        f"/v1/albums/{album}/collaborators/{member.user_id}",
-        headers=owner.headers,
-        json={"permission": "upload"},
-    )
-    assert r.status_code == 200, r.text
-    return owner, member, org, album
 
 
 def presign(client: httpx.Client, user: UserHandle, data: bytes) -> httpx.Response:

@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from sqlalchemy import text
 
 from imghost.db import create_engine
 from imghost.migrate import upgrade
-from imghost.testing.servers import PostgresServer, psql
 
 SEED = [
     "INSERT INTO users (id, username, email, password_hash, default_visibility, keep_gps,"
@@ -53,18 +48,6 @@ def _run(url: str, statements: list[str], query: str | None = None) -> list[Any]
             await engine.dispose()
 
     return anyio.run(main)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    pg: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    psql(pg, f"CREATE DATABASE {name}")
-    yield pg.url(name)
-    psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_existing_images_are_counted_against_their_accounts(database: str) -> None:

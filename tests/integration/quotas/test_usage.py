@@ -25,6 +25,7 @@ from tests.factories import (
     upload,
     upload_ok,
 )
+from tests.helpers.orgs import team
 from tests.integration.quotas.helpers import (
     org_usage,
     originals,
@@ -33,7 +34,6 @@ from tests.integration.quotas.helpers import (
     reservations,
     server,
     stored,
-    team,
     usage,
 )
 from tests.integration.tus.helpers import create, with_ctx
@@ -88,7 +88,8 @@ def test_bandwidth_of_the_last_30_days(settings_factory: Any) -> None:
 def test_team_album_uploads_count_against_the_orgs_pooled_quota(settings_factory: Any) -> None:
     quota = SIZE + SIZE // 2
     with server(settings_factory, quota_free=quota, run_worker=False) as (live, client):
-        owner, member, org, album = team(client)
+        crew = team(client)
+        owner, member, org, album = crew.owner, crew.member, crew.org, crew.album
         assert upload(client, member, data=DATA, albumId=album).status_code == 201
         pooled = org_usage(client, owner, org)
         assert (pooled["originalsBytes"], pooled["images"], pooled["accountKind"]) == (
@@ -161,7 +162,8 @@ def test_plan_change_applies_to_the_next_upload(settings_factory: Any) -> None:
         assert_problem(upload(client, user, data=DATA), 413, "quota_exceeded")
 
         # Orgs have plans too.
-        owner, _member, org, album = team(client)
+        crew = team(client)
+        owner, org, album = crew.owner, crew.org, crew.album
         assert_problem(upload(client, owner, data=DATA, albumId=album), 413, "quota_exceeded")
         _cli(live, org, "premium")
         assert org_usage(client, owner, org)["quotaBytes"] == large

@@ -12,7 +12,8 @@ from imghost.images.models import Image
 from imghost.quotas import usage as quota_usage
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, image_bytes, make_user, upload
-from tests.integration.quotas.helpers import join, server, team, usage_row
+from tests.helpers.orgs import join, team
+from tests.integration.quotas.helpers import server, usage_row
 from tests.integration.tus.helpers import with_ctx
 
 DATA = image_bytes(size=(64, 48))
@@ -77,9 +78,10 @@ def test_org_warnings_go_to_its_owners_and_admins(settings_factory: Any) -> None
         _live,
         client,
     ):
-        owner, member, org, album = team(client)
+        crew = team(client)
+        owner, member, org, album = crew.owner, crew.member, crew.org, crew.album
         admin = make_user(client)
-        join(client, org, owner, admin, "admin")
+        join(client, owner, org, admin, "admin")
         put(client, member, albumId=album)  # 50 % of the org's quota
         for manager in (owner, admin):
             (warning,) = warnings(client, manager)

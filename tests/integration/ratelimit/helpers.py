@@ -6,28 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import httpx
-from sqlalchemy.sql.expression import Executable
 
-from imghost.db import create_engine, session_factory
 from imghost.settings import Settings
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, image_bytes, upload_ok
-
-
-def run_sql(settings: Settings, *statements: Executable) -> None:
-    async def main() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                for statement in statements:
-                    await session.execute(statement)
-                await session.commit()
-        finally:
-            await engine.dispose()
-
-    anyio.run(main)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ from imghost.settings import Settings
 from imghost.testing.servers import RedisServer
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload
-from tests.integration.ratelimit.helpers import public_image, rl_headers, run_sql
+from tests.helpers.db import run_sql
+from tests.integration.ratelimit.helpers import public_image, rl_headers
 from tests.integration.tus.helpers import OCTETS, TUS, create, created_path
 
 COUNTERS = ["memory", "redis"]

@@ -14,6 +14,7 @@ from imghost.accounts import services as accounts
 from imghost.search import text
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.helpers.orgs import create_org, join
 from tests.integration.tus.helpers import with_ctx
 
 
@@ -174,13 +175,8 @@ def test_bad_parameters(client: httpx.Client) -> None:
 
 def test_org_album_and_admin_callers(client: httpx.Client, live: LiveServer) -> None:
     owner, member, outsider, admin = (make_user(client) for _ in range(4))
-    org = client.post("/v1/orgs", headers=owner.headers, json={"name": "T"}).json()["orgId"]
-    inv = client.post(
-        f"/v1/orgs/{org}/invitations",
-        headers=owner.headers,
-        json={"userId": member.user_id, "role": "viewer"},
-    ).json()["invitationId"]
-    assert client.post(f"/v1/invitations/{inv}/accept", headers=member.headers).status_code == 200
+    org = create_org(client, owner, "T")["orgId"]
+    join(client, owner, org, member, "viewer")
     album = client.post(
         "/v1/albums", headers=owner.headers, json={"title": "A", "orgId": org}
     ).json()["albumId"]

@@ -16,7 +16,7 @@ from imghost.ids import new_id
 from imghost.sharing.models import ImageCollaborator, ShareLink
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
-from tests.integration.sharing.helpers import run_sql
+from tests.helpers.db import run_sql
 
 
 def private_image(client: httpx.Client, owner: UserHandle) -> str:
@@ -206,7 +206,10 @@ def test_expired_link(client: httpx.Client, live: LiveServer) -> None:
     assert client.get(f"/v1/images/{image_id}", params=share).status_code == 200
 
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    run_sql(live, update(ShareLink).where(ShareLink.id == link["linkId"]).values(expires_at=past))
+    run_sql(
+        live.settings,
+        update(ShareLink).where(ShareLink.id == link["linkId"]).values(expires_at=past),
+    )
     assert_problem(open_link(client, link["linkId"]), 410, "link_expired")
     assert_problem(client.get(f"/v1/images/{image_id}", params=share), 403, "forbidden")
 
@@ -275,7 +278,7 @@ def test_only_those_who_may_share_manage_links(client: httpx.Client, live: LiveS
     collaborator = make_user(client)
     image_id = private_image(client, owner)
     run_sql(
-        live,
+        live.settings,
         insert(ImageCollaborator).values(
             image_id=image_id,
             user_id=collaborator.user_id,
@@ -329,7 +332,7 @@ def test_album_links(client: httpx.Client, live: LiveServer) -> None:
     album_id = new_id("alb")
     now = dt.datetime.now(dt.UTC)
     run_sql(
-        live,
+        live.settings,
         insert(Album).values(
             id=album_id,
             owner_id=owner.user_id,

@@ -1,0 +1,1 @@
+"""Test setup written once and shared by every test that needs it."""
