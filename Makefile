@@ -45,9 +45,13 @@ system-deps:
 bench-deps:
 	@bash scripts/system-deps.sh bench
 
+# The architecture's rules run here too: the import contracts ([tool.importlinter]
+# in pyproject.toml) and "only transaction owners commit" (scripts/check_commits.py).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench lint scripts
+	$(BIN)/ruff format --check src tests bench lint scripts
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_commits.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

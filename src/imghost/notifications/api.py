@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from imghost.deps import Ctx, CurrentActor, Db
-from imghost.notifications import service, webhooks
+from imghost.notifications import services, webhooks
 from imghost.notifications.models import Notification, Webhook
 from imghost.notifications.schemas import (
     AttemptOut,
@@ -66,10 +66,10 @@ async def list_notifications(
     cursor: Cursor = None,
 ) -> NotificationList:
     """Your notifications, newest first; `unread=true` for the unread ones only."""
-    rows, following = await service.list_for(
+    rows, following = await services.list_for(
         db, actor.user_id, unread=unread, limit=limit, cursor=cursor
     )
-    count = await service.unread_count(db, actor.user_id)
+    count = await services.unread_count(db, actor.user_id)
     return NotificationList(
         notifications=[_note(r) for r in rows], unread_count=count, next=following
     )
@@ -77,33 +77,33 @@ async def list_notifications(
 
 @router.get("/v1/notifications/unread-count", response_model=UnreadCount)
 async def unread_count(actor: CurrentActor, db: Db) -> UnreadCount:
-    return UnreadCount(unread_count=await service.unread_count(db, actor.user_id))
+    return UnreadCount(unread_count=await services.unread_count(db, actor.user_id))
 
 
 @router.get("/v1/notifications/preferences", response_model=PreferencesOut)
 async def get_preferences(actor: CurrentActor, db: Db) -> PreferencesOut:
-    return PreferencesOut(email=await service.preferences(db, actor.user_id))
+    return PreferencesOut(email=await services.preferences(db, actor.user_id))
 
 
 @router.patch("/v1/notifications/preferences", response_model=PreferencesOut)
 async def patch_preferences(body: PreferencesPatch, actor: CurrentActor, db: Db) -> PreferencesOut:
     """`email: false` stops e-mail for notifications made from now on; the
     in-app list and webhooks are not affected."""
-    email = await service.set_preferences(db, actor.user_id, email=body.email)
+    email = await services.set_preferences(db, actor.user_id, email=body.email)
     await db.commit()
     return PreferencesOut(email=email)
 
 
 @router.post("/v1/notifications/read-all", response_model=MarkedRead)
 async def read_all(actor: CurrentActor, db: Db) -> MarkedRead:
-    marked = await service.mark_all_read(db, actor.user_id)
+    marked = await services.mark_all_read(db, actor.user_id)
     await db.commit()
-    return MarkedRead(marked=marked, unread_count=await service.unread_count(db, actor.user_id))
+    return MarkedRead(marked=marked, unread_count=await services.unread_count(db, actor.user_id))
 
 
 @router.post("/v1/notifications/{notification_id}/read", response_model=NotificationOut)
 async def read_one(notification_id: str, actor: CurrentActor, db: Db) -> NotificationOut:
-    row = await service.mark_read(db, actor.user_id, notification_id)
+    row = await services.mark_read(db, actor.user_id, notification_id)
     await db.commit()
     return _note(row)
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.jobs import queue
-from imghost.notifications.service import EMAIL_MAX_ATTEMPTS, INVITATION_EMAIL_JOB, notify
+from imghost.notifications.services import EMAIL_MAX_ATTEMPTS, INVITATION_EMAIL_JOB, notify
 
 
 async def _username(session: AsyncSession, user_id: str | None) -> str:

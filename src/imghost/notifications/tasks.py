@@ -35,7 +35,7 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
+from imghost.notifications.services import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
 from imghost.orgs.models import Org, OrgInvitation
 from imghost.settings import Settings
 

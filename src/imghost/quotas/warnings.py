@@ -16,7 +16,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
-from imghost.notifications import service as notifications
+from imghost.notifications import services as notifications
 from imghost.orgs import services as orgs
 from imghost.quotas.models import StorageUsage
 from imghost.settings import Settings

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from imghost.jobs.models import Job
 from imghost.notifications.models import Notification
-from imghost.notifications.service import EMAIL_JOB
+from imghost.notifications.services import EMAIL_JOB
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
 from tests.helpers.db import fetch

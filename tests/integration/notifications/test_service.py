@@ -12,7 +12,7 @@ from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs.models import Job
 from imghost.notifications.models import Notification, Webhook, WebhookDelivery
-from imghost.notifications.service import EMAIL_JOB, WEBHOOK_JOB, notify
+from imghost.notifications.services import EMAIL_JOB, WEBHOOK_JOB, notify
 from imghost.settings import Settings
 
 

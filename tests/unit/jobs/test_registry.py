@@ -10,7 +10,7 @@ from imghost import composition
 from imghost.context import AppContext
 from imghost.jobs.registry import Registry
 from imghost.maintenance.tasks import MAINTENANCE
-from imghost.notifications.service import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
+from imghost.notifications.services import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
 from imghost.processing.tasks import PROCESS_IMAGE
 from imghost.settings import Settings
 
