@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
@@ -11,9 +12,10 @@ from imghost.images.schemas import ImageOut, thumbnail_url
 from imghost.schemas import ApiModel, StrictInput, Visibility
 
 if TYPE_CHECKING:
+    from imghost.access.policy import Level
     from imghost.accounts.models import User
-    from imghost.albums.models import AlbumCollaborator
-    from imghost.albums.services import AlbumFacts
+    from imghost.albums.models import Album, AlbumCollaborator
+    from imghost.images.models import Image
 
 AlbumPermission = Literal["view", "download", "upload", "edit"]
 # The caller's own level on an album, as `permission` in AlbumOut.
@@ -22,6 +24,16 @@ LevelName = Literal["view", "download", "upload", "edit", "owner"]
 MAX_BATCH = 100
 # An album's full ordering is sent in one request: bounded, but generous.
 MAX_ORDER = 10_000
+
+
+@dataclass(frozen=True)
+class AlbumFacts:
+    """What an album answer says, for one caller."""
+
+    album: Album
+    level: Level
+    image_count: int
+    cover: Image | None  # only when the caller sees it in the album
 
 
 class AlbumCreate(StrictInput):

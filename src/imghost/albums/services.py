@@ -31,7 +31,7 @@ from imghost.access.policy import (
 from imghost.accounts import services as accounts
 from imghost.accounts.models import User
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
-from imghost.albums.schemas import AlbumCreate, AlbumPatch
+from imghost.albums.schemas import AlbumCreate, AlbumFacts, AlbumPatch
 from imghost.db import utcnow
 from imghost.errors import AppError, Forbidden, NotFound
 from imghost.ids import new_id
@@ -63,16 +63,6 @@ class AlbumAccess:
 
     def require(self, action: Action) -> None:
         require(self.grants, action, album_resource(self.album))
-
-
-@dataclass(frozen=True)
-class AlbumFacts:
-    """What an album answer says, for one caller."""
-
-    album: Album
-    level: Level
-    image_count: int
-    cover: Image | None  # only when the caller sees it in the album
 
 
 async def album_access(

@@ -17,6 +17,7 @@ from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 from imghost.errors import AppError, NotFound
 from imghost.quotas import services as quota_services
+from imghost.quotas.plans import human_bytes
 
 admin_cli = typer.Typer(
     help="Grant or revoke site-admin rights; change storage plans.", no_args_is_help=True
@@ -84,6 +85,6 @@ def plan(
         raise typer.Exit(1) from exc
     console.print(
         f"{usage.account_id} is on the {usage.plan} plan: "
-        f"{quota_services.human_bytes(usage.storage_bytes)} of "
-        f"{quota_services.human_bytes(usage.quota_bytes)} used"
+        f"{human_bytes(usage.storage_bytes)} of "
+        f"{human_bytes(usage.quota_bytes)} used"
     )

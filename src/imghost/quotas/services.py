@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,20 +44,18 @@ from imghost.images import services as images
 from imghost.orgs import services as orgs
 from imghost.quotas import warnings
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
+from imghost.quotas.plans import PLANS, Kind, human_bytes, kind_of, plan_of, plan_quota, quota_of
 from imghost.settings import Settings
 
 # The uploads that reserve (a type), and the one read of another feature's
 # table (:func:`release_stale`, which says why).
 from imghost.uploads.models import Upload
 
-PLANS = ("free", "premium")
 ORIGINAL = "original"
 DERIVATIVE = "derivative"
 # A direct upload's reservation (or a tus upload's top-up) lives as long as
 # its request; this bounds it if the process dies meanwhile (gc releases it).
 DIRECT_RESERVATION_TTL = dt.timedelta(hours=1)
-
-Kind = Literal["user", "org"]
 
 
 class CountedImage(Protocol):
@@ -75,31 +73,9 @@ class CountedImage(Protocol):
     def size(self) -> int: ...
 
 
-def kind_of(account_id: str) -> Kind:
-    return "org" if account_id.startswith("org_") else "user"
-
-
 def account_of(owner_id: str, org_id: str | None) -> str:
     """The account an image counts against: its org's pooled quota, else its uploader's."""
     return org_id or owner_id
-
-
-def plan_quota(settings: Settings, plan: str) -> int:
-    if plan == "premium":
-        return settings.quota_premium
-    return settings.quota_free
-
-
-async def plan_of(session: AsyncSession, account_id: str) -> str:
-    if kind_of(account_id) == "org":
-        plan = await orgs.plan_of(session, account_id)
-    else:
-        plan = await accounts.plan_of(session, account_id)
-    return plan or "free"
-
-
-async def quota_of(session: AsyncSession, settings: Settings, account_id: str) -> int:
-    return plan_quota(settings, await plan_of(session, account_id))
 
 
 @dataclass(frozen=True)
@@ -150,16 +126,6 @@ async def _ensure_row(session: AsyncSession, account_id: str) -> None:
     await session.execute(
         insert(StorageUsage).values(**values).on_conflict_do_nothing(index_elements=["account_id"])
     )
-
-
-def human_bytes(n: int) -> str:
-    """1234567 → '1.2 MB' (decimal units, like the size settings' MB and GB)."""
-    value = float(n)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 async def quota_exceeded(

@@ -19,6 +19,7 @@ from imghost.db import utcnow
 from imghost.notifications import services as notifications
 from imghost.orgs import services as orgs
 from imghost.quotas.models import StorageUsage
+from imghost.quotas.plans import human_bytes, quota_of
 from imghost.settings import Settings
 
 
@@ -46,7 +47,6 @@ def next_state(
 async def check(session: AsyncSession, settings: Settings, account_id: str) -> None:
     """Evaluate the account's thresholds now and notify on an upward crossing
     (in the caller's transaction)."""
-    from imghost.quotas.services import human_bytes, quota_of
 
     row = await session.scalar(
         select(StorageUsage)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from imghost.checks import check_settings
-from imghost.quotas.services import account_of, human_bytes, kind_of, plan_quota
+from imghost.quotas.plans import human_bytes, kind_of, plan_quota
+from imghost.quotas.services import account_of
 from imghost.settings import Settings, SettingsError
 
 

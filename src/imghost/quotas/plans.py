@@ -1,0 +1,51 @@
+"""Plans and the quota each gives an account (a user, or an org's pooled quota).
+
+Apart from ``services`` so that threshold warnings (``warnings``), which
+services call, can name an account's quota without importing services back.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imghost.accounts import services as accounts
+from imghost.orgs import services as orgs
+from imghost.settings import Settings
+
+PLANS = ("free", "premium")
+
+Kind = Literal["user", "org"]
+
+
+def kind_of(account_id: str) -> Kind:
+    return "org" if account_id.startswith("org_") else "user"
+
+
+def plan_quota(settings: Settings, plan: str) -> int:
+    if plan == "premium":
+        return settings.quota_premium
+    return settings.quota_free
+
+
+async def plan_of(session: AsyncSession, account_id: str) -> str:
+    if kind_of(account_id) == "org":
+        plan = await orgs.plan_of(session, account_id)
+    else:
+        plan = await accounts.plan_of(session, account_id)
+    return plan or "free"
+
+
+async def quota_of(session: AsyncSession, settings: Settings, account_id: str) -> int:
+    return plan_quota(settings, await plan_of(session, account_id))
+
+
+def human_bytes(n: int) -> str:
+    """1234567 → '1.2 MB' (decimal units, like the size settings' MB and GB)."""
+    value = float(n)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
