@@ -58,6 +58,7 @@ def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
             assert proxy.cuts == 1
             # tuspy asked where to resume, then went on from there.
             assert b"HEAD /v1/tus/" in proxy.after_cut
+        assert uploader.url is not None
         upload_id = uploader.url.rstrip("/").rsplit("/", 1)[-1]
         info = client.get(f"/v1/uploads/{upload_id}", headers=user.headers).json()
         assert info["status"] == "completed", info
