@@ -200,16 +200,16 @@ def test_output_carries_no_metadata(fmt: OutFormat) -> None:
 
 
 def test_specs_validate_and_pickle() -> None:
-    for bad in (
-        dict(width=0, height=10),
-        dict(width=10, height=10**6),
-        dict(fit="stretch"),
-        dict(format="gif"),
-        dict(quality=0),
-        dict(quality=101),
+    for bad, message in (
+        (dict(width=0, height=10), "width and height must be"),
+        (dict(width=10, height=10**6), "width and height must be"),
+        (dict(fit="stretch"), "fit must be"),
+        (dict(format="gif"), "format must be"),
+        (dict(quality=0), "quality must be"),
+        (dict(quality=101), "quality must be"),
     ):
         args = dict(width=10, height=10, fit="cover", format="jpeg", quality=80) | bad
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             RenderSpec(**args)  # type: ignore[arg-type]
     spec = preset_spec("thumb", "webp")
     assert spec == RenderSpec(256, 256, "cover", "webp", 80)
@@ -217,7 +217,7 @@ def test_specs_validate_and_pickle() -> None:
     out = render(pattern(), spec)
     assert pickle.loads(pickle.dumps(out)) == out
     assert preset_spec("large", "jpeg", quality=50).quality == 50
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown preset"):
         preset_spec("huge", "jpeg")
 
 
