@@ -35,14 +35,16 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServiceProcess:
-        self.proc = subprocess.Popen(
-            [str(BIN / "imghost"), "serve"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=open(self.log, "wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The server writes to its own copy of the descriptor; ours closes at once.
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "imghost"), "serve"],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_for_port(self.port, 60, self.proc)
             deadline = time.monotonic() + 30

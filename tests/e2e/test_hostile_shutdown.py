@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -55,7 +57,18 @@ def _proc(service: ServiceProcess) -> subprocess.Popen[bytes]:
     return service.proc
 
 
-def _busy_server(service: ServiceProcess, client: httpx.Client) -> list[int]:
+@pytest.fixture
+def held() -> Iterator[list[socket.socket]]:
+    """Sockets the test keeps open to its end, then closes."""
+    sockets: list[socket.socket] = []
+    yield sockets
+    for sock in sockets:
+        sock.close()
+
+
+def _busy_server(
+    service: ServiceProcess, client: httpx.Client, held: list[socket.socket]
+) -> list[int]:
     """Two hostile uploads decoding, a big image processed: return the pool's processes."""
     user = make_user(client)
     # A 4.2 MP image: validated and processed in pool processes.
@@ -63,6 +76,7 @@ def _busy_server(service: ServiceProcess, client: httpx.Client) -> list[int]:
     assert big.status_code == 201, big.text
     bomb = gif_bomb(10_000, 2000, 2000)
     sockets = [start_upload(service.port, user, bomb) for _ in range(2)]
+    held.extend(sockets)
     pid = _proc(service).pid
     # The fork server and at least the two decoding processes.
     wait_for(lambda: len(descendants(pid)) >= 3, 60, "the pool processes to start")
@@ -72,12 +86,14 @@ def _busy_server(service: ServiceProcess, client: httpx.Client) -> list[int]:
 
 
 @pytest.mark.timeout(180)
-def test_sigterm_stops_the_server_within_the_shutdown_timeout(tmp_path: Path) -> None:
+def test_sigterm_stops_the_server_within_the_shutdown_timeout(
+    tmp_path: Path, held: list[socket.socket]
+) -> None:
     with (
         ServiceProcess(tmp_path, env=HOSTILE) as service,
         httpx.Client(base_url=service.url, timeout=60) as client,
     ):
-        children = _busy_server(service, client)
+        children = _busy_server(service, client, held)
         proc = _proc(service)
         started = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)  # the server only, as systemd would
@@ -89,12 +105,12 @@ def test_sigterm_stops_the_server_within_the_shutdown_timeout(tmp_path: Path) ->
 
 
 @pytest.mark.timeout(180)
-def test_kill_9_leaves_no_pool_process(tmp_path: Path) -> None:
+def test_kill_9_leaves_no_pool_process(tmp_path: Path, held: list[socket.socket]) -> None:
     with (
         ServiceProcess(tmp_path, env=HOSTILE) as service,
         httpx.Client(base_url=service.url, timeout=60) as client,
     ):
-        children = _busy_server(service, client)
+        children = _busy_server(service, client, held)
         proc = _proc(service)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)

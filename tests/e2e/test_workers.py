@@ -34,13 +34,15 @@ def worker_env(live: LiveServer, **extra: str) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(BIN / "imghost"), "worker"],
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The worker writes to its own copy of the descriptor; ours closes at once.
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [str(BIN / "imghost"), "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def jobs_of(env: dict[str, str]) -> list[dict[str, Any]]:

@@ -36,7 +36,9 @@ def _run(url: str, statements: list[str], params: dict[str, Any]) -> dict[str, i
                 for sql in statements:
                     await conn.execute(text(sql), params)
                 return {
-                    table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar())
+                    table: int(
+                        (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                    )
                     for table in COUNTS
                 }
         finally:

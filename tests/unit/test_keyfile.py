@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,8 @@ def test_first_use_creates_an_owner_only_key_and_later_uses_read_it(tmp_path: Pa
 
 
 def _race(
-    data: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    data: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue[str]
+) -> None:
     barrier.wait()
     out.put(load_or_create(data))
 
@@ -91,7 +92,8 @@ def test_shared_backends_and_production_refuse_to_start_without_a_key(
 def test_a_public_bind_needs_an_explicit_key_and_base_url(tmp_path: Path, host: str) -> None:
     key = "k" * 40
     base = "https://img.example.com"
-    for partial in ({}, {"secret_key": key}, {"public_base_url": base}):
+    partials: list[dict[str, Any]] = [{}, {"secret_key": key}, {"public_base_url": base}]
+    for partial in partials:
         with pytest.raises(SettingsError) as refused:
             Settings(data_dir=str(tmp_path), host=host, **partial)
         message = str(refused.value)

@@ -87,10 +87,16 @@ def test_default_key_is_derived_from_the_secret() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["nocolon", "k:short", "a b:" + "x" * 20, "k:" + "x" * 20 + ",k:" + "y" * 20]
+    ("spec", "message"),
+    [
+        ("nocolon", "KID:SECRET"),
+        ("k:short", "KID:SECRET"),
+        ("a b:" + "x" * 20, "KID:SECRET"),
+        ("k:" + "x" * 20 + ",k:" + "y" * 20, "appears twice"),
+    ],
 )
-def test_malformed_key_specs_are_refused(spec: str) -> None:
-    with pytest.raises(ValueError):
+def test_malformed_key_specs_are_refused(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         SigningKeys.parse(spec, "unused")
 
 

@@ -140,11 +140,13 @@ def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
     with open(datadir / "postgresql.conf", "a") as fh:
         for key, value in conf.items():
             fh.write(f"{key} = {value}\n")
-    proc = subprocess.Popen(
-        [*run_as, str(bindir / "postgres"), "-D", str(datadir)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "postgres.log", "wb"),  # noqa: SIM115 - lives as long as the server
-    )
+    # The server writes to its own copy of the descriptor; ours closes at once.
+    with open(root / "postgres.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*run_as, str(bindir / "postgres"), "-D", str(datadir)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     server = PostgresServer(port=port, datadir=datadir, proc=proc)
     try:
         wait_for_port(port, 30, proc)
@@ -271,6 +273,9 @@ class NginxServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()  # the pipe start_nginx opened
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -322,6 +327,8 @@ http {{
     except BaseException:
         proc.kill()
         proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
         shutil.rmtree(root, ignore_errors=True)
         raise
     return NginxServer(port=port, root=root, proc=proc)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from imghost.analytics import flush as flushing
+from imghost.analytics import services as analytics
 from imghost.db import create_engine
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
@@ -167,7 +168,7 @@ def test_daily_window_and_all_time_totals(live: LiveServer, client: httpx.Client
 def test_a_failed_flush_keeps_the_counts(
     fast: LiveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = flushing.write_counts
+    real = analytics.write_counts
     failures: list[int] = []
 
     async def fails_once(session: Any, batch: Any) -> None:

@@ -68,7 +68,7 @@ def test_metadata_filters(client: httpx.Client) -> None:
     taken = {**mine, "takenFrom": "2022-01-01", "takenTo": "2024-01-01"}
     assert ids(client.get("/v1/images", params=taken)) == [nikon]
     assert ids(client.get("/v1/images", params={**mine, "format": "png"})) == [png]
-    wide = {**mine, "minWidth": 250, "minHeight": 150}
+    wide: dict[str, str | int] = {**mine, "minWidth": 250, "minHeight": 150}
     assert set(ids(client.get("/v1/images", params=wide))) == {nikon, png}
     future = {**mine, "from": "2100-01-01T00:00:00Z"}
     assert ids(client.get("/v1/images", params=future)) == []

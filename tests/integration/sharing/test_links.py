@@ -98,6 +98,7 @@ def test_invalid_link_requests(client: httpx.Client) -> None:
     owner = make_user(client)
     image_id = private_image(client, owner)
     url = f"/v1/images/{image_id}/links"
+    body: dict[str, Any]
     for body in (
         {"permissions": ["download"]},
         {"permissions": []},

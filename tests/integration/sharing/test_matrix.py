@@ -193,7 +193,7 @@ class World:
         return anyio.run(run)
 
     def upload(self, user: UserHandle, **fields: str) -> str:
-        r = upload(self.client, user, visibility=self.visibility, **fields)
+        r = upload(self.client, user, None, visibility=self.visibility, **fields)
         assert r.status_code == 201, r.text
         image_id: str = r.json()["imageId"]
         assert wait_processed(self.client, user, image_id)["status"] == "ready"
@@ -356,6 +356,6 @@ def test_access_matrix(keyed_server: LiveServer, visibility: str) -> None:
         assert not mismatches, "\n".join(mismatches)
         assert cells == len(world.actors) * len(ACTIONS)
         # the shared images survived every refused delete
-        for image_id, owner in ((world.personal, "owner"), (world.org_image, "uploader")):
-            r = client.get(f"/v1/images/{image_id}", headers=world.users[owner].headers)
+        for image_id, owner_name in ((world.personal, "owner"), (world.org_image, "uploader")):
+            r = client.get(f"/v1/images/{image_id}", headers=world.users[owner_name].headers)
             assert r.status_code == 200

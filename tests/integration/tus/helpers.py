@@ -100,7 +100,7 @@ def status(client: httpx.Client, user: UserHandle, path: str) -> dict[str, Any]:
 def upload_whole(
     client: httpx.Client, user: UserHandle, data: bytes, chunk: int = 1 << 20, **meta: str
 ) -> str:
-    path = created_path(create(client, user, len(data), **meta))
+    path = created_path(create(client, user, len(data), None, **meta))
     for start in range(0, len(data), chunk):
         r = patch(client, user, path, start, data[start : start + chunk])
         assert r.status_code == 204, r.text

@@ -45,10 +45,15 @@ def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
     assert size >= 50 * MB
     with httpx.Client(base_url=roomy_live.url, timeout=120) as client:
         user = make_user(client)
-        with CuttingProxy(roomy_live.port, cut_after=23 * MB) as proxy:
+        # Our own stream: given a path, tuspy opens the file per request and
+        # never closes it.
+        with (
+            CuttingProxy(roomy_live.port, cut_after=23 * MB) as proxy,
+            open(source, "rb") as stream,
+        ):
             tus = TusClient(f"{proxy.url}/v1/tus/", headers=user.headers)
             uploader = tus.uploader(
-                str(source),
+                file_stream=stream,
                 chunk_size=5 * 1024 * 1024,
                 retries=5,
                 retry_delay=1,
@@ -58,6 +63,7 @@ def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
             assert proxy.cuts == 1
             # tuspy asked where to resume, then went on from there.
             assert b"HEAD /v1/tus/" in proxy.after_cut
+        assert uploader.url is not None
         upload_id = uploader.url.rstrip("/").rsplit("/", 1)[-1]
         info = client.get(f"/v1/uploads/{upload_id}", headers=user.headers).json()
         assert info["status"] == "completed", info

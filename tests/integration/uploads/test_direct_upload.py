@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ SEED_UPLOAD_FIELDS = {"imageId", "url", "thumbnailUrl", "visibility", "createdAt
     ],
 )
 def test_single_upload_each_format(
-    client: httpx.Client, fmt: str, save: dict[str, object], name: str, mime: str
+    client: httpx.Client, fmt: str, save: dict[str, Any], name: str, mime: str
 ) -> None:
     user = make_user(client)
     data = image_bytes(fmt, size=(40, 30), **save)

@@ -8,6 +8,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -43,7 +44,7 @@ def _write(tmp_path: Path, data: bytes, name: str = "f") -> Path:
     ],
 )
 def test_counts_generated_animations(
-    tmp_path: Path, fmt: str, name: str, save: dict[str, object]
+    tmp_path: Path, fmt: str, name: str, save: dict[str, Any]
 ) -> None:
     path = _write(tmp_path, _animation(fmt, 5, **save))
     counted = count_frames(path, name, 1000)

@@ -67,7 +67,7 @@ def test_round_trip_colour_aspect_alpha() -> None:
 
 
 def test_limits() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="px per side"):
         rgba_to_thumbhash(101, 10, bytes(101 * 10 * 4))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="px per side"):
         rgba_to_thumbhash(10, 10, bytes(10))

@@ -66,15 +66,15 @@ def test_smtp_urls() -> None:
     )
     tls = parse_smtp_url("smtps://mail.example.com")
     assert (tls.port, tls.use_tls, tls.start_tls) == (465, True, False)
-    for bad in [
-        "http://mail",
-        "smtp://",
-        "smtp://h:99999",
-        "smtp://h?tls=1",
-        "smtp://h?starttls=maybe",
-        "smtps://h?starttls=true",
+    for bad, message in [
+        ("http://mail", "must start with"),
+        ("smtp://", "names no host"),
+        ("smtp://h:99999", "invalid port"),
+        ("smtp://h?tls=1", "unknown option"),
+        ("smtp://h?starttls=maybe", "starttls must be"),
+        ("smtps://h?starttls=true", "TLS already"),
     ]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             parse_smtp_url(bad)
 
 

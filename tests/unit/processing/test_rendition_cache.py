@@ -28,11 +28,12 @@ def test_renditions_are_the_ones_made_only_on_request() -> None:
 
 def test_bounds_are_validated() -> None:
     assert Settings().rendition_cache_per_image <= Settings().rendition_cache_total
-    for bad in (
+    invalid: list[dict[str, Any]] = [
         {"rendition_cache_per_image": 0},
         {"rendition_cache_per_image": 10, "rendition_cache_total": 5},
         {"rendition_cache_max_age": 0},
-    ):
+    ]
+    for bad in invalid:
         with pytest.raises(SettingsError):
             check_settings(Settings(**bad))
 

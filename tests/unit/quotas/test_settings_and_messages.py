@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from imghost.checks import check_settings
@@ -39,8 +41,9 @@ def test_bad_warning_levels_are_refused(value: str) -> None:
 
 @pytest.mark.parametrize("name", ["quota_free", "quota_premium"])
 def test_quotas_must_be_positive(name: str) -> None:
+    overrides: dict[str, Any] = {name: 0}
     with pytest.raises(SettingsError, match="must be positive"):
-        check_settings(Settings(**{name: 0}))
+        check_settings(Settings(**overrides))
 
 
 def test_human_bytes() -> None:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from imghost.errors import AppError
-from imghost.imaging.probe import ProbeResult
+from imghost.imaging.probe import ProbeResult, opened, probe
 from imghost.imaging.sniff import sniff
 from imghost.processing.pool import PixelWorkerDied
 from imghost.settings import Settings
@@ -84,7 +84,7 @@ def test_a_large_file_goes_to_the_pool_without_a_read_in_a_thread(
     pool = _FakePool()
     assert asyncio.run(_validate(path, _settings(), pool, None)) == _RESULT
     # The fair gate is its only admission: no wait behind renders and jobs.
-    assert pool.calls == [{"fn": validation.probe, "take_slot": False}]
+    assert pool.calls == [{"fn": probe, "take_slot": False}]
 
 
 def test_a_small_file_of_many_chunks_goes_to_the_pool(
@@ -110,7 +110,7 @@ def test_a_small_still_is_checked_in_a_thread(tmp_path: Path) -> None:
 def stuck_header_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """The in-thread header read hangs until the returned event is set."""
     release = threading.Event()
-    real = validation.opened
+    real = opened
 
     def hanging(*args: Any, **kwargs: Any) -> Any:
         release.wait(30)
