@@ -10,7 +10,8 @@ the contract in pyproject.toml, each with that reason beside it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import grimp
 from importlinter import Contract, ContractCheck, fields, output
@@ -34,10 +35,10 @@ class PublicApiContract(Contract):
             ignore_imports=self.ignore_imports,  # type: ignore[arg-type]
             unmatched_alerting=contract_utils.AlertLevel.ERROR,
         )
-        features = [m.name for m in self.features]  # type: ignore[attr-defined]
-        public = set(self.public)  # type: ignore[arg-type]
-        root = [m.name for m in self.allowed_importers]  # type: ignore[attr-defined]
-        shared = [m.name for m in self.shared_modules or []]  # type: ignore[attr-defined]
+        features = _names(self.features)
+        public = {str(p) for p in _values(self.public)}
+        root = _names(self.allowed_importers)
+        shared = _names(self.shared_modules)
         broken: list[dict[str, Any]] = []
         for feature in features:
             for imported in sorted(graph.find_descendants(feature)):
@@ -67,9 +68,18 @@ class PublicApiContract(Contract):
             lines = ", ".join(str(n) for n in item["lines"])
             output.print_error(
                 f"{item['importer']} -> {item['imported']} (l. {lines}): not a public module "
-                f"({', '.join(self.public)}) of that feature"  # type: ignore[arg-type]
+                f"({', '.join(str(p) for p in _values(self.public))}) of that feature"
             )
             output.new_line()
+
+
+def _values(field: object) -> list[Any]:
+    """A field's parsed value (the class attribute is the field; the instance's is its value)."""
+    return list(cast(Iterable[Any], field or []))
+
+
+def _names(field: object) -> list[str]:
+    return [str(module.name) for module in _values(field)]
 
 
 def _within(module: str, package: str) -> bool:

@@ -127,7 +127,7 @@ def test_a_signature_for_one_purpose_never_verifies_for_another() -> None:
 
 def test_purpose_labels_are_unique_and_single_line() -> None:
     for label in ["imghost-url-v1", "webhook", "two\nlines", ""]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="empty, bad or taken"):
             Purpose(label)
 
 
