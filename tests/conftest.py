@@ -124,6 +124,8 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "storage_url": s3.storage_url("imghost-test", name),
         }
 
+    real_cost = request.node.get_closest_marker("standard_password_hash") is not None
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             **base,
@@ -142,6 +144,11 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             # A full collection per app start (~0.1 s) adds minutes to the
             # suite; tests/integration/test_heap.py starts apps with it on.
             "freeze_heap": False,
+            # argon2's smallest parameters: two standard hashes per user (sign-up,
+            # log-in) were most of a typical test's CPU. Tests whose meaning rests
+            # on a check's real cost (timing, floods, races) are marked
+            # standard_password_hash.
+            "password_hash_cost": "standard" if real_cost else "minimal",
         }
         values.update(overrides)
         return Settings(**values)

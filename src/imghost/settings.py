@@ -449,6 +449,13 @@ DECLARED: tuple[Setting, ...] = (
         "503 with Retry-After",
     ),
     Setting(
+        "password_hash_cost",
+        str,
+        "standard",
+        "standard (argon2id, RFC 9106 low-memory profile: ~0.1 s of a core per hash) or "
+        "minimal (argon2's smallest parameters, for test suites only; refused in production)",
+    ),
+    Setting(
         "login_checks_per_address",
         int,
         2,
@@ -569,6 +576,7 @@ class Settings:
     login_account_free_failures: int = 50
     login_max_delay: int = 900
     password_hash_queue: int = 32
+    password_hash_cost: Literal["standard", "minimal"] = "standard"  # noqa: S105 - a cost, not a password
     login_checks_per_address: int = 2
     signup_rate_limit: str = "20/hour"
     # data directory and key, trusted proxies
@@ -677,6 +685,16 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"IMGHOST_{name.upper()} must be 0 or more")
+        if self.password_hash_cost not in ("standard", "minimal"):
+            raise SettingsError(
+                "IMGHOST_PASSWORD_HASH_COST must be standard or minimal, "
+                f"not {self.password_hash_cost!r}"
+            )
+        if self.password_hash_cost == "minimal" and self.env == "production":  # noqa: S105
+            raise SettingsError(
+                "IMGHOST_PASSWORD_HASH_COST=minimal is for test suites: its hashes are cheap "
+                "to guess; production needs standard"
+            )
         if self.login_checks_per_address < 1:
             raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
         if not 1 <= self.login_max_delay <= 86400:

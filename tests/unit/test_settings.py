@@ -53,3 +53,19 @@ def test_every_declared_setting_is_a_field_and_described() -> None:
         "IMGHOST_SECRET_KEY",
         "********",
     )
+
+
+def test_minimal_password_hash_cost_is_for_tests_only() -> None:
+    assert Settings.from_env({}).password_hash_cost == "standard"
+    cheap = Settings.from_env({"IMGHOST_PASSWORD_HASH_COST": "minimal"})
+    assert cheap.password_hash_cost == "minimal"
+    with pytest.raises(SettingsError, match="IMGHOST_PASSWORD_HASH_COST"):
+        Settings.from_env({"IMGHOST_PASSWORD_HASH_COST": "cheap"})
+    with pytest.raises(SettingsError, match="IMGHOST_PASSWORD_HASH_COST=minimal"):
+        Settings.from_env(
+            {
+                "IMGHOST_ENV": "production",
+                "IMGHOST_SECRET_KEY": "k" * 40,
+                "IMGHOST_PASSWORD_HASH_COST": "minimal",
+            }
+        )
