@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import ssl
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from httpx._transports import default as httpx_transports
 
 from imghost.app import create_app
 from imghost.migrate import upgrade
@@ -29,18 +33,53 @@ from imghost.testing.servers import (
     RedisServer,
     S3Server,
     Unavailable,
-    free_port,
     psql,
     start_postgres,
     start_redis,
     start_s3,
-    wait_for_port,
 )
 
 CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite-local", "postgres-s3"]
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_default_tls_context()
+
+
+def share_default_tls_context() -> None:
+    """Every default httpx client of the run shares one TLS context.
+
+    httpx builds a context per client, loading the CA bundle (~50 ms of a
+    core), and a run builds thousands of clients that only speak plain HTTP to
+    loopback. Clients given their own ``verify`` or ``cert`` are unchanged.
+    """
+    original = httpx_transports.create_ssl_context
+    shared = original()
+
+    def create_ssl_context(
+        verify: ssl.SSLContext | str | bool = True, cert: Any = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            return shared
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    httpx_transports.create_ssl_context = create_ssl_context
+
+
+# Parameter values of tests that need the PostgreSQL cluster or moto's S3 server.
+SERVER_PARAMS = frozenset({"postgres-s3", "postgres", "s3"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL or S3 `postgres_s3` (`make test-fast`
+    leaves them out)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and SERVER_PARAMS.intersection(map(str, callspec.params.values())):
+            item.add_marker(pytest.mark.postgres_s3)
 
 
 def unavailable(reason: str) -> None:
@@ -164,7 +203,11 @@ class LiveServer:
     """The app under uvicorn in a background thread, on a free loopback port."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn: a port only looked up as free could
+        # be taken by another xdist worker's server before uvicorn binds it.
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.settings = Settings(
             **{
                 **{k: getattr(settings, k) for k in settings.__dataclass_fields__},
@@ -182,7 +225,9 @@ class LiveServer:
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -190,14 +235,18 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        wait_for_port(self.port, 30)
+        deadline = time.monotonic() + 30
         while not self.server.started:
-            threading.Event().wait(0.01)
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.socket.close()
+                raise RuntimeError("the live server did not start (see the log above)")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        self.socket.close()
 
 
 @pytest.fixture
