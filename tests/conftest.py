@@ -14,7 +14,6 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from imghost.app import create_app
 from imghost.migrate import upgrade
 from imghost.server import build_config
 from imghost.settings import Settings
+from imghost.testing.databases import DatabasePool
 from imghost.testing.servers import (
     PostgresServer,
     RedisServer,
@@ -56,7 +56,7 @@ def share_default_tls_context() -> None:
     core), and a run builds thousands of clients that only speak plain HTTP to
     loopback. Clients given their own ``verify`` or ``cert`` are unchanged.
     """
-    original = httpx_transports.create_ssl_context
+    original = httpx.create_ssl_context
     shared = original()
 
     def create_ssl_context(
@@ -66,7 +66,8 @@ def share_default_tls_context() -> None:
             return shared
         return original(verify=verify, cert=cert, trust_env=trust_env)
 
-    httpx_transports.create_ssl_context = create_ssl_context
+    # The name the transports call (httpx.create_ssl_context is the same function).
+    httpx_transports.create_ssl_context = create_ssl_context  # type: ignore[attr-defined]
 
 
 # Parameter values of tests that need the PostgreSQL cluster or moto's S3 server.
@@ -100,6 +101,16 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server: PostgresServer) -> Iterator[DatabasePool]:
+    """Fresh copies of the migrated template, made ahead of the tests."""
+    pool = DatabasePool(pg_server, "imghost_template")
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +154,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Build Settings for this test's isolated database and blob namespace."""
-    created: list[str] = []
+    databases: DatabasePool | None = None
     if backend == "sqlite-local":
         template: Path = request.getfixturevalue("sqlite_template")
         db = tmp_path / "imghost.db"
@@ -153,13 +164,11 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "storage_url": f"file://{tmp_path / 'blobs'}",
         }
     else:
-        pg: PostgresServer = request.getfixturevalue("pg_server")
+        databases = request.getfixturevalue("pg_databases")
         s3: S3Server = request.getfixturevalue("s3_server")
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        psql(pg, f"CREATE DATABASE {name} TEMPLATE imghost_template")
-        created.append(name)
+        name = databases.take()
         base = {
-            "database_url": pg.url(name),
+            "database_url": databases.server.url(name),
             "storage_url": s3.storage_url("imghost-test", name),
         }
 
@@ -193,10 +202,8 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
         return Settings(**values)
 
     yield make
-    if created:
-        pg = request.getfixturevalue("pg_server")
-        for name in created:
-            psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if databases is not None:
+        databases.give_back(name)
 
 
 class LiveServer:

@@ -244,7 +244,7 @@ class S3Server:
 def start_s3() -> S3Server:
     """moto's S3 API in its own process: in the caller's, every request it
     serves would compete for the GIL with the app and the tests (seconds a test)."""
-    if importlib.util.find_spec("moto.server") is None:  # pragma: no cover - dev extra missing
+    if importlib.util.find_spec("moto") is None:  # pragma: no cover - dev extra missing
         raise Unavailable("moto[server] is not installed")
     port = free_port()
     proc = subprocess.Popen(
