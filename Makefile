@@ -56,7 +56,10 @@ typecheck: $(STAMP)
 # cores: much of a test is waiting (servers starting and stopping, jobs, sockets).
 # Long tests (marker slow) are handed out first, two at a time, so none starts last.
 TEST_WORKERS ?= 3
-PYTEST := $(BIN)/pytest -p no:cacheprovider -q
+# Each of those Pythons (xdist workers, and the servers and CLIs e2e tests start)
+# would otherwise compile every module and rewrite every test's asserts again:
+# ~5 s of a core per pytest process. (__pycache__ is ignored by git.)
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -p no:cacheprovider -q
 XDIST := -n $(TEST_WORKERS) --dist load --maxschedchunk 2
 
 # Every tier, both backend combinations: unit, integration and e2e tests in
