@@ -72,15 +72,21 @@ def share_default_tls_context() -> None:
 
 # Parameter values of tests that need the PostgreSQL cluster or moto's S3 server.
 SERVER_PARAMS = frozenset({"postgres-s3", "postgres", "s3"})
+# Every test here runs real server processes, CLIs or a browser: seconds to a minute.
+E2E = Path(__file__).parent / "e2e"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the tests that need PostgreSQL or S3 `postgres_s3` (`make test-fast`
-    leaves them out)."""
+    leaves them out), and put the long ones first: xdist hands tests out in
+    this order, and a long one handed out last would finish last, alone."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and SERVER_PARAMS.intersection(map(str, callspec.params.values())):
             item.add_marker(pytest.mark.postgres_s3)
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 
 def unavailable(reason: str) -> None:
