@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BROWSER_TEST := tests/e2e/browser
 NODE_STAMP := $(BROWSER_TEST)/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest bench install system-deps node-deps bench-deps clean
+.PHONY: run test test-fast lint typecheck pytest bench install system-deps node-deps bench-deps clean
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -56,10 +56,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tiers run on every core (pytest-xdist), with a worker more than there are
+# cores: much of a test is waiting (servers starting and stopping, jobs, sockets).
+# Long tests (marker slow) are handed out first, two at a time, so none starts last.
+TEST_WORKERS ?= 3
+# Each of those Pythons (xdist workers, and the servers and CLIs e2e tests start)
+# would otherwise compile every module and rewrite every test's asserts again:
+# ~5 s of a core per pytest process. (__pycache__ is ignored by git.)
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -p no:cacheprovider -q
+XDIST := -n $(TEST_WORKERS) --dist load --maxschedchunk 2
+
+# Every tier, both backend combinations: unit, integration and e2e tests in
+# parallel, then the few that must run alone (marker serial: latency bounds).
+# (Exit status 5 is "no test selected", when PYTEST_ARGS picks no serial test.)
 pytest: $(STAMP) system-deps $(NODE_STAMP)
-	$(BIN)/pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) -m "not serial" $(PYTEST_ARGS)
+	$(PYTEST) -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test: lint typecheck pytest
+
+# The edit loop, in under three minutes: unit tests and the integration tests
+# on SQLite + local files (no PostgreSQL, S3, e2e or browser).
+test-fast: $(STAMP) system-deps
+	$(PYTEST) $(XDIST) -m "not postgres_s3" tests/unit tests/integration $(PYTEST_ARGS)
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

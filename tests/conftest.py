@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import ssl
 import threading
-import uuid
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,28 +21,72 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from httpx._transports import default as httpx_transports
 
 from imghost.app import create_app
 from imghost.migrate import upgrade
 from imghost.server import build_config
 from imghost.settings import Settings
+from imghost.testing.databases import DatabasePool
 from imghost.testing.servers import (
     PostgresServer,
     RedisServer,
     S3Server,
     Unavailable,
-    free_port,
     psql,
     start_postgres,
     start_redis,
     start_s3,
-    wait_for_port,
 )
 
 CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite-local", "postgres-s3"]
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_default_tls_context()
+
+
+def share_default_tls_context() -> None:
+    """Every default httpx client of the run shares one TLS context.
+
+    httpx builds a context per client, loading the CA bundle (~50 ms of a
+    core), and a run builds thousands of clients that only speak plain HTTP to
+    loopback. Clients given their own ``verify`` or ``cert`` are unchanged.
+    """
+    original = httpx.create_ssl_context
+    shared = original()
+
+    def create_ssl_context(
+        verify: ssl.SSLContext | str | bool = True, cert: Any = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            return shared
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    # The name the transports call (httpx.create_ssl_context is the same function).
+    httpx_transports.create_ssl_context = create_ssl_context  # type: ignore[attr-defined]
+
+
+# Parameter values of tests that need the PostgreSQL cluster or moto's S3 server.
+SERVER_PARAMS = frozenset({"postgres-s3", "postgres", "s3"})
+# Every test here runs real server processes, CLIs or a browser: seconds to a minute.
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL or S3 `postgres_s3` (`make test-fast`
+    leaves them out), and put the long ones first: xdist hands tests out in
+    this order, and a long one handed out last would finish last, alone."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and SERVER_PARAMS.intersection(map(str, callspec.params.values())):
+            item.add_marker(pytest.mark.postgres_s3)
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 
 def unavailable(reason: str) -> None:
@@ -61,6 +107,16 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server: PostgresServer) -> Iterator[DatabasePool]:
+    """Fresh copies of the migrated template, made ahead of the tests."""
+    pool = DatabasePool(pg_server, "imghost_template")
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +160,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Build Settings for this test's isolated database and blob namespace."""
-    created: list[str] = []
+    databases: DatabasePool | None = None
     if backend == "sqlite-local":
         template: Path = request.getfixturevalue("sqlite_template")
         db = tmp_path / "imghost.db"
@@ -114,15 +170,15 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "storage_url": f"file://{tmp_path / 'blobs'}",
         }
     else:
-        pg: PostgresServer = request.getfixturevalue("pg_server")
+        databases = request.getfixturevalue("pg_databases")
         s3: S3Server = request.getfixturevalue("s3_server")
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        psql(pg, f"CREATE DATABASE {name} TEMPLATE imghost_template")
-        created.append(name)
+        name = databases.take()
         base = {
-            "database_url": pg.url(name),
+            "database_url": databases.server.url(name),
             "storage_url": s3.storage_url("imghost-test", name),
         }
+
+    real_cost = request.node.get_closest_marker("standard_password_hash") is not None
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -142,22 +198,29 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             # A full collection per app start (~0.1 s) adds minutes to the
             # suite; tests/integration/test_heap.py starts apps with it on.
             "freeze_heap": False,
+            # argon2's smallest parameters: two standard hashes per user (sign-up,
+            # log-in) were most of a typical test's CPU. Tests whose meaning rests
+            # on a check's real cost (timing, floods, races) are marked
+            # standard_password_hash.
+            "password_hash_cost": "standard" if real_cost else "minimal",
         }
         values.update(overrides)
         return Settings(**values)
 
     yield make
-    if created:
-        pg = request.getfixturevalue("pg_server")
-        for name in created:
-            psql(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if databases is not None:
+        databases.give_back(name)
 
 
 class LiveServer:
     """The app under uvicorn in a background thread, on a free loopback port."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn: a port only looked up as free could
+        # be taken by another xdist worker's server before uvicorn binds it.
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.settings = Settings(
             **{
                 **{k: getattr(settings, k) for k in settings.__dataclass_fields__},
@@ -175,7 +238,9 @@ class LiveServer:
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -183,14 +248,18 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        wait_for_port(self.port, 30)
+        deadline = time.monotonic() + 30
         while not self.server.started:
-            threading.Event().wait(0.01)
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.socket.close()
+                raise RuntimeError("the live server did not start (see the log above)")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        self.socket.close()
 
 
 @pytest.fixture

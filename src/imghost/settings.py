@@ -263,6 +263,11 @@ class AuthSettings:
         "Password checks waiting for a CPU slot, per process, before more are refused "
         "503 with Retry-After",
     )
+    password_hash_cost: Literal["standard", "minimal"] = setting(
+        "standard",
+        "standard (argon2id, RFC 9106 low-memory profile: ~0.1 s of a core per hash) or "
+        "minimal (argon2's smallest parameters, for test suites only; refused in production)",
+    )
     login_checks_per_address: int = setting(
         2,
         "Password checks one client address may have running or waiting at once, per "

@@ -72,6 +72,10 @@ from tests.e2e.hostile_attacks import (
 from tests.e2e.service import ServiceProcess
 from tests.factories import PASSWORD
 
+# Its bounds are latencies of the normal users next to each attack: it runs alone,
+# after the tests that run in parallel.
+pytestmark = pytest.mark.serial
+
 # How long each attack runs while the normal users work.
 PHASE = 5.0
 # The normal users' p95 latency bound, per kind of request, on a loaded 2-core machine;

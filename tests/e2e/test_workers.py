@@ -45,29 +45,22 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def jobs_of(env: dict[str, str]) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [str(BIN / "python"), "-c", _DUMP_JOBS], env=env, capture_output=True, text=True, check=True
-    )
-    import json
+def jobs_of(live: LiveServer) -> list[dict[str, Any]]:
+    """Every job, read from the test process (a Python started per poll cost seconds)."""
 
-    return list(json.loads(out.stdout))
+    async def read() -> list[dict[str, Any]]:
+        ctx = AppContext.build(live.settings)
+        try:
+            async with ctx.sessions() as s:
+                jobs = await queue.list_jobs(s, None, 1000)
+                return [
+                    {"id": j.id, "status": j.status, "attempts": j.attempts, "image": j.image_id}
+                    for j in jobs
+                ]
+        finally:
+            await ctx.close()
 
-
-_DUMP_JOBS = """
-import asyncio, json
-from imghost.context import AppContext
-from imghost.jobs import queue
-from imghost.settings import Settings
-async def main():
-    ctx = AppContext.build(Settings.from_env())
-    async with ctx.sessions() as s:
-        jobs = await queue.list_jobs(s, None, 1000)
-        print(json.dumps([{"id": j.id, "status": j.status, "attempts": j.attempts,
-                           "image": j.image_id} for j in jobs]))
-    await ctx.close()
-asyncio.run(main())
-"""
+    return anyio.run(read)
 
 
 def slow_png(path: Path) -> bytes:
@@ -110,7 +103,7 @@ def test_sigkill_mid_job_is_finished_by_another_worker(
         try:
             # The lease lapses, the second worker claims the job and finishes it.
             deadline = time.monotonic() + 120
-            while (job := jobs_of(env)[0])["status"] != "done":
+            while (job := jobs_of(live)[0])["status"] != "done":
                 assert time.monotonic() < deadline, (tmp_path / "w2.log").read_text()
                 time.sleep(0.2)
         finally:
@@ -135,14 +128,14 @@ def test_two_workers_never_run_the_same_job(settings_factory: Any, tmp_path: Pat
             # second transaction): stop the workers only once every job is.
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                if all(j["status"] == "done" for j in jobs_of(env)):
+                if all(j["status"] == "done" for j in jobs_of(live)):
                     break
                 time.sleep(0.2)
         finally:
             for w in workers:
                 os.killpg(w.pid, signal.SIGTERM)
                 w.wait(20)
-        jobs = jobs_of(env)
+        jobs = jobs_of(live)
         assert len(jobs) == 24
         assert all(j["status"] == "done" and j["attempts"] == 1 for j in jobs), jobs
 

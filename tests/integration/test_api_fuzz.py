@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import LiveServer
 from tests.factories import make_user
@@ -19,6 +20,7 @@ from tests.factories import make_user
 ST = Path(sys.executable).parent / "st"
 
 
+@pytest.mark.slow
 def test_no_server_errors_under_fuzzing(client: httpx.Client, live: LiveServer) -> None:
     user = make_user(client)
     result = subprocess.run(

@@ -118,3 +118,19 @@ def test_settings_import_no_feature() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(done.stdout))
     assert loaded == {"imghost", "imghost.settings", "imghost.keyfile", "imghost.proxies"}
+
+
+def test_minimal_password_hash_cost_is_for_tests_only() -> None:
+    assert Settings.from_env({}).password_hash_cost == "standard"
+    cheap = Settings.from_env({"IMGHOST_PASSWORD_HASH_COST": "minimal"})
+    assert cheap.password_hash_cost == "minimal"
+    with pytest.raises(SettingsError, match="IMGHOST_PASSWORD_HASH_COST"):
+        Settings.from_env({"IMGHOST_PASSWORD_HASH_COST": "cheap"})
+    with pytest.raises(SettingsError, match="IMGHOST_PASSWORD_HASH_COST=minimal"):
+        load_settings(
+            {
+                "IMGHOST_ENV": "production",
+                "IMGHOST_SECRET_KEY": "k" * 40,
+                "IMGHOST_PASSWORD_HASH_COST": "minimal",
+            }
+        )

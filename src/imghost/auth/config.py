@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from imghost.auth.throttle import parse_signup_limit
-from imghost.settings import AuthSettings, SettingsError
+from imghost.settings import Settings, SettingsError
 
 
-def check(settings: AuthSettings) -> None:
-    """Raise SettingsError naming the first auth setting that cannot be used."""
+def check(settings: Settings) -> None:
+    """Raise SettingsError naming the first auth setting that cannot be used.
+
+    Takes the whole settings: the cheap password-hash cost depends on ``env``.
+    """
+    if settings.password_hash_cost == "minimal" and settings.env == "production":  # noqa: S105
+        raise SettingsError(
+            "IMGHOST_PASSWORD_HASH_COST=minimal is for test suites: its hashes are cheap "
+            "to guess; production needs standard"
+        )
     for name in (
         "login_free_failures",
         "login_address_free_failures",

@@ -23,7 +23,16 @@ from imghost.errors import AppError
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+# IMGHOST_PASSWORD_HASH_COST: argon2id with the library's RFC 9106 low-memory
+# profile, or argon2's smallest parameters (~0.1 ms instead of ~100 ms of a core
+# per hash) for test suites, which sign up and log in thousands of users.
+# Settings refuse `minimal` in production. A hash made at one cost verifies at
+# the other (its parameters are in the hash); a login rehashes it.
+HASHERS = {
+    "standard": PasswordHasher(),
+    "minimal": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+_hasher = HASHERS["standard"]
 
 # Checks allowed to wait for a slot, beyond the SLOTS running: a flood beyond
 # this is refused at once instead of making every login wait behind it (one
@@ -40,6 +49,12 @@ _in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[int]] = (
 def set_max_queue(n: int) -> None:
     global max_queue
     max_queue = n
+
+
+def set_cost(cost: str) -> None:
+    """Hash new passwords at ``cost`` (a key of HASHERS); per process, like the queue."""
+    global _hasher
+    _hasher = HASHERS[cost]
 
 
 async def _bounded(func: Callable[[*Ts], T], *args: *Ts) -> T:
@@ -68,9 +83,10 @@ async def hash_password(password: str) -> str:
     return await _bounded(_hash, password)
 
 
-@lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(24))
+@lru_cache(maxsize=len(HASHERS))
+def _decoy_hash(hasher: PasswordHasher) -> str:
+    # One per cost: the decoy must cost what a real account's check costs.
+    return hasher.hash(secrets.token_urlsafe(24))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -79,9 +95,11 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
+    hasher = _hasher
     try:
         return (
-            _hasher.verify(password_hash or _decoy_hash(), password) and password_hash is not None
+            hasher.verify(password_hash or _decoy_hash(hasher), password)
+            and password_hash is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

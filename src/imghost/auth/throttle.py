@@ -47,7 +47,7 @@ import limits
 from limits import RateLimitItem
 
 from imghost.accounts.services import normalize_email
-from imghost.auth.passwords import set_max_queue
+from imghost.auth.passwords import set_cost, set_max_queue
 from imghost.errors import AppError
 from imghost.ratelimit.counters import Counters, Window, _Backend
 from imghost.settings import Settings
@@ -125,9 +125,10 @@ class LoginThrottle:
         # (the CPU slots they compete for are this process's too).
         self.per_address = settings.login_checks_per_address
         self._checking: dict[str, int] = {}
-        # The queue bound is the password module's (it has no settings of its
-        # own); one app per process in production, so this is its value.
+        # The queue bound and the hash cost are the password module's (it has no
+        # settings of its own); one app per process in production, so these are its values.
         set_max_queue(settings.password_hash_queue)
+        set_cost(settings.password_hash_cost)
 
     @staticmethod
     def _ids(email: str, address: str) -> tuple[str, str, str]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -200,7 +202,7 @@ def psql(server: PostgresServer, sql: str, database: str = "postgres") -> None:
 @dataclass
 class S3Server:
     port: int
-    handle: Any
+    proc: subprocess.Popen[bytes]
     access_key: str = "testing"
     secret_key: str = "testing"  # noqa: S105 - moto accepts any credentials
     region: str = "us-east-1"
@@ -232,19 +234,33 @@ class S3Server:
         self.client().create_bucket(Bucket=bucket)
 
     def stop(self) -> None:
-        self.handle.stop()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 def start_s3() -> S3Server:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:  # pragma: no cover - dev extra missing
-        raise Unavailable("moto[server] is not installed") from exc
+    """moto's S3 API in its own process: in the caller's, every request it
+    serves would compete for the GIL with the app and the tests (seconds a test)."""
+    if importlib.util.find_spec("moto") is None:  # pragma: no cover - dev extra missing
+        raise Unavailable("moto[server] is not installed")
     port = free_port()
-    handle = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    handle.start()
-    wait_for_port(port, 30)
-    return S3Server(port=port, handle=handle)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 60, proc)
+    except BaseException:  # Ctrl-C included: never leave a server running
+        proc.kill()
+        proc.wait(5)
+        raise
+    return S3Server(port=port, proc=proc)
 
 
 # --- nginx ----------------------------------------------------------------

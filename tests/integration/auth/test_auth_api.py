@@ -4,6 +4,7 @@ import time
 
 import httpx
 import jwt
+import pytest
 
 from tests.factories import PASSWORD, assert_problem, make_user
 
@@ -38,6 +39,7 @@ def test_signup_rejects_weak_password_and_bad_input(client: httpx.Client) -> Non
     assert not_json.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.standard_password_hash
 def test_login_success_and_uniform_failure(client: httpx.Client) -> None:
     user = make_user(client, "carol")
     r = client.post("/v1/auth/login", json={"email": user.email, "password": PASSWORD})

@@ -125,6 +125,7 @@ def test_one_address_trying_many_accounts_waits(settings_factory: Any) -> None:
     anyio.run(main)
 
 
+@pytest.mark.standard_password_hash
 def test_a_flood_of_wrong_logins_does_not_slow_another_address(
     settings_factory: Any, counters_at: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 from PIL import Image
 
 from imghost.processing.pixels import analyze
@@ -14,6 +15,7 @@ from imghost.processing.variants import PREGENERATED
 LIMIT = int(1.5 * 1024**3)
 
 
+@pytest.mark.slow
 def test_100_megapixel_png_within_budget(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     # RGBA, the costliest common layout: 400 MB of pixels once decoded.

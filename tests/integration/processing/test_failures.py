@@ -40,6 +40,7 @@ def work(live: LiveServer, max_seconds: float = 120) -> int:
     return anyio.run(main)
 
 
+@pytest.mark.slow
 def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> None:
     settings = settings_factory(
         run_worker=False, job_memory_limit=250 * 1024 * 1024, job_max_attempts=1
@@ -55,6 +56,7 @@ def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> Non
         assert wait_processed(client, user, fine)["status"] == "ready"
 
 
+@pytest.mark.slow
 def test_time_limit_fails_the_job(settings_factory: Any) -> None:
     settings = settings_factory(run_worker=False, job_timeout=1, job_max_attempts=1)
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:

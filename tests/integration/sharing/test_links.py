@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import insert, update
 
 from imghost.albums.models import Album, AlbumImage
@@ -398,6 +399,7 @@ def test_share_page(client: httpx.Client) -> None:
     assert listed["links"][0]["views"] == 0
 
 
+@pytest.mark.standard_password_hash
 def test_concurrent_guesses_are_counted(client: httpx.Client) -> None:
     owner = make_user(client)
     image_id = private_image(client, owner)

@@ -323,6 +323,7 @@ def keyed_server(settings_factory: Callable[..., Settings]) -> Iterator[LiveServ
         yield live
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("visibility", ["public", "unlisted", "private"])
 def test_access_matrix(keyed_server: LiveServer, visibility: str) -> None:
     with httpx.Client(base_url=keyed_server.url, timeout=60) as client:

@@ -36,6 +36,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
     roomy_live: LiveServer, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import httpx
+import pytest
 from PIL import Image
 
 from tests.corpus import (
@@ -29,6 +30,7 @@ def _size(data: bytes) -> tuple[int, int]:
         return img.size
 
 
+@pytest.mark.slow
 def test_corpus_outcomes(client: httpx.Client) -> None:
     root = require_corpus()
     user = make_user(client)

@@ -37,3 +37,24 @@ def test_a_full_queue_refuses_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
         assert await passwords.verify_password(None, "pw") is False
 
     anyio.run(main)
+
+
+def test_each_cost_verifies_the_others_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hash carries its parameters: switching the cost locks nobody out, and
+    a login at the standard cost rehashes what the minimal one made."""
+    monkeypatch.setattr(passwords, "_hasher", passwords.HASHERS["standard"])
+
+    async def main() -> None:
+        passwords.set_cost("minimal")
+        cheap = await passwords.hash_password("pw")
+        assert await passwords.verify_password(cheap, "pw") is True
+        # The decoy of unknown accounts is made at the same cost as real hashes.
+        assert await passwords.verify_password(None, "pw") is False
+        assert "$m=8,t=1,p=1$" in passwords._decoy_hash(passwords.HASHERS["minimal"])
+        passwords.set_cost("standard")
+        assert await passwords.verify_password(cheap, "pw") is True
+        assert await passwords.verify_password(cheap, "other") is False
+        assert passwords.needs_rehash(cheap) is True
+        assert passwords.needs_rehash(await passwords.hash_password("pw")) is False
+
+    anyio.run(main)
