@@ -8,6 +8,8 @@ blob namespace. Under CI=true a server that cannot start fails the run.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -212,6 +214,28 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
         databases.give_back(name)
 
 
+class StoppableServer(uvicorn.Server):
+    """uvicorn's server that stop() ends at once, not at its next 0.1 s tick
+    (a live server per test: the ticks added up to minutes of waiting)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stopping: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):  # uvicorn's loop, but woken by stop()
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 0.1)
+
+    def stop(self) -> None:
+        self.should_exit = True
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+
+
 class LiveServer:
     """The app under uvicorn in a background thread, on a free loopback port."""
 
@@ -237,7 +261,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
         )
-        self.server = uvicorn.Server(config)
+        self.server = StoppableServer(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
@@ -257,7 +281,7 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self.thread.join(30)
         self.socket.close()
 

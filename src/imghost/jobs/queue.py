@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
@@ -27,6 +29,8 @@ from imghost.jobs.models import Job
 BACKOFF_BASE = 2.0  # seconds before the first retry
 BACKOFF_CAP = 600.0  # never wait more than 10 minutes between attempts
 MAX_ERROR = 2000
+# Set on a session by enqueue: its commit wakes the idle workers of the process.
+ENQUEUED = "imghost.jobs.enqueued"
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,34 @@ def enqueue(
         updated_at=now,
     )
     session.add(job)
+    session.info[ENQUEUED] = True
     return job
+
+
+def wake_on_commit(
+    sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None]
+) -> Callable[[], None]:
+    """Call ``wake`` after each commit of a session of ``sessions`` that enqueued
+    a job (from then on the job exists), whichever request, job or command it
+    was. Returns the function that stops it."""
+    target = sessions.kw.get("sync_session_class", Session)
+
+    def committed(session: Session) -> None:
+        if session.info.pop(ENQUEUED, False):
+            wake()
+
+    def rolled_back(session: Session, previous: Any) -> None:
+        session.info.pop(ENQUEUED, None)
+
+    event.listen(target, "after_commit", committed)
+    # Soft: rollbacks of transactions that never reached the database too.
+    event.listen(target, "after_soft_rollback", rolled_back)
+
+    def stop() -> None:
+        event.remove(target, "after_commit", committed)
+        event.remove(target, "after_soft_rollback", rolled_back)
+
+    return stop
 
 
 async def bury_abandoned(session: AsyncSession, now: dt.datetime | None = None) -> list[ClaimedJob]:

@@ -59,12 +59,18 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker %s: %d concurrent jobs", self.id, self.concurrency)
-        async with asyncio.TaskGroup() as group:
-            if self.periodic:
-                for task in self.registry.periodic.values():
-                    group.create_task(self._periodic(task))
-            for _ in range(self.concurrency):
-                group.create_task(self._slot())
+        # Whatever enqueues through these sessions (a request, a job, a command)
+        # wakes the idle slots at its commit, not at their next poll.
+        stop_waking = queue.wake_on_commit(self.sessions, self.wake)
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self.periodic:
+                    for task in self.registry.periodic.values():
+                        group.create_task(self._periodic(task))
+                for _ in range(self.concurrency):
+                    group.create_task(self._slot())
+        finally:
+            stop_waking()
 
     async def run_until_idle(self, max_seconds: float = 60.0) -> int:
         """Run due jobs one by one until none is due (tests and tools)."""

@@ -180,3 +180,31 @@ def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
         assert (await _job(ctx, bad)).status == "queued"
 
     run(settings, scenario)
+
+
+def test_the_commit_that_enqueued_wakes_the_workers(settings: Settings) -> None:
+    async def scenario(ctx: AppContext) -> None:
+        woken: list[str] = []
+        stop = queue.wake_on_commit(ctx.sessions, lambda: woken.append("woken"))
+        try:
+            async with ctx.sessions() as s:
+                queue.enqueue(s, "t", {})
+                await s.flush()
+                await s.rollback()  # the job is gone: nothing to wake for
+                await s.commit()
+            async with ctx.sessions() as s:
+                queue.enqueue(s, "t", {})
+                await s.rollback()
+                await s.commit()
+            async with ctx.sessions() as s:
+                await s.get(Job, "job_none")
+                await s.commit()
+            assert woken == []
+            await _enqueue(ctx, n=2)
+            assert woken == ["woken"]  # once per commit
+        finally:
+            stop()
+        await _enqueue(ctx)
+        assert woken == ["woken"]
+
+    run(settings, scenario)
