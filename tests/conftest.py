@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import ssl
 import threading
@@ -42,13 +43,25 @@ from imghost.testing.servers import (
 )
 
 CI = os.environ.get("CI", "").lower() == "true"
-BACKENDS = ["sqlite-local", "postgres-s3"]
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Children see Ctrl-C as they would from a terminal.
+
+    A shell without job control starts background commands (``make test &``, some CI
+    runners) with SIGINT ignored, and a process started with SIGINT ignored keeps it
+    so, like every child it starts: the CLI tests that press Ctrl-C on
+    ``imghost upload`` would find it ignoring them. Python's own handler again here,
+    so the ``imghost`` processes the tests start get the default.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     share_default_tls_context()
+
+
+BACKENDS = ["sqlite-local", "postgres-s3"]
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
 
 
 def share_default_tls_context() -> None:
