@@ -147,9 +147,8 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def redis_session() -> Iterator[RedisServer]:
-    """One redis-server for the run (rate limits, login throttle); tests flush it."""
+def running_redis() -> Iterator[RedisServer]:
+    """A redis-server on a free loopback port until the generator is closed."""
     try:
         server = start_redis()
     except Unavailable as exc:
@@ -158,6 +157,12 @@ def redis_session() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One redis-server for the run (rate limits, login throttle); tests flush it."""
+    yield from running_redis()
 
 
 @pytest.fixture(scope="session")

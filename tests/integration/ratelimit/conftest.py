@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from imghost.testing.servers import RedisServer, Unavailable, start_redis
-from tests.conftest import unavailable
+from imghost.testing.servers import RedisServer
+from tests.conftest import running_redis
 
 
 @pytest.fixture
@@ -20,11 +20,4 @@ def redis_server(redis_session: RedisServer) -> RedisServer:
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A server of this test's own, which it may stop and start again."""
-    try:
-        server = start_redis()
-    except Unavailable as exc:
-        unavailable(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from running_redis()
