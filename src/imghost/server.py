@@ -26,8 +26,9 @@ from typing import Any
 
 import httptools
 import uvicorn
+from uvicorn._types import ASGISendEvent
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -188,6 +189,32 @@ def _gate(state: ServerState, cap: int) -> ConnectionGate:
     return gate
 
 
+class _EarlyAnswerCycle(RequestResponseCycle):
+    """A request cycle whose answer says ``Connection: close`` when it starts
+    before the request's body has all arrived.
+
+    Such a connection is closed after the answer (see
+    :meth:`LimitedHttpToolsProtocol.on_response_complete`); without the header a
+    client pools it and loses the next request it sends on it (seen as a dropped
+    POST after a 429 or 413 under load).
+    """
+
+    closes_early = False
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] != "http.response.start" or self.response_started or not self.more_body:
+            await super().send(message)
+            return
+        self.closes_early = True
+        keep_alive = self.keep_alive
+        headers = [*message.get("headers", []), (b"connection", b"close")]
+        await super().send({**message, "headers": headers})
+        # uvicorn took the header as a reason to close abruptly when the answer
+        # ends; the protocol closes it gently instead (half-close, then linger),
+        # so the client reads the answer rather than a reset.
+        self.keep_alive = keep_alive
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with bounded request heads and a connection cap.
 
@@ -314,10 +341,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if size > limits.max_header_bytes:
                 self._stop(HEADERS_TOO_LARGE)
         super().on_headers_complete()
+        # The cycle uvicorn just made (started, or queued behind a pipelined
+        # one; neither has run yet) is given the early-answer rule.
+        self.cycle.__class__ = _EarlyAnswerCycle
 
     def on_response_complete(self) -> None:
         cycle = self.cycle
-        if cycle is not None and cycle.response_complete and cycle.more_body:
+        if isinstance(cycle, _EarlyAnswerCycle) and cycle.response_complete and cycle.closes_early:
             # Answered before the request's body had all arrived (401, 413, 429
             # ... to a body the app never read): the rest of it cannot be told
             # from a next request, and uvicorn would drop it while keeping the

@@ -294,8 +294,11 @@ async def test_unread_body_of_an_early_answer_does_not_keep_the_connection(
             sender.cancel()
             writer.close()
         elapsed = time.monotonic() - started
-    status, _, body = _parse(raw)
+    status, headers, body = _parse(raw)
     assert (status, body["code"]) == (401, "unauthorized")
+    # Said in the answer, so a client does not pool the connection and lose the
+    # next request it would send on it.
+    assert headers["connection"] == "close"
     assert elapsed < 2.0  # the answer, then LINGER (0.5 s), on a loaded machine
 
 
