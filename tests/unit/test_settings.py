@@ -117,7 +117,14 @@ def test_settings_import_no_feature() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(done.stdout))
-    assert loaded == {"imghost", "imghost.settings", "imghost.keyfile", "imghost.proxies"}
+    assert loaded == {
+        "imghost",
+        "imghost.settings",
+        "imghost.settings.declare",
+        "imghost.settings.sections",
+        "imghost.keyfile",
+        "imghost.proxies",
+    }
 
 
 def test_minimal_password_hash_cost_is_for_tests_only() -> None:
