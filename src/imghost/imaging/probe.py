@@ -145,7 +145,7 @@ def opened(path: Path, fmt: Format | None = None) -> Iterator[tuple[Image.Image,
         ) from exc
 
 
-# Defaults of IMGHOST_MAX_FRAMES and IMGHOST_MAX_TOTAL_PIXELS (see settings.py):
+# Defaults of IMGHOST_MAX_FRAMES and IMGHOST_MAX_TOTAL_PIXELS (see settings/sections.py):
 # a real animation has tens to a few hundred frames (a 10 s GIF at 25 fps is
 # 250); 300 MP is 300 frames of 1 MP or 140 of 1080p. Pillow composites GIF
 # frames at 12 MP/s and WebP at 5 MP/s in the worst case (noise, measured on a
