@@ -33,6 +33,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop a server: SIGTERM, then SIGKILL if it has not exited within ``grace`` s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def wait_for_port(
     port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None
 ) -> None:
@@ -71,13 +83,7 @@ class PostgresServer:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 15)
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -234,13 +240,7 @@ class S3Server:
         self.client().create_bucket(Bucket=bucket)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 10)
 
 
 def start_s3() -> S3Server:
@@ -283,13 +283,7 @@ class NginxServer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 10)
         if self.proc.stderr is not None:
             self.proc.stderr.close()  # the pipe start_nginx opened
         shutil.rmtree(self.root, ignore_errors=True)
@@ -411,13 +405,8 @@ class RedisServer:
             raise
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc, 10)
 
     def flush(self) -> None:
         """Forget every key (tests share one server and isolate by flushing)."""
