@@ -73,7 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
             in_process = composition.worker(ctx)
-            ctx.wake_jobs = in_process.wake
             worker = asyncio.create_task(in_process.run())
         if settings.freeze_heap:
             heap.freeze()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -61,8 +60,6 @@ class AppContext:
     renderer: OnDemandRenderer
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
-    # Set by an in-process worker so requests that enqueue work can wake it.
-    wake_jobs: Callable[[], None] = field(default=lambda: None)
 
     @functools.cached_property
     def signing_keys(self) -> SigningKeys:

@@ -118,6 +118,5 @@ async def restore_image(
     if entry is not None:
         await services.restore(db, image, entry, max_attempts=settings.job_max_attempts)
         await db.commit()
-        ctx.wake_jobs()
         await db.refresh(image)
     return ImageOut.of(image, settings.public_base_url)

@@ -31,7 +31,7 @@ router = APIRouter(tags=["tus"])
 
 
 async def _tus_deps(ctx: Ctx) -> TusDeps:
-    return TusDeps(ctx.settings, ctx.store, ctx.resumable, ctx.wake_jobs)
+    return TusDeps(ctx.settings, ctx.store, ctx.resumable)
 
 
 Deps = Annotated[TusDeps, Depends(_tus_deps)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,8 +55,6 @@ class TusDeps:
     store: BlobStore
     #: Where uploads keep their bytes until they are whole.
     resumable: ResumableStore
-    #: Wakes this process's worker: a finished upload queued its processing.
-    wake_jobs: Callable[[], None]
 
 
 @dataclass
@@ -377,7 +375,6 @@ async def _finish(
         if failed:
             await _discard(db, deps, upload_id, pieces)
         raise
-    deps.wake_jobs()
     await _discard(db, deps, upload_id, pieces)
     return image
 

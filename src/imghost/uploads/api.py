@@ -171,7 +171,6 @@ async def _direct_upload(
                     await _charge(db, ctx, image, hold_id)
                     async with services.discarding_on_failure(db, ctx.store, image.blob_key):
                         await db.commit()
-                ctx.wake_jobs()
                 images.append(ImageOut.of(image, settings.public_base_url))
             except AppError as exc:
                 await db.rollback()
@@ -309,7 +308,6 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONRes
     image = await services.finalize_upload(db, ctx.store, ctx.settings, upload, fields)
     async with services.discarding_on_failure(db, ctx.store, image.blob_key):
         await db.commit()
-    ctx.wake_jobs()
     # The validated bytes now live under the image; drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
     out = ImageOut.of(image, ctx.settings.public_base_url)
