@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
@@ -82,8 +82,10 @@ def wake_on_commit(
         if session.info.pop(ENQUEUED, False):
             wake()
 
-    def rolled_back(session: Session, previous: Any) -> None:
-        session.info.pop(ENQUEUED, None)
+    def rolled_back(session: Session, previous: SessionTransaction) -> None:
+        # A savepoint rolled back (begin_nested) keeps what was enqueued before it.
+        if previous.parent is None:
+            session.info.pop(ENQUEUED, None)
 
     event.listen(target, "after_commit", committed)
     # Soft: rollbacks of transactions that never reached the database too.

@@ -202,9 +202,16 @@ def test_the_commit_that_enqueued_wakes_the_workers(settings: Settings) -> None:
             assert woken == []
             await _enqueue(ctx, n=2)
             assert woken == ["woken"]  # once per commit
+            async with ctx.sessions() as s:
+                queue.enqueue(s, "t", {})
+                await s.flush()
+                savepoint = await s.begin_nested()
+                await savepoint.rollback()  # not the job's transaction
+                await s.commit()
+            assert woken == ["woken", "woken"]
         finally:
             stop()
         await _enqueue(ctx)
-        assert woken == ["woken"]
+        assert woken == ["woken", "woken"]
 
     run(settings, scenario)
