@@ -157,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # an included router's routes again for each app, on its first request
         # (~0.3 s of a core, for every app a test or a worker process builds).
         # The routers carry no prefix, dependencies or lifespan of their own.
+        # The route objects are shared by every app of the process, so
+        # ``app.dependency_overrides`` does not reach them: the app takes what
+        # differs between apps (settings, context) from ``app.state`` instead.
         app.router.routes.extend(router.routes)
 
     @app.get("/healthz", tags=["ops"])
