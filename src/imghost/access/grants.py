@@ -19,6 +19,7 @@ from imghost.access.policy import (
     ALBUM_PERMISSIONS,
     IMAGE_PERMISSIONS,
     LINK_PERMISSIONS,
+    MANAGING_ROLES,
     Grants,
     Level,
     Resource,
@@ -109,7 +110,7 @@ def album_conveys(image_owner: Any, image_org: Any, album: Any = Album) -> Colum
     would raise your access to it, and that of everyone the album is shared with.
     """
     managers = select(OrgMember.user_id).where(
-        OrgMember.org_id == album.org_id, OrgMember.role.in_(("owner", "admin"))
+        OrgMember.org_id == album.org_id, OrgMember.role.in_(MANAGING_ROLES)
     )
     added_by_sharer = or_(
         AlbumImage.added_by == image_owner,

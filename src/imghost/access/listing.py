@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from imghost.access.grants import Caller, album_conveys, grantee_in_org
+from imghost.access.policy import MANAGING_ROLES
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.images.models import Image
 from imghost.orgs.models import OrgMember
@@ -111,7 +112,7 @@ def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[
     # Org owners and admins hold owner level on the org's images: they see
     # unfinished ones too (but, not being the owner, never unlisted ones).
     managed = and_(
-        Image.org_id.in_(my_orgs.where(OrgMember.role.in_(("owner", "admin")))),
+        Image.org_id.in_(my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))),
         Image.visibility != "unlisted",
     )
     return and_(live, or_(owned, public, shared_private, managed))
@@ -134,7 +135,7 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
     if me is None:
         return public
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
-    managing_orgs = my_orgs.where(OrgMember.role.in_(("owner", "admin")))
+    managing_orgs = my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))
     owner_level = or_(owned_images(me), Image.org_id.in_(managing_orgs))
     # Aliased: this runs inside queries that already have `albums` in scope.
     granted = _granted(me, my_orgs, aliased(Album))

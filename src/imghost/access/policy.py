@@ -86,6 +86,8 @@ ORG_ROLE_LEVEL: dict[str, Level] = {
     "member": Level.DOWNLOAD,
     "viewer": Level.VIEW,
 }
+# The roles that manage an org's images and albums (everything an owner may do).
+MANAGING_ROLES = tuple(role for role, held in ORG_ROLE_LEVEL.items() if held is Level.OWNER)
 
 
 def permission_level(permissions: list[str] | tuple[str, ...], table: dict[str, Level]) -> Level:

@@ -11,17 +11,18 @@ pydantic models; form fields and metadata values are text, read by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, get_args
 
 from pydantic import Field
 
 from imghost.errors import AppError
+from imghost.schemas import Visibility
 
 MAX_TITLE = 200  # also the width of the images.title column
 MAX_DESCRIPTION = 5000
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
-VISIBILITIES = ("public", "unlisted", "private")
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
 
 # For request models: ``title: Title | None = None``.
 Title = Annotated[str, Field(max_length=MAX_TITLE)]

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.decide import image_access
 from imghost.access.grants import Caller, image_grants, image_resource
-from imghost.access.policy import Action, Level, level
+from imghost.access.policy import MANAGING_ROLES, Action, Level, level
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.images import services as images
@@ -232,7 +232,7 @@ def owner_level_images(caller: Caller) -> ColumnElement[bool]:
     orgs they own or administer."""
     me = caller.user_id
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
-    managing = my_orgs.where(OrgMember.role.in_(("owner", "admin")))
+    managing = my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))
     return or_(
         and_(Image.owner_id == me, or_(Image.org_id.is_(None), Image.org_id.in_(my_orgs))),
         Image.org_id.in_(managing),

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.access.policy import Level, may_assign_role, org_level
+from imghost.access.policy import MANAGING_ROLES, Level, may_assign_role, org_level
 from imghost.accounts.models import User
 from imghost.accounts.services import normalize_email
 from imghost.albums import services as albums
@@ -228,7 +228,7 @@ async def managers(session: AsyncSession, org_id: str) -> list[str]:
     return list(
         await session.scalars(
             select(OrgMember.user_id).where(
-                OrgMember.org_id == org_id, OrgMember.role.in_(("owner", "admin"))
+                OrgMember.org_id == org_id, OrgMember.role.in_(MANAGING_ROLES)
             )
         )
     )

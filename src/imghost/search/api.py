@@ -11,6 +11,7 @@ from imghost.access.policy import Action
 from imghost.albums import services as albums
 from imghost.deps import Ctx, Db, Who
 from imghost.images.schemas import ImageOut
+from imghost.schemas import Visibility
 from imghost.search import services
 from imghost.search.schemas import SearchResult
 
@@ -28,7 +29,7 @@ async def list_images(
     album: Annotated[str | None, Query(max_length=40)] = None,
     org: Annotated[str | None, Query(max_length=40)] = None,
     visibility: Annotated[
-        Literal["public", "unlisted", "private"] | None,
+        Visibility | None,
         Query(description="your own images of this visibility"),
     ] = None,
     format: Annotated[

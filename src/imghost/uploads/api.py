@@ -25,6 +25,7 @@ from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
 from imghost.ids import new_id
 from imghost.images.fields import (
+    VISIBILITIES,
     NewImageFields,
     check_visibility,
     fields_from_text,
@@ -68,7 +69,7 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
                         "title": {"type": "string"},
                         "description": {"type": "string"},
                         "tags": {"type": "string", "description": "comma-separated; repeatable"},
-                        "visibility": {"type": "string", "enum": ["public", "unlisted", "private"]},
+                        "visibility": {"type": "string", "enum": list(VISIBILITIES)},
                         "albumId": {
                             "type": "string",
                             "description": "add to this album (needs upload permission on it)",
