@@ -32,13 +32,11 @@ OWNER_PATTERNS: Mapping[str, str] = {
     "*/tasks.py": "job handlers: the job's transaction",
     "cli/*": "CLI commands: the command's transaction",
     "migrations/*": "schema migrations",
-    "app.py": "the composition root",
-    "jobs/worker.py": "the worker: claims, heartbeats and outcomes of jobs",
-    "jobs/queue.py": "the queue library: claims and outcomes in their own statements",
 }
 
 #: Other owners, each with the reason it commits itself.
 OWNERS: Mapping[str, str] = {
+    "jobs/worker.py": "the worker: claims, heartbeats and outcomes of jobs",
     "tus/flow.py": (
         "each tus request's steps under the upload's lease: the lease, each "
         "checkpoint and each renewal must be visible to other processes before "

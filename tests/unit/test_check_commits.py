@@ -58,7 +58,6 @@ def test_owners_by_name_may_commit(tmp_path: Path) -> None:
         "feature/tasks.py",
         "cli/admin.py",
         "migrations/env.py",
-        "jobs/worker.py",
     ]
     root = _tree(tmp_path, dict.fromkeys(names, COMMITS))
     assert check.violations(root, owners={}) == []
