@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
-
-import anyio
 
 from imghost.context import AppContext
 from imghost.db import utcnow
@@ -16,17 +13,7 @@ from imghost.jobs.models import Job
 from imghost.jobs.registry import Registry
 from imghost.jobs.worker import Worker
 from imghost.settings import Settings
-
-
-def run(settings: Settings, scenario: Callable[[AppContext], Any]) -> Any:
-    async def main() -> Any:
-        ctx = AppContext.build(settings)
-        try:
-            return await scenario(ctx)
-        finally:
-            await ctx.close()
-
-    return anyio.run(main)
+from tests.helpers.context import with_ctx
 
 
 async def _enqueue(ctx: AppContext, n: int = 1, max_attempts: int = 3) -> list[str]:
@@ -62,7 +49,7 @@ def test_claim_complete(settings: Settings) -> None:
             assert len(await queue.claim(s, "w3", 30, limit=2)) == 2
             await s.commit()
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)
 
 
 def test_backoff_then_dead(settings: Settings) -> None:
@@ -90,7 +77,7 @@ def test_backoff_then_dead(settings: Settings) -> None:
         # ~2 s then ~4 s, each with ±25 % jitter: exponential.
         assert 1.4 <= delays[0] <= 2.6 and 2.9 <= delays[1] <= 5.1
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)
 
 
 def test_lease_expiry_hands_the_job_over(settings: Settings) -> None:
@@ -119,7 +106,7 @@ def test_lease_expiry_hands_the_job_over(settings: Settings) -> None:
         job = await _job(ctx, job_id)
         assert job.status == "dead" and "lease" in (job.last_error or "")
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)
 
 
 def test_concurrent_claims_never_share_a_job(settings: Settings) -> None:
@@ -140,7 +127,7 @@ def test_concurrent_claims_never_share_a_job(settings: Settings) -> None:
         flat = [job_id for r in results for job_id in r]
         assert sorted(flat) == sorted(ids)  # every job once, none twice
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)
 
 
 def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
@@ -179,7 +166,7 @@ def test_worker_runs_handlers_and_records_failures(settings: Settings) -> None:
             await s.commit()
         assert (await _job(ctx, bad)).status == "queued"
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)
 
 
 def test_the_commit_that_enqueued_wakes_the_workers(settings: Settings) -> None:
@@ -214,4 +201,4 @@ def test_the_commit_that_enqueued_wakes_the_workers(settings: Settings) -> None:
         await _enqueue(ctx)
         assert woken == ["woken", "woken"]
 
-    run(settings, scenario)
+    with_ctx(settings, scenario)

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
-
-import anyio
 
 from imghost.context import AppContext
 from imghost.lifecycle.purge import SweepReport, sweep
 from imghost.maintenance.gc import GcReport, collect
 from imghost.storage import BlobStore
 from tests.conftest import LiveServer
+from tests.helpers.context import with_ctx
 
 T = TypeVar("T")
 DAY = dt.timedelta(days=1)
-
-
-def with_ctx(live: LiveServer, work: Callable[[AppContext], Awaitable[T]]) -> T:
-    async def main() -> T:
-        ctx = AppContext.build(live.settings)
-        try:
-            return await work(ctx)
-        finally:
-            await ctx.close()
-
-    return anyio.run(main)
 
 
 def keys(live: LiveServer, prefix: str) -> list[str]:
     async def work(ctx: AppContext) -> list[str]:
         return sorted([m.key async for m in ctx.store.list(prefix)])
 
-    return with_ctx(live, work)
+    return with_ctx(live.settings, work)
 
 
 def image_keys(live: LiveServer, owner_id: str, image_id: str) -> list[str]:
@@ -53,11 +41,11 @@ def run_sweep(
             ctx = dataclasses.replace(ctx, store=FailingStore(ctx.store, fail_after))
         return await sweep(ctx.purging, now)
 
-    return with_ctx(live, work)
+    return with_ctx(live.settings, work)
 
 
 def run_gc(live: LiveServer, grace: int = 0, dry_run: bool = True) -> GcReport:
-    return with_ctx(live, lambda ctx: collect(ctx.gc, grace, dry_run=dry_run))
+    return with_ctx(live.settings, lambda ctx: collect(ctx.gc, grace, dry_run=dry_run))
 
 
 class StoreDown(RuntimeError):

@@ -16,7 +16,8 @@ from imghost.db import create_engine
 from imghost.migrate import upgrade
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
-from tests.integration.lifecycle.helpers import image_keys, with_ctx
+from tests.helpers.context import with_ctx
+from tests.integration.lifecycle.helpers import image_keys
 
 SEED = [
     "INSERT INTO users (id, username, email, password_hash, default_visibility, keep_gps,"
@@ -76,7 +77,7 @@ def test_gc_dry_run_command(
     async def put(ctx: object) -> None:
         await ctx.store.put_bytes(stray, b"x")  # type: ignore[attr-defined]
 
-    with_ctx(live, put)
+    with_ctx(live.settings, put)
     for name in ("database_url", "storage_url", "secret_key", "tmp_dir"):
         monkeypatch.setenv(f"IMGHOST_{name.upper()}", str(getattr(live.settings, name)))
     runner = CliRunner()
@@ -90,7 +91,7 @@ def test_gc_dry_run_command(
     async def lose(ctx: object) -> None:
         await ctx.store.delete(f"{owner.user_id}/{image_id}/original")  # type: ignore[attr-defined]
 
-    with_ctx(live, lose)
+    with_ctx(live.settings, lose)
     result = runner.invoke(cli, ["gc", "--dry-run", "--grace", "0"])
     assert result.exit_code == 1, result.output
     assert "image rows whose blobs are missing: 1" in result.output and image_id in result.output

@@ -23,12 +23,12 @@ from tests.factories import (
     upload_ok,
     wait_processed,
 )
+from tests.helpers.context import with_ctx
 from tests.integration.lifecycle.helpers import (
     DAY,
     image_keys,
     run_gc,
     run_sweep,
-    with_ctx,
 )
 from tests.integration.tus.helpers import leftovers, set_row, status, upload_ids, upload_whole
 
@@ -56,7 +56,7 @@ def rows(live: LiveServer, image_id: str) -> dict[str, int]:
             found["purged_images"] = await _count(session, "purged_images", "image_id", image_id)
         return found
 
-    return with_ctx(live, work)
+    return with_ctx(live.settings, work)
 
 
 async def _count(session: Any, table: str, column: str, image_id: str) -> int:
@@ -166,7 +166,7 @@ def test_sweep_purges_after_the_window(client: httpx.Client, live: LiveServer) -
             entry.purge_at -= 10 * DAY
             await session.commit()
 
-    with_ctx(live, backdate)
+    with_ctx(live.settings, backdate)
 
     # 19 days on: both still in the trash, nothing purged.
     report = run_sweep(live, now + 19 * DAY)
@@ -218,7 +218,7 @@ def test_crash_in_the_middle_of_a_purge_is_finished_by_the_next_sweep(
             entry = await session.get(TrashEntry, image_id)
             return entry is not None and entry.purging_since is not None
 
-    assert with_ctx(live, marked)
+    assert with_ctx(live.settings, marked)
     # Meanwhile: gone from every read path, no restore, and for gc neither an
     # orphan (the row exists) nor a dangling row (its purge is under way).
     assert client.get(f"/v1/images/{image_id}", headers=owner.headers).status_code == 404
@@ -249,7 +249,7 @@ def test_crash_after_the_bytes_before_the_rows(client: httpx.Client, live: LiveS
             blob_key, public_key = image.blob_key, image.public_blob_key
         await purge._delete_bytes(ctx.purging, blob_key, public_key, [])
 
-    with_ctx(live, bytes_only)
+    with_ctx(live.settings, bytes_only)
     assert image_keys(live, owner.user_id, image_id) == []
     assert rows(live, image_id)["images"] == 1
     # A row whose bytes are gone, but on purpose: not reported as dangling.
@@ -291,7 +291,7 @@ def test_gc_reports_orphans_in_both_directions(client: httpx.Client, live: LiveS
         await ctx.store.put_bytes(stray, b"stray")
         await ctx.store.delete(f"{owner.user_id}/{lost}/original")
 
-    with_ctx(live, damage)
+    with_ctx(live.settings, damage)
     report = run_gc(live, grace=0, dry_run=True)
     assert report.dry_run and report.orphan_blobs == 1 and report.orphan_keys == [stray]
     assert report.dangling_rows == 1 and report.dangling_images == [lost]
@@ -307,7 +307,7 @@ def test_gc_reports_orphans_in_both_directions(client: httpx.Client, live: LiveS
         async with ctx.sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(PurgedImage)) or 0)
 
-    assert with_ctx(live, count_tombstones) == 0
+    assert with_ctx(live.settings, count_tombstones) == 0
 
 
 def test_purge_removes_the_uploads_that_brought_the_image(
@@ -385,7 +385,7 @@ def test_sweep_takes_in_images_deleted_without_a_trash_entry(
             image.deleted_at = now
             await session.commit()
 
-    with_ctx(live, hide)
+    with_ctx(live.settings, hide)
     report = run_sweep(live, now + DAY)
     assert (report.adopted, report.marked, report.purged) == (1, 0, 0)
     item = client.get("/v1/trash", headers=owner.headers).json()["images"][0]

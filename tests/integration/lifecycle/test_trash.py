@@ -15,8 +15,9 @@ from imghost.jobs.models import Job
 from imghost.lifecycle.models import TrashEntry
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.helpers.context import with_ctx
 from tests.helpers.db import run_sql
-from tests.integration.lifecycle.helpers import image_keys, with_ctx
+from tests.integration.lifecycle.helpers import image_keys
 
 
 def album_with(client: httpx.Client, user: UserHandle, image_id: str) -> str:
@@ -270,7 +271,7 @@ def test_restoring_an_unprocessed_image_queues_its_processing(
                     )
                     return len(found.all())
 
-            return with_ctx(live, work)
+            return with_ctx(live.settings, work)
 
         # The job ran (and skipped the deleted image) while it was in the trash.
         assert client.delete(f"/v1/images/{image_id}", headers=owner.headers).status_code == 200

@@ -10,40 +10,23 @@ from imghost.context import AppContext
 from imghost.maintenance.gc import GcReport, collect
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload_ok
+from tests.helpers.context import with_ctx
 from tests.integration.tus.helpers import TUS, create, created_path, upload_row
 
 
 def run_gc(live: LiveServer, grace: int) -> GcReport:
-    async def _run() -> GcReport:
-        ctx = AppContext.build(live.settings)
-        try:
-            return await collect(ctx.gc, grace=grace)
-        finally:
-            await ctx.close()
-
-    return anyio.run(_run)
+    return with_ctx(live.settings, lambda ctx: collect(ctx.gc, grace=grace))
 
 
 def blob_exists(live: LiveServer, key: str) -> bool:
-    async def _head() -> bool:
-        ctx = AppContext.build(live.settings)
-        try:
-            return await ctx.store.head(key) is not None
-        finally:
-            await ctx.close()
+    async def head(ctx: AppContext) -> bool:
+        return await ctx.store.head(key) is not None
 
-    return anyio.run(_head)
+    return with_ctx(live.settings, head)
 
 
 def put_blob(live: LiveServer, key: str) -> None:
-    async def _put() -> None:
-        ctx = AppContext.build(live.settings)
-        try:
-            await ctx.store.put_bytes(key, b"orphan")
-        finally:
-            await ctx.close()
-
-    anyio.run(_put)
+    with_ctx(live.settings, lambda ctx: ctx.store.put_bytes(key, b"orphan"))
 
 
 def test_gc_removes_only_unreferenced_blobs(client: httpx.Client, live: LiveServer) -> None:

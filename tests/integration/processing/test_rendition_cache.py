@@ -20,8 +20,8 @@ from imghost.processing.models import Rendition
 from imghost.processing.variants import derived_key
 from tests.conftest import LiveServer
 from tests.factories import image_bytes, make_user, upload_ok
+from tests.helpers.context import with_ctx
 from tests.integration.quotas.helpers import server, stored, usage
-from tests.integration.tus.helpers import with_ctx
 
 
 def noise_png(side: int, seed: int) -> bytes:

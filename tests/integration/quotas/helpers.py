@@ -13,7 +13,7 @@ from imghost.context import AppContext
 from imghost.quotas.models import QuotaReservation, StorageUsage
 from tests.conftest import LiveServer
 from tests.factories import UserHandle
-from tests.integration.tus.helpers import with_ctx
+from tests.helpers.context import with_ctx
 
 
 @contextmanager

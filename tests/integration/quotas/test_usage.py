@@ -25,6 +25,7 @@ from tests.factories import (
     upload,
     upload_ok,
 )
+from tests.helpers.context import with_ctx
 from tests.helpers.orgs import team
 from tests.integration.quotas.helpers import (
     org_usage,
@@ -36,7 +37,7 @@ from tests.integration.quotas.helpers import (
     stored,
     usage,
 )
-from tests.integration.tus.helpers import create, with_ctx
+from tests.integration.tus.helpers import create
 
 DATA = image_bytes(size=(64, 48))
 SIZE = len(DATA)

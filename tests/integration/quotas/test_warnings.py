@@ -12,9 +12,9 @@ from imghost.images.models import Image
 from imghost.quotas import usage as quota_usage
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, image_bytes, make_user, upload
+from tests.helpers.context import with_ctx
 from tests.helpers.orgs import join, team
 from tests.integration.quotas.helpers import server, usage_row
-from tests.integration.tus.helpers import with_ctx
 
 DATA = image_bytes(size=(64, 48))
 SIZE = len(DATA)

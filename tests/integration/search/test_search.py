@@ -14,8 +14,8 @@ from imghost.accounts import services as accounts
 from imghost.search import text
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload_ok
+from tests.helpers.context import with_ctx
 from tests.helpers.orgs import create_org, join
-from tests.integration.tus.helpers import with_ctx
 
 
 def ids(r: httpx.Response) -> list[str]:

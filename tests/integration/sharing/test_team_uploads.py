@@ -16,8 +16,9 @@ from tests.factories import (
     upload,
     wait_processed,
 )
+from tests.helpers.context import with_ctx
 from tests.helpers.orgs import Team, team
-from tests.integration.tus.helpers import create, created_path, patch, status, with_ctx
+from tests.integration.tus.helpers import create, created_path, patch, status
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
 import io
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +19,7 @@ from imghost.settings import Settings
 from imghost.storage.resumable import Leftover
 from imghost.uploads.models import Upload
 from tests.factories import UserHandle
+from tests.helpers.context import with_ctx
 
 T = TypeVar("T")
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -118,17 +117,6 @@ def noise_png(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=0)
     return buf.getvalue()
-
-
-def with_ctx(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> T:
-    async def main() -> T:
-        ctx = AppContext.build(settings)
-        try:
-            return await work(ctx)
-        finally:
-            await ctx.close()
-
-    return asyncio.run(main())
 
 
 def leftovers(settings: Settings) -> list[Leftover]:

@@ -10,6 +10,7 @@ import httpx
 from imghost.context import AppContext
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, wait_processed
+from tests.helpers.context import with_ctx
 from tests.integration.tus.helpers import (
     OCTETS,
     TUS,
@@ -21,7 +22,6 @@ from tests.integration.tus.helpers import (
     patch,
     status,
     upload_whole,
-    with_ctx,
 )
 
 

@@ -25,6 +25,7 @@ from imghost.settings import Settings
 from imghost.uploads import services as uploads
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user
+from tests.helpers.context import with_ctx
 from tests.integration.tus.helpers import (
     TUS,
     create,
@@ -38,7 +39,6 @@ from tests.integration.tus.helpers import (
     steal_lease,
     upload_ids,
     upload_row,
-    with_ctx,
 )
 
 MiB = 1024 * 1024

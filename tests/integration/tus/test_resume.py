@@ -20,6 +20,7 @@ from imghost.settings import Settings
 from imghost.uploads.models import Upload
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user
+from tests.helpers.context import with_ctx
 from tests.integration.tus.helpers import (
     TUS,
     create,
@@ -30,7 +31,6 @@ from tests.integration.tus.helpers import (
     patch,
     send_partial_patch,
     status,
-    with_ctx,
 )
 
 MiB = 1024 * 1024
