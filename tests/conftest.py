@@ -221,7 +221,9 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             # argon2's smallest parameters: two standard hashes per user (sign-up,
             # log-in) were most of a typical test's CPU. Tests whose meaning rests
             # on a check's real cost (timing, floods, races) are marked
-            # standard_password_hash.
+            # standard_password_hash. The cost is the process's (the password
+            # module's), set by the app built last: a module-scoped app (e2e)
+            # shares it with whatever test of the worker built an app after it.
             "password_hash_cost": "standard" if real_cost else "minimal",
         }
         values.update(overrides)

@@ -8,7 +8,6 @@ takes effect at once in every process.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -241,10 +240,3 @@ async def album_grants(reads: FastReader, caller: Caller, album: Album) -> Grant
         )
         bearer = _live_link_level(link)
     return Grants(caller.user_id, caller.admin, org_role, collaborator, Level.NONE, bearer)
-
-
-def link_is_live(link: ShareLink, now: dt.datetime | None = None) -> bool:
-    now = now or utcnow()
-    if link.revoked_at is not None:
-        return False
-    return link.expires_at is None or link.expires_at > now
