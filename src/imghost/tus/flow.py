@@ -89,7 +89,7 @@ async def append(
         return await complete(db, deps, actor, upload_id)
     token = await leases.acquire(db, upload_id)
     await db.commit()
-    try:
+    async with _given_back_on_failure(db, upload_id, token):
         # Fresh, now that the upload is ours: another request may have
         # finished or ended it since it was read above.
         upload = await services.owned(db, upload_id, actor)
@@ -148,16 +148,13 @@ async def append(
             await db.commit()
             return upload
         return await _complete_locked(db, deps, actor, upload, token)
-    except BaseException:
-        await _give_up(db, upload_id, token)
-        raise
 
 
 async def complete(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: str) -> Upload:
     """Finish an upload whose bytes are all in (a zero-length one, or a retry)."""
     token = await leases.acquire(db, upload_id)
     await db.commit()
-    try:
+    async with _given_back_on_failure(db, upload_id, token):
         upload = await services.owned(db, upload_id, actor)
         services.check_open(upload)
         if upload.status != "pending":
@@ -166,9 +163,6 @@ async def complete(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: str
             await db.commit()
             return upload
         return await _complete_locked(db, deps, actor, upload, token)
-    except BaseException:
-        await _give_up(db, upload_id, token)
-        raise
 
 
 async def create_final(
@@ -201,11 +195,8 @@ async def create_final(
     await leases.claim_partials(db, partial_ids, now)
     token = leases.lease_new(upload)
     await db.commit()
-    try:
+    async with _given_back_on_failure(db, upload_id, token):
         return await _complete_locked(db, deps, actor, upload, token)
-    except BaseException:
-        await _give_up(db, upload_id, token)
-        raise
 
 
 async def terminate(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: str) -> None:
@@ -213,7 +204,7 @@ async def terminate(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: st
     leases.check_terminable(await services.owned(db, upload_id, actor))
     token = await leases.acquire(db, upload_id)
     await db.commit()
-    try:
+    async with _given_back_on_failure(db, upload_id, token):
         # Fresh, now that the upload is ours: a PATCH may have finished it
         # since it was read above, and its storage state may have changed.
         upload = await services.owned(db, upload_id, actor)
@@ -227,17 +218,22 @@ async def terminate(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: st
         await leases.release(db, upload_id, token, status="terminated")
         await quotas.release(db, [upload_id])
         await db.commit()
-    except BaseException:
-        await _give_up(db, upload_id, token)
-        raise
     await _discard(db, deps, upload_id, pieces)
 
 
-async def _give_up(db: AsyncSession, upload_id: str, token: str) -> None:
-    """After a failure under the lease: drop the transaction, free the upload."""
-    await db.rollback()
-    await leases.release(db, upload_id, token)
-    await db.commit()
+@contextlib.asynccontextmanager
+async def _given_back_on_failure(
+    db: AsyncSession, upload_id: str, token: str
+) -> AsyncIterator[None]:
+    """Steps under the upload's lease: if any fails (or the request is cancelled),
+    its transaction is dropped and the lease given back, so the upload is free."""
+    try:
+        yield
+    except BaseException:
+        await db.rollback()
+        await leases.release(db, upload_id, token)
+        await db.commit()
+        raise
 
 
 async def _keep_lease(db: AsyncSession, upload_id: str, token: str) -> None:
