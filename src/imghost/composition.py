@@ -32,6 +32,7 @@ def maintenance_steps(ctx: AppContext) -> maintenance_tasks.Steps:
     return maintenance_tasks.Steps(
         purge_sweep=functools.partial(purge.sweep, ctx.purging),
         rendition_sweep=functools.partial(rendition_cache.sweep, ctx.processing),
+        measure_versions=functools.partial(processing_tasks.measure_versions, ctx.processing),
         gc=functools.partial(gc.collect, ctx.gc),
     )
 

@@ -9,7 +9,7 @@ from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
-from imghost.images.models import Image, ImageTag
+from imghost.images.models import Image, ImageTag, ImageVersion
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
 from imghost.notifications.models import (
@@ -56,6 +56,7 @@ __all__ = [
     "ImageCollaborator",
     "ImageStatsDaily",
     "ImageTag",
+    "ImageVersion",
     "Job",
     "Notification",
     "NotificationPreference",

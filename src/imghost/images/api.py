@@ -8,16 +8,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from imghost.access.decide import image_access, owns
+from imghost.access.decide import holds, image_access, owns
 from imghost.access.grants import Caller
 from imghost.access.listing import listable_images
-from imghost.access.policy import Action
+from imghost.access.policy import Action, Level
 from imghost.accounts import services as accounts
 from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
 from imghost.images.fields import MAX_TAG_LENGTH
 from imghost.images.policy import check_bytes, served_original
 from imghost.images.schemas import (
+    ImageDetailOut,
     ImageList,
     ImageMetadataOut,
     ImageOut,
@@ -28,12 +29,26 @@ from imghost.images.schemas import (
 router = APIRouter(tags=["images"])
 
 
-@router.get("/v1/images/{image_id}", response_model=ImageOut)
-async def get_image(image_id: str, caller: Who, db: Db, reads: Reads, ctx: Ctx) -> ImageOut:
+@router.get("/v1/images/{image_id}", response_model=ImageDetailOut)
+async def get_image(
+    image_id: str, request: Request, caller: Who, db: Db, reads: Reads, ctx: Ctx
+) -> ImageDetailOut:
+    """The image with its `versions`: the original (with the download level)
+    and every stored preset, each with its delivery URL."""
     image = await services.get_image(db, image_id)
-    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    grants = await image_access(reads, caller, image, Action.VIEW_METADATA)
     assert image is not None
-    return ImageOut.of(image, ctx.settings.public_base_url)
+    base = ctx.settings.public_base_url
+    versions = await services.caller_versions(
+        db,
+        image,
+        base_url=base,
+        owner=owns(grants, image),
+        may_download=holds(grants, image, Level.DOWNLOAD),
+        # A link grant reaches the bytes only if it travels with their URLs.
+        share=request.query_params.get("share") if caller.link_id else None,
+    )
+    return ImageDetailOut(**ImageOut.of(image, base).model_dump(), versions=versions)
 
 
 @router.patch("/v1/images/{image_id}", response_model=ImageOut)

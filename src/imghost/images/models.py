@@ -111,6 +111,13 @@ class Image(Base):
         lazy="selectin",
         order_by="ImageTag.position",
     )
+    # Only ever assigned (the original's row, by build_image), so that every
+    # upload path inserts it with the image; read with images.versions, never
+    # loaded through the ORM (listings stay light). Removed by the database's
+    # ON DELETE CASCADE when the purge deletes the image row.
+    version_rows: Mapped[list[ImageVersion]] = relationship(
+        lazy="raise", passive_deletes=True, cascade="save-update, merge"
+    )
 
     @property
     def tags(self) -> list[str]:
@@ -140,3 +147,39 @@ class ImageTag(Base):
     listed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     image: Mapped[Image] = relationship(back_populates="tag_rows")
+
+
+class ImageVersion(Base):
+    """One stored blob of an image: the original, its GPS-free copy, or a
+    pre-generated preset, with what a client needs to choose one (srcset) and
+    what later work needs (the hash for a scrub, last use for eviction).
+
+    Written in the transaction that records its blob: the upload's (original)
+    and the processing job's (GPS-free copy, presets; a re-run replaces them).
+    Deleted with the image row by ON DELETE CASCADE, after the purge deleted
+    the bytes (rows outlive their bytes, never the reverse). Renditions made
+    on request are not here: they are the rendition cache's (``renditions``).
+    """
+
+    __tablename__ = "image_versions"
+    __table_args__ = (Index("ix_image_versions_image", "image_id"),)
+
+    blob_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    # original | gps_free | preset (see images.versions for the names)
+    kind: Mapped[str] = mapped_column(String(16))
+    # "original" for the two originals; the preset's name (thumb, small, ...)
+    name: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(8))
+    # Width, height and hash are null only for presets stored before
+    # migration 0014, until the maintenance pass measured them
+    # (processing.tasks.measure_versions; its size too when 0 was recorded).
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes stored
+    # Of the stored bytes, for a scrub; every version written since 0014 has it.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set when written; kept for caches evicted by use (views do not write
+    # it yet, so the delivery path stays free of writes).
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

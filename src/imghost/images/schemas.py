@@ -64,6 +64,24 @@ class ImageOut(ApiModel):
         )
 
 
+class VersionOut(ApiModel):
+    """One stored version a caller may fetch: enough to build ``srcset``."""
+
+    kind: str  # original | preset
+    name: str  # "original", or the preset's name (thumb, small, medium, large)
+    format: str
+    width: int
+    height: int
+    size: int  # bytes
+    url: str
+
+
+class ImageDetailOut(ImageOut):
+    """``GET /v1/images/{id}``: the image with its versions (listings stay light)."""
+
+    versions: list[VersionOut]
+
+
 class ImagePatch(StrictInput):
     title: Title | None = None
     description: Description | None = None

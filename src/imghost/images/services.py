@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,17 @@ from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image, ImageTag
 from imghost.images.schemas import ImagePatch
+
+# The versions API, re-exported for the processing job, the maintenance pass and routes.
+from imghost.images.versions import GPS_FREE as GPS_FREE
+from imghost.images.versions import PRESET as PRESET
+from imghost.images.versions import Measured as Measured
+from imghost.images.versions import NewVersion as NewVersion
+from imghost.images.versions import caller_versions as caller_versions
+from imghost.images.versions import measure as measure
+from imghost.images.versions import original_row, replace_derived
+from imghost.images.versions import record_measured as record_measured
+from imghost.images.versions import unmeasured as unmeasured
 from imghost.imaging.probe import ProbeResult
 from imghost.reads import FastReader
 
@@ -59,6 +71,9 @@ def build_image(
         updated_at=now,
     )
     image.tag_rows = [ImageTag(tag=t, position=i) for i, t in enumerate(fields.tags)]
+    # Inserted with the image by every upload path, in the transaction that
+    # commits the stored original.
+    image.version_rows = [original_row(image)]
     return image
 
 
@@ -132,11 +147,16 @@ async def record_processed(
     public_blob_key: str | None,
     public_sha256: str | None,
     public_size: int | None,
+    versions: Sequence[NewVersion] = (),
 ) -> None:
-    """The processing job's result: ready, with metadata (GPS only if opted in)."""
+    """The processing job's result: ready, with metadata (GPS only if opted in)
+    and the versions it stored, which replace an earlier run's."""
     image = await session.get(Image, image_id)
     if image is None:
         return
+    if image.keep_gps:  # the owner shares the position: no copy is served
+        versions = [v for v in versions if v.kind != GPS_FREE]
+    await replace_derived(session, image_id, versions)
     now = utcnow()
     image.status = "ready"
     image.status_reason = None

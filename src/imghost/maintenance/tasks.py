@@ -1,7 +1,8 @@
 """The maintenance pass, a periodic job kind every IMGHOST_GC_INTERVAL seconds:
 the purge sweep (trash windows that ended, purges left half done), the
-rendition cache's sweep (renditions unused for too long, or over the total)
-and gc, in that order.
+rendition cache's sweep (renditions unused for too long, or over the total),
+the measuring of image versions stored before they were recorded, and gc, in
+that order.
 
 Each worker that runs periodic kinds runs it (`imghost worker`, and the
 in-process worker of `imghost serve`); every step is safe in several
@@ -30,6 +31,7 @@ Step = Callable[[], Awaitable[object]]
 class Steps:
     purge_sweep: Step  # lifecycle.purge.sweep
     rendition_sweep: Step  # processing.rendition_cache.sweep
+    measure_versions: Step  # processing.tasks.measure_versions
     gc: Step  # maintenance.gc.collect
 
 
@@ -42,6 +44,7 @@ async def run_pass(steps: Steps) -> None:
         # The purge sweep first: what it removes is then not seen as orphaned.
         ("purge sweep", steps.purge_sweep),
         ("rendition cache sweep", steps.rendition_sweep),
+        ("version measuring", steps.measure_versions),
         ("gc run", steps.gc),
     ):
         try:

@@ -22,12 +22,24 @@ from imghost.processing.variants import preset_render_spec
 
 
 @dataclass(frozen=True)
+class Render:
+    """A pre-generated preset: ``name`` is its file name (``thumb.jpg``)."""
+
+    name: str
+    data: bytes
+    width: int
+    height: int
+    # Hashed here, in the pixel worker, so the job's event loop does not.
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Analysis:
     clean: bool
     reason: str | None
     metadata: dict[str, Any]
     gps: dict[str, Any] | None
-    renders: list[tuple[str, bytes]]
+    renders: list[Render]
     width: int
     height: int
     # Set when the original carries GPS: a copy with GPS scrubbed, written
@@ -50,7 +62,10 @@ def analyze(
     meta = extract(source)
     specs = [preset_render_spec(name, ext) for name, ext in presets]
     rendered = render_file(source, specs, max_pixels)
-    renders = [(f"{name}.{ext}", r.data) for (name, ext), r in zip(presets, rendered, strict=True)]
+    renders = [
+        Render(f"{name}.{ext}", r.data, r.width, r.height, hashlib.sha256(r.data).hexdigest())
+        for (name, ext), r in zip(presets, rendered, strict=True)
+    ]
     scrubbed_path = scrubbed_sha = None
     scrubbed_size = None
     data = source.read_bytes()

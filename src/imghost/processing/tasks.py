@@ -20,7 +20,7 @@ from imghost.jobs.registry import Registry
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.pixels import Analysis, analyze
 from imghost.processing.runner import run_pixels
-from imghost.processing.variants import PREGENERATED, derived_key
+from imghost.processing.variants import EXT_FORMAT, PREGENERATED, derived_key
 from imghost.quotas import services as quotas
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         if not analysis.clean:
             await _mark(deps, image_id, "quarantined", analysis.reason or "refused by the scan")
             return
-        await _store(deps, image_id, blob_key, mime, analysis)
+        await _store(deps, image_id, blob_key, fmt, mime, analysis)
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
             with contextlib.suppress(OSError):
@@ -87,15 +87,43 @@ async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], erro
 
 
 async def _store(
-    deps: ProcessingDeps, image_id: str, blob_key: str, mime: str, analysis: Analysis
+    deps: ProcessingDeps, image_id: str, blob_key: str, fmt: str, mime: str, analysis: Analysis
 ) -> None:
     store = deps.store
-    for name, data in analysis.renders:
-        await store.put_bytes(derived_key(blob_key, name), data)
+    versions: list[images.NewVersion] = []
+    for render in analysis.renders:
+        key = derived_key(blob_key, render.name)
+        await store.put_bytes(key, render.data)
+        preset, _, ext = render.name.partition(".")
+        versions.append(
+            images.NewVersion(
+                kind=images.PRESET,
+                name=preset,
+                blob_key=key,
+                format=EXT_FORMAT[ext],
+                width=render.width,
+                height=render.height,
+                size=len(render.data),
+                sha256=render.sha256,
+            )
+        )
     public_key = None
     if analysis.scrubbed_path is not None:
         public_key = derived_key(blob_key, "original-nogps")
         await store.put_file(public_key, Path(analysis.scrubbed_path), mime)
+        if analysis.scrubbed_sha256 is not None and analysis.scrubbed_size is not None:
+            versions.append(
+                images.NewVersion(
+                    kind=images.GPS_FREE,
+                    name="original",
+                    blob_key=public_key,
+                    format=fmt,
+                    width=analysis.width,
+                    height=analysis.height,
+                    size=analysis.scrubbed_size,
+                    sha256=analysis.scrubbed_sha256,
+                )
+            )
     async with deps.sessions() as session:
         await images.record_processed(
             session,
@@ -107,9 +135,10 @@ async def _store(
             public_blob_key=public_key,
             public_sha256=analysis.scrubbed_sha256,
             public_size=analysis.scrubbed_size,
+            versions=versions,
         )
         # Counted in the owner's (or org's) storage in the same commit; never refused.
-        written = {derived_key(blob_key, name): len(data) for name, data in analysis.renders}
+        written = {derived_key(blob_key, r.name): len(r.data) for r in analysis.renders}
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
@@ -122,3 +151,35 @@ async def _mark(deps: ProcessingDeps, image_id: str, status: str, reason: str) -
         await images.mark_unprocessable(session, image_id, status, reason)
         await session.commit()
     log.warning("image %s %s: %s", image_id, status, reason)
+
+
+# Versions measured per maintenance pass: a few hundred small reads.
+MEASURE_BATCH = 200
+
+
+async def measure_versions(deps: ProcessingDeps) -> int:
+    """A maintenance step: record the hash and dimensions of versions stored
+    before migration 0014 (their presets' sizes were all it knew), a batch
+    per pass, so existing images get complete `versions` without re-rendering.
+    The reads happen outside any transaction; one short one records them."""
+    async with deps.sessions() as session:
+        keys = await images.unmeasured(session, MEASURE_BATCH)
+    if not keys:
+        return 0
+    measured: list[images.Measured] = []
+    missing: list[str] = []
+    for key in keys:
+        found = await images.measure(deps.store, key)
+        if found is None:
+            missing.append(key)
+        else:
+            measured.append(found)
+    async with deps.sessions() as session:
+        await images.record_measured(session, measured, missing)
+        await session.commit()
+    log.info(
+        "image versions stored before 0014: %d measured, %d without a blob dropped",
+        len(measured),
+        len(missing),
+    )
+    return len(measured)
