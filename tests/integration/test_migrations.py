@@ -10,10 +10,11 @@ import datetime as dt
 from typing import Any
 
 import anyio
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import inspect, text
 
 from imghost.db import create_engine
-from imghost.migrate import upgrade
+from imghost.migrate import alembic_config, upgrade
 
 SEED = [
     "INSERT INTO users (id, username, email, password_hash, default_visibility, keep_gps,"
@@ -91,6 +92,92 @@ def _scalar(url: str, sql: str) -> int:
         try:
             async with engine.connect() as conn:
                 return int((await conn.execute(text(sql))).scalar() or 0)
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+def test_0014_backfills_image_versions(database: str) -> None:
+    """Originals and GPS-free copies from `images`, the eight presets of each
+    ready image (sizes from `quota_blobs` where recorded, hash and dimensions
+    left to the maintenance pass); a downgrade drops the table."""
+    upgrade(database, "0012")
+    now = dt.datetime.now(dt.UTC)
+    image = SEED[1].replace("'ready'", ":status").replace("'img_1'", ":id")
+    image = image.replace("'u_1/img_1/original'", ":key")
+    seed = [
+        SEED[0],
+        *[
+            text_with(image, id=i, status=s, key=f"u_1/{i}/original")
+            for i, s in (("img_r", "ready"), ("img_p", "processing"))
+        ],
+        "UPDATE images SET public_blob_key = 'u_1/img_r/derived/v1/original-nogps',"
+        " public_sha256 = 'cd', public_size = 9 WHERE id = 'img_r'",
+        "INSERT INTO quota_blobs (blob_key, image_id, account_id, kind, bytes) VALUES"
+        " ('u_1/img_r/derived/v1/small.webp', 'img_r', 'u_1', 'derivative', 1234)",
+    ]
+    _run(database, seed, {"now": now})
+    upgrade(database)
+    rows = _rows(
+        database,
+        "SELECT image_id, kind, name, format, width, height, size, sha256, blob_key"
+        " FROM image_versions ORDER BY image_id, kind, blob_key",
+    )
+    originals = [r for r in rows if r[1] == "original"]
+    assert originals == [
+        ("img_p", "original", "original", "jpeg", 1, 1, 10, "ab", "u_1/img_p/original"),
+        ("img_r", "original", "original", "jpeg", 1, 1, 10, "ab", "u_1/img_r/original"),
+    ]
+    assert [r for r in rows if r[1] == "gps_free"] == [
+        (
+            "img_r",
+            "gps_free",
+            "original",
+            "jpeg",
+            1,
+            1,
+            9,
+            "cd",
+            "u_1/img_r/derived/v1/original-nogps",
+        )
+    ]
+    presets = {r[8]: r for r in rows if r[1] == "preset"}
+    assert len(presets) == 8 and {r[0] for r in presets.values()} == {"img_r"}
+    small = presets["u_1/img_r/derived/v1/small.webp"]
+    assert small[2:8] == ("small", "webp", None, None, 1234, None)
+    assert presets["u_1/img_r/derived/v1/thumb.jpg"][2:8] == ("thumb", "jpeg", None, None, 0, None)
+
+    command.downgrade(alembic_config(database), "0012")  # no loop runs here
+    assert "image_versions" not in _tables(database)
+    upgrade(database)
+    assert _scalar(database, "SELECT count(*) FROM image_versions") == len(rows)
+
+
+def text_with(sql: str, **values: str) -> str:
+    for name, value in values.items():
+        sql = sql.replace(f":{name}", f"'{value}'")
+    return sql
+
+
+def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    async def main() -> list[tuple[Any, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return [tuple(r) for r in await conn.execute(text(sql))]
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+def _tables(url: str) -> set[str]:
+    async def main() -> set[str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         finally:
             await engine.dispose()
 
