@@ -159,7 +159,7 @@ MEASURE_BATCH = 200
 
 async def measure_versions(deps: ProcessingDeps) -> int:
     """A maintenance step: record the hash and dimensions of versions stored
-    before migration 0014 (their presets' sizes were all it knew), a batch
+    before migration 0014 (it knew at most their sizes), a batch
     per pass, so existing images get complete `versions` without re-rendering.
     The reads happen outside any transaction; one short one records them."""
     async with deps.sessions() as session:
