@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from imghost.images.fields import Description, Tags, Title
 from imghost.images.models import Image
@@ -73,6 +73,9 @@ class ImagePatch(StrictInput):
 
 class ImageDeleted(ApiModel):
     image_id: str
+    # The design's field. Always "deleted" (a purge too: `purged` says the
+    # bytes are gone); `deleted` stays for the clients written before it.
+    status: Literal["deleted"] = "deleted"
     deleted: bool = True
     deleted_at: dt.datetime
     # End of the trash window: restorable until then, purged by the sweep after.

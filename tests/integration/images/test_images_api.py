@@ -68,6 +68,8 @@ def test_soft_delete_hides_everywhere(client: httpx.Client) -> None:
     r = client.delete(f"/v1/images/{image_id}", headers=user.headers)
     assert r.status_code == 200
     assert r.json()["imageId"] == image_id and r.json()["deleted"] is True
+    # The design's shape: {imageId, status: "deleted", deletedAt}.
+    assert r.json()["status"] == "deleted" and r.json()["deletedAt"]
     for path in (
         f"/v1/images/{image_id}",
         f"/v1/images/{image_id}/metadata",

@@ -113,7 +113,7 @@ def test_permanent_delete_removes_every_byte_and_row(
     )
     r = client.delete(f"/v1/images/{image_id}", params={"permanent": "true"}, headers=owner.headers)
     assert r.status_code == 200, r.text
-    assert r.json()["purged"] is True
+    assert r.json()["purged"] is True and r.json()["status"] == "deleted"
     assert_purged(live, owner, image_id)
     assert_clean(live)
 
