@@ -10,6 +10,9 @@ from pydantic.alias_generators import to_camel
 
 Visibility = Literal["public", "unlisted", "private"]
 
+# How image listings can be ordered (GET /v1/images, GET /v1/users/{id}/images).
+ImageSort = Literal["newest", "oldest", "most_viewed", "relevance"]
+
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
