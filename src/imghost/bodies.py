@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from imghost.errors import AppError, problem
 from imghost.ratelimit.routes import is_upload
 from imghost.settings import BodySettings, Settings, SettingsError
+from imghost.units import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class BodyTooLarge(AppError):
         super().__init__(
             413,
             "body_too_large",
-            f"This request body is larger than the {limit} bytes this URL accepts.",
+            f"This request body is larger than the {human_bytes(limit)} this URL accepts.",
             limit=limit,
         )
 

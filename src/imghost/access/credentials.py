@@ -17,7 +17,7 @@ from starlette.requests import Request
 from imghost.access.grants import Caller
 from imghost.access.policy import LINK_PERMISSIONS, Level, permission_level
 from imghost.auth.services import Actor, authenticate
-from imghost.errors import AppError
+from imghost.errors import AppError, Unauthorized
 from imghost.signing import BadSignature, SigningKeys, verify_link_grant, verify_url
 
 
@@ -37,13 +37,22 @@ def has_credentials(request: Request) -> bool:
     return "authorization" in request.headers or "share" in query or "sig" in query
 
 
-async def bearer_actor(request: Request, keys: CredentialKeys) -> Actor | None:
+async def bearer_actor(
+    request: Request, keys: CredentialKeys, *, ignore_invalid: bool = False
+) -> Actor | None:
+    """The user of the request's bearer credential; 401 ``invalid_token`` when it
+    does not verify, unless ``ignore_invalid`` (then the request is anonymous)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     async with keys.sessions() as session:
-        return await authenticate(session, keys.secret_key, token.strip())
+        try:
+            return await authenticate(session, keys.secret_key, token.strip())
+        except Unauthorized:
+            if ignore_invalid:
+                return None
+            raise
 
 
 def caller_of(request: Request, signing_keys: SigningKeys, actor: Actor | None) -> Caller:
@@ -76,6 +85,13 @@ def caller_of(request: Request, signing_keys: SigningKeys, actor: Actor | None) 
     )
 
 
-async def resolve_caller(request: Request, keys: CredentialKeys) -> Caller:
-    """For routes outside FastAPI's dependency system (delivery resolves lazily)."""
-    return caller_of(request, keys.signing_keys, await bearer_actor(request, keys))
+async def resolve_caller(
+    request: Request, keys: CredentialKeys, *, ignore_invalid_bearer: bool = False
+) -> Caller:
+    """For routes outside FastAPI's dependency system (delivery resolves lazily).
+
+    ``ignore_invalid_bearer``: a bearer credential that does not verify makes the
+    caller anonymous instead of a 401 (share grants and signatures are still
+    checked: those were made for this very URL)."""
+    actor = await bearer_actor(request, keys, ignore_invalid=ignore_invalid_bearer)
+    return caller_of(request, keys.signing_keys, actor)

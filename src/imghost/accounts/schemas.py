@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput, Visibility
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
 
 class SignupIn(StrictInput):
@@ -18,7 +16,7 @@ class SignupOut(ApiModel):
     user_id: str
     username: str
     email: str
-    created_at: dt.datetime
+    created_at: Timestamp
 
 
 class UserOut(ApiModel):
@@ -28,8 +26,8 @@ class UserOut(ApiModel):
     display_name: str | None
     default_visibility: Visibility
     keep_gps: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class UserPatch(StrictInput):

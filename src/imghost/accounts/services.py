@@ -64,6 +64,18 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
     return user
 
 
+async def get_user_by_id_or_name(session: AsyncSession, key: str) -> User:
+    """A user by id (``u_…``) or username; usernames match regardless of case,
+    as signup keeps them unique regardless of case."""
+    user = await session.scalar(select(User).where(or_(User.id == key, User.username == key)))
+    if user is None:
+        # Only on a miss: the exact match above uses the unique index.
+        user = await session.scalar(select(User).where(func.lower(User.username) == key.lower()))
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == normalize_email(email)))
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from imghost.images.schemas import ImageOut, thumbnail_url
-from imghost.schemas import ApiModel, StrictInput, Visibility
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
 if TYPE_CHECKING:
     from imghost.access.policy import Level
@@ -78,8 +77,8 @@ class AlbumOut(ApiModel):
     cover_url: str | None = None
     # The images the caller sees in the album (the `total` of its image listing).
     image_count: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     permission: LevelName
 
     @classmethod
@@ -125,7 +124,7 @@ class AlbumCollaboratorOut(ApiModel):
     username: str
     permission: AlbumPermission
     granted_by: str | None
-    created_at: dt.datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, grant: AlbumCollaborator, user: User) -> AlbumCollaboratorOut:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Timestamp
 
 
 class LoginIn(StrictInput):
@@ -41,7 +40,7 @@ class ApiKeyOut(ApiModel):
     key_id: str
     name: str
     prefix: str
-    created_at: dt.datetime
+    created_at: Timestamp
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -17,7 +17,7 @@ from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 from imghost.errors import AppError, NotFound
 from imghost.quotas import services as quota_services
-from imghost.quotas.plans import human_bytes
+from imghost.units import human_bytes
 
 admin_cli = typer.Typer(
     help="Grant or revoke site-admin rights; change storage plans.", no_args_is_help=True

@@ -45,11 +45,18 @@ async def authorize(
 
     A request without credentials for a public or unlisted, ready image is
     decided on the facts alone: the public hot path costs no auth lookup.
+
+    For a public or unlisted image a bearer credential that does not verify is
+    ignored (the request is answered as an anonymous one): a stale token that a
+    browser, an app or a CDN keeps sending must not break public embeds, and the
+    image is open to anyone anyway. A private image keeps 401 ``invalid_token``,
+    so a client learns that its token, not its rights, is the problem.
     """
-    if not has_credentials(request) and item.visibility != "private" and item.status == "ready":
+    open_to_all = item.visibility != "private"
+    if not has_credentials(request) and open_to_all and item.status == "ready":
         check_bytes(item.status)
         return Access()
-    caller = await resolve_caller(request, keys)
+    caller = await resolve_caller(request, keys, ignore_invalid_bearer=open_to_all)
     grants = await image_access(reads, caller, item, action)
     check_bytes(item.status)
     credentialed = item.visibility == "private" or item.status != "ready" or not caller.anonymous

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
 from imghost.access.decide import holds, image_access, owns
@@ -25,6 +25,7 @@ from imghost.images.schemas import (
     ImagePatch,
     image_url,
 )
+from imghost.schemas import ImageSort
 
 router = APIRouter(tags=["images"])
 
@@ -104,19 +105,26 @@ async def image_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> Im
 
 @router.get("/v1/users/{user_id}/images", response_model=ImageList)
 async def user_images(
-    user_id: str,
+    user_id: Annotated[str, Path(description="user id or username")],
     caller: Who,
     db: Db,
     ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
+    sort: ImageSort = "newest",
 ) -> ImageList:
     """The owner sees all their images; others see the public ones and the
     private ones shared with them (never unlisted ones)."""
-    owner = await accounts.get_user(db, user_id)
+    owner = await accounts.get_user_by_id_or_name(db, user_id)
     images, total = await services.list_user_images(
-        db, owner.id, visible=listable_images(caller), tag=tag, page=page, limit=limit
+        db,
+        owner.id,
+        visible=listable_images(caller),
+        tag=tag,
+        page=page,
+        limit=limit,
+        sort=sort,
     )
     base = ctx.settings.public_base_url
     return ImageList(

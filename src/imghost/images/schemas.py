@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from imghost.images.fields import Description, Tags, Title
 from imghost.images.models import Image
-from imghost.schemas import ApiModel, StrictInput, Visibility
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
 
 def image_url(base_url: str, image_id: str) -> str:
@@ -37,8 +36,8 @@ class ImageOut(ApiModel):
     status_reason: str | None = None
     url: str
     thumbnail_url: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, image: Image, base_url: str) -> ImageOut:
@@ -91,10 +90,13 @@ class ImagePatch(StrictInput):
 
 class ImageDeleted(ApiModel):
     image_id: str
+    # The design's field. Always "deleted" (a purge too: `purged` says the
+    # bytes are gone); `deleted` stays for the clients written before it.
+    status: Literal["deleted"] = "deleted"
     deleted: bool = True
-    deleted_at: dt.datetime
+    deleted_at: Timestamp
     # End of the trash window: restorable until then, purged by the sweep after.
-    purge_at: dt.datetime
+    purge_at: Timestamp
     # True once every byte and row is gone (DELETE ?permanent=true).
     purged: bool = False
 
@@ -108,7 +110,7 @@ class ImageFileFacts(ApiModel):
     frames: int
     checksum: str  # "sha256:<hex>"
     filename: str | None
-    uploaded_at: dt.datetime
+    uploaded_at: Timestamp
 
 
 class ImageMetadataOut(ApiModel):
@@ -126,9 +128,9 @@ class ImageMetadataOut(ApiModel):
     # dominant colour. GPS is separate and present only when the owner opted in.
     metadata: dict[str, Any] | None = None
     gps: dict[str, Any] | None = None
-    processed_at: dt.datetime | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    processed_at: Timestamp | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, image: Image) -> ImageMetadataOut:

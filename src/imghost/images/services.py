@@ -30,6 +30,7 @@ from imghost.images.versions import record_measured as record_measured
 from imghost.images.versions import unmeasured as unmeasured
 from imghost.imaging.probe import ProbeResult
 from imghost.reads import FastReader
+from imghost.schemas import ImageSort
 
 
 def original_key(owner_id: str, image_id: str) -> str:
@@ -280,13 +281,16 @@ async def list_user_images(
     tag: str | None,
     page: int,
     limit: int,
+    sort: ImageSort = "newest",
 ) -> tuple[list[Image], int]:
-    """``visible``: what the caller may see in listings (``access.listing``)."""
+    """``visible``: what the caller may see in listings (``access.listing``).
+    ``sort`` as GET /v1/images orders (the id breaks ties, so pages never overlap)."""
+    if sort == "relevance":
+        # The same answer as GET /v1/images gives without `q`: there is no text here.
+        raise AppError(400, "relevance_needs_q", "Sorting by relevance needs a search text `q`.")
     base = _listing(owner_id, visible, tag)
     total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    rows = await session.scalars(
-        base.order_by(Image.created_at.desc(), Image.id.desc())
-        .offset((page - 1) * limit)
-        .limit(limit)
-    )
+    key = [Image.view_count, Image.id] if sort == "most_viewed" else [Image.created_at, Image.id]
+    order = [c.asc() if sort == "oldest" else c.desc() for c in key]
+    rows = await session.scalars(base.order_by(*order).offset((page - 1) * limit).limit(limit))
     return list(rows), total

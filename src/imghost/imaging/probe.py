@@ -21,6 +21,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imghost.imaging.frames import Frames, count_frames
 from imghost.imaging.sniff import SNIFF_BYTES, Format, sniff
+from imghost.units import human_pixels
 
 _heif_registered = False
 
@@ -212,8 +213,8 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         raise ProbeError(
             413,
             "image_too_large",
-            f"The image is {width}×{height} ({width * height / 1e6:.1f} MP); "
-            f"the limit is {max_pixels / 1e6:.0f} MP.",
+            f"The image is {width}×{height} ({human_pixels(width * height)}); "
+            f"the limit is {human_pixels(max_pixels)}.",
         )
 
 
@@ -248,9 +249,9 @@ def check_frames(counted: Frames, max_pixels: int, max_frames: int, max_total_pi
         raise ProbeError(
             413,
             "image_too_large",
-            f"The animation decodes to {counted.total_pixels / 1e6:,.0f} MP "
+            f"The animation decodes to {human_pixels(counted.total_pixels)} "
             f"({counted.count} frames of {counted.width}×{counted.height}); "
-            f"the limit is {max_total_pixels / 1e6:,.0f} MP in all frames together.",
+            f"the limit is {human_pixels(max_total_pixels)} in all frames together.",
         )
 
 

@@ -7,13 +7,13 @@ import datetime as dt
 from imghost.images.models import Image
 from imghost.images.schemas import ImageOut
 from imghost.lifecycle.models import TrashEntry
-from imghost.schemas import ApiModel
+from imghost.schemas import ApiModel, Timestamp
 
 
 class TrashItem(ImageOut):
-    deleted_at: dt.datetime
+    deleted_at: Timestamp
     # When the image is purged for good (the end of the restore window).
-    purge_at: dt.datetime
+    purge_at: Timestamp
     # False once the window has passed (the sweep purges it soon) or the purge began.
     restorable: bool
 

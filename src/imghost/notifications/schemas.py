@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Timestamp
 
 
 class NotificationOut(ApiModel):
@@ -17,8 +16,8 @@ class NotificationOut(ApiModel):
     body: str
     data: dict[str, Any]
     read: bool
-    read_at: dt.datetime | None
-    created_at: dt.datetime
+    read_at: Timestamp | None
+    created_at: Timestamp
 
 
 class NotificationList(ApiModel):
@@ -69,8 +68,8 @@ class WebhookOut(ApiModel):
     kinds: list[str]
     description: str | None
     active: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class WebhookCreated(WebhookOut):
@@ -84,7 +83,7 @@ class WebhookList(ApiModel):
 
 class AttemptOut(ApiModel):
     attempt: int
-    started_at: dt.datetime
+    started_at: Timestamp
     duration_ms: int
     status_code: int | None
     error: str | None
@@ -97,11 +96,11 @@ class DeliveryOut(ApiModel):
     kind: str
     status: str  # pending | succeeded | failed
     attempt_count: int
-    next_attempt_at: dt.datetime | None
+    next_attempt_at: Timestamp | None
     last_status_code: int | None
     last_error: str | None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
     attempts: list[AttemptOut]
 
 

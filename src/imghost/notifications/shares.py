@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts.models import User
 from imghost.jobs import queue
 from imghost.notifications.services import EMAIL_MAX_ATTEMPTS, INVITATION_EMAIL_JOB, notify
+from imghost.schemas import format_timestamp
 
 
 async def _username(session: AsyncSession, user_id: str | None) -> str:
@@ -107,7 +108,7 @@ async def org_invited(
             "role": role,
             "invitedBy": invited_by,
             "invitedByUsername": who,
-            "expiresAt": expires_at.isoformat().replace("+00:00", "Z"),
+            "expiresAt": format_timestamp(expires_at),
         },
     )
 

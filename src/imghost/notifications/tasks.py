@@ -37,6 +37,7 @@ from imghost.notifications.models import (
 )
 from imghost.notifications.services import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
 from imghost.orgs.models import Org, OrgInvitation
+from imghost.schemas import format_timestamp
 from imghost.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def webhook_payload(note: Notification) -> dict[str, Any]:
     return {
         "id": note.id,
         "kind": note.kind,
-        "createdAt": note.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": format_timestamp(note.created_at),
         "title": note.title,
         "body": note.body,
         "data": note.data,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from imghost.access.policy import ORG_ROLES
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Timestamp
 
 # The wire type of a role; any other string is a 422. The roles themselves
 # (and what they may do) are access.policy's: the two must name the same set.
@@ -31,7 +30,7 @@ class OrgIn(StrictInput):
 class OrgOut(ApiModel):
     org_id: str
     name: str
-    created_at: dt.datetime
+    created_at: Timestamp
     # The caller's role; null for a site administrator who is not a member.
     role: OrgRole | None
 
@@ -44,7 +43,7 @@ class MemberOut(ApiModel):
     user_id: str
     username: str
     role: OrgRole
-    joined_at: dt.datetime
+    joined_at: Timestamp
 
 
 class MemberList(ApiModel):
@@ -79,8 +78,8 @@ class InvitationOut(ApiModel):
     user_id: str | None
     email: str | None
     invited_by: str | None
-    created_at: dt.datetime
-    expires_at: dt.datetime
+    created_at: Timestamp
+    expires_at: Timestamp
 
 
 class InvitationList(ApiModel):

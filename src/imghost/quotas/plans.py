@@ -39,13 +39,3 @@ async def plan_of(session: AsyncSession, account_id: str) -> str:
 
 async def quota_of(session: AsyncSession, settings: Settings, account_id: str) -> int:
     return plan_quota(settings, await plan_of(session, account_id))
-
-
-def human_bytes(n: int) -> str:
-    """1234567 → '1.2 MB' (decimal units, like the size settings' MB and GB)."""
-    value = float(n)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

@@ -44,8 +44,9 @@ from imghost.images import services as images
 from imghost.orgs import services as orgs
 from imghost.quotas import warnings
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
-from imghost.quotas.plans import PLANS, Kind, human_bytes, kind_of, plan_of, plan_quota, quota_of
+from imghost.quotas.plans import PLANS, Kind, kind_of, plan_of, plan_quota, quota_of
 from imghost.settings import Settings
+from imghost.units import human_bytes
 
 # The uploads that reserve (a type), and the one read of another feature's
 # table (:func:`release_stale`, which says why).

@@ -19,8 +19,9 @@ from imghost.db import utcnow
 from imghost.notifications import services as notifications
 from imghost.orgs import services as orgs
 from imghost.quotas.models import StorageUsage
-from imghost.quotas.plans import human_bytes, quota_of
+from imghost.quotas.plans import quota_of
 from imghost.settings import Settings
+from imghost.units import human_bytes
 
 
 def level(levels: tuple[int, ...], used: int, quota: int) -> int:

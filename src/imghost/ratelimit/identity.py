@@ -13,6 +13,8 @@ cheaply as possible, because views are the hot path:
   a signed URL) counts against the client address: the socket peer, or the
   address uvicorn took from ``X-Forwarded-For`` when the peer is a trusted
   proxy (``IMGHOST_TRUSTED_PROXIES``, see imghost.proxies; none by default).
+  The routes agree: they refuse such a credential (401) or, for the bytes of a
+  public or unlisted image, serve the request as an anonymous one.
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ from imghost.errors import problem
 from imghost.ratelimit.counters import Counters, Window
 from imghost.ratelimit.identity import DEFAULT_PLAN, Identities, Identity, client_address
 from imghost.ratelimit.routes import Route, classify
-from imghost.ratelimit.rules import PlanRules, Rule, human_bytes, parse_rules
+from imghost.ratelimit.rules import PlanRules, Rule, parse_rules
 from imghost.settings import Settings
+from imghost.units import human_bytes
 from imghost.uploads.schemas import UploadIn
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class RateLimits:
                 response = problem(
                     413,
                     "body_too_large",
-                    "This request body is larger than an upload request can be (64 KiB).",
+                    "This request body is larger than an upload request can be "
+                    f"({human_bytes(_MAX_JSON_PEEK)}).",
                     instance=scope["path"],
                 )
                 await response(scope, receive, send)

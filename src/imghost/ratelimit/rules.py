@@ -107,17 +107,3 @@ def parse_rules(text: str) -> PlanRules:
             raise ValueError(f"{category} is given twice")
         rules[category] = parse_rule(category, value.strip())
     return rules
-
-
-def human_bytes(n: int) -> str:
-    """1000000000 -> ``1 GB``; 1536 -> ``1.5 KiB``: for sentences."""
-    for factor, unit in ((1000**4, "TB"), (1000**3, "GB"), (1000**2, "MB"), (1000, "kB")):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor} {unit}"
-    for factor, unit in ((1024**4, "TiB"), (1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB")):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor} {unit}"
-    for factor, unit in ((1000**3, "GB"), (1000**2, "MB"), (1000, "kB")):
-        if n >= factor:
-            return f"{n / factor:.1f} {unit}"
-    return f"{n} bytes"

@@ -11,7 +11,7 @@ from imghost.access.policy import Action
 from imghost.albums import services as albums
 from imghost.deps import Ctx, Db, Who
 from imghost.images.schemas import ImageOut
-from imghost.schemas import Visibility
+from imghost.schemas import ImageSort, Visibility
 from imghost.search import services
 from imghost.search.schemas import SearchResult
 
@@ -44,7 +44,7 @@ async def list_images(
     min_width: Annotated[int | None, Query(alias="minWidth", ge=1, le=1_000_000)] = None,
     min_height: Annotated[int | None, Query(alias="minHeight", ge=1, le=1_000_000)] = None,
     q: Annotated[str | None, Query(max_length=200, description="full text")] = None,
-    sort: Literal["newest", "oldest", "most_viewed", "relevance"] = "newest",
+    sort: ImageSort = "newest",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from imghost.albums.models import Album
 from imghost.images.models import Image
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Timestamp
 from imghost.sharing.models import ShareLink
 
 LinkPermission = Literal["view", "download"]
@@ -72,12 +71,12 @@ class LinkOut(ApiModel):
     kind: LinkKind
     target_id: str
     permissions: list[LinkPermission]
-    expires_at: dt.datetime | None
+    expires_at: Timestamp | None
     max_views: int | None
     views: int
     has_password: bool
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
     @classmethod
     def of(cls, link: ShareLink, base_url: str) -> LinkOut:
@@ -129,7 +128,7 @@ class SharedImage(ApiModel):
         exclude_if=lambda v: v is None,
         description="The original; present only when the link grants `download`.",
     )
-    created_at: dt.datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, image: Image, base_url: str, token: str, download: bool) -> SharedImage:
@@ -172,8 +171,8 @@ class LinkOpened(ApiModel):
     link_id: str
     kind: LinkKind
     permissions: list[LinkPermission]
-    expires_at: dt.datetime | None = Field(description="When the link itself stops working.")
+    expires_at: Timestamp | None = Field(description="When the link itself stops working.")
     token: str = Field(description="The grant: pass it as `?share=` on read paths.")
-    token_expires_at: dt.datetime = Field(description="Open the link again after this.")
+    token_expires_at: Timestamp = Field(description="Open the link again after this.")
     image: SharedImage | None = Field(default=None, exclude_if=lambda v: v is None)
     album: SharedAlbum | None = Field(default=None, exclude_if=lambda v: v is None)

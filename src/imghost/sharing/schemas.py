@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Timestamp
 
 
 class CollaboratorIn(StrictInput):
@@ -16,7 +15,7 @@ class CollaboratorOut(ApiModel):
     user_id: str
     username: str
     permission: str
-    created_at: dt.datetime
+    created_at: Timestamp
 
 
 class CollaboratorList(ApiModel):
@@ -34,7 +33,7 @@ class SignedUrlIn(StrictInput):
 
 class SignedUrlOut(ApiModel):
     share_url: str
-    expires_at: dt.datetime
+    expires_at: Timestamp
     path: str
     permissions: list[str]
     key_id: str

@@ -21,6 +21,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from imghost.errors import AppError
+from imghost.units import human_bytes
 from imghost.uploads.spool import Spool, TooLarge
 
 # Text fields are held in memory, so they are bounded one by one, in total
@@ -157,7 +158,7 @@ class _Reader:
                 raise AppError(
                     413,
                     "fields_too_large",
-                    f"The text fields of a form can hold at most {MAX_FIELDS_BYTES} bytes.",
+                    f"The text fields of a form can hold at most {human_bytes(MAX_FIELDS_BYTES)}.",
                 )
 
     def _part_end(self) -> None:
@@ -221,12 +222,12 @@ def _over_batch_limit(form: Form, max_file: int, max_total: int) -> AppError:
         return AppError(
             413,
             "file_too_large",
-            f"The file is larger than the {max_file / 1e6:.0f} MB limit.",
+            f"The file is larger than the {human_bytes(max_file)} limit.",
             limit=max_file,
         )
     return AppError(
         413,
         "batch_too_large",
-        f"The upload is larger than the {max_total / 1e6:.0f} MB limit for one request.",
+        f"The upload is larger than the {human_bytes(max_total)} limit for one request.",
         limit=max_total,
     )

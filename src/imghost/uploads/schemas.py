@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
 from imghost.images.fields import Description, Tags, Title
-from imghost.schemas import ApiModel, StrictInput, Visibility
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 from imghost.uploads.models import Upload
 
 
@@ -25,7 +24,7 @@ class UploadOut(ApiModel):
     upload_id: str
     presigned_url: str
     expires_in: int
-    expires_at: dt.datetime
+    expires_at: Timestamp
     method: Literal["PUT"] = "PUT"
 
 
@@ -61,7 +60,7 @@ class UploadStatus(ApiModel):
     length: int | None = Field(description="Declared size (null while a tus upload defers it)")
     image_id: str | None = None
     error: UploadError | None = None
-    expires_at: dt.datetime
+    expires_at: Timestamp
 
     @classmethod
     def of(cls, upload: Upload) -> UploadStatus:

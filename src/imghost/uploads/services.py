@@ -35,6 +35,7 @@ from imghost.processing.pool import PixelWorkerDied
 from imghost.quotas import services as quotas
 from imghost.settings import Settings
 from imghost.storage import BlobStore
+from imghost.units import human_bytes
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
 from imghost.uploads.spool import Received, Spool
@@ -65,7 +66,7 @@ def file_too_large(limit: int) -> AppError:
     return AppError(
         413,
         "file_too_large",
-        f"The file is larger than the {limit / 1e6:.0f} MB limit.",
+        f"The file is larger than the {human_bytes(limit)} limit.",
         limit=limit,
     )
 

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-import httpx
+import uuid
 
+import httpx
+from sqlalchemy import update
+
+from imghost.images.models import Image
+from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload_ok
+from tests.helpers.db import run_sql
 
 SEED_METADATA_FIELDS = {
     "imageId",
@@ -68,6 +74,8 @@ def test_soft_delete_hides_everywhere(client: httpx.Client) -> None:
     r = client.delete(f"/v1/images/{image_id}", headers=user.headers)
     assert r.status_code == 200
     assert r.json()["imageId"] == image_id and r.json()["deleted"] is True
+    # The design's shape: {imageId, status: "deleted", deletedAt}.
+    assert r.json()["status"] == "deleted" and r.json()["deletedAt"]
     for path in (
         f"/v1/images/{image_id}",
         f"/v1/images/{image_id}/metadata",
@@ -139,6 +147,43 @@ def test_user_listing(client: httpx.Client) -> None:
     )
     assert_problem(client.get(f"/v1/users/{owner.user_id}/images?page=x"), 422, "validation_error")
     assert_problem(client.get("/v1/users/u_nobody/images"), 404, "not_found")
+
+
+def test_user_listing_by_username_and_sorted(client: httpx.Client, live: LiveServer) -> None:
+    # Mixed case: the name is found whatever the case it is asked in.
+    owner = make_user(client, f"Lister{uuid.uuid4().hex[:6]}")
+    ids = [upload_ok(client, owner, visibility="public", title=str(i))["imageId"] for i in range(3)]
+    run_sql(
+        live.settings,
+        update(Image).where(Image.id == ids[0]).values(view_count=9),
+        update(Image).where(Image.id == ids[2]).values(view_count=4),
+    )
+
+    def listed(who: str, **params: str) -> list[str]:
+        r = client.get(f"/v1/users/{who}/images", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        # The design's shape (extra fields are kept).
+        assert {"images", "page", "limit", "total"} <= set(body) and body["total"] == 3
+        for item in body["images"]:
+            assert {"imageId", "title", "thumbnailUrl", "visibility", "createdAt"} <= set(item)
+        return [i["imageId"] for i in body["images"]]
+
+    newest = ids[::-1]
+    assert listed(owner.user_id) == newest
+    assert listed(owner.username) == newest
+    assert listed(owner.username.lower()) == newest
+    assert listed(owner.username.upper(), sort="newest") == newest
+    assert listed(owner.username, sort="oldest") == ids
+    assert listed(owner.user_id, sort="most_viewed") == [ids[0], ids[2], ids[1]]
+    assert listed(owner.username, sort="oldest", limit="2", page="2") == [ids[2]]
+
+    # Bad paths: an unknown name, a sort that needs a search text, an unknown sort.
+    assert_problem(client.get("/v1/users/nobody-by-that-name/images"), 404, "not_found")
+    r = client.get(f"/v1/users/{owner.username}/images", params={"sort": "relevance"})
+    assert_problem(r, 400, "relevance_needs_q")
+    r = client.get(f"/v1/users/{owner.username}/images", params={"sort": "random"})
+    assert_problem(r, 422, "validation_error")
 
 
 def test_file_redirect(client: httpx.Client) -> None:

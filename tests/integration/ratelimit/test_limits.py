@@ -93,8 +93,13 @@ def test_anonymous_views_per_address(settings_factory: Any, counters_at: str) ->
         # The test client is a trusted proxy (IMGHOST_TRUSTED_PROXIES), so
         # X-Forwarded-For names the client address.
         first = {"X-Forwarded-For": "203.0.113.7"}
-        for _ in range(3):
-            assert client.get(f"/images/{image_id}", headers=first).status_code == 200
+        stale = {**first, "Authorization": "Bearer nope"}
+        for n in range(3):
+            # A bearer that does not verify is served the public image as an
+            # anonymous caller, and pays from the address's budget like one.
+            r = client.get(f"/images/{image_id}", headers=stale if n == 1 else first)
+            assert r.status_code == 200
+            assert rl_headers(r)[:2] == (3, 2 - n)
         r = client.get(f"/images/{image_id}", headers=first)
         body = assert_problem(r, 429, "rate_limited")
         assert "without signing in" in body["detail"]

@@ -121,12 +121,16 @@ def test_limits(settings_factory: object) -> None:
         big = image_bytes("PNG", size=(90, 90)) + b"\0" * 30_000
         body = assert_problem(upload(client, user, data=big), 413, "file_too_large")
         assert body["limit"] == 20_000
+        # Small limits are written as they are, never "0 MB" or "0 MP".
+        assert "the 20 kB limit" in body["detail"], body["detail"]
         many_px = image_bytes("PNG", size=(200, 100))
-        assert_problem(upload(client, user, data=many_px), 413, "image_too_large")
+        body = assert_problem(upload(client, user, data=many_px), 413, "image_too_large")
+        assert "(20,000 pixels); the limit is 10,000 pixels." in body["detail"], body["detail"]
         ok = image_bytes("PNG", size=(50, 50))
         files = [("file", (f"{i}.png", ok + b"\0" * 15_000, "image/png")) for i in range(4)]
         r = client.post("/v1/images", headers=user.headers, files=files)
-        assert_problem(r, 413, "batch_too_large")
+        body = assert_problem(r, 413, "batch_too_large")
+        assert "the 50 kB limit for one request" in body["detail"], body["detail"]
         # A batch where one file is over the per-file limit keeps the others.
         files = [
             ("file", ("small.png", ok, "image/png")),

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from imghost.checks import check_settings
-from imghost.quotas.plans import human_bytes, kind_of, plan_quota
+from imghost.quotas.plans import kind_of, plan_quota
 from imghost.quotas.services import account_of
 from imghost.settings import Settings, SettingsError
+from imghost.units import human_bytes
 
 
 def test_defaults() -> None:
@@ -51,7 +52,8 @@ def test_human_bytes() -> None:
     assert human_bytes(999) == "999 bytes"
     assert human_bytes(1500) == "1.5 kB"
     assert human_bytes(1_234_567) == "1.2 MB"
-    assert human_bytes(1_000_000_000) == "1.0 GB"
+    # One helper for every message now: a whole unit has no ".0" (was "1.0 GB").
+    assert human_bytes(1_000_000_000) == "1 GB"
 
 
 def test_accounts() -> None:

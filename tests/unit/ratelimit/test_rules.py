@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from imghost.checks import check_settings, load_settings
-from imghost.ratelimit.rules import human_bytes, parse_rules, parse_size
+from imghost.ratelimit.rules import parse_rules, parse_size
 from imghost.settings import Settings, SettingsError
+from imghost.units import human_bytes
 
 
 def test_parse_plan_rules() -> None:
