@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
-Visibility = Literal["public", "unlisted", "private"]
+# Widest first; what each value lets in: ``imghost.access.policy``.
+Visibility = Literal["public", "unlisted", "shared", "private"]
 
 
 class ApiModel(BaseModel):

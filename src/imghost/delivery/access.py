@@ -9,7 +9,7 @@ from fastapi import Request, Response
 
 from imghost.access.credentials import CredentialKeys, has_credentials, resolve_caller
 from imghost.access.decide import image_access, owns
-from imghost.access.policy import Action
+from imghost.access.policy import OPEN_VISIBILITIES, Action
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
@@ -46,13 +46,14 @@ async def authorize(
     A request without credentials for a public or unlisted, ready image is
     decided on the facts alone: the public hot path costs no auth lookup.
     """
-    if not has_credentials(request) and item.visibility != "private" and item.status == "ready":
+    public = item.visibility in OPEN_VISIBILITIES
+    if not has_credentials(request) and public and item.status == "ready":
         check_bytes(item.status)
         return Access()
     caller = await resolve_caller(request, keys)
     grants = await image_access(reads, caller, item, action)
     check_bytes(item.status)
-    credentialed = item.visibility == "private" or item.status != "ready" or not caller.anonymous
+    credentialed = not public or item.status != "ready" or not caller.anonymous
     return Access(owns(grants, item), credentialed, caller.signed_expires)
 
 
@@ -62,14 +63,15 @@ def cache_headers(
     """``max_age``: IMGHOST_PUBLIC_MAX_AGE. ``personal``: this caller gets
     bytes others do not (the owner's GPS original).
 
-    Credentialed answers are never stored by shared caches: ``private`` with
-    the signature's remaining lifetime for a signed URL, ``no-store``
-    otherwise (a revoked link or a visibility change must bite at once).
+    Credentialed answers, and every answer for a shared or private image, are
+    never stored by shared caches: ``private`` with the signature's remaining
+    lifetime for a signed URL, ``no-store`` otherwise (a revoked link or a
+    visibility change must bite at once).
     """
     if access.signed_expires is not None and not personal:
         remaining = max(0, min(max_age, access.signed_expires - int(time.time())))
         cache = f"private, max-age={remaining}"
-    elif personal or access.credentialed or item.visibility == "private":
+    elif personal or access.credentialed or item.visibility not in OPEN_VISIBILITIES:
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.

@@ -23,6 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.policy import visibility_after_sharing
 from imghost.albums.models import Album
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.db import utcnow
@@ -46,15 +47,10 @@ class NewLink:
 
 
 async def create_link(
-    session: AsyncSession,
-    creator_id: str,
-    spec: NewLink,
-    *,
-    image_id: str | None = None,
-    album_id: str | None = None,
+    session: AsyncSession, creator_id: str, spec: NewLink, target: Image | Album
 ) -> ShareLink:
-    if (image_id is None) == (album_id is None):
-        raise ValueError("a link points at exactly one image or one album")
+    """A link to ``target``; a private target becomes shared (a link to what only
+    its owner may see would open nothing)."""
     if spec.password is not None and len(spec.password) < MIN_LINK_PASSWORD_LENGTH:
         raise AppError(
             422,
@@ -62,10 +58,13 @@ async def create_link(
             f"A link password must be at least {MIN_LINK_PASSWORD_LENGTH} characters long.",
         )
     now = utcnow()
+    widened = visibility_after_sharing(target.visibility)
+    if widened != target.visibility:
+        target.visibility, target.updated_at = widened, now
     link = ShareLink(
         id=new_id("lnk"),
-        image_id=image_id,
-        album_id=album_id,
+        image_id=target.id if isinstance(target, Image) else None,
+        album_id=target.id if isinstance(target, Album) else None,
         created_by=creator_id,
         permissions=list(spec.permissions),
         password_hash=await hash_password(spec.password) if spec.password is not None else None,

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput
+from imghost.schemas import ApiModel, StrictInput, Visibility
 
 
 class CollaboratorIn(StrictInput):
@@ -17,6 +17,12 @@ class CollaboratorOut(ApiModel):
     username: str
     permission: str
     created_at: dt.datetime
+
+
+class CollaboratorGranted(CollaboratorOut):
+    visibility: Visibility = Field(
+        description="The image's visibility now: sharing a private image makes it `shared`."
+    )
 
 
 class CollaboratorList(ApiModel):
