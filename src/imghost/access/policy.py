@@ -202,6 +202,8 @@ def require(grants: Grants, action: Action, resource: Resource) -> Level:
     if held == Level.NONE:
         if resource.kind != "image" or not resource.ready:
             raise NotFound(f"No such {resource.kind}.")
+        if resource.visibility == "shared":
+            raise Forbidden(f"This {resource.kind} is not shared with you.")
         raise Forbidden(f"This {resource.kind} is private.")
     raise Forbidden(_REFUSALS[action].format(kind=resource.kind))
 

@@ -98,7 +98,8 @@ async def user_images(
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> ImageList:
     """The owner sees all their images; others see the public ones and the
-    private ones shared with them (never unlisted ones)."""
+    shared ones shared with them (never unlisted ones; private ones only as
+    a site admin or the org's owner or admin)."""
     owner = await accounts.get_user(db, user_id)
     images, total = await services.list_user_images(
         db, owner.id, visible=listable_images(caller), tag=tag, page=page, limit=limit

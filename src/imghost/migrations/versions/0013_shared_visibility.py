@@ -36,18 +36,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _album_reached(album: str) -> str:
-    """SQL: others reach ``album`` (an alias of `albums`) through a grant."""
-    return (
-        f"({album}.org_id IS NOT NULL"
-        f" OR EXISTS (SELECT 1 FROM album_collaborators c WHERE c.album_id = {album}.id)"
-        f" OR EXISTS (SELECT 1 FROM share_links l"
-        f" WHERE l.album_id = {album}.id AND l.revoked_at IS NULL))"
-    )
-
-
-# Images first: their rule reads the albums' grants, not the albums' visibility.
-IMAGES_UP = f"""
+# Others reach an album (`a` below) through a grant: it belongs to an org, has a
+# collaborator, or has a link that is not revoked. Written out twice, as plain text.
+IMAGES_UP = """
 UPDATE images SET visibility = 'shared'
 WHERE visibility = 'private' AND (
     org_id IS NOT NULL
@@ -55,16 +46,26 @@ WHERE visibility = 'private' AND (
     OR EXISTS (SELECT 1 FROM share_links l
                WHERE l.image_id = images.id AND l.revoked_at IS NULL)
     OR EXISTS (SELECT 1 FROM album_images ai JOIN albums a ON a.id = ai.album_id
-               WHERE ai.image_id = images.id AND {_album_reached("a")})
+               WHERE ai.image_id = images.id AND (
+                   a.org_id IS NOT NULL
+                   OR EXISTS (SELECT 1 FROM album_collaborators c WHERE c.album_id = a.id)
+                   OR EXISTS (SELECT 1 FROM share_links l
+                              WHERE l.album_id = a.id AND l.revoked_at IS NULL)))
 )
 """
-ALBUMS_UP = f"""
+ALBUMS_UP = """
 UPDATE albums SET visibility = 'shared'
-WHERE visibility = 'private' AND {_album_reached("albums")}
+WHERE visibility = 'private' AND (
+    org_id IS NOT NULL
+    OR EXISTS (SELECT 1 FROM album_collaborators c WHERE c.album_id = albums.id)
+    OR EXISTS (SELECT 1 FROM share_links l
+               WHERE l.album_id = albums.id AND l.revoked_at IS NULL)
+)
 """
 
 
 def upgrade() -> None:
+    # Images first: their rule reads the albums' grants, not the albums' visibility.
     op.execute(IMAGES_UP)
     op.execute(ALBUMS_UP)
 
