@@ -23,7 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.access.policy import visibility_after_sharing
+from imghost.access.policy import GRANTED_VISIBILITIES, visibility_after_sharing
 from imghost.albums.models import Album
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.db import utcnow
@@ -128,6 +128,7 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
         album = await session.get(Album, link.album_id)
         if album is None:
             raise _gone()
+        _check_not_private(album)
         return album
     assert link.image_id is not None
     image = await session.get(Image, link.image_id)
@@ -143,7 +144,20 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
             "The shared image is still being processed; try again in a moment.",
             headers={"Retry-After": "2"},
         )
+    _check_not_private(image)
     return image
+
+
+def _check_not_private(target: Image | Album) -> None:
+    """A private target's links are dormant: say so before a view is counted
+    and a grant handed out that would open nothing."""
+    if target.visibility not in GRANTED_VISIBILITIES:
+        raise AppError(
+            403,
+            "link_target_private",
+            "The owner has made what this link shares private; it opens again if they "
+            "share it again.",
+        )
 
 
 def _gone() -> AppError:

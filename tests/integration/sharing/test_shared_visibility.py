@@ -212,13 +212,22 @@ def test_private_again_is_the_owners_alone_until_shared_again(client: httpx.Clie
     assert reach() == everyone
     _set(client, owner, "image", image_id, "private")
     assert reach() == {"collaborator": False, "album": False, "link": False, "owner": True}
+    opening = client.post(f"/v1/links/{link['linkId']}/open", json={})
+    assert_problem(opening, 403, "link_target_private")
     # The grants are dormant, not gone.
     listed = client.get(f"/v1/images/{image_id}/collaborators", headers=owner.headers).json()
     assert [c["userId"] for c in listed["collaborators"]] == [friend.user_id]
     _set(client, owner, "image", image_id, "shared")
     assert reach() == everyone
+    assert client.post(f"/v1/links/{link['linkId']}/open", json={}).status_code == 200
+    views = client.get(f"/v1/images/{image_id}/links", headers=owner.headers).json()["links"]
+    assert views[0]["views"] == 2  # the refused open was not counted
     # A private album puts its grants to sleep too, on the album and its images.
+    r = client.post(f"/v1/albums/{album_id}/links", headers=owner.headers, json={})
+    album_link = r.json()["linkId"]
     _set(client, owner, "album", album_id, "private")
+    opening = client.post(f"/v1/links/{album_link}/open", json={})
+    assert_problem(opening, 403, "link_target_private")
     assert_problem(
         client.get(f"/v1/albums/{album_id}", headers=album_friend.headers), 404, "not_found"
     )
