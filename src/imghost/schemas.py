@@ -16,7 +16,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-Visibility = Literal["public", "unlisted", "private"]
+# Widest first; what each value lets in: ``imghost.access.policy``.
+Visibility = Literal["public", "unlisted", "shared", "private"]
 
 # How image listings can be ordered (GET /v1/images, GET /v1/users/{id}/images).
 ImageSort = Literal["newest", "oldest", "most_viewed", "relevance"]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from imghost.access.policy import (
     ALBUM_PERMISSIONS,
+    GRANTED_VISIBILITIES,
     IMAGE_PERMISSIONS,
     LINK_PERMISSIONS,
     MANAGING_ROLES,
@@ -107,6 +108,8 @@ def album_conveys(image_owner: Any, image_org: Any, album: Any = Album) -> Colum
     who may share it: its owner, or for an org album an org owner or admin.
     Otherwise adding an image you may merely see to an album you may edit
     would raise your access to it, and that of everyone the album is shared with.
+    And only from an album that is not private: a private album's grants are
+    dormant, on the album and on its images alike.
     """
     managers = select(OrgMember.user_id).where(
         OrgMember.org_id == album.org_id, OrgMember.role.in_(MANAGING_ROLES)
@@ -115,7 +118,11 @@ def album_conveys(image_owner: Any, image_org: Any, album: Any = Album) -> Colum
         AlbumImage.added_by == image_owner,
         and_(album.org_id.is_not(None), AlbumImage.added_by.in_(managers)),
     )
-    return and_(same_namespace(image_owner, image_org, album), added_by_sharer)
+    return and_(
+        same_namespace(image_owner, image_org, album),
+        added_by_sharer,
+        album.visibility.in_(GRANTED_VISIBILITIES),
+    )
 
 
 def grantee_in_org(album: Any, user_id: Any) -> ColumnElement[bool]:
@@ -142,7 +149,7 @@ def _org_role(org_id: str | None, user_id: str) -> ColumnElement[str | None]:
 
 
 async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Grants:
-    base = Grants(user_id=caller.user_id, admin=caller.admin, bearer=caller.signed)
+    base = Grants(user_id=caller.user_id, admin=caller.admin, signed=caller.signed)
     if caller.user_id is None and caller.link_id is None:
         return base
     org_role: str | None = None
@@ -174,8 +181,10 @@ async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Gr
             # An album grant is about the album: on its images it conveys at
             # most download (editing an image's metadata takes an image grant).
             album = Level(min(best or 0, Level.DOWNLOAD))
-    bearer = max(caller.signed, await _image_link_level(reads, caller.link_id, image))
-    return Grants(caller.user_id, caller.admin, org_role, collaborator, album, bearer)
+    bearer = await _image_link_level(reads, caller.link_id, image)
+    return Grants(
+        caller.user_id, caller.admin, org_role, collaborator, album, bearer, caller.signed
+    )
 
 
 async def _image_link_level(reads: FastReader, link_id: str | None, image: ImageRef) -> Level:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from imghost.access.grants import Caller, album_conveys, grantee_in_org
-from imghost.access.policy import MANAGING_ROLES
+from imghost.access.policy import GRANTED_VISIBILITIES, MANAGING_ROLES, OPEN_VISIBILITIES
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.images.models import Image
 from imghost.orgs.models import OrgMember
@@ -108,14 +108,16 @@ def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
     owned = owned_images(me)
     granted = _granted(me, my_orgs, Album)
-    shared_private = and_(Image.visibility == "private", Image.status == "ready", granted)
+    # Grants reach only shared images here: public ones are in `public`, unlisted
+    # ones are never listed for others, private ones are the owner's alone.
+    shared = and_(Image.visibility == "shared", Image.status == "ready", granted)
     # Org owners and admins hold owner level on the org's images: they see
-    # unfinished ones too (but, not being the owner, never unlisted ones).
+    # unfinished and private ones too (but, not being the owner, never unlisted ones).
     managed = and_(
         Image.org_id.in_(my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))),
         Image.visibility != "unlisted",
     )
-    return and_(live, or_(owned, public, shared_private, managed))
+    return and_(live, or_(owned, public, shared, managed))
 
 
 def viewable_images(caller: Caller) -> ColumnElement[bool]:
@@ -123,14 +125,14 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
     bearer credential), unlisted ones included: an album shows them by id.
 
     Mirrors ``policy.level`` for images: owners and org admins see unfinished
-    images; everyone else only ready ones, public or unlisted, or private ones
+    images; everyone else only ready ones, public or unlisted, or shared ones
     they hold a grant on (image collaborator, org role, a collaborator grant
-    on an album of the image's namespace).
+    on an album of the image's namespace). Private ones: owner level only.
     """
     if caller.admin:
         return true()
     ready = Image.status == "ready"
-    public = and_(Image.visibility.in_(("public", "unlisted")), ready)
+    public = and_(Image.visibility.in_(OPEN_VISIBILITIES), ready)
     me = caller.user_id
     if me is None:
         return public
@@ -139,7 +141,8 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
     owner_level = or_(owned_images(me), Image.org_id.in_(managing_orgs))
     # Aliased: this runs inside queries that already have `albums` in scope.
     granted = _granted(me, my_orgs, aliased(Album))
-    return or_(owner_level, public, and_(ready, granted))
+    reachable = Image.visibility.in_(GRANTED_VISIBILITIES)
+    return or_(owner_level, public, and_(ready, reachable, granted))
 
 
 def album_images_visible(
@@ -152,8 +155,9 @@ def album_images_visible(
     that level comes from a grant (ownership, admin, org role, album
     collaborator, album share link), not merely from the album being public or
     unlisted. Images of the album's own namespace are shown through the album
-    (private ones only with an explicit grant); any other image only when the
-    caller may see it on its own. Unfinished images only for owner-level callers.
+    (shared ones only with an explicit grant, private ones never); any other
+    image only when the caller may see it on its own. Unfinished images only
+    for owner-level callers.
     """
     live = Image.deleted_at.is_(None)
     if caller.admin:
@@ -161,23 +165,27 @@ def album_images_visible(
     shown = viewable_images(caller)
     if album_view:
         through_album = and_(Image.status == "ready", album_conveys(Image.owner_id, Image.org_id))
-        if not explicit:
-            through_album = and_(through_album, Image.visibility != "private")
+        shown_through = OPEN_VISIBILITIES if not explicit else GRANTED_VISIBILITIES
+        through_album = and_(through_album, Image.visibility.in_(shown_through))
         shown = or_(shown, through_album)
     return and_(live, shown)
 
 
 def listed_albums(caller: Caller) -> ColumnElement[bool]:
     """Albums in the caller's own listing: theirs, their orgs', and those they
-    collaborate on. Public albums of others are reached by id, never listed."""
+    collaborate on. Public albums of others are reached by id, never listed;
+    private ones only by their owner and the org's managers."""
     me = caller.user_id
     if me is None:
         return false()
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    managed = my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))
     return or_(
-        and_(Album.org_id.is_(None), Album.owner_id == me),
-        Album.org_id.in_(my_orgs),
+        and_(Album.owner_id == me, or_(Album.org_id.is_(None), Album.org_id.in_(my_orgs))),
+        Album.org_id.in_(managed),
+        and_(Album.org_id.in_(my_orgs), Album.visibility.in_(GRANTED_VISIBILITIES)),
         and_(
+            Album.visibility.in_(GRANTED_VISIBILITIES),
             exists(
                 select(AlbumCollaborator.album_id).where(
                     AlbumCollaborator.album_id == Album.id, AlbumCollaborator.user_id == me

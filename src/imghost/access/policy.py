@@ -10,12 +10,21 @@ Access is a level: each grant (ownership, an org role, a collaborator
 permission, an album grant, a share link, a signed URL, visibility) confers
 one, the caller holds the highest, and each action needs a minimum.
 
+Visibility widens in steps, each value letting in everyone the next one does:
+
 - public / unlisted images: anyone may view and download (everyone but the
   owner gets the GPS-free copy); unlisted ones are never *listed* for others.
-- private: the owner, org members by role, collaborators, holders of a
-  link or signed URL, and admins. Everyone else gets 403 (the seed asks for
-  403 to anonymous callers; ids carry 128 random bits, so a 403 reveals
-  nothing a guesser could find).
+- shared: the owner and those it is shared with — collaborators, album
+  grants, org roles, share links — plus admins and signed URLs.
+- private: the owner alone, plus those no sharing is needed for: admins, the
+  org's managing roles (they own the org's content) and signed URLs (a
+  capability the owner minted; no row records it, so it cannot be told
+  apart from the owner's own use). Every other grant stays in place but is
+  dormant: it counts again once the resource is ``shared``.
+
+Anyone else gets 403 on an image (the seed asks for 403 to anonymous
+callers; ids carry 128 random bits, so a 403 reveals nothing a guesser could
+find).
 - an image that is not ``ready`` exists only for owner-level callers (404
   for everyone else); quarantined bytes are served to nobody.
 - albums and orgs the caller cannot see answer 404, exactly like missing ones.
@@ -25,8 +34,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import get_args
 
 from imghost.errors import Forbidden, NotFound
+from imghost.schemas import Visibility
+
+# Every visibility, widest first.
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+# Anyone holding the id may see these; only public ones are listed.
+OPEN_VISIBILITIES = ("public", "unlisted")
+# Where grants short of ownership count. Any other value (``private``, or
+# one this code does not know) is the owner's alone: unknown values fail closed.
+GRANTED_VISIBILITIES = (*OPEN_VISIBILITIES, "shared")
 
 
 class Level(IntEnum):
@@ -90,6 +109,14 @@ ORG_ROLE_LEVEL: dict[str, Level] = {
 MANAGING_ROLES = tuple(role for role, held in ORG_ROLE_LEVEL.items() if held is Level.OWNER)
 
 
+def visibility_after_sharing(visibility: str) -> str:
+    """The visibility a resource has once its owner shares it (a collaborator,
+    a share link): a private one becomes shared, in the same transaction, as
+    sharing a file in Google Drive does; a grant on something only its owner
+    may see would otherwise grant nothing. Any other value stays as it is."""
+    return "shared" if visibility == "private" else visibility
+
+
 def permission_level(permissions: list[str] | tuple[str, ...], table: dict[str, Level]) -> Level:
     return max((table[p] for p in permissions if p in table), default=Level.NONE)
 
@@ -114,7 +141,8 @@ class Grants:
     org_role: str | None = None  # the caller's role in the resource's org
     collaborator: Level = Level.NONE  # a per-resource grant
     album: Level = Level.NONE  # images: the best grant through an album in the same namespace
-    bearer: Level = Level.NONE  # a verified share link or signed URL for this resource
+    bearer: Level = Level.NONE  # a live share link reaching this resource
+    signed: Level = Level.NONE  # a verified signed URL for exactly this path
 
 
 ANONYMOUS = Grants()
@@ -130,14 +158,19 @@ def is_owner(grants: Grants, resource: Resource) -> bool:
 def level(grants: Grants, resource: Resource) -> Level:
     if grants.admin or is_owner(grants, resource):
         return Level.OWNER
-    held = max(grants.collaborator, grants.album, grants.bearer)
+    role = Level.NONE
     if resource.org_id is not None and grants.org_role is not None:
-        held = max(held, ORG_ROLE_LEVEL[grants.org_role])
+        role = ORG_ROLE_LEVEL[grants.org_role]
+    if resource.visibility in GRANTED_VISIBILITIES:
+        held = max(grants.collaborator, grants.album, grants.bearer, grants.signed, role)
+    else:
+        # Private: only the org's managers (owner level) and signed URLs reach it.
+        held = max(grants.signed, role if role >= Level.OWNER else Level.NONE)
     if held < Level.OWNER and not resource.ready:
         return Level.NONE  # unfinished images exist only for their owners
-    if resource.visibility in ("public", "unlisted") and resource.kind == "image":
+    if resource.visibility in OPEN_VISIBILITIES and resource.kind == "image":
         held = max(held, Level.DOWNLOAD)
-    elif resource.visibility in ("public", "unlisted"):
+    elif resource.visibility in OPEN_VISIBILITIES:
         held = max(held, Level.VIEW)  # an album's originals follow each image's own rule
     return held
 
@@ -156,7 +189,8 @@ def listable(grants: Grants, resource: Resource) -> bool:
         return True
     if resource.visibility == "unlisted":
         return False
-    return level(Grants(**{**grants.__dict__, "bearer": Level.NONE}), resource) >= Level.VIEW
+    without_bearers = Grants(**{**grants.__dict__, "bearer": Level.NONE, "signed": Level.NONE})
+    return level(without_bearers, resource) >= Level.VIEW
 
 
 def require(grants: Grants, action: Action, resource: Resource) -> Level:
@@ -168,6 +202,8 @@ def require(grants: Grants, action: Action, resource: Resource) -> Level:
     if held == Level.NONE:
         if resource.kind != "image" or not resource.ready:
             raise NotFound(f"No such {resource.kind}.")
+        if resource.visibility == "shared":
+            raise Forbidden(f"This {resource.kind} is not shared with you.")
         raise Forbidden(f"This {resource.kind} is private.")
     raise Forbidden(_REFUSALS[action].format(kind=resource.kind))
 

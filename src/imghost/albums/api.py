@@ -15,6 +15,7 @@ from imghost.access.grants import Caller
 from imghost.access.policy import Action
 from imghost.albums import services as albums
 from imghost.albums.schemas import (
+    AlbumCollaboratorGranted,
     AlbumCollaboratorList,
     AlbumCollaboratorOut,
     AlbumCreate,
@@ -159,16 +160,21 @@ async def list_collaborators(album_id: str, actor: CurrentActor, db: Db) -> Albu
     )
 
 
-@router.put("/v1/albums/{album_id}/collaborators/{user_id}", response_model=AlbumCollaboratorOut)
+@router.put(
+    "/v1/albums/{album_id}/collaborators/{user_id}", response_model=AlbumCollaboratorGranted
+)
 async def put_collaborator(
     album_id: str, user_id: str, body: CollaboratorPut, actor: CurrentActor, db: Db
-) -> AlbumCollaboratorOut:
+) -> AlbumCollaboratorGranted:
     """Give a user `view`, `download`, `upload` or `edit` on the album (owner
-    only). In an org album the user must be a member of the org."""
-    grant, user = await albums.put_collaborator(
+    only). In an org album the user must be a member of the org. A private
+    album becomes shared (a grant on it would otherwise be dormant)."""
+    grant, user, visibility = await albums.put_collaborator(
         db, _user(actor), album_id, user_id, body.permission
     )
-    out = AlbumCollaboratorOut.of(grant, user)
+    out = AlbumCollaboratorGranted(
+        **AlbumCollaboratorOut.of(grant, user).model_dump(), visibility=visibility
+    )
     await db.commit()
     return out
 

@@ -138,5 +138,11 @@ class AlbumCollaboratorOut(ApiModel):
         )
 
 
+class AlbumCollaboratorGranted(AlbumCollaboratorOut):
+    visibility: Visibility = Field(
+        description="The album's visibility now: sharing a private album makes it `shared`."
+    )
+
+
 class AlbumCollaboratorList(ApiModel):
     collaborators: list[AlbumCollaboratorOut]

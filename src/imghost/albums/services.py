@@ -20,6 +20,7 @@ from imghost.access.grants import Caller, album_grants, album_resource
 from imghost.access.listing import album_images_visible, listed_albums
 from imghost.access.policy import (
     ALBUM_PERMISSIONS,
+    OPEN_VISIBILITIES,
     Action,
     Grants,
     Level,
@@ -27,6 +28,7 @@ from imghost.access.policy import (
     org_level,
     permission_level,
     require,
+    visibility_after_sharing,
 )
 from imghost.accounts import services as accounts
 from imghost.accounts.models import User
@@ -57,9 +59,12 @@ class AlbumAccess:
     @property
     def explicit(self) -> bool:
         """Whether the caller's access comes from a grant, not only from the
-        album being public or unlisted (which never reveals private images)."""
-        hidden = dataclasses.replace(album_resource(self.album), visibility="private")
-        return level(self.grants, hidden) >= Level.VIEW
+        album being public or unlisted (which never reveals shared images)."""
+        resource = album_resource(self.album)
+        if resource.visibility in OPEN_VISIBILITIES:
+            # The same grants on the album as if it were shared with them alone.
+            resource = dataclasses.replace(resource, visibility="shared")
+        return level(self.grants, resource) >= Level.VIEW
 
     def require(self, action: Action) -> None:
         require(self.grants, action, album_resource(self.album))
@@ -397,9 +402,10 @@ async def list_images(
 
 async def put_collaborator(
     session: AsyncSession, caller: Caller, album_id: str, user_id: str, permission: str
-) -> tuple[AlbumCollaborator, User]:
+) -> tuple[AlbumCollaborator, User, str]:
     """Grant (or change) one user's permission on the album. In an org album
-    only org members can be collaborators (409 `not_an_org_member`)."""
+    only org members can be collaborators (409 `not_an_org_member`). A private
+    album becomes shared."""
     access = await album_access(session, caller, album_id, Action.SHARE)
     user = await accounts.get_user(session, user_id)
     if access.album.org_id is not None:
@@ -412,6 +418,9 @@ async def put_collaborator(
             raise AppError(
                 409, "not_an_org_member", "Only members of the album's org can be given access."
             )
+    widened = visibility_after_sharing(access.album.visibility)
+    if widened != access.album.visibility:
+        access.album.visibility, access.album.updated_at = widened, utcnow()
     row = await session.get(AlbumCollaborator, (album_id, user.id))
     added = row is None
     if row is None:
@@ -429,7 +438,7 @@ async def put_collaborator(
             permission=permission,
             granted_by=caller.user_id,
         )
-    return row, user
+    return row, user, access.album.visibility
 
 
 async def list_collaborators(

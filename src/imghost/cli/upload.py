@@ -49,6 +49,7 @@ USER_AGENT = f"imghost-cli/{__version__}"
 class Visibility(enum.StrEnum):
     public = "public"
     unlisted = "unlisted"
+    shared = "shared"
     private = "private"
 
 

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 
 from imghost.access.credentials import CredentialKeys, has_credentials, resolve_caller
 from imghost.access.decide import image_access, owns
-from imghost.access.policy import Action
+from imghost.access.policy import OPEN_VISIBILITIES, Action
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
@@ -49,17 +49,17 @@ async def authorize(
     For a public or unlisted image a bearer credential that does not verify is
     ignored (the request is answered as an anonymous one): a stale token that a
     browser, an app or a CDN keeps sending must not break public embeds, and the
-    image is open to anyone anyway. A private image keeps 401 ``invalid_token``,
+    image is open to anyone anyway. A shared or private image keeps 401 ``invalid_token``,
     so a client learns that its token, not its rights, is the problem.
     """
-    open_to_all = item.visibility != "private"
-    if not has_credentials(request) and open_to_all and item.status == "ready":
+    public = item.visibility in OPEN_VISIBILITIES
+    if not has_credentials(request) and public and item.status == "ready":
         check_bytes(item.status)
         return Access()
-    caller = await resolve_caller(request, keys, ignore_invalid_bearer=open_to_all)
+    caller = await resolve_caller(request, keys, ignore_invalid_bearer=public)
     grants = await image_access(reads, caller, item, action)
     check_bytes(item.status)
-    credentialed = item.visibility == "private" or item.status != "ready" or not caller.anonymous
+    credentialed = not public or item.status != "ready" or not caller.anonymous
     return Access(owns(grants, item), credentialed, caller.signed_expires)
 
 
@@ -69,14 +69,15 @@ def cache_headers(
     """``max_age``: IMGHOST_PUBLIC_MAX_AGE. ``personal``: this caller gets
     bytes others do not (the owner's GPS original).
 
-    Credentialed answers are never stored by shared caches: ``private`` with
-    the signature's remaining lifetime for a signed URL, ``no-store``
-    otherwise (a revoked link or a visibility change must bite at once).
+    Credentialed answers, and every answer for a shared or private image, are
+    never stored by shared caches: ``private`` with the signature's remaining
+    lifetime for a signed URL, ``no-store`` otherwise (a revoked link or a
+    visibility change must bite at once).
     """
     if access.signed_expires is not None and not personal:
         remaining = max(0, min(max_age, access.signed_expires - int(time.time())))
         cache = f"private, max-age={remaining}"
-    elif personal or access.credentialed or item.visibility == "private":
+    elif personal or access.credentialed or item.visibility not in OPEN_VISIBILITIES:
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.

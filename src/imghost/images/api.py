@@ -115,7 +115,8 @@ async def user_images(
     sort: ImageSort = "newest",
 ) -> ImageList:
     """The owner sees all their images; others see the public ones and the
-    private ones shared with them (never unlisted ones)."""
+    shared ones shared with them (never unlisted ones; private ones only as
+    a site admin or the org's owner or admin)."""
     owner = await accounts.get_user_by_id_or_name(db, user_id)
     images, total = await services.list_user_images(
         db,

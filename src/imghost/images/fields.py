@@ -64,7 +64,7 @@ def normalize_tags(raw: list[str]) -> list[str]:
 def check_visibility(value: str) -> str:
     if value not in VISIBILITIES:
         raise AppError(
-            422, "invalid_visibility", "visibility must be one of public, unlisted, private."
+            422, "invalid_visibility", f"visibility must be one of {', '.join(VISIBILITIES)}."
         )
     return value
 

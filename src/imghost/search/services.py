@@ -1,9 +1,10 @@
 """Listing and searching images: filters, sorts, page or cursor pagination.
 
 Results contain only what the caller may see (``access.listing``): public
-images, their own, and private ones shared with them — never unlisted
-images of others, never deleted ones. The SQL is in ``statements``; here
-are the request's checks, its values, and the count.
+images, their own, shared ones shared with them and private ones of the
+orgs they manage — never unlisted images of others, never deleted ones.
+The SQL is in ``statements``; here are the request's checks, its values,
+and the count.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.policy import visibility_after_sharing
 from imghost.accounts.models import User
+from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.images.models import Image
 from imghost.notifications import shares
@@ -15,6 +17,7 @@ from imghost.sharing.models import ImageCollaborator
 async def grant(
     session: AsyncSession, image: Image, user_id: str, permission: str, granted_by: str
 ) -> tuple[ImageCollaborator, User]:
+    """Grant (or change) one user's permission; a private image becomes shared."""
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
@@ -22,6 +25,9 @@ async def grant(
         raise AppError(
             400, "cannot_share_with_owner", "The image's owner already has every permission."
         )
+    widened = visibility_after_sharing(image.visibility)
+    if widened != image.visibility:
+        image.visibility, image.updated_at = widened, utcnow()
     row = await session.get(ImageCollaborator, (image.id, user.id))
     added = row is None
     if row is None:

@@ -16,6 +16,7 @@ from imghost.images import services as images
 from imghost.sharing import collaborators
 from imghost.sharing.models import ImageCollaborator
 from imghost.sharing.schemas import (
+    CollaboratorGranted,
     CollaboratorIn,
     CollaboratorList,
     CollaboratorOut,
@@ -36,18 +37,20 @@ def _out(row: ImageCollaborator, username: str) -> CollaboratorOut:
     )
 
 
-@router.put("/v1/images/{image_id}/collaborators/{user_id}", response_model=CollaboratorOut)
+@router.put("/v1/images/{image_id}/collaborators/{user_id}", response_model=CollaboratorGranted)
 async def put_collaborator(
     image_id: str, user_id: str, body: CollaboratorIn, actor: CurrentActor, db: Db, reads: Reads
-) -> CollaboratorOut:
+) -> CollaboratorGranted:
     """Grant (or change) a user's permission: view = metadata and derivatives,
-    download = also the original, edit = also title, description and tags."""
+    download = also the original, edit = also title, description and tags.
+    A private image becomes shared (a grant on it would otherwise be dormant)."""
     image = await images.get_image(db, image_id)
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
     assert image is not None
     row, user = await collaborators.grant(db, image, user_id, body.permission, actor.user_id)
+    out = CollaboratorGranted(**_out(row, user.username).model_dump(), visibility=image.visibility)
     await db.commit()
-    return _out(row, user.username)
+    return out
 
 
 @router.get("/v1/images/{image_id}/collaborators", response_model=CollaboratorList)

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from imghost.albums.models import Album
 from imghost.images.models import Image
-from imghost.schemas import ApiModel, StrictInput, Timestamp
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 from imghost.sharing.models import ShareLink
 
 LinkPermission = Literal["view", "download"]
@@ -96,6 +96,13 @@ class LinkOut(ApiModel):
             created_at=link.created_at,
             revoked_at=link.revoked_at,
         )
+
+
+class LinkCreated(LinkOut):
+    visibility: Visibility = Field(
+        description="The target's visibility now: sharing a private image or album makes it "
+        "`shared`."
+    )
 
 
 class LinkList(ApiModel):

@@ -23,6 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.policy import GRANTED_VISIBILITIES, visibility_after_sharing
 from imghost.albums.models import Album
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.db import utcnow
@@ -46,15 +47,10 @@ class NewLink:
 
 
 async def create_link(
-    session: AsyncSession,
-    creator_id: str,
-    spec: NewLink,
-    *,
-    image_id: str | None = None,
-    album_id: str | None = None,
+    session: AsyncSession, creator_id: str, spec: NewLink, target: Image | Album
 ) -> ShareLink:
-    if (image_id is None) == (album_id is None):
-        raise ValueError("a link points at exactly one image or one album")
+    """A link to ``target``; a private target becomes shared (a link to what only
+    its owner may see would open nothing)."""
     if spec.password is not None and len(spec.password) < MIN_LINK_PASSWORD_LENGTH:
         raise AppError(
             422,
@@ -62,10 +58,13 @@ async def create_link(
             f"A link password must be at least {MIN_LINK_PASSWORD_LENGTH} characters long.",
         )
     now = utcnow()
+    widened = visibility_after_sharing(target.visibility)
+    if widened != target.visibility:
+        target.visibility, target.updated_at = widened, now
     link = ShareLink(
         id=new_id("lnk"),
-        image_id=image_id,
-        album_id=album_id,
+        image_id=target.id if isinstance(target, Image) else None,
+        album_id=target.id if isinstance(target, Album) else None,
         created_by=creator_id,
         permissions=list(spec.permissions),
         password_hash=await hash_password(spec.password) if spec.password is not None else None,
@@ -129,6 +128,7 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
         album = await session.get(Album, link.album_id)
         if album is None:
             raise _gone()
+        _check_not_private(album)
         return album
     assert link.image_id is not None
     image = await session.get(Image, link.image_id)
@@ -144,7 +144,20 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
             "The shared image is still being processed; try again in a moment.",
             headers={"Retry-After": "2"},
         )
+    _check_not_private(image)
     return image
+
+
+def _check_not_private(target: Image | Album) -> None:
+    """A private target's links are dormant: say so before a view is counted
+    and a grant handed out that would open nothing."""
+    if target.visibility not in GRANTED_VISIBILITIES:
+        raise AppError(
+            403,
+            "link_target_private",
+            "The owner has made what this link shares private; it opens again if they "
+            "share it again.",
+        )
 
 
 def _gone() -> AppError:

@@ -29,6 +29,7 @@ from imghost.reads import FastReader
 from imghost.sharing import links
 from imghost.sharing.link_schemas import (
     LinkCreate,
+    LinkCreated,
     LinkList,
     LinkOpen,
     LinkOpened,
@@ -96,15 +97,13 @@ def _add_link_routes(shareable: _Shareable) -> None:
         db: Db,
         reads: Reads,
         ctx: Ctx,
-    ) -> LinkOut:
+    ) -> LinkCreated:
         caller = Caller(actor.user_id, actor.is_admin)
         shared = await shareable.to_share(db, reads, caller, resource_id)
-        image_id, album_id = shareable.target(shared.id)
-        link = await links.create_link(
-            db, actor.user_id, _spec(body), image_id=image_id, album_id=album_id
-        )
+        link = await links.create_link(db, actor.user_id, _spec(body), shared)
         await db.commit()
-        return LinkOut.of(link, ctx.settings.public_base_url)
+        out = LinkOut.of(link, ctx.settings.public_base_url)
+        return LinkCreated(**out.model_dump(), visibility=shared.visibility)
 
     async def list_links(
         *,
@@ -126,7 +125,7 @@ def _add_link_routes(shareable: _Shareable) -> None:
         methods=["POST"],
         name=f"create_{kind}_link",
         status_code=201,
-        response_model=LinkOut,
+        response_model=LinkCreated,
         description=shareable.create_doc,
     )
     router.add_api_route(
@@ -143,13 +142,17 @@ _add_link_routes(
     _Shareable(
         "image",
         _image_to_share,
-        create_doc="A revocable link to the image (owner or org admin only).",
+        create_doc="A revocable link to the image (owner or org admin only). A private "
+        "image becomes shared.",
         list_doc="Every link of the image, revoked and expired ones included.",
     )
 )
 _add_link_routes(
     _Shareable(
-        "album", _album_to_share, create_doc="A revocable link to the album and the images in it."
+        "album",
+        _album_to_share,
+        create_doc="A revocable link to the album and the images in it. A private album "
+        "becomes shared.",
     )
 )
 

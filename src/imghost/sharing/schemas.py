@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from imghost.schemas import ApiModel, StrictInput, Timestamp
+from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
 
 class CollaboratorIn(StrictInput):
@@ -16,6 +16,12 @@ class CollaboratorOut(ApiModel):
     username: str
     permission: str
     created_at: Timestamp
+
+
+class CollaboratorGranted(CollaboratorOut):
+    visibility: Visibility = Field(
+        description="The image's visibility now: sharing a private image makes it `shared`."
+    )
 
 
 class CollaboratorList(ApiModel):

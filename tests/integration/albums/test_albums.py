@@ -197,18 +197,21 @@ def test_adding_an_image_you_cannot_see_is_refused(client: httpx.Client) -> None
     assert_problem(add(client, other, album_id, theirs_public), 404, "not_found")
 
 
-def test_collaborator_sees_private_images_in_the_album_only(client: httpx.Client) -> None:
+def test_collaborator_sees_shared_images_in_the_album_only(client: httpx.Client) -> None:
     owner, friend, stranger = make_user(client), make_user(client), make_user(client)
-    inside = image(client, owner, "private")
+    inside = image(client, owner, "shared")
     shown = image(client, owner)
-    outside = image(client, owner, "private")
+    outside = image(client, owner, "shared")
+    hidden = image(client, owner, "private")  # the owner's alone, even in a shared album
     album = create_album(client, owner)
     album_id = album["albumId"]
-    assert add(client, owner, album_id, inside, shown).status_code == 200
+    assert add(client, owner, album_id, inside, shown, hidden).status_code == 200
 
     r = grant(client, owner, album_id, friend, "view")
     assert r.status_code == 200, r.text
     assert r.json()["permission"] == "view" and r.json()["username"] == friend.username
+    assert r.json()["visibility"] == "shared"  # the private album became shared
+    assert_problem(client.get(f"/v1/images/{hidden}", headers=friend.headers), 403, "forbidden")
 
     r = client.get(f"/v1/albums/{album_id}", headers=friend.headers)
     assert r.status_code == 200 and r.json()["permission"] == "view"
@@ -236,9 +239,9 @@ def test_collaborator_sees_private_images_in_the_album_only(client: httpx.Client
     assert_problem(client.get(f"{path}/images", headers=stranger.headers), 404, "not_found")
 
 
-def test_public_album_hides_private_images_from_others(client: httpx.Client) -> None:
+def test_public_album_hides_shared_images_from_others(client: httpx.Client) -> None:
     owner, friend = make_user(client), make_user(client)
-    private = image(client, owner, "private")
+    private = image(client, owner, "shared")
     unlisted = image(client, owner, "unlisted")
     public = image(client, owner)
     album_id = create_album(client, owner)["albumId"]
@@ -272,7 +275,7 @@ def test_public_album_hides_private_images_from_others(client: httpx.Client) -> 
 
 def test_visibility_is_the_owners(client: httpx.Client) -> None:
     owner, editor = make_user(client), make_user(client)
-    a, b = image(client, owner), image(client, owner, "private")
+    a, b = image(client, owner), image(client, owner, "shared")
     album_id = create_album(client, owner)["albumId"]
     assert add(client, owner, album_id, a, b).status_code == 200
     assert grant(client, owner, album_id, editor, "edit").status_code == 200
@@ -284,7 +287,7 @@ def test_visibility_is_the_owners(client: httpx.Client) -> None:
     r = client.patch(path, headers=editor.headers, json={"visibility": "public"})
     assert_problem(r, 403, "forbidden")
     # Sending the current visibility back is not a change.
-    r = client.patch(path, headers=editor.headers, json={"visibility": "private", "title": "T"})
+    r = client.patch(path, headers=editor.headers, json={"visibility": "shared", "title": "T"})
     assert r.status_code == 200, r.text
     r = client.put(f"{path}/order", headers=editor.headers, json={"imageIds": [b, a]})
     assert r.status_code == 200 and listed(client, album_id, owner) == [b, a]
@@ -390,7 +393,9 @@ def test_org_albums(client: httpx.Client) -> None:
     join(client, boss, org_id, member, "member")
     join(client, boss, org_id, viewer, "viewer")
 
-    r = client.post("/v1/albums", headers=admin.headers, json={"title": "Team", "orgId": org_id})
+    # Shared: members reach it by role (a private org album is its managers' alone).
+    body = {"title": "Team", "orgId": org_id, "visibility": "shared"}
+    r = client.post("/v1/albums", headers=admin.headers, json=body)
     assert r.status_code == 201, r.text
     album = r.json()
     album_id = album["albumId"]
@@ -459,9 +464,9 @@ def test_pagination(client: httpx.Client) -> None:
 
 def test_share_link_reads(client: httpx.Client, live: LiveServer) -> None:
     owner = make_user(client)
-    private = image(client, owner, "private")
+    private = image(client, owner, "shared")
     public = image(client, owner)
-    album_id = create_album(client, owner)["albumId"]
+    album_id = create_album(client, owner, visibility="shared")["albumId"]
     assert add(client, owner, album_id, private, public).status_code == 200
     link_id = new_id("lnk")
     run_sql(

@@ -142,6 +142,7 @@ def test_only_what_the_caller_may_see(client: httpx.Client) -> None:
         json={"permission": "view"},
     )
     assert r.status_code == 200
+    assert r.json()["visibility"] == "shared"  # sharing made the private image shared
     query = {"user": owner.user_id, "tag": "x"}
     everything = {public, unlisted, private, shared}
     assert set(ids(client.get("/v1/images", headers=owner.headers, params=query))) == everything
@@ -153,10 +154,13 @@ def test_only_what_the_caller_may_see(client: httpx.Client) -> None:
     assert set(ids(client.get("/v1/images", params={**query, "q": "x"}))) == {public}
     own_private = {**query, "visibility": "private"}
     assert set(ids(client.get("/v1/images", headers=owner.headers, params=own_private))) == {
-        private,
-        shared,
+        private
     }
     assert set(ids(client.get("/v1/images", headers=friend.headers, params=own_private))) == set()
+    # `shared` filters the caller's own shared images; what others share with them is not theirs.
+    own_shared = {**query, "visibility": "shared"}
+    assert ids(client.get("/v1/images", headers=owner.headers, params=own_shared)) == [shared]
+    assert ids(client.get("/v1/images", headers=friend.headers, params=own_shared)) == []
     # deleted images leave the results at once
     assert client.delete(f"/v1/images/{public}", headers=owner.headers).status_code == 200
     assert ids(client.get("/v1/images", params=query)) == []
@@ -177,10 +181,13 @@ def test_org_album_and_admin_callers(client: httpx.Client, live: LiveServer) -> 
     owner, member, outsider, admin = (make_user(client) for _ in range(4))
     org = create_org(client, owner, "T")["orgId"]
     join(client, owner, org, member, "viewer")
+    # Shared: the org's members reach both by role (private ones are the managers' alone).
     album = client.post(
-        "/v1/albums", headers=owner.headers, json={"title": "A", "orgId": org}
+        "/v1/albums",
+        headers=owner.headers,
+        json={"title": "A", "orgId": org, "visibility": "shared"},
     ).json()["albumId"]
-    in_org = put(client, owner, visibility="private", albumId=album, tags="team")
+    in_org = put(client, owner, visibility="shared", albumId=album, tags="team")
     personal = put(client, owner, visibility="private", tags="team")
     query = {"tag": "team"}
     assert ids(client.get("/v1/images", headers=member.headers, params=query)) == [in_org]

@@ -25,6 +25,12 @@ def private_image(client: httpx.Client, owner: UserHandle) -> str:
     return image_id
 
 
+def shared_image(client: httpx.Client, owner: UserHandle) -> str:
+    """Grants reach shared images; a private one is its owner's alone."""
+    image_id: str = upload_ok(client, owner, visibility="shared")["imageId"]
+    return image_id
+
+
 def create_link(
     client: httpx.Client, user: UserHandle, image_id: str, **body: Any
 ) -> dict[str, Any]:
@@ -278,7 +284,7 @@ def test_only_those_who_may_share_manage_links(client: httpx.Client, live: LiveS
     owner = make_user(client)
     stranger = make_user(client)
     collaborator = make_user(client)
-    image_id = private_image(client, owner)
+    image_id = shared_image(client, owner)
     run_sql(
         live.settings,
         insert(ImageCollaborator).values(
@@ -329,7 +335,7 @@ def test_deleted_image_link_is_gone(client: httpx.Client) -> None:
 def test_album_links(client: httpx.Client, live: LiveServer) -> None:
     owner = make_user(client)
     stranger = make_user(client)
-    inside = private_image(client, owner)
+    inside = shared_image(client, owner)
     outside = private_image(client, owner)
     album_id = new_id("alb")
     now = dt.datetime.now(dt.UTC)
@@ -353,6 +359,7 @@ def test_album_links(client: httpx.Client, live: LiveServer) -> None:
     assert r.status_code == 201, r.text
     link = r.json()
     assert link["kind"] == "album" and link["targetId"] == album_id
+    assert link["visibility"] == "shared"  # sharing the private album made it shared
     r = client.get(f"/v1/albums/{album_id}/links", headers=owner.headers)
     assert [x["linkId"] for x in r.json()["links"]] == [link["linkId"]]
 

@@ -3,8 +3,12 @@
 Expectations are written out here from the documented rules (docs/API.md,
 "Access control"), not computed by the policy under test. A cell is the
 exact status code; for listings, whether the image appears. Every allowed
-read through credentials (or of a private image) must also be uncacheable by
-shared caches.
+read through credentials (or of a shared or private image) must also be
+uncacheable by shared caches.
+
+For ``private`` the world is built as for ``shared`` (granting makes a
+private image shared) and both images are then set back to ``private``:
+every grant stays in place, dormant, and must reach nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def read_level(actor: str, visibility: str) -> int | None:
     if actor in OWNERS or actor in {"signed_valid", "signed_rotated"}:
         return 2
     base = 2 if visibility in ("public", "unlisted") else 0
+    if visibility == "private":
+        return base  # the owner's alone: every other grant is dormant
     granted = {
         "collab_view": 1,
         "collab_download": 2,
@@ -86,6 +92,8 @@ def listed(actor: str, visibility: str) -> bool | None:
         return None
     if actor in {"owner", "admin", "uploader"}:
         return True
+    if visibility == "private":
+        return actor in {"org_owner", "org_admin"}  # they manage the org's images
     if actor in {"collab_view", "collab_download", "collab_edit"} | ORG_ACTORS:
         return visibility != "unlisted"
     return visibility == "public"  # anonymous, other users, link and URL bearers
@@ -107,7 +115,7 @@ def expected(actor: str, visibility: str, action: str) -> int | bool | None:
         return 401
     if actor in OWNERS:
         return 200
-    if action == "patch" and actor == "collab_edit":
+    if action == "patch" and actor == "collab_edit" and visibility != "private":
         return 200
     return 403
 
@@ -178,6 +186,16 @@ class World:
         assert r.status_code == 200, r.text
         self.org_image = self.upload(u["uploader"], albumId=self.album)
         self.actors = self.make_actors()
+        if visibility == "private":
+            # Every grant above made the personal image shared; back to the owner alone.
+            for image_id, owner in ((self.personal, "owner"), (self.org_image, "uploader")):
+                r = c.patch(
+                    f"/v1/images/{image_id}",
+                    headers=u[owner].headers,
+                    json={"visibility": "private"},
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["visibility"] == "private"
 
     def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         async def run() -> Any:
@@ -284,7 +302,7 @@ def observe(world: World, actor: Actor, action: str, image_id: str) -> int | boo
         path = READS[action][0].format(id=image_id)
         r = c.get(path, headers=actor.headers, params=actor.read_params(action))
         if r.status_code == 200:
-            credentialed = actor.name != "anonymous" or world.visibility == "private"
+            credentialed = actor.name != "anonymous" or world.visibility in ("shared", "private")
             cache = r.headers.get("cache-control", "")
             if credentialed:
                 assert "public" not in cache, (actor.name, action, cache)
@@ -324,7 +342,7 @@ def keyed_server(settings_factory: Callable[..., Settings]) -> Iterator[LiveServ
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("visibility", ["public", "unlisted", "private"])
+@pytest.mark.parametrize("visibility", ["public", "unlisted", "shared", "private"])
 def test_access_matrix(keyed_server: LiveServer, visibility: str) -> None:
     with httpx.Client(base_url=keyed_server.url, timeout=60) as client:
         world = World(keyed_server, client, visibility)

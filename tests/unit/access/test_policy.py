@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from imghost.access.policy import (
     ANONYMOUS,
+    VISIBILITIES,
     Action,
     Grants,
     Level,
@@ -15,6 +18,7 @@ from imghost.access.policy import (
     listable,
     may_assign_role,
     require,
+    visibility_after_sharing,
 )
 from imghost.errors import Forbidden, NotFound
 
@@ -25,7 +29,7 @@ def image(visibility: str, *, org: str | None = None, ready: bool = True) -> Res
     return Resource("image", OWNER, org, visibility, ready)
 
 
-@pytest.mark.parametrize("visibility", ["public", "unlisted", "private"])
+@pytest.mark.parametrize("visibility", ["public", "unlisted", "shared", "private"])
 def test_owner_and_admin_hold_everything(visibility: str) -> None:
     for grants in (Grants(user_id=OWNER), Grants(user_id="u_admin", admin=True)):
         assert level(grants, image(visibility)) == Level.OWNER
@@ -36,6 +40,7 @@ def test_owner_and_admin_hold_everything(visibility: str) -> None:
 def test_anonymous_by_visibility() -> None:
     assert level(ANONYMOUS, image("public")) == Level.DOWNLOAD
     assert level(ANONYMOUS, image("unlisted")) == Level.DOWNLOAD
+    assert level(ANONYMOUS, image("shared")) == Level.NONE
     assert level(ANONYMOUS, image("private")) == Level.NONE
     assert listable(ANONYMOUS, image("public"))
     assert not listable(ANONYMOUS, image("unlisted"))
@@ -68,14 +73,14 @@ def test_anonymous_by_visibility() -> None:
         ),
     ],
 )
-def test_collaborator_levels_on_a_private_image(held: Level, allowed: set[Action]) -> None:
+def test_collaborator_levels_on_a_shared_image(held: Level, allowed: set[Action]) -> None:
     grants = Grants(user_id="u_c", collaborator=held)
     for action in Action:
-        assert can(grants, action, image("private")) == (action in allowed), action
+        assert can(grants, action, image("shared")) == (action in allowed), action
 
 
 def test_org_roles_on_org_images() -> None:
-    res = image("private", org="org_1")
+    res = image("shared", org="org_1")
     expected = {
         "owner": Level.OWNER,
         "admin": Level.OWNER,
@@ -85,18 +90,64 @@ def test_org_roles_on_org_images() -> None:
     for role, lvl in expected.items():
         assert level(Grants(user_id="u_x", org_role=role), res) == lvl
     # a role in some org says nothing about a personal image
-    assert level(Grants(user_id="u_x", org_role="owner"), image("private")) == Level.NONE
+    assert level(Grants(user_id="u_x", org_role="owner"), image("shared")) == Level.NONE
     # the uploader owns an org image only while a member
     assert level(Grants(user_id=OWNER, org_role="viewer"), res) == Level.OWNER
     assert level(Grants(user_id=OWNER), res) == Level.NONE
 
 
 def test_bearer_grants_never_list() -> None:
-    grants = Grants(bearer=Level.DOWNLOAD)
-    assert level(grants, image("private")) == Level.DOWNLOAD
-    assert not listable(grants, image("private"))
+    for grants in (Grants(bearer=Level.DOWNLOAD), Grants(signed=Level.DOWNLOAD)):
+        assert level(grants, image("shared")) == Level.DOWNLOAD
+        assert not listable(grants, image("shared"))
     assert not listable(Grants(user_id="u_c", collaborator=Level.EDIT), image("unlisted"))
-    assert listable(Grants(user_id="u_c", collaborator=Level.VIEW), image("private"))
+    assert listable(Grants(user_id="u_c", collaborator=Level.VIEW), image("shared"))
+
+
+DORMANT = [
+    Grants(user_id="u_c", collaborator=Level.EDIT),
+    Grants(user_id="u_c", album=Level.DOWNLOAD),
+    Grants(bearer=Level.DOWNLOAD),
+    Grants(user_id="u_x", org_role="member"),
+    Grants(user_id="u_x", org_role="viewer"),
+]
+
+
+@pytest.mark.parametrize("kind", ["image", "album"])
+def test_private_is_the_owners_alone(kind: str) -> None:
+    """Sharing grants are dormant on a private resource and count again once
+    it is shared; admins, the org's managers and signed URLs still reach it."""
+    private = Resource(kind, OWNER, "org_1", "private")
+    shared = Resource(kind, OWNER, "org_1", "shared")
+    for grants in DORMANT:
+        assert level(grants, private) == Level.NONE, grants
+        assert not listable(grants, private), grants
+        assert level(grants, shared) >= Level.VIEW, grants
+    for grants in (Grants(user_id=OWNER, org_role="member"), Grants(user_id="u_a", admin=True)):
+        assert level(grants, private) == Level.OWNER
+        assert listable(grants, private)
+    for role in ("owner", "admin"):
+        managing = Grants(user_id="u_x", org_role=role)
+        assert level(managing, private) == Level.OWNER
+        assert level(managing, dataclasses.replace(private, ready=False)) == Level.OWNER
+    signed = Grants(signed=Level.DOWNLOAD)
+    assert level(signed, private) == Level.DOWNLOAD
+    assert not listable(signed, private)
+
+
+def test_unknown_visibility_fails_closed() -> None:
+    res = image("secret")
+    assert level(Grants(user_id="u_c", collaborator=Level.EDIT), res) == Level.NONE
+    assert level(Grants(user_id=OWNER), res) == Level.OWNER
+
+
+def test_sharing_widens_only_private() -> None:
+    assert [visibility_after_sharing(v) for v in VISIBILITIES] == [
+        "public",
+        "unlisted",
+        "shared",
+        "shared",
+    ]
 
 
 def test_unfinished_images_exist_only_for_owner_level() -> None:

@@ -1,7 +1,7 @@
 """image versions: one row per stored blob of an image (original, GPS-free copy, presets)
 
 Revision ID: 0014_image_versions
-Revises: 0012
+Revises: 0013_shared_visibility
 Create Date: 2026-12-07 09:00:00.000000
 
 `GET /v1/images/{id}` answers with the image's versions (kind, name, format,
@@ -29,7 +29,7 @@ from alembic import op
 import imghost.db
 
 revision: str = "0014_image_versions"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013_shared_visibility"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

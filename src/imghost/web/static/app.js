@@ -19,9 +19,9 @@ async function showImage(img) {
   const el = document.createElement("img");
   el.alt = img.title || img.imageId;
   const src = img.thumbnailUrl || img.url;
-  if (img.visibility === "private" || img.status !== "ready") {
-    // Only the owner may see these bytes: they need the bearer token, which an
-    // <img src> cannot send.
+  if (img.visibility === "private" || img.visibility === "shared" || img.status !== "ready") {
+    // Only the owner (and those it is shared with) may see these bytes: they
+    // need the bearer token, which an <img src> cannot send.
     const r = await fetch(src, { headers: { Authorization: "Bearer " + token } });
     if (r.ok) el.src = URL.createObjectURL(await r.blob());
   } else { el.src = src; }
