@@ -17,7 +17,10 @@ one, the caller holds the highest, and each action needs a minimum.
   403 to anonymous callers; ids carry 128 random bits, so a 403 reveals
   nothing a guesser could find).
 - an image that is not ``ready`` exists only for owner-level callers (404
-  for everyone else); quarantined bytes are served to nobody.
+  for everyone else), except a ``failed`` one whose scan passed: its
+  original stays retrievable by everyone its visibility and grants allow,
+  though it is listed for owner-level callers only (it has no thumbnails);
+  quarantined bytes are served to nobody.
 - albums and orgs the caller cannot see answer 404, exactly like missing ones.
 """
 
@@ -102,7 +105,9 @@ class Resource:
     owner_id: str
     org_id: str | None
     visibility: str
-    ready: bool = True  # images: processing finished (status ready / failed)
+    ready: bool = True  # images: processing finished well (status ready)
+    # images: processing failed after the scan passed; the original is retrievable
+    retrievable: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,8 @@ def level(grants: Grants, resource: Resource) -> Level:
     held = max(grants.collaborator, grants.album, grants.bearer)
     if resource.org_id is not None and grants.org_role is not None:
         held = max(held, ORG_ROLE_LEVEL[grants.org_role])
-    if held < Level.OWNER and not resource.ready:
-        return Level.NONE  # unfinished images exist only for their owners
+    if held < Level.OWNER and not (resource.ready or resource.retrievable):
+        return Level.NONE  # unfinished or refused images exist only for their owners
     if resource.visibility in ("public", "unlisted") and resource.kind == "image":
         held = max(held, Level.DOWNLOAD)
     elif resource.visibility in ("public", "unlisted"):
@@ -156,7 +161,10 @@ def listable(grants: Grants, resource: Resource) -> bool:
         return True
     if resource.visibility == "unlisted":
         return False
-    return level(Grants(**{**grants.__dict__, "bearer": Level.NONE}), resource) >= Level.VIEW
+    held = level(Grants(**{**grants.__dict__, "bearer": Level.NONE}), resource)
+    if not resource.ready and held < Level.OWNER:
+        return False  # a failed image is reached by its id, never listed: it has no thumbnail
+    return held >= Level.VIEW
 
 
 def require(grants: Grants, action: Action, resource: Resource) -> Level:
@@ -166,7 +174,7 @@ def require(grants: Grants, action: Action, resource: Resource) -> Level:
     if held >= NEEDS[action]:
         return held
     if held == Level.NONE:
-        if resource.kind != "image" or not resource.ready:
+        if resource.kind != "image" or not (resource.ready or resource.retrievable):
             raise NotFound(f"No such {resource.kind}.")
         raise Forbidden(f"This {resource.kind} is private.")
     raise Forbidden(_REFUSALS[action].format(kind=resource.kind))

@@ -19,6 +19,34 @@ def thumbnail_url(base_url: str, image: Image) -> str | None:
     return None
 
 
+class ProcessingOut(ApiModel):
+    """Where processing stands, and for a failed or quarantined image which
+    step failed and how (docs/API.md lists the steps and codes)."""
+
+    status: str  # the image's status: processing | ready | failed | quarantined
+    step: str | None = None
+    code: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> ProcessingOut:
+        if image.status == "quarantined":
+            return cls(
+                status=image.status,
+                step="scan",
+                code="scan_refused",
+                detail=image.scan_reason or image.status_reason,
+            )
+        if image.status == "failed":
+            return cls(
+                status=image.status,
+                step=image.failed_step,
+                code=image.failed_code or "error",
+                detail=image.status_reason,
+            )
+        return cls(status=image.status)
+
+
 class ImageOut(ApiModel):
     image_id: str
     owner_id: str
@@ -35,6 +63,9 @@ class ImageOut(ApiModel):
     visibility: Visibility
     status: str
     status_reason: str | None = None
+    # The content scan's verdict, apart from processing: pending | passed | refused.
+    scan_status: str
+    processing: ProcessingOut
     url: str
     thumbnail_url: str | None
     created_at: dt.datetime
@@ -57,6 +88,8 @@ class ImageOut(ApiModel):
             visibility=image.visibility,
             status=image.status,
             status_reason=image.status_reason,
+            scan_status=image.scan_status,
+            processing=ProcessingOut.of(image),
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),
             created_at=image.created_at,
@@ -102,6 +135,8 @@ class ImageMetadataOut(ApiModel):
     visibility: Visibility
     status: str
     status_reason: str | None = None
+    scan_status: str
+    processing: ProcessingOut
     file: ImageFileFacts
     # Extracted by the processing job (null until it ran): EXIF with readable
     # names, colour profile and mode, bit depth, alpha, animation, placeholder,
@@ -123,6 +158,8 @@ class ImageMetadataOut(ApiModel):
             visibility=image.visibility,
             status=image.status,
             status_reason=image.status_reason,
+            scan_status=image.scan_status,
+            processing=ProcessingOut.of(image),
             metadata=image.meta,
             gps=image.gps if image.keep_gps else None,
             processed_at=image.processed_at,
