@@ -98,7 +98,7 @@ async def _serve(
     item = await load_deliverable(ctx.reads, image_id)
     access = await authorize(request, ctx.credentials, ctx.reads, item, Action.VIEW_DERIVATIVES)
     if item.status == "failed":
-        raise derivatives_unavailable(item.id, item.failed_step)
+        raise derivatives_unavailable(item.id, item.failed_step, item.failed_code)
     etag = f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"'
     headers = cache_headers(item, ctx.settings.public_max_age, etag, access)
     if vary:

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from imghost.access.decide import image_access, owns
+from imghost.access.decide import holds, image_access, owns
 from imghost.access.grants import Caller
 from imghost.access.listing import listable_images
-from imghost.access.policy import Action
+from imghost.access.policy import Action, Level
 from imghost.accounts import services as accounts
 from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
@@ -31,9 +31,9 @@ router = APIRouter(tags=["images"])
 @router.get("/v1/images/{image_id}", response_model=ImageOut)
 async def get_image(image_id: str, caller: Who, db: Db, reads: Reads, ctx: Ctx) -> ImageOut:
     image = await services.get_image(db, image_id)
-    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    grants = await image_access(reads, caller, image, Action.VIEW_METADATA)
     assert image is not None
-    return ImageOut.of(image, ctx.settings.public_base_url)
+    return ImageOut.of(image, ctx.settings.public_base_url, holds(grants, image, Level.OWNER))
 
 
 @router.patch("/v1/images/{image_id}", response_model=ImageOut)
@@ -82,9 +82,9 @@ _NOT_SHARED = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 @router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)
 async def image_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> ImageMetadataOut:
     image = await services.get_image(db, image_id)
-    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    grants = await image_access(reads, caller, image, Action.VIEW_METADATA)
     assert image is not None
-    return ImageMetadataOut.of(image)
+    return ImageMetadataOut.of(image, holds(grants, image, Level.OWNER))
 
 
 @router.get("/v1/users/{user_id}/images", response_model=ImageList)

@@ -61,22 +61,39 @@ def served_original(image: _HasOriginals, owner: bool) -> tuple[str, str, int]:
     )
 
 
-# What a failed step means for a viewer, in words (docs/API.md lists the steps).
+# What each failed step means, in words anyone may read (the raw error text of
+# `statusReason` may name internals, so only owner-level callers see it).
 _STEP_WORDS = {
-    "scan": "the content scan could not run",
-    "metadata": "its metadata could not be read",
-    "derivatives": "its resized versions could not be made",
-    "gps_copy": "the copy without GPS could not be made",
-    "store": "the storage kept failing",
+    "scan": "The content scan could not run",
+    "metadata": "Its metadata could not be read",
+    "gps_copy": "The copy of the original without its GPS position could not be made",
+    "derivatives": "Its resized versions could not be made",
+    "store": "Its files could not be read from or written to the store",
+}
+_CODE_WORDS = {
+    "unprocessable": "the decoder rejects the file",
+    "timeout": "it ran out of time on every attempt",
+    "out_of_memory": "it needed more memory than a worker allows on every attempt",
+    "worker_died": "the worker process died on every attempt",
+    "store_error": "the blob store kept failing past the retries",
+    "error": "it failed on every attempt",
 }
 
 
-def derivatives_unavailable(image_id: str, failed_step: str | None) -> AppError:
+def failure_sentence(step: str | None, code: str | None) -> str:
+    what = _STEP_WORDS.get(step or "", "Processing failed")
+    how = _CODE_WORDS.get(code or "error", "it failed")
+    return f"{what}: {how}."
+
+
+def derivatives_unavailable(
+    image_id: str, failed_step: str | None, failed_code: str | None
+) -> AppError:
     """The problem a preset or transform of a ``failed`` image answers."""
-    why = _STEP_WORDS.get(failed_step or "", "processing failed")
     return AppError(
         409,
         "image_failed",
-        f"Processing of this image failed ({why}), so it has no presets or transforms; "
-        f"its original is still available at /images/{image_id}.",
+        "This image has no presets or transforms because its processing failed. "
+        f"{failure_sentence(failed_step, failed_code)} Its original may still be downloaded "
+        f"at /images/{image_id}.",
     )

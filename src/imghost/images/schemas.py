@@ -5,6 +5,7 @@ from typing import Any
 
 from imghost.images.fields import Description, Tags, Title
 from imghost.images.models import Image
+from imghost.images.policy import failure_sentence
 from imghost.schemas import ApiModel, StrictInput, Visibility
 
 
@@ -38,13 +39,18 @@ class ProcessingOut(ApiModel):
                 detail=image.scan_reason or image.status_reason,
             )
         if image.status == "failed":
-            return cls(
-                status=image.status,
-                step=image.failed_step,
-                code=image.failed_code or "error",
-                detail=image.status_reason,
-            )
+            code = image.failed_code or "error"
+            detail = failure_sentence(image.failed_step, code)
+            return cls(status=image.status, step=image.failed_step, code=code, detail=detail)
         return cls(status=image.status)
+
+
+def shown_reason(image: Image, owner_view: bool) -> str | None:
+    """``statusReason``: the raw reason for owner-level callers; for others
+    (who see a failed image whose scan passed) the sentence of ``processing``."""
+    if owner_view or image.status != "failed":
+        return image.status_reason
+    return failure_sentence(image.failed_step, image.failed_code)
 
 
 class ImageOut(ApiModel):
@@ -72,7 +78,9 @@ class ImageOut(ApiModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, image: Image, base_url: str) -> ImageOut:
+    def of(cls, image: Image, base_url: str, owner_view: bool = True) -> ImageOut:
+        """``owner_view``: the caller holds owner level (listings show others
+        only ready images, whose reason is null anyway)."""
         return cls(
             image_id=image.id,
             owner_id=image.owner_id,
@@ -87,7 +95,7 @@ class ImageOut(ApiModel):
             height=image.height,
             visibility=image.visibility,
             status=image.status,
-            status_reason=image.status_reason,
+            status_reason=shown_reason(image, owner_view),
             scan_status=image.scan_status,
             processing=ProcessingOut.of(image),
             url=image_url(base_url, image.id),
@@ -148,7 +156,7 @@ class ImageMetadataOut(ApiModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, image: Image) -> ImageMetadataOut:
+    def of(cls, image: Image, owner_view: bool = True) -> ImageMetadataOut:
         return cls(
             image_id=image.id,
             owner_id=image.owner_id,
@@ -157,7 +165,7 @@ class ImageMetadataOut(ApiModel):
             tags=image.tags,
             visibility=image.visibility,
             status=image.status,
-            status_reason=image.status_reason,
+            status_reason=shown_reason(image, owner_view),
             scan_status=image.scan_status,
             processing=ProcessingOut.of(image),
             metadata=image.meta,

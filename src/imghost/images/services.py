@@ -89,6 +89,7 @@ class DeliveryFacts:
     original_gps: bool | None
     scan_status: str
     failed_step: str | None
+    failed_code: str | None
 
     @property
     def pixels(self) -> int:
@@ -118,6 +119,7 @@ _DELIVERY_COLUMNS = (
     Image.original_gps,
     Image.scan_status,
     Image.failed_step,
+    Image.failed_code,
 )
 
 
