@@ -96,7 +96,7 @@ class ImageOut(ApiModel):
             visibility=image.visibility,
             status=image.status,
             status_reason=shown_reason(image, owner_view),
-            scan_status=image.scan_status,
+            scan_status=image.scan_status or "pending",  # unsaved rows: the default
             processing=ProcessingOut.of(image),
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),
@@ -166,7 +166,7 @@ class ImageMetadataOut(ApiModel):
             visibility=image.visibility,
             status=image.status,
             status_reason=shown_reason(image, owner_view),
-            scan_status=image.scan_status,
+            scan_status=image.scan_status or "pending",  # unsaved rows: the default
             processing=ProcessingOut.of(image),
             metadata=image.meta,
             gps=image.gps if image.keep_gps else None,
