@@ -92,16 +92,21 @@ def _step(step: str, failures: list[tuple[str, str, str]], fn: Callable[[], T]) 
 
 
 def analyze(
-    path: str, format_name: str, max_pixels: int, presets: list[tuple[str, str]]
+    path: str,
+    format_name: str,
+    max_pixels: int,
+    presets: list[tuple[str, str]],
+    gps_copy: bool = True,
 ) -> Analysis:
     """Extract metadata, scrub GPS, render the pre-generated presets (the
     scan ran before, :func:`scan_original`). The GPS-free copy comes before
     the renders, so an image whose presets cannot be made is still served
-    to others."""
+    to others. ``gps_copy``: false when the owner opted in to sharing GPS
+    (the original goes to everyone; a copy would never be served)."""
     source = Path(path)
     failures: list[tuple[str, str, str]] = []
     meta = _step("metadata", failures, lambda: extract(source))
-    scrubbed = _step("gps_copy", failures, lambda: _scrub(source))
+    scrubbed = _step("gps_copy", failures, lambda: _scrub(source)) if gps_copy else None
     specs = [preset_render_spec(name, ext) for name, ext in presets]
     rendered = _step("derivatives", failures, lambda: render_file(source, specs, max_pixels))
     renders = (

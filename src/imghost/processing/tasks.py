@@ -49,6 +49,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         blob_key, fmt, mime = image.blob_key, image.format, image.mime_type
         pixels, size = image.width * image.height * max(image.frames, 1), image.size
         scanned = image.scan_status == "passed"  # a retry: the verdict is kept
+        keep_gps = image.keep_gps
     spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
     step = "store"  # the step an error of this attempt is reported at
     try:
@@ -71,6 +72,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
                 fmt,
                 deps.settings.max_pixels,
                 list(PREGENERATED),
+                not keep_gps,
             )
         except MemoryError as exc:
             raise MemoryError(
