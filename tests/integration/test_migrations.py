@@ -136,7 +136,9 @@ def test_scan_verdict_backfills_from_the_status_and_downgrades(database: str) ->
     assert isinstance(before, str)
     upgrade(database, before)
     seed = [SEED[0]]
+    params: dict[str, Any] = {"now": dt.datetime.now(dt.UTC)}
     for image_id, (status, reason, public, keep) in STATES.items():
+        params |= {f"r_{image_id}": reason, f"p_{image_id}": public, f"k_{image_id}": keep}
         seed.append(
             "INSERT INTO images (id, owner_id, visibility, status, status_reason, format,"
             " mime_type, size, width, height, frames, sha256, blob_key, public_blob_key,"
@@ -144,9 +146,6 @@ def test_scan_verdict_backfills_from_the_status_and_downgrades(database: str) ->
             f" '{status}', :r_{image_id}, 'jpeg', 'image/jpeg', 10, 1, 1, 1, 'ab',"
             f" 'u_1/{image_id}/original', :p_{image_id}, :k_{image_id}, :now, :now)"
         )
-    params: dict[str, Any] = {"now": dt.datetime.now(dt.UTC)}
-    for image_id, (_, reason, public, keep) in STATES.items():
-        params |= {f"r_{image_id}": reason, f"p_{image_id}": public, f"k_{image_id}": keep}
     _run(database, seed, params)
     upgrade(database, SCAN_VERDICT)
     got = _columns(database)
