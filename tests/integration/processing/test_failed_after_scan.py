@@ -186,3 +186,27 @@ def test_scan_refusal_still_hides_the_image(
     for headers in ({}, other.headers):
         assert_problem(client.get(f"/images/{image_id}", headers=headers), 404, "not_found")
         assert_problem(client.get(f"/v1/images/{image_id}", headers=headers), 404, "not_found")
+
+
+def test_a_link_to_a_failed_image_shares_its_original(
+    idle: tuple[LiveServer, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live, client = idle
+    owner = make_user(client)
+    data = image_bytes("PNG", size=(80, 60))
+    image_id = upload(client, owner, data=data, filename="a.png", visibility="private")
+    image_id = image_id.json()["imageId"]
+    monkeypatch.setattr(pixels, "render_file", _undecodable)
+    assert work(live) == 1
+    r = client.post(
+        f"/v1/images/{image_id}/links",
+        headers=owner.headers,
+        json={"permissions": ["view", "download"]},
+    )
+    assert r.status_code == 201, r.text
+    opened = client.post(f"/v1/links/{r.json()['linkId']}/open", json={})
+    assert opened.status_code == 200, opened.text
+    shared = opened.json()["image"]
+    assert client.get(shared["downloadUrl"]).content == data
+    # Its display copy cannot be made: the problem says so and points at the original.
+    assert_problem(client.get(shared["url"]), 409, "image_failed")
