@@ -10,6 +10,7 @@ to those allowed to see it. Each failure names its step and a code.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -85,6 +86,11 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         raise
     except Exception as exc:
         await _note(deps, image_id, step, failure_code(step, exc))
+        raise
+    except asyncio.CancelledError:
+        # The worker's time limit for the whole job (or a shutdown, after
+        # which the job runs again and the note is overwritten or cleared).
+        await asyncio.shield(_note(deps, image_id, step, "timeout"))
         raise
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
