@@ -22,16 +22,17 @@ class Facts:
     size: int = 10
 
 
-COPY = {"public_blob_key": "u/i/derived/v1/original-nogps", "public_sha256": "bb", "public_size": 9}
+def with_copy(original_gps: bool | None = True) -> Facts:
+    return Facts("u/i/derived/v1/original-nogps", "bb", 9, original_gps=original_gps)
 
 
 def test_the_owner_always_gets_the_original() -> None:
-    for facts in (Facts(), Facts(**COPY), Facts(original_gps=True)):
+    for facts in (Facts(), with_copy(), Facts(original_gps=True)):
         assert served_original(facts, True) == ("u/i/original", "aa", 10)
 
 
 def test_others_get_the_copy_or_an_original_known_to_be_gps_free() -> None:
-    assert served_original(Facts(**COPY, original_gps=True), False)[0].endswith("nogps")
+    assert served_original(with_copy(), False)[0].endswith("nogps")
     assert served_original(Facts(original_gps=False), False)[0] == "u/i/original"
     # The owner opted in: the original, GPS and all, whatever is known.
     assert served_original(Facts(keep_gps=True, original_gps=True), False)[0] == "u/i/original"
