@@ -132,6 +132,15 @@ async def delivery_facts(reads: FastReader, image_id: str) -> DeliveryFacts | No
     return None if row is None else DeliveryFacts(**row._mapping)
 
 
+@dataclass(frozen=True)
+class ProcessingFailure:
+    """Which processing step failed, how (a code of docs/API.md), and a sentence."""
+
+    step: str  # scan | metadata | derivatives | gps_copy | store
+    code: str
+    detail: str
+
+
 async def record_processed(
     session: AsyncSession,
     image_id: str,
@@ -189,15 +198,6 @@ def _short(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()[:64]
-
-
-@dataclass(frozen=True)
-class ProcessingFailure:
-    """Which processing step failed, how (a code of docs/API.md), and a sentence."""
-
-    step: str  # scan | metadata | derivatives | gps_copy | store
-    code: str
-    detail: str
 
 
 async def record_scan(
