@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from imghost.db import create_engine
@@ -182,3 +183,83 @@ def _tables(url: str) -> set[str]:
             await engine.dispose()
 
     return anyio.run(main)
+
+
+SCAN_VERDICT = "0017_scan_verdict"
+# One image in each state processing could leave (before 0017), keyed by id:
+# (status, status_reason, public_blob_key, keep_gps).
+STATES = {
+    "img_ready": ("ready", None, None, False),
+    "img_gps": ("ready", None, "u_1/img_gps/derived/v1/original-nogps", False),
+    "img_kept": ("ready", None, None, True),
+    "img_quarantined": ("quarantined", "PHP code (<?php)", None, False),
+    "img_failed": ("failed", "processing failed: OSError: boom", None, False),
+    "img_processing": ("processing", None, None, False),
+}
+
+
+def _columns(url: str) -> dict[str, tuple[Any, ...]]:
+    async def main() -> dict[str, tuple[Any, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT id, scan_status, scan_reason, original_gps, failed_step,"
+                        " failed_code FROM images"
+                    )
+                )
+                return {r[0]: tuple(r[1:]) for r in rows}
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+def test_scan_verdict_backfills_from_the_status_and_downgrades(database: str) -> None:
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision(SCAN_VERDICT).down_revision
+    assert isinstance(before, str)
+    upgrade(database, before)
+    seed = [SEED[0]]
+    params: dict[str, Any] = {"now": dt.datetime.now(dt.UTC)}
+    for image_id, (status, reason, public, keep) in STATES.items():
+        params |= {f"r_{image_id}": reason, f"p_{image_id}": public, f"k_{image_id}": keep}
+        seed.append(
+            "INSERT INTO images (id, owner_id, visibility, status, status_reason, format,"
+            " mime_type, size, width, height, frames, sha256, blob_key, public_blob_key,"
+            f" keep_gps, created_at, updated_at) VALUES ('{image_id}', 'u_1', 'public',"
+            f" '{status}', :r_{image_id}, 'jpeg', 'image/jpeg', 10, 1, 1, 1, 'ab',"
+            f" 'u_1/{image_id}/original', :p_{image_id}, :k_{image_id}, :now, :now)"
+        )
+    _run(database, seed, params)
+    upgrade(database, SCAN_VERDICT)
+    got = _columns(database)
+    assert got["img_ready"] == ("passed", None, False, None, None)
+    assert got["img_gps"] == ("passed", None, True, None, None)
+    assert got["img_kept"] == ("passed", None, None, None, None)  # opted in: never asked
+    assert got["img_quarantined"] == ("refused", "PHP code (<?php)", None, None, None)
+    # Whether the scan ran before the failure is not stored: conservatively unknown.
+    assert got["img_failed"] == ("pending", None, None, None, None)
+    assert got["img_processing"] == ("pending", None, None, None, None)
+    # A row written by an older release (no scan_status given) gets the default.
+    _run(database, [SEED[1].replace("img_1", "img_old")], params)
+    assert _columns(database)["img_old"][0] == "pending"
+    tagged = "INSERT INTO image_tags (image_id, tag, position) VALUES ('img_ready', 'x', 0)"
+    _run(database, [tagged], {})
+    listed = "SELECT count(*) FROM image_tags WHERE tag = 'x' AND listed"
+    assert _scalar(database, listed) == 1
+    command.downgrade(cfg, before)
+    assert _run(database, [], {}) == {"users": 1, "images": len(STATES) + 1}
+    columns = (
+        "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'scan_status'"
+        if database.startswith("sqlite")
+        else "SELECT count(*) FROM information_schema.columns"
+        " WHERE table_name = 'images' AND column_name = 'scan_status'"
+    )
+    assert _scalar(database, columns) == 0
+    # The listing triggers survived both ways (no batch rebuild of `images`).
+    _run(database, ["UPDATE images SET visibility = 'private' WHERE id = 'img_ready'"], {})
+    assert _scalar(database, listed) == 0
+    upgrade(database)
+    assert _columns(database)["img_ready"][0] == "passed"

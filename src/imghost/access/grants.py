@@ -64,13 +64,22 @@ class ImageRef(Protocol):
     def visibility(self) -> str: ...
     @property
     def status(self) -> str: ...
+    @property
+    def scan_status(self) -> str: ...
 
 
 def image_resource(image: ImageRef) -> Resource:
-    # Until processing (and the scan) finished well, only owner-level callers see
-    # an image; a failed one stays available to them (its original).
+    # Until processing finished well, only owner-level callers see an image;
+    # one that failed after its scan passed stays retrievable (its original)
+    # by everyone else allowed to see it. A scan that did not pass hides it.
+    failed_after_scan = image.status == "failed" and image.scan_status == "passed"
     return Resource(
-        "image", image.owner_id, image.org_id, image.visibility, image.status == "ready"
+        "image",
+        image.owner_id,
+        image.org_id,
+        image.visibility,
+        image.status == "ready",
+        failed_after_scan,
     )
 
 

@@ -26,7 +26,10 @@ Anyone else gets 403 on an image (the seed asks for 403 to anonymous
 callers; ids carry 128 random bits, so a 403 reveals nothing a guesser could
 find).
 - an image that is not ``ready`` exists only for owner-level callers (404
-  for everyone else); quarantined bytes are served to nobody.
+  for everyone else), except a ``failed`` one whose scan passed: its
+  original stays retrievable by everyone its visibility and grants allow,
+  though it is listed for owner-level callers only (it has no thumbnails);
+  quarantined bytes are served to nobody.
 - albums and orgs the caller cannot see answer 404, exactly like missing ones.
 """
 
@@ -129,7 +132,9 @@ class Resource:
     owner_id: str
     org_id: str | None
     visibility: str
-    ready: bool = True  # images: processing finished (status ready / failed)
+    ready: bool = True  # images: processing finished well (status ready)
+    # images: processing failed after the scan passed; the original is retrievable
+    retrievable: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,8 @@ def level(grants: Grants, resource: Resource) -> Level:
     else:
         # Private: only the org's managers (owner level) and signed URLs reach it.
         held = max(grants.signed, role if role >= Level.OWNER else Level.NONE)
-    if held < Level.OWNER and not resource.ready:
-        return Level.NONE  # unfinished images exist only for their owners
+    if held < Level.OWNER and not (resource.ready or resource.retrievable):
+        return Level.NONE  # unfinished or refused images exist only for their owners
     if resource.visibility in OPEN_VISIBILITIES and resource.kind == "image":
         held = max(held, Level.DOWNLOAD)
     elif resource.visibility in OPEN_VISIBILITIES:
@@ -190,7 +195,10 @@ def listable(grants: Grants, resource: Resource) -> bool:
     if resource.visibility == "unlisted":
         return False
     without_bearers = Grants(**{**grants.__dict__, "bearer": Level.NONE, "signed": Level.NONE})
-    return level(without_bearers, resource) >= Level.VIEW
+    held = level(without_bearers, resource)
+    if not resource.ready and held < Level.OWNER:
+        return False  # a failed image is reached by its id, never listed: it has no thumbnail
+    return held >= Level.VIEW
 
 
 def require(grants: Grants, action: Action, resource: Resource) -> Level:
@@ -200,7 +208,7 @@ def require(grants: Grants, action: Action, resource: Resource) -> Level:
     if held >= NEEDS[action]:
         return held
     if held == Level.NONE:
-        if resource.kind != "image" or not resource.ready:
+        if resource.kind != "image" or not (resource.ready or resource.retrievable):
             raise NotFound(f"No such {resource.kind}.")
         if resource.visibility == "shared":
             raise Forbidden(f"This {resource.kind} is not shared with you.")

@@ -12,8 +12,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from imghost.access.decide import image_access
-from imghost.access.policy import Action
+from imghost.access.decide import holds, image_access
+from imghost.access.policy import Action, Level
 from imghost.delivery.access import (
     authorize,
     cache_headers,
@@ -125,6 +125,6 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
 async def delivery_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> ImageMetadataOut:
     """Share-link grants and signed URLs (signed for this path) work here too."""
     image = await images.get_image(db, image_id)
-    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    grants = await image_access(reads, caller, image, Action.VIEW_METADATA)
     assert image is not None
-    return ImageMetadataOut.of(image)
+    return ImageMetadataOut.of(image, holds(grants, image, Level.OWNER))

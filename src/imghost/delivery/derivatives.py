@@ -20,6 +20,7 @@ from imghost.delivery.access import (
 )
 from imghost.deps import Ctx
 from imghost.errors import AppError, NotFound
+from imghost.images.policy import derivatives_unavailable
 from imghost.images.services import DeliveryFacts
 from imghost.imaging.render import OutFormat, RenderSpec
 from imghost.processing.rendition_cache import is_rendition
@@ -97,11 +98,7 @@ async def _serve(
     item = await load_deliverable(ctx.reads, image_id)
     access = await authorize(request, ctx.credentials, ctx.reads, item, Action.VIEW_DERIVATIVES)
     if item.status == "failed":
-        raise AppError(
-            409,
-            "image_failed",
-            "This image could not be processed: only its original is available.",
-        )
+        raise derivatives_unavailable(item.id, item.failed_step, item.failed_code)
     etag = f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"'
     headers = cache_headers(item, ctx.settings.public_max_age, etag, access)
     if vary:

@@ -49,7 +49,9 @@ async def get_image(
         # A link grant reaches the bytes only if it travels with their URLs.
         share=request.query_params.get("share") if caller.link_id else None,
     )
-    return ImageDetailOut(**ImageOut.of(image, base).model_dump(), versions=versions)
+    owner_view = holds(grants, image, Level.OWNER)
+    summary = ImageOut.of(image, base, owner_view)
+    return ImageDetailOut(**summary.model_dump(), versions=versions)
 
 
 @router.patch("/v1/images/{image_id}", response_model=ImageOut)
@@ -98,9 +100,9 @@ _NOT_SHARED = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 @router.get("/v1/images/{image_id}/metadata", response_model=ImageMetadataOut)
 async def image_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> ImageMetadataOut:
     image = await services.get_image(db, image_id)
-    await image_access(reads, caller, image, Action.VIEW_METADATA)
+    grants = await image_access(reads, caller, image, Action.VIEW_METADATA)
     assert image is not None
-    return ImageMetadataOut.of(image)
+    return ImageMetadataOut.of(image, holds(grants, image, Level.OWNER))
 
 
 @router.get("/v1/users/{user_id}/images", response_model=ImageList)

@@ -71,10 +71,25 @@ class Image(Base):
     title: Mapped[str | None] = mapped_column(String(MAX_TITLE))
     description: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))
-    # processing → ready | failed (no derivatives; original still served to the
-    # owner) | quarantined (the scan refused it)
+    # processing → ready | failed (a step after the scan failed, or the scan
+    # could not run: see scan_status) | quarantined (the scan refused it)
     status: Mapped[str] = mapped_column(String(16), default="processing")
     status_reason: Mapped[str | None] = mapped_column(String(300))
+    # The content scan's verdict, apart from processing: pending | passed |
+    # refused. Only a scan that did not pass keeps the image from others; one
+    # that passed before a later step failed leaves the original retrievable.
+    scan_status: Mapped[str] = mapped_column(
+        String(16), default="pending", server_default="pending"
+    )
+    scan_reason: Mapped[str | None] = mapped_column(String(300))
+    # Whether the original carries GPS (looked at with the scan; null: not yet
+    # known). Others get the original only when this is false (or the owner
+    # opted in): a GPS original without its GPS-free copy goes to nobody else.
+    original_gps: Mapped[bool | None] = mapped_column(Boolean)
+    # Which processing step failed (scan, metadata, derivatives, gps_copy,
+    # store) and how (a code, docs/API.md): set while status is `failed`.
+    failed_step: Mapped[str | None] = mapped_column(String(16))
+    failed_code: Mapped[str | None] = mapped_column(String(32))
     format: Mapped[str] = mapped_column(String(8))
     mime_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)

@@ -1,5 +1,6 @@
 """Image-specific facts the access policy (``access.policy``) does not decide:
-which copy of the original a caller gets, and that quarantined bytes go to no one.
+which copy of the original a caller gets, that quarantined bytes go to no one,
+and what a failed image's derivatives answer.
 """
 
 from __future__ import annotations
@@ -32,14 +33,67 @@ class _HasOriginals(Protocol):
     def public_sha256(self) -> str | None: ...
     @property
     def public_size(self) -> int | None: ...
+    @property
+    def keep_gps(self) -> bool: ...
+    @property
+    def original_gps(self) -> bool | None: ...
 
 
 def served_original(image: _HasOriginals, owner: bool) -> tuple[str, str, int]:
     """(blob key, sha256, size) of the original this caller gets.
 
     Everyone but the owner gets the GPS-free copy when one exists (the owner
-    did not opt in to sharing the position).
+    did not opt in to sharing the position). Without one, others get the
+    original only when it is known to carry no GPS: processing may have
+    failed before the copy was made, and then they get nothing until it is.
     """
-    if not owner and image.public_blob_key and image.public_sha256 and image.public_size:
+    if owner:
+        return image.blob_key, image.sha256, image.size
+    if image.public_blob_key and image.public_sha256 and image.public_size:
         return image.public_blob_key, image.public_sha256, image.public_size
-    return image.blob_key, image.sha256, image.size
+    if image.keep_gps or image.original_gps is False:
+        return image.blob_key, image.sha256, image.size
+    raise AppError(
+        409,
+        "gps_copy_unavailable",
+        "This image's original carries a GPS position and the copy without it could not "
+        "be made, so only its owner can download it for now.",
+    )
+
+
+# What each failed step means, in words anyone may read (the raw error text of
+# `statusReason` may name internals, so only owner-level callers see it).
+_STEP_WORDS = {
+    "scan": "The content scan could not run",
+    "metadata": "Its metadata could not be read",
+    "gps_copy": "The copy of the original without its GPS position could not be made",
+    "derivatives": "Its resized versions could not be made",
+    "store": "Its files could not be read from or written to the store",
+}
+_CODE_WORDS = {
+    "unprocessable": "the decoder rejects the file",
+    "timeout": "it ran out of time on every attempt",
+    "out_of_memory": "it needed more memory than a worker allows on every attempt",
+    "worker_died": "the worker process died on every attempt",
+    "store_error": "the blob store kept failing past the retries",
+    "error": "it failed on every attempt",
+}
+
+
+def failure_sentence(step: str | None, code: str | None) -> str:
+    what = _STEP_WORDS.get(step or "", "Processing failed")
+    how = _CODE_WORDS.get(code or "error", "it failed")
+    return f"{what}: {how}."
+
+
+def derivatives_unavailable(
+    image_id: str, failed_step: str | None, failed_code: str | None
+) -> AppError:
+    """The problem a preset or transform of a ``failed`` image answers."""
+    return AppError(
+        409,
+        "image_failed",
+        "This image has no presets or transforms because its processing failed. "
+        f"{failure_sentence(failed_step, failed_code)} Its original may still be downloaded "
+        f"at /images/{image_id}.",
+    )

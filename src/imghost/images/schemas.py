@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from imghost.images.fields import Description, Tags, Title
 from imghost.images.models import Image
+from imghost.images.policy import failure_sentence
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
 
@@ -16,6 +17,39 @@ def thumbnail_url(base_url: str, image: Image) -> str | None:
     if image.status in ("processing", "ready"):
         return f"{base_url}/images/{image.id}/thumb.jpg"
     return None
+
+
+class ProcessingOut(ApiModel):
+    """Where processing stands, and for a failed or quarantined image which
+    step failed and how (docs/API.md lists the steps and codes)."""
+
+    status: str  # the image's status: processing | ready | failed | quarantined
+    step: str | None = None
+    code: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> ProcessingOut:
+        if image.status == "quarantined":
+            return cls(
+                status=image.status,
+                step="scan",
+                code="scan_refused",
+                detail=image.scan_reason or image.status_reason,
+            )
+        if image.status == "failed":
+            code = image.failed_code or "error"
+            detail = failure_sentence(image.failed_step, code)
+            return cls(status=image.status, step=image.failed_step, code=code, detail=detail)
+        return cls(status=image.status)
+
+
+def shown_reason(image: Image, owner_view: bool) -> str | None:
+    """``statusReason``: the raw reason for owner-level callers; for others
+    (who see a failed image whose scan passed) the sentence of ``processing``."""
+    if owner_view or image.status != "failed":
+        return image.status_reason
+    return failure_sentence(image.failed_step, image.failed_code)
 
 
 class ImageOut(ApiModel):
@@ -34,13 +68,18 @@ class ImageOut(ApiModel):
     visibility: Visibility
     status: str
     status_reason: str | None = None
+    # The content scan's verdict, apart from processing: pending | passed | refused.
+    scan_status: str
+    processing: ProcessingOut
     url: str
     thumbnail_url: str | None
     created_at: Timestamp
     updated_at: Timestamp
 
     @classmethod
-    def of(cls, image: Image, base_url: str) -> ImageOut:
+    def of(cls, image: Image, base_url: str, owner_view: bool = True) -> ImageOut:
+        """``owner_view``: the caller holds owner level (listings show others
+        only ready images, whose reason is null anyway)."""
         return cls(
             image_id=image.id,
             owner_id=image.owner_id,
@@ -55,7 +94,9 @@ class ImageOut(ApiModel):
             height=image.height,
             visibility=image.visibility,
             status=image.status,
-            status_reason=image.status_reason,
+            status_reason=shown_reason(image, owner_view),
+            scan_status=image.scan_status or "pending",  # unsaved rows: the default
+            processing=ProcessingOut.of(image),
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),
             created_at=image.created_at,
@@ -122,6 +163,8 @@ class ImageMetadataOut(ApiModel):
     visibility: Visibility
     status: str
     status_reason: str | None = None
+    scan_status: str
+    processing: ProcessingOut
     file: ImageFileFacts
     # Extracted by the processing job (null until it ran): EXIF with readable
     # names, colour profile and mode, bit depth, alpha, animation, placeholder,
@@ -133,7 +176,7 @@ class ImageMetadataOut(ApiModel):
     updated_at: Timestamp
 
     @classmethod
-    def of(cls, image: Image) -> ImageMetadataOut:
+    def of(cls, image: Image, owner_view: bool = True) -> ImageMetadataOut:
         return cls(
             image_id=image.id,
             owner_id=image.owner_id,
@@ -142,7 +185,9 @@ class ImageMetadataOut(ApiModel):
             tags=image.tags,
             visibility=image.visibility,
             status=image.status,
-            status_reason=image.status_reason,
+            status_reason=shown_reason(image, owner_view),
+            scan_status=image.scan_status or "pending",  # unsaved rows: the default
+            processing=ProcessingOut.of(image),
             metadata=image.meta,
             gps=image.gps if image.keep_gps else None,
             processed_at=image.processed_at,

@@ -58,6 +58,7 @@ def build_image(
         description=fields.description,
         visibility=fields.visibility,
         status="processing",
+        scan_status="pending",
         keep_gps=fields.keep_gps,
         format=probed.format.name,
         mime_type=probed.format.mime,
@@ -100,6 +101,11 @@ class DeliveryFacts:
     width: int
     height: int
     frames: int
+    keep_gps: bool
+    original_gps: bool | None
+    scan_status: str
+    failed_step: str | None
+    failed_code: str | None
 
     @property
     def pixels(self) -> int:
@@ -125,6 +131,11 @@ _DELIVERY_COLUMNS = (
     Image.width,
     Image.height,
     Image.frames,
+    Image.keep_gps,
+    Image.original_gps,
+    Image.scan_status,
+    Image.failed_step,
+    Image.failed_code,
 )
 
 
@@ -137,21 +148,32 @@ async def delivery_facts(reads: FastReader, image_id: str) -> DeliveryFacts | No
     return None if row is None else DeliveryFacts(**row._mapping)
 
 
+@dataclass(frozen=True)
+class ProcessingFailure:
+    """Which processing step failed, how (a code of docs/API.md), and a sentence."""
+
+    step: str  # scan | metadata | derivatives | gps_copy | store
+    code: str
+    detail: str
+
+
 async def record_processed(
     session: AsyncSession,
     image_id: str,
     *,
-    metadata: dict[str, Any],
+    metadata: dict[str, Any] | None,
     gps: dict[str, Any] | None,
-    width: int,
-    height: int,
+    width: int | None,
+    height: int | None,
     public_blob_key: str | None,
     public_sha256: str | None,
     public_size: int | None,
     versions: Sequence[NewVersion] = (),
+    failure: ProcessingFailure | None = None,
 ) -> None:
     """The processing job's result: ready, with metadata (GPS only if opted in)
-    and the versions it stored, which replace an earlier run's."""
+    and the versions it stored, which replace an earlier run's; ``failed`` with
+    what the steps that worked produced when one of them failed."""
     image = await session.get(Image, image_id)
     if image is None:
         return
@@ -159,17 +181,20 @@ async def record_processed(
         versions = [v for v in versions if v.kind != GPS_FREE]
     await replace_derived(session, image_id, versions)
     now = utcnow()
-    image.status = "ready"
-    image.status_reason = None
+    image.status = "ready" if failure is None else "failed"
+    image.status_reason = None if failure is None else failure.detail[:300]
+    image.failed_step = None if failure is None else failure.step
+    image.failed_code = None if failure is None else failure.code
     image.meta = metadata
     image.gps = gps if image.keep_gps else None
-    image.width, image.height = width, height
+    if width is not None and height is not None:  # None: the metadata step failed
+        image.width, image.height = width, height
     image.public_blob_key = None if image.keep_gps else public_blob_key
     image.public_sha256 = None if image.keep_gps else public_sha256
     image.public_size = None if image.keep_gps else public_size
     image.processed_at = now
     image.updated_at = now
-    exif = metadata.get("exif") or {}
+    exif = (metadata or {}).get("exif") or {}
     image.taken_at = taken_at(exif.get("DateTimeOriginal"))
     image.camera_make = _short(exif.get("Make"))
     image.camera_model = _short(exif.get("Model"))
@@ -196,16 +221,55 @@ def _short(value: object) -> str | None:
     return value.strip()[:64]
 
 
-async def mark_unprocessable(
-    session: AsyncSession, image_id: str, status: str, reason: str
+async def record_scan(
+    session: AsyncSession,
+    image_id: str,
+    *,
+    passed: bool,
+    reason: str | None,
+    original_gps: bool,
 ) -> None:
-    """``failed`` (no derivatives) or ``quarantined`` (refused by the scan)."""
+    """The scan's verdict, kept whatever later steps do. A refusal quarantines."""
     image = await session.get(Image, image_id)
     if image is None:
         return
     now = utcnow()
-    image.status = status
+    image.scan_status = "passed" if passed else "refused"
+    image.scan_reason = None if passed else (reason or "refused by the scan")[:300]
+    image.original_gps = original_gps
+    if not passed:
+        image.status = "quarantined"
+        image.status_reason = image.scan_reason
+        image.processed_at = now
+    image.updated_at = now
+    await session.flush()
+
+
+async def note_failure(session: AsyncSession, image_id: str, step: str, code: str) -> None:
+    """Where the last attempt failed, kept for the dead-job hook (status unchanged)."""
+    await session.execute(
+        update(Image)
+        .where(Image.id == image_id)
+        .values(failed_step=step, failed_code=code)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, image_id: str, reason: str, failure: ProcessingFailure | None = None
+) -> None:
+    """``failed``: at ``failure``'s step, or at the step the last attempt noted
+    (``error`` at no known step when none did: its worker died first)."""
+    image = await session.get(Image, image_id)
+    if image is None:
+        return
+    now = utcnow()
+    image.status = "failed"
     image.status_reason = reason[:300]
+    if failure is not None:
+        image.failed_step, image.failed_code = failure.step, failure.code
+    elif image.failed_code is None:
+        image.failed_code = "error"
     image.processed_at = now
     image.updated_at = now
     await session.flush()

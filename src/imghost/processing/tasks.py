@@ -2,11 +2,15 @@
 
 Idempotent: it re-reads the image row, overwrites derivatives under fixed keys
 and sets the same final state when run twice. The original is never touched,
-so it stays retrievable whatever happens here.
+so it stays retrievable whatever happens here. The scan's verdict is its own
+state (`scan_status`), committed first: a step failing after it (for good,
+or past the retries) leaves a `failed` image whose original is still served
+to those allowed to see it. Each failure names its step and a code.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -18,7 +22,8 @@ from imghost.images import services as images
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.registry import Registry
 from imghost.processing.deps import ProcessingDeps
-from imghost.processing.pixels import Analysis, analyze
+from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
+from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.runner import run_pixels
 from imghost.processing.variants import EXT_FORMAT, PREGENERATED, derived_key
 from imghost.quotas import services as quotas
@@ -44,9 +49,20 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
             return  # deleted meanwhile: nothing to do
         blob_key, fmt, mime = image.blob_key, image.format, image.mime_type
         pixels, size = image.width * image.height * max(image.frames, 1), image.size
+        dims = image.width, image.height
+        scanned = image.scan_status == "passed"  # a retry: the verdict is kept
+        keep_gps = image.keep_gps
     spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
+    step = "store"  # the step an error of this attempt is reported at
     try:
         await deps.store.download(blob_key, spool)
+        if not scanned:
+            step = "scan"
+            if not await _scan(deps, image_id, spool, fmt, size):
+                return
+        # Metadata, GPS-free copy and presets run as one pixel call: a time or
+        # memory limit hit by it is reported at its heaviest step, the presets.
+        step = "derivatives"
         try:
             analysis = await run_pixels(
                 deps.pixels,
@@ -58,37 +74,94 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
                 fmt,
                 deps.settings.max_pixels,
                 list(PREGENERATED),
+                not keep_gps,
             )
-        except ProbeError as exc:
-            # The bytes themselves cannot be processed: retrying will not help.
-            await _mark(deps, image_id, "failed", exc.detail)
-            return
         except MemoryError as exc:
             raise MemoryError(
                 "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
             ) from exc
-        if not analysis.clean:
-            await _mark(deps, image_id, "quarantined", analysis.reason or "refused by the scan")
-            return
-        await _store(deps, image_id, blob_key, fmt, mime, analysis)
+        step = "store"
+        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims)
+    except StepFailed as exc:
+        await _note(deps, image_id, exc.step, "error")
+        raise
+    except Exception as exc:
+        await _note(deps, image_id, step, failure_code(step, exc))
+        raise
+    except asyncio.CancelledError:
+        # The worker's time limit for the whole job (or a shutdown, after
+        # which the job runs again and the note is overwritten or cleared).
+        await asyncio.shield(_note(deps, image_id, step, "timeout"))
+        raise
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public")):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
 
 
-async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
-    """Out of attempts: the image is `failed`; its original stays served to the owner."""
-    async with deps.sessions() as session:
-        await images.mark_unprocessable(
-            session, str(payload["imageId"]), "failed", f"processing failed: {error}"
+async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size: int) -> bool:
+    """The scan step; its verdict is committed before anything else runs.
+    Whether the scan passed. The scan decodes nothing: the file's size alone
+    decides where it runs."""
+    try:
+        scan = await run_pixels(
+            deps.pixels,
+            deps.settings.job_timeout,
+            0,
+            size,
+            scan_original,
+            str(spool),
+            fmt,
+            deps.settings.max_pixels,
         )
+    except ProbeError as exc:
+        # The bytes themselves cannot be scanned: retrying will not help, and
+        # an image the scan did not pass stays with its owner.
+        await _fail(deps, image_id, images.ProcessingFailure("scan", "unprocessable", exc.detail))
+        return False
+    async with deps.sessions() as session:
+        await images.record_scan(
+            session, image_id, passed=scan.clean, reason=scan.reason, original_gps=scan.gps
+        )
+        await session.commit()
+    if not scan.clean:
+        log.warning("image %s quarantined: %s", image_id, scan.reason)
+    return scan.clean
+
+
+def failure_code(step: str, exc: BaseException) -> str:
+    """How an attempt failed, as the code docs/API.md lists."""
+    if isinstance(exc, (PixelJobTimeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, MemoryError):
+        return "out_of_memory"
+    if isinstance(exc, PixelWorkerDied):
+        return "worker_died"
+    if step == "store":
+        return "store_error"
+    return "error"
+
+
+async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
+    """Out of attempts: the image is `failed` at the step its last attempt
+    noted. Its original stays served to its owner, and to everyone allowed
+    to see it when the scan had passed."""
+    async with deps.sessions() as session:
+        await images.mark_failed(session, str(payload["imageId"]), f"processing failed: {error}")
         await session.commit()
 
 
 async def _store(
-    deps: ProcessingDeps, image_id: str, blob_key: str, fmt: str, mime: str, analysis: Analysis
+    deps: ProcessingDeps,
+    image_id: str,
+    blob_key: str,
+    fmt: str,
+    mime: str,
+    analysis: Analysis,
+    dims: tuple[int, int],
 ) -> None:
+    """Write what the pixel steps made and record it. ``dims``: the image's
+    stored size, for the GPS-free copy when the metadata step failed."""
     store = deps.store
     versions: list[images.NewVersion] = []
     for render in analysis.renders:
@@ -118,12 +191,15 @@ async def _store(
                     name="original",
                     blob_key=public_key,
                     format=fmt,
-                    width=analysis.width,
-                    height=analysis.height,
+                    width=analysis.width or dims[0],
+                    height=analysis.height or dims[1],
                     size=analysis.scrubbed_size,
                     sha256=analysis.scrubbed_sha256,
                 )
             )
+    failure = None
+    if analysis.failure is not None:
+        failure = images.ProcessingFailure(*analysis.failure)
     async with deps.sessions() as session:
         await images.record_processed(
             session,
@@ -136,6 +212,7 @@ async def _store(
             public_sha256=analysis.scrubbed_sha256,
             public_size=analysis.scrubbed_size,
             versions=versions,
+            failure=failure,
         )
         # Counted in the owner's (or org's) storage in the same commit; never refused.
         written = {derived_key(blob_key, r.name): len(r.data) for r in analysis.renders}
@@ -143,14 +220,27 @@ async def _store(
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
         await session.commit()
-    log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
+    if failure is not None:
+        log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
+    else:
+        log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 
 
-async def _mark(deps: ProcessingDeps, image_id: str, status: str, reason: str) -> None:
+async def _fail(deps: ProcessingDeps, image_id: str, failure: images.ProcessingFailure) -> None:
     async with deps.sessions() as session:
-        await images.mark_unprocessable(session, image_id, status, reason)
+        await images.mark_failed(session, image_id, failure.detail, failure)
         await session.commit()
-    log.warning("image %s %s: %s", image_id, status, reason)
+    log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
+
+
+async def _note(deps: ProcessingDeps, image_id: str, step: str, code: str) -> None:
+    """Keep where this attempt failed for the dead-job hook; never hide the error."""
+    try:
+        async with deps.sessions() as session:
+            await images.note_failure(session, image_id, step, code)
+            await session.commit()
+    except Exception:
+        log.exception("could not note the failure of image %s", image_id)
 
 
 # Versions measured per maintenance pass: a few hundred small reads.

@@ -121,8 +121,9 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
     trash, 410 ``link_target_gone`` when there is nothing to see in it.
 
     Albums are deleted outright (their links go with them); images are
-    soft-deleted first, and one that failed processing or was quarantined
-    has nothing a link holder may see.
+    soft-deleted first, and one that was quarantined (or failed before its
+    scan passed) has nothing a link holder may see; one that failed after
+    its scan passed is shared by its original.
     """
     if link.album_id is not None:
         album = await session.get(Album, link.album_id)
@@ -135,9 +136,11 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
     if image is not None and image.deleted_at is not None:
         # In the trash: as if the link did not exist (a restore brings it back).
         raise AppError(404, "not_found", "Nothing is shared at this link.")
-    if image is None or image.status in ("failed", "quarantined"):
+    if image is None or image.status == "quarantined":
         raise _gone()
-    if image.status != "ready":
+    if image.status == "failed" and image.scan_status != "passed":
+        raise _gone()
+    if image.status not in ("ready", "failed"):
         raise AppError(
             409,
             "link_target_processing",

@@ -52,6 +52,9 @@ def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> Non
         assert work(live) == 2
         failed = wait_processed(client, user, big)
         assert failed["status"] == "failed" and failed["statusReason"]
+        assert failed["processing"]["step"] == "derivatives"
+        assert failed["processing"]["code"] == "out_of_memory"
+        assert failed["scanStatus"] == "passed"  # so others may get its original
         assert client.get(f"/images/{big}", headers=user.headers).status_code == 200
         assert wait_processed(client, user, fine)["status"] == "ready"
 
@@ -65,6 +68,8 @@ def test_time_limit_fails_the_job(settings_factory: Any) -> None:
         assert work(live) == 1
         body = wait_processed(client, user, slow)
         assert body["status"] == "failed" and "1 s" in body["statusReason"]
+        assert body["processing"]["step"] == "derivatives"
+        assert body["processing"]["code"] == "timeout"
         assert client.get(f"/images/{slow}", headers=user.headers).status_code == 200
 
 
@@ -116,6 +121,8 @@ def test_retries_with_backoff_then_dead_original_kept(
             time.sleep(0.3)
         body = client.get(f"/v1/images/{image_id}", headers=user.headers).json()
         assert body["status"] == "failed", body
+        assert body["processing"]["step"] == "store"
+        assert body["processing"]["code"] == "store_error"
         assert client.get(f"/images/{image_id}", headers=user.headers).content == data
         r = client.get(f"/images/{image_id}/thumb.jpg", headers=user.headers)
         assert r.status_code == 409 and r.json()["code"] == "image_failed"

@@ -193,3 +193,26 @@ def test_member_management(
     actor: str | None, target: str | None, new: str | None, ok: bool
 ) -> None:
     assert may_assign_role(actor, target, new) == ok
+
+
+def failed_after_scan(visibility: str, org: str | None = None) -> Resource:
+    return Resource("image", OWNER, org, visibility, ready=False, retrievable=True)
+
+
+def test_failed_after_the_scan_is_retrievable_but_not_listed() -> None:
+    public = failed_after_scan("public")
+    assert level(ANONYMOUS, public) == Level.DOWNLOAD
+    assert can(ANONYMOUS, Action.DOWNLOAD_ORIGINAL, public)
+    assert not listable(ANONYMOUS, public)  # it has no thumbnail: reached by id only
+    viewer = Grants(user_id="u_v", collaborator=Level.VIEW)
+    assert level(viewer, failed_after_scan("private")) == Level.VIEW
+    assert not listable(viewer, failed_after_scan("private"))
+    # Owner-level callers list it, as every unfinished image.
+    assert listable(Grants(user_id=OWNER), public)
+    assert listable(Grants(user_id="u_a", org_role="admin"), failed_after_scan("public", "o_1"))
+    # Private: 403 like a ready one (it exists for those allowed), not 404.
+    with pytest.raises(Forbidden):
+        require(ANONYMOUS, Action.VIEW_METADATA, failed_after_scan("private"))
+    # A scan that did not pass (or has not run): 404 to everyone but owners.
+    with pytest.raises(NotFound):
+        require(ANONYMOUS, Action.VIEW_METADATA, image("public", ready=False))
