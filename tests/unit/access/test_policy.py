@@ -205,8 +205,8 @@ def test_failed_after_the_scan_is_retrievable_but_not_listed() -> None:
     assert can(ANONYMOUS, Action.DOWNLOAD_ORIGINAL, public)
     assert not listable(ANONYMOUS, public)  # it has no thumbnail: reached by id only
     viewer = Grants(user_id="u_v", collaborator=Level.VIEW)
-    assert level(viewer, failed_after_scan("private")) == Level.VIEW
-    assert not listable(viewer, failed_after_scan("private"))
+    assert level(viewer, failed_after_scan("shared")) == Level.VIEW
+    assert not listable(viewer, failed_after_scan("shared"))
     # Owner-level callers list it, as every unfinished image.
     assert listable(Grants(user_id=OWNER), public)
     assert listable(Grants(user_id="u_a", org_role="admin"), failed_after_scan("public", "o_1"))
