@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from imghost.images import services as images
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.registry import Registry
@@ -80,9 +82,9 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
 async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], error: str) -> None:
     """Out of attempts: the image is `failed`; its original stays served to the owner."""
     async with deps.sessions() as session:
-        await images.mark_unprocessable(
-            session, str(payload["imageId"]), "failed", f"processing failed: {error}"
-        )
+        image_id = str(payload["imageId"])
+        await images.mark_unprocessable(session, image_id, "failed", f"processing failed: {error}")
+        await _announce(session, image_id, "image.failed")
         await session.commit()
 
 
@@ -113,6 +115,7 @@ async def _store(
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
+        await _announce(session, image_id, "image.ready")
         await session.commit()
     log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 
@@ -120,5 +123,13 @@ async def _store(
 async def _mark(deps: ProcessingDeps, image_id: str, status: str, reason: str) -> None:
     async with deps.sessions() as session:
         await images.mark_unprocessable(session, image_id, status, reason)
+        await _announce(session, image_id, f"image.{status}")
         await session.commit()
     log.warning("image %s %s: %s", image_id, status, reason)
+
+
+async def _announce(session: AsyncSession, image_id: str, kind: str) -> None:
+    """The image's new state to its uploader's webhooks, in the commit that sets it."""
+    image = await images.get_image(session, image_id)
+    if image is not None:
+        await images.announce(session, image, kind)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.albums.uploads import file_in_album
@@ -28,7 +28,7 @@ from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.fields import NewImageFields
 from imghost.images.models import Image
-from imghost.images.services import build_image
+from imghost.images.services import announce, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
 from imghost.processing.pool import PixelWorkerDied
@@ -100,6 +100,45 @@ async def check_new_image(
     probed = await validate_image(spool.path, settings, owner_id)
     name = _clean_name(filename)
     return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
+
+
+async def find_duplicate(
+    session: AsyncSession, owner_id: str, org_id: str | None, sha256: str
+) -> Image | None:
+    """The owner's oldest live image with these bytes in the same namespace (their
+    own, or the same org), if any: an upload of it answers with that image
+    instead of storing a copy. Trashed images do not count (a restore would
+    make two), purged ones are gone.
+
+    Not a lock: two uploads of the same new bytes at the same moment both find
+    none and both store an image (no unique index: a copy asked for with
+    allowDuplicate is legitimate). That race costs a copy, never an error."""
+    namespace = Image.org_id.is_(None) if org_id is None else Image.org_id == org_id
+    return await session.scalar(
+        select(Image)
+        .where(
+            Image.owner_id == owner_id,
+            Image.sha256 == sha256,
+            namespace,
+            Image.deleted_at.is_(None),
+        )
+        .order_by(Image.created_at, Image.id)
+        .limit(1)
+    )
+
+
+def allow_duplicate_field(value: str | None) -> bool:
+    """``allowDuplicate`` sent as text (a form field, tus metadata)."""
+    if value in (None, "", "false"):
+        return False
+    if value == "true":
+        return True
+    raise AppError(422, "validation_error", "allowDuplicate must be true or false.")
+
+
+async def announce_upload(session: AsyncSession, image: Image) -> None:
+    """``image.uploaded`` to the uploader's webhooks, in the commit that adds the image."""
+    await announce(session, image, "image.uploaded")
 
 
 def add_new_image(
@@ -277,14 +316,26 @@ async def image_of_upload(session: AsyncSession, upload_id: str, owner_id: str) 
     return await session.get(Image, upload.image_id)
 
 
+@dataclass(frozen=True)
+class Finalized:
+    image: Image
+    #: True when ``image`` is the owner's existing copy of the same bytes.
+    duplicate: bool
+
+
 async def finalize_upload(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
     upload: Upload,
     fields: NewImageFields,
-) -> Image:
-    """Check the uploaded object and make it an image (row added, not committed).
+    *,
+    allow_duplicate: bool = False,
+) -> Finalized:
+    """Check the uploaded object and make it an image (row added, not committed),
+    or, when the owner has these bytes already (and ``allow_duplicate`` is
+    false), complete the upload as that image: nothing stored, its
+    reservation released.
 
     ``upload`` comes from :func:`pending_upload`, read in a transaction the
     caller has ended: the download and validation that follow take seconds,
@@ -315,20 +366,16 @@ async def finalize_upload(
             raise AppError(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
             )
+        existing = None
+        if not allow_duplicate:
+            existing = await find_duplicate(session, owner_id, fields.org_id, digest)
+        if existing is not None:
+            await _claim(session, upload, existing.id)
+            await quotas.release(session, [upload.id])
+            return Finalized(existing, duplicate=True)
         probed = await validate_image(spool.path, settings, owner_id)
         image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
-        # Claim the upload with a conditional update: two concurrent finalizes
-        # of the same upload cannot both create an image.
-        claimed = await session.execute(
-            update(Upload)
-            .where(Upload.id == upload.id, Upload.status == "pending")
-            .values(status="completed", image_id=image.id)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
-            raise AppError(
-                409, "upload_already_finalized", "This upload has already become an image."
-            )
+        await _claim(session, upload, image.id)
         # Before the bytes are stored: the reservation becomes the image's size.
         await quotas.charge_image(session, settings, image, [upload.id])
         # Store the bytes we validated (not a server-side copy): the object the
@@ -337,7 +384,20 @@ async def finalize_upload(
     finally:
         spool.cleanup()
     add_new_image(session, image, settings, fields.album_id)
-    return image
+    return Finalized(image, duplicate=False)
+
+
+async def _claim(session: AsyncSession, upload: Upload, image_id: str) -> None:
+    """Claim the upload with a conditional update: two concurrent finalizes
+    of the same upload cannot both create an image."""
+    claimed = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status == "pending")
+        .values(status="completed", image_id=image_id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise AppError(409, "upload_already_finalized", "This upload has already become an image.")
 
 
 def sha256_file(path: Path) -> str:
