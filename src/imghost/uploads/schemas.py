@@ -112,6 +112,11 @@ class UploadStatus(ApiModel):
     offset: int = Field(description="Bytes received and kept so far")
     length: int | None = Field(description="Declared size (null while a tus upload defers it)")
     image_id: str | None = None
+    duplicate: bool = Field(
+        default=False,
+        description="true: the owner already had these bytes; imageId is that image and "
+        "nothing was stored",
+    )
     error: UploadError | None = None
     expires_at: dt.datetime
 
@@ -130,6 +135,7 @@ class UploadStatus(ApiModel):
             offset=offset,
             length=upload.size,
             image_id=upload.image_id,
+            duplicate=bool((upload.fields or {}).get("duplicate")),
             error=error,
             expires_at=upload.expires_at,
         )

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 from sqlalchemy import select, update
@@ -370,7 +371,7 @@ async def finalize_upload(
         if not allow_duplicate:
             existing = await find_duplicate(session, owner_id, fields.org_id, digest)
         if existing is not None:
-            await _claim(session, upload, existing.id)
+            await _claim(session, upload, existing.id, duplicate=True)
             await quotas.release(session, [upload.id])
             return Finalized(existing, duplicate=True)
         probed = await validate_image(spool.path, settings, owner_id)
@@ -387,13 +388,19 @@ async def finalize_upload(
     return Finalized(image, duplicate=False)
 
 
-async def _claim(session: AsyncSession, upload: Upload, image_id: str) -> None:
+async def _claim(
+    session: AsyncSession, upload: Upload, image_id: str, *, duplicate: bool = False
+) -> None:
     """Claim the upload with a conditional update: two concurrent finalizes
-    of the same upload cannot both create an image."""
+    of the same upload cannot both create an image. A duplicate records that
+    it was one (``GET /v1/uploads/{id}`` says so)."""
+    values: dict[str, Any] = {"status": "completed", "image_id": image_id}
+    if duplicate:
+        values["fields"] = {**(upload.fields or {}), "duplicate": True}
     claimed = await session.execute(
         update(Upload)
         .where(Upload.id == upload.id, Upload.status == "pending")
-        .values(status="completed", image_id=image_id)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != 1:
