@@ -367,6 +367,10 @@ async def finalize_upload(
             raise AppError(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
             )
+        probed = await validate_image(spool.path, settings, owner_id)
+        # Looked up after the validation, not before: no transaction (and no
+        # pooled connection) may be open while it runs. A duplicate costs a
+        # check of its bytes, never a copy.
         existing = None
         if not allow_duplicate:
             existing = await find_duplicate(session, owner_id, fields.org_id, digest)
@@ -374,7 +378,6 @@ async def finalize_upload(
             await _claim(session, upload, existing.id, duplicate=True)
             await quotas.release(session, [upload.id])
             return Finalized(existing, duplicate=True)
-        probed = await validate_image(spool.path, settings, owner_id)
         image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
         await _claim(session, upload, image.id)
         # Before the bytes are stored: the reservation becomes the image's size.
