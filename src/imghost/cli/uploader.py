@@ -35,6 +35,8 @@ REFUSED_EXTENSIONS = frozenset(["tif", "tiff", "bmp"])
 
 def refused_by_server(path: Path) -> bool:
     return path.suffix.lower().lstrip(".") in REFUSED_EXTENSIONS
+
+
 # The server validates the last byte synchronously; a short poll covers a server that
 # reports the upload before the image row is visible (another API process, a replica).
 STATUS_POLLS = 20
