@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload
+from tests.factories import (
+    UserHandle,
+    assert_problem,
+    image_bytes,
+    make_user,
+    upload,
+    wait_processed,
+)
 from tests.integration.quotas.helpers import (
     originals,
     presign,
@@ -27,6 +34,8 @@ def original(client: httpx.Client, user: UserHandle, data: bytes) -> dict[str, A
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     assert body["duplicate"] is False
+    # Processed, so that its derivatives are counted before usage is compared.
+    wait_processed(client, user, body["imageId"])
     return body
 
 
