@@ -27,6 +27,7 @@ from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, check_visibility, normalize_tags
 from imghost.images.models import Image
 from imghost.quotas import services as quotas
+from imghost.ratelimit import services as ratelimit
 from imghost.uploads import fetch, services
 from imghost.uploads.schemas import FinalizeIn, SourceUrlIn, UploadedImage
 from imghost.uploads.slots import upload_slot
@@ -151,6 +152,8 @@ async def upload_from_url(
     try:
         with upload_slot(request, actor.user_id):
             name = await fetch.fetch(body.source_url, spool, limits)
+        # The fetched bytes count against the upload byte budget as a body's would.
+        await ratelimit.charge_upload_bytes(request, spool.size)
         out = await store_file(db, ctx, actor, fields, spool, name, body.allow_duplicate)
     finally:
         spool.cleanup()

@@ -172,3 +172,22 @@ def test_each_redirect_target_is_checked_again(
         anyio.run(run, source.url(elsewhere))
     assert refused.value.status == 422 and refused.value.code == "source_address_not_allowed"
     assert source.paths == [elsewhere]  # the redirect's target was never requested
+
+
+def test_fetched_bytes_count_against_the_upload_byte_budget(
+    settings_factory: Any, source: SourceServer
+) -> None:
+    budget = len(source.image) * 3 // 2  # room for one fetch, not two
+    settings = settings_factory(
+        fetch_allow_private=True,
+        rate_limits_free=f"uploads=600/minute; upload_bytes={budget}/hour",
+    )
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        headers = make_user(client).headers
+        r = from_url(client, headers, source.url("/img.jpg"))
+        assert r.status_code == 201, r.text
+        r = from_url(client, headers, source.url("/img.jpg"), allowDuplicate=True)
+        problem = assert_problem(r, 429, "rate_limited")
+        assert problem["category"] == "upload_bytes" and int(r.headers["retry-after"]) > 0
+        assert len(originals(live)) == 1
+        assert reservations(live) == []
