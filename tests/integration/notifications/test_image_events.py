@@ -18,6 +18,9 @@ from tests.factories import UserHandle, image_bytes, make_user, upload, upload_o
 from tests.integration.notifications.helpers import notifications, wait_until
 from tests.integration.notifications.receivers import WebhookReceiver
 from tests.integration.processing.test_failures import gradient_png, work
+from tests.integration.quotas.helpers import presign, put_presigned
+from tests.integration.tus.helpers import status, upload_whole
+from tests.integration.uploads.source_server import SourceServer
 
 
 @pytest.fixture
@@ -129,3 +132,40 @@ def test_processing_that_fails_for_good_is_an_event(
         assert event["kind"] == "image.failed"
         assert event["data"]["imageId"] == image_id and event["data"]["status"] == "failed"
         wait_until(lambda: len(receiver.requests) == 1, what="one delivery")
+
+
+def test_every_upload_path_says_uploaded_but_a_duplicate_does_not(
+    settings_factory: Any, receiver: WebhookReceiver
+) -> None:
+    settings = settings_factory(
+        run_worker=False, webhook_allow_private=True, fetch_allow_private=True
+    )
+    with (
+        SourceServer() as source,
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+        owner = make_user(client)
+        hook(client, owner, receiver.url, ["image.uploaded"])
+        # presigned
+        data = image_bytes(color=(3, 1, 4))
+        upload_id = put_presigned(presign(client, owner, data), data)
+        r = client.post("/v1/images", headers=owner.headers, json={"uploadId": upload_id})
+        assert r.status_code == 201, r.text
+        made = [r.json()["imageId"]]
+        # tus
+        path = upload_whole(client, owner, image_bytes(color=(1, 5, 9)))
+        made.append(status(client, owner, path)["imageId"])
+        # from a URL
+        r = client.post(
+            "/v1/images", headers=owner.headers, json={"sourceUrl": source.url("/img.jpg")}
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["imageId"])
+        # a duplicate stores nothing and tells nothing
+        r = upload(client, owner, data=data, allowDuplicate="false")
+        assert r.status_code == 200 and r.json()["duplicate"] is True, r.text
+        work(live)  # runs the delivery jobs (and the processing ones)
+        got = [json.loads(r.body) for r in receiver.requests]
+        assert sorted(e["data"]["imageId"] for e in got) == sorted(made)
+        assert {e["kind"] for e in got} == {"image.uploaded"}
