@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.albums.uploads import file_in_album
@@ -36,6 +36,8 @@ from imghost.processing.pool import PixelWorkerDied
 from imghost.quotas import services as quotas
 from imghost.settings import Settings
 from imghost.storage import BlobStore
+from imghost.uploads.duplicates import allow_duplicate_field as allow_duplicate_field
+from imghost.uploads.duplicates import find_duplicate as find_duplicate
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
 from imghost.uploads.spool import Received, Spool
@@ -101,40 +103,6 @@ async def check_new_image(
     probed = await validate_image(spool.path, settings, owner_id)
     name = _clean_name(filename)
     return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
-
-
-async def find_duplicate(
-    session: AsyncSession, owner_id: str, org_id: str | None, sha256: str
-) -> Image | None:
-    """The owner's oldest live image with these bytes in the same namespace (their
-    own, or the same org), if any: an upload of it answers with that image
-    instead of storing a copy. Trashed images do not count (a restore would
-    make two), purged ones are gone.
-
-    Not a lock: two uploads of the same new bytes at the same moment both find
-    none and both store an image (no unique index: a copy asked for with
-    allowDuplicate is legitimate). That race costs a copy, never an error."""
-    namespace = Image.org_id.is_(None) if org_id is None else Image.org_id == org_id
-    return await session.scalar(
-        select(Image)
-        .where(
-            Image.owner_id == owner_id,
-            Image.sha256 == sha256,
-            namespace,
-            Image.deleted_at.is_(None),
-        )
-        .order_by(Image.created_at, Image.id)
-        .limit(1)
-    )
-
-
-def allow_duplicate_field(value: str | None) -> bool:
-    """``allowDuplicate`` sent as text (a form field, tus metadata)."""
-    if value in (None, "", "false"):
-        return False
-    if value == "true":
-        return True
-    raise AppError(422, "validation_error", "allowDuplicate must be true or false.")
 
 
 async def announce_upload(session: AsyncSession, image: Image) -> None:
