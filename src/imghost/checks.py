@@ -28,6 +28,7 @@ from imghost.uploads import config as uploads
 # Each takes its own section of the settings (or the whole) and raises SettingsError.
 CHECKS: tuple[Callable[[Settings], None], ...] = (
     uploads.check,
+    uploads.check_reach,
     tus.check,
     lifecycle.check,
     sharing.check,

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from imghost.images.schemas import BatchError, BatchResult
+from imghost.uploads.schemas import UploadBatch, UploadedImage
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -44,7 +45,7 @@ def install_openapi(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Problem"] = PROBLEM_SCHEMA
-        for model in (BatchError, BatchResult):
+        for model in (BatchError, BatchResult, UploadedImage, UploadBatch):
             body = model.model_json_schema(
                 by_alias=True, ref_template="#/components/schemas/{model}"
             )

@@ -297,3 +297,39 @@ def test_login_stores_a_key_that_uploads(
     other = run_cli(config, "upload", str(photo), "--server", "http://127.0.0.1:9")
     assert other.returncode == 2
     assert "Not logged in to http://127.0.0.1:9" in other.stderr
+
+
+def test_tiff_and_bmp_are_skipped_and_duplicates_reported(
+    live: LiveServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    user = make_user(client)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    data = image_bytes("PNG", color=(12, 34, 56))
+    (folder / "a.png").write_bytes(data)
+    (folder / "b-copy.png").write_bytes(data)
+    (folder / "scan.tif").write_bytes(image_bytes("TIFF"))
+    (folder / "old.bmp").write_bytes(image_bytes("BMP"))
+    result = run_cli(
+        tmp_path / "config",
+        "upload",
+        str(folder),
+        "--parallel",
+        "1",
+        "--server",
+        live.url,
+        "--token",
+        user.access_token,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    err = result.stderr
+    assert "skipped" in err and "scan.tif" in err and "old.bmp" in err
+    assert "TIFF or BMP" in err
+    # Both PNGs print the one image's URL; the second is named a skipped duplicate.
+    urls = printed_urls(result.stdout)
+    assert sorted(urls) == ["a.png", "b-copy.png"]
+    assert urls["a.png"] == urls["b-copy.png"]
+    assert "skipped duplicate" in err and "b-copy.png" in err
+    assert "1 duplicate(s) skipped" in err
+    listing = client.get(f"/v1/users/{user.user_id}/images", headers=user.headers).json()
+    assert listing["total"] == 1

@@ -38,7 +38,13 @@ from imghost.cli.config import (
 )
 from imghost.cli.tus_client import Cancelled, TusClient, problem_of
 from imghost.cli.upload_state import UploadState
-from imghost.cli.uploader import ImageFields, Outcome, Uploader, collect_files
+from imghost.cli.uploader import (
+    ImageFields,
+    Outcome,
+    Uploader,
+    collect_files,
+    refused_by_server,
+)
 
 err = Console(stderr=True)
 MIB = 1024 * 1024
@@ -141,9 +147,15 @@ def upload(
     """Upload images through the resumable tus protocol.
 
     Files named on the command line are sent whatever their type (the server
-    judges them). Folders are searched recursively for jpg, jpeg, png, gif,
-    webp, heic, heif, avif, tif, tiff and bmp files (any letter case); hidden
-    files and folders are skipped.
+    judges them), except tif, tiff and bmp files, which the server always
+    refuses: those are skipped with a line saying so. Folders are searched
+    recursively for jpg, jpeg, png, gif, webp, heic, heif and avif files (any
+    letter case; tif, tiff and bmp ones are named as skipped); hidden files and
+    folders are skipped.
+
+    A file whose bytes you have uploaded before is not stored again: the
+    server answers with your existing image, and a line names it as a
+    skipped duplicate (its URL is printed like the others).
 
     Network errors and 5xx/409/423/429 answers are retried with exponential
     backoff, re-reading the server's offset before continuing. Upload URLs are
@@ -157,7 +169,16 @@ def upload(
     interrupted).
     """
     server, token = _server_and_token(server, token)
-    files = collect_files(paths)
+    files = []
+    for path in collect_files(paths):
+        if refused_by_server(path):
+            err.print(
+                f"skipped {escape(str(path))}: the server does not accept TIFF or BMP images",
+                soft_wrap=True,
+                highlight=False,
+            )
+        else:
+            files.append(path)
     if not files:
         raise _fail("no image files found in the given paths")
     sizes = {path: path.stat().st_size for path in files}
@@ -257,6 +278,15 @@ def _report(
                 f"resumed {escape(str(path))} at byte {outcome.resumed_at:,} of {sizes[path]:,}",
                 soft_wrap=True,
             )
+    duplicates = [o for o in outcomes.values() if o.duplicate]
+    for o in sorted(duplicates, key=lambda o: files.index(o.path)):
+        err.print(
+            f"skipped duplicate {escape(str(o.path))}: you have it already ({o.image_id})",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if duplicates:
+        err.print(f"{len(duplicates)} duplicate(s) skipped: nothing was stored for them")
     for path in files:
         outcome = outcomes.get(path)
         if outcome and outcome.url:

@@ -24,11 +24,19 @@ from imghost.cli.tus_client import (
 )
 from imghost.cli.upload_state import UploadState, state_key
 
-# Picked from folders. TIFF and BMP are not accepted by the server, but sending them
-# makes the summary say so, where skipping them would lose files silently.
+# Picked from folders. TIFF and BMP are picked too, then skipped with a line
+# that says so (REFUSED_EXTENSIONS): skipping them unseen would lose files silently.
 IMAGE_EXTENSIONS = frozenset(
     ["jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "tif", "tiff", "bmp"]
 )
+# The server always refuses these formats (415): sending them only wastes the bytes.
+REFUSED_EXTENSIONS = frozenset(["tif", "tiff", "bmp"])
+
+
+def refused_by_server(path: Path) -> bool:
+    return path.suffix.lower().lstrip(".") in REFUSED_EXTENSIONS
+
+
 # The server validates the last byte synchronously; a short poll covers a server that
 # reports the upload before the image row is visible (another API process, a replica).
 STATUS_POLLS = 20
@@ -95,6 +103,8 @@ class Outcome:
     code: str | None = None
     detail: str | None = None
     resumed_at: int | None = None
+    #: The server had these bytes already: ``url`` is that image, nothing was stored.
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -195,7 +205,13 @@ class Uploader:
         image_id = str(status.get("imageId") or "")
         if not image_id:
             raise UploadFailed("bad_response", "The upload completed without an imageId.")
-        return Outcome(path, self._image_url(image_id), image_id, resumed_at=resumed_at)
+        return Outcome(
+            path,
+            self._image_url(image_id),
+            image_id,
+            resumed_at=resumed_at,
+            duplicate=bool(status.get("duplicate")),
+        )
 
     def _image_url(self, image_id: str) -> str:
         fallback = f"{self.server}/images/{image_id}"

@@ -29,6 +29,8 @@ class Image(Base):
     __tablename__ = "images"
     __table_args__ = (
         Index("ix_images_owner_created", "owner_id", "created_at", "id"),
+        # An upload's duplicate check: the owner's images with the same bytes.
+        Index("ix_images_owner_sha256", "owner_id", "sha256"),
         # Listings anyone may see, newest first and most viewed first.
         Index(
             "ix_images_listed_created",

@@ -29,6 +29,7 @@ from imghost.images.versions import original_row, replace_derived
 from imghost.images.versions import record_measured as record_measured
 from imghost.images.versions import unmeasured as unmeasured
 from imghost.imaging.probe import ProbeResult
+from imghost.notifications import services as notifications
 from imghost.reads import FastReader
 from imghost.schemas import ImageSort
 
@@ -358,3 +359,55 @@ async def list_user_images(
     order = [c.asc() if sort == "oldest" else c.desc() for c in key]
     rows = await session.scalars(base.order_by(*order).offset((page - 1) * limit).limit(limit))
     return list(rows), total
+
+
+# --- image events (webhooks) ----------------------------------------------------------
+
+#: The ``image.*`` kinds, each sent by the feature that makes the change, in the
+#: transaction that makes it: uploads (uploaded), processing (ready, failed,
+#: quarantined), lifecycle (deleted, restored, purged).
+EVENT_TITLES = {
+    "image.uploaded": "Image uploaded",
+    "image.ready": "Image processed",
+    "image.failed": "Image processing failed",
+    "image.quarantined": "Image quarantined by the scan",
+    "image.deleted": "Image moved to the trash",
+    "image.restored": "Image restored from the trash",
+    "image.purged": "Image permanently deleted",
+}
+
+
+def _stamp(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def event_data(image: Image) -> dict[str, Any]:
+    """What an ``image.*`` event carries: the image's facts at the change."""
+    return {
+        "imageId": image.id,
+        "ownerId": image.owner_id,
+        "orgId": image.org_id,
+        "status": image.status,
+        "statusReason": image.status_reason,
+        "visibility": image.visibility,
+        "format": image.format,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "createdAt": _stamp(image.created_at),
+        "deletedAt": _stamp(image.deleted_at),
+    }
+
+
+async def announce(session: AsyncSession, image: Image, kind: str) -> None:
+    """Queue the ``image.*`` event ``kind`` about ``image`` to its uploader's
+    webhooks (webhooks only: not in-app, not e-mail), in the caller's
+    transaction; never flushes (see ``notifications.services.webhook_event``)."""
+    await notifications.webhook_event(
+        session,
+        user_id=image.owner_id,
+        kind=kind,
+        title=f"{EVENT_TITLES[kind]}: {image.title or image.id}",
+        data=event_data(image),
+    )

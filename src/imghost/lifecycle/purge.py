@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost.db import utcnow
 from imghost.errors import NotFound
+from imghost.images import services as images
 from imghost.images.models import Image
 from imghost.lifecycle import services
 from imghost.lifecycle.models import PurgedImage, TrashEntry
@@ -161,6 +162,7 @@ async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -
     if entry.purging_since is None:
         return False
     await usage.image_purged(session, image)
+    await images.announce(session, image, "image.purged")
     if await session.get(PurgedImage, image_id) is None:
         session.add(
             PurgedImage(

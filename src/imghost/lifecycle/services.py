@@ -50,12 +50,15 @@ async def trash_image(
     Deleting an image already in the trash changes nothing (its window is not
     extended) and returns its entry. Both writes are conditional, so
     concurrent deletes of one image agree on one time and one entry."""
+    now = now or utcnow()
     await images.soft_delete(session, image, now)
     assert image.deleted_at is not None
     await _insert_entry(session, image.id, image.deleted_at, retention)
     entry = await session.get(TrashEntry, image.id, populate_existing=True)
     if entry is None:  # purged by a request at the same moment
         raise NotFound(NO_SUCH_IMAGE)
+    if image.deleted_at == now:  # this call deleted it (not an earlier one)
+        await images.announce(session, image, "image.deleted")
     return entry
 
 
@@ -187,6 +190,7 @@ async def restore(
     image.deleted_at = None
     image.updated_at = now
     await session.flush()
+    await images.announce(session, image, "image.restored")
     if image.status == "processing" and not await _processing_pending(session, image.id):
         # Its processing job skipped it while it was deleted: queue it again.
         enqueue_processing(session, image, max_attempts)

@@ -1,4 +1,6 @@
-"""Where a webhook may point (SSRF rules) and where its request really goes.
+"""Where a webhook (or an upload's sourceUrl) may point (SSRF rules) and where
+its request really goes: the one guard for every URL a user chooses and the
+server requests (``notifications.tasks`` and ``uploads.fetch`` use it).
 
 A webhook URL is chosen by a user and requested by our server, so it could
 be aimed at the server's own network: loopback, private ranges, link-local
@@ -49,7 +51,7 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
     except ValueError:
         raise AddressRefused("This is not a valid URL.") from None
     if parts.scheme not in ("http", "https"):
-        raise AddressRefused("A webhook URL must start with http:// or https://.")
+        raise AddressRefused("The URL must start with http:// or https://.")
     if not parts.hostname:
         raise AddressRefused("The URL names no host.")
     if port == 0:
@@ -57,7 +59,7 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
     if parts.username is not None or parts.password is not None:
         raise AddressRefused("Put no credentials in the URL; verify the signature instead.")
     if parts.fragment:
-        raise AddressRefused("A webhook URL cannot have a #fragment.")
+        raise AddressRefused("The URL cannot have a #fragment.")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -145,7 +147,7 @@ async def target(url: str, allow_private: bool) -> Target:
         if not allowed(ip, allow_private):
             raise AddressRefused(
                 f"{host} is or resolves to {ip}, a loopback, private, link-local or reserved "
-                "address; webhooks may only call public addresses."
+                "address; the server only calls public addresses."
             )
     ip = addresses[0]
     parts = urlsplit(url)

@@ -16,6 +16,14 @@ KNOWN = (
     "share.image",
     "share.album",
     "org.invitation",
+    # Webhooks only (no in-app notification, no e-mail): images.services.announce.
+    "image.uploaded",
+    "image.ready",
+    "image.failed",
+    "image.quarantined",
+    "image.deleted",
+    "image.restored",
+    "image.purged",
 )
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")

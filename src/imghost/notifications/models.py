@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imghost.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,9 @@ class Notification(Base):
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     email_status: Mapped[str | None] = mapped_column(String(16))
     emailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # False for events sent to webhooks only (image.uploaded, image.ready, ...):
+    # the delivery log points at the row, but the in-app list leaves it out.
+    in_app: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Webhook(Base):

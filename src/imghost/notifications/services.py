@@ -79,9 +79,54 @@ async def notify(
             session, EMAIL_JOB, {"notificationId": note.id}, max_attempts=EMAIL_MAX_ATTEMPTS
         )
     hooks = await session.scalars(select(Webhook).where(Webhook.user_id == user_id, Webhook.active))
+    _queue_deliveries(session, note, [h for h in hooks if subscribed(h.kinds, kind)])
+    await session.flush()
+
+
+async def webhook_event(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    kind: str,
+    title: str,
+    data: dict[str, Any],
+) -> None:
+    """Queue ``kind`` to the user's subscribed webhooks only, in the caller's
+    transaction: no in-app notification and no e-mail (image events come by
+    the thousand; a person's inbox would drown in them). Writes nothing when
+    no active webhook of the user subscribes to ``kind``.
+
+    Never flushes: the caller's commit writes the event with the change it
+    tells about, so a failing event cannot strand a half-done step (an
+    upload's stored blob, say) before the caller's own failure handling."""
+    with session.no_autoflush:
+        hooks = [
+            h
+            for h in await session.scalars(
+                select(Webhook).where(Webhook.user_id == user_id, Webhook.active)
+            )
+            if subscribed(h.kinds, kind)
+        ]
+    if not hooks:
+        return
+    note = Notification(
+        id=new_id("ntf"),
+        user_id=user_id,
+        kind=kind[:64],
+        title=title[:200],
+        body="",
+        data=data,
+        created_at=utcnow(),
+        in_app=False,
+    )
+    session.add(note)
+    _queue_deliveries(session, note, hooks)
+
+
+def _queue_deliveries(session: AsyncSession, note: Notification, hooks: list[Webhook]) -> None:
+    """One delivery (and its first attempt's job) per webhook, for ``note``."""
+    now = note.created_at
     for hook in hooks:
-        if not subscribed(hook.kinds, kind):
-            continue
         delivery = WebhookDelivery(
             id=new_id("whd"),
             webhook_id=hook.id,
@@ -96,7 +141,6 @@ async def notify(
         # max_attempts covers only crashes and database errors: failed HTTP
         # attempts are retried by the handler with its own schedule.
         queue.enqueue(session, WEBHOOK_JOB, {"deliveryId": delivery.id, "attempt": 1})
-    await session.flush()
 
 
 # --- the in-app list -----------------------------------------------------------------
@@ -106,7 +150,7 @@ async def list_for(
     session: AsyncSession, user_id: str, *, unread: bool, limit: int, cursor: str | None
 ) -> tuple[list[Notification], str | None]:
     """Newest first, keyset-paged on (created_at, id)."""
-    query = select(Notification).where(Notification.user_id == user_id)
+    query = select(Notification).where(Notification.user_id == user_id, Notification.in_app)
     if unread:
         query = query.where(Notification.read_at.is_(None))
     if cursor is not None:
@@ -131,14 +175,18 @@ async def unread_count(session: AsyncSession, user_id: str) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .where(
+            Notification.user_id == user_id,
+            Notification.in_app,
+            Notification.read_at.is_(None),
+        )
     )
     return int(count or 0)
 
 
 async def mark_read(session: AsyncSession, user_id: str, notification_id: str) -> Notification:
     note = await session.get(Notification, notification_id)
-    if note is None or note.user_id != user_id:
+    if note is None or note.user_id != user_id or not note.in_app:
         raise NotFound("No such notification.")
     if note.read_at is None:
         note.read_at = utcnow()
@@ -149,7 +197,11 @@ async def mark_read(session: AsyncSession, user_id: str, notification_id: str) -
 async def mark_all_read(session: AsyncSession, user_id: str) -> int:
     result = await session.execute(
         update(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .where(
+            Notification.user_id == user_id,
+            Notification.in_app,
+            Notification.read_at.is_(None),
+        )
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from imghost.images import services as images
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.registry import Registry
@@ -123,6 +125,8 @@ async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size
         await images.record_scan(
             session, image_id, passed=scan.clean, reason=scan.reason, original_gps=scan.gps
         )
+        if not scan.clean:
+            await _announce(session, image_id, "image.quarantined")
         await session.commit()
     if not scan.clean:
         log.warning("image %s quarantined: %s", image_id, scan.reason)
@@ -146,8 +150,10 @@ async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], erro
     """Out of attempts: the image is `failed` at the step its last attempt
     noted. Its original stays served to its owner, and to everyone allowed
     to see it when the scan had passed."""
+    image_id = str(payload["imageId"])
     async with deps.sessions() as session:
-        await images.mark_failed(session, str(payload["imageId"]), f"processing failed: {error}")
+        await images.mark_failed(session, image_id, f"processing failed: {error}")
+        await _announce(session, image_id, "image.failed")
         await session.commit()
 
 
@@ -219,6 +225,7 @@ async def _store(
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
+        await _announce(session, image_id, "image.ready" if failure is None else "image.failed")
         await session.commit()
     if failure is not None:
         log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
@@ -229,6 +236,7 @@ async def _store(
 async def _fail(deps: ProcessingDeps, image_id: str, failure: images.ProcessingFailure) -> None:
     async with deps.sessions() as session:
         await images.mark_failed(session, image_id, failure.detail, failure)
+        await _announce(session, image_id, "image.failed")
         await session.commit()
     log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
 
@@ -273,3 +281,10 @@ async def measure_versions(deps: ProcessingDeps) -> int:
         len(missing),
     )
     return len(measured)
+
+
+async def _announce(session: AsyncSession, image_id: str, kind: str) -> None:
+    """The image's new state to its uploader's webhooks, in the commit that sets it."""
+    image = await images.get_image(session, image_id)
+    if image is not None:
+        await images.announce(session, image, kind)

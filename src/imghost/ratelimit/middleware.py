@@ -34,11 +34,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imghost.errors import problem
+from imghost.errors import AppError, problem
 from imghost.ratelimit.counters import Counters, Window
 from imghost.ratelimit.identity import DEFAULT_PLAN, Identities, Identity, client_address
-from imghost.ratelimit.routes import Route, classify
+from imghost.ratelimit.routes import BodyCount, Route, classify
 from imghost.ratelimit.rules import PlanRules, Rule, parse_rules
+from imghost.ratelimit.services import BYTE_METER, ByteMeter
 from imghost.settings import Settings
 from imghost.units import human_bytes
 from imghost.uploads.schemas import UploadIn
@@ -161,10 +162,11 @@ class RateLimits:
             shown = (rule, window)
 
         budget = rules.get("upload_bytes")
-        body = route.body
-        if body == "multipart":
-            content_type = _header(scope, b"content-type") or ""
-            body = "stream" if content_type.startswith("multipart/form-data") else "none"
+        body = _body_count(route, scope)
+        if budget is not None and route.body == "multipart" and body == "none":
+            # JSON to POST /v1/images: a finalize (its bytes were counted at
+            # presign) or an upload from a URL, which charges what it fetched.
+            scope[BYTE_METER] = self._byte_meter(budget, who)
         if budget is None or body == "none":
             await self.app(scope, receive, self._headers_send(send, shown))
             return
@@ -289,31 +291,60 @@ class RateLimits:
         window: Window,
         declared: int | None,
     ) -> None:
-        now = time.time()
-        retry = window.reset_in(now) if window.count else rule.window
-        reason = _reason(rule, who, window, declared)
-        if declared is not None and declared > rule.item.amount:
-            detail = (
-                f"This upload ({human_bytes(declared)}) is larger than the whole upload "
-                f"budget of {human_bytes(rule.item.amount)} per {rule.describe_window()}: "
-                "send it in smaller parts (tus PATCH requests), one window after another."
-            )
-        else:
-            detail = f"{reason} Try again in {retry} seconds."
-        headers = limit_headers(rule, window, now)
-        headers["RateLimit-Remaining"] = "0"
-        headers["RateLimit-Reset"] = str(retry)
-        headers["Retry-After"] = str(retry)
+        refused = _refusal(rule, who, window, declared)
         response = problem(
-            429,
-            "rate_limited",
-            detail,
+            refused.status,
+            refused.code,
+            refused.detail,
             instance=scope["path"],
-            headers=headers,
-            category=rule.category,
-            retryAfter=retry,
+            headers=refused.headers,
+            **refused.extra,
         )
         await response(scope, receive, send)
+
+    def _byte_meter(self, budget: Rule, who: Identity) -> ByteMeter:
+        """Charges the byte budget for bytes a route brings in other than through
+        its body (an upload from a URL), once it knows how many; 429 over it."""
+
+        async def meter(amount: int) -> None:
+            key = _counted(budget, who)
+            window = await self.counters.peek(budget.item, key)
+            if window.count + amount > budget.item.amount:
+                raise _refusal(budget, who, window, amount)
+            await self.counters.incr(budget.item, key, amount)
+
+        return meter
+
+
+def _body_count(route: Route, scope: Scope) -> BodyCount:
+    """How the request's body counts: POST /v1/images streams a multipart body,
+    and its JSON (finalize, sourceUrl) brings no bytes of its own."""
+    if route.body != "multipart":
+        return route.body
+    content_type = _header(scope, b"content-type") or ""
+    return "stream" if content_type.startswith("multipart/form-data") else "none"
+
+
+def _refusal(rule: Rule, who: Identity, window: Window, declared: int | None) -> AppError:
+    """The 429 of a limit that is reached (or that ``declared`` bytes would pass)."""
+    now = time.time()
+    retry = window.reset_in(now) if window.count else rule.window
+    reason = _reason(rule, who, window, declared)
+    if declared is not None and declared > rule.item.amount:
+        detail = (
+            f"This upload ({human_bytes(declared)}) is larger than the whole upload "
+            f"budget of {human_bytes(rule.item.amount)} per {rule.describe_window()}: "
+            "send it in smaller parts (tus PATCH requests), one window after another."
+        )
+    else:
+        detail = f"{reason} Try again in {retry} seconds."
+    headers = limit_headers(rule, window, now)
+    headers["RateLimit-Remaining"] = "0"
+    headers["RateLimit-Reset"] = str(retry)
+    headers["Retry-After"] = str(retry)
+    return AppError(
+        429, "rate_limited", detail, headers=headers, category=rule.category, retryAfter=retry
+    )
 
 
 async def _peek_declared_size(receive: Receive) -> tuple[Receive, int | None, bool]:

@@ -138,6 +138,19 @@ class UploadSettings:
     uploads_per_address: int = setting(
         8, "Upload bodies one client address may send at once; more: 429 too_many_uploads"
     )
+    fetch_timeout: float = setting(
+        30.0,
+        "Seconds an upload from a URL (POST /v1/images {sourceUrl}) may take to fetch, "
+        "redirects and body included; longer is answered 504 source_timeout",
+    )
+    fetch_max_redirects: int = setting(
+        5, "Redirects an upload from a URL follows (each target checked again); more: 502"
+    )
+    fetch_allow_private: bool = setting(
+        False,
+        "Let uploads from a URL reach loopback, private and link-local addresses (test "
+        "suites only; refused when IMGHOST_ENV=production)",
+    )
 
 
 @dataclass(frozen=True)

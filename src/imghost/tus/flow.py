@@ -338,7 +338,16 @@ async def _finish(
     # Its quota reservations (read now: a rollback below expires ``upload``).
     reservations = quotas.upload_reservations(upload)
     try:
-        image, adopted = await _store_image(db, deps, upload, token, pieces)
+        image, adopted, duplicate = await _store_image(db, deps, upload, token, pieces)
+        if duplicate:
+            # The owner has these bytes already: the upload completes as that
+            # image; nothing was stored, nothing is charged.
+            marked = {**(upload.fields or {}), "duplicate": True}
+            await leases.complete(db, upload_id, token, image.id, None, fields=marked)
+            await quotas.release(db, reservations)
+            await db.commit()
+            await _discard(db, deps, upload_id, pieces)
+            return image
         if adopted is not None:
             # From now on the bytes are the image's: discard must leave them.
             pieces = [Piece(pieces[0].upload_id, pieces[0].size, adopted)]
@@ -348,10 +357,12 @@ async def _finish(
         await quotas.charge_image(db, settings, image, reservations)
         if adopted is None:
             async with uploads.discarding_on_failure(db, deps.store, image.blob_key):
+                await uploads.announce_upload(db, image)
                 await db.commit()
         else:
             # The blob is the upload's own sealed object: if the commit fails
             # it stays, as the upload does (pending), so a retry can use it.
+            await uploads.announce_upload(db, image)
             await db.commit()
     except LeaseLost:
         await db.rollback()
@@ -377,9 +388,11 @@ async def _finish(
 
 async def _store_image(
     db: AsyncSession, deps: TusDeps, upload: Upload, token: str, pieces: list[Piece]
-) -> tuple[Image, State | None]:
+) -> tuple[Image, State | None, bool]:
     """Validate and store the image (row added, not committed); the second
-    value is the piece's new state if the resumable store adopted the bytes."""
+    value is the piece's new state if the resumable store adopted the bytes.
+    The third is true when the image is instead the owner's existing copy of
+    the same bytes (nothing validated, stored or added)."""
     settings = deps.settings
     with finish.staging_file(deps.store) as path:
         # Assembly and decoding can take a while: the lease is renewed after each.
@@ -388,6 +401,12 @@ async def _store_image(
         await _keep_lease(db, upload.id, token)
         assembled = await finish.digest(path, pieces)
         fields = await finish.fields_now(db, upload)
+        if not (upload.fields or {}).get("allowDuplicate"):
+            existing = await uploads.find_duplicate(
+                db, upload.owner_id, fields.org_id, assembled.sha256
+            )
+            if existing is not None:
+                return existing, None, True
         # End those reads' transaction before the validation (seconds): no
         # pooled connection is held meanwhile. Commit, not rollback, so that
         # ``upload`` stays loaded.
@@ -400,7 +419,7 @@ async def _store_image(
         await _keep_lease(db, upload.id, token)
         adopted = await finish.store_bytes(deps.resumable, deps.store, pieces, image, path)
         uploads.add_new_image(db, image, settings, fields.album_id)
-        return image, adopted
+        return image, adopted, False
 
 
 async def _discard(db: AsyncSession, deps: TusDeps, upload_id: str, pieces: list[Piece]) -> None:

@@ -137,16 +137,25 @@ async def release(session: AsyncSession, upload_id: str, token: str, **values: A
 
 
 async def complete(
-    session: AsyncSession, upload_id: str, token: str, image_id: str, adopted: State | None
+    session: AsyncSession,
+    upload_id: str,
+    token: str,
+    image_id: str,
+    adopted: State | None,
+    *,
+    fields: dict[str, Any] | None = None,
 ) -> None:
     """The upload became image ``image_id`` (flushed, in the image's transaction):
     give the lease up with status ``completed``; LeaseLost if it is not ours.
 
     ``adopted``: the piece's state once its bytes are the image's blob (the
-    bytes' later removal must leave them)."""
+    bytes' later removal must leave them). ``fields``: the upload's fields
+    replaced (a duplicate records that it was one)."""
     done: dict[str, Any] = {"status": "completed", "image_id": image_id}
     if adopted is not None:
         done["storage"] = adopted
+    if fields is not None:
+        done["fields"] = fields
     finished = await session.execute(
         update(Upload)
         .where(Upload.id == upload_id, Upload.lock_token == token, Upload.status == "pending")

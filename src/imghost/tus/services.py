@@ -24,7 +24,7 @@ from imghost.images.services import original_key
 from imghost.schemas import unstorable
 from imghost.settings import Settings
 from imghost.uploads.models import Upload
-from imghost.uploads.services import file_too_large
+from imghost.uploads.services import allow_duplicate_field, file_too_large
 
 
 def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, Any]:
@@ -50,6 +50,7 @@ def fields_from_metadata(metadata: dict[str, str], actor: Actor) -> dict[str, An
         "visibility": fields.visibility,
         "keepGps": fields.keep_gps,
         "albumId": album_field(metadata.get("albumId")),
+        "allowDuplicate": allow_duplicate_field(metadata.get("allowDuplicate")),
     }
 
 

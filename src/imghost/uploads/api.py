@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -23,24 +21,29 @@ from imghost.bodies import BodyTooLarge, content_length
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, UploadActor
 from imghost.errors import AppError, problem
-from imghost.ids import new_id
 from imghost.images.fields import (
     VISIBILITIES,
     NewImageFields,
-    check_visibility,
     fields_from_text,
-    normalize_tags,
 )
-from imghost.images.models import Image
-from imghost.images.schemas import BatchError, BatchResult, ImageOut, ImagePatch
+from imghost.images.schemas import BatchError, ImageOut, ImagePatch
 from imghost.images.services import update_image
 from imghost.quotas import services as quotas
 from imghost.reads import SessionReader
 from imghost.schemas import unstorable
+from imghost.uploads import ingest_api as ingest
 from imghost.uploads import services
 from imghost.uploads.models import Upload
 from imghost.uploads.multipart import Form, read_form
-from imghost.uploads.schemas import FinalizeIn, UploadIn, UploadOut, UploadStatus
+from imghost.uploads.schemas import (
+    FinalizeIn,
+    SourceUrlIn,
+    UploadBatch,
+    UploadedImage,
+    UploadIn,
+    UploadOut,
+    UploadStatus,
+)
 from imghost.uploads.signing import verify_upload
 from imghost.uploads.slots import upload_slot
 from imghost.uploads.spool import Spool, TooLarge
@@ -52,6 +55,14 @@ router = APIRouter(tags=["uploads"])
 
 MAX_JSON_BODY = 256 * 1024
 
+_Body = TypeVar("_Body", FinalizeIn, SourceUrlIn)
+
+_UPLOADED: dict[str, Any] = {
+    "anyOf": [
+        {"$ref": "#/components/schemas/UploadedImage"},
+        {"$ref": "#/components/schemas/UploadBatch"},
+    ]
+}
 _CREATE_IMAGES_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -74,26 +85,34 @@ _CREATE_IMAGES_DOC: dict[str, Any] = {
                             "type": "string",
                             "description": "add to this album (needs upload permission on it)",
                         },
+                        "allowDuplicate": {
+                            "type": "string",
+                            "enum": ["true", "false"],
+                            "description": "store a copy even if the owner has these bytes",
+                        },
                     },
                 }
             },
-            "application/json": {"schema": FinalizeIn.model_json_schema(by_alias=True)},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        FinalizeIn.model_json_schema(by_alias=True),
+                        SourceUrlIn.model_json_schema(by_alias=True),
+                    ]
+                }
+            },
         },
     },
     "responses": {
         "201": {
-            "description": "One file: the image. Several files: {images, errors}.",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "anyOf": [
-                            {"$ref": "#/components/schemas/ImageOut"},
-                            {"$ref": "#/components/schemas/BatchResult"},
-                        ]
-                    }
-                }
-            },
-        }
+            "description": "A new image. Several files: {images, errors}.",
+            "content": {"application/json": {"schema": _UPLOADED}},
+        },
+        "200": {
+            "description": "Nothing new was stored: the owner's existing image with the same "
+            "bytes (duplicate: true), or a tus upload's image (finalize).",
+            "content": {"application/json": {"schema": _UPLOADED}},
+        },
     },
 }
 
@@ -105,12 +124,12 @@ async def create_images(request: Request, actor: UploadActor, db: Db, ctx: Ctx) 
     if content_type.startswith("multipart/form-data"):
         return await _direct_upload(request, content_type, actor, db, ctx)
     if content_type.startswith("application/json"):
-        return await _finalize(request, actor, db, ctx)
+        return await _from_json(request, actor, db, ctx)
     raise AppError(
         415,
         "unsupported_media_type",
         "Send multipart/form-data to upload files, or application/json with an uploadId "
-        "to finalize a presigned upload.",
+        "to finalize a presigned upload or a sourceUrl to fetch a file.",
     )
 
 
@@ -153,35 +172,32 @@ async def _direct_upload(
                 422, "no_file", "Attach at least one file in a multipart part named `file`."
             )
         fields = await with_album(db, caller_of_actor(actor), _fields_from_form(form, actor))
+        allow_duplicate = services.allow_duplicate_field(form.first("allowDuplicate"))
         # End the album check's transaction before the files are validated
         # (seconds each): no pooled connection is held meanwhile.
         await db.commit()
-        images: list[ImageOut] = []
+        images: list[UploadedImage] = []
         failures: list[tuple[str | None, AppError]] = []
         for part in form.files:
             try:
                 if part.too_large:
                     raise services.file_too_large(settings.max_file_size)
-                # The file's size is held against the quota (committed) before
-                # it is validated or stored; converted in the image's commit.
-                account = quotas.account_of(actor.user_id, fields.org_id)
-                async with _holding(ctx, account, part.spool.size) as hold_id:
-                    image = await services.store_new_image(
-                        db, ctx.store, settings, actor.user_id, fields, part.spool, part.filename
+                images.append(
+                    await ingest.store_file(
+                        db, ctx, actor, fields, part.spool, part.filename, allow_duplicate
                     )
-                    await _charge(db, ctx, image, hold_id)
-                    async with services.discarding_on_failure(db, ctx.store, image.blob_key):
-                        await db.commit()
-                images.append(ImageOut.of(image, settings.public_base_url))
+                )
             except AppError as exc:
                 await db.rollback()
                 failures.append((part.filename, exc))
     finally:
         form.cleanup()
+    # 201 when something new was stored; 200 when every file was a duplicate.
+    status = 200 if images and all(i.duplicate for i in images) else 201
     if len(form.files) == 1:
         if failures:
             raise failures[0][1]
-        return JSONResponse(images[0].model_dump(mode="json", by_alias=True), status_code=201)
+        return JSONResponse(images[0].model_dump(mode="json", by_alias=True), status_code=status)
     errors = [BatchError(filename=name, code=e.code, detail=e.detail) for name, e in failures]
     if not images:
         first = failures[0][1]
@@ -192,54 +208,8 @@ async def _direct_upload(
             instance=request.url.path,
             errors=[e.model_dump(by_alias=True) for e in errors],
         )
-    result = BatchResult(images=images, errors=errors)
-    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=201)
-
-
-@asynccontextmanager
-async def _holding(ctx: Ctx, account_id: str, size: int) -> AsyncIterator[str]:
-    """Reserve ``size`` bytes of the account's quota for one file of a direct
-    upload, committed at once (so concurrent requests see it), released if
-    the block fails; yields the reservation's id.
-
-    Its own short transactions, in sessions of their own: the request's
-    session may be in the middle of its transaction."""
-    hold_id = new_id("qr")
-    async with ctx.sessions() as session:
-        await quotas.reserve(
-            session,
-            ctx.settings,
-            account_id=account_id,
-            size=size,
-            reservation_id=hold_id,
-            expires_at=utcnow() + quotas.DIRECT_RESERVATION_TTL,
-        )
-        await session.commit()
-    try:
-        yield hold_id
-    except BaseException:
-        # A converted reservation is gone already: releasing it is a no-op.
-        try:
-            async with ctx.sessions() as session:
-                await quotas.release(session, [hold_id])
-                await session.commit()
-        except Exception:
-            log.warning("could not release reservation %s; gc will", hold_id, exc_info=True)
-        raise
-
-
-async def _charge(db: Db, ctx: Ctx, image: Image, hold_id: str) -> None:
-    """Convert the reservation for ``image``, whose blob is stored and whose
-    row is pending in ``db``. Charging flushes that row: if that (or anything
-    here) fails, the blob goes at once, as when its commit fails."""
-    try:
-        await quotas.charge_image(db, ctx.settings, image, [hold_id])
-    except BaseException:
-        # Rolled back now rather than later: the release that follows (in
-        # another session) must not wait on this one's locks.
-        await db.rollback()
-        await services.discard_blob(ctx.store, image.blob_key)
-        raise
+    result = UploadBatch(images=images, errors=errors)
+    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
 
 
 async def _read_json(request: Request) -> Any:
@@ -258,9 +228,23 @@ async def _read_json(request: Request) -> Any:
         raise AppError(400, "invalid_json", "The request body is not valid JSON.") from exc
 
 
-async def _finalize(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONResponse:
+async def _from_json(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONResponse:
+    """Finalize an upload ({uploadId, ...}) or fetch one ({sourceUrl, ...})."""
+    raw = await _read_json(request)
+    if isinstance(raw, dict) and "sourceUrl" in raw:
+        if "uploadId" in raw:
+            raise AppError(
+                422,
+                "validation_error",
+                "Send either uploadId (finalize an upload) or sourceUrl (fetch a file), not both.",
+            )
+        return await ingest.upload_from_url(request, _validated(SourceUrlIn, raw), actor, db, ctx)
+    return await _finalize(_validated(FinalizeIn, raw), actor, db, ctx)
+
+
+def _validated(model: type[_Body], raw: Any) -> _Body:
     try:
-        body = FinalizeIn.model_validate(await _read_json(request))
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
@@ -273,6 +257,9 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONRes
                 for e in exc.errors()
             ],
         ) from exc
+
+
+async def _finalize(body: FinalizeIn, actor: Actor, db: Db, ctx: Ctx) -> JSONResponse:
     existing = await services.image_of_upload(db, body.upload_id, actor.user_id)
     if existing is not None:
         # A tus upload became its image when its last byte arrived; finalizing
@@ -292,27 +279,29 @@ async def _finalize(request: Request, actor: Actor, db: Db, ctx: Ctx) -> JSONRes
         await db.commit()
         out = ImageOut.of(image, ctx.settings.public_base_url)
         return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=200)
-    fields = NewImageFields(
-        title=body.title,
-        description=body.description,
-        tags=normalize_tags(body.tags),
-        visibility=check_visibility(body.visibility or actor.default_visibility),
-        keep_gps=actor.keep_gps if body.keep_gps is None else body.keep_gps,
-        album_id=body.album_id,
-    )
-    fields = await with_album(db, caller_of_actor(actor), fields)
+    fields = await with_album(db, caller_of_actor(actor), ingest.json_fields(body, actor))
     upload = await services.pending_upload(db, body.upload_id, actor.user_id)
     # End the read transaction (commit: ``actor.user`` stays loaded): the
     # download and validation below take seconds and must not hold a pooled
     # connection, or a few users' uploads empty the pool for everyone.
     await db.commit()
-    image = await services.finalize_upload(db, ctx.store, ctx.settings, upload, fields)
-    async with services.discarding_on_failure(db, ctx.store, image.blob_key):
+    done = await services.finalize_upload(
+        db, ctx.store, ctx.settings, upload, fields, allow_duplicate=body.allow_duplicate
+    )
+    image = done.image
+    if done.duplicate:
+        out = UploadedImage.of_image(image, ctx.settings.public_base_url, duplicate=True)
         await db.commit()
-    # The validated bytes now live under the image; drop the upload object.
+    else:
+        async with services.discarding_on_failure(db, ctx.store, image.blob_key):
+            await services.announce_upload(db, image)
+            await db.commit()
+        out = UploadedImage.of_image(image, ctx.settings.public_base_url, duplicate=False)
+    # The validated bytes now live under the image (or were the owner's
+    # already); drop the upload object.
     await services.discard_blob(ctx.store, services.upload_key(body.upload_id))
-    out = ImageOut.of(image, ctx.settings.public_base_url)
-    return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=201)
+    status = 200 if done.duplicate else 201
+    return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=status)
 
 
 @router.post("/v1/uploads", status_code=201, response_model=UploadOut)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imghost.settings import SettingsError, UploadSettings
+from imghost.settings import Settings, SettingsError, UploadSettings
 
 
 def check(settings: UploadSettings) -> None:
@@ -26,3 +26,18 @@ def check(settings: UploadSettings) -> None:
     for name in ("uploads_per_user", "uploads_per_address"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"IMGHOST_{name.upper()} must be positive")
+    # uploads from a URL (fetch.py)
+    if not 0 < settings.fetch_timeout < float("inf"):
+        raise SettingsError("IMGHOST_FETCH_TIMEOUT must be a positive number of seconds")
+    if settings.fetch_max_redirects < 0:
+        raise SettingsError("IMGHOST_FETCH_MAX_REDIRECTS cannot be negative")
+
+
+def check_reach(settings: Settings) -> None:
+    """Takes the whole settings: whether uploads from a URL may reach private
+    addresses depends on ``env``."""
+    if settings.fetch_allow_private and settings.env == "production":
+        raise SettingsError(
+            "IMGHOST_FETCH_ALLOW_PRIVATE is for test suites: it lets any user make the "
+            "server fetch from its own network; production refuses it"
+        )

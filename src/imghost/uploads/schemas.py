@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import Field
 
 from imghost.images.fields import Description, Tags, Title
+from imghost.images.models import Image
+from imghost.images.schemas import BatchError, ImageOut
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 from imghost.uploads.models import Upload
 
@@ -42,6 +44,56 @@ class FinalizeIn(StrictInput):
         max_length=40,
         description="Add the new image to this album (needs upload permission on it)",
     )
+    allow_duplicate: bool = Field(
+        default=False,
+        description="Store a new image even if the owner has one with the same bytes "
+        "(default: answer 200 with that image, duplicate: true)",
+    )
+
+
+class SourceUrlIn(StrictInput):
+    """POST /v1/images as JSON with ``sourceUrl``: the server fetches the file."""
+
+    source_url: str = Field(min_length=1, max_length=2048, description="http(s) URL of the image")
+    title: Title | None = None
+    description: Description | None = None
+    tags: Tags = Field(default_factory=list)
+    visibility: Visibility | None = None
+    keep_gps: bool | None = Field(
+        default=None, description="Keep GPS for this image (default: the account's keepGps)"
+    )
+    album_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Add the new image to this album (needs upload permission on it)",
+    )
+    allow_duplicate: bool = Field(
+        default=False,
+        description="Store a new image even if the owner has one with the same bytes",
+    )
+
+
+class UploadedImage(ImageOut):
+    """An upload's answer: the image, and whether it is the owner's existing copy."""
+
+    duplicate: bool = Field(
+        default=False,
+        description="true: the owner already had these bytes; this is that image "
+        "(answered 200, nothing stored)",
+    )
+
+    @classmethod
+    def of_image(cls, image: Image, base_url: str, *, duplicate: bool) -> UploadedImage:
+        return cls.model_validate(
+            {**ImageOut.of(image, base_url).model_dump(), "duplicate": duplicate}
+        )
+
+
+class UploadBatch(ApiModel):
+    """A multipart upload of several files: the images, and the files refused."""
+
+    images: list[UploadedImage]
+    errors: list[BatchError]
 
 
 class UploadError(ApiModel):
@@ -59,6 +111,11 @@ class UploadStatus(ApiModel):
     offset: int = Field(description="Bytes received and kept so far")
     length: int | None = Field(description="Declared size (null while a tus upload defers it)")
     image_id: str | None = None
+    duplicate: bool = Field(
+        default=False,
+        description="true: the owner already had these bytes; imageId is that image and "
+        "nothing was stored",
+    )
     error: UploadError | None = None
     expires_at: Timestamp
 
@@ -77,6 +134,7 @@ class UploadStatus(ApiModel):
             offset=offset,
             length=upload.size,
             image_id=upload.image_id,
+            duplicate=bool((upload.fields or {}).get("duplicate")),
             error=error,
             expires_at=upload.expires_at,
         )

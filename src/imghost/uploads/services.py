@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 from sqlalchemy import update
@@ -28,7 +29,7 @@ from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.images.fields import NewImageFields
 from imghost.images.models import Image
-from imghost.images.services import build_image
+from imghost.images.services import announce, build_image
 from imghost.imaging.probe import ProbeError, ProbeResult
 from imghost.jobs import queue
 from imghost.processing.pool import PixelWorkerDied
@@ -36,6 +37,8 @@ from imghost.quotas import services as quotas
 from imghost.settings import Settings
 from imghost.storage import BlobStore
 from imghost.units import human_bytes
+from imghost.uploads.duplicates import allow_duplicate_field as allow_duplicate_field
+from imghost.uploads.duplicates import find_duplicate as find_duplicate
 from imghost.uploads.models import Upload
 from imghost.uploads.signing import sign_upload
 from imghost.uploads.spool import Received, Spool
@@ -101,6 +104,11 @@ async def check_new_image(
     probed = await validate_image(spool.path, settings, owner_id)
     name = _clean_name(filename)
     return build_image(owner_id, fields, probed, spool.size, spool.sha256, name, image_id)
+
+
+async def announce_upload(session: AsyncSession, image: Image) -> None:
+    """``image.uploaded`` to the uploader's webhooks, in the commit that adds the image."""
+    await announce(session, image, "image.uploaded")
 
 
 def add_new_image(
@@ -278,14 +286,26 @@ async def image_of_upload(session: AsyncSession, upload_id: str, owner_id: str) 
     return await session.get(Image, upload.image_id)
 
 
+@dataclass(frozen=True)
+class Finalized:
+    image: Image
+    #: True when ``image`` is the owner's existing copy of the same bytes.
+    duplicate: bool
+
+
 async def finalize_upload(
     session: AsyncSession,
     store: BlobStore,
     settings: Settings,
     upload: Upload,
     fields: NewImageFields,
-) -> Image:
-    """Check the uploaded object and make it an image (row added, not committed).
+    *,
+    allow_duplicate: bool = False,
+) -> Finalized:
+    """Check the uploaded object and make it an image (row added, not committed),
+    or, when the owner has these bytes already (and ``allow_duplicate`` is
+    false), complete the upload as that image: nothing stored, its
+    reservation released.
 
     ``upload`` comes from :func:`pending_upload`, read in a transaction the
     caller has ended: the download and validation that follow take seconds,
@@ -317,19 +337,18 @@ async def finalize_upload(
                 422, "checksum_mismatch", "The uploaded bytes do not match the declared checksum."
             )
         probed = await validate_image(spool.path, settings, owner_id)
+        # Looked up after the validation, not before: no transaction (and no
+        # pooled connection) may be open while it runs. A duplicate costs a
+        # check of its bytes, never a copy.
+        existing = None
+        if not allow_duplicate:
+            existing = await find_duplicate(session, owner_id, fields.org_id, digest)
+        if existing is not None:
+            await _claim(session, upload, existing.id, duplicate=True)
+            await quotas.release(session, [upload.id])
+            return Finalized(existing, duplicate=True)
         image = build_image(owner_id, fields, probed, meta.size, digest, upload.filename)
-        # Claim the upload with a conditional update: two concurrent finalizes
-        # of the same upload cannot both create an image.
-        claimed = await session.execute(
-            update(Upload)
-            .where(Upload.id == upload.id, Upload.status == "pending")
-            .values(status="completed", image_id=image.id)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
-            raise AppError(
-                409, "upload_already_finalized", "This upload has already become an image."
-            )
+        await _claim(session, upload, image.id)
         # Before the bytes are stored: the reservation becomes the image's size.
         await quotas.charge_image(session, settings, image, [upload.id])
         # Store the bytes we validated (not a server-side copy): the object the
@@ -338,7 +357,26 @@ async def finalize_upload(
     finally:
         spool.cleanup()
     add_new_image(session, image, settings, fields.album_id)
-    return image
+    return Finalized(image, duplicate=False)
+
+
+async def _claim(
+    session: AsyncSession, upload: Upload, image_id: str, *, duplicate: bool = False
+) -> None:
+    """Claim the upload with a conditional update: two concurrent finalizes
+    of the same upload cannot both create an image. A duplicate records that
+    it was one (``GET /v1/uploads/{id}`` says so)."""
+    values: dict[str, Any] = {"status": "completed", "image_id": image_id}
+    if duplicate:
+        values["fields"] = {**(upload.fields or {}), "duplicate": True}
+    claimed = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise AppError(409, "upload_already_finalized", "This upload has already become an image.")
 
 
 def sha256_file(path: Path) -> str:

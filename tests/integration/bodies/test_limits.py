@@ -155,7 +155,8 @@ async def test_concurrent_uploads_are_capped(serve: Serve, cap: str) -> None:
         other = first if cap == "uploads_per_user" else second
         with anyio.fail_after(20):
             task, held = await _upload_held(asgi, first.headers)
-            body, content_type = multipart(image_bytes("PNG"))
+            # The same bytes twice: the second asks for a copy, not the duplicate.
+            body, content_type = multipart(image_bytes("PNG"), allowDuplicate="true")
             r = await asgi.client.post(
                 "/v1/images",
                 content=body,

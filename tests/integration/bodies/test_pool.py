@@ -153,7 +153,8 @@ async def test_no_connection_is_held_while_an_image_is_validated(
         data = image_bytes("PNG")
         with anyio.fail_after(30):
             route = "direct"
-            body, content_type = multipart(data, albumId=album)
+            # The same bytes on each path: each asks for a copy (not the duplicate).
+            body, content_type = multipart(data, albumId=album, allowDuplicate="true")
             r = await asgi.client.post(
                 "/v1/images",
                 content=body,
@@ -176,7 +177,9 @@ async def test_no_connection_is_held_while_an_image_is_validated(
                 put = await asgi.client.put(url, content=data)
             assert put.status_code == 200, put.text
             r = await asgi.client.post(
-                "/v1/images", json={"uploadId": upload_id, "albumId": album}, headers=user.headers
+                "/v1/images",
+                json={"uploadId": upload_id, "albumId": album, "allowDuplicate": True},
+                headers=user.headers,
             )
             assert r.status_code == 201, r.text
 
@@ -189,7 +192,7 @@ async def test_no_connection_is_held_while_an_image_is_validated(
                     **TUS,
                     **user.headers,
                     "Upload-Length": str(len(data)),
-                    "Upload-Metadata": f"albumId {album_b64}",
+                    "Upload-Metadata": f"albumId {album_b64},allowDuplicate dHJ1ZQ==",
                     "Content-Type": "application/offset+octet-stream",
                 },
             )

@@ -51,13 +51,15 @@ def test_batch_accepts_what_fits_and_refuses_the_rest(settings_factory: Any) -> 
     with server(settings_factory, quota_free=QUOTA, run_worker=False) as (live, client):
         user = make_user(client)
         files = [("file", (f"{i}.jpg", DATA, "image/jpeg")) for i in range(2)]
-        r = client.post("/v1/images", headers=user.headers, files=files)
+        # The same bytes twice: copies are asked for (else the second is the duplicate).
+        copies = {"allowDuplicate": "true"}
+        r = client.post("/v1/images", headers=user.headers, files=files, data=copies)
         assert r.status_code == 201, r.text
         body = r.json()
         assert len(body["images"]) == 1
         assert [e["code"] for e in body["errors"]] == ["quota_exceeded"]
         # Nothing fits any more: the whole batch is refused.
-        r = client.post("/v1/images", headers=user.headers, files=files)
+        r = client.post("/v1/images", headers=user.headers, files=files, data=copies)
         problem = assert_problem(r, 413, "quota_exceeded")
         assert [e["code"] for e in problem["errors"]] == ["quota_exceeded"] * 2
         assert len(originals(live)) == 1

@@ -147,9 +147,10 @@ def test_api_keys_count_against_their_owner(settings_factory: Any) -> None:
         key = {"Authorization": f"Bearer {r.json()['key']}"}
         files = {"file": ("a.jpg", image_bytes(), "application/octet-stream")}
         assert upload(client, user).status_code == 201
-        assert client.post("/v1/images", headers=key, files=files).status_code == 201
+        copy = {"allowDuplicate": "true"}  # the factory's bytes again: a new image each time
+        assert client.post("/v1/images", headers=key, files=files, data=copy).status_code == 201
         assert upload(client, user).status_code == 201
-        r = client.post("/v1/images", headers=key, files=files)
+        r = client.post("/v1/images", headers=key, files=files, data=copy)
         assert_problem(r, 429, "rate_limited")
 
 

@@ -21,6 +21,8 @@ def _upload(client: httpx.Client, headers: dict[str, str]) -> httpx.Response:
         "/v1/images",
         headers=headers,
         files={"file": ("a.jpg", image_bytes(size=(16, 16)), "application/octet-stream")},
+        # The same bytes each time, each a new upload (not the duplicate).
+        data={"allowDuplicate": "true"},
     )
 
 

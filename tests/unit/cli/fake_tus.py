@@ -26,6 +26,7 @@ class FakeUpload:
     image_id: str | None = None
     error: dict[str, str] | None = None
     gone: bool = False
+    duplicate: bool = False
 
 
 def problem(status: int, code: str, detail: str) -> httpx.Response:
@@ -124,6 +125,7 @@ class FakeTus:
                 body["imageId"] = upload.image_id
             if upload.error:
                 body["error"] = upload.error
+            body["duplicate"] = upload.duplicate
             return httpx.Response(200, json=body)
         if path.startswith("/v1/images/"):
             image_id = path.rsplit("/", 1)[-1]
@@ -154,5 +156,11 @@ class FakeTus:
                 upload.error = {"code": "unsupported_media_type", "detail": "not an image"}
                 return problem(415, "unsupported_media_type", "not an image")
             upload.status = "completed"
-            upload.image_id = "img_" + request.url.path.rsplit("_", 1)[-1]
+            # Bytes an earlier upload brought: the server answers with that image.
+            earlier = [u for u in self.uploads.values() if u is not upload and u.image_id]
+            same = [u for u in earlier if u.data == upload.data and not u.duplicate]
+            if same:
+                upload.image_id, upload.duplicate = same[0].image_id, True
+            else:
+                upload.image_id = "img_" + request.url.path.rsplit("_", 1)[-1]
         return httpx.Response(204, headers={"Upload-Offset": str(len(upload.data))})

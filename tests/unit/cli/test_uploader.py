@@ -10,7 +10,7 @@ import pytest
 
 from imghost.cli.tus_client import Cancelled, RetryPolicy, TusClient
 from imghost.cli.upload_state import UploadState, state_key
-from imghost.cli.uploader import ImageFields, Uploader, collect_files
+from imghost.cli.uploader import ImageFields, Uploader, collect_files, refused_by_server
 from tests.unit.cli.fake_tus import SERVER, FakeTus, FakeUpload
 
 
@@ -172,3 +172,23 @@ def test_wrong_token_keeps_the_url_for_later(tmp_path: Path, state: UploadState)
 def test_missing_file_is_a_read_error(tmp_path: Path, state: UploadState) -> None:
     outcome = uploader(FakeTus(), state).upload(tmp_path / "nope.jpg", lambda _o: None)
     assert outcome.code == "read_error"
+
+
+def test_tiff_and_bmp_are_known_refused() -> None:
+    refused = [
+        p for p in ("a.tif", "b.TIFF", "c.bmp", "d.jpg", "e.png", "f") if refused_by_server(Path(p))
+    ]
+    assert refused == ["a.tif", "b.TIFF", "c.bmp"]
+
+
+def test_a_duplicate_is_the_existing_image(tmp_path: Path, state: UploadState) -> None:
+    fake = FakeTus()
+    data = os.urandom(10_000)
+    first, second = tmp_path / "a.jpg", tmp_path / "copy-of-a.jpg"
+    first.write_bytes(data)
+    second.write_bytes(data)
+    up = uploader(fake, state)
+    original = up.upload(first, lambda _o: None)
+    again = up.upload(second, lambda _o: None)
+    assert not original.duplicate
+    assert again.ok and again.duplicate and again.image_id == original.image_id
