@@ -14,7 +14,9 @@ from imghost.accounts.api import router as accounts_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
+from imghost.auth.account_api import router as account_router
 from imghost.auth.api import router as auth_router
+from imghost.auth.sessions_api import router as sessions_router
 from imghost.bodies import BodyLimits
 from imghost.checks import check_settings
 from imghost.context import AppContext
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     for router in (
         auth_router,
+        account_router,
+        sessions_router,
         accounts_router,
         orgs_router,
         uploads_router,

@@ -9,6 +9,7 @@ behind a grant is still live is checked with the rest of the grants.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +31,8 @@ class CredentialKeys:
     secret_key: str
     # Share grants and signed URLs.
     signing_keys: SigningKeys
+    # Notes a bearer credential's use (its last use, in the session list).
+    seen: Callable[[Actor, str], Awaitable[None]] | None = None
 
 
 def has_credentials(request: Request) -> bool:
@@ -43,7 +46,10 @@ async def bearer_actor(request: Request, keys: CredentialKeys) -> Actor | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     async with keys.sessions() as session:
-        return await authenticate(session, keys.secret_key, token.strip())
+        actor = await authenticate(session, keys.secret_key, token.strip())
+    if keys.seen is not None:
+        await keys.seen(actor, request.client.host if request.client else "unknown")
+    return actor
 
 
 def caller_of(request: Request, signing_keys: SigningKeys, actor: Actor | None) -> Caller:

@@ -28,6 +28,8 @@ class UserOut(ApiModel):
     display_name: str | None
     default_visibility: Visibility
     keep_gps: bool
+    email_verified: bool
+    email_verified_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
