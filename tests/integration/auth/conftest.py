@@ -59,7 +59,7 @@ async def running(settings: Settings) -> AsyncIterator[Callers]:
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) on loopback that keeps every message."""
-    with SmtpSink() as sink:
+    with SmtpSink(ignore_subjects=()) as sink:
         yield sink
 
 
