@@ -52,8 +52,8 @@ OWNERS: Mapping[str, str] = {
     ),
     "analytics/flush.py": "the periodic flush of counted views, in a session of its own",
     "auth/last_use.py": (
-        "a credential's last use, written at most once a minute in a short session of "
-        "its own, in no request's transaction (a GET commits nothing)"
+        "the periodic write of sessions' and API keys' noted last uses, in a session "
+        "of its own, in no request's transaction (a GET commits nothing)"
     ),
     "processing/rendition_cache.py": (
         "a per-process cache with its own sessions: a rendition's row commits "

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.validation = Validation(settings, ctx.pixels)
         flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval)
         flusher.start()
+        ctx.last_use.start()
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
             in_process = composition.worker(ctx)
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # write lock until the engine is disposed, and the final counts
             # would then wait out the busy timeout and be lost.
             await flusher.stop()
+            await ctx.last_use.stop()
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

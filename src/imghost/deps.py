@@ -63,7 +63,7 @@ async def optional_actor(
     # the dependencies run, so no body is streaming while the connection is
     # held. Routes that read their own body use :data:`UploadActor` instead.
     actor = await authenticate(db, ctx.settings.secret_key, token)
-    await ctx.last_use.seen(actor, _address(request))
+    ctx.last_use.seen(actor, _address(request))
     return actor
 
 
@@ -83,7 +83,7 @@ async def upload_actor(
         actor = await authenticate(auth, ctx.settings.secret_key, token)
     if ctx.settings.require_verified_email and not actor.email_verified:
         raise unverified()
-    await ctx.last_use.seen(actor, _address(request))
+    ctx.last_use.seen(actor, _address(request))
     # Attached to the request's session (no I/O), as if read there.
     db.add(actor.user)
     return actor

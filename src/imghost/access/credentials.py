@@ -9,7 +9,7 @@ behind a grant is still live is checked with the rest of the grants.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +32,7 @@ class CredentialKeys:
     # Share grants and signed URLs.
     signing_keys: SigningKeys
     # Notes a bearer credential's use (its last use, in the session list).
-    seen: Callable[[Actor, str], Awaitable[None]] | None = None
+    seen: Callable[[Actor, str], None] | None = None
 
 
 def has_credentials(request: Request) -> bool:
@@ -48,7 +48,7 @@ async def bearer_actor(request: Request, keys: CredentialKeys) -> Actor | None:
     async with keys.sessions() as session:
         actor = await authenticate(session, keys.secret_key, token.strip())
     if keys.seen is not None:
-        await keys.seen(actor, request.client.host if request.client else "unknown")
+        keys.seen(actor, request.client.host if request.client else "unknown")
     return actor
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
+from sqlalchemy import select, update
 
+from imghost.auth.models import ApiKey, AuthSession
+from tests.conftest import LiveServer
 from tests.factories import PASSWORD, assert_problem, make_user
+from tests.helpers.db import fetch, run_sql
 from tests.integration.auth.helpers import api_key, bearer, login, me
 
 
@@ -107,3 +112,27 @@ def test_revoke_all_but_the_current_one(client: httpx.Client) -> None:
         headers=bearer(second["key"]),
     )
     assert_problem(bad, 422, "validation_error")
+
+
+def test_last_uses_are_written_by_the_app_not_by_each_request(settings_factory: Any) -> None:
+    settings = settings_factory()
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+        user = make_user(client)
+        key = api_key(client, user)
+        assert me(client, bearer(key["key"])).status_code == 200
+        # Noted in memory: the rows are not written per request.
+        rows = fetch(settings, select(AuthSession.last_used_at))
+        assert rows == [(None,)]
+        # A later use stored by another process is never moved back.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        run_sql(settings, update(ApiKey).values(last_used_at=later, last_used_address="10.9.9.9"))
+    # The app writes its notes when it stops (and every minute while it runs).
+    [(session_at, session_address)] = fetch(
+        settings, select(AuthSession.last_used_at, AuthSession.last_used_address)
+    )
+    assert session_at is not None and session_address == "127.0.0.1"
+    [(key_at, key_address)] = fetch(settings, select(ApiKey.last_used_at, ApiKey.last_used_address))
+    assert key_at == later and key_address == "10.9.9.9"

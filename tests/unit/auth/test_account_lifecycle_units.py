@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 class _Session:
-    def __init__(self, log: list[str], fail: bool) -> None:
+    def __init__(self, log: list[tuple[str, int]], fail: bool) -> None:
         self.log = log
         self.fail = fail
 
@@ -32,25 +32,18 @@ class _Session:
     ) -> None:
         return None
 
-    async def execute(self, statement: Any) -> None:
+    async def execute(self, statement: Any, rows: list[dict[str, Any]]) -> None:
         if self.fail:
             raise OSError("database unreachable")
-        self.log.append(str(statement).split()[1])  # UPDATE <table>
+        self.log.append((str(statement).split()[1], len(rows)))  # UPDATE <table>, how many
 
     async def commit(self) -> None:
-        self.log.append("commit")
+        self.log.append(("commit", 0))
 
 
-class _Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _recorder(log: list[str], clock: _Clock, fail: bool = False) -> LastUse:
-    sessions = cast(async_sessionmaker[AsyncSession], lambda: _Session(log, fail))
-    return LastUse(sessions, every=60.0, clock=clock)
+def _recorder(log: list[tuple[str, int]], fail: list[bool]) -> LastUse:
+    sessions = cast(async_sessionmaker[AsyncSession], lambda: _Session(log, fail[0]))
+    return LastUse(sessions)
 
 
 def _actor(via: str, credential: str) -> Actor:
@@ -58,30 +51,40 @@ def _actor(via: str, credential: str) -> Actor:
     return Actor(user, via, credential, "u_1", "public", False)  # type: ignore[arg-type]
 
 
-async def test_last_use_is_written_at_most_once_a_period_per_credential() -> None:
-    log: list[str] = []
-    clock = _Clock()
-    last_use = _recorder(log, clock)
-    session, key = _actor("token", "ses_1"), _actor("api_key", "key_1")
-    for _ in range(3):
-        await last_use.seen(session, "10.0.0.1")
-    await last_use.seen(key, "10.0.0.1")
-    assert log == ["auth_sessions", "commit", "api_keys", "commit"]
-    clock.now += 59
-    await last_use.seen(session, "10.0.0.2")
-    assert len(log) == 4
-    clock.now += 1
-    await last_use.seen(session, "10.0.0.2")
-    assert log[4:] == ["auth_sessions", "commit"]
+async def test_uses_are_noted_in_memory_and_written_together() -> None:
+    log: list[tuple[str, int]] = []
+    last_use = _recorder(log, [False])
+    session, other, key = _actor("token", "ses_1"), _actor("token", "ses_2"), _actor("api_key", "k")
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        last_use.seen(session, address)  # no I/O: a request never waits for it
+    last_use.seen(other, "10.0.0.9")
+    last_use.seen(key, "10.0.0.9")
+    assert log == []
+    noted = last_use.noted("token", "ses_1")
+    assert noted is not None and noted.address == "10.0.0.3"  # the latest use
+    assert last_use.noted("api_key", "ses_1") is None
+
+    assert await last_use.write()
+    # One executemany per table, in one transaction.
+    assert log == [("auth_sessions", 2), ("api_keys", 1), ("commit", 0)]
+    assert last_use.noted("token", "ses_1") is None
+    assert await last_use.write()  # nothing noted: nothing written
+    assert len(log) == 3
 
 
-async def test_a_failed_last_use_write_does_not_fail_the_request(
+async def test_a_failed_write_keeps_its_notes_for_the_next(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    log: list[str] = []
-    await _recorder(log, _Clock(), fail=True).seen(_actor("token", "ses_1"), "10.0.0.1")
-    assert log == []
-    assert "could not record the last use of ses_1" in caplog.text
+    log: list[tuple[str, int]] = []
+    fail = [True]
+    last_use = _recorder(log, fail)
+    last_use.seen(_actor("token", "ses_1"), "10.0.0.1")
+    assert not await last_use.write()
+    assert "could not record the last use of 1 credentials" in caplog.text
+    last_use.seen(_actor("token", "ses_1"), "10.0.0.2")  # a newer use wins
+    fail[0] = False
+    assert await last_use.write()
+    assert log == [("auth_sessions", 1), ("commit", 0)]
 
 
 def _row(**changes: Any) -> AccountToken:
