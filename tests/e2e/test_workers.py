@@ -15,7 +15,6 @@ from PIL import Image
 
 from imghost.context import AppContext
 from imghost.jobs import queue
-from imghost.processing.tasks import PROCESS_IMAGE
 from tests.conftest import LiveServer
 from tests.e2e.service import BIN
 from tests.factories import make_user, upload, wait_processed
@@ -47,8 +46,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def jobs_of(live: LiveServer) -> list[dict[str, Any]]:
-    """Every image-processing job (sign-up queues a verification e-mail job too), read
-    from the test process (a Python started per poll cost seconds)."""
+    """Every job, read from the test process (a Python started per poll cost seconds)."""
 
     async def read() -> list[dict[str, Any]]:
         ctx = AppContext.build(live.settings)
@@ -58,7 +56,6 @@ def jobs_of(live: LiveServer) -> list[dict[str, Any]]:
                 return [
                     {"id": j.id, "status": j.status, "attempts": j.attempts, "image": j.image_id}
                     for j in jobs
-                    if j.kind == PROCESS_IMAGE
                 ]
         finally:
             await ctx.close()

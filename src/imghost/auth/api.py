@@ -30,7 +30,7 @@ router = APIRouter(tags=["auth"])
 async def signup(body: SignupIn, request: Request, db: Db, ctx: Ctx) -> SignupOut:
     await ctx.logins.signup(client_address(request.scope))  # before any hashing
     user = await accounts.create_user(db, body.username, body.email, body.password)
-    await services.send_verification(db, user.id, user.email)
+    await services.send_verification(db, user.id, user.email, mail=bool(ctx.settings.smtp_url))
     await db.commit()
     return SignupOut(
         user_id=user.id, username=user.username, email=user.email, created_at=user.created_at

@@ -15,6 +15,7 @@ address up, out of the request, and sends nothing for an unknown one.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -30,6 +31,8 @@ from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.notifications.services import notify, queue_account_email
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,13 @@ async def change_password(
     await _set_password(session, user_id, password_hash, keep_session, "password_changed")
 
 
-async def request_reset(session: AsyncSession, email: str) -> None:
-    """Queue the reset e-mail job for ``email``, known or not (see the module doc)."""
+async def request_reset(session: AsyncSession, email: str, *, mail: bool) -> None:
+    """Queue the reset e-mail job for ``email``, known or not (see the module doc);
+    ``mail``: whether the server sends e-mail at all (else nothing is queued, for
+    any address alike)."""
+    if not mail:
+        log.info("password-reset e-mail not queued: IMGHOST_SMTP_URL is unset")
+        return
     queue_account_email(
         session,
         {

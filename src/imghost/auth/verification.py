@@ -6,6 +6,8 @@ what needs a verified address asks ``accounts.services.is_verified``.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,9 +19,16 @@ from imghost.errors import AppError
 from imghost.ids import new_id
 from imghost.notifications.services import queue_account_email
 
+log = logging.getLogger(__name__)
 
-async def send(session: AsyncSession, user_id: str, email: str) -> None:
-    """Queue the verification e-mail to the user's address."""
+
+async def send(session: AsyncSession, user_id: str, email: str, *, mail: bool) -> None:
+    """Queue the verification e-mail to the user's address; ``mail``: whether the
+    server sends e-mail at all (without, no job is queued for every sign-up only
+    to log that it cannot send)."""
+    if not mail:
+        log.info("verification e-mail not queued: IMGHOST_SMTP_URL is unset")
+        return
     queue_account_email(
         session,
         {
@@ -31,7 +40,7 @@ async def send(session: AsyncSession, user_id: str, email: str) -> None:
     )
 
 
-async def resend(session: AsyncSession, user_id: str) -> str:
+async def resend(session: AsyncSession, user_id: str, *, mail: bool) -> str:
     """Queue a new verification e-mail; 409 ``email_already_verified`` when there
     is nothing to verify. The address it goes to."""
     email, verified_at = (
@@ -39,7 +48,7 @@ async def resend(session: AsyncSession, user_id: str) -> str:
     ).one()
     if verified_at is not None:
         raise AppError(409, "email_already_verified", "Your e-mail address is verified already.")
-    await send(session, user_id, email)
+    await send(session, user_id, email, mail=mail)
     return str(email)
 
 

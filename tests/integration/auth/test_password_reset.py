@@ -147,3 +147,18 @@ def test_requests_are_rate_limited_per_address_and_per_email(client: httpx.Clien
     by_address = _ask(client, "third@example.com")
     assert_problem(by_address, 429, "rate_limited")
     assert by_address.headers["Retry-After"]
+
+
+def test_without_smtp_the_answer_is_the_same_and_nothing_is_queued(
+    settings_factory: Any,
+) -> None:
+    settings = settings_factory()  # no IMGHOST_SMTP_URL
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+        user = make_user(client)  # no verification e-mail job either
+        known, unknown = _ask(client, user.email), _ask(client, "nobody-here@example.com")
+        assert known.status_code == unknown.status_code == 202
+        assert known.content == unknown.content
+        assert fetch(settings, select(Job.id).where(Job.kind == ACCOUNT_EMAIL_JOB)) == []

@@ -130,9 +130,7 @@ def test_last_uses_are_written_by_the_app_not_by_each_request(settings_factory: 
         later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         run_sql(settings, update(ApiKey).values(last_used_at=later, last_used_address="10.9.9.9"))
     # The app writes its notes when it stops (and every minute while it runs).
-    [(session_at, session_address)] = fetch(
-        settings, select(AuthSession.last_used_at, AuthSession.last_used_address)
-    )
-    assert session_at is not None and session_address == "127.0.0.1"
-    [(key_at, key_address)] = fetch(settings, select(ApiKey.last_used_at, ApiKey.last_used_address))
-    assert key_at == later and key_address == "10.9.9.9"
+    [used] = fetch(settings, select(AuthSession.last_used_at, AuthSession.last_used_address))
+    assert used.last_used_at is not None and used.last_used_address == "127.0.0.1"
+    [key_used] = fetch(settings, select(ApiKey.last_used_at, ApiKey.last_used_address))
+    assert key_used.last_used_at == later and key_used.last_used_address == "10.9.9.9"
