@@ -51,6 +51,10 @@ OWNERS: Mapping[str, str] = {
         "(bytes go only once the purge is marked, rows only once the bytes are gone)"
     ),
     "analytics/flush.py": "the periodic flush of counted views, in a session of its own",
+    "auth/last_use.py": (
+        "the periodic write of sessions' and API keys' noted last uses, in a session "
+        "of its own, in no request's transaction (a GET commits nothing)"
+    ),
     "processing/rendition_cache.py": (
         "a per-process cache with its own sessions: a rendition's row commits "
         "before its blob is written and its deletion before the blob goes"

@@ -14,7 +14,9 @@ from imghost.accounts.api import router as accounts_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
+from imghost.auth.account_api import router as account_router
 from imghost.auth.api import router as auth_router
+from imghost.auth.sessions_api import router as sessions_router
 from imghost.bodies import BodyLimits
 from imghost.checks import check_settings
 from imghost.context import AppContext
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.validation = Validation(settings, ctx.pixels)
         flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval)
         flusher.start()
+        ctx.last_use.start()
         worker: asyncio.Task[None] | None = None
         if settings.run_worker:
             in_process = composition.worker(ctx)
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # write lock until the engine is disposed, and the final counts
             # would then wait out the busy timeout and be lost.
             await flusher.stop()
+            await ctx.last_use.stop()
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -135,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     for router in (
         auth_router,
+        account_router,
+        sessions_router,
         accounts_router,
         orgs_router,
         uploads_router,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
 from imghost.access.credentials import CredentialKeys
 from imghost.analytics.counter import ViewCounter
+from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
@@ -60,6 +61,11 @@ class AppContext:
     renderer: OnDemandRenderer
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
+    # When each session and API key was last used, written at most once a minute.
+    last_use: LastUse = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_use = LastUse(self.sessions)
 
     @functools.cached_property
     def signing_keys(self) -> SigningKeys:
@@ -77,7 +83,9 @@ class AppContext:
 
     @functools.cached_property
     def credentials(self) -> CredentialKeys:
-        return CredentialKeys(self.sessions, self.settings.secret_key, self.signing_keys)
+        return CredentialKeys(
+            self.sessions, self.settings.secret_key, self.signing_keys, self.last_use.seen
+        )
 
     @property
     def processing(self) -> ProcessingDeps:

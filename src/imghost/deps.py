@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.credentials import caller_of
 from imghost.access.grants import Caller
+from imghost.accounts.services import unverified
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Unauthorized
@@ -48,18 +49,27 @@ Db = Annotated[AsyncSession, Depends(get_db)]
 _bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
+def _address(request: Request) -> str:
+    # The peer uvicorn settled on (a trusted proxy's X-Forwarded-For applied).
+    return request.client.host if request.client else "unknown"
+
+
 async def optional_actor(
-    ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
+    request: Request, ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
 ) -> Actor | None:
     if not token:
         return None
     # In the request's session: FastAPI has read a declared body (JSON) before
     # the dependencies run, so no body is streaming while the connection is
     # held. Routes that read their own body use :data:`UploadActor` instead.
-    return await authenticate(db, ctx.settings.secret_key, token)
+    actor = await authenticate(db, ctx.settings.secret_key, token)
+    ctx.last_use.seen(actor, _address(request))
+    return actor
 
 
-async def upload_actor(ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
+async def upload_actor(
+    request: Request, ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
+) -> Actor:
     """The caller of a route that streams its own body (uploads), which must be
     signed in.
 
@@ -71,6 +81,9 @@ async def upload_actor(ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_b
         raise _sign_in()
     async with ctx.sessions() as auth:
         actor = await authenticate(auth, ctx.settings.secret_key, token)
+    if ctx.settings.require_verified_email and not actor.email_verified:
+        raise unverified()
+    ctx.last_use.seen(actor, _address(request))
     # Attached to the request's session (no I/O), as if read there.
     db.add(actor.user)
     return actor
@@ -86,9 +99,18 @@ async def require_actor(actor: Annotated[Actor | None, Depends(optional_actor)])
     return actor
 
 
+async def require_uploader(ctx: Ctx, actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
+    """The caller of a route that starts an upload without streaming it
+    (presigned): signed in, with a verified address where the server asks for one."""
+    if ctx.settings.require_verified_email and not actor.email_verified:
+        raise unverified()
+    return actor
+
+
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 CurrentActor = Annotated[Actor, Depends(require_actor)]
 UploadActor = Annotated[Actor, Depends(upload_actor)]
+Uploader = Annotated[Actor, Depends(require_uploader)]
 
 
 async def get_caller(request: Request, ctx: Ctx, actor: MaybeActor) -> Caller:

@@ -7,7 +7,7 @@ every session that writes images keeps the index in step.
 from imghost.accounts.models import User
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
-from imghost.auth.models import ApiKey, AuthSession, RefreshToken
+from imghost.auth.models import AccountToken, ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.images.models import Image, ImageTag, ImageVersion
 from imghost.jobs.models import Job
@@ -46,6 +46,7 @@ def _flush_parents_first() -> None:
 _flush_parents_first()
 
 __all__ = [
+    "AccountToken",
     "Album",
     "AlbumCollaborator",
     "AlbumImage",

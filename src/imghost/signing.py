@@ -115,6 +115,9 @@ class Purpose:
 SIGNED_URL = Purpose("imghost-url-v1")
 LINK_GRANT = Purpose("imghost-link-v1")
 UPLOAD_PUT = Purpose("upload-put", encoding="hex")
+# E-mailed one-time account tokens (password reset, e-mail verification), keyed
+# by the server secret: auth.onetime.
+ACCOUNT_TOKEN = Purpose("imghost-account-token-v1")
 # Receivers verify hex HMAC(secret, f"{t}." + body): see notifications.signing.
 WEBHOOK = Purpose("webhook", encoding="hex", separator=b".", labelled=False)
 

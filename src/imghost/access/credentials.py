@@ -9,6 +9,7 @@ behind a grant is still live is checked with the rest of the grants.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +31,8 @@ class CredentialKeys:
     secret_key: str
     # Share grants and signed URLs.
     signing_keys: SigningKeys
+    # Notes a bearer credential's use (its last use, in the session list).
+    seen: Callable[[Actor, str], None] | None = None
 
 
 def has_credentials(request: Request) -> bool:
@@ -48,11 +51,14 @@ async def bearer_actor(
         return None
     async with keys.sessions() as session:
         try:
-            return await authenticate(session, keys.secret_key, token.strip())
+            actor = await authenticate(session, keys.secret_key, token.strip())
         except Unauthorized:
             if ignore_invalid:
                 return None
             raise
+    if keys.seen is not None:
+        keys.seen(actor, request.client.host if request.client else "unknown")
+    return actor
 
 
 def caller_of(request: Request, signing_keys: SigningKeys, actor: Actor | None) -> Caller:

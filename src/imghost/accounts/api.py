@@ -20,6 +20,8 @@ def user_out(user: User) -> UserOut:
         display_name=user.display_name,
         default_visibility=user.default_visibility,
         keep_gps=user.keep_gps,
+        email_verified=user.email_verified_at is not None,
+        email_verified_at=user.email_verified_at,
         created_at=user.created_at,
         updated_at=user.updated_at,
     )

@@ -23,5 +23,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Storage quota (and rate-limit) plan: free | premium (see quotas.services).
     plan: Mapped[str] = mapped_column(String(16), default="free", server_default="free")
+    # Set when the owner of ``email`` proved it by an e-mailed token (or a
+    # password reset, which proves the same). Claiming what was addressed to
+    # the e-mail (org invitations) needs it; IMGHOST_REQUIRE_VERIFIED_EMAIL
+    # makes uploads need it too.
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -26,6 +26,8 @@ class UserOut(ApiModel):
     display_name: str | None
     default_visibility: Visibility
     keep_gps: bool
+    email_verified: bool
+    email_verified_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -80,6 +80,23 @@ async def find_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
+async def is_verified(session: AsyncSession, user_id: str) -> bool:
+    """Whether the user proved their e-mail address (a verification token or a
+    password reset): what claiming anything addressed to that e-mail needs."""
+    verified_at = await session.scalar(select(User.email_verified_at).where(User.id == user_id))
+    return verified_at is not None
+
+
+def unverified() -> AppError:
+    """The answer when something needs a verified address the caller has not."""
+    return AppError(
+        403,
+        "email_unverified",
+        "Verify your e-mail address first: follow the e-mail we sent, or ask for another "
+        "with POST /v1/users/me/email/verification.",
+    )
+
+
 async def update_user(session: AsyncSession, user: User, patch: UserPatch) -> User:
     for field in patch.model_fields_set:
         value = getattr(patch, field)

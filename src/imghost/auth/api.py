@@ -30,10 +30,19 @@ router = APIRouter(tags=["auth"])
 async def signup(body: SignupIn, request: Request, db: Db, ctx: Ctx) -> SignupOut:
     await ctx.logins.signup(client_address(request.scope))  # before any hashing
     user = await accounts.create_user(db, body.username, body.email, body.password)
+    await services.send_verification(db, user.id, user.email, mail=bool(ctx.settings.smtp_url))
     await db.commit()
     return SignupOut(
         user_id=user.id, username=user.username, email=user.email, created_at=user.created_at
     )
+
+
+def _where(request: Request) -> dict[str, str | None]:
+    """What a new session records of its sign-in: the address and the client's name."""
+    return {
+        "address": client_address(request.scope),
+        "user_agent": request.headers.get("user-agent"),
+    }
 
 
 @router.post("/v1/auth/login", response_model=TokenOut)
@@ -41,7 +50,7 @@ async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     pair = await ctx.logins.guard(
         body.email,
         client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, body.email, body.password),
+        lambda: services.login(db, ctx.tokens, body.email, body.password, **_where(request)),
     )
     await db.commit()
     return TokenOut(
@@ -64,7 +73,7 @@ async def oauth2_token(
     pair = await ctx.logins.guard(
         username,
         client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, username, password),
+        lambda: services.login(db, ctx.tokens, username, password, **_where(request)),
     )
     await db.commit()
     return OAuth2TokenOut(
@@ -97,7 +106,14 @@ def _key_out(key: object) -> ApiKeyOut:
     from imghost.auth.models import ApiKey
 
     assert isinstance(key, ApiKey)
-    return ApiKeyOut(key_id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at)
+    return ApiKeyOut(
+        key_id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        last_used_address=key.last_used_address,
+    )
 
 
 @router.post("/v1/users/me/api-keys", status_code=201, response_model=ApiKeyCreated)

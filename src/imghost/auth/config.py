@@ -28,7 +28,17 @@ def check(settings: Settings) -> None:
         raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
     if not 1 <= settings.login_max_delay <= 86400:
         raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
-    try:
-        parse_signup_limit(settings.signup_rate_limit)
-    except ValueError as exc:
-        raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
+    limits = ("signup_rate_limit", "account_email_rate_limit", "account_email_address_rate_limit")
+    for name in limits:
+        try:
+            parse_signup_limit(getattr(settings, name))
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_{name.upper()}: {exc}") from exc
+    for name in ("password_reset_ttl", "email_verification_ttl"):
+        if not 60 <= getattr(settings, name) <= 30 * 86400:
+            raise SettingsError(f"IMGHOST_{name.upper()} must be from 60 to 2592000 seconds")
+    if settings.require_verified_email and not settings.smtp_url:
+        # Nobody could verify an address, so nobody could upload.
+        raise SettingsError(
+            "IMGHOST_REQUIRE_VERIFIED_EMAIL=true needs IMGHOST_SMTP_URL: verification is e-mailed"
+        )

@@ -22,6 +22,12 @@ class AuthSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    # What the session list shows: where and with what it signed in, and its
+    # last use (written at most once a minute: ``auth.last_use``).
+    created_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshToken(Base):
@@ -49,3 +55,26 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccountToken(Base):
+    """One e-mailed, single-use token: a password reset or an e-mail verification.
+
+    The token itself is never stored: it is the row id plus an HMAC of the
+    row's facts under the server secret (``auth.onetime``), so a leaked
+    table (or job payload) holds nothing that works, and the e-mail job can
+    rebuild the token from the id alone.
+    """
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(24))  # password_reset | verify_email
+    # The address it was sent to: a verification proves this address only.
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -41,7 +41,65 @@ class ApiKeyOut(ApiModel):
     name: str
     prefix: str
     created_at: Timestamp
+    # Updated at most once a minute (auth.last_use).
+    last_used_at: Timestamp | None = None
+    last_used_address: str | None = None
 
 
 class ApiKeyCreated(ApiKeyOut):
     key: str  # shown once, never again
+
+
+class PasswordChangeIn(StrictInput):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class PasswordResetIn(StrictInput):
+    email: str = Field(max_length=254)
+
+
+class PasswordResetConfirmIn(StrictInput):
+    token: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+
+
+class VerifyEmailIn(StrictInput):
+    token: str = Field(max_length=200)
+
+
+class Accepted(ApiModel):
+    """The answer of a request whose e-mail goes out later, from a job."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class SessionOut(ApiModel):
+    session_id: str
+    created_at: Timestamp
+    # Where the session signed in from, and with what.
+    created_address: str | None
+    user_agent: str | None
+    # Updated at most once a minute (auth.last_use).
+    last_used_at: Timestamp | None
+    last_used_address: str | None
+    current: bool
+
+
+class ApiKeyUseOut(ApiKeyOut):
+    current: bool
+
+
+class SessionList(ApiModel):
+    sessions: list[SessionOut]
+    api_keys: list[ApiKeyUseOut]
+
+
+class RevokeOthersIn(StrictInput):
+    include_api_keys: bool = False
+
+
+class RevokedOut(ApiModel):
+    revoked_sessions: int
+    revoked_api_keys: int

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email
+from imghost.auth import onetime, recovery, verification
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.auth.passwords import hash_password, needs_rehash, verify_password
 from imghost.auth.tokens import (
@@ -31,6 +32,10 @@ from imghost.auth.tokens import (
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound, Unauthorized
 from imghost.ids import new_id
+from imghost.settings import Settings
+
+# What other features use of the account e-mail: the message shape.
+AccountMail = recovery.AccountMail
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Actor:
     default_visibility: str
     keep_gps: bool
     is_admin: bool = False
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,15 @@ def _invalid_credentials() -> AppError:
     )
 
 
-async def login(session: AsyncSession, cfg: TokenSettings, email: str, password: str) -> TokenPair:
+async def login(
+    session: AsyncSession,
+    cfg: TokenSettings,
+    email: str,
+    password: str,
+    *,
+    address: str | None = None,
+    user_agent: str | None = None,
+) -> TokenPair:
     found = await find_by_email(session, email)
     stored, user_id = (found.password_hash, found.id) if found else (None, None)
     # Nothing is written yet: end the read so the pooled connection is not
@@ -86,7 +100,12 @@ async def login(session: AsyncSession, cfg: TokenSettings, email: str, password:
         raise _invalid_credentials()
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
-    auth_session = AuthSession(id=new_id("ses"), user_id=user.id)
+    auth_session = AuthSession(
+        id=new_id("ses"),
+        user_id=user.id,
+        created_address=address[:64] if address else None,
+        user_agent=user_agent[:200] if user_agent else None,
+    )
     session.add(auth_session)
     await session.flush()
     return await _mint(session, cfg, user.id, auth_session.id)
@@ -181,7 +200,14 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
         if user is None:
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
         return Actor(
-            user, "api_key", key.id, user.id, user.default_visibility, user.keep_gps, user.is_admin
+            user,
+            "api_key",
+            key.id,
+            user.id,
+            user.default_visibility,
+            user.keep_gps,
+            user.is_admin,
+            user.email_verified_at is not None,
         )
     try:
         claims = decode_access_token(secret, bearer)
@@ -204,6 +230,7 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
         user.default_visibility,
         user.keep_gps,
         user.is_admin,
+        user.email_verified_at is not None,
     )
 
 
@@ -236,3 +263,42 @@ async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> No
         raise NotFound("No such API key.")
     key.revoked_at = utcnow()
     await session.flush()
+
+
+# --- account e-mail (the notifications job sends what this returns) ------------------
+
+
+async def account_email(
+    session: AsyncSession, settings: Settings, payload: dict[str, Any]
+) -> AccountMail | None:
+    """The password-reset or verification e-mail a queued job stands for, its
+    token row made now (flushed, not committed), or None when there is nothing
+    to send (no account has the address, it is verified already, ...)."""
+    purpose = payload.get("purpose")
+    base = settings.public_base_url
+    if purpose == onetime.PASSWORD_RESET:
+        return await recovery.reset_mail(
+            session,
+            settings.secret_key,
+            str(payload["email"]),
+            str(payload["tokenId"]),
+            settings.password_reset_ttl,
+            base,
+        )
+    if purpose == onetime.VERIFY_EMAIL:
+        return await verification.verify_mail(
+            session,
+            settings.secret_key,
+            str(payload["userId"]),
+            str(payload["email"]),
+            str(payload["tokenId"]),
+            settings.email_verification_ttl,
+            base,
+        )
+    return None
+
+
+async def send_verification(session: AsyncSession, user_id: str, email: str, *, mail: bool) -> None:
+    """Queue the e-mail that lets the user verify ``email`` (at sign-up); ``mail``:
+    whether the server sends e-mail at all."""
+    await verification.send(session, user_id, email, mail=mail)

@@ -60,6 +60,10 @@ KNOWN_FOR = 30 * 86400  # seconds an address stays "known" after a sign-in
 # check takes (a crash mid-check frees the count then).
 TRY_HOLD = 60
 FIRST_DELAY = 1  # seconds of the first wait; each further failure doubles it
+# The answers that count as a wrong password: a login's, and a password
+# change's check of the current password (a stolen token must not buy
+# unthrottled guesses at the password behind it).
+FAILURES = ("invalid_credentials", "wrong_password")
 _OFF = ("", "off", "none")
 
 
@@ -121,6 +125,8 @@ class LoginThrottle:
         self.address = _Rule("address", settings.login_address_free_failures)
         self.account = _Rule("account", settings.login_account_free_failures)
         self.signups = parse_signup_limit(settings.signup_rate_limit)
+        self.mails_per_email = parse_signup_limit(settings.account_email_rate_limit)
+        self.mails_per_address = parse_signup_limit(settings.account_email_address_rate_limit)
         # Password checks running or queued per client address, in this process
         # (the CPU slots they compete for are this process's too).
         self.per_address = settings.login_checks_per_address
@@ -228,7 +234,7 @@ class LoginThrottle:
             try:
                 result = await attempt()
             except AppError as exc:
-                if exc.code == "invalid_credentials":
+                if exc.code in FAILURES:
                     await self.failed(email, address)
                 raise
             await self.succeeded(email, address)
@@ -253,6 +259,30 @@ class LoginThrottle:
                 f"{_period(self.signups)} are allowed; try again in {retry} seconds.",
                 headers={"Retry-After": str(retry)},
             )
+
+    async def account_email(self, email: str, address: str) -> None:
+        """Count one request for a password-reset or verification e-mail to
+        ``email`` from ``address``; 429 ``rate_limited`` past either limit.
+
+        Counted whether or not an account has the address, so the limit says
+        nothing about which addresses are registered.
+        """
+        for item, key, whom in (
+            (self.mails_per_address, f"mail-from:{address_key(address)}", "from your address"),
+            (self.mails_per_email, f"mail-to:{_digest(normalize_email(email))}", "for this e-mail"),
+        ):
+            if item is None:
+                continue
+            window = await self.store.incr(item, key, 1)
+            if window.count > item.amount:
+                retry = window.reset_in()
+                raise AppError(
+                    429,
+                    "rate_limited",
+                    f"Too many account e-mails asked for {whom}: {item.amount} per "
+                    f"{_period(item)} are allowed; try again in {retry} seconds.",
+                    headers={"Retry-After": str(retry)},
+                )
 
     async def close(self) -> None:
         await self.store.close()

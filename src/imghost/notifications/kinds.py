@@ -16,6 +16,7 @@ KNOWN = (
     "share.image",
     "share.album",
     "org.invitation",
+    "account.password_changed",
     # Webhooks only (no in-app notification, no e-mail): images.services.announce.
     "image.uploaded",
     "image.ready",

@@ -30,6 +30,9 @@ from imghost.notifications.models import (
 EMAIL_JOB = "notification_email"
 WEBHOOK_JOB = "webhook_delivery"
 INVITATION_EMAIL_JOB = "invitation_email"
+# Password-reset and verification e-mail: the payload names a token row (and
+# the address or user), never the token itself (auth.services.account_email).
+ACCOUNT_EMAIL_JOB = "account_email"
 # E-mail retries through the queue's own backoff (~2 s, 4 s, 8 s, ...).
 EMAIL_MAX_ATTEMPTS = 6
 
@@ -141,6 +144,13 @@ def _queue_deliveries(session: AsyncSession, note: Notification, hooks: list[Web
         # max_attempts covers only crashes and database errors: failed HTTP
         # attempts are retried by the handler with its own schedule.
         queue.enqueue(session, WEBHOOK_JOB, {"deliveryId": delivery.id, "attempt": 1})
+
+
+def queue_account_email(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Queue an account e-mail (password reset, address verification) in the
+    caller's transaction. Not an in-app notification: it carries a one-time
+    token, which is for the mailbox only."""
+    queue.enqueue(session, ACCOUNT_EMAIL_JOB, payload, max_attempts=EMAIL_MAX_ATTEMPTS)
 
 
 # --- the in-app list -----------------------------------------------------------------

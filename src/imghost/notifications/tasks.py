@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost import __version__
 from imghost.accounts.models import User
+from imghost.auth import services as auth
 from imghost.db import utcnow
 from imghost.jobs import queue
 from imghost.jobs.registry import Registry
@@ -35,7 +36,12 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from imghost.notifications.services import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
+from imghost.notifications.services import (
+    ACCOUNT_EMAIL_JOB,
+    EMAIL_JOB,
+    INVITATION_EMAIL_JOB,
+    WEBHOOK_JOB,
+)
 from imghost.orgs.models import Org, OrgInvitation
 from imghost.schemas import format_timestamp
 from imghost.settings import Settings
@@ -62,6 +68,7 @@ def register(registry: Registry, deps: NotificationDeps) -> None:
         dead=functools.partial(send_email_dead, deps),
     )
     registry.add(INVITATION_EMAIL_JOB, functools.partial(send_invitation_email, deps))
+    registry.add(ACCOUNT_EMAIL_JOB, functools.partial(send_account_email, deps))
     registry.add(
         WEBHOOK_JOB,
         functools.partial(deliver_webhook, deps),
@@ -175,6 +182,34 @@ async def send_invitation_email(deps: NotificationDeps, payload: dict[str, Any])
         await email.send(settings.smtp_url, message)
     except email.PermanentFailure as exc:
         log.warning("invitation e-mail %s refused for good: %s", invitation.id, exc)
+
+
+async def send_account_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
+    """A password-reset or verification e-mail: auth makes its token row and text
+    (committed before the send, so a retry sends the same token), this sends it."""
+    settings = deps.settings
+    if not settings.smtp_url:
+        # (The purpose, not the address: logs should not collect addresses.)
+        log.info("account e-mail not sent (IMGHOST_SMTP_URL is unset): %s", payload.get("purpose"))
+        return
+    async with deps.sessions() as session:
+        mail = await auth.account_email(session, settings, payload)
+        await session.commit()
+    if mail is None:
+        return  # no such account, or nothing left to verify: nothing is sent
+    message = email.build_message(
+        sender=settings.mail_from,
+        recipient=mail.recipient,
+        title=mail.title,
+        body=mail.body,
+        data={"url": f"{settings.public_base_url}/"},
+        base_url=settings.public_base_url,
+        notification_id=str(payload.get("tokenId", "account")),
+    )
+    try:
+        await email.send(settings.smtp_url, message)
+    except email.PermanentFailure as exc:
+        log.warning("account e-mail %s refused for good: %s", payload.get("tokenId"), exc)
 
 
 # --- webhooks --------------------------------------------------------------------------

@@ -9,10 +9,10 @@ Orgs the caller cannot see answer 404 exactly like missing ones, so their
 ids reveal nothing. Invitations not addressed to the caller, expired or gone
 all get the same 404 too.
 
-Email addresses are not verified at signup, so an email invitation is never
-found by address alone: it is never listed to anyone but the org's managers,
-and it is accepted (or declined) only by presenting its id (128 random bits,
-which the inviter passes on) from an account with that address.
+An email invitation is never found by address alone: it is never listed to
+anyone but the org's managers, and it is accepted (or declined) only by
+presenting its id (128 random bits, which the inviter passes on) from an
+account with that address that has verified it (``accounts.services.is_verified``).
 
 What a membership carries ends with it: removing a member (or leaving) also
 drops their grants on the org's albums, and a manager who is removed, leaves
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.policy import MANAGING_ROLES, Level, may_assign_role, org_level
 from imghost.accounts.models import User
-from imghost.accounts.services import normalize_email
+from imghost.accounts.services import is_verified, normalize_email, unverified
 from imghost.albums import services as albums
 from imghost.auth.services import Actor
 from imghost.db import utcnow
@@ -430,6 +430,7 @@ async def accept_invitation(
     """
     addressed = await _addressed_to(session, actor)
     invitation = await _pending_for(session, addressed, invitation_id)
+    await _claimable(session, actor, invitation)
     if await _role_of(session, invitation.org_id, actor.user_id) is not None:
         raise _already_member()
     member = OrgMember(org_id=invitation.org_id, user_id=actor.user_id, role=invitation.role)
@@ -449,8 +450,17 @@ async def accept_invitation(
 
 async def decline_invitation(session: AsyncSession, actor: Actor, invitation_id: str) -> None:
     invitation = await _pending_for(session, await _addressed_to(session, actor), invitation_id)
+    await _claimable(session, actor, invitation)
     await session.delete(invitation)
     await session.flush()
+
+
+async def _claimable(session: AsyncSession, actor: Actor, invitation: OrgInvitation) -> None:
+    """An invitation sent to an e-mail address is the address owner's: only an
+    account that proved it owns the address (403 ``email_unverified``) may accept
+    or decline it, not whoever signed up with it first."""
+    if invitation.email is not None and not await is_verified(session, actor.user_id):
+        raise unverified()
 
 
 async def _addressed_to(session: AsyncSession, actor: Actor) -> ColumnElement[bool]:

@@ -209,6 +209,27 @@ class AuthSettings:
         "20/hour",
         "Sign-ups per client address: AMOUNT/PERIOD (e.g. 20/hour); empty or off: no limit",
     )
+    password_reset_ttl: int = setting(
+        1800, "Seconds an e-mailed password-reset token stays valid (it works once)"
+    )
+    email_verification_ttl: int = setting(
+        86400, "Seconds an e-mailed e-mail-verification token stays valid (it works once)"
+    )
+    account_email_rate_limit: str = setting(
+        "5/hour",
+        "Password-reset and verification e-mails asked for one e-mail address: AMOUNT/PERIOD; "
+        "empty or off: no limit",
+    )
+    account_email_address_rate_limit: str = setting(
+        "20/hour",
+        "Password-reset and verification e-mails asked for from one client address: "
+        "AMOUNT/PERIOD; empty or off: no limit",
+    )
+    require_verified_email: bool = setting(
+        False,
+        "Uploads need a verified e-mail address (claiming what was sent to an address always "
+        "does); needs IMGHOST_SMTP_URL",
+    )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from imghost.albums.uploads import album_field, with_album
 from imghost.auth.services import Actor
 from imghost.bodies import BodyTooLarge, content_length
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db, UploadActor
+from imghost.deps import Ctx, CurrentActor, Db, UploadActor, Uploader
 from imghost.errors import AppError, problem
 from imghost.images.fields import (
     VISIBILITIES,
@@ -305,7 +305,7 @@ async def _finalize(body: FinalizeIn, actor: Actor, db: Db, ctx: Ctx) -> JSONRes
 
 
 @router.post("/v1/uploads", status_code=201, response_model=UploadOut)
-async def create_upload(body: UploadIn, actor: CurrentActor, db: Db, ctx: Ctx) -> UploadOut:
+async def create_upload(body: UploadIn, actor: Uploader, db: Db, ctx: Ctx) -> UploadOut:
     """Start a presigned upload: PUT the bytes to `presignedUrl`, then POST /v1/images."""
     created = await services.create_upload(
         db,

@@ -5,7 +5,8 @@ be several callers without trusting any forwarded header."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from imghost.app import create_app
 from imghost.settings import Settings
 from imghost.testing.servers import RedisServer
+from tests.integration.notifications.receivers import Received, SmtpSink
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -52,3 +54,18 @@ async def running(settings: Settings) -> AsyncIterator[Callers]:
         finally:
             for client in at.clients:
                 await client.aclose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message."""
+    with SmtpSink(ignore_subjects=()) as sink:
+        yield sink
+
+
+def token_in(received: Received) -> str:
+    """The one-time token an account e-mail carries."""
+    text = received.message.get_content()
+    found = re.search(r'"token": "(atk_[^"]+)"', text)
+    assert found, text
+    return found.group(1)

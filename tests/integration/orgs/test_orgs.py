@@ -14,6 +14,7 @@ from imghost.images.models import Image
 from imghost.orgs.models import OrgInvitation
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload, upload_ok
+from tests.helpers.accounts import mark_verified
 from tests.helpers.db import run_sql
 from tests.helpers.orgs import create_org, invite, join
 
@@ -323,7 +324,7 @@ def test_invite_by_user_id_and_accept(client: httpx.Client) -> None:
     assert_problem(invite(client, owner, org_id, "admin", email=bob.email), 409, "already_member")
 
 
-def test_invite_by_email_before_and_after_signup(client: httpx.Client) -> None:
+def test_invite_by_email_before_and_after_signup(client: httpx.Client, live: LiveServer) -> None:
     owner = make_user(client)
     org_id = create_org(client, owner)["orgId"]
     # The address has no account yet: the answer is the same as if it had one.
@@ -350,13 +351,22 @@ def test_invite_by_email_before_and_after_signup(client: httpx.Client) -> None:
     )
     assert wrong["detail"] == missing["detail"]
     assert_problem(client.get(f"/v1/orgs/{org_id}", headers=mallory.headers), 404, "not_found")
-    # The id (passed on by the inviter) and the address together accept it.
+    # The id (passed on by the inviter) and the address together accept it, once
+    # the address is verified: whoever signed up with it first may not own it.
+    for action in ("accept", "decline"):
+        assert_problem(
+            client.post(f"/v1/invitations/{inv['invitationId']}/{action}", headers=carol.headers),
+            403,
+            "email_unverified",
+        )
+    mark_verified(live.settings, carol.user_id)
     r = client.post(f"/v1/invitations/{inv['invitationId']}/accept", headers=carol.headers)
     assert r.status_code == 200 and r.json()["role"] == "viewer"
     assert client.get(f"/v1/orgs/{org_id}", headers=carol.headers).json()["role"] == "viewer"
 
     # Declining an email invitation also takes its id.
     erin = make_user(client, "erin")
+    mark_verified(live.settings, erin.user_id)
     to_erin = invite(client, owner, org_id, "member", email=erin.email).json()
     r = client.post(f"/v1/invitations/{to_erin['invitationId']}/decline", headers=erin.headers)
     assert r.status_code == 204
@@ -367,6 +377,7 @@ def test_invite_by_email_before_and_after_signup(client: httpx.Client) -> None:
     # Invited twice (by id and by email): only the one to the user id is listed;
     # accepting either uses both up.
     dave = make_user(client, "dave")
+    mark_verified(live.settings, dave.user_id)
     by_id = invite(client, owner, org_id, "member", userId=dave.user_id).json()
     by_email = invite(client, owner, org_id, "viewer", email=dave.email).json()
     mine = client.get("/v1/users/me/invitations", headers=dave.headers).json()["invitations"]
