@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.credentials import caller_of
 from imghost.access.grants import Caller
+from imghost.accounts import services as accounts
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Unauthorized
@@ -49,17 +50,29 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
 async def optional_actor(
-    ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
+    request: Request, ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
 ) -> Actor | None:
     if not token:
         return None
     # In the request's session: FastAPI has read a declared body (JSON) before
     # the dependencies run, so no body is streaming while the connection is
     # held. Routes that read their own body use :data:`UploadActor` instead.
-    return await authenticate(db, ctx.settings.secret_key, token)
+    return _in_grace_check(request, await authenticate(db, ctx.settings.secret_key, token))
 
 
-async def upload_actor(ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]) -> Actor:
+def _in_grace_check(request: Request, actor: Actor) -> Actor:
+    """An account whose deletion is scheduled signs in only to cancel it or to
+    export its data (``accounts.deletion``)."""
+    if actor.user.delete_after is not None and not accounts.allowed_while_scheduled(
+        request.method, request.url.path
+    ):
+        raise accounts.pending_deletion_error()
+    return actor
+
+
+async def upload_actor(
+    request: Request, ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_bearer)]
+) -> Actor:
     """The caller of a route that streams its own body (uploads), which must be
     signed in.
 
@@ -70,7 +83,7 @@ async def upload_actor(ctx: Ctx, db: Db, token: Annotated[str | None, Depends(_b
     if not token:
         raise _sign_in()
     async with ctx.sessions() as auth:
-        actor = await authenticate(auth, ctx.settings.secret_key, token)
+        actor = _in_grace_check(request, await authenticate(auth, ctx.settings.secret_key, token))
     # Attached to the request's session (no I/O), as if read there.
     db.add(actor.user)
     return actor

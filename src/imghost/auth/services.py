@@ -236,3 +236,27 @@ async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> No
         raise NotFound("No such API key.")
     key.revoked_at = utcnow()
     await session.flush()
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    """A password confirming a sensitive step (account deletion) by a signed-in user."""
+    return await verify_password(password_hash, password)
+
+
+async def end_all_credentials(session: AsyncSession, user_id: str, reason: str) -> None:
+    """End every session (and so every access token minted from it) and every API
+    key of ``user_id``: two statements, flushed."""
+    now = utcnow()
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()

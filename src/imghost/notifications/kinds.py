@@ -16,6 +16,7 @@ KNOWN = (
     "share.image",
     "share.album",
     "org.invitation",
+    "export.ready",
 )
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
