@@ -73,7 +73,9 @@ def test_export_holds_every_original_and_all_metadata(
         f"/v1/albums/{album['albumId']}/images", headers=user.headers, json={"imageIds": [first]}
     )
     assert r.status_code == 200, r.text
-    r = client.post(f"/v1/images/{first}/links", headers=user.headers, json={"password": "long enough pw"})
+    r = client.post(
+        f"/v1/images/{first}/links", headers=user.headers, json={"password": "long enough pw"}
+    )
     assert r.is_success, r.text
     r = client.put(
         f"/v1/images/{first}/collaborators/{other.user_id}",
