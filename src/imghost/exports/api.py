@@ -44,7 +44,11 @@ async def read_export(actor: CurrentActor, db: Db) -> ExportOut:
     return export_out(await services.latest(db, actor.user_id))
 
 
-@router.get(services.DOWNLOAD_URL, response_class=StreamingResponse)
+@router.get(
+    services.DOWNLOAD_URL,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP."}},
+)
 async def download_export(actor: CurrentActor, ctx: Ctx, db: Db) -> StreamingResponse:
     export = await services.latest_ready(db, actor.user_id, utcnow())
     key, size, export_id = export.blob_key, export.size, export.id
