@@ -35,6 +35,7 @@ from imghost.exports import services
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.registry import Registry
 from imghost.notifications import services as notifications
+from imghost.schemas import format_timestamp
 from imghost.sharing.models import ImageCollaborator, ShareLink
 from imghost.storage import BlobStore
 
@@ -151,9 +152,8 @@ def _row(obj: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
+    # The API's one timestamp format, in the export too.
+    return format_timestamp(value) if isinstance(value, dt.datetime) else value
 
 
 class _JsonWriter:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from imghost.accounts.tasks import DeletionReport, sweep
 from imghost.context import AppContext
+from imghost.notifications import services as notifications
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, UserHandle, assert_problem, make_user, upload_ok
 from tests.helpers.context import with_ctx
@@ -100,6 +101,9 @@ def test_request_ends_credentials_and_cancel_keeps_everything(
         client.post("/v1/images", headers=again, files={"file": ("a.jpg", b"x")}),
     ):
         assert_problem(r, 403, "account_pending_deletion")
+    # ...and the data export.
+    assert client.post("/v1/users/me/export", headers=again).status_code == 202
+    assert client.get("/v1/users/me/export", headers=again).status_code == 200
     # A second request keeps the first date.
     r = client.post("/v1/users/me/deletion", headers=again, json={"password": PASSWORD})
     assert r.status_code == 202 and r.json()["deleteAfter"] == body["deleteAfter"]
@@ -231,6 +235,19 @@ def _assert_deleted(
     )
     again = make_user(client, member.username)
     assert again.user_id != member.user_id
+    # Nothing is sent to a tombstone.
+
+    async def tell(ctx: AppContext) -> None:
+        async with ctx.sessions() as session:
+            await notifications.notify(
+                session, user_id=member.user_id, kind="quota.warning", title="t", body="b", data={}
+            )
+            await session.commit()
+
+    with_ctx(live.settings, tell)
+    assert (
+        count(live, "SELECT count(*) FROM notifications WHERE user_id = :u", u=member.user_id) == 0
+    )
     assert run_gc(live, grace=0, dry_run=True).orphan_blobs == 0
 
 
