@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from imghost import __version__, composition, heap
 from imghost.accounts.api import router as accounts_router
+from imghost.accounts.deletion_api import router as deletion_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
@@ -23,6 +24,7 @@ from imghost.context import AppContext
 from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
+from imghost.exports.api import router as exports_router
 from imghost.images.api import router as images_router
 from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import (
@@ -142,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         account_router,
         sessions_router,
         accounts_router,
+        deletion_router,
+        exports_router,
         orgs_router,
         uploads_router,
         tus_router,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 
+from imghost.accounts import tasks as account_tasks
 from imghost.context import AppContext
+from imghost.exports import tasks as export_tasks
 from imghost.jobs.registry import Registry
 from imghost.jobs.worker import Worker, default_concurrency
 from imghost.lifecycle import purge
@@ -24,6 +26,7 @@ def job_registry(ctx: AppContext) -> Registry:
     registry = Registry()
     processing_tasks.register(registry, ctx.processing)
     notification_tasks.register(registry, ctx.notifications)
+    export_tasks.register(registry, ctx.exports)
     maintenance_tasks.register(registry, maintenance_steps(ctx), every=ctx.settings.gc_interval)
     return registry
 
@@ -31,6 +34,8 @@ def job_registry(ctx: AppContext) -> Registry:
 def maintenance_steps(ctx: AppContext) -> maintenance_tasks.Steps:
     return maintenance_tasks.Steps(
         purge_sweep=functools.partial(purge.sweep, ctx.purging),
+        account_deletion=functools.partial(account_tasks.sweep, ctx.deletions),
+        export_expiry=functools.partial(export_tasks.expire, ctx.exports),
         rendition_sweep=functools.partial(rendition_cache.sweep, ctx.processing),
         measure_versions=functools.partial(processing_tasks.measure_versions, ctx.processing),
         gc=functools.partial(gc.collect, ctx.gc),

@@ -18,13 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import imghost.models  # noqa: F401 - every mapper registered before any ORM use
 from imghost.access.credentials import CredentialKeys
+from imghost.accounts.tasks import DeletionDeps
 from imghost.analytics.counter import ViewCounter
 from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
+from imghost.exports.tasks import ExportDeps
 from imghost.imaging.sniff import sniff
-from imghost.lifecycle.purge import PurgeDeps
+from imghost.lifecycle.purge import PurgeDeps, purge_image
 from imghost.maintenance.gc import GcDeps
 from imghost.notifications.tasks import NotificationDeps
 from imghost.processing.deps import ProcessingDeps
@@ -94,6 +96,19 @@ class AppContext:
     @functools.cached_property
     def purging(self) -> PurgeDeps:
         return PurgeDeps(self.sessions, self.store, self.resumable, self.settings.trash_retention)
+
+    @functools.cached_property
+    def deletions(self) -> DeletionDeps:
+        return DeletionDeps(
+            self.sessions,
+            self.store,
+            functools.partial(purge_image, self.purging),
+            self.settings.trash_retention,
+        )
+
+    @functools.cached_property
+    def exports(self) -> ExportDeps:
+        return ExportDeps(self.sessions, self.store, self.settings.export_retention)
 
     @functools.cached_property
     def gc(self) -> GcDeps:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.credentials import caller_of
 from imghost.access.grants import Caller
-from imghost.accounts.services import unverified
+from imghost.accounts import services as accounts
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Unauthorized
@@ -62,8 +62,18 @@ async def optional_actor(
     # In the request's session: FastAPI has read a declared body (JSON) before
     # the dependencies run, so no body is streaming while the connection is
     # held. Routes that read their own body use :data:`UploadActor` instead.
-    actor = await authenticate(db, ctx.settings.secret_key, token)
+    actor = _in_grace_check(request, await authenticate(db, ctx.settings.secret_key, token))
     ctx.last_use.seen(actor, _address(request))
+    return actor
+
+
+def _in_grace_check(request: Request, actor: Actor) -> Actor:
+    """An account whose deletion is scheduled signs in only to cancel it or to
+    export its data (``accounts.deletion``)."""
+    if actor.user.delete_after is not None and not accounts.allowed_while_scheduled(
+        request.method, request.url.path
+    ):
+        raise accounts.pending_deletion_error()
     return actor
 
 
@@ -80,9 +90,9 @@ async def upload_actor(
     if not token:
         raise _sign_in()
     async with ctx.sessions() as auth:
-        actor = await authenticate(auth, ctx.settings.secret_key, token)
+        actor = _in_grace_check(request, await authenticate(auth, ctx.settings.secret_key, token))
     if ctx.settings.require_verified_email and not actor.email_verified:
-        raise unverified()
+        raise accounts.unverified()
     ctx.last_use.seen(actor, _address(request))
     # Attached to the request's session (no I/O), as if read there.
     db.add(actor.user)
@@ -103,7 +113,7 @@ async def require_uploader(ctx: Ctx, actor: Annotated[Actor, Depends(require_act
     """The caller of a route that starts an upload without streaming it
     (presigned): signed in, with a verified address where the server asks for one."""
     if ctx.settings.require_verified_email and not actor.email_verified:
-        raise unverified()
+        raise accounts.unverified()
     return actor
 
 

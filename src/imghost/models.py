@@ -9,6 +9,7 @@ from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
 from imghost.auth.models import AccountToken, ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
+from imghost.exports.models import DataExport
 from imghost.images.models import Image, ImageTag, ImageVersion
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
@@ -53,6 +54,7 @@ __all__ = [
     "ApiKey",
     "AuthSession",
     "Base",
+    "DataExport",
     "Image",
     "ImageCollaborator",
     "ImageStatsDaily",

@@ -263,3 +263,28 @@ def test_scan_verdict_backfills_from_the_status_and_downgrades(database: str) ->
     assert _scalar(database, listed) == 0
     upgrade(database)
     assert _columns(database)["img_ready"][0] == "passed"
+
+
+def test_0019_adds_account_deletion_and_exports_and_downgrades(database: str) -> None:
+    """The tombstone columns on `users` (plain ALTER TABLE: no rebuild that would
+    cascade into the user's rows) and `data_exports`; a downgrade of this one step
+    removes them and keeps every row, wherever the lead chains it."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    _run(
+        database,
+        [
+            "UPDATE users SET delete_after = :now WHERE id = 'u_1'",
+            "INSERT INTO data_exports (id, user_id, status, blob_key, created_at)"
+            " VALUES ('exp_1', 'u_1', 'pending', 'exports/u_1/exp_1.zip', :now)",
+        ],
+        {"now": now},
+    )
+    assert _scalar(database, "SELECT count(*) FROM users WHERE delete_after IS NOT NULL") == 1
+    command.downgrade(alembic_config(database), "-1")
+    assert "data_exports" not in _tables(database)
+    assert _run(database, [], {}) == COUNTS
+    upgrade(database)
+    assert _scalar(database, "SELECT count(*) FROM users WHERE delete_after IS NULL") == 1
+    assert "data_exports" in _tables(database)

@@ -28,5 +28,14 @@ class User(Base):
     # the e-mail (org invitations) needs it; IMGHOST_REQUIRE_VERIFIED_EMAIL
     # makes uploads need it too.
     email_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Account deletion (``accounts.deletion``): asked for at ``deletion_requested_at``,
+    # carried out from ``delete_after`` on (the grace period, in which the user may
+    # cancel). ``deleted_at`` set: the row is a tombstone (e-mail and username
+    # scrubbed, no password) kept so rows that outlive the user (org images) still
+    # point at something; ``purged_at`` set: every byte and row of the user's own is gone.
+    deletion_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    delete_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

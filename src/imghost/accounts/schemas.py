@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
@@ -36,3 +38,15 @@ class UserPatch(StrictInput):
     display_name: str | None = Field(default=None, max_length=100)
     default_visibility: Visibility | None = None
     keep_gps: bool | None = None
+
+
+class DeletionIn(StrictInput):
+    # The account's password: deleting an account needs more than a stolen token.
+    password: str = Field(max_length=1024)
+
+
+class DeletionOut(ApiModel):
+    # none: nothing scheduled; scheduled: purged from deleteAfter on unless cancelled.
+    status: Literal["none", "scheduled"]
+    requested_at: Timestamp | None = None
+    delete_after: Timestamp | None = None

@@ -135,3 +135,25 @@ async def set_plan(session: AsyncSession, user_id: str, plan: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return getattr(changed, "rowcount", 0) == 1
+
+
+# --- account deletion's grace period (accounts.deletion) -------------------------
+
+# What a signed-in user whose deletion is scheduled may still do: read the
+# account, see or cancel the deletion, and export their data.
+_ALLOWED_PREFIXES = ("/v1/users/me/deletion", "/v1/users/me/export")
+
+
+def allowed_while_scheduled(method: str, path: str) -> bool:
+    if path == "/v1/users/me":
+        return method in ("GET", "HEAD")
+    return path.startswith(_ALLOWED_PREFIXES)
+
+
+def pending_deletion_error() -> AppError:
+    return AppError(
+        403,
+        "account_pending_deletion",
+        "This account is scheduled for deletion: it can only cancel the deletion "
+        "(DELETE /v1/users/me/deletion) or export its data until then.",
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email
-from imghost.auth import onetime, recovery, verification
+from imghost.auth import onetime, recovery, sessions, verification
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.auth.passwords import hash_password, needs_rehash, verify_password
 from imghost.auth.tokens import (
@@ -302,3 +302,16 @@ async def send_verification(session: AsyncSession, user_id: str, email: str, *, 
     """Queue the e-mail that lets the user verify ``email`` (at sign-up); ``mail``:
     whether the server sends e-mail at all."""
     await verification.send(session, user_id, email, mail=mail)
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    """A password confirming a sensitive step (account deletion) by a signed-in user."""
+    return await verify_password(password_hash, password)
+
+
+async def end_all_credentials(session: AsyncSession, user_id: str, reason: str) -> None:
+    """End every session (and so every access token minted from it) and every API
+    key of ``user_id`` (flushed)."""
+    await sessions.revoke_sessions(session, user_id, reason)
+    await sessions.revoke_api_keys(session, user_id)
+    await session.flush()

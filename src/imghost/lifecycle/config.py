@@ -14,3 +14,11 @@ def check(settings: LifecycleSettings) -> None:
         raise SettingsError(
             "IMGHOST_TRASH_RETENTION must be a positive number of seconds, at most 100 years"
         )
+    if not 0 <= settings.account_deletion_grace <= MAX_RETENTION:
+        raise SettingsError(
+            "IMGHOST_ACCOUNT_DELETION_GRACE must be 0 or more seconds, at most 100 years"
+        )
+    if not 0 < settings.export_retention <= MAX_RETENTION:
+        raise SettingsError(
+            "IMGHOST_EXPORT_RETENTION must be a positive number of seconds, at most 100 years"
+        )

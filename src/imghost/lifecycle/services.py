@@ -260,3 +260,36 @@ async def list_trash(
         .limit(limit)
     )
     return [(image, entry) for image, entry in rows.all()], total
+
+
+async def begin_owner_purge(
+    session: AsyncSession, owner_id: str, retention: int, now: dt.datetime, limit: int = 500
+) -> list[str]:
+    """Account deletion: move up to ``limit`` images ``owner_id`` owns outside any
+    org to the trash and begin their purge, the same purge as a permanent delete.
+    Returns the ids of that owner's images whose purge has begun and not ended
+    (those marked now and any marked before). Flushed; org images are left alone:
+    they stay with the org."""
+    personal = and_(Image.owner_id == owner_id, Image.org_id.is_(None))
+    live = await session.scalars(
+        select(Image)
+        .outerjoin(TrashEntry, TrashEntry.image_id == Image.id)
+        .where(personal, or_(TrashEntry.image_id.is_(None), TrashEntry.purging_since.is_(None)))
+        .limit(limit)
+    )
+    for image in live.all():
+        try:
+            if image.deleted_at is None:
+                await trash_image(session, image, retention, now)
+            else:
+                await ensure_entry(session, image, retention)
+        except NotFound:
+            continue  # purged meanwhile
+        await begin_purge(session, image.id, now)
+    marked = await session.scalars(
+        select(TrashEntry.image_id)
+        .join(Image, Image.id == TrashEntry.image_id)
+        .where(personal, TrashEntry.purging_since.is_not(None))
+        .order_by(TrashEntry.image_id)
+    )
+    return list(marked)

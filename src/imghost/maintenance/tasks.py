@@ -1,5 +1,7 @@
 """The maintenance pass, a periodic job kind every IMGHOST_GC_INTERVAL seconds:
-the purge sweep (trash windows that ended, purges left half done), the
+the purge sweep (trash windows that ended, purges left half done), account
+deletions whose grace period passed (and ones left half done), the removal of
+expired data exports, the
 rendition cache's sweep (renditions unused for too long, or over the total),
 the measuring of image versions stored before they were recorded, and gc, in
 that order.
@@ -30,6 +32,8 @@ Step = Callable[[], Awaitable[object]]
 @dataclass(frozen=True)
 class Steps:
     purge_sweep: Step  # lifecycle.purge.sweep
+    account_deletion: Step  # accounts.tasks.sweep
+    export_expiry: Step  # exports.tasks.expire
     rendition_sweep: Step  # processing.rendition_cache.sweep
     measure_versions: Step  # processing.tasks.measure_versions
     gc: Step  # maintenance.gc.collect
@@ -43,6 +47,8 @@ async def run_pass(steps: Steps) -> None:
     for name, step in (
         # The purge sweep first: what it removes is then not seen as orphaned.
         ("purge sweep", steps.purge_sweep),
+        ("account deletion", steps.account_deletion),
+        ("export expiry", steps.export_expiry),
         ("rendition cache sweep", steps.rendition_sweep),
         ("version measuring", steps.measure_versions),
         ("gc run", steps.gc),

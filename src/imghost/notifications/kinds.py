@@ -25,6 +25,7 @@ KNOWN = (
     "image.deleted",
     "image.restored",
     "image.purged",
+    "export.ready",
 )
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")

@@ -54,7 +54,8 @@ async def notify(
         await session.execute(
             select(User.email, NotificationPreference.email)
             .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-            .where(User.id == user_id)
+            # A deleted account's tombstone has nobody behind it to tell.
+            .where(User.id == user_id, User.deleted_at.is_(None))
         )
     ).one_or_none()
     if row is None:

@@ -266,6 +266,25 @@ async def _member(session: AsyncSession, org_id: str, user_id: str) -> tuple[Org
     return row[0], row[1]
 
 
+async def sole_owned_orgs(session: AsyncSession, user_id: str) -> list[str]:
+    """Ids of the orgs whose only owner is ``user_id`` (an account deletion must
+    not leave an org without an owner)."""
+    owners = (
+        select(OrgMember.org_id)
+        .where(OrgMember.role == "owner")
+        .group_by(OrgMember.org_id)
+        .having(func.count() == 1)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(OrgMember.org_id)
+        .join(owners, owners.c.org_id == OrgMember.org_id)
+        .where(OrgMember.user_id == user_id, OrgMember.role == "owner")
+        .order_by(OrgMember.org_id)
+    )
+    return list(rows)
+
+
 async def _keep_an_owner(session: AsyncSession, org_id: str) -> None:
     """Refuse a change that left the org without an owner.
 

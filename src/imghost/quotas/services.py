@@ -489,3 +489,15 @@ async def set_plan(session: AsyncSession, settings: Settings, account_id: str, p
     await _ensure_row(session, account_id)
     await warnings.check(session, settings, account_id)
     return await usage_of(session, settings, account_id)
+
+
+async def forget_account(session: AsyncSession, account_id: str) -> None:
+    """A deleted account's usage rows go: its usage, reservations and any counted
+    blob left (its images were purged first, which freed theirs). Flushed."""
+    for model in (QuotaBlob, QuotaReservation, StorageUsage):
+        await session.execute(
+            delete(model)
+            .where(model.account_id == account_id)
+            .execution_options(synchronize_session=False)
+        )
+    await session.flush()

@@ -264,11 +264,20 @@ class JobSettings:
 
 @dataclass(frozen=True)
 class LifecycleSettings:
-    """The trash (``lifecycle.config``)."""
+    """The trash, account deletion and data exports (``lifecycle.config``)."""
 
     trash_retention: int = setting(
         2_592_000,
         "Seconds a deleted image stays in the trash (restorable) before it is purged (30 days)",
+    )
+    account_deletion_grace: int = setting(
+        604_800,
+        "Seconds between an account deletion request and the purge of the account, in which "
+        "the user may sign in and cancel it (7 days; 0: at the next maintenance pass)",
+    )
+    export_retention: int = setting(
+        604_800,
+        "Seconds a finished data export (ZIP) stays downloadable before it is removed (7 days)",
     )
 
 

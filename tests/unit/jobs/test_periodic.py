@@ -1,5 +1,6 @@
-"""The worker's periodic pass runs the purge sweep, the rendition cache's
-sweep and gc, in that order, and goes on when one of them fails."""
+"""The worker's periodic pass runs the purge sweep, account deletions, export
+expiry, the rendition cache's sweep and gc, in that order, and goes on when one
+of them fails."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from imghost import composition
+from imghost.accounts import tasks as account_tasks
+from imghost.exports import tasks as export_tasks
 from imghost.jobs import worker
 from imghost.lifecycle import purge
 from imghost.maintenance import gc
@@ -36,6 +39,8 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         return run
 
     monkeypatch.setattr(purge, "sweep", step("purge"))
+    monkeypatch.setattr(account_tasks, "sweep", step("deletions"))
+    monkeypatch.setattr(export_tasks, "expire", step("exports"))
     monkeypatch.setattr(rendition_cache, "sweep", step("renditions", fail=True))
     monkeypatch.setattr(gc, "collect", step("gc"))
     monkeypatch.setattr(random, "uniform", lambda a, b: 0.0)  # no start-up delay
@@ -45,6 +50,8 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         processing=None,
         notifications=None,
         purging=None,
+        deletions=None,
+        exports=None,
         gc=None,
     )
     registry = composition.job_registry(ctx)
@@ -54,4 +61,4 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         await asyncio.wait_for(second_pass.wait(), 5)
     finally:
         task.cancel()
-    assert calls[:6] == ["purge", "renditions", "gc"] * 2
+    assert calls[:10] == ["purge", "deletions", "exports", "renditions", "gc"] * 2

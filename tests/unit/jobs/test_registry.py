@@ -8,6 +8,7 @@ import pytest
 
 from imghost import composition
 from imghost.context import AppContext
+from imghost.exports.services import EXPORT_JOB
 from imghost.jobs.registry import Registry
 from imghost.maintenance.tasks import MAINTENANCE
 from imghost.notifications.services import (
@@ -56,7 +57,8 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
         INVITATION_EMAIL_JOB,
         ACCOUNT_EMAIL_JOB,
         WEBHOOK_JOB,
+        EXPORT_JOB,
     }
-    assert set(registry.dead_handlers) == {PROCESS_IMAGE, EMAIL_JOB, WEBHOOK_JOB}
+    assert set(registry.dead_handlers) == {PROCESS_IMAGE, EMAIL_JOB, WEBHOOK_JOB, EXPORT_JOB}
     assert list(registry.periodic) == [MAINTENANCE]
     assert registry.periodic[MAINTENANCE].every == 123

@@ -82,3 +82,15 @@ def test_restorable_until_the_window_ends_or_the_purge_begins() -> None:
     assert not late.restorable
     entry.purging_since = deleted + dt.timedelta(days=1)
     assert not TrashItem.of_entry(_image(), entry, "http://x", deleted).restorable
+
+
+def test_account_deletion_and_export_settings_are_checked() -> None:
+    assert Settings().account_deletion_grace == 7 * 24 * 3600
+    assert Settings().export_retention == 7 * 24 * 3600
+    check_settings(Settings(account_deletion_grace=0, export_retention=60))
+    for bad in (-1, 101 * 365 * 86400):
+        with pytest.raises(SettingsError, match="IMGHOST_ACCOUNT_DELETION_GRACE"):
+            check_settings(Settings(account_deletion_grace=bad))
+    for bad in (0, -1):
+        with pytest.raises(SettingsError, match="IMGHOST_EXPORT_RETENTION"):
+            check_settings(Settings(export_retention=bad))
