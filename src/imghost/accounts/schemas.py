@@ -34,3 +34,10 @@ class UserPatch(StrictInput):
     display_name: str | None = Field(default=None, max_length=100)
     default_visibility: Visibility | None = None
     keep_gps: bool | None = None
+
+
+class UserLookupOut(ApiModel):
+    """Who an exact username or e-mail address belongs to: never the address itself."""
+
+    user_id: str
+    username: str

@@ -118,6 +118,17 @@ class CollaboratorPut(StrictInput):
     permission: AlbumPermission
 
 
+class AlbumCollaboratorAdd(StrictInput):
+    """The design's share, for an album: a user id, a username or an e-mail."""
+
+    shared_with: str = Field(
+        min_length=1,
+        max_length=254,
+        description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
+    )
+    permission: AlbumPermission
+
+
 class AlbumCollaboratorOut(ApiModel):
     album_id: str
     user_id: str
@@ -142,6 +153,13 @@ class AlbumCollaboratorGranted(AlbumCollaboratorOut):
     visibility: Visibility = Field(
         description="The album's visibility now: sharing a private album makes it `shared`."
     )
+
+
+class AlbumCollaboratorShared(AlbumCollaboratorGranted):
+    """A share by user id or username: the grant exists at once."""
+
+    shared_with: str = Field(description="As it was sent (an id or a username).")
+    status: Literal["granted"] = "granted"
 
 
 class AlbumCollaboratorList(ApiModel):

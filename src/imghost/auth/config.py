@@ -28,7 +28,8 @@ def check(settings: Settings) -> None:
         raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
     if not 1 <= settings.login_max_delay <= 86400:
         raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
-    try:
-        parse_signup_limit(settings.signup_rate_limit)
-    except ValueError as exc:
-        raise SettingsError(f"IMGHOST_SIGNUP_RATE_LIMIT: {exc}") from exc
+    for name in ("signup_rate_limit", "user_lookup_rate_limit"):
+        try:
+            parse_signup_limit(getattr(settings, name))
+        except ValueError as exc:
+            raise SettingsError(f"IMGHOST_{name.upper()}: {exc}") from exc

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imghost import __version__
 from imghost.accounts.models import User
 from imghost.db import utcnow
+from imghost.ids import new_id
 from imghost.jobs import queue
 from imghost.jobs.registry import Registry
 from imghost.notifications import addresses, email, signing
@@ -35,7 +36,12 @@ from imghost.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from imghost.notifications.services import EMAIL_JOB, INVITATION_EMAIL_JOB, WEBHOOK_JOB
+from imghost.notifications.services import (
+    ADDRESS_EMAIL_JOB,
+    EMAIL_JOB,
+    INVITATION_EMAIL_JOB,
+    WEBHOOK_JOB,
+)
 from imghost.orgs.models import Org, OrgInvitation
 from imghost.schemas import format_timestamp
 from imghost.settings import Settings
@@ -62,6 +68,7 @@ def register(registry: Registry, deps: NotificationDeps) -> None:
         dead=functools.partial(send_email_dead, deps),
     )
     registry.add(INVITATION_EMAIL_JOB, functools.partial(send_invitation_email, deps))
+    registry.add(ADDRESS_EMAIL_JOB, functools.partial(send_address_email, deps))
     registry.add(
         WEBHOOK_JOB,
         functools.partial(deliver_webhook, deps),
@@ -175,6 +182,29 @@ async def send_invitation_email(deps: NotificationDeps, payload: dict[str, Any])
         await email.send(settings.smtp_url, message)
     except email.PermanentFailure as exc:
         log.warning("invitation e-mail %s refused for good: %s", invitation.id, exc)
+
+
+async def send_address_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
+    """A message to an address that may have no account (``services.email_address``):
+    everything it says is in the payload. A failed send raises and is retried."""
+    settings = deps.settings
+    if not settings.smtp_url:
+        # Not the address: logs should not collect addresses.
+        log.info("address e-mail not sent (IMGHOST_SMTP_URL is unset): %s", payload["title"])
+        return
+    message = email.build_message(
+        sender=settings.mail_from,
+        recipient=payload["to"],
+        title=payload["title"],
+        body=payload["body"],
+        data={"url": payload["url"]},
+        base_url=settings.public_base_url,
+        notification_id=new_id("ntf"),
+    )
+    try:
+        await email.send(settings.smtp_url, message)
+    except email.PermanentFailure as exc:
+        log.warning("address e-mail refused for good: %s", exc)
 
 
 # --- webhooks --------------------------------------------------------------------------

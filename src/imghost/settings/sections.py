@@ -88,6 +88,11 @@ class SharingSettings:
         "Lifetime of the access a resolved share link hands out, seconds (capped by the "
         "link's own expiry; revocation still applies at once)",
     )
+    share_invite_ttl: int = setting(
+        30 * 86400,
+        "How long a share addressed to an e-mail address waits to be claimed by the account "
+        "that verifies that address, seconds",
+    )
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,11 @@ class AuthSettings:
     signup_rate_limit: str = setting(
         "20/hour",
         "Sign-ups per client address: AMOUNT/PERIOD (e.g. 20/hour); empty or off: no limit",
+    )
+    user_lookup_rate_limit: str = setting(
+        "30/minute",
+        "User lookups (GET /v1/users/lookup) per signed-in user: AMOUNT/PERIOD; empty or "
+        "off: no limit",
     )
 
 

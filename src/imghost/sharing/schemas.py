@@ -11,6 +11,33 @@ class CollaboratorIn(StrictInput):
     permission: Literal["view", "download", "edit"]
 
 
+class CollaboratorAdd(StrictInput):
+    """The design's share: ``sharedWith`` names a user by id, username or e-mail."""
+
+    shared_with: str = Field(
+        min_length=1,
+        max_length=254,
+        description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
+    )
+    permission: Literal["view", "download", "edit"]
+
+
+class ShareInvited(ApiModel):
+    """The one answer to a share by e-mail, whether or not an account has the address."""
+
+    shared_with: str = Field(description="The address, normalized (lower case).")
+    status: Literal["invited"] = "invited"
+    permission: str
+    expires_at: Timestamp = Field(description="Unclaimed by then, the invitation lapses.")
+
+
+class PendingShareOut(ApiModel):
+    email: str
+    permission: str
+    created_at: Timestamp
+    expires_at: Timestamp
+
+
 class CollaboratorOut(ApiModel):
     user_id: str
     username: str
@@ -24,8 +51,19 @@ class CollaboratorGranted(CollaboratorOut):
     )
 
 
+class CollaboratorShared(CollaboratorGranted):
+    """A share by user id or username: the grant exists at once."""
+
+    shared_with: str = Field(description="As it was sent (an id or a username).")
+    status: Literal["granted"] = "granted"
+
+
 class CollaboratorList(ApiModel):
     collaborators: list[CollaboratorOut]
+    pending: list[PendingShareOut] = Field(
+        default_factory=list,
+        description="Shares sent by e-mail and not yet claimed: they grant nothing yet.",
+    )
 
 
 class SignedUrlIn(StrictInput):
