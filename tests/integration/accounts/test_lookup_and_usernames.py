@@ -31,18 +31,18 @@ def test_lookup_is_exact_and_never_shows_an_address(client: httpx.Client) -> Non
 
 
 def test_lookup_is_rate_limited_per_user(settings_factory: Callable[..., Settings]) -> None:
-    with LiveServer(settings_factory(user_lookup_rate_limit="2/minute")) as live:
-        with httpx.Client(base_url=live.url, timeout=30) as client:
-            me, other, them = make_user(client), make_user(client), make_user(client)
-            for _ in range(2):
-                r = client.get("/v1/users/lookup", params={"q": "x"}, headers=me.headers)
-                assert r.status_code == 404  # misses count too
-            r = client.get("/v1/users/lookup", params={"q": them.username}, headers=me.headers)
-            body = assert_problem(r, 429, "rate_limited")
-            assert int(r.headers["Retry-After"]) >= 1 and "lookups" in body["detail"]
-            # another user has a budget of their own
-            r = client.get("/v1/users/lookup", params={"q": them.username}, headers=other.headers)
-            assert r.status_code == 200
+    live = LiveServer(settings_factory(user_lookup_rate_limit="2/minute"))
+    with live, httpx.Client(base_url=live.url, timeout=30) as client:
+        me, other, them = make_user(client), make_user(client), make_user(client)
+        for _ in range(2):
+            r = client.get("/v1/users/lookup", params={"q": "x"}, headers=me.headers)
+            assert r.status_code == 404  # misses count too
+        r = client.get("/v1/users/lookup", params={"q": them.username}, headers=me.headers)
+        body = assert_problem(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1 and "lookups" in body["detail"]
+        # another user has a budget of their own
+        r = client.get("/v1/users/lookup", params={"q": them.username}, headers=other.headers)
+        assert r.status_code == 200
 
 
 @pytest.mark.parametrize("name", ["u_alice", "IMG_cat", "alb_x", "org_team", "psh_1"])

@@ -434,7 +434,7 @@ def test_share_and_lookup_rules(client: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     callers = {"owner": owner.headers, "collab_edit": editor.headers, "other": other.headers}
     got = {}
-    for who, want in ADD_RULES.items():
+    for who in ADD_RULES:
         headers = callers.get(who, {})
         got[who] = tuple(
             client.post(

@@ -42,9 +42,7 @@ async def _emails_to(session: Any, address: str) -> int:
 
 async def _grants(session: Any, image_id: str) -> int:
     return int(
-        await session.scalar(
-            select(func.count()).where(ImageCollaborator.image_id == image_id)
-        )
+        await session.scalar(select(func.count()).where(ImageCollaborator.image_id == image_id))
         or 0
     )
 
@@ -95,9 +93,7 @@ def test_by_email_answers_alike_and_grants_nothing_until_claimed(
         assert r.status_code == 202, r.text
         answers.append(r.json())
     # the same shape and values, whether or not an account has the address
-    assert [sorted(a) for a in answers] == [
-        ["expiresAt", "permission", "sharedWith", "status"]
-    ] * 2
+    assert [sorted(a) for a in answers] == [["expiresAt", "permission", "sharedWith", "status"]] * 2
     assert answers[0]["sharedWith"] == invitee.email
     assert answers[1]["sharedWith"] == nobody.lower()
     assert {a["status"] for a in answers} == {"invited"}
@@ -109,9 +105,7 @@ def test_by_email_answers_alike_and_grants_nothing_until_claimed(
     assert_problem(client.get(f"/v1/images/{iid}", headers=invitee.headers), 403, "forbidden")
     listed = client.get(f"/v1/images/{iid}/collaborators", headers=owner.headers).json()
     assert listed["collaborators"] == []
-    assert sorted(p["email"] for p in listed["pending"]) == sorted(
-        [invitee.email, nobody.lower()]
-    )
+    assert sorted(p["email"] for p in listed["pending"]) == sorted([invitee.email, nobody.lower()])
     # asking again renews it without a second e-mail
     r = _share(client, iid, owner.headers, sharedWith=invitee.email, permission="view")
     assert r.status_code == 202 and r.json()["permission"] == "view"
@@ -131,9 +125,7 @@ def test_by_email_answers_alike_and_grants_nothing_until_claimed(
     assert gone.status_code == 204
     again = client.delete(f"/v1/images/{iid}/pending-shares/{nobody}", headers=owner.headers)
     assert_problem(again, 404, "not_found")
-    stranger = client.delete(
-        f"/v1/images/{iid}/pending-shares/{nobody}", headers=invitee.headers
-    )
+    stranger = client.delete(f"/v1/images/{iid}/pending-shares/{nobody}", headers=invitee.headers)
     assert_problem(stranger, 403, "forbidden")
 
 
@@ -205,9 +197,7 @@ def test_album_by_username_and_email(live: LiveServer, client: httpx.Client) -> 
         url, headers=friend.headers, json={"sharedWith": "z@example.com", "permission": "view"}
     )
     assert_problem(r, 403, "forbidden")
-    r = client.post(
-        url, headers=owner.headers, json={"sharedWith": "ghost", "permission": "view"}
-    )
+    r = client.post(url, headers=owner.headers, json={"sharedWith": "ghost", "permission": "view"})
     assert_problem(r, 404, "not_found")
     r = client.post(
         "/v1/albums/alb_nope/collaborators",
