@@ -30,9 +30,10 @@ from imghost.albums.schemas import (
     CollaboratorPut,
 )
 from imghost.deps import Ctx, CurrentActor, Db, Who
+from imghost.errors import NotFound
 from imghost.images.schemas import ImageOut
 from imghost.sharing import services as sharing
-from imghost.sharing.schemas import ShareInvited
+from imghost.sharing.schemas import PendingShareOut, ShareInvited
 
 router = APIRouter(tags=["sharing"])
 
@@ -158,10 +159,25 @@ async def reorder(
 
 @router.get("/v1/albums/{album_id}/collaborators", response_model=AlbumCollaboratorList)
 async def list_collaborators(album_id: str, actor: CurrentActor, db: Db) -> AlbumCollaboratorList:
+    """The album's collaborators, and its shares by e-mail not yet claimed (owner only)."""
     rows = await albums.list_collaborators(db, _user(actor), album_id)
+    waiting = await sharing.list_for(db, sharing.Target("album", album_id, None))
     return AlbumCollaboratorList(
-        collaborators=[AlbumCollaboratorOut.of(grant, user) for grant, user in rows]
+        collaborators=[AlbumCollaboratorOut.of(grant, user) for grant, user in rows],
+        pending=[PendingShareOut.of(row) for row in waiting],
     )
+
+
+@router.delete(
+    "/v1/albums/{album_id}/pending-shares/{email}", status_code=204, response_class=Response
+)
+async def delete_pending_share(album_id: str, email: str, actor: CurrentActor, db: Db) -> Response:
+    """Withdraw a share sent by e-mail before it is claimed (404 if there is none)."""
+    await albums.shareable(db, _user(actor), album_id)
+    if not await sharing.revoke(db, sharing.Target("album", album_id, None), email):
+        raise NotFound("No share is waiting for that address on this album.")
+    await db.commit()
+    return Response(status_code=204)
 
 
 @router.put(

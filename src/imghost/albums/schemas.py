@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from imghost.images.schemas import ImageOut, thumbnail_url
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
+from imghost.sharing.schemas import PendingShareOut
 
 if TYPE_CHECKING:
     from imghost.access.policy import Level
@@ -164,3 +165,7 @@ class AlbumCollaboratorShared(AlbumCollaboratorGranted):
 
 class AlbumCollaboratorList(ApiModel):
     collaborators: list[AlbumCollaboratorOut]
+    pending: list[PendingShareOut] = Field(
+        default_factory=list,
+        description="Shares sent by e-mail and not yet claimed: they grant nothing yet.",
+    )

@@ -14,7 +14,7 @@ from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import AppError, NotFound
 from imghost.images import services as images
 from imghost.sharing import collaborators, pending
-from imghost.sharing.models import ImageCollaborator, PendingShare
+from imghost.sharing.models import ImageCollaborator
 from imghost.sharing.schemas import (
     CollaboratorAdd,
     CollaboratorGranted,
@@ -108,15 +108,6 @@ async def add_collaborator(
     return out
 
 
-def _pending_out(row: PendingShare) -> PendingShareOut:
-    return PendingShareOut(
-        email=row.email,
-        permission=row.permission,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-    )
-
-
 @router.get("/v1/images/{image_id}/collaborators", response_model=CollaboratorList)
 async def list_collaborators(
     image_id: str, actor: CurrentActor, db: Db, reads: Reads
@@ -128,7 +119,7 @@ async def list_collaborators(
     waiting = await pending.list_for(db, pending.Target("image", image.id, image.title))
     return CollaboratorList(
         collaborators=[_out(c, u.username) for c, u in rows],
-        pending=[_pending_out(p) for p in waiting],
+        pending=[PendingShareOut.of(p) for p in waiting],
     )
 
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
+
+if TYPE_CHECKING:
+    from imghost.sharing.models import PendingShare
 
 
 class CollaboratorIn(StrictInput):
@@ -36,6 +39,15 @@ class PendingShareOut(ApiModel):
     permission: str
     created_at: Timestamp
     expires_at: Timestamp
+
+    @classmethod
+    def of(cls, row: PendingShare) -> PendingShareOut:
+        return cls(
+            email=row.email,
+            permission=row.permission,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
 
 
 class CollaboratorOut(ApiModel):

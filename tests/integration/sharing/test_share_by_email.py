@@ -190,7 +190,19 @@ def test_album_by_username_and_email(live: LiveServer, client: httpx.Client) -> 
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "invited"
     assert client.get(f"/v1/albums/{aid}", headers=invitee.headers).status_code == 404
+    r = client.post(
+        url, headers=owner.headers, json={"sharedWith": "later@example.com", "permission": "view"}
+    )
+    assert r.status_code == 202, r.text
+    listed = client.get(url, headers=owner.headers).json()
+    assert [c["userId"] for c in listed["collaborators"]] == [friend.user_id]
+    assert sorted(p["email"] for p in listed["pending"]) == ["later@example.com", invitee.email]
+    pending = f"/v1/albums/{aid}/pending-shares/later@example.com"
+    assert_problem(client.delete(pending, headers=friend.headers), 403, "forbidden")
+    assert client.delete(pending, headers=owner.headers).status_code == 204
+    assert_problem(client.delete(pending, headers=owner.headers), 404, "not_found")
     assert run_db(live, sharing.claim_pending_shares, invitee.user_id, invitee.email) == 1
+    assert client.get(url, headers=owner.headers).json()["pending"] == []
     r = client.get(f"/v1/albums/{aid}", headers=invitee.headers)
     assert r.status_code == 200 and r.json()["permission"] == "view"
     r = client.post(
