@@ -31,7 +31,7 @@ from imghost.sharing import services as sharing
 from imghost.sharing.models import ShareLink
 from imghost.signing import SigningKeys, sign_url
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, make_user, upload, wait_processed
+from tests.factories import UserHandle, make_user, upload, upload_ok, wait_processed
 
 NEW_KEY = "new:" + "n" * 32
 OLD_KEY = "old:" + "o" * 32
@@ -425,7 +425,8 @@ def test_share_and_lookup_rules(client: httpx.Client) -> None:
     account, and a pending share grants nothing (the matrix above: `invited_pending`).
     """
     owner, editor, other, target = (make_user(client) for _ in range(4))
-    iid = upload(client, owner, None, visibility="shared").json()["imageId"]
+    # processed first: others are answered 404 while an image is not ready
+    iid = upload_ok(client, owner, visibility="shared")["imageId"]
     r = client.put(
         f"/v1/images/{iid}/collaborators/{editor.user_id}",
         headers=owner.headers,
