@@ -24,7 +24,7 @@ from imghost.orgs.models import Org, OrgInvitation, OrgMember
 from imghost.processing.models import Rendition
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
-from imghost.sharing.models import ImageCollaborator, ShareLink
+from imghost.sharing.models import ImageCollaborator, PendingShare, ShareLink
 from imghost.uploads.models import Upload
 
 
@@ -67,6 +67,7 @@ __all__ = [
     "OrgInvitation",
     "OrgMember",
     "OwnerBandwidthDaily",
+    "PendingShare",
     "PurgedImage",
     "QuotaBlob",
     "QuotaReservation",

@@ -50,3 +50,10 @@ class DeletionOut(ApiModel):
     status: Literal["none", "scheduled"]
     requested_at: Timestamp | None = None
     delete_after: Timestamp | None = None
+
+
+class UserLookupOut(ApiModel):
+    """Who an exact username or e-mail address belongs to: never the address itself."""
+
+    user_id: str
+    username: str

@@ -13,7 +13,7 @@ from imghost.accounts.schemas import UserPatch
 from imghost.auth.passwords import hash_password
 from imghost.auth.strength import check_password_strength
 from imghost.errors import AppError, NotFound
-from imghost.ids import new_id
+from imghost.ids import ID_PREFIXES, looks_like_id, new_id
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -26,6 +26,16 @@ async def create_user(session: AsyncSession, username: str, email: str, password
     email = normalize_email(email)
     if not _EMAIL.match(email):
         raise AppError(422, "invalid_email", "That does not look like an email address.")
+    if looks_like_id(username):
+        # A user is named by id or username in the same places (sharing,
+        # listings): a name that reads as an id would be ambiguous there.
+        # Names taken before this rule keep working (ids are matched first).
+        prefixes = ", ".join(f"{p}_" for p in ID_PREFIXES)
+        raise AppError(
+            422,
+            "username_reserved",
+            f"Usernames may not start like an id ({prefixes}); choose another.",
+        )
     await check_password_strength(password, username, email)
     # Hashed before the database is asked: a connection is not held while
     # the hash waits for a CPU slot (a refused duplicate costs one hash).
@@ -73,6 +83,23 @@ async def get_user_by_id_or_name(session: AsyncSession, key: str) -> User:
         user = await session.scalar(select(User).where(func.lower(User.username) == key.lower()))
     if user is None:
         raise NotFound("No such user.")
+    return user
+
+
+async def lookup(session: AsyncSession, q: str) -> User:
+    """The user whose username or e-mail address is exactly ``q``.
+
+    Exact only (usernames regardless of case, as they are unique that way):
+    no prefix or pattern, so it confirms what the caller already knows and
+    cannot list anyone. One 404 for every miss.
+    """
+    q = q.strip()
+    if "@" in q:
+        user = await find_by_email(session, q)
+    else:
+        user = await session.scalar(select(User).where(func.lower(User.username) == q.lower()))
+    if user is None:
+        raise NotFound("No user has that username or e-mail address.")
     return user
 
 

@@ -15,9 +15,11 @@ from imghost.access.grants import Caller
 from imghost.access.policy import Action
 from imghost.albums import services as albums
 from imghost.albums.schemas import (
+    AlbumCollaboratorAdd,
     AlbumCollaboratorGranted,
     AlbumCollaboratorList,
     AlbumCollaboratorOut,
+    AlbumCollaboratorShared,
     AlbumCreate,
     AlbumImageIds,
     AlbumImageList,
@@ -28,7 +30,10 @@ from imghost.albums.schemas import (
     CollaboratorPut,
 )
 from imghost.deps import Ctx, CurrentActor, Db, Who
+from imghost.errors import NotFound
 from imghost.images.schemas import ImageOut
+from imghost.sharing import services as sharing
+from imghost.sharing.schemas import PendingShareOut, ShareInvited
 
 router = APIRouter(tags=["sharing"])
 
@@ -154,10 +159,25 @@ async def reorder(
 
 @router.get("/v1/albums/{album_id}/collaborators", response_model=AlbumCollaboratorList)
 async def list_collaborators(album_id: str, actor: CurrentActor, db: Db) -> AlbumCollaboratorList:
+    """The album's collaborators, and its shares by e-mail not yet claimed (owner only)."""
     rows = await albums.list_collaborators(db, _user(actor), album_id)
+    waiting = await sharing.list_for(db, sharing.Target("album", album_id, None))
     return AlbumCollaboratorList(
-        collaborators=[AlbumCollaboratorOut.of(grant, user) for grant, user in rows]
+        collaborators=[AlbumCollaboratorOut.of(grant, user) for grant, user in rows],
+        pending=[PendingShareOut.of(row) for row in waiting],
     )
+
+
+@router.delete(
+    "/v1/albums/{album_id}/pending-shares/{email}", status_code=204, response_class=Response
+)
+async def delete_pending_share(album_id: str, email: str, actor: CurrentActor, db: Db) -> Response:
+    """Withdraw a share sent by e-mail before it is claimed (404 if there is none)."""
+    await albums.shareable(db, _user(actor), album_id)
+    if not await sharing.revoke(db, sharing.Target("album", album_id, None), email):
+        raise NotFound("No share is waiting for that address on this album.")
+    await db.commit()
+    return Response(status_code=204)
 
 
 @router.put(
@@ -174,6 +194,56 @@ async def put_collaborator(
     )
     out = AlbumCollaboratorGranted(
         **AlbumCollaboratorOut.of(grant, user).model_dump(), visibility=visibility
+    )
+    await db.commit()
+    return out
+
+
+@router.post(
+    "/v1/albums/{album_id}/collaborators",
+    response_model=AlbumCollaboratorShared | ShareInvited,
+    responses={202: {"model": ShareInvited, "description": "Shared with an e-mail address"}},
+)
+async def add_collaborator(
+    album_id: str,
+    body: AlbumCollaboratorAdd,
+    response: Response,
+    actor: CurrentActor,
+    db: Db,
+    ctx: Ctx,
+) -> AlbumCollaboratorShared | ShareInvited:
+    """The design's share: `sharedWith` is a user id, a username or an e-mail.
+    By id or username as the PUT (200); by e-mail 202 `invited` whether or not
+    an account has the address, claimed once that address is verified (an
+    org album's invitation is granted only to a member of the org)."""
+    caller = _user(actor)
+    if sharing.is_email(body.shared_with):
+        album = await albums.shareable(db, caller, album_id)
+        email = sharing.normalized_email(body.shared_with)
+        row = await sharing.invite(
+            db,
+            sharing.Target("album", album.id, album.title),
+            email,
+            body.permission,
+            actor.user_id,
+            ttl=ctx.settings.share_invite_ttl,
+            base_url=ctx.settings.public_base_url,
+        )
+        invited = ShareInvited(
+            shared_with=email, permission=row.permission, expires_at=row.expires_at
+        )
+        await db.commit()
+        response.status_code = 202
+        return invited
+    await albums.shareable(db, caller, album_id)  # 404/403 before a user is looked up
+    user = await sharing.resolve_user(db, body.shared_with)
+    grant, user, visibility = await albums.put_collaborator(
+        db, caller, album_id, user.id, body.permission
+    )
+    out = AlbumCollaboratorShared(
+        **AlbumCollaboratorOut.of(grant, user).model_dump(),
+        visibility=visibility,
+        shared_with=body.shared_with,
     )
     await db.commit()
     return out

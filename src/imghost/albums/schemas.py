@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from imghost.images.schemas import ImageOut, thumbnail_url
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
+from imghost.sharing.schemas import PendingShareOut
 
 if TYPE_CHECKING:
     from imghost.access.policy import Level
@@ -118,6 +119,17 @@ class CollaboratorPut(StrictInput):
     permission: AlbumPermission
 
 
+class AlbumCollaboratorAdd(StrictInput):
+    """The design's share, for an album: a user id, a username or an e-mail."""
+
+    shared_with: str = Field(
+        min_length=1,
+        max_length=254,
+        description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
+    )
+    permission: AlbumPermission
+
+
 class AlbumCollaboratorOut(ApiModel):
     album_id: str
     user_id: str
@@ -144,5 +156,16 @@ class AlbumCollaboratorGranted(AlbumCollaboratorOut):
     )
 
 
+class AlbumCollaboratorShared(AlbumCollaboratorGranted):
+    """A share by user id or username: the grant exists at once."""
+
+    shared_with: str = Field(description="As it was sent (an id or a username).")
+    status: Literal["granted"] = "granted"
+
+
 class AlbumCollaboratorList(ApiModel):
     collaborators: list[AlbumCollaboratorOut]
+    pending: list[PendingShareOut] = Field(
+        default_factory=list,
+        description="Shares sent by e-mail and not yet claimed: they grant nothing yet.",
+    )

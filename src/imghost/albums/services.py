@@ -408,37 +408,69 @@ async def put_collaborator(
     album becomes shared."""
     access = await album_access(session, caller, album_id, Action.SHARE)
     user = await accounts.get_user(session, user_id)
-    if access.album.org_id is not None:
-        member = await session.scalar(
-            select(OrgMember.role).where(
-                OrgMember.org_id == access.album.org_id, OrgMember.user_id == user.id
-            )
+    if not await _may_collaborate(session, access.album, user.id):
+        raise AppError(
+            409, "not_an_org_member", "Only members of the album's org can be given access."
         )
-        if member is None:
-            raise AppError(
-                409, "not_an_org_member", "Only members of the album's org can be given access."
-            )
-    widened = visibility_after_sharing(access.album.visibility)
-    if widened != access.album.visibility:
-        access.album.visibility, access.album.updated_at = widened, utcnow()
-    row = await session.get(AlbumCollaborator, (album_id, user.id))
+    row = await _grant(session, access.album, user.id, permission, caller.user_id)
+    return row, user, access.album.visibility
+
+
+async def shareable(session: AsyncSession, caller: Caller, album_id: str) -> Album:
+    """The album, if the caller may share it (404 / 403 as every album route)."""
+    return (await album_access(session, caller, album_id, Action.SHARE)).album
+
+
+async def grant_claimed(
+    session: AsyncSession, album_id: str, user_id: str, permission: str, granted_by: str | None
+) -> bool:
+    """A share by e-mail, claimed: grant ``permission`` unless the user already
+    has a grant (the one set since wins) or the album's rules refuse them (its
+    owner; a non-member in an org album). True when a grant was added."""
+    album = await session.get(Album, album_id)
+    if album is None or album.owner_id == user_id:
+        return False
+    if await session.get(AlbumCollaborator, (album_id, user_id)) is not None:
+        return False
+    if not await _may_collaborate(session, album, user_id):
+        return False
+    await _grant(session, album, user_id, permission, granted_by)
+    return True
+
+
+async def _may_collaborate(session: AsyncSession, album: Album, user_id: str) -> bool:
+    if album.org_id is None:
+        return True
+    member = await session.scalar(
+        select(OrgMember.role).where(OrgMember.org_id == album.org_id, OrgMember.user_id == user_id)
+    )
+    return member is not None
+
+
+async def _grant(
+    session: AsyncSession, album: Album, user_id: str, permission: str, granted_by: str | None
+) -> AlbumCollaborator:
+    widened = visibility_after_sharing(album.visibility)
+    if widened != album.visibility:
+        album.visibility, album.updated_at = widened, utcnow()
+    row = await session.get(AlbumCollaborator, (album.id, user_id))
     added = row is None
     if row is None:
-        row = AlbumCollaborator(album_id=album_id, user_id=user.id, created_at=utcnow())
+        row = AlbumCollaborator(album_id=album.id, user_id=user_id, created_at=utcnow())
         session.add(row)
     row.permission = permission
-    row.granted_by = caller.user_id
+    row.granted_by = granted_by
     await session.flush()
     if added:
         await shares.album_shared(
             session,
-            album_id=album_id,
-            album_title=access.album.title,
-            user_id=user.id,
+            album_id=album.id,
+            album_title=album.title,
+            user_id=user_id,
             permission=permission,
-            granted_by=caller.user_id,
+            granted_by=granted_by,
         )
-    return row, user, access.album.visibility
+    return row
 
 
 async def list_collaborators(

@@ -14,6 +14,7 @@ from imghost.auth.schemas import (
 )
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.ratelimit.identity import client_address
+from imghost.sharing import services as sharing
 
 router = APIRouter(tags=["auth"])
 
@@ -72,6 +73,8 @@ async def send_verification(request: Request, actor: CurrentActor, db: Db, ctx: 
 @router.post("/v1/auth/verify-email", status_code=204)
 async def verify_email(body: VerifyEmailIn, db: Db, ctx: Ctx) -> Response:
     """Mark the address the token was sent to as verified."""
-    await verification.verify(db, ctx.settings.secret_key, body.token)
+    user_id = await verification.verify(db, ctx.settings.secret_key, body.token)
+    # What was shared with this address becomes the user's now it is proved.
+    await sharing.claim_if_verified(db, user_id)
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -22,6 +22,7 @@ from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
 from imghost.ratelimit.identity import client_address
 from imghost.schemas import StorableStr
+from imghost.sharing import services as sharing
 
 router = APIRouter(tags=["auth"])
 
@@ -52,6 +53,7 @@ async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
         client_address(request.scope),
         lambda: services.login(db, ctx.tokens, body.email, body.password, **_where(request)),
     )
+    await sharing.claim_if_verified(db, pair.user_id)
     await db.commit()
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
@@ -75,6 +77,7 @@ async def oauth2_token(
         client_address(request.scope),
         lambda: services.login(db, ctx.tokens, username, password, **_where(request)),
     )
+    await sharing.claim_if_verified(db, pair.user_id)
     await db.commit()
     return OAuth2TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
@@ -89,6 +92,8 @@ async def refresh(body: RefreshIn, db: Db, ctx: Ctx) -> TokenOut:
         # Re-use detection revokes the family: that must stick even though we refuse.
         await db.commit()
         raise
+    # A session lasts through refreshes: shares to its verified address arrive here too.
+    await sharing.claim_if_verified(db, pair.user_id)
     await db.commit()
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in

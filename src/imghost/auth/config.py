@@ -28,7 +28,12 @@ def check(settings: Settings) -> None:
         raise SettingsError("IMGHOST_LOGIN_CHECKS_PER_ADDRESS must be at least 1")
     if not 1 <= settings.login_max_delay <= 86400:
         raise SettingsError("IMGHOST_LOGIN_MAX_DELAY must be from 1 to 86400 seconds")
-    limits = ("signup_rate_limit", "account_email_rate_limit", "account_email_address_rate_limit")
+    limits = (
+        "signup_rate_limit",
+        "account_email_rate_limit",
+        "account_email_address_rate_limit",
+        "user_lookup_rate_limit",
+    )
     for name in limits:
         try:
             parse_signup_limit(getattr(settings, name))

@@ -43,6 +43,8 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    # Whose tokens they are (not sent: what the route does next may need it).
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ async def _mint(
     )
     await session.flush()
     access = issue_access_token(cfg.secret, user_id, session_id, cfg.access_ttl, now)
-    return TokenPair(access, refresh, cfg.access_ttl)
+    return TokenPair(access, refresh, cfg.access_ttl, user_id)
 
 
 def _invalid_refresh() -> AppError:

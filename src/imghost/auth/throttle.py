@@ -1,4 +1,4 @@
-"""Login throttling and the sign-up limit: cheap checks before any password hash.
+"""Login throttling, the sign-up limit and the user-lookup limit: cheap checks first.
 
 Failed logins are counted under three keys, each in a window of
 :data:`FAILURE_WINDOW` seconds that starts with its first failure:
@@ -127,6 +127,7 @@ class LoginThrottle:
         self.signups = parse_signup_limit(settings.signup_rate_limit)
         self.mails_per_email = parse_signup_limit(settings.account_email_rate_limit)
         self.mails_per_address = parse_signup_limit(settings.account_email_address_rate_limit)
+        self.lookups = parse_signup_limit(settings.user_lookup_rate_limit)
         # Password checks running or queued per client address, in this process
         # (the CPU slots they compete for are this process's too).
         self.per_address = settings.login_checks_per_address
@@ -283,6 +284,25 @@ class LoginThrottle:
                     f"{_period(item)} are allowed; try again in {retry} seconds.",
                     headers={"Retry-After": str(retry)},
                 )
+
+    async def lookup(self, user_id: str) -> None:
+        """Count one user lookup by ``user_id``; 429 ``rate_limited`` past the limit.
+
+        Per account, not per address: lookups need a sign-in, and an
+        enumerator with many addresses still has one account to spend.
+        """
+        if self.lookups is None:
+            return
+        window = await self.store.incr(self.lookups, f"user-lookup:{user_id}", 1)
+        if window.count > self.lookups.amount:
+            retry = window.reset_in()
+            raise AppError(
+                429,
+                "rate_limited",
+                f"Too many user lookups: {self.lookups.amount} per "
+                f"{_period(self.lookups)} are allowed; try again in {retry} seconds.",
+                headers={"Retry-After": str(retry)},
+            )
 
     async def close(self) -> None:
         await self.store.close()

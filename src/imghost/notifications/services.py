@@ -33,8 +33,23 @@ INVITATION_EMAIL_JOB = "invitation_email"
 # Password-reset and verification e-mail: the payload names a token row (and
 # the address or user), never the token itself (auth.services.account_email).
 ACCOUNT_EMAIL_JOB = "account_email"
+ADDRESS_EMAIL_JOB = "address_email"
 # E-mail retries through the queue's own backoff (~2 s, 4 s, 8 s, ...).
 EMAIL_MAX_ATTEMPTS = 6
+
+
+def email_address(session: AsyncSession, *, to: str, title: str, body: str, url: str) -> None:
+    """Queue one e-mail to an address that may have no account (a share by e-mail).
+
+    No in-app row: there may be nobody to show it to, and looking the address
+    up would make the caller's request behave differently when there is.
+    """
+    queue.enqueue(
+        session,
+        ADDRESS_EMAIL_JOB,
+        {"to": to, "title": title, "body": body, "url": url},
+        max_attempts=EMAIL_MAX_ATTEMPTS,
+    )
 
 
 async def notify(

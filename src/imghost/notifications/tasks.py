@@ -27,6 +27,7 @@ from imghost import __version__
 from imghost.accounts.models import User
 from imghost.auth import services as auth
 from imghost.db import utcnow
+from imghost.ids import new_id
 from imghost.jobs import queue
 from imghost.jobs.registry import Registry
 from imghost.notifications import addresses, email, signing
@@ -38,6 +39,7 @@ from imghost.notifications.models import (
 )
 from imghost.notifications.services import (
     ACCOUNT_EMAIL_JOB,
+    ADDRESS_EMAIL_JOB,
     EMAIL_JOB,
     INVITATION_EMAIL_JOB,
     WEBHOOK_JOB,
@@ -69,6 +71,7 @@ def register(registry: Registry, deps: NotificationDeps) -> None:
     )
     registry.add(INVITATION_EMAIL_JOB, functools.partial(send_invitation_email, deps))
     registry.add(ACCOUNT_EMAIL_JOB, functools.partial(send_account_email, deps))
+    registry.add(ADDRESS_EMAIL_JOB, functools.partial(send_address_email, deps))
     registry.add(
         WEBHOOK_JOB,
         functools.partial(deliver_webhook, deps),
@@ -210,6 +213,29 @@ async def send_account_email(deps: NotificationDeps, payload: dict[str, Any]) ->
         await email.send(settings.smtp_url, message)
     except email.PermanentFailure as exc:
         log.warning("account e-mail %s refused for good: %s", payload.get("tokenId"), exc)
+
+
+async def send_address_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
+    """A message to an address that may have no account (``services.email_address``):
+    everything it says is in the payload. A failed send raises and is retried."""
+    settings = deps.settings
+    if not settings.smtp_url:
+        # Not the address: logs should not collect addresses.
+        log.info("address e-mail not sent (IMGHOST_SMTP_URL is unset): %s", payload["title"])
+        return
+    message = email.build_message(
+        sender=settings.mail_from,
+        recipient=payload["to"],
+        title=payload["title"],
+        body=payload["body"],
+        data={"url": payload["url"]},
+        base_url=settings.public_base_url,
+        notification_id=new_id("ntf"),
+    )
+    try:
+        await email.send(settings.smtp_url, message)
+    except email.PermanentFailure as exc:
+        log.warning("address e-mail refused for good: %s", exc)
 
 
 # --- webhooks --------------------------------------------------------------------------

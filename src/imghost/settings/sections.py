@@ -88,6 +88,11 @@ class SharingSettings:
         "Lifetime of the access a resolved share link hands out, seconds (capped by the "
         "link's own expiry; revocation still applies at once)",
     )
+    share_invite_ttl: int = setting(
+        30 * 86400,
+        "How long a share addressed to an e-mail address waits to be claimed by the account "
+        "that verifies that address, seconds",
+    )
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,11 @@ class AuthSettings:
         False,
         "Uploads need a verified e-mail address (claiming what was sent to an address always "
         "does); needs IMGHOST_SMTP_URL",
+    )
+    user_lookup_rate_limit: str = setting(
+        "30/minute",
+        "User lookups (GET /v1/users/lookup) per signed-in user: AMOUNT/PERIOD; empty or "
+        "off: no limit",
     )
 
 

@@ -11,15 +11,19 @@ from imghost.access.grants import Caller
 from imghost.access.policy import Action
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
-from imghost.errors import AppError
+from imghost.errors import AppError, NotFound
 from imghost.images import services as images
-from imghost.sharing import collaborators
+from imghost.sharing import collaborators, pending
 from imghost.sharing.models import ImageCollaborator
 from imghost.sharing.schemas import (
+    CollaboratorAdd,
     CollaboratorGranted,
     CollaboratorIn,
     CollaboratorList,
     CollaboratorOut,
+    CollaboratorShared,
+    PendingShareOut,
+    ShareInvited,
     SignedUrlIn,
     SignedUrlOut,
 )
@@ -53,14 +57,84 @@ async def put_collaborator(
     return out
 
 
+@router.post(
+    "/v1/images/{image_id}/collaborators",
+    response_model=CollaboratorShared | ShareInvited,
+    responses={202: {"model": ShareInvited, "description": "Shared with an e-mail address"}},
+)
+async def add_collaborator(
+    image_id: str,
+    body: CollaboratorAdd,
+    response: Response,
+    actor: CurrentActor,
+    db: Db,
+    reads: Reads,
+    ctx: Ctx,
+) -> CollaboratorShared | ShareInvited:
+    """The design's share: `sharedWith` is a user id, a username or an e-mail.
+
+    By id or username: the grant exists at once (200, as the PUT). By e-mail:
+    202 `invited`, the same answer whether or not an account has the address;
+    the address is e-mailed and the share waits until the account that
+    verifies that address claims it (it grants nothing before)."""
+    image = await images.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    assert image is not None
+    if pending.is_email(body.shared_with):
+        email = pending.normalized_email(body.shared_with)
+        row = await pending.invite(
+            db,
+            pending.Target("image", image.id, image.title),
+            email,
+            body.permission,
+            actor.user_id,
+            ttl=ctx.settings.share_invite_ttl,
+            base_url=ctx.settings.public_base_url,
+        )
+        invited = ShareInvited(
+            shared_with=email, permission=row.permission, expires_at=row.expires_at
+        )
+        await db.commit()
+        response.status_code = 202
+        return invited
+    user = await pending.resolve_user(db, body.shared_with)
+    grant, user = await collaborators.grant(db, image, user.id, body.permission, actor.user_id)
+    out = CollaboratorShared(
+        **_out(grant, user.username).model_dump(),
+        visibility=image.visibility,
+        shared_with=body.shared_with,
+    )
+    await db.commit()
+    return out
+
+
 @router.get("/v1/images/{image_id}/collaborators", response_model=CollaboratorList)
 async def list_collaborators(
     image_id: str, actor: CurrentActor, db: Db, reads: Reads
 ) -> CollaboratorList:
     image = await images.get_image(db, image_id)
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    assert image is not None
     rows = await collaborators.list_for(db, image_id)
-    return CollaboratorList(collaborators=[_out(c, u.username) for c, u in rows])
+    waiting = await pending.list_for(db, pending.Target("image", image.id, image.title))
+    return CollaboratorList(
+        collaborators=[_out(c, u.username) for c, u in rows],
+        pending=[PendingShareOut.of(p) for p in waiting],
+    )
+
+
+@router.delete("/v1/images/{image_id}/pending-shares/{email}", status_code=204)
+async def delete_pending_share(
+    image_id: str, email: str, actor: CurrentActor, db: Db, reads: Reads
+) -> Response:
+    """Withdraw a share sent by e-mail before it is claimed (404 if there is none)."""
+    image = await images.get_image(db, image_id)
+    await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
+    assert image is not None
+    if not await pending.revoke(db, pending.Target("image", image.id, image.title), email):
+        raise NotFound("No share is waiting for that address on this image.")
+    await db.commit()
+    return Response(status_code=204)
 
 
 @router.delete("/v1/images/{image_id}/collaborators/{user_id}", status_code=204)

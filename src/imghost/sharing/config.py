@@ -16,7 +16,12 @@ def check(settings: Settings) -> None:
         SigningKeys.parse(settings.signing_keys, settings.secret_key)
     except ValueError as exc:
         raise SettingsError(f"IMGHOST_SIGNING_KEYS: {exc}") from exc
-    if settings.signed_url_max_expires <= 0 or settings.link_grant_ttl <= 0:
+    if (
+        settings.signed_url_max_expires <= 0
+        or settings.link_grant_ttl <= 0
+        or settings.share_invite_ttl <= 0
+    ):
         raise SettingsError(
-            "IMGHOST_SIGNED_URL_MAX_EXPIRES and IMGHOST_LINK_GRANT_TTL must be positive"
+            "IMGHOST_SIGNED_URL_MAX_EXPIRES, IMGHOST_LINK_GRANT_TTL and "
+            "IMGHOST_SHARE_INVITE_TTL must be positive"
         )

@@ -51,3 +51,31 @@ class ShareLink(Base):
     views: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingShare(Base):
+    """A share addressed to an e-mail address, waiting to be claimed.
+
+    It grants nothing by itself: ``sharing.pending.claim_pending_shares``
+    turns it into a collaborator grant for the account that proves it holds
+    the address (a verified e-mail), and deletes it. Exactly one of
+    ``image_id`` / ``album_id`` is set; both cascade, so a purged target
+    leaves no invitation behind.
+    """
+
+    __tablename__ = "pending_shares"
+    __table_args__ = (
+        Index("ix_pending_shares_email", "email"),
+        Index("ix_pending_shares_image", "image_id"),
+        Index("ix_pending_shares_album", "album_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    image_id: Mapped[str | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    album_id: Mapped[str | None] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"))
+    # Normalized (stripped, lower-cased) as users.email is, so claiming is one equality.
+    email: Mapped[str] = mapped_column(String(254))
+    permission: Mapped[str] = mapped_column(String(16))
+    invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

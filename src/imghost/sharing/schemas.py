@@ -1,14 +1,53 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
+if TYPE_CHECKING:
+    from imghost.sharing.models import PendingShare
+
 
 class CollaboratorIn(StrictInput):
     permission: Literal["view", "download", "edit"]
+
+
+class CollaboratorAdd(StrictInput):
+    """The design's share: ``sharedWith`` names a user by id, username or e-mail."""
+
+    shared_with: str = Field(
+        min_length=1,
+        max_length=254,
+        description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
+    )
+    permission: Literal["view", "download", "edit"]
+
+
+class ShareInvited(ApiModel):
+    """The one answer to a share by e-mail, whether or not an account has the address."""
+
+    shared_with: str = Field(description="The address, normalized (lower case).")
+    status: Literal["invited"] = "invited"
+    permission: str
+    expires_at: Timestamp = Field(description="Unclaimed by then, the invitation lapses.")
+
+
+class PendingShareOut(ApiModel):
+    email: str
+    permission: str
+    created_at: Timestamp
+    expires_at: Timestamp
+
+    @classmethod
+    def of(cls, row: PendingShare) -> PendingShareOut:
+        return cls(
+            email=row.email,
+            permission=row.permission,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
 
 
 class CollaboratorOut(ApiModel):
@@ -24,8 +63,19 @@ class CollaboratorGranted(CollaboratorOut):
     )
 
 
+class CollaboratorShared(CollaboratorGranted):
+    """A share by user id or username: the grant exists at once."""
+
+    shared_with: str = Field(description="As it was sent (an id or a username).")
+    status: Literal["granted"] = "granted"
+
+
 class CollaboratorList(ApiModel):
     collaborators: list[CollaboratorOut]
+    pending: list[PendingShareOut] = Field(
+        default_factory=list,
+        description="Shares sent by e-mail and not yet claimed: they grant nothing yet.",
+    )
 
 
 class SignedUrlIn(StrictInput):

@@ -9,7 +9,7 @@ import pytest
 
 from imghost.settings import Settings
 from tests.conftest import LiveServer
-from tests.factories import assert_problem, image_bytes, make_user
+from tests.factories import assert_problem, image_bytes, make_user, upload_ok
 from tests.helpers.orgs import create_org, invite
 from tests.integration.auth.conftest import token_in
 from tests.integration.auth.helpers import me
@@ -125,3 +125,22 @@ def _uploads_wait_for_verification(client: httpx.Client, smtp: SmtpSink) -> None
 
 def _file() -> dict[str, tuple[str, bytes, str]]:
     return {"file": ("a.jpg", image_bytes(), "image/jpeg")}
+
+
+def test_verifying_claims_what_was_shared_with_the_address(
+    client: httpx.Client, smtp: SmtpSink
+) -> None:
+    owner = make_user(client)
+    user = make_user(client)
+    smtp.wait_for(2)  # both sign-ups' mails
+    [mail] = _mails_to(smtp, user.email, 2)
+    image = upload_ok(client, owner, visibility="private")["imageId"]
+    shared = client.post(
+        f"/v1/images/{image}/collaborators",
+        headers=owner.headers,
+        json={"sharedWith": user.email, "permission": "view"},
+    )
+    assert shared.status_code == 202, shared.text
+    assert client.get(f"/v1/images/{image}", headers=user.headers).status_code == 403
+    assert _verify(client, token_in(mail)).status_code == 204
+    assert client.get(f"/v1/images/{image}", headers=user.headers).status_code == 200

@@ -147,3 +147,29 @@ def test_users_can_turn_email_off(client: httpx.Client, live: LiveServer, smtp: 
         what="one e-mail sent, one never queued",
     )
     assert len(fetch(live.settings, select(Job.id).where(Job.kind == EMAIL_JOB))) == 1
+
+
+def test_shares_by_email_are_emailed_alike(
+    client: httpx.Client, live: LiveServer, smtp: SmtpSink
+) -> None:
+    """A share by e-mail mails the address whether or not an account has it, and
+    tells an account nothing in-app before it is claimed."""
+    owner, member = make_user(client), make_user(client)
+    image = upload_ok(client, owner, processed=False, title="Harbour at dawn")
+    for address in (member.email, "newcomer@example.org"):
+        r = client.post(
+            f"/v1/images/{image['imageId']}/collaborators",
+            json={"sharedWith": address, "permission": "download"},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+
+    received = smtp.wait_for(2)
+    by_address = {m.recipients[0]: m.message for m in received}
+    assert set(by_address) == {member.email, "newcomer@example.org"}
+    for address, mail in by_address.items():
+        assert mail["Subject"] == f"[imghost] {owner.username} shared “Harbour at dawn” with you"
+        text = mail.get_content()
+        assert f"{address} download access" in text and "verify" in text
+        assert f"{live.url}/v1/images/{image['imageId']}" in text
+    assert fetch(live.settings, select(Notification.id)) == []

@@ -27,10 +27,11 @@ from sqlalchemy import update
 from imghost.accounts import services as accounts
 from imghost.context import AppContext
 from imghost.settings import Settings
+from imghost.sharing import services as sharing
 from imghost.sharing.models import ShareLink
 from imghost.signing import SigningKeys, sign_url
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, make_user, upload, wait_processed
+from tests.factories import UserHandle, make_user, upload, upload_ok, wait_processed
 
 NEW_KEY = "new:" + "n" * 32
 OLD_KEY = "old:" + "o" * 32
@@ -99,7 +100,13 @@ def listed(actor: str, visibility: str) -> bool | None:
     return visibility == "public"  # anonymous, other users, link and URL bearers
 
 
+# Shares by e-mail: a pending (unclaimed) one grants nothing, so its invitee is
+# any other user; once claimed it is a collaborator grant like one made by id.
+ALIASES = {"invited_pending": "other", "invited_claimed": "collab_view"}
+
+
 def expected(actor: str, visibility: str, action: str) -> int | bool | None:
+    actor = ALIASES.get(actor, actor)
     if action in READS:
         held = read_level(actor, visibility)
         return 403 if held is None or held < READS[action][1] else 200
@@ -138,19 +145,41 @@ class World:
             "org_member",
             "org_viewer",
             "uploader",
+            "invited_pending",
+            "invited_claimed",
         ]
         self.users = {n: make_user(c) for n in names}
         self.db(accounts.set_admin, self.users["admin"].user_id, True)
         u = self.users
         # personal image P with collaborators
         self.personal = self.upload(u["owner"])
-        for name in ("view", "download", "edit"):
-            r = c.put(
-                f"/v1/images/{self.personal}/collaborators/{u['collab_' + name].user_id}",
+        # by user id (PUT), by username and by user id (the design's POST `sharedWith`)
+        r = c.put(
+            f"/v1/images/{self.personal}/collaborators/{u['collab_view'].user_id}",
+            headers=u["owner"].headers,
+            json={"permission": "view"},
+        )
+        assert r.status_code == 200, r.text
+        for name, shared_with in (
+            ("download", u["collab_download"].username),
+            ("edit", u["collab_edit"].user_id),
+        ):
+            r = c.post(
+                f"/v1/images/{self.personal}/collaborators",
                 headers=u["owner"].headers,
-                json={"permission": name},
+                json={"sharedWith": shared_with, "permission": name},
             )
             assert r.status_code == 200, r.text
+        # by e-mail: pending for one, claimed (as verification does) by the other
+        for name in ("invited_pending", "invited_claimed"):
+            r = c.post(
+                f"/v1/images/{self.personal}/collaborators",
+                headers=u["owner"].headers,
+                json={"sharedWith": u[name].email, "permission": "view"},
+            )
+            assert r.status_code == 202, r.text
+        claimed = u["invited_claimed"]
+        assert self.db(sharing.claim_pending_shares, claimed.user_id, claimed.email) == 1
         # org with every role, an org album the uploader may upload to, image O
         r = c.post("/v1/orgs", headers=u["org_owner"].headers, json={"name": "Team"})
         assert r.status_code == 201, r.text
@@ -378,3 +407,59 @@ def test_access_matrix(keyed_server: LiveServer, visibility: str) -> None:
         for image_id, owner_name in ((world.personal, "owner"), (world.org_image, "uploader")):
             r = client.get(f"/v1/images/{image_id}", headers=world.users[owner_name].headers)
             assert r.status_code == 200
+
+
+ADD_RULES = {
+    # who: (by user id, by username, by e-mail) when adding a collaborator
+    "owner": (200, 200, 202),
+    "collab_edit": (403, 403, 403),
+    "other": (403, 403, 403),
+    "anonymous": (401, 401, 401),
+}
+
+
+def test_share_and_lookup_rules(client: httpx.Client) -> None:
+    """Who may add collaborators by id, username or e-mail, and who may look users up.
+
+    An e-mail share answers 202 `invited` alike for an address with or without an
+    account, and a pending share grants nothing (the matrix above: `invited_pending`).
+    """
+    owner, editor, other, target = (make_user(client) for _ in range(4))
+    # processed first: others are answered 404 while an image is not ready
+    iid = upload_ok(client, owner, visibility="shared")["imageId"]
+    r = client.put(
+        f"/v1/images/{iid}/collaborators/{editor.user_id}",
+        headers=owner.headers,
+        json={"permission": "edit"},
+    )
+    assert r.status_code == 200, r.text
+    callers = {"owner": owner.headers, "collab_edit": editor.headers, "other": other.headers}
+    got = {}
+    for who in ADD_RULES:
+        headers = callers.get(who, {})
+        got[who] = tuple(
+            client.post(
+                f"/v1/images/{iid}/collaborators",
+                headers=headers,
+                json={"sharedWith": value, "permission": "view"},
+            ).status_code
+            for value in (target.user_id, target.username, f"new-{target.email}")
+        )
+    assert got == ADD_RULES
+    answers = [
+        client.post(
+            f"/v1/images/{iid}/collaborators",
+            headers=owner.headers,
+            json={"sharedWith": address, "permission": "view"},
+        ).json()
+        for address in (target.email, f"none-{target.email}")
+    ]
+    assert [set(a) for a in answers] == [set(answers[1])] * 2
+    assert all(a["status"] == "invited" for a in answers)
+    # lookup: signed in only, exact only, never an address
+    lookup = {"q": target.username}
+    assert client.get("/v1/users/lookup", params=lookup).status_code == 401
+    r = client.get("/v1/users/lookup", params=lookup, headers=other.headers)
+    assert r.json() == {"userId": target.user_id, "username": target.username}
+    prefix = {"q": target.username[:-1]}
+    assert client.get("/v1/users/lookup", params=prefix, headers=other.headers).status_code == 404
