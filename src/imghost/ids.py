@@ -21,6 +21,7 @@ def new_id(prefix: str) -> str:
 # ``/v1/users/{id}/images``), must never read as one.
 ID_PREFIXES = (
     "alb",
+    "exp",
     "img",
     "inv",
     "job",

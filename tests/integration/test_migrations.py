@@ -282,7 +282,11 @@ def test_0019_adds_account_deletion_and_exports_and_downgrades(database: str) ->
         {"now": now},
     )
     assert _scalar(database, "SELECT count(*) FROM users WHERE delete_after IS NOT NULL") == 1
-    command.downgrade(alembic_config(database), "-1")
+    # To the revision 0019 revises: later ones (chained after it) go first.
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0019_account_deletion").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
     assert "data_exports" not in _tables(database)
     assert _run(database, [], {}) == COUNTS
     upgrade(database)

@@ -13,6 +13,7 @@ from imghost.jobs.registry import Registry
 from imghost.maintenance.tasks import MAINTENANCE
 from imghost.notifications.services import (
     ACCOUNT_EMAIL_JOB,
+    ADDRESS_EMAIL_JOB,
     EMAIL_JOB,
     INVITATION_EMAIL_JOB,
     WEBHOOK_JOB,
@@ -56,6 +57,7 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
         EMAIL_JOB,
         INVITATION_EMAIL_JOB,
         ACCOUNT_EMAIL_JOB,
+        ADDRESS_EMAIL_JOB,
         WEBHOOK_JOB,
         EXPORT_JOB,
     }
