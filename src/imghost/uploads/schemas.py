@@ -30,8 +30,9 @@ class UploadOut(ApiModel):
     method: Literal["PUT"] = "PUT"
 
 
-class FinalizeIn(StrictInput):
-    upload_id: str = Field(max_length=64)
+class NewImageIn(StrictInput):
+    """The fields of a new image, whichever way its bytes arrive (JSON bodies)."""
+
     title: Title | None = None
     description: Description | None = None
     tags: Tags = Field(default_factory=list)
@@ -51,26 +52,16 @@ class FinalizeIn(StrictInput):
     )
 
 
-class SourceUrlIn(StrictInput):
+class FinalizeIn(NewImageIn):
+    """POST /v1/images as JSON with ``uploadId``: the presigned upload's bytes."""
+
+    upload_id: str = Field(max_length=64)
+
+
+class SourceUrlIn(NewImageIn):
     """POST /v1/images as JSON with ``sourceUrl``: the server fetches the file."""
 
     source_url: str = Field(min_length=1, max_length=2048, description="http(s) URL of the image")
-    title: Title | None = None
-    description: Description | None = None
-    tags: Tags = Field(default_factory=list)
-    visibility: Visibility | None = None
-    keep_gps: bool | None = Field(
-        default=None, description="Keep GPS for this image (default: the account's keepGps)"
-    )
-    album_id: str | None = Field(
-        default=None,
-        max_length=40,
-        description="Add the new image to this album (needs upload permission on it)",
-    )
-    allow_duplicate: bool = Field(
-        default=False,
-        description="Store a new image even if the owner has one with the same bytes",
-    )
 
 
 class UploadedImage(ImageOut):
