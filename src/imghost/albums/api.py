@@ -219,18 +219,14 @@ async def add_collaborator(
     caller = _user(actor)
     if sharing.is_email(body.shared_with):
         album = await albums.shareable(db, caller, album_id)
-        email = sharing.normalized_email(body.shared_with)
-        row = await sharing.invite(
+        invited = await sharing.invite_by_email(
             db,
             sharing.Target("album", album.id, album.title),
-            email,
+            body.shared_with,
             body.permission,
             actor.user_id,
             ttl=ctx.settings.share_invite_ttl,
             base_url=ctx.settings.public_base_url,
-        )
-        invited = ShareInvited(
-            shared_with=email, permission=row.permission, expires_at=row.expires_at
         )
         await db.commit()
         response.status_code = 202

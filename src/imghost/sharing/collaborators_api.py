@@ -81,18 +81,14 @@ async def add_collaborator(
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
     assert image is not None
     if pending.is_email(body.shared_with):
-        email = pending.normalized_email(body.shared_with)
-        row = await pending.invite(
+        invited = await pending.invite_by_email(
             db,
             pending.Target("image", image.id, image.title),
-            email,
+            body.shared_with,
             body.permission,
             actor.user_id,
             ttl=ctx.settings.share_invite_ttl,
             base_url=ctx.settings.public_base_url,
-        )
-        invited = ShareInvited(
-            shared_with=email, permission=row.permission, expires_at=row.expires_at
         )
         await db.commit()
         response.status_code = 202

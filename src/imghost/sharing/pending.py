@@ -32,6 +32,7 @@ from imghost.images.models import Image
 from imghost.notifications import services as notifications
 from imghost.sharing import collaborators
 from imghost.sharing.models import ImageCollaborator, PendingShare
+from imghost.sharing.schemas import ShareInvited
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -129,6 +130,23 @@ async def list_for(session: AsyncSession, target: Target) -> list[PendingShare]:
         .order_by(PendingShare.created_at, PendingShare.id)
     )
     return list(rows)
+
+
+async def invite_by_email(
+    session: AsyncSession,
+    target: Target,
+    address: str,
+    permission: str,
+    invited_by: str,
+    *,
+    ttl: int,
+    base_url: str,
+) -> ShareInvited:
+    """The design's share with an e-mail address, for image and album routes
+    alike: :func:`invite`, answered the same whether or not an account has it."""
+    email = normalized_email(address)
+    row = await invite(session, target, email, permission, invited_by, ttl=ttl, base_url=base_url)
+    return ShareInvited(shared_with=email, permission=row.permission, expires_at=row.expires_at)
 
 
 async def revoke(session: AsyncSession, target: Target, email: str) -> bool:
