@@ -6,7 +6,8 @@ import io
 import struct
 from typing import Any
 
-from PIL import Image, ImageChops, ImageStat
+import pytest
+from PIL import Image, ImageChops, ImageFile, ImageStat
 
 from tests.corpus import corpus_root
 
@@ -145,6 +146,30 @@ def pattern(size: tuple[int, int] = (96, 64), mode: str = "RGB") -> Image.Image:
     other = img.transpose(Image.Transpose.ROTATE_90).resize(size)
     rgb = Image.merge("RGB", (img, other, ImageChops.invert(img)))
     return rgb.convert(mode)
+
+
+def watch_decoding(
+    monkeypatch: pytest.MonkeyPatch, plugin: type[ImageFile.ImageFile], *, refuse: bool = False
+) -> list[tuple[int, int]]:
+    """The sizes at which images of ``plugin`` have their pixels decoded (each ``load()``).
+
+    What a guard claims ("refused before any pixel is decoded", "decoded
+    smaller") is then asserted as such, not as a wall time that a busy
+    machine can exceed. With ``refuse``, a decode raises instead of running,
+    so a test whose guard is gone fails at once rather than allocating a
+    bomb's pixels.
+    """
+    real = plugin.load
+    decoded: list[tuple[int, int]] = []
+
+    def load(self: ImageFile.ImageFile) -> Any:
+        decoded.append(self.size)
+        if refuse:
+            raise AssertionError(f"pixels decoded at {self.size}")
+        return real(self)
+
+    monkeypatch.setattr(plugin, "load", load)
+    return decoded
 
 
 def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
