@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import anyio
 import pytest
+from zxcvbn import zxcvbn
 
+from imghost.auth import strength
 from imghost.auth.strength import check_password_strength
 from imghost.errors import AppError
 
@@ -25,9 +27,17 @@ def test_common_and_personal_passwords_are_weak() -> None:
         _check("zqxvplmkw-2026", "zqxvplmkw", "zqxvplmkw@example.com")
 
 
-def test_long_inputs_are_judged_quickly() -> None:
-    start = time.perf_counter()
+def test_long_inputs_are_judged_on_a_bounded_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # zxcvbn's time grows with the input's length, so it sees a prefix only:
+    # asserted as what it is given, not as a wall time a loaded machine can exceed.
+    judged: list[int] = []
+
+    def spy(password: str, user_inputs: list[str] | None = None) -> Any:
+        judged.append(len(password))
+        return zxcvbn(password, user_inputs=user_inputs)
+
+    monkeypatch.setattr(strength, "zxcvbn", spy)
     _check("violet lantern orbit " + "aB3$x" * 200)
     with pytest.raises(AppError):
         _check("a" * 1024)
-    assert time.perf_counter() - start < 5
+    assert judged == [strength.JUDGED_LENGTH, strength.JUDGED_LENGTH]
