@@ -17,6 +17,7 @@ from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
 from imghost.auth.account_api import router as account_router
 from imghost.auth.api import router as auth_router
+from imghost.auth.mfa_api import router as mfa_router
 from imghost.auth.sessions_api import router as sessions_router
 from imghost.bodies import BodyLimits
 from imghost.checks import check_settings
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         account_router,
         sessions_router,
+        mfa_router,
         accounts_router,
         deletion_router,
         exports_router,

@@ -79,6 +79,7 @@ class AppContext:
             self.settings.secret_key,
             self.settings.access_token_ttl,
             self.settings.refresh_token_ttl,
+            self.settings.mfa_challenge_ttl,
         )
 
     # --- what each feature is handed -------------------------------------------

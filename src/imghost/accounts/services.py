@@ -134,8 +134,9 @@ async def update_user(session: AsyncSession, user: User, patch: UserPatch) -> Us
     return user
 
 
-async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
-    """Grant or take site-admin rights; ``who`` is a user id, username or email."""
+async def find_user(session: AsyncSession, who: str) -> User:
+    """The user ``who`` names: a user id, username or email (404 else); for
+    operators' commands, which name users any of these ways."""
     user = await session.scalar(
         select(User).where(
             (User.id == who) | (User.username == who) | (User.email == normalize_email(who))
@@ -143,6 +144,12 @@ async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
     )
     if user is None:
         raise NotFound(f"No user {who!r}.")
+    return user
+
+
+async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
+    """Grant or take site-admin rights; ``who`` is a user id, username or email."""
+    user = await find_user(session, who)
     user.is_admin = admin
     await session.flush()
     return user

@@ -8,16 +8,18 @@ from fastapi import APIRouter, Form, Request, Response, status
 
 from imghost.accounts import services as accounts
 from imghost.accounts.schemas import SignupIn, SignupOut
-from imghost.auth import services
+from imghost.auth import mfa, services
 from imghost.auth.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
     LoginIn,
+    MfaIn,
     OAuth2TokenOut,
     RefreshIn,
     TokenOut,
 )
+from imghost.auth.services import TokenPair
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.errors import AppError
 from imghost.ratelimit.identity import client_address
@@ -46,18 +48,69 @@ def _where(request: Request) -> dict[str, str | None]:
     }
 
 
-@router.post("/v1/auth/login", response_model=TokenOut)
-async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
-    pair = await ctx.logins.guard(
-        body.email,
+async def _sign_in(
+    request: Request, db: Db, ctx: Ctx, email: str, password: str, code: str | None
+) -> TokenPair:
+    """A password sign-in, and its second factor when the account has one."""
+    outcome = await ctx.logins.guard(
+        email,
         client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, body.email, body.password, **_where(request)),
+        lambda: services.login(db, ctx.tokens, email, password, **_where(request)),
     )
+    if isinstance(outcome, mfa.Challenge):
+        await db.commit()  # the challenge must outlive this answer
+        if code is None:
+            raise mfa.mfa_required(outcome)
+        return await _pass_challenge(request, db, ctx, outcome.token, code)
+    return outcome
+
+
+async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: str) -> TokenPair:
+    challenge = await mfa.find_challenge(db, token)
+
+    async def attempt() -> TokenPair:
+        passed = await mfa.answer_challenge(db, ctx.settings.secret_key, challenge, code)
+        if passed is None:
+            await db.commit()  # the attempt counts although the code is refused
+            raise mfa.invalid_code()
+        return await services.start_session(
+            db, ctx.tokens, passed.user_id, address=passed.address, user_agent=passed.user_agent
+        )
+
+    # Wrong codes count under the account's own throttle key, which a right
+    # password does not clear: guessing codes cannot be reset by signing in again.
+    return await ctx.logins.guard(
+        f"mfa:{challenge.user_id}", client_address(request.scope), attempt
+    )
+
+
+async def _session_answer(db: Db, pair: TokenPair) -> TokenOut:
     await sharing.claim_if_verified(db, pair.user_id)
     await db.commit()
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
+
+
+@router.post(
+    "/v1/auth/login",
+    response_model=TokenOut,
+    responses={401: {"description": "invalid_credentials, mfa_required, invalid_mfa_code"}},
+)
+async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
+    """Sign in with e-mail and password. An account with two-factor sign-in
+    answers 401 ``mfa_required`` with an ``mfaToken`` for ``POST /v1/auth/mfa``,
+    unless ``mfaCode`` came along."""
+    pair = await _sign_in(request, db, ctx, body.email, body.password, body.mfa_code)
+    return await _session_answer(db, pair)
+
+
+@router.post("/v1/auth/mfa", response_model=TokenOut)
+async def second_factor(body: MfaIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
+    """The second step of a two-factor sign-in: the challenge's token and a code
+    from the authenticator app (or a recovery code)."""
+    pair = await _pass_challenge(request, db, ctx, body.mfa_token, body.code)
+    return await _session_answer(db, pair)
 
 
 @router.post("/v1/auth/token", response_model=OAuth2TokenOut, response_model_by_alias=True)
@@ -71,12 +124,9 @@ async def oauth2_token(
     password: Annotated[StorableStr, Form()],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> OAuth2TokenOut:
-    """OAuth2 password grant (form encoded), so the docs' Authorize button works."""
-    pair = await ctx.logins.guard(
-        username,
-        client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, username, password, **_where(request)),
-    )
+    """OAuth2 password grant (form encoded), so the docs' Authorize button works.
+    An account with two-factor sign-in answers 401 ``mfa_required`` here too."""
+    pair = await _sign_in(request, db, ctx, username, password, None)
     await sharing.claim_if_verified(db, pair.user_id)
     await db.commit()
     return OAuth2TokenOut(
@@ -93,11 +143,7 @@ async def refresh(body: RefreshIn, db: Db, ctx: Ctx) -> TokenOut:
         await db.commit()
         raise
     # A session lasts through refreshes: shares to its verified address arrive here too.
-    await sharing.claim_if_verified(db, pair.user_id)
-    await db.commit()
-    return TokenOut(
-        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
-    )
+    return await _session_answer(db, pair)
 
 
 @router.post("/v1/auth/logout", status_code=204)

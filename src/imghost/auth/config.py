@@ -42,6 +42,11 @@ def check(settings: Settings) -> None:
     for name in ("password_reset_ttl", "email_verification_ttl"):
         if not 60 <= getattr(settings, name) <= 30 * 86400:
             raise SettingsError(f"IMGHOST_{name.upper()} must be from 60 to 2592000 seconds")
+    if not 30 <= settings.mfa_challenge_ttl <= 3600:
+        raise SettingsError("IMGHOST_MFA_CHALLENGE_TTL must be from 30 to 3600 seconds")
+    if not settings.mfa_issuer.strip() or ":" in settings.mfa_issuer:
+        # The otpauth URI's label is ISSUER:ACCOUNT; apps split it at the colon.
+        raise SettingsError("IMGHOST_MFA_ISSUER must be a non-empty name without ':'")
     if settings.require_verified_email and not settings.smtp_url:
         # Nobody could verify an address, so nobody could upload.
         raise SettingsError(

@@ -57,19 +57,26 @@ async def change_password(
 ) -> None:
     """Set a new password after checking the current one (403 ``wrong_password``)
     and the new one's strength; every session but ``keep_session`` ends."""
-    row = (
+    username, email = await confirm_password(session, user_id, current)
+    await check_password_strength(new, username, email)
+    password_hash = await hash_password(new)
+    await _set_password(session, user_id, password_hash, keep_session, "password_changed")
+
+
+async def confirm_password(session: AsyncSession, user_id: str, password: str) -> tuple[str, str]:
+    """Check the signed-in user's password (403 ``wrong_password``) before a
+    change that a stolen access token alone must not make; their username and
+    e-mail. The session's transaction is ended: the check takes a CPU slot,
+    and no pooled connection is held while it waits."""
+    stored, username, email = (
         await session.execute(
             select(User.password_hash, User.username, User.email).where(User.id == user_id)
         )
     ).one()
-    stored, username, email = row
-    # The checks take a CPU slot: no pooled connection is held while they wait.
     await session.rollback()
-    if not await verify_password(stored, current):
+    if not await verify_password(stored, password):
         raise AppError(403, "wrong_password", "The current password is incorrect.")
-    await check_password_strength(new, username, email)
-    password_hash = await hash_password(new)
-    await _set_password(session, user_id, password_hash, keep_session, "password_changed")
+    return str(username), str(email)
 
 
 async def request_reset(session: AsyncSession, email: str, *, mail: bool) -> None:

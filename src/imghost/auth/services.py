@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email
-from imghost.auth import onetime, recovery, sessions, verification
+from imghost.auth import mfa, onetime, recovery, sessions, verification
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.auth.passwords import hash_password, needs_rehash, verify_password
 from imghost.auth.tokens import (
@@ -68,6 +68,7 @@ class TokenSettings:
     secret: str
     access_ttl: int
     refresh_ttl: int
+    mfa_ttl: int  # seconds a sign-in challenge waits for its second factor
 
 
 def _invalid_credentials() -> AppError:
@@ -87,7 +88,9 @@ async def login(
     *,
     address: str | None = None,
     user_agent: str | None = None,
-) -> TokenPair:
+) -> TokenPair | mfa.Challenge:
+    """A session for the right password; for an account with two-factor
+    sign-in, a challenge that waits for the second factor instead."""
     found = await find_by_email(session, email)
     stored, user_id = (found.password_hash, found.id) if found else (None, None)
     # Nothing is written yet: end the read so the pooled connection is not
@@ -102,15 +105,32 @@ async def login(
         raise _invalid_credentials()
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
+    address, user_agent = (
+        (address[:64] if address else None),
+        (user_agent[:200] if user_agent else None),
+    )
+    if await mfa.is_enabled(session, user.id):
+        return await mfa.start_challenge(
+            session, user.id, cfg.mfa_ttl, address=address, user_agent=user_agent
+        )
+    return await start_session(session, cfg, user.id, address=address, user_agent=user_agent)
+
+
+async def start_session(
+    session: AsyncSession,
+    cfg: TokenSettings,
+    user_id: str,
+    *,
+    address: str | None,
+    user_agent: str | None,
+) -> TokenPair:
+    """A new session (a family of refresh tokens) for a user who has signed in."""
     auth_session = AuthSession(
-        id=new_id("ses"),
-        user_id=user.id,
-        created_address=address[:64] if address else None,
-        user_agent=user_agent[:200] if user_agent else None,
+        id=new_id("ses"), user_id=user_id, created_address=address, user_agent=user_agent
     )
     session.add(auth_session)
     await session.flush()
-    return await _mint(session, cfg, user.id, auth_session.id)
+    return await _mint(session, cfg, user_id, auth_session.id)
 
 
 async def _mint(

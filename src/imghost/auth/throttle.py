@@ -60,10 +60,11 @@ KNOWN_FOR = 30 * 86400  # seconds an address stays "known" after a sign-in
 # check takes (a crash mid-check frees the count then).
 TRY_HOLD = 60
 FIRST_DELAY = 1  # seconds of the first wait; each further failure doubles it
-# The answers that count as a wrong password: a login's, and a password
+# The answers that count as a wrong password: a login's, a password
 # change's check of the current password (a stolen token must not buy
-# unthrottled guesses at the password behind it).
-FAILURES = ("invalid_credentials", "wrong_password")
+# unthrottled guesses at the password behind it), and a wrong second-factor
+# code (counted under the account's own key, ``auth.api``).
+FAILURES = ("invalid_credentials", "wrong_password", "invalid_mfa_code")
 _OFF = ("", "off", "none")
 
 

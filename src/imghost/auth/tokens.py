@@ -18,6 +18,8 @@ ALGORITHM = "HS256"
 ISSUER = "imghost"
 REFRESH_PREFIX = "ihr_"
 API_KEY_PREFIX = "ihk_"
+# A sign-in challenge waiting for its second factor.
+MFA_TOKEN_PREFIX = "ihm_"  # noqa: S105 - a prefix, not a secret
 
 
 class InvalidToken(Exception):

@@ -1,28 +1,41 @@
 """`imghost admin grant|revoke USER`: site administrators (moderation rights);
-`imghost admin plan USER|ORG PLAN`: storage plans."""
+`imghost admin plan USER|ORG PLAN`: storage plans; `imghost admin mfa-reset USER`:
+two-factor sign-in off for a user locked out of it."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
-from imghost.accounts.models import User
+from imghost.auth import mfa
 from imghost.cli.jobs import run_in_session
 from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
-from imghost.errors import AppError, NotFound
+from imghost.errors import AppError
 from imghost.quotas import services as quota_services
 from imghost.units import human_bytes
 
 admin_cli = typer.Typer(
-    help="Grant or revoke site-admin rights; change storage plans.", no_args_is_help=True
+    help="Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in.",
+    no_args_is_help=True,
 )
 console = Console()
+T = TypeVar("T")
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """``work`` in a committed session; an AppError (no such user) is printed, exit 1."""
+    try:
+        return run_in_session(work)
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
 
 
 def _set(who: str, admin: bool) -> None:
@@ -30,7 +43,7 @@ def _set(who: str, admin: bool) -> None:
         user = await accounts.set_admin(session, who, admin)
         return user.username
 
-    username = run_in_session(work)
+    username = _run(work)
     console.print(f"{username} is {'now' if admin else 'no longer'} a site admin")
 
 
@@ -44,6 +57,22 @@ def grant(who: str = typer.Argument(help="user id, username or email")) -> None:
 def revoke(who: str = typer.Argument(help="user id, username or email")) -> None:
     """Take site-admin rights away."""
     _set(who, False)
+
+
+@admin_cli.command("mfa-reset")
+def mfa_reset(who: str = typer.Argument(help="user id, username or email")) -> None:
+    """Turn a user's two-factor sign-in off, for one who lost both their app and
+    their recovery codes (check who is asking first). The user is notified."""
+
+    async def work(session: AsyncSession) -> tuple[str, bool]:
+        user = await accounts.find_user(session, who)
+        return user.username, await mfa.reset_by_admin(session, user.id)
+
+    username, had = _run(work)
+    if had:
+        console.print(f"two-factor sign-in of {username} is off; they can enrol again")
+    else:
+        console.print(f"{username} had no two-factor sign-in: nothing changed")
 
 
 @admin_cli.command("plan")
@@ -62,16 +91,7 @@ def plan(
             async with ctx.sessions() as session:
                 account_id = who
                 if not who.startswith("org_"):
-                    user = await session.scalar(
-                        select(User).where(
-                            (User.id == who)
-                            | (User.username == who)
-                            | (User.email == accounts.normalize_email(who))
-                        )
-                    )
-                    if user is None:
-                        raise NotFound(f"No user {who!r}.")
-                    account_id = user.id
+                    account_id = (await accounts.find_user(session, who)).id
                 usage = await quota_services.set_plan(session, settings, account_id, new_plan)
                 await session.commit()
                 return usage

@@ -17,6 +17,7 @@ KNOWN = (
     "share.album",
     "org.invitation",
     "account.password_changed",
+    "account.mfa_changed",
     # Webhooks only (no in-app notification, no e-mail): images.services.announce.
     "image.uploaded",
     "image.ready",

@@ -235,6 +235,14 @@ class AuthSettings:
         "Uploads need a verified e-mail address (claiming what was sent to an address always "
         "does); needs IMGHOST_SMTP_URL",
     )
+    mfa_issuer: str = setting(
+        "imghost",
+        "The name authenticator apps show beside the account (two-factor sign-in, TOTP)",
+    )
+    mfa_challenge_ttl: int = setting(
+        300,
+        "Seconds a password sign-in to an account with two-factor sign-in waits for its code",
+    )
     user_lookup_rate_limit: str = setting(
         "30/minute",
         "User lookups (GET /v1/users/lookup) per signed-in user: AMOUNT/PERIOD; empty or "
