@@ -24,11 +24,14 @@ from PIL import Image
 from tests.conftest import LiveServer
 from tests.e2e.service import BIN
 from tests.factories import PASSWORD, UserHandle, image_bytes, make_user
+from tests.helpers.mfa import enrol
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
-def run_cli(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    config: Path, *args: str, timeout: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "imghost"), *args],
         # Wide enough that rich does not wrap the summary table's codes.
@@ -36,6 +39,7 @@ def run_cli(config: Path, *args: str, timeout: float = 60) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=stdin,
     )
 
 
@@ -333,3 +337,21 @@ def test_tiff_and_bmp_are_skipped_and_duplicates_reported(
     assert "1 duplicate(s) skipped" in err
     listing = client.get(f"/v1/users/{user.user_id}/images", headers=user.headers).json()
     assert listing["total"] == 1
+
+
+# The client's side of the flow; the server's runs on both backends in
+# tests/integration/auth/test_mfa.py.
+@pytest.mark.parametrize("backend", ["sqlite-local"])
+def test_login_with_two_factor_sign_in(
+    live: LiveServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    enrolled = enrol(client, make_user(client))
+    config, email = tmp_path / "config", enrolled.user.email
+    login = ("login", "--server", live.url, "--email", email, "--password", PASSWORD)
+    # Without --code it asks for the code once the password is right.
+    result = run_cli(config, *login, stdin=enrolled.recovery[0] + "\n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "authenticator app" in result.stdout
+    assert json.loads((config / "credentials.json").read_text())["apiKey"].startswith("ihk_")
+    wrong = run_cli(config, *login, "--code", enrolled.recovery[0])  # used up
+    assert wrong.returncode == 1 and "invalid_mfa_code" in wrong.stderr

@@ -86,6 +86,11 @@ def login(
     password: str | None = typer.Option(
         None, help="Password (prompted without echo when absent; avoid it in shell history)"
     ),
+    mfa_code: str | None = typer.Option(
+        None,
+        "--code",
+        help="Two-factor code (prompted when the account asks for one and it is absent)",
+    ),
 ) -> None:
     """Log in and store an API key for `imghost upload` (access tokens expire; keys don't).
 
@@ -101,6 +106,12 @@ def login(
     try:
         with httpx.Client(base_url=server, timeout=30, headers={"User-Agent": USER_AGENT}) as http:
             r = http.post("/v1/auth/login", json={"email": email, "password": password})
+            if r.status_code == 401 and problem_of(r)[0] == "mfa_required":
+                code = mfa_code or typer.prompt(
+                    "Code from your authenticator app (or a recovery code)"
+                )
+                challenge = r.json()["mfaToken"]
+                r = http.post("/v1/auth/mfa", json={"mfaToken": challenge, "code": code})
             if r.status_code != 200:
                 code, detail = problem_of(r)
                 raise _fail(f"login failed ({code}): {detail}")

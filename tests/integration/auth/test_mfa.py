@@ -5,7 +5,6 @@ leaves alone (API keys, refresh tokens)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -19,31 +18,8 @@ from imghost.notifications.models import Notification
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, UserHandle, assert_problem, make_user
 from tests.helpers.db import fetch
+from tests.helpers.mfa import enrol
 from tests.integration.auth.helpers import api_key, bearer, me
-
-
-@dataclass
-class Enrolled:
-    user: UserHandle
-    totp: pyotp.TOTP
-    recovery: list[str]
-
-    def code(self, steps_ahead: int = 0) -> str:
-        """The app's code ``steps_ahead`` steps from now (a step is accepted once,
-        and one step either side of now is accepted)."""
-        return self.totp.at(time.time() + 30 * steps_ahead)
-
-
-def enrol(client: httpx.Client, user: UserHandle) -> Enrolled:
-    """Two-factor sign-in turned on; the confirmation used the current step."""
-    r = client.post("/v1/users/me/mfa/totp", json={"password": PASSWORD}, headers=user.headers)
-    assert r.status_code == 201, r.text
-    totp = pyotp.TOTP(r.json()["secret"])
-    r = client.post(
-        "/v1/users/me/mfa/totp/confirm", json={"code": totp.now()}, headers=user.headers
-    )
-    assert r.status_code == 200, r.text
-    return Enrolled(user, totp, r.json()["recoveryCodes"])
 
 
 def password_login(client: httpx.Client, user: UserHandle, **extra: str) -> httpx.Response:

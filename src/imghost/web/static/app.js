@@ -8,7 +8,7 @@ async function api(path, opts = {}) {
   opts.headers = Object.assign({}, opts.headers || {}, token ? { Authorization: "Bearer " + token } : {});
   const r = await fetch(path, opts);
   const body = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok) throw new Error(body && body.detail ? body.detail : r.statusText);
+  if (!r.ok) throw Object.assign(new Error(body && body.detail ? body.detail : r.statusText), { problem: body || {} });
   return body;
 }
 function json(method, body) { return { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }; }
@@ -50,12 +50,32 @@ $("#signup").onsubmit = async (ev) => {
     token = t.accessToken; sessionStorage.setItem("imghost.token", token); say("Welcome!"); refresh();
   } catch (e) { say(e.message, true); }
 };
+// Two-factor sign-in: the password answers mfa_required with a challenge token;
+// the code goes with that token to /v1/auth/mfa (the password is not sent twice).
+let mfaToken = null;
+function askForCode(on) {
+  const code = $("#mfa-code"); code.hidden = !on; code.disabled = !on; code.required = on;
+  $("#login [name=password]").disabled = on; $("#login [name=email]").disabled = on;
+  if (on) code.focus(); else { code.value = ""; mfaToken = null; }
+}
 $("#login").onsubmit = async (ev) => {
   ev.preventDefault();
+  const f = Object.fromEntries(new FormData(ev.target));
   try {
-    const t = await api("/v1/auth/login", json("POST", Object.fromEntries(new FormData(ev.target))));
+    const t = mfaToken
+      ? await api("/v1/auth/mfa", json("POST", { mfaToken, code: f.mfaCode }))
+      : await api("/v1/auth/login", json("POST", f));
+    askForCode(false);
     token = t.accessToken; sessionStorage.setItem("imghost.token", token); say(""); refresh();
-  } catch (e) { say(e.message, true); }
+  } catch (e) {
+    if (e.problem.code === "mfa_required") {
+      mfaToken = e.problem.mfaToken; askForCode(true);
+      say("Enter the code from your authenticator app (or a recovery code).");
+    } else {
+      if (e.problem.code === "invalid_mfa_token") askForCode(false);  // sign in again
+      say(e.message, true);
+    }
+  }
 };
 $("#logout").onclick = (ev) => { ev.preventDefault(); token = null; sessionStorage.removeItem("imghost.token"); refresh(); };
 // Uploads go through tus 1.0.0 (docs/API.md): POST creates an upload, PATCHes send
