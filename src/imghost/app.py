@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from imghost import __version__, composition, heap
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
+from imghost.admin.status_api import router as admin_status_router
+from imghost.admin.users_api import router as admin_users_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
@@ -163,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         delivery_router,
         # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
         derivatives_router,
+        admin_users_router,
+        admin_status_router,
         web_router,
     ):
         # The routers' routes themselves rather than an inclusion: FastAPI builds

@@ -8,7 +8,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.accounts.models import User
+# User is part of this face: other features hold users they get from here.
+from imghost.accounts.models import User as User
 from imghost.accounts.schemas import UserPatch
 from imghost.auth.passwords import hash_password
 from imghost.auth.strength import check_password_strength
@@ -145,6 +146,34 @@ async def find_user(session: AsyncSession, who: str) -> User:
     if user is None:
         raise NotFound(f"No user {who!r}.")
     return user
+
+
+def _like_prefix(text: str) -> str:
+    """``text`` as a LIKE prefix pattern, its wildcards escaped (with ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def search_users(session: AsyncSession, query: str, limit: int) -> list[User]:
+    """Users for an administrator: by exact id, or by the start of a username
+    or e-mail (any case), usernames first in order. Users may look up others
+    only by an exact name (``GET /v1/users/lookup``); this is not for them."""
+    text = query.strip()
+    if not text:
+        return []
+    pattern = _like_prefix(text.lower())
+    found = await session.scalars(
+        select(User)
+        .where(
+            or_(
+                User.id == text,
+                func.lower(User.username).like(pattern, escape="\\"),
+                User.email.like(pattern, escape="\\"),
+            )
+        )
+        .order_by(func.lower(User.username), User.id)
+        .limit(limit)
+    )
+    return list(found)
 
 
 async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:

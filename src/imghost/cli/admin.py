@@ -22,14 +22,14 @@ from imghost.quotas import services as quota_services
 from imghost.units import human_bytes
 
 admin_cli = typer.Typer(
-    help="Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in.",
+    help="Site admins, plans and quotas, two-factor resets, users and the service's status.",
     no_args_is_help=True,
 )
 console = Console()
 T = TypeVar("T")
 
 
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def run_admin(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """``work`` in a committed session; an AppError (no such user) is printed, exit 1."""
     try:
         return run_in_session(work)
@@ -43,7 +43,7 @@ def _set(who: str, admin: bool) -> None:
         user = await accounts.set_admin(session, who, admin)
         return user.username
 
-    username = _run(work)
+    username = run_admin(work)
     console.print(f"{username} is {'now' if admin else 'no longer'} a site admin")
 
 
@@ -68,7 +68,7 @@ def mfa_reset(who: str = typer.Argument(help="user id, username or email")) -> N
         user = await accounts.find_user(session, who)
         return user.username, await mfa.reset_by_admin(session, user.id)
 
-    username, had = _run(work)
+    username, had = run_admin(work)
     if had:
         console.print(f"two-factor sign-in of {username} is off; they can enrol again")
     else:

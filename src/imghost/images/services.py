@@ -17,6 +17,8 @@ from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image, ImageTag
 from imghost.images.schemas import ImagePatch
+from imghost.images.stats import ImageStats as ImageStats
+from imghost.images.stats import image_stats as image_stats
 
 # The versions API, re-exported for the processing job, the maintenance pass and routes.
 from imghost.images.versions import GPS_FREE as GPS_FREE

@@ -243,6 +243,28 @@ async def stats(session: AsyncSession) -> dict[str, dict[str, int]]:
     return out
 
 
+async def oldest_due(session: AsyncSession, now: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """The kind and due time of the job that has waited longest for a worker
+    (queued and due): how far behind the workers are."""
+    row = (
+        await session.execute(
+            select(Job.kind, Job.run_at)
+            .where(Job.status == "queued", Job.run_at <= now)
+            .order_by(Job.run_at, Job.id)
+            .limit(1)
+        )
+    ).first()
+    return (str(row[0]), row[1]) if row else None
+
+
+async def dead_since(session: AsyncSession, since: dt.datetime) -> int:
+    """Jobs that died (used up their attempts) since ``since``."""
+    count = await session.scalar(
+        select(func.count()).select_from(Job).where(Job.status == "dead", Job.updated_at >= since)
+    )
+    return int(count or 0)
+
+
 async def retry(session: AsyncSession, job_id: str) -> Job:
     """Requeue a dead (or finished) job now, with a fresh set of attempts."""
     job = await session.get(Job, job_id)

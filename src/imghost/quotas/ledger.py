@@ -51,6 +51,8 @@ class Usage:
     reserved_bytes: int
     images: int
     quota_bytes: int
+    # Set when an administrator gave the account its own quota (quota_bytes is it).
+    quota_override_bytes: int | None = None
 
     @property
     def storage_bytes(self) -> int:
@@ -60,6 +62,7 @@ class Usage:
 async def usage_of(session: AsyncSession, settings: Settings, account_id: str) -> Usage:
     row = await session.get(StorageUsage, account_id, populate_existing=True)
     plan = await plan_of(session, account_id)
+    override = row.quota_override_bytes if row else None
     return Usage(
         account_id=account_id,
         kind=kind_of(account_id),
@@ -68,7 +71,8 @@ async def usage_of(session: AsyncSession, settings: Settings, account_id: str) -
         derivatives_bytes=row.derivatives_bytes if row else 0,
         reserved_bytes=row.reserved_bytes if row else 0,
         images=row.images if row else 0,
-        quota_bytes=plan_quota(settings, plan),
+        quota_bytes=override if override is not None else plan_quota(settings, plan),
+        quota_override_bytes=override,
     )
 
 

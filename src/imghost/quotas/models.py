@@ -36,6 +36,9 @@ class StorageUsage(Base):
     # evaluated, when it fell meanwhile: purge lowers it without knowing the
     # quota, and the next evaluation re-arms the thresholds it went below.
     low_water_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # An administrator's quota for this account, in place of its plan's
+    # (``quotas.services.set_quota_override``); null: the plan's.
+    quota_override_bytes: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
 from imghost.orgs import services as orgs
+from imghost.quotas.models import StorageUsage
 from imghost.settings import Settings
 
 PLANS = ("free", "premium")
@@ -38,4 +40,10 @@ async def plan_of(session: AsyncSession, account_id: str) -> str:
 
 
 async def quota_of(session: AsyncSession, settings: Settings, account_id: str) -> int:
+    """The account's quota: an administrator's override, else its plan's."""
+    override = await session.scalar(
+        select(StorageUsage.quota_override_bytes).where(StorageUsage.account_id == account_id)
+    )
+    if override is not None:
+        return int(override)
     return plan_quota(settings, await plan_of(session, account_id))

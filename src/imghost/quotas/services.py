@@ -35,7 +35,7 @@ racing for the last bytes cannot both get them.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
@@ -70,6 +70,7 @@ from imghost.quotas.reservations import (
     upload_account,
     upload_reservations,
 )
+from imghost.quotas.stats import NearQuota, Totals, nearest_quota, totals
 from imghost.settings import Settings
 
 __all__ = [
@@ -77,6 +78,8 @@ __all__ = [
     "DIRECT_RESERVATION_TTL",
     "ORIGINAL",
     "CountedImage",
+    "NearQuota",
+    "Totals",
     "Usage",
     "account_of",
     "charge_image",
@@ -84,13 +87,16 @@ __all__ = [
     "derivatives_written",
     "forget_account",
     "free_image",
+    "nearest_quota",
     "quota_exceeded",
     "release",
     "release_stale",
     "reserve",
     "reserve_upload",
     "set_plan",
+    "set_quota_override",
     "topup_id",
+    "totals",
     "upload_account",
     "upload_reservations",
     "usage_of",
@@ -109,6 +115,26 @@ async def set_plan(session: AsyncSession, settings: Settings, account_id: str, p
     if not changed:
         raise AppError(404, "not_found", f"No user or org with id {account_id!r}.")
     await ensure_row(session, account_id)
+    await warnings.check(session, settings, account_id)
+    return await usage_of(session, settings, account_id)
+
+
+async def set_quota_override(
+    session: AsyncSession, settings: Settings, account_id: str, quota_bytes: int | None
+) -> Usage:
+    """Give the account its own quota in place of its plan's (None: the plan's
+    again); flushed. Like a plan change it applies to the next upload, and
+    warnings are re-evaluated against it. 404 for an unknown account."""
+    plan_of = orgs.plan_of if kind_of(account_id) == "org" else accounts.plan_of
+    if await plan_of(session, account_id) is None:
+        raise AppError(404, "not_found", f"No user or org with id {account_id!r}.")
+    await ensure_row(session, account_id)
+    await session.execute(
+        update(StorageUsage)
+        .where(StorageUsage.account_id == account_id)
+        .values(quota_override_bytes=quota_bytes)
+        .execution_options(synchronize_session=False)
+    )
     await warnings.check(session, settings, account_id)
     return await usage_of(session, settings, account_id)
 

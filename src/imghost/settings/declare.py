@@ -24,8 +24,9 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError(f"expected a boolean, got {raw!r}")
 
 
-def _parse_size(raw: str) -> int:
-    """Accept plain bytes or a suffix: 50MB, 200MiB, 1GB (decimal and binary)."""
+def parse_size(raw: str) -> int:
+    """Accept plain bytes or a suffix: 50MB, 200MiB, 1GB (decimal and binary); the
+    size settings, and sizes given on the command line."""
     text = raw.strip().upper().replace(" ", "")
     units = {
         "KIB": 1024,
@@ -44,7 +45,7 @@ def _parse_size(raw: str) -> int:
 
 # A number of bytes, written in the environment as 50MB, 200MiB or plain bytes.
 # The annotation carries the parser; to type checkers it is an int.
-Size = Annotated[int, _parse_size]
+Size = Annotated[int, parse_size]
 
 _PARSERS: dict[Any, Callable[[str], Any]] = {bool: _parse_bool, int: int, float: float, str: str}
 
