@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BeforeValidator, Field
@@ -21,7 +20,7 @@ def _text_only(value: object) -> object:
 # A collaborator grant's end, as a request gives it (checked against the clock
 # by access.policy.grant_expiry: in the future, at most 10 years away).
 GrantExpiresAt = Annotated[
-    dt.datetime | None,
+    Timestamp | None,
     BeforeValidator(_text_only),
     Field(
         default=None,
