@@ -24,6 +24,7 @@ from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
+from imghost.exports.links import ExportLinks
 from imghost.exports.tasks import ExportDeps
 from imghost.imaging.sniff import sniff
 from imghost.lifecycle.purge import PurgeDeps, purge_image
@@ -109,7 +110,12 @@ class AppContext:
 
     @functools.cached_property
     def exports(self) -> ExportDeps:
-        return ExportDeps(self.sessions, self.store, self.settings.export_retention)
+        links = ExportLinks(
+            SigningKeys.single(self.settings.secret_key),
+            self.settings.public_base_url,
+            self.settings.export_link_ttl,
+        )
+        return ExportDeps(self.sessions, self.store, self.settings.export_retention, links)
 
     @functools.cached_property
     def gc(self) -> GcDeps:

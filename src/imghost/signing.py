@@ -6,8 +6,8 @@ every one verifies, so a key is rotated in by putting it first and an old one
 retired once the last thing it signed has expired. ``IMGHOST_SIGNING_KEYS``
 (``kid:secret[,kid:secret…]``) is the ring of signed URLs and share grants;
 unset, it holds one key (kid ``k0``) derived from ``IMGHOST_SECRET_KEY``.
-Other uses hold a ring of one key: the server secret for upload URLs, a
-webhook's own secret for its deliveries.
+Other uses hold a ring of one key: the server secret for upload URLs and
+export download links, a webhook's own secret for its deliveries.
 
 Purposes: every signed message starts with its purpose's label and a newline
 (``label\\nfield\\nfield…``). Labels are unique (checked when a purpose is
@@ -118,6 +118,9 @@ UPLOAD_PUT = Purpose("upload-put", encoding="hex")
 # E-mailed one-time account tokens (password reset, e-mail verification), keyed
 # by the server secret: auth.onetime.
 ACCOUNT_TOKEN = Purpose("imghost-account-token-v1")
+# Signed download links of data exports, keyed by the server secret (never the
+# ring above, which an edge may hold): exports.links.
+EXPORT_DOWNLOAD = Purpose("imghost-export-v1")
 # Receivers verify hex HMAC(secret, f"{t}." + body): see notifications.signing.
 WEBHOOK = Purpose("webhook", encoding="hex", separator=b".", labelled=False)
 

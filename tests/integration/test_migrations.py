@@ -292,3 +292,48 @@ def test_0019_adds_account_deletion_and_exports_and_downgrades(database: str) ->
     upgrade(database)
     assert _scalar(database, "SELECT count(*) FROM users WHERE delete_after IS NULL") == 1
     assert "data_exports" in _tables(database)
+
+
+def _column_names(url: str, table: str) -> set[str]:
+    async def main() -> set[str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.run_sync(lambda c: inspect(c).get_columns(table))
+                return {column["name"] for column in found}
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+def test_0020_adds_grant_expiry_and_downgrades(database: str) -> None:
+    """Nullable expiry columns on both grant tables and on pending shares (plain
+    ALTER TABLE): existing grants keep lasting until revoked, and a downgrade of
+    this one step drops the columns and keeps every grant."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(
+        database,
+        [
+            *SEED,
+            "INSERT INTO users (id, username, email, password_hash, default_visibility,"
+            " keep_gps, created_at, updated_at) VALUES ('u_2', 'bob', 'bob@example.com', 'h',"
+            " 'public', false, :now, :now)",
+            "INSERT INTO image_collaborators (image_id, user_id, permission, created_at,"
+            " expires_at) VALUES ('img_1', 'u_2', 'view', :now, :now)",
+        ],
+        {"now": now},
+    )
+    grants = "SELECT count(*) FROM image_collaborators"
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0020_grant_expiry").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    for table in ("image_collaborators", "album_collaborators"):
+        assert "expires_at" not in _column_names(database, table)
+    assert "grant_expires_at" not in _column_names(database, "pending_shares")
+    assert _scalar(database, grants) == 1
+    upgrade(database)
+    assert _scalar(database, f"{grants} WHERE expires_at IS NULL") == 1
+    assert "grant_expires_at" in _column_names(database, "pending_shares")

@@ -3,15 +3,31 @@
 One database round trip per decision, and none at all for anonymous callers
 without a share token (the public delivery hot path). Grants are read fresh
 on every request, never cached, so revoking a collaborator, a role or a link
-takes effect at once in every process.
+takes effect at once in every process. A collaborator grant past its
+``expires_at`` is no grant: every statement here and in ``access.listing``
+compares it with the time the statement runs (:func:`live`), so nothing has
+to happen at that moment for it to end.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, and_, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from imghost.access.policy import (
@@ -27,7 +43,7 @@ from imghost.access.policy import (
 )
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.auth.services import Actor
-from imghost.db import utcnow
+from imghost.db import UTCDateTime, utcnow
 from imghost.orgs.models import OrgMember
 from imghost.reads import FastReader
 from imghost.sharing.models import ImageCollaborator, ShareLink
@@ -85,6 +101,18 @@ def image_resource(image: ImageRef) -> Resource:
 
 def album_resource(album: Album) -> Resource:
     return Resource("album", album.owner_id, album.org_id, album.visibility)
+
+
+def grant_now() -> BindParameter[dt.datetime]:
+    """The time grant expiries are compared with: taken each time the statement
+    runs, not when it is built (search builds its statements once and reuses
+    them for every request)."""
+    return bindparam("grant_now", callable_=lambda: utcnow(), type_=UTCDateTime())
+
+
+def live(expires_at: Any) -> ColumnElement[bool]:
+    """A collaborator grant (image or album) that has not expired."""
+    return or_(expires_at.is_(None), expires_at > grant_now())
 
 
 def _level_case(column: InstrumentedAttribute[str]) -> ColumnElement[int]:
@@ -173,6 +201,7 @@ async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Gr
             .where(
                 AlbumImage.image_id == image.id,
                 AlbumCollaborator.user_id == me,
+                live(AlbumCollaborator.expires_at),
                 album_conveys(image.owner_id, image.org_id),
                 grantee_in_org(Album, me),
             )
@@ -180,7 +209,11 @@ async def image_grants(reads: FastReader, caller: Caller, image: ImageRef) -> Gr
         )
         direct = (
             select(ImageCollaborator.permission)
-            .where(ImageCollaborator.image_id == image.id, ImageCollaborator.user_id == me)
+            .where(
+                ImageCollaborator.image_id == image.id,
+                ImageCollaborator.user_id == me,
+                live(ImageCollaborator.expires_at),
+            )
             .scalar_subquery()
         )
         row = await reads.first(select(_org_role(image.org_id, me), direct, via_album))
@@ -238,6 +271,7 @@ async def album_grants(reads: FastReader, caller: Caller, album: Album) -> Grant
             .where(
                 AlbumCollaborator.album_id == album.id,
                 AlbumCollaborator.user_id == caller.user_id,
+                live(AlbumCollaborator.expires_at),
             )
             .scalar_subquery()
         )

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from imghost.access.grants import Caller, album_conveys, grantee_in_org
+from imghost.access.grants import Caller, album_conveys, grantee_in_org, live
 from imghost.access.policy import GRANTED_VISIBILITIES, MANAGING_ROLES, OPEN_VISIBILITIES
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.images.models import Image
@@ -41,7 +41,9 @@ def _granted(me: UserRef, my_orgs: Select[Any], album: Any) -> ColumnElement[boo
     return or_(
         exists(
             select(ImageCollaborator.image_id).where(
-                ImageCollaborator.image_id == Image.id, ImageCollaborator.user_id == me
+                ImageCollaborator.image_id == Image.id,
+                ImageCollaborator.user_id == me,
+                live(ImageCollaborator.expires_at),
             )
         ),
         Image.org_id.in_(my_orgs),
@@ -52,6 +54,7 @@ def _granted(me: UserRef, my_orgs: Select[Any], album: Any) -> ColumnElement[boo
             .where(
                 AlbumImage.image_id == Image.id,
                 AlbumCollaborator.user_id == me,
+                live(AlbumCollaborator.expires_at),
                 album_conveys(Image.owner_id, Image.org_id, album),
                 grantee_in_org(album, me),
             )
@@ -66,13 +69,15 @@ def granted_image_ids(me: UserRef) -> CompoundSelect[Any]:
     for most users, so a listing can start from it instead of scanning."""
     my_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
     return union_all(
-        select(ImageCollaborator.image_id).where(ImageCollaborator.user_id == me),
+        select(ImageCollaborator.image_id).where(
+            ImageCollaborator.user_id == me, live(ImageCollaborator.expires_at)
+        ),
         # IS NOT NULL: most images have no org; it lets both databases use
         # the partial index of org images instead of scanning.
         select(Image.id).where(Image.org_id.is_not(None), Image.org_id.in_(my_orgs)),
         select(AlbumImage.image_id)
         .join(AlbumCollaborator, AlbumCollaborator.album_id == AlbumImage.album_id)
-        .where(AlbumCollaborator.user_id == me),
+        .where(AlbumCollaborator.user_id == me, live(AlbumCollaborator.expires_at)),
     )
 
 
@@ -88,9 +93,17 @@ def holds_grants(me: UserRef) -> Select[Any]:
     users hold none: their listings then skip the grant rule altogether)."""
     return select(
         or_(
-            exists(select(ImageCollaborator.image_id).where(ImageCollaborator.user_id == me)),
+            exists(
+                select(ImageCollaborator.image_id).where(
+                    ImageCollaborator.user_id == me, live(ImageCollaborator.expires_at)
+                )
+            ),
             exists(select(OrgMember.org_id).where(OrgMember.user_id == me)),
-            exists(select(AlbumCollaborator.album_id).where(AlbumCollaborator.user_id == me)),
+            exists(
+                select(AlbumCollaborator.album_id).where(
+                    AlbumCollaborator.user_id == me, live(AlbumCollaborator.expires_at)
+                )
+            ),
         )
     )
 
@@ -188,7 +201,9 @@ def listed_albums(caller: Caller) -> ColumnElement[bool]:
             Album.visibility.in_(GRANTED_VISIBILITIES),
             exists(
                 select(AlbumCollaborator.album_id).where(
-                    AlbumCollaborator.album_id == Album.id, AlbumCollaborator.user_id == me
+                    AlbumCollaborator.album_id == Album.id,
+                    AlbumCollaborator.user_id == me,
+                    live(AlbumCollaborator.expires_at),
                 )
             ),
             grantee_in_org(Album, me),

@@ -35,11 +35,12 @@ find).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import get_args
 
-from imghost.errors import Forbidden, NotFound
+from imghost.errors import AppError, Forbidden, NotFound
 from imghost.schemas import Visibility
 
 # Every visibility, widest first.
@@ -118,6 +119,43 @@ def visibility_after_sharing(visibility: str) -> str:
     sharing a file in Google Drive does; a grant on something only its owner
     may see would otherwise grant nothing. Any other value stays as it is."""
     return "shared" if visibility == "private" else visibility
+
+
+# The longest a collaborator grant may be given for: a date further out is more
+# likely a typo (a year 2250) than a wish; a grant without end has no expiry.
+MAX_GRANT_LIFETIME = dt.timedelta(days=3653)  # 10 years
+
+
+def grant_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """A requested grant expiry as stored (UTC), or 422 with why it cannot be.
+
+    None: the grant lasts until revoked. The time must be in the future (a
+    grant that is over at once is a mistake, not a wish) and at most
+    :data:`MAX_GRANT_LIFETIME` away.
+    """
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        raise AppError(
+            422,
+            "invalid_expires_at",
+            "expiresAt needs a time zone offset (RFC 3339), for example 2030-01-31T12:00:00Z.",
+        )
+    expires_at = expires_at.astimezone(dt.UTC)
+    if expires_at <= now:
+        raise AppError(422, "expires_at_in_past", "expiresAt must be in the future.")
+    if expires_at > now + MAX_GRANT_LIFETIME:
+        raise AppError(
+            422,
+            "expires_at_too_far",
+            "expiresAt may be at most 10 years ahead; leave it out for a grant without end.",
+        )
+    return expires_at
+
+
+def grant_live(expires_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a grant with this expiry still counts (None: until revoked)."""
+    return expires_at is None or expires_at > now
 
 
 def permission_level(permissions: list[str] | tuple[str, ...], table: dict[str, Level]) -> Level:

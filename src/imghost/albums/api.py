@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from imghost.access.grants import Caller
-from imghost.access.policy import Action
+from imghost.access.policy import Action, grant_expiry
 from imghost.albums import services as albums
 from imghost.albums.schemas import (
     AlbumCollaboratorAdd,
@@ -29,6 +29,7 @@ from imghost.albums.schemas import (
     AlbumPatch,
     CollaboratorPut,
 )
+from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Who
 from imghost.errors import NotFound
 from imghost.images.schemas import ImageOut
@@ -188,9 +189,11 @@ async def put_collaborator(
 ) -> AlbumCollaboratorGranted:
     """Give a user `view`, `download`, `upload` or `edit` on the album (owner
     only). In an org album the user must be a member of the org. A private
-    album becomes shared (a grant on it would otherwise be dormant)."""
+    album becomes shared (a grant on it would otherwise be dormant). The grant
+    is replaced whole: `expiresAt` sets its end, left out it has none."""
+    expires = grant_expiry(body.expires_at, utcnow())
     grant, user, visibility = await albums.put_collaborator(
-        db, _user(actor), album_id, user_id, body.permission
+        db, _user(actor), album_id, user_id, body.permission, expires
     )
     out = AlbumCollaboratorGranted(
         **AlbumCollaboratorOut.of(grant, user).model_dump(), visibility=visibility
@@ -217,8 +220,9 @@ async def add_collaborator(
     an account has the address, claimed once that address is verified (an
     org album's invitation is granted only to a member of the org)."""
     caller = _user(actor)
+    album = await albums.shareable(db, caller, album_id)  # 404/403 before anything else
+    expires = grant_expiry(body.expires_at, utcnow())
     if sharing.is_email(body.shared_with):
-        album = await albums.shareable(db, caller, album_id)
         invited = await sharing.invite_by_email(
             db,
             sharing.Target("album", album.id, album.title),
@@ -227,14 +231,14 @@ async def add_collaborator(
             actor.user_id,
             ttl=ctx.settings.share_invite_ttl,
             base_url=ctx.settings.public_base_url,
+            grant_expires_at=expires,
         )
         await db.commit()
         response.status_code = 202
         return invited
-    await albums.shareable(db, caller, album_id)  # 404/403 before a user is looked up
     user = await sharing.resolve_user(db, body.shared_with)
     grant, user, visibility = await albums.put_collaborator(
-        db, caller, album_id, user.id, body.permission
+        db, caller, album_id, user.id, body.permission, expires
     )
     out = AlbumCollaboratorShared(
         **AlbumCollaboratorOut.of(grant, user).model_dump(),

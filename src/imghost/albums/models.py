@@ -60,3 +60,5 @@ class AlbumCollaborator(Base):
     permission: Mapped[str] = mapped_column(String(16))
     granted_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The grant counts until then (None: until revoked); every read checks it.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from imghost.images.schemas import ImageOut, thumbnail_url
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
-from imghost.sharing.schemas import PendingShareOut
+from imghost.sharing.schemas import GrantExpiresAt, PendingShareOut
 
 if TYPE_CHECKING:
     from imghost.access.policy import Level
@@ -116,7 +116,10 @@ class AlbumImageList(ApiModel):
 
 
 class CollaboratorPut(StrictInput):
+    """The whole grant: a PUT replaces the permission and the expiry (left out: none)."""
+
     permission: AlbumPermission
+    expires_at: GrantExpiresAt = None
 
 
 class AlbumCollaboratorAdd(StrictInput):
@@ -128,6 +131,7 @@ class AlbumCollaboratorAdd(StrictInput):
         description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
     )
     permission: AlbumPermission
+    expires_at: GrantExpiresAt = None
 
 
 class AlbumCollaboratorOut(ApiModel):
@@ -137,6 +141,9 @@ class AlbumCollaboratorOut(ApiModel):
     permission: AlbumPermission
     granted_by: str | None
     created_at: Timestamp
+    expires_at: Timestamp | None = Field(
+        default=None, description="When the grant ends (null: until revoked)."
+    )
 
     @classmethod
     def of(cls, grant: AlbumCollaborator, user: User) -> AlbumCollaboratorOut:
@@ -147,6 +154,7 @@ class AlbumCollaboratorOut(ApiModel):
             permission=grant.permission,
             granted_by=grant.granted_by,
             created_at=grant.created_at,
+            expires_at=grant.expires_at,
         )
 
 

@@ -9,6 +9,7 @@ Services take the request's session and never commit: the route does.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, delete, func, select
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.decide import image_access
-from imghost.access.grants import Caller, album_grants, album_resource
+from imghost.access.grants import Caller, album_grants, album_resource, live
 from imghost.access.listing import album_images_visible, listed_albums
 from imghost.access.policy import (
     ALBUM_PERMISSIONS,
@@ -24,6 +25,7 @@ from imghost.access.policy import (
     Action,
     Grants,
     Level,
+    grant_live,
     level,
     org_level,
     permission_level,
@@ -176,7 +178,9 @@ async def list_albums(
     roles = {org_id: role for org_id, role in my_roles}
     my_grants = await session.execute(
         select(AlbumCollaborator.album_id, AlbumCollaborator.permission).where(
-            AlbumCollaborator.user_id == caller.user_id, AlbumCollaborator.album_id.in_(ids)
+            AlbumCollaborator.user_id == caller.user_id,
+            AlbumCollaborator.album_id.in_(ids),
+            live(AlbumCollaborator.expires_at),
         )
     )
     granted = {album_id: permission for album_id, permission in my_grants}
@@ -401,18 +405,23 @@ async def list_images(
 
 
 async def put_collaborator(
-    session: AsyncSession, caller: Caller, album_id: str, user_id: str, permission: str
+    session: AsyncSession,
+    caller: Caller,
+    album_id: str,
+    user_id: str,
+    permission: str,
+    expires_at: dt.datetime | None = None,
 ) -> tuple[AlbumCollaborator, User, str]:
-    """Grant (or change) one user's permission on the album. In an org album
-    only org members can be collaborators (409 `not_an_org_member`). A private
-    album becomes shared."""
+    """Grant (or replace) one user's permission on the album, until
+    ``expires_at`` (None: until revoked). In an org album only org members
+    can be collaborators (409 `not_an_org_member`). A private album becomes shared."""
     access = await album_access(session, caller, album_id, Action.SHARE)
     user = await accounts.get_user(session, user_id)
     if not await _may_collaborate(session, access.album, user.id):
         raise AppError(
             409, "not_an_org_member", "Only members of the album's org can be given access."
         )
-    row = await _grant(session, access.album, user.id, permission, caller.user_id)
+    row = await _grant(session, access.album, user.id, permission, caller.user_id, expires_at)
     return row, user, access.album.visibility
 
 
@@ -422,19 +431,26 @@ async def shareable(session: AsyncSession, caller: Caller, album_id: str) -> Alb
 
 
 async def grant_claimed(
-    session: AsyncSession, album_id: str, user_id: str, permission: str, granted_by: str | None
+    session: AsyncSession,
+    album_id: str,
+    user_id: str,
+    permission: str,
+    granted_by: str | None,
+    expires_at: dt.datetime | None = None,
 ) -> bool:
-    """A share by e-mail, claimed: grant ``permission`` unless the user already
-    has a grant (the one set since wins) or the album's rules refuse them (its
-    owner; a non-member in an org album). True when a grant was added."""
+    """A share by e-mail, claimed: grant ``permission`` (until ``expires_at``)
+    unless the user already has a live grant (the one set since wins) or the
+    album's rules refuse them (its owner; a non-member in an org album). True
+    when a grant was added."""
     album = await session.get(Album, album_id)
     if album is None or album.owner_id == user_id:
         return False
-    if await session.get(AlbumCollaborator, (album_id, user_id)) is not None:
+    held = await session.get(AlbumCollaborator, (album_id, user_id))
+    if held is not None and grant_live(held.expires_at, utcnow()):
         return False
     if not await _may_collaborate(session, album, user_id):
         return False
-    await _grant(session, album, user_id, permission, granted_by)
+    await _grant(session, album, user_id, permission, granted_by, expires_at)
     return True
 
 
@@ -448,17 +464,26 @@ async def _may_collaborate(session: AsyncSession, album: Album, user_id: str) ->
 
 
 async def _grant(
-    session: AsyncSession, album: Album, user_id: str, permission: str, granted_by: str | None
+    session: AsyncSession,
+    album: Album,
+    user_id: str,
+    permission: str,
+    granted_by: str | None,
+    expires_at: dt.datetime | None,
 ) -> AlbumCollaborator:
+    now = utcnow()
     widened = visibility_after_sharing(album.visibility)
     if widened != album.visibility:
-        album.visibility, album.updated_at = widened, utcnow()
+        album.visibility, album.updated_at = widened, now
     row = await session.get(AlbumCollaborator, (album.id, user_id))
-    added = row is None
+    # An expired grant given again is a new share, as if it had been removed.
+    added = row is None or not grant_live(row.expires_at, now)
     if row is None:
-        row = AlbumCollaborator(album_id=album.id, user_id=user_id, created_at=utcnow())
+        row = AlbumCollaborator(album_id=album.id, user_id=user_id)
         session.add(row)
-    row.permission = permission
+    if added:
+        row.created_at = now
+    row.permission, row.expires_at = permission, expires_at
     row.granted_by = granted_by
     await session.flush()
     if added:
@@ -480,7 +505,8 @@ async def list_collaborators(
     rows = await session.execute(
         select(AlbumCollaborator, User)
         .join(User, User.id == AlbumCollaborator.user_id)
-        .where(AlbumCollaborator.album_id == album_id)
+        # An expired grant is as good as removed (giving it again is a new share).
+        .where(AlbumCollaborator.album_id == album_id, live(AlbumCollaborator.expires_at))
         .order_by(AlbumCollaborator.created_at, AlbumCollaborator.user_id)
     )
     return [(grant, user) for grant, user in rows]

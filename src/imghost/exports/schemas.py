@@ -16,6 +16,9 @@ class ExportOut(ApiModel):
     # Bytes of the ZIP and the originals in it, once ready.
     size: int | None = None
     images: int | None = None
-    # Authenticated GET of the ZIP, while ready.
+    # While ready: a signed link to the ZIP that works without signing in,
+    # minted afresh on each read, until download_url_expires_at (never past
+    # expires_at). Signed in, GET /v1/users/me/export/download works too.
     download_url: str | None = None
+    download_url_expires_at: Timestamp | None = None
     error: str | None = None

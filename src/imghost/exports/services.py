@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.accounts import services as accounts
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.exports.models import DataExport
@@ -89,6 +90,24 @@ async def latest_ready(session: AsyncSession, user_id: str, now: dt.datetime) ->
     )
     if export is None:
         raise _no_export()
+    return export
+
+
+async def downloadable(session: AsyncSession, export_id: str, now: dt.datetime) -> DataExport:
+    """The export a signed link names, while it may still be downloaded: ready,
+    unexpired, its account not deleted (a tombstone keeps its rows for a while).
+    410 ``export_gone`` otherwise: the link was valid once, the export is over."""
+    export = await session.get(DataExport, export_id)
+    live = (
+        export is not None
+        and export.status == "ready"
+        and export.expires_at is not None
+        and export.expires_at > now
+    )
+    if export is None or not live or (await accounts.get_user(session, export.user_id)).deleted_at:
+        raise AppError(
+            410, "export_gone", "This export has expired or was removed; start a new one."
+        )
     return export
 
 

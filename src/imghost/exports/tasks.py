@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.db import utcnow
 from imghost.exports import services
+from imghost.exports.links import ExportLinks
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.registry import Registry
 from imghost.notifications import services as notifications
@@ -51,6 +52,7 @@ class ExportDeps:
     sessions: async_sessionmaker[AsyncSession]
     store: BlobStore
     retention: int  # IMGHOST_EXPORT_RETENTION
+    links: ExportLinks  # the signed download links (routes use them too)
 
 
 def register(registry: Registry, deps: ExportDeps) -> None:
@@ -90,13 +92,20 @@ async def build(deps: ExportDeps, export_id: str) -> None:
             if await services.find(session, export_id) is None:
                 await deps.store.delete(key)  # the account went meanwhile: no stray ZIP
             return
+        ready = await services.find(session, export_id)
+        assert ready is not None and ready.expires_at is not None
+        url, until = deps.links.mint(export_id, ready.expires_at, utcnow())
         await notifications.notify(
             session,
             user_id=user_id,
             kind="export.ready",
             title="Your data export is ready",
-            body=f"Download it from {services.DOWNLOAD_URL} before it expires.",
-            data={"exportId": export_id, "downloadUrl": services.DOWNLOAD_URL},
+            body=(
+                f"Download it from {url} (this link works until "
+                f"{until:%Y-%m-%d %H:%M} UTC), or signed in from {services.DOWNLOAD_URL}, "
+                f"before the export expires at {ready.expires_at:%Y-%m-%d %H:%M} UTC."
+            ),
+            data={"exportId": export_id, "downloadUrl": url, "downloadPath": services.DOWNLOAD_URL},
         )
         await session.commit()
     log.info("export %s ready: %d originals, %d bytes", export_id, images, size)

@@ -22,3 +22,7 @@ def check(settings: LifecycleSettings) -> None:
         raise SettingsError(
             "IMGHOST_EXPORT_RETENTION must be a positive number of seconds, at most 100 years"
         )
+    if not 0 < settings.export_link_ttl <= MAX_RETENTION:
+        raise SettingsError(
+            "IMGHOST_EXPORT_LINK_TTL must be a positive number of seconds, at most 100 years"
+        )

@@ -297,6 +297,11 @@ class LifecycleSettings:
         604_800,
         "Seconds a finished data export (ZIP) stays downloadable before it is removed (7 days)",
     )
+    export_link_ttl: int = setting(
+        86_400,
+        "Seconds a signed download link of a data export works without signing in (1 day; "
+        "never past the export's own expiry; reading the export mints a fresh one)",
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from imghost.access.decide import image_access
 from imghost.access.grants import Caller
-from imghost.access.policy import Action
+from imghost.access.policy import Action, grant_expiry
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import AppError, NotFound
@@ -38,6 +38,7 @@ def _out(row: ImageCollaborator, username: str) -> CollaboratorOut:
         username=username,
         permission=row.permission,
         created_at=row.created_at,
+        expires_at=row.expires_at,
     )
 
 
@@ -47,11 +48,15 @@ async def put_collaborator(
 ) -> CollaboratorGranted:
     """Grant (or change) a user's permission: view = metadata and derivatives,
     download = also the original, edit = also title, description and tags.
-    A private image becomes shared (a grant on it would otherwise be dormant)."""
+    A private image becomes shared (a grant on it would otherwise be dormant).
+    The grant is replaced whole: `expiresAt` sets its end, left out it has none."""
     image = await images.get_image(db, image_id)
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
     assert image is not None
-    row, user = await collaborators.grant(db, image, user_id, body.permission, actor.user_id)
+    expires = grant_expiry(body.expires_at, utcnow())
+    row, user = await collaborators.grant(
+        db, image, user_id, body.permission, actor.user_id, expires
+    )
     out = CollaboratorGranted(**_out(row, user.username).model_dump(), visibility=image.visibility)
     await db.commit()
     return out
@@ -76,10 +81,13 @@ async def add_collaborator(
     By id or username: the grant exists at once (200, as the PUT). By e-mail:
     202 `invited`, the same answer whether or not an account has the address;
     the address is e-mailed and the share waits until the account that
-    verifies that address claims it (it grants nothing before)."""
+    verifies that address claims it (it grants nothing before). `expiresAt`
+    ends the grant (a claimed one keeps it); adding a collaborator again
+    replaces their grant, expiry included."""
     image = await images.get_image(db, image_id)
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, Action.SHARE)
     assert image is not None
+    expires = grant_expiry(body.expires_at, utcnow())
     if pending.is_email(body.shared_with):
         invited = await pending.invite_by_email(
             db,
@@ -89,12 +97,15 @@ async def add_collaborator(
             actor.user_id,
             ttl=ctx.settings.share_invite_ttl,
             base_url=ctx.settings.public_base_url,
+            grant_expires_at=expires,
         )
         await db.commit()
         response.status_code = 202
         return invited
     user = await pending.resolve_user(db, body.shared_with)
-    grant, user = await collaborators.grant(db, image, user.id, body.permission, actor.user_id)
+    grant, user = await collaborators.grant(
+        db, image, user.id, body.permission, actor.user_id, expires
+    )
     out = CollaboratorShared(
         **_out(grant, user.username).model_dump(),
         visibility=image.visibility,

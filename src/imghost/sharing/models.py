@@ -23,6 +23,8 @@ class ImageCollaborator(Base):
     permission: Mapped[str] = mapped_column(String(16))
     granted_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The grant counts until then (None: until revoked); every read checks it.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ShareLink(Base):
@@ -79,3 +81,6 @@ class PendingShare(Base):
     invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The claimed grant's own expiry (None: until revoked); the invitation
+    # never outlasts it.
+    grant_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,9 @@ account that proves it holds the address (a verified e-mail) claims it:
 The owner learns who accepted when the grant shows in the collaborator
 list, as with Google Drive's invitations, never from the answer to the share.
 
-A pending share grants nothing; it expires after ``IMGHOST_SHARE_INVITE_TTL``.
+A pending share grants nothing; it expires after ``IMGHOST_SHARE_INVITE_TTL``,
+or when the grant it carries would end (``grant_expires_at``, which the
+claimed grant keeps), whichever comes first.
 Services flush, never commit.
 """
 
@@ -22,6 +24,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.policy import grant_live
 from imghost.accounts import services as accounts
 from imghost.accounts.models import User
 from imghost.albums import services as albums
@@ -75,13 +78,16 @@ async def invite(
     *,
     ttl: int,
     base_url: str,
+    grant_expires_at: dt.datetime | None = None,
 ) -> PendingShare:
     """Record (or renew) the share for ``email`` and queue its e-mail.
 
     Never looks at whether an account has the address: what happens here, and
     so the answer and its timing, is the same either way. Asking again
-    changes the permission and renews the expiry; the e-mail goes again only
-    when the earlier one had expired, so repeating a share cannot flood an inbox.
+    changes the permission and the grant's expiry and renews the invitation;
+    the e-mail goes again only when the earlier one had expired, so repeating
+    a share cannot flood an inbox. The invitation never outlives the grant
+    it carries (``grant_expires_at``, None: until revoked).
     """
     now = utcnow()
     column = PendingShare.image_id if target.kind == "image" else PendingShare.album_id
@@ -99,19 +105,27 @@ async def invite(
         )
         session.add(row)
     row.permission, row.invited_by = permission, invited_by
+    row.grant_expires_at = grant_expires_at
     row.expires_at = now + dt.timedelta(seconds=ttl)
+    if grant_expires_at is not None:
+        row.expires_at = min(row.expires_at, grant_expires_at)
     await session.flush()
     if send:
         who = await session.scalar(select(User.username).where(User.id == invited_by))
         name = f"“{target.title}”" if target.title else f"an {target.kind}"
         url = f"{base_url}/v1/{target.kind}s/{target.id}"
+        ends = (
+            f" The access ends {grant_expires_at:%Y-%m-%d %H:%M} UTC."
+            if grant_expires_at is not None
+            else ""
+        )
         notifications.email_address(
             session,
             to=email,
             title=f"{who or 'Someone'} shared {name} with you",
             body=(
                 f"{who or 'Someone'} gave {email} {permission} access to the {target.kind} "
-                f"{name} on imghost.\n\n"
+                f"{name} on imghost.{ends}\n\n"
                 f"Sign in (or sign up) at {base_url} with this address and verify it: the "
                 f"share is then yours. It waits until "
                 f"{row.expires_at:%Y-%m-%d %H:%M} UTC."
@@ -141,12 +155,27 @@ async def invite_by_email(
     *,
     ttl: int,
     base_url: str,
+    grant_expires_at: dt.datetime | None = None,
 ) -> ShareInvited:
     """The design's share with an e-mail address, for image and album routes
     alike: :func:`invite`, answered the same whether or not an account has it."""
     email = normalized_email(address)
-    row = await invite(session, target, email, permission, invited_by, ttl=ttl, base_url=base_url)
-    return ShareInvited(shared_with=email, permission=row.permission, expires_at=row.expires_at)
+    row = await invite(
+        session,
+        target,
+        email,
+        permission,
+        invited_by,
+        ttl=ttl,
+        base_url=base_url,
+        grant_expires_at=grant_expires_at,
+    )
+    return ShareInvited(
+        shared_with=email,
+        permission=row.permission,
+        expires_at=row.expires_at,
+        grant_expires_at=row.grant_expires_at,
+    )
 
 
 async def revoke(session: AsyncSession, target: Target, email: str) -> bool:
@@ -169,7 +198,9 @@ async def claim_pending_shares(session: AsyncSession, user_id: str, email: str) 
     (idempotent). An expired one grants nothing; neither does one for the
     user's own image or album, nor one the target's rules refuse (an org
     album's non-member). A grant the user already holds is kept as it is:
-    the owner's later word wins over an older invitation. Returns how many
+    the owner's later word wins over an older invitation (an expired grant
+    is no grant: the claim replaces it). The claimed grant keeps the expiry
+    the share carried. Returns how many
     grants were added. Flushes, never commits.
     """
     now = utcnow()
@@ -188,7 +219,12 @@ async def claim_pending_shares(session: AsyncSession, user_id: str, email: str) 
                 added += await _claim_image(session, row, user_id)
             elif row.album_id is not None:
                 added += await albums.grant_claimed(
-                    session, row.album_id, user_id, row.permission, row.invited_by
+                    session,
+                    row.album_id,
+                    user_id,
+                    row.permission,
+                    row.invited_by,
+                    row.grant_expires_at,
                 )
         await session.delete(row)
     await session.flush()
@@ -211,9 +247,15 @@ async def _claim_image(session: AsyncSession, row: PendingShare, user_id: str) -
     image = await session.get(Image, row.image_id)
     if image is None or image.owner_id == user_id:
         return 0
-    if await session.get(ImageCollaborator, (image.id, user_id)) is not None:
+    held = await session.get(ImageCollaborator, (image.id, user_id))
+    if held is not None and grant_live(held.expires_at, utcnow()):
         return 0
     await collaborators.grant(
-        session, image, user_id, row.permission, row.invited_by or image.owner_id
+        session,
+        image,
+        user_id,
+        row.permission,
+        row.invited_by or image.owner_id,
+        row.grant_expires_at,
     )
     return 1

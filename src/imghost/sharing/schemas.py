@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from imghost.schemas import ApiModel, StrictInput, Timestamp, Visibility
 
@@ -10,8 +10,33 @@ if TYPE_CHECKING:
     from imghost.sharing.models import PendingShare
 
 
+def _text_only(value: object) -> object:
+    # RFC 3339 text only: pydantic would also take a number as Unix seconds.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expiresAt must be an RFC 3339 date-time string")
+    return value
+
+
+# A collaborator grant's end, as a request gives it (checked against the clock
+# by access.policy.grant_expiry: in the future, at most 10 years away).
+GrantExpiresAt = Annotated[
+    Timestamp | None,
+    BeforeValidator(_text_only),
+    Field(
+        default=None,
+        description=(
+            "When the grant ends (RFC 3339 with an offset, in the future, at most 10 years "
+            "ahead); left out or null: until revoked."
+        ),
+    ),
+]
+
+
 class CollaboratorIn(StrictInput):
+    """The whole grant: a PUT replaces the permission and the expiry (left out: none)."""
+
     permission: Literal["view", "download", "edit"]
+    expires_at: GrantExpiresAt = None
 
 
 class CollaboratorAdd(StrictInput):
@@ -23,6 +48,7 @@ class CollaboratorAdd(StrictInput):
         description="A user id (`u_…`), a username, or an e-mail address (has `@`).",
     )
     permission: Literal["view", "download", "edit"]
+    expires_at: GrantExpiresAt = None
 
 
 class ShareInvited(ApiModel):
@@ -32,6 +58,9 @@ class ShareInvited(ApiModel):
     status: Literal["invited"] = "invited"
     permission: str
     expires_at: Timestamp = Field(description="Unclaimed by then, the invitation lapses.")
+    grant_expires_at: Timestamp | None = Field(
+        default=None, description="When the grant ends once claimed (null: until revoked)."
+    )
 
 
 class PendingShareOut(ApiModel):
@@ -39,6 +68,7 @@ class PendingShareOut(ApiModel):
     permission: str
     created_at: Timestamp
     expires_at: Timestamp
+    grant_expires_at: Timestamp | None = None
 
     @classmethod
     def of(cls, row: PendingShare) -> PendingShareOut:
@@ -47,6 +77,7 @@ class PendingShareOut(ApiModel):
             permission=row.permission,
             created_at=row.created_at,
             expires_at=row.expires_at,
+            grant_expires_at=row.grant_expires_at,
         )
 
 
@@ -55,6 +86,9 @@ class CollaboratorOut(ApiModel):
     username: str
     permission: str
     created_at: Timestamp
+    expires_at: Timestamp | None = Field(
+        default=None, description="When the grant ends (null: until revoked)."
+    )
 
 
 class CollaboratorGranted(CollaboratorOut):

@@ -28,7 +28,7 @@ from imghost.accounts import services as accounts
 from imghost.context import AppContext
 from imghost.settings import Settings
 from imghost.sharing import services as sharing
-from imghost.sharing.models import ShareLink
+from imghost.sharing.models import ImageCollaborator, ShareLink
 from imghost.signing import SigningKeys, sign_url
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, make_user, upload, upload_ok, wait_processed
@@ -102,7 +102,14 @@ def listed(actor: str, visibility: str) -> bool | None:
 
 # Shares by e-mail: a pending (unclaimed) one grants nothing, so its invitee is
 # any other user; once claimed it is a collaborator grant like one made by id.
-ALIASES = {"invited_pending": "other", "invited_claimed": "collab_view"}
+# A grant with an expiry counts until then; one that expired a second ago is
+# no grant at all.
+ALIASES = {
+    "invited_pending": "other",
+    "invited_claimed": "collab_view",
+    "collab_expiring": "collab_download",
+    "collab_expired": "other",
+}
 
 
 def expected(actor: str, visibility: str, action: str) -> int | bool | None:
@@ -127,6 +134,15 @@ def expected(actor: str, visibility: str, action: str) -> int | bool | None:
     return 403
 
 
+async def _expire_grant(session: Any, image_id: str, user_id: str) -> None:
+    ended = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await session.execute(
+        update(ImageCollaborator)
+        .where(ImageCollaborator.image_id == image_id, ImageCollaborator.user_id == user_id)
+        .values(expires_at=ended)
+    )
+
+
 class World:
     """Users, an org, the two images and every credential, on one live server."""
 
@@ -147,6 +163,8 @@ class World:
             "uploader",
             "invited_pending",
             "invited_claimed",
+            "collab_expiring",
+            "collab_expired",
         ]
         self.users = {n: make_user(c) for n in names}
         self.db(accounts.set_admin, self.users["admin"].user_id, True)
@@ -180,6 +198,20 @@ class World:
             assert r.status_code == 202, r.text
         claimed = u["invited_claimed"]
         assert self.db(sharing.claim_pending_shares, claimed.user_id, claimed.email) == 1
+        # grants with an end: one a day away, one that ended a second ago
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        for name in ("collab_expiring", "collab_expired"):
+            r = c.post(
+                f"/v1/images/{self.personal}/collaborators",
+                headers=u["owner"].headers,
+                json={
+                    "sharedWith": u[name].user_id,
+                    "permission": "download",
+                    "expiresAt": soon.isoformat(),
+                },
+            )
+            assert r.status_code == 200 and r.json()["expiresAt"], r.text
+        self.db(_expire_grant, self.personal, u["collab_expired"].user_id)
         # org with every role, an org album the uploader may upload to, image O
         r = c.post("/v1/orgs", headers=u["org_owner"].headers, json={"name": "Team"})
         assert r.status_code == 201, r.text

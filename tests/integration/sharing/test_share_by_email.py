@@ -95,7 +95,9 @@ def test_by_email_answers_alike_and_grants_nothing_until_claimed(
         assert r.status_code == 202, r.text
         answers.append(r.json())
     # the same shape and values, whether or not an account has the address
-    assert [sorted(a) for a in answers] == [["expiresAt", "permission", "sharedWith", "status"]] * 2
+    assert [sorted(a) for a in answers] == [
+        ["expiresAt", "grantExpiresAt", "permission", "sharedWith", "status"]
+    ] * 2
     assert answers[0]["sharedWith"] == invitee.email
     assert answers[1]["sharedWith"] == nobody.lower()
     assert {a["status"] for a in answers} == {"invited"}

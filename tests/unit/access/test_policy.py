@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
 from imghost.access.policy import (
     ANONYMOUS,
+    MAX_GRANT_LIFETIME,
     VISIBILITIES,
     Action,
     Grants,
     Level,
     Resource,
     can,
+    grant_expiry,
+    grant_live,
     level,
     listable,
     may_assign_role,
     require,
     visibility_after_sharing,
 )
-from imghost.errors import Forbidden, NotFound
+from imghost.errors import AppError, Forbidden, NotFound
 
 OWNER = "u_owner"
 
@@ -216,3 +220,23 @@ def test_failed_after_the_scan_is_retrievable_but_not_listed() -> None:
     # A scan that did not pass (or has not run): 404 to everyone but owners.
     with pytest.raises(NotFound):
         require(ANONYMOUS, Action.VIEW_METADATA, image("public", ready=False))
+
+
+def test_a_grant_expiry_is_in_the_future_and_bounded() -> None:
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert grant_expiry(None, now) is None
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    local = dt.datetime(2030, 1, 1, 2, 0, tzinfo=plus_one)  # 01:00 UTC
+    assert grant_expiry(local, now) == dt.datetime(2030, 1, 1, 1, 0, tzinfo=dt.UTC)
+    assert grant_expiry(now + MAX_GRANT_LIFETIME, now) == now + MAX_GRANT_LIFETIME
+    for bad, code in (
+        (now, "expires_at_in_past"),
+        (now - dt.timedelta(seconds=1), "expires_at_in_past"),
+        (now + MAX_GRANT_LIFETIME + dt.timedelta(seconds=1), "expires_at_too_far"),
+        (dt.datetime(2030, 6, 1), "invalid_expires_at"),
+    ):
+        with pytest.raises(AppError) as caught:
+            grant_expiry(bad, now)
+        assert (caught.value.status, caught.value.code) == (422, code)
+    assert grant_live(None, now) and grant_live(now + dt.timedelta(microseconds=1), now)
+    assert not grant_live(now, now)

@@ -94,3 +94,11 @@ def test_account_deletion_and_export_settings_are_checked() -> None:
     for bad in (0, -1):
         with pytest.raises(SettingsError, match="IMGHOST_EXPORT_RETENTION"):
             check_settings(Settings(export_retention=bad))
+
+
+def test_export_link_ttl_is_checked() -> None:
+    assert Settings().export_link_ttl == 24 * 3600
+    check_settings(Settings(export_link_ttl=60))
+    for bad in (0, -1, 101 * 365 * 86400):
+        with pytest.raises(SettingsError, match="IMGHOST_EXPORT_LINK_TTL"):
+            check_settings(Settings(export_link_ttl=bad))
