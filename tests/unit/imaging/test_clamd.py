@@ -188,7 +188,7 @@ def test_addresses() -> None:
     assert parse_address("tcp://clamav:3310") == ClamdAddress(host="clamav", port=3310)
     assert str(parse_address("tcp://10.0.0.2:3310")) == "tcp://10.0.0.2:3310"
     for bad in ("clamav:3310", "unix:relative.sock", "tcp://host", "tcp://host:x", "tcp://h:1/p"):
-        with pytest.raises(ValueError, match="unix|tcp|port"):
+        with pytest.raises(ValueError, match=r"unix|tcp|port"):
             parse_address(bad)
 
 
