@@ -292,3 +292,52 @@ def test_0019_adds_account_deletion_and_exports_and_downgrades(database: str) ->
     upgrade(database)
     assert _scalar(database, "SELECT count(*) FROM users WHERE delete_after IS NULL") == 1
     assert "data_exports" in _tables(database)
+
+
+def _column_names(url: str, table: str) -> set[str]:
+    async def main() -> set[str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.run_sync(lambda c: inspect(c).get_columns(table))
+                return {str(c["name"]) for c in found}
+        finally:
+            await engine.dispose()
+
+    return anyio.run(main)
+
+
+def test_0021_adds_the_malware_verdict_and_job_deferrals_and_downgrades(database: str) -> None:
+    """Plain ALTER TABLE both ways: rows kept, the listing triggers of `images`
+    still there after a downgrade of this one step (wherever the lead chains it)."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    _run(
+        database,
+        [
+            "UPDATE images SET malware_scan = 'infected', malware_signature = 'Eicar'"
+            " WHERE id = 'img_1'",
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at,"
+            " created_at, updated_at) VALUES ('job_1', 'rescan_image', '{}', 'queued', 0, 5,"
+            " :now, :now, :now)",
+        ],
+        {"now": now},
+    )
+    assert _scalar(database, "SELECT deferrals FROM jobs WHERE id = 'job_1'") == 0
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0021_quarantine").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    assert "malware_scan" not in _column_names(database, "images")
+    assert "deferrals" not in _column_names(database, "jobs")
+    assert _run(database, [], {}) == COUNTS
+    listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
+    assert _scalar(database, listed) == 1
+    _run(database, ["UPDATE images SET visibility = 'private'"], {})
+    assert _scalar(database, listed) == 0  # the trigger survived
+    upgrade(database)
+    assert {"malware_scan", "malware_signature", "malware_scanned_at"} <= _column_names(
+        database, "images"
+    )
+    assert _scalar(database, "SELECT count(*) FROM jobs WHERE deferrals = 0") == 1

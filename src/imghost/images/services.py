@@ -425,10 +425,11 @@ async def announce(session: AsyncSession, image: Image, kind: str) -> None:
 
 
 async def tell_quarantined(session: AsyncSession, image: Image, scanner: str) -> None:
-    """The owner learns of a quarantine: in-app, by e-mail (unless turned off)
-    and to webhooks subscribed to ``image.quarantined``, in the caller's
-    transaction. Unlike the other ``image.*`` events this one is for a person:
-    something they uploaded is no longer served, and why (the signature)."""
+    """The owner learns of a quarantine by the malware scanner: in-app, by
+    e-mail (unless turned off) and to webhooks subscribed to
+    ``image.quarantined``, in the caller's transaction. Unlike the other
+    ``image.*`` events this one is for a person: something they uploaded is no
+    longer served because it carries malware, and which (the signature)."""
     name = image.title or image.id
     found = image.malware_signature if image.malware_scan == INFECTED else None
     why = f"The malware scanner found {found} in it." if found else image.scan_reason

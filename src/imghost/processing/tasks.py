@@ -182,7 +182,11 @@ async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size
         )
         image = await images.get_image(session, image_id)
         if not passed and image is not None:
-            await images.tell_quarantined(session, image, scanner)
+            if malware is None:
+                # The structural scan's refusal is an image event, as before.
+                await images.announce(session, image, "image.quarantined")
+            else:
+                await images.tell_quarantined(session, image, scanner)
         await session.commit()
     if not passed:
         log.warning("image %s quarantined by the %s scan: %s", image_id, scanner, reason)
