@@ -139,6 +139,24 @@ class ClamdScanner:
                 ) from exc
             return _read_reply(sock, deadline)
 
+    def accepts(self, size: int) -> bool:
+        """Whether clamd takes a stream of ``size`` bytes (its StreamMaxLength).
+
+        clamd checks each chunk's declared length against what is left of the
+        limit before reading it: one chunk header of ``size`` and the end of our
+        sending answer at once, "size limit exceeded" or nothing. No bytes sent."""
+        deadline = time.monotonic() + self.timeout
+        with self._connect(deadline) as sock:
+            _send(sock, b"zINSTREAM\0" + struct.pack(">I", size), deadline)
+            sock.shutdown(socket.SHUT_WR)
+            try:
+                reply = _read_reply(sock, deadline)
+            except ClamdUnavailable as exc:
+                if "without an answer" in str(exc):
+                    return True  # it waited for the bytes: the size is within the limit
+                raise
+        return not reply.startswith(SIZE_LIMIT)
+
     def command(self, command: str) -> str:
         """A one-line command (``PING``, ``VERSION``, ``RELOAD``) and its reply."""
         deadline = time.monotonic() + self.timeout

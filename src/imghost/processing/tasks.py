@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
-from imghost.imaging.clamd import ClamdUnavailable
+from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
 from imghost.processing.deps import ProcessingDeps
-from imghost.processing.malware import ask, malware_verdict
+from imghost.processing.malware import CHECK_EVERY, ask, check_clamd, malware_verdict
 from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.runner import run_pixels
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "process_image"
 RESCAN_IMAGE = "rescan_image"
+CLAMD_CHECK = "clamd_check"  # periodic: clamd reachable, its stream limit large enough
 
 
 def register(registry: Registry, deps: ProcessingDeps) -> None:
@@ -46,6 +47,16 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
         dead=functools.partial(process_image_dead, deps),
     )
     registry.add(RESCAN_IMAGE, functools.partial(rescan_image, deps))
+    if isinstance(deps.malware, ClamdScanner):
+        registry.every(
+            CLAMD_CHECK,
+            CHECK_EVERY,
+            functools.partial(_check_clamd, deps.malware, deps.settings.max_file_size),
+        )
+
+
+async def _check_clamd(scanner: ClamdScanner, max_file_size: int) -> None:
+    await check_clamd(scanner, max_file_size)
 
 
 async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:

@@ -199,3 +199,10 @@ def test_settings_are_checked() -> None:
         check_scan(ScanSettings(clamd_address="localhost:3310"))
     with pytest.raises(SettingsError, match="IMGHOST_CLAMD_TIMEOUT"):
         check_scan(ScanSettings(clamd_address="tcp://h:1", clamd_timeout=0))
+
+
+def test_the_stream_limit_is_asked_without_sending_bytes(clamd: ClamdServer) -> None:
+    scanner = ClamdScanner(clamd.tcp_address, timeout=5)
+    assert scanner.accepts(1000) and scanner.accepts(clamd.stream_max)
+    assert not scanner.accepts(clamd.stream_max + 1)
+    assert scanner.command("PING") == "PONG"  # clamd is none the worse
