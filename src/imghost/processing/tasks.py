@@ -47,12 +47,14 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
         dead=functools.partial(process_image_dead, deps),
     )
     registry.add(RESCAN_IMAGE, functools.partial(rescan_image, deps))
-    if isinstance(deps.malware, ClamdScanner):
-        registry.every(
-            CLAMD_CHECK,
-            CHECK_EVERY,
-            functools.partial(_check_clamd, deps.malware, deps.settings.max_file_size),
-        )
+
+
+def register_clamd_check(registry: Registry, scanner: ClamdScanner, max_file_size: int) -> None:
+    """Workers check clamd 30-60 s after they start and then hourly (only
+    where IMGHOST_CLAMD_ADDRESS is set): see ``processing.malware.check_clamd``."""
+    registry.every(
+        CLAMD_CHECK, CHECK_EVERY, functools.partial(_check_clamd, scanner, max_file_size)
+    )
 
 
 async def _check_clamd(scanner: ClamdScanner, max_file_size: int) -> None:
