@@ -4,9 +4,10 @@ against thumbor), then the tus section (resumable upload throughput against a di
 upload and dd, and the API process's memory during a 1 GiB upload), then the search section
 (listing and full-text latency on a bulk-seeded PostgreSQL with 1,000,000 images and
 SQLite with 100,000), then the http section (delivery and /healthz under each HTTP
-server candidate, against plain uvicorn + httptools).
+server candidate, against plain uvicorn + httptools), then the scan section (ClamAV's
+cost per MB against the structural scan, and its share of upload to ready).
 
-python -m bench.run [--sections core,processing,tus,search,http] [--runs 20]
+python -m bench.run [--sections core,processing,tus,search,http,scan] [--runs 20]
     [--backends sqlite-local]
 """
 
@@ -30,6 +31,7 @@ from bench import (
     processing,
     processing_report,
     report,
+    scan,
     search,
     search_report,
     tus,
@@ -43,7 +45,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing", "tus", "search", "http")
+SECTIONS = ("core", "processing", "tus", "search", "http", "scan")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -140,6 +142,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"a quick run: {search.SMOKE_IMAGES:,} images, {search.SMOKE_QUERIES} queries "
         "per kind (unless given)",
     )
+    group = parser.add_argument_group("scan section")
+    group.add_argument(
+        "--scan-runs", type=int, default=5, help="scans and uploads per file size (median)"
+    )
     group = parser.add_argument_group("http section")
     group.add_argument(
         "--http-rounds",
@@ -174,6 +180,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "single_rounds",
         "tus_runs",
         "http_rounds",
+        "scan_runs",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -210,7 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_search(args, console) and ok
     if "http" in args.sections:
         ok = run_http(args, console) and ok
+    if "scan" in args.sections:
+        ok = run_scan(args, console) and ok
     return 0 if ok else 1
+
+
+def run_scan(args: argparse.Namespace, console: Console) -> bool:
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]scan[/bold]")
+    console.print(f"[bold]imghost scan benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("scanning"):
+        result = scan.run(runs=args.scan_runs)
+    console.print(f"clamd: {escape(result.clamd_version)} (the tests' signature database)")
+    scan.print_section(console, result)
+    _write(args, console, "scan", started, clock, result.ok, {"machine": info, **result.as_json()})
+    return result.ok
 
 
 def run_core(args: argparse.Namespace, console: Console) -> bool:

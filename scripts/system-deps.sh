@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that tests (and, with `bench`, benchmarks) start,
 # when missing and when root:
-#   scripts/system-deps.sh          postgresql, nginx, redis-server, chromium (+ fonts), npm
-#   scripts/system-deps.sh bench    postgresql, nginx, wrk
+#   scripts/system-deps.sh          postgresql, nginx, clamav-daemon, redis-server, chromium (+ fonts), npm
+#   scripts/system-deps.sh bench    postgresql, nginx, clamav-daemon, wrk
 # Without root, or when apt fails, it only warns: the test fixtures then skip,
 # or fail under CI=true, naming what is missing.
 set -uo pipefail
@@ -11,6 +11,8 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # nginx: the caching-proxy (CDN) test, and the delivery benchmark's peer.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# clamd: malware scanning, with a signature database the tests write (no freshclam).
+command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 else
@@ -34,7 +36,8 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${n
   exit 0
 fi
 # Debian starts the services it installs; tests run their own on free ports.
-for svc in postgresql nginx redis-server; do
+# (freshclam's would reach for mirrors; clamd's has no database until it has.)
+for svc in postgresql nginx redis-server clamav-daemon clamav-freshclam; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 exit 0

@@ -30,6 +30,7 @@ from imghost.app import create_app
 from imghost.migrate import upgrade
 from imghost.server import build_config
 from imghost.settings import Settings
+from imghost.testing.clamd import ClamdServer, start_clamd
 from imghost.testing.databases import DatabasePool
 from imghost.testing.servers import (
     PostgresServer,
@@ -163,6 +164,27 @@ def running_redis() -> Iterator[RedisServer]:
 def redis_session() -> Iterator[RedisServer]:
     """One redis-server for the run (rate limits, login throttle); tests flush it."""
     yield from running_redis()
+
+
+@pytest.fixture(scope="session")
+def clamd_session() -> Iterator[ClamdServer]:
+    """One clamd for the run (per xdist worker: it starts in well under a
+    second with the tests' tiny signature database)."""
+    try:
+        server = start_clamd()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def clamd(clamd_session: ClamdServer) -> ClamdServer:
+    """The run's clamd, running (a test of an outage before may have stopped it)."""
+    clamd_session.start()
+    return clamd_session
 
 
 @pytest.fixture(scope="session")

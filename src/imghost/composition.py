@@ -12,6 +12,7 @@ import functools
 from imghost.accounts import tasks as account_tasks
 from imghost.context import AppContext
 from imghost.exports import tasks as export_tasks
+from imghost.imaging.clamd import ClamdScanner
 from imghost.jobs.registry import Registry
 from imghost.jobs.worker import Worker, default_concurrency
 from imghost.lifecycle import purge
@@ -25,6 +26,10 @@ from imghost.processing import tasks as processing_tasks
 def job_registry(ctx: AppContext) -> Registry:
     registry = Registry()
     processing_tasks.register(registry, ctx.processing)
+    if ctx.settings.clamd_address:
+        scanner = ctx.processing.malware
+        assert isinstance(scanner, ClamdScanner)  # context.malware_scanner made it
+        processing_tasks.register_clamd_check(registry, scanner, ctx.settings.max_file_size)
     notification_tasks.register(registry, ctx.notifications)
     export_tasks.register(registry, ctx.exports)
     maintenance_tasks.register(registry, maintenance_steps(ctx), every=ctx.settings.gc_interval)

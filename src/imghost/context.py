@@ -26,6 +26,7 @@ from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
 from imghost.exports.links import ExportLinks
 from imghost.exports.tasks import ExportDeps
+from imghost.imaging.clamd import ClamdScanner
 from imghost.imaging.sniff import sniff
 from imghost.lifecycle.purge import PurgeDeps, purge_image
 from imghost.maintenance.gc import GcDeps
@@ -44,6 +45,13 @@ from imghost.storage.resumable import ResumableStore
 def sniffed_type(head: bytes) -> str | None:
     found = sniff(head)
     return found.mime if found else None
+
+
+def malware_scanner(settings: Settings) -> ClamdScanner | None:
+    """clamd after the structural scan, when IMGHOST_CLAMD_ADDRESS names one."""
+    if not settings.clamd_address:
+        return None
+    return ClamdScanner(settings.clamd_address, settings.clamd_timeout)
 
 
 @dataclass
@@ -145,7 +153,9 @@ class AppContext:
             reads=fast_reader(settings.database_url, engine),
             pixels=pixels,
             logins=LoginThrottle(settings),
-            renderer=OnDemandRenderer(ProcessingDeps(sessions, store, pixels, settings)),
+            renderer=OnDemandRenderer(
+                ProcessingDeps(sessions, store, pixels, settings, malware_scanner(settings))
+            ),
         )
 
     async def close(self) -> None:

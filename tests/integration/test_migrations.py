@@ -337,3 +337,39 @@ def test_0020_adds_grant_expiry_and_downgrades(database: str) -> None:
     upgrade(database)
     assert _scalar(database, f"{grants} WHERE expires_at IS NULL") == 1
     assert "grant_expires_at" in _column_names(database, "pending_shares")
+
+
+def test_0021_adds_the_malware_verdict_and_job_deferrals_and_downgrades(database: str) -> None:
+    """Plain ALTER TABLE both ways: rows kept, the listing triggers of `images`
+    still there after a downgrade of this one step (wherever the lead chains it)."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    _run(
+        database,
+        [
+            "UPDATE images SET malware_scan = 'infected', malware_signature = 'Eicar'"
+            " WHERE id = 'img_1'",
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at,"
+            " created_at, updated_at) VALUES ('job_1', 'rescan_image', '{}', 'queued', 0, 5,"
+            " :now, :now, :now)",
+        ],
+        {"now": now},
+    )
+    assert _scalar(database, "SELECT deferrals FROM jobs WHERE id = 'job_1'") == 0
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0021_quarantine").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    assert "malware_scan" not in _column_names(database, "images")
+    assert "deferrals" not in _column_names(database, "jobs")
+    assert _run(database, [], {}) == COUNTS
+    listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
+    assert _scalar(database, listed) == 1
+    _run(database, ["UPDATE images SET visibility = 'private'"], {})
+    assert _scalar(database, listed) == 0  # the trigger survived
+    upgrade(database)
+    assert {"malware_scan", "malware_signature", "malware_scanned_at"} <= _column_names(
+        database, "images"
+    )
+    assert _scalar(database, "SELECT count(*) FROM jobs WHERE deferrals = 0") == 1

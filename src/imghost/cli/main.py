@@ -1,4 +1,4 @@
-"""`imghost` command line: serve, worker, migrate, gc, settings."""
+"""`imghost` command line: serve, worker, migrate, gc, rescan, settings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.table import Table
 import imghost.cli.admin_status  # noqa: F401 - adds its commands to admin_cli
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
+from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
 from imghost.settings import Settings
@@ -162,6 +163,7 @@ def show_settings() -> None:
     console.print(table)
 
 
+cli.command("rescan")(rescan)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
 register_client_commands(cli)

@@ -84,6 +84,14 @@ class Image(Base):
         String(16), default="pending", server_default="pending"
     )
     scan_reason: Mapped[str | None] = mapped_column(String(300))
+    # The malware scanner's (clamd's) own verdict, part of the scan above when
+    # one is configured: null (none configured, or scanned before 0021) |
+    # clean | infected (`malware_signature` names the match) | unscanned
+    # (clamd was unreachable and IMGHOST_CLAMD_UNREACHABLE=open let it pass).
+    malware_scan: Mapped[str | None] = mapped_column(String(16))
+    malware_signature: Mapped[str | None] = mapped_column(String(200))
+    # When clamd last gave its verdict (imghost rescan compares it).
+    malware_scanned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Whether the original carries GPS (looked at with the scan; null: not yet
     # known). Others get the original only when this is false (or the owner
     # opted in): a GPS original without its GPS-free copy goes to nobody else.

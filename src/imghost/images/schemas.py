@@ -34,7 +34,9 @@ class ProcessingOut(ApiModel):
             return cls(
                 status=image.status,
                 step="scan",
-                code="scan_refused",
+                # The malware scanner matched a signature; else the structural
+                # scan (or a file too large for the malware scanner) refused it.
+                code="malware_found" if image.malware_signature else "scan_refused",
                 detail=image.scan_reason or image.status_reason,
             )
         if image.status == "failed":
@@ -50,6 +52,26 @@ def shown_reason(image: Image, owner_view: bool) -> str | None:
     if owner_view or image.status != "failed":
         return image.status_reason
     return failure_sentence(image.failed_step, image.failed_code)
+
+
+class MalwareScanOut(ApiModel):
+    """The malware scanner's (ClamAV's) verdict: ``clean``, ``infected`` (with
+    the ``signature``), or ``unscanned`` (clamd was unreachable and the install
+    lets images through then); ``scannedAt``: when clamd last answered."""
+
+    status: str
+    signature: str | None = None
+    scanned_at: Timestamp | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> MalwareScanOut | None:
+        if image.malware_scan is None:
+            return None  # no malware scanner consulted (none configured)
+        return cls(
+            status=image.malware_scan,
+            signature=image.malware_signature,
+            scanned_at=image.malware_scanned_at,
+        )
 
 
 class ImageOut(ApiModel):
@@ -70,6 +92,8 @@ class ImageOut(ApiModel):
     status_reason: str | None = None
     # The content scan's verdict, apart from processing: pending | passed | refused.
     scan_status: str
+    # The malware scanner's part of that verdict; null when none is configured.
+    malware_scan: MalwareScanOut | None = None
     processing: ProcessingOut
     url: str
     thumbnail_url: str | None
@@ -96,6 +120,7 @@ class ImageOut(ApiModel):
             status=image.status,
             status_reason=shown_reason(image, owner_view),
             scan_status=image.scan_status or "pending",  # unsaved rows: the default
+            malware_scan=MalwareScanOut.of(image),
             processing=ProcessingOut.of(image),
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),

@@ -16,6 +16,14 @@ from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image, ImageTag
+from imghost.images.quarantine import CLEAN as CLEAN
+from imghost.images.quarantine import INFECTED as INFECTED
+from imghost.images.quarantine import REFUSED as REFUSED
+from imghost.images.quarantine import UNSCANNED as UNSCANNED
+from imghost.images.quarantine import MalwareVerdict as MalwareVerdict
+from imghost.images.quarantine import apply_malware, quarantine
+from imghost.images.quarantine import record_rescan as record_rescan
+from imghost.images.quarantine import rescan_candidates as rescan_candidates
 from imghost.images.schemas import ImagePatch
 from imghost.images.stats import ImageStats as ImageStats
 from imghost.images.stats import image_stats as image_stats
@@ -231,20 +239,23 @@ async def record_scan(
     passed: bool,
     reason: str | None,
     original_gps: bool,
+    malware: MalwareVerdict | None = None,
 ) -> None:
-    """The scan's verdict, kept whatever later steps do. A refusal quarantines."""
+    """The scan's verdict, kept whatever later steps do. A refusal quarantines.
+    ``malware``: the malware scanner's own verdict, when one is configured
+    (``passed`` then means both scans passed)."""
     image = await session.get(Image, image_id)
     if image is None:
         return
     now = utcnow()
-    image.scan_status = "passed" if passed else "refused"
-    image.scan_reason = None if passed else (reason or "refused by the scan")[:300]
+    if malware is not None:
+        apply_malware(image, malware, now)
     image.original_gps = original_gps
-    if not passed:
-        image.status = "quarantined"
-        image.status_reason = image.scan_reason
-        image.processed_at = now
-    image.updated_at = now
+    if passed:
+        image.scan_status, image.scan_reason = "passed", None
+        image.updated_at = now
+    else:
+        quarantine(image, reason or "refused by the scan", now)
     await session.flush()
 
 
@@ -412,4 +423,23 @@ async def announce(session: AsyncSession, image: Image, kind: str) -> None:
         kind=kind,
         title=f"{EVENT_TITLES[kind]}: {image.title or image.id}",
         data=event_data(image),
+    )
+
+
+async def tell_quarantined(session: AsyncSession, image: Image, scanner: str) -> None:
+    """The owner learns of a quarantine by the malware scanner: in-app, by
+    e-mail (unless turned off) and to webhooks subscribed to
+    ``image.quarantined``, in the caller's transaction. Unlike the other
+    ``image.*`` events this one is for a person: something they uploaded is no
+    longer served because it carries malware, and which (the signature)."""
+    name = image.title or image.id
+    found = image.malware_signature if image.malware_scan == INFECTED else None
+    why = f"The malware scanner found {found} in it." if found else image.scan_reason
+    await notifications.notify(
+        session,
+        user_id=image.owner_id,
+        kind="image.quarantined",
+        title=f"{EVENT_TITLES['image.quarantined']}: {name}"[:200],
+        body=f"Your image {name} ({image.id}) was quarantined and is served to no one. {why}",
+        data={**event_data(image), "scanner": scanner, "signature": found},
     )

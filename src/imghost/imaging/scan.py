@@ -22,7 +22,7 @@ once in 200,000 files (the two short ones must be followed by whitespace or
 ``>``, as they are to work), and the ZIP and PE checks need a second,
 consistent structure at a computed offset (about 2^-32 each).
 
-Other scanners (ClamAV via clamd) implement the same `Scanner` protocol.
+Other scanners (ClamAV via clamd: `imaging.clamd`) implement the same `Scanner` protocol.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class ScanVerdict:
     clean: bool
     reason: str | None  # a sentence for the owner/admin when not clean
     scanner: str
+    # The malware signature that matched (ClamAV's name for it), when one did.
+    signature: str | None = None
 
 
 class Scanner(Protocol):

@@ -34,6 +34,9 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    # Times the job was put back because something it needs was down
+    # (queue.Deferred): not attempts; they set the backoff between deferrals.
+    deferrals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_by: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -33,6 +33,15 @@ MAX_ERROR = 2000
 ENQUEUED = "imghost.jobs.enqueued"
 
 
+DEFER_CAP = 120.0  # a service that is back is noticed within two minutes
+
+
+class Deferred(Exception):
+    """Raised by a handler when something it needs is down (clamd, say): the
+    job goes back to the queue with backoff, but the attempt is given back, so
+    an outage never makes a job dead. The message is kept as ``last_error``."""
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     id: str
@@ -221,6 +230,40 @@ async def fail(session: AsyncSession, job: ClaimedJob, worker_id: str, error: st
     if getattr(result, "rowcount", 0) != 1:
         return None
     return "dead" if dead else "queued"
+
+
+def defer_delay(deferrals: int) -> float:
+    """After the ``deferrals``-th deferral: ~2 s, 4 s, 8 s, ... capped at `DEFER_CAP`."""
+    delay: float = min(BACKOFF_BASE * 2.0 ** max(deferrals - 1, 0), DEFER_CAP)
+    return delay * random.uniform(0.75, 1.25)
+
+
+async def defer(session: AsyncSession, job: ClaimedJob, worker_id: str, reason: str) -> bool:
+    """Put a job whose handler raised `Deferred` back in the queue: its attempt
+    is given back and ``deferrals`` counted, which sets the backoff. Only while
+    ``worker_id`` holds the lease; False when it no longer does."""
+    now = utcnow()
+    deferrals = await session.scalar(
+        select(Job.deferrals).where(Job.id == job.id, Job.locked_by == worker_id)
+    )
+    if deferrals is None:
+        return False
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == "running")
+        .values(
+            status="queued",
+            locked_by=None,
+            lease_until=None,
+            attempts=Job.attempts - 1,  # the claim counted one: running jobs have >= 1
+            deferrals=Job.deferrals + 1,
+            run_at=now + dt.timedelta(seconds=defer_delay(deferrals + 1)),
+            last_error=f"deferred: {reason}"[:MAX_ERROR],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
 
 
 # --- operator views -----------------------------------------------------------

@@ -125,6 +125,15 @@ class Worker:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             await asyncio.wait_for(handler(job.payload), self.timeout)
+        except queue.Deferred as exc:
+            # Not a failure: what the job needs is down. Back to the queue
+            # with its attempt given back (see queue.defer).
+            log.warning("job %s (%s) deferred: %s", job.id, job.kind, exc)
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await self._put_back(job, str(exc))
+            return
         except TimeoutError:
             error = f"job took longer than {self.timeout} s"
         except Exception as exc:
@@ -153,6 +162,19 @@ class Worker:
                 return
             except Exception:
                 log.exception("could not record the outcome of job %s", job.id)
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _put_back(self, job: queue.ClaimedJob, reason: str) -> None:
+        # Like _settle: a database hiccup is retried; if it never answers, the
+        # lease lapses and the job reruns (as an attempt: a crash, not a deferral).
+        for attempt in range(5):
+            try:
+                async with self.sessions() as session:
+                    await queue.defer(session, job, self.id, reason)
+                    await session.commit()
+                return
+            except Exception:
+                log.exception("could not put job %s back in the queue", job.id)
                 await asyncio.sleep(0.5 * 2**attempt)
 
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:

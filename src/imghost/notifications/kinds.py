@@ -18,7 +18,8 @@ KNOWN = (
     "org.invitation",
     "account.password_changed",
     "account.mfa_changed",
-    # Webhooks only (no in-app notification, no e-mail): images.services.announce.
+    # Webhooks only (no in-app notification, no e-mail): images.services.announce;
+    # except image.quarantined by the malware scanner (images.services.tell_quarantined).
     "image.uploaded",
     "image.ready",
     "image.failed",

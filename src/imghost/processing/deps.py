@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imghost.imaging.scan import Scanner
 from imghost.processing.pool import PixelPool
 from imghost.settings import Settings
 from imghost.storage import BlobStore
@@ -18,3 +19,6 @@ class ProcessingDeps:
     # Pixel work of big images (jobs and on-demand renders) runs in its processes.
     pixels: PixelPool
     settings: Settings
+    # The malware scanner run after the structural scan (a ClamdScanner), or
+    # None: IMGHOST_CLAMD_ADDRESS is not set.
+    malware: Scanner | None = None

@@ -21,9 +21,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
+from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
 from imghost.imaging.probe import ProbeError
+from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
 from imghost.processing.deps import ProcessingDeps
+from imghost.processing.malware import CHECK_EVERY, ask, check_clamd, malware_verdict
 from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.runner import run_pixels
@@ -33,6 +36,8 @@ from imghost.quotas import services as quotas
 log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "process_image"
+RESCAN_IMAGE = "rescan_image"
+CLAMD_CHECK = "clamd_check"  # periodic: clamd reachable, its stream limit large enough
 
 
 def register(registry: Registry, deps: ProcessingDeps) -> None:
@@ -41,6 +46,53 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
         functools.partial(process_image, deps),
         dead=functools.partial(process_image_dead, deps),
     )
+    registry.add(RESCAN_IMAGE, functools.partial(rescan_image, deps))
+
+
+def register_clamd_check(registry: Registry, scanner: ClamdScanner, max_file_size: int) -> None:
+    """Workers check clamd 30-60 s after they start and then hourly (only
+    where IMGHOST_CLAMD_ADDRESS is set): see ``processing.malware.check_clamd``."""
+    registry.every(
+        CLAMD_CHECK, CHECK_EVERY, functools.partial(_check_clamd, scanner, max_file_size)
+    )
+
+
+async def _check_clamd(scanner: ClamdScanner, max_file_size: int) -> None:
+    await check_clamd(scanner, max_file_size)
+
+
+async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
+    """``imghost rescan``: one stored original through the malware scanner
+    again (after a signature update). A match quarantines the image and tells
+    its owner; clamd being down defers the job, whatever the outage policy
+    (a rescan is only worth its verdict)."""
+    image_id = str(payload["imageId"])
+    if deps.malware is None:
+        log.warning("rescan of %s skipped: IMGHOST_CLAMD_ADDRESS is not set", image_id)
+        return
+    async with deps.sessions() as session:
+        image = await images.get_image(session, image_id)
+        if image is None or image.deleted_at is not None or image.status == "quarantined":
+            return  # gone, or already kept from everyone
+        blob_key, fmt = image.blob_key, image.format
+    spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
+    try:
+        await deps.store.download(blob_key, spool)
+        try:
+            verdict = await ask(deps.malware, spool, fmt)
+        except ClamdUnavailable as exc:
+            raise Deferred(f"rescan of {image_id}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            spool.unlink(missing_ok=True)
+    async with deps.sessions() as session:
+        newly = await images.record_rescan(session, image_id, verdict)
+        image = await images.get_image(session, image_id)
+        if newly and image is not None:
+            await images.tell_quarantined(session, image, deps.malware.name)
+        await session.commit()
+    if newly:
+        log.warning("image %s quarantined by a rescan: %s", image_id, verdict.reason)
 
 
 async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
@@ -84,6 +136,8 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
             ) from exc
         step = "store"
         await _store(deps, image_id, blob_key, fmt, mime, analysis, dims)
+    except Deferred:
+        raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:
         await _note(deps, image_id, exc.step, "error")
         raise
@@ -104,7 +158,11 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
 async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size: int) -> bool:
     """The scan step; its verdict is committed before anything else runs.
     Whether the scan passed. The scan decodes nothing: the file's size alone
-    decides where it runs."""
+    decides where it runs. With a malware scanner configured, it runs after
+    the structural scan and ``passed`` is recorded only when both passed (so
+    no failure later can make an image clamd never saw retrievable); while
+    clamd is down under the closed policy, `Deferred` leaves the image
+    ``processing`` with nothing recorded, and the job retries."""
     try:
         scan = await run_pixels(
             deps.pixels,
@@ -121,16 +179,31 @@ async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size
         # an image the scan did not pass stays with its owner.
         await _fail(deps, image_id, images.ProcessingFailure("scan", "unprocessable", exc.detail))
         return False
+    passed, reason, scanner, malware = scan.clean, scan.reason, "structural", None
+    if scan.clean and deps.malware is not None:
+        malware = await malware_verdict(deps, image_id, spool, fmt)
+        if malware.status in (images.INFECTED, images.REFUSED):
+            passed, reason, scanner = False, malware.reason, deps.malware.name
     async with deps.sessions() as session:
         await images.record_scan(
-            session, image_id, passed=scan.clean, reason=scan.reason, original_gps=scan.gps
+            session,
+            image_id,
+            passed=passed,
+            reason=reason,
+            original_gps=scan.gps,
+            malware=malware,
         )
-        if not scan.clean:
-            await _announce(session, image_id, "image.quarantined")
+        image = await images.get_image(session, image_id)
+        if not passed and image is not None:
+            if malware is None:
+                # The structural scan's refusal is an image event, as before.
+                await images.announce(session, image, "image.quarantined")
+            else:
+                await images.tell_quarantined(session, image, scanner)
         await session.commit()
-    if not scan.clean:
-        log.warning("image %s quarantined: %s", image_id, scan.reason)
-    return scan.clean
+    if not passed:
+        log.warning("image %s quarantined by the %s scan: %s", image_id, scanner, reason)
+    return passed
 
 
 def failure_code(step: str, exc: BaseException) -> str:

@@ -281,6 +281,26 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    """Malware scanning by a ClamAV daemon after the structural scan (``processing.config``)."""
+
+    clamd_address: str = setting(
+        "",
+        "clamd to scan every upload with: unix:/path/to/clamd.sock or tcp://host:port "
+        "(empty: no malware scan, the built-in structural scan only)",
+    )
+    clamd_timeout: float = setting(
+        30.0, "Seconds one scan by clamd may take (connect, send the file, answer)"
+    )
+    clamd_unreachable: Literal["closed", "open"] = setting(
+        "closed",
+        "When clamd cannot be reached: closed keeps the image processing (owner only) and "
+        "retries without using up the job's attempts; open lets it through unscanned with "
+        "a warning, its scan verdict saying clamd was not consulted",
+    )
+
+
+@dataclass(frozen=True)
 class LifecycleSettings:
     """The trash, account deletion and data exports (``lifecycle.config``)."""
 
@@ -470,6 +490,7 @@ SECTIONS: tuple[type, ...] = (
     AuthSettings,
     DeliverySettings,
     JobSettings,
+    ScanSettings,
     LifecycleSettings,
     AnalyticsSettings,
     QuotaSettings,

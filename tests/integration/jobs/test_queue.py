@@ -6,6 +6,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import update
+
 from imghost.context import AppContext
 from imghost.db import utcnow
 from imghost.jobs import queue
@@ -200,5 +202,56 @@ def test_the_commit_that_enqueued_wakes_the_workers(settings: Settings) -> None:
             stop()
         await _enqueue(ctx)
         assert woken == ["woken", "woken"]
+
+    with_ctx(settings, scenario)
+
+
+def test_a_deferred_job_keeps_its_attempts(settings: Settings) -> None:
+    """A handler that raises Deferred (what it needs is down) is put back with
+    backoff growing per deferral, its attempt given back: one allowed attempt
+    survives any number of deferrals, and the next run completes it. Only the
+    lease holder can defer."""
+    down = True
+
+    async def needs_a_service(payload: dict[str, Any]) -> None:
+        if down:
+            raise queue.Deferred("the service is down")
+
+    async def scenario(ctx: AppContext) -> None:
+        nonlocal down
+        [job_id] = await _enqueue(ctx, max_attempts=1)
+        registry = Registry()
+        registry.add("t", needs_a_service)
+        worker = Worker(ctx.sessions, registry, lease=30, timeout=30, concurrency=1, periodic=False)
+        delays = []
+        for deferral in (1, 2, 3, 4):
+            async with ctx.sessions() as s:  # due now, instead of waiting out the backoff
+                await s.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
+                await s.commit()
+            before = utcnow()
+            assert await worker.run_until_idle() == 1
+            job = await _job(ctx, job_id)
+            assert (job.status, job.attempts, job.deferrals) == ("queued", 0, deferral)
+            assert job.last_error == "deferred: the service is down" and job.locked_by is None
+            delays.append((job.run_at - before).total_seconds())
+        assert 1.0 < delays[0] < 3.0 and delays[3] > delays[0]  # ~2 s, 4 s, 8 s, 16 s
+        down = False
+        async with ctx.sessions() as s:
+            await s.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
+            await s.commit()
+        assert await worker.run_until_idle() == 1
+        job = await _job(ctx, job_id)
+        assert (job.status, job.attempts) == ("done", 1)
+
+        [other] = await _enqueue(ctx)
+        async with ctx.sessions() as s:
+            (claimed,) = await queue.claim(s, "w1", 30)
+            await s.commit()
+        async with ctx.sessions() as s:
+            assert claimed.id == other
+            assert await queue.defer(s, claimed, "w2", "not mine") is False
+            assert await queue.defer(s, claimed, "w1", "down") is True
+            await s.commit()
+        assert queue.defer_delay(50) <= queue.DEFER_CAP * 1.25
 
     with_ctx(settings, scenario)

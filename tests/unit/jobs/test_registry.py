@@ -18,7 +18,7 @@ from imghost.notifications.services import (
     INVITATION_EMAIL_JOB,
     WEBHOOK_JOB,
 )
-from imghost.processing.tasks import PROCESS_IMAGE
+from imghost.processing.tasks import CLAMD_CHECK, PROCESS_IMAGE, RESCAN_IMAGE
 from imghost.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +54,7 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
         await ctx.close()
     assert set(registry.handlers) == {
         PROCESS_IMAGE,
+        RESCAN_IMAGE,
         EMAIL_JOB,
         INVITATION_EMAIL_JOB,
         ACCOUNT_EMAIL_JOB,
@@ -64,3 +65,18 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
     assert set(registry.dead_handlers) == {PROCESS_IMAGE, EMAIL_JOB, WEBHOOK_JOB, EXPORT_JOB}
     assert list(registry.periodic) == [MAINTENANCE]
     assert registry.periodic[MAINTENANCE].every == 123
+
+
+async def test_with_clamd_the_workers_check_it(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}",
+        storage_url=f"file://{tmp_path / 'blobs'}",
+        clamd_address="tcp://127.0.0.1:3310",
+    )
+    ctx = AppContext.build(settings)
+    try:
+        registry = composition.job_registry(ctx)
+    finally:
+        await ctx.close()
+    assert list(registry.periodic) == [CLAMD_CHECK, MAINTENANCE]
+    assert registry.periodic[CLAMD_CHECK].every == 3600
