@@ -146,7 +146,7 @@ async def active_counts(session: AsyncSession, image_ids: Sequence[str]) -> dict
         .where(AbuseReport.image_id.in_(image_ids), AbuseReport.status.in_(ACTIVE))
         .group_by(AbuseReport.image_id)
     )
-    return {image_id: int(n) for image_id, n in rows.tuples()}
+    return {image_id: int(n) for image_id, n in rows}
 
 
 def _closed() -> AppError:
