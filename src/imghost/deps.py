@@ -117,11 +117,10 @@ async def require_uploader(ctx: Ctx, actor: Annotated[Actor, Depends(require_act
     return actor
 
 
-async def require_admin(actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
-    """The caller of a `/v1/admin/` route: a site admin (401 unsigned, 403 otherwise:
-    the admin API is documented, so hiding it behind 404 would protect nothing)."""
+async def require_site_admin(actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
+    """The caller of an admin route (``/v1/admin/…``): a site administrator."""
     if not actor.is_admin:
-        raise Forbidden("Only site administrators may use the admin API.")
+        raise Forbidden("Only site administrators may use the admin service.")
     return actor
 
 
@@ -129,7 +128,7 @@ MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 CurrentActor = Annotated[Actor, Depends(require_actor)]
 UploadActor = Annotated[Actor, Depends(upload_actor)]
 Uploader = Annotated[Actor, Depends(require_uploader)]
-AdminActor = Annotated[Actor, Depends(require_admin)]
+SiteAdmin = Annotated[Actor, Depends(require_site_admin)]
 
 
 async def get_caller(request: Request, ctx: Ctx, actor: MaybeActor) -> Caller:

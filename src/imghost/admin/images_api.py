@@ -20,7 +20,7 @@ from imghost.admin.image_detail import (
     encode_cursor,
     history,
 )
-from imghost.deps import AdminActor, Ctx, Db
+from imghost.deps import Ctx, Db, SiteAdmin
 from imghost.errors import AppError, NotFound
 from imghost.images import services as images
 from imghost.images.schemas import ImageOut
@@ -35,7 +35,7 @@ REPORTS_SHOWN = 100
 
 @router.get("/v1/admin/images", response_model=AdminImageList)
 async def find_images(
-    actor: AdminActor,
+    actor: SiteAdmin,
     db: Db,
     image_id: Annotated[str | None, Query(alias="id", max_length=64)] = None,
     owner: Annotated[
@@ -86,7 +86,7 @@ async def find_images(
 
 
 @router.get("/v1/admin/images/{image_id}", response_model=AdminImageOut)
-async def admin_image(image_id: str, actor: AdminActor, db: Db, ctx: Ctx) -> AdminImageOut:
+async def admin_image(image_id: str, actor: SiteAdmin, db: Db, ctx: Ctx) -> AdminImageOut:
     image = await images.get_image(db, image_id) if len(image_id) <= 64 else None
     if image is None:
         raise NotFound("No such image.")

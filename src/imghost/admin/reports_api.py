@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from imghost.deps import AdminActor, Db
+from imghost.deps import Db, SiteAdmin
 from imghost.images import services as images
 from imghost.reports import services
 from imghost.reports.schemas import (
@@ -30,7 +30,7 @@ router = APIRouter(tags=["admin"])
 
 @router.get("/v1/admin/reports", response_model=QueueOut)
 async def report_queue(
-    actor: AdminActor,
+    actor: SiteAdmin,
     db: Db,
     status: Status = "open",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -69,13 +69,13 @@ async def report_queue(
 
 
 @router.get("/v1/admin/reports/{report_id}", response_model=ReportOut)
-async def get_report(report_id: str, actor: AdminActor, db: Db) -> ReportOut:
+async def get_report(report_id: str, actor: SiteAdmin, db: Db) -> ReportOut:
     return report_out(await services.get_report(db, report_id))
 
 
 @router.post("/v1/admin/reports/{report_id}/assign", response_model=DecisionOut)
 async def assign_report(
-    report_id: str, actor: AdminActor, db: Db, body: AssignIn | None = None
+    report_id: str, actor: SiteAdmin, db: Db, body: AssignIn | None = None
 ) -> DecisionOut:
     """Take the report's image (every active report of it): to `adminId`, or to yourself."""
     assignee = (body.admin_id if body else None) or actor.user_id
@@ -85,7 +85,7 @@ async def assign_report(
 
 
 @router.post("/v1/admin/reports/{report_id}/resolve", response_model=DecisionOut)
-async def resolve_report(report_id: str, body: ResolveIn, actor: AdminActor, db: Db) -> DecisionOut:
+async def resolve_report(report_id: str, body: ResolveIn, actor: SiteAdmin, db: Db) -> DecisionOut:
     """Act on the image (`quarantine`) and close every active report of it."""
     image_id, closed = await services.close(
         db, report_id, resolution=body.action, by=actor.user_id, note=body.note
@@ -97,7 +97,7 @@ async def resolve_report(report_id: str, body: ResolveIn, actor: AdminActor, db:
 
 @router.post("/v1/admin/reports/{report_id}/dismiss", response_model=DecisionOut)
 async def dismiss_report(
-    report_id: str, actor: AdminActor, db: Db, body: DismissIn | None = None
+    report_id: str, actor: SiteAdmin, db: Db, body: DismissIn | None = None
 ) -> DecisionOut:
     """No action on the image; every active report of it is closed as `dismissed`."""
     note = body.note if body else None

@@ -1,7 +1,6 @@
 """`imghost admin grant|revoke USER`: site administrators (moderation rights);
 `imghost admin plan USER|ORG PLAN`: storage plans; `imghost admin mfa-reset USER`:
-two-factor sign-in off for a user locked out of it; `imghost admin reports` and
-`imghost admin report resolve|dismiss ID`: abuse reports (``cli/reports.py``)."""
+two-factor sign-in off for a user locked out of it."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts import services as accounts
 from imghost.auth import mfa
 from imghost.cli.jobs import run_in_session
-from imghost.cli.reports import list_reports, report_cli
 from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 from imghost.errors import AppError
@@ -24,12 +22,9 @@ from imghost.quotas import services as quota_services
 from imghost.units import human_bytes
 
 admin_cli = typer.Typer(
-    help="Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in; "
-    "work the abuse-report queue.",
+    help="Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in.",
     no_args_is_help=True,
 )
-admin_cli.command("reports")(list_reports)
-admin_cli.add_typer(report_cli, name="report")
 console = Console()
 T = TypeVar("T")
 

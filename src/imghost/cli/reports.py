@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import run_in_session
 from imghost.errors import AppError
 from imghost.reports import services as reports
@@ -22,6 +23,7 @@ from imghost.reports.schemas import ACTIVE
 report_cli = typer.Typer(
     help="Decide on a reported image: resolve (quarantine) or dismiss.", no_args_is_help=True
 )
+admin_cli.add_typer(report_cli, name="report")
 console = Console()
 T = TypeVar("T")
 STATUSES = (*ACTIVE, "resolved", "dismissed")
@@ -37,6 +39,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
+@admin_cli.command("reports")
 def list_reports(
     status: str = typer.Option("open", help="open, assigned, resolved or dismissed"),
     limit: int = typer.Option(50, min=1, max=100, help="How many images, most urgent first"),
