@@ -7,7 +7,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.db import create_engine, session_factory
+from imghost.reports import services
+from imghost.reports.models import AbuseReport
 from imghost.testing.servers import RedisServer
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, make_user, upload_ok
@@ -144,3 +148,41 @@ def test_the_limit_counts_each_address_before_any_read(
             assert r.status_code == 404
 
     anyio.run(main)
+
+
+def test_a_racing_repeat_updates_the_report_that_won(
+    client: httpx.Client, live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reports by one reporter at once: both look, find nothing, insert; the
+    partial unique index refuses the second, which then updates the first."""
+    owner, reporter = make_user(client), make_user(client)
+    image_id = upload_ok(client, owner)["imageId"]
+    won = file_report(client, image_id, "spam", user=reporter)["reportId"]
+    real = services._active_of
+    looks: list[str] = []
+
+    async def missed_once(session: AsyncSession, image: str, who: str) -> AbuseReport | None:
+        looks.append(who)
+        return None if len(looks) == 1 else await real(session, image, who)
+
+    monkeypatch.setattr(services, "_active_of", missed_once)
+
+    async def main() -> tuple[str, bool, str, str | None]:
+        engine = create_engine(live.settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                filed = await services.file_report(
+                    session,
+                    image_id=image_id,
+                    reporter_id=reporter.user_id,
+                    reason="illegal",
+                    details="raced",
+                )
+                await session.commit()
+                report = await services.get_report(session, won)
+                return filed.report.id, filed.created, report.reason, report.details
+        finally:
+            await engine.dispose()
+
+    assert anyio.run(main) == (won, False, "illegal", "raced")
+    assert looks == [reporter.user_id, reporter.user_id]
