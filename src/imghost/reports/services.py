@@ -54,7 +54,7 @@ async def file_report(
     if reporter_id is not None:
         existing = await _active_of(session, image_id, reporter_id)
         if existing is not None:
-            return Filed(_update(existing, reason, details), created=False)
+            return Filed(await _update(session, existing, reason, details), created=False)
     now = utcnow()
     report = AbuseReport(
         id=new_id("rpt"),
@@ -85,7 +85,7 @@ async def file_report(
         existing = await _active_of(session, image_id, reporter_id)
         if existing is None:
             raise
-        return Filed(_update(existing, reason, details), created=False)
+        return Filed(await _update(session, existing, reason, details), created=False)
     if reporter_id is not None:
         await notifications.notify(
             session,
@@ -112,10 +112,13 @@ async def _active_of(session: AsyncSession, image_id: str, reporter_id: str) -> 
     return found
 
 
-def _update(report: AbuseReport, reason: str, details: str | None) -> AbuseReport:
+async def _update(
+    session: AsyncSession, report: AbuseReport, reason: str, details: str | None
+) -> AbuseReport:
     report.reason = reason
     report.details = details
     report.updated_at = utcnow()
+    await session.flush()
     return report
 
 
