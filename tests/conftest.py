@@ -237,6 +237,8 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             "rate_limits_anonymous": TEST_RATE_LIMITS,
             # Every test's users sign up from 127.0.0.1; the sign-up tests set theirs.
             "signup_rate_limit": "100000/hour",
+            # Every test's reports come from 127.0.0.1 too; the report-limit tests set theirs.
+            "report_rate_limit": "100000/hour",
             # A full collection per app start (~0.1 s) adds minutes to the
             # suite; tests/integration/test_heap.py starts apps with it on.
             "freeze_heap": False,

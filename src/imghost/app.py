@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from imghost import __version__, composition, heap
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
+from imghost.admin.images_api import router as admin_images_router
+from imghost.admin.reports_api import router as admin_reports_router
 from imghost.admin.status_api import router as admin_status_router
 from imghost.admin.users_api import router as admin_users_router
 from imghost.albums.api import router as albums_router
@@ -43,6 +45,7 @@ from imghost.orgs.api import router as orgs_router
 from imghost.quotas.api import router as quotas_router
 from imghost.ratelimit.middleware import HEADERS as RATE_HEADERS
 from imghost.ratelimit.middleware import RateLimits
+from imghost.reports.api import router as reports_router
 from imghost.search.api import router as search_router
 from imghost.settings import Settings
 from imghost.sharing.collaborators_api import router as collaborators_router
@@ -154,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads_router,
         tus_router,
         images_router,
+        reports_router,
         lifecycle_router,
         quotas_router,
         notifications_router,
@@ -162,11 +166,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         collaborators_router,
         links_router,
         albums_router,
+        admin_users_router,
+        admin_status_router,
+        admin_reports_router,
+        admin_images_router,
         delivery_router,
         # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
         derivatives_router,
-        admin_users_router,
-        admin_status_router,
         web_router,
     ):
         # The routers' routes themselves rather than an inclusion: FastAPI builds

@@ -20,6 +20,7 @@ from imghost.notifications import config as notifications
 from imghost.processing import config as processing
 from imghost.quotas import config as quotas
 from imghost.ratelimit import config as ratelimit
+from imghost.reports import config as reports
 from imghost.settings import Settings
 from imghost.sharing import config as sharing
 from imghost.tus import config as tus
@@ -36,6 +37,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     quotas.check,
     notifications.check,
     ratelimit.check,
+    reports.check,
     bodies.check_settings,
     processing.check,
     server.check_settings,

@@ -35,6 +35,7 @@ from imghost.processing.deps import ProcessingDeps
 from imghost.processing.ondemand import OnDemandRenderer
 from imghost.processing.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
+from imghost.reports.throttle import ReportLimit
 from imghost.settings import Settings
 from imghost.signing import SigningKeys
 from imghost.storage import BlobStore, open_store
@@ -70,6 +71,8 @@ class AppContext:
     logins: LoginThrottle
     # Renders missing derivatives on request (single-flight, bounded).
     renderer: OnDemandRenderer
+    # Abuse reports per client address (memory, or Redis when configured).
+    reports: ReportLimit
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
     # When each session and API key was last used, written at most once a minute.
@@ -156,11 +159,13 @@ class AppContext:
             renderer=OnDemandRenderer(
                 ProcessingDeps(sessions, store, pixels, settings, malware_scanner(settings))
             ),
+            reports=ReportLimit(settings.report_rate_limit, settings.redis_url),
         )
 
     async def close(self) -> None:
         await self.store.close()
         await self.reads.close()
         await self.logins.close()
+        await self.reports.close()
         await asyncio.to_thread(self.pixels.close)
         await self.engine.dispose()

@@ -34,6 +34,7 @@ ID_PREFIXES = (
     "psh",
     "qr",
     "rc",
+    "rpt",
     "rt",
     "ses",
     "u",

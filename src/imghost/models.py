@@ -23,6 +23,7 @@ from imghost.notifications.models import (
 from imghost.orgs.models import Org, OrgInvitation, OrgMember
 from imghost.processing.models import Rendition
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
+from imghost.reports.models import AbuseReport
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import ImageCollaborator, PendingShare, ShareLink
 from imghost.uploads.models import Upload
@@ -47,6 +48,7 @@ def _flush_parents_first() -> None:
 _flush_parents_first()
 
 __all__ = [
+    "AbuseReport",
     "AccountToken",
     "Album",
     "AlbumCollaborator",

@@ -10,9 +10,11 @@ import datetime as dt
 from typing import Any
 
 import anyio
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from imghost.db import create_engine
 from imghost.migrate import alembic_config, upgrade
@@ -373,3 +375,34 @@ def test_0021_adds_the_malware_verdict_and_job_deferrals_and_downgrades(database
         database, "images"
     )
     assert _scalar(database, "SELECT count(*) FROM jobs WHERE deferrals = 0") == 1
+
+
+def test_0025_adds_abuse_reports_and_downgrades(database: str) -> None:
+    """The reports table with its partial unique index (one active report per
+    image and signed-in reporter, anonymous ones unbounded); a downgrade of this
+    one step removes it and keeps every other row, wherever the lead chains it."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    insert = (
+        "INSERT INTO abuse_reports (id, image_id, reporter_id, reason, status, created_at,"
+        " updated_at) VALUES (:id, 'img_1', {reporter}, 'spam', :status, :now, :now)"
+    )
+    signed = insert.format(reporter="'u_1'")
+    anonymous = insert.format(reporter="NULL")
+    _run(database, [text_with(signed, id="rpt_1", status="open")], {"now": now})
+    _run(database, [text_with(anonymous, id="rpt_2", status="open")], {"now": now})
+    _run(database, [text_with(anonymous, id="rpt_3", status="open")], {"now": now})
+    # A closed report does not hold the place of an active one.
+    _run(database, [text_with(signed, id="rpt_4", status="dismissed")], {"now": now})
+    with pytest.raises(IntegrityError):
+        _run(database, [text_with(signed, id="rpt_5", status="assigned")], {"now": now})
+    assert _scalar(database, "SELECT count(*) FROM abuse_reports") == 4
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0025_reports").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    assert "abuse_reports" not in _tables(database)
+    assert _run(database, [], {}) == COUNTS
+    upgrade(database)
+    assert "abuse_reports" in _tables(database)

@@ -29,7 +29,7 @@ find).
   for everyone else), except a ``failed`` one whose scan passed: its
   original stays retrievable by everyone its visibility and grants allow,
   though it is listed for owner-level callers only (it has no thumbnails);
-  quarantined bytes are served to nobody.
+  quarantined bytes are served to nobody but site admins.
 - albums and orgs the caller cannot see answer 404, exactly like missing ones.
 """
 

@@ -32,6 +32,7 @@ class Access:
     owner: bool = False  # the uploader in person (may get their GPS original)
     credentialed: bool = False  # the answer depended on who asked
     signed_expires: int | None = None  # a signed URL: caches must not outlive it
+    admin: bool = False  # a site admin (the one who may get quarantined bytes)
 
 
 async def authorize(
@@ -58,9 +59,9 @@ async def authorize(
         return Access()
     caller = await resolve_caller(request, keys, ignore_invalid_bearer=public)
     grants = await image_access(reads, caller, item, action)
-    check_bytes(item.status)
+    check_bytes(item.status, grants.admin)
     credentialed = not public or item.status != "ready" or not caller.anonymous
-    return Access(owns(grants, item), credentialed, caller.signed_expires)
+    return Access(owns(grants, item), credentialed, caller.signed_expires, grants.admin)
 
 
 def cache_headers(

@@ -1,5 +1,5 @@
 """Image-specific facts the access policy (``access.policy``) does not decide:
-which copy of the original a caller gets, that quarantined bytes go to no one,
+which copy of the original a caller gets, that quarantined bytes go to admins only,
 and what a failed image's derivatives answer.
 """
 
@@ -10,13 +10,14 @@ from typing import Protocol
 from imghost.errors import AppError
 
 
-def check_bytes(status: str) -> None:
-    """Quarantined bytes are served to nobody, the owner included."""
-    if status == "quarantined":
+def check_bytes(status: str, admin: bool = False) -> None:
+    """Quarantined bytes are served to nobody but site admins, the owner
+    included: admins decide on them (reports, the scan's refusals)."""
+    if status == "quarantined" and not admin:
         raise AppError(
             403,
             "quarantined",
-            "This image was quarantined by the content scan; its bytes are not served.",
+            "This image is quarantined; its bytes are not served.",
         )
 
 

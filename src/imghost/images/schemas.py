@@ -30,6 +30,14 @@ class ProcessingOut(ApiModel):
 
     @classmethod
     def of(cls, image: Image) -> ProcessingOut:
+        if image.status == "quarantined" and image.scan_status != "refused":
+            # A moderator quarantined it (``images.moderation``), not the scan.
+            return cls(
+                status=image.status,
+                step="moderation",
+                code="quarantined_by_admin",
+                detail=image.status_reason,
+            )
         if image.status == "quarantined":
             return cls(
                 status=image.status,

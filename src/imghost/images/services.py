@@ -16,6 +16,10 @@ from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image, ImageTag
+from imghost.images.moderation import find_images as find_images
+from imghost.images.moderation import images_by_id as images_by_id
+from imghost.images.moderation import quarantine_by_admin as quarantine_by_admin
+from imghost.images.moderation import quarantined_by_admin as quarantined_by_admin
 from imghost.images.quarantine import CLEAN as CLEAN
 from imghost.images.quarantine import INFECTED as INFECTED
 from imghost.images.quarantine import REFUSED as REFUSED
@@ -192,8 +196,9 @@ async def record_processed(
         versions = [v for v in versions if v.kind != GPS_FREE]
     await replace_derived(session, image_id, versions)
     now = utcnow()
-    image.status = "ready" if failure is None else "failed"
-    image.status_reason = None if failure is None else failure.detail[:300]
+    if image.status != "quarantined":  # a moderator's quarantine outlasts the job
+        image.status = "ready" if failure is None else "failed"
+        image.status_reason = None if failure is None else failure.detail[:300]
     image.failed_step = None if failure is None else failure.step
     image.failed_code = None if failure is None else failure.code
     image.meta = metadata
@@ -275,7 +280,7 @@ async def mark_failed(
     """``failed``: at ``failure``'s step, or at the step the last attempt noted
     (``error`` at no known step when none did: its worker died first)."""
     image = await session.get(Image, image_id)
-    if image is None:
+    if image is None or image.status == "quarantined":  # a quarantine outlasts the job
         return
     now = utcnow()
     image.status = "failed"

@@ -124,8 +124,8 @@ async def caller_versions(
     The original only with the download level, and then the copy this caller
     is served (the GPS-free one unless they own it); the presets for anyone
     who sees the image (the view level), unless processing failed. A
-    quarantined image's bytes go to no one, so it has no versions. ``share``:
-    the caller's link grant, carried into every URL.
+    quarantined image's bytes go to admins only (their routes), so it lists
+    no versions. ``share``: the caller's link grant, carried into every URL.
     """
     if image.status == "quarantined":
         return []

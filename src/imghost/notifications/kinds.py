@@ -28,6 +28,8 @@ KNOWN = (
     "image.restored",
     "image.purged",
     "export.ready",
+    # The reporter's acknowledgement (reports.services.file_report).
+    "report.received",
 )
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")

@@ -384,6 +384,17 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """Abuse reports (``reports.config``)."""
+
+    report_rate_limit: str = setting(
+        "10/hour",
+        "Abuse reports per client address (anonymous and signed-in reporters alike): "
+        "AMOUNT/PERIOD (e.g. 10/hour); empty or off: no limit",
+    )
+
+
+@dataclass(frozen=True)
 class NotificationSettings:
     """E-mail and webhooks (``notifications.config``)."""
 
@@ -495,6 +506,7 @@ SECTIONS: tuple[type, ...] = (
     AnalyticsSettings,
     QuotaSettings,
     RateLimitSettings,
+    ReportSettings,
     NotificationSettings,
     BodySettings,
     RenditionSettings,

@@ -1,0 +1,1 @@
+"""Abuse reports: anyone reports an image; site admins work the queue."""
