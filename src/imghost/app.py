@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from imghost import __version__, composition, heap
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
+from imghost.admin.suspensions_api import router as admin_suspensions_router
+from imghost.admin.takedowns_api import router as admin_takedowns_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
@@ -35,6 +37,7 @@ from imghost.middleware import (
     UnexpectedErrors,
 )
 from imghost.migrate import upgrade
+from imghost.moderation.api import router as moderation_router
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
 from imghost.orgs.api import router as orgs_router
@@ -153,6 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tus_router,
         images_router,
         lifecycle_router,
+        moderation_router,
+        admin_takedowns_router,
+        admin_suspensions_router,
         quotas_router,
         notifications_router,
         analytics_router,

@@ -18,6 +18,11 @@ KNOWN = (
     "org.invitation",
     "account.password_changed",
     "account.mfa_changed",
+    # Moderation (moderation/): in-app and e-mail like the account kinds above.
+    "account.suspended",
+    "account.unsuspended",
+    "image.taken_down",
+    "image.reinstated",
     # Webhooks only (no in-app notification, no e-mail): images.services.announce.
     "image.uploaded",
     "image.ready",
