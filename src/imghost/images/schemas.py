@@ -71,6 +71,9 @@ class ImageOut(ApiModel):
     # The content scan's verdict, apart from processing: pending | passed | refused.
     scan_status: str
     processing: ProcessingOut
+    # Why the image is withheld from everyone but admins: takedown | suspended.
+    # Only its owner (in their listings) and admins ever see a withheld image.
+    withheld: str | None = None
     url: str
     thumbnail_url: str | None
     created_at: Timestamp
@@ -97,6 +100,7 @@ class ImageOut(ApiModel):
             status_reason=shown_reason(image, owner_view),
             scan_status=image.scan_status or "pending",  # unsaved rows: the default
             processing=ProcessingOut.of(image),
+            withheld=image.withheld,
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),
             created_at=image.created_at,
