@@ -35,6 +35,7 @@ ID_PREFIXES = (
     "qr",
     "rc",
     "rt",
+    "tkd",
     "ses",
     "u",
     "upl",
