@@ -90,17 +90,16 @@ def module_settings(request: pytest.FixtureRequest, backend: str, tmp: Path) -> 
     if backend == "sqlite-local":
         db = tmp / "imghost.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), db)
-        base = {"database_url": f"sqlite+aiosqlite:///{db}", "storage_url": f"file://{tmp / 'b'}"}
+        database_url, storage_url = f"sqlite+aiosqlite:///{db}", f"file://{tmp / 'b'}"
     else:
         pool = request.getfixturevalue("pg_databases")
         s3: S3Server = request.getfixturevalue("s3_server")
         name = pool.take()
-        base = {
-            "database_url": pool.server.url(name),
-            "storage_url": s3.storage_url("imghost-test", name),
-        }
+        database_url = pool.server.url(name)
+        storage_url = s3.storage_url("imghost-test", name)
     yield Settings(
-        **base,
+        database_url=database_url,
+        storage_url=storage_url,
         secret_key=TEST_SECRET,
         run_worker=True,
         gc_interval=3600,
@@ -117,8 +116,9 @@ def module_settings(request: pytest.FixtureRequest, backend: str, tmp: Path) -> 
         pool.give_back(name)
 
 
-def _upload(c: httpx.Client, user: UserHandle, **fields: str) -> str:
-    r = upload(c, user, visibility="public", tags=TAG, **fields)
+def _upload(c: httpx.Client, user: UserHandle, album: str | None = None) -> str:
+    fields = {"albumId": album} if album else {}
+    r = upload(c, user, None, "photo.jpg", visibility="public", tags=TAG, **fields)
     assert r.status_code == 201, r.text
     image_id: str = r.json()["imageId"]
     assert wait_processed(c, user, image_id)["status"] == "ready"
@@ -170,7 +170,7 @@ def build(live: LiveServer, c: httpx.Client) -> World:
         json={"title": "Team", "orgId": org, "visibility": "shared"},
     )
     assert r.status_code == 201, r.text
-    world.org_image = _upload(c, u["owner"], albumId=r.json()["albumId"])
+    world.org_image = _upload(c, u["owner"], r.json()["albumId"])
     for image_id in (world.personal, world.org_image):
         r = c.post(
             f"/v1/images/{image_id}/links",
