@@ -5,6 +5,7 @@ every way an image's bytes are removed, and the CLI."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
 from tests.helpers.context import with_ctx
 from tests.integration.accounts.test_deletion import count, request_deletion, run_deletions
+from tests.integration.exports.test_export import download, run_export
 from tests.integration.lifecycle.helpers import DAY, image_keys, run_sweep
 from tests.integration.notifications.receivers import SmtpSink
 
@@ -230,3 +232,31 @@ def test_cli_takes_down_and_suspends(client: httpx.Client, live: LiveServer) -> 
     assert client.get("/v1/users/me", headers=owner.headers).status_code == 200
     result = run("unsuspend", owner.email)
     assert result.exit_code == 1 and "not_suspended" in result.output
+
+
+def test_export_leaves_out_taken_down_originals(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    # No in-process worker: the test runs the export job itself (as the export tests do).
+    with (
+        LiveServer(settings_factory(run_worker=False)) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+        _export_without_taken_down(client, live)
+
+
+def _export_without_taken_down(client: httpx.Client, live: LiveServer) -> None:
+    owner = make_user(client)
+    admin = _admin(client, live)
+    kept = upload_ok(client, owner, processed=False)["imageId"]
+    taken = upload_ok(client, owner, processed=False)["imageId"]
+    assert _take_down(client, admin, taken).status_code == 201
+    r = client.post("/v1/users/me/export", headers=owner.headers)
+    assert r.status_code == 202, r.text
+    run_export(live, r.json()["exportId"])
+    archive = download(client, owner)
+    originals = [n for n in archive.namelist() if n.startswith("originals/")]
+    assert [n.split("/")[1].split(".")[0] for n in originals] == [kept]
+    meta = json.loads(archive.read("metadata.json"))
+    rows = {i["id"]: i for i in meta["images"]}
+    assert set(rows) == {kept, taken} and rows[taken]["withheld"] == "takedown"
