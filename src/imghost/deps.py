@@ -14,7 +14,7 @@ from imghost.access.grants import Caller
 from imghost.accounts import services as accounts
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
-from imghost.errors import Unauthorized
+from imghost.errors import Forbidden, Unauthorized
 from imghost.reads import FastReader, SessionReader
 
 
@@ -117,10 +117,18 @@ async def require_uploader(ctx: Ctx, actor: Annotated[Actor, Depends(require_act
     return actor
 
 
+async def require_site_admin(actor: Annotated[Actor, Depends(require_actor)]) -> Actor:
+    """The caller of an admin route (``/v1/admin/…``): a site administrator."""
+    if not actor.is_admin:
+        raise Forbidden("Only site administrators may use the admin service.")
+    return actor
+
+
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 CurrentActor = Annotated[Actor, Depends(require_actor)]
 UploadActor = Annotated[Actor, Depends(upload_actor)]
 Uploader = Annotated[Actor, Depends(require_uploader)]
+SiteAdmin = Annotated[Actor, Depends(require_site_admin)]
 
 
 async def get_caller(request: Request, ctx: Ctx, actor: MaybeActor) -> Caller:

@@ -1,0 +1,1 @@
+"""The admin service: site administrators' routes (``/v1/admin/…``)."""

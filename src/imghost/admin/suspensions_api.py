@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from imghost.admin.deps import AdminActor
-from imghost.deps import Db
+from imghost.deps import Db, SiteAdmin
 from imghost.moderation import services as moderation
 from imghost.moderation.schemas import SuspendIn, SuspensionOut
 
@@ -24,7 +23,7 @@ def _out(done: moderation.Suspension) -> SuspensionOut:
 
 
 @router.post("/v1/admin/users/{user_id}/suspend", response_model=SuspensionOut)
-async def suspend(user_id: str, body: SuspendIn, admin: AdminActor, db: Db) -> SuspensionOut:
+async def suspend(user_id: str, body: SuspendIn, admin: SiteAdmin, db: Db) -> SuspensionOut:
     """No sign-in, no token or API key works, every image of the user answers
     451 (``reason: suspended``) to others and leaves listings; they are told."""
     done = await moderation.suspend(db, user_id, reason=body.reason, admin_id=admin.user_id)
@@ -33,7 +32,7 @@ async def suspend(user_id: str, body: SuspendIn, admin: AdminActor, db: Db) -> S
 
 
 @router.post("/v1/admin/users/{user_id}/unsuspend", response_model=SuspensionOut)
-async def unsuspend(user_id: str, admin: AdminActor, db: Db) -> SuspensionOut:
+async def unsuspend(user_id: str, admin: SiteAdmin, db: Db) -> SuspensionOut:
     """Everything the suspension stopped works again."""
     done = await moderation.unsuspend(db, user_id, admin_id=admin.user_id)
     await db.commit()

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from imghost.admin.deps import AdminActor
-from imghost.deps import Db
+from imghost.deps import Db, SiteAdmin
 from imghost.moderation import services as moderation
 from imghost.moderation.schemas import TakedownIn, TakedownList, TakedownOut
 
@@ -15,7 +14,7 @@ router = APIRouter(tags=["admin"])
 
 
 @router.post("/v1/admin/images/{image_id}/takedown", response_model=TakedownOut, status_code=201)
-async def take_down(image_id: str, body: TakedownIn, admin: AdminActor, db: Db) -> TakedownOut:
+async def take_down(image_id: str, body: TakedownIn, admin: SiteAdmin, db: Db) -> TakedownOut:
     """Withhold the image from everyone but admins (451 on every path, out of
     every listing) and keep its bytes under legal hold; its owner is notified."""
     row = await moderation.take_down(
@@ -26,7 +25,7 @@ async def take_down(image_id: str, body: TakedownIn, admin: AdminActor, db: Db) 
 
 
 @router.post("/v1/admin/images/{image_id}/reinstate", response_model=TakedownOut)
-async def reinstate(image_id: str, admin: AdminActor, db: Db) -> TakedownOut:
+async def reinstate(image_id: str, admin: SiteAdmin, db: Db) -> TakedownOut:
     """Lift the takedown and its legal hold; the owner is notified."""
     row = await moderation.reinstate(db, image_id, admin_id=admin.user_id)
     await db.commit()
@@ -35,7 +34,7 @@ async def reinstate(image_id: str, admin: AdminActor, db: Db) -> TakedownOut:
 
 @router.get("/v1/admin/takedowns", response_model=TakedownList)
 async def list_takedowns(
-    admin: AdminActor,
+    admin: SiteAdmin,
     db: Db,
     image_id: Annotated[str | None, Query(alias="imageId", max_length=64)] = None,
     active: Annotated[bool | None, Query()] = None,

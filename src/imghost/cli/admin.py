@@ -1,7 +1,6 @@
 """`imghost admin grant|revoke USER`: site administrators (moderation rights);
 `imghost admin plan USER|ORG PLAN`: storage plans; `imghost admin mfa-reset USER`:
-two-factor sign-in off for a user locked out of it; takedowns and suspensions
-(`cli.moderation`)."""
+two-factor sign-in off for a user locked out of it."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
 from imghost.auth import mfa
-from imghost.cli import moderation
 from imghost.cli.jobs import run_in_session
 from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
@@ -24,13 +22,9 @@ from imghost.quotas import services as quota_services
 from imghost.units import human_bytes
 
 admin_cli = typer.Typer(
-    help=(
-        "Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in; "
-        "take images down and suspend users."
-    ),
+    help="Grant or revoke site-admin rights; change storage plans; reset two-factor sign-in.",
     no_args_is_help=True,
 )
-moderation.register(admin_cli)
 console = Console()
 T = TypeVar("T")
 

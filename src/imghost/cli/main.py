@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import imghost.cli.admin_moderation  # noqa: F401 - adds its commands to admin_cli
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.server_settings import load_settings

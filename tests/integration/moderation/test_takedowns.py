@@ -58,7 +58,7 @@ def test_takedown_counter_notice_and_reinstate(client: httpx.Client, live: LiveS
     url = f"/v1/admin/images/{image_id}/takedown"
     body = {"reason": "DMCA notice", "reference": "DMCA-1"}
     assert_problem(client.post(url, json=body), 401, "unauthorized")
-    assert_problem(client.post(url, headers=owner.headers, json=body), 403, "admin_required")
+    assert_problem(client.post(url, headers=owner.headers, json=body), 403, "forbidden")
     missing = _take_down(client, admin, "img_missing")
     assert_problem(missing, 404, "not_found")
     empty = client.post(url, headers=admin.headers, json={"reason": ""})
@@ -108,7 +108,7 @@ def test_takedown_counter_notice_and_reinstate(client: httpx.Client, live: LiveS
     assert listed.status_code == 200, listed.text
     [row] = listed.json()["takedowns"]
     assert row["counterNotice"]["contact"] == "owner@example.com"
-    assert_problem(client.get("/v1/admin/takedowns", headers=owner.headers), 403, "admin_required")
+    assert_problem(client.get("/v1/admin/takedowns", headers=owner.headers), 403, "forbidden")
 
     r = client.post(f"/v1/admin/images/{image_id}/reinstate", headers=admin.headers)
     assert r.status_code == 200, r.text
@@ -173,7 +173,7 @@ def _suspension_refusals(client: httpx.Client, live: LiveServer, smtp: SmtpSink)
     admin = _admin(client, live)
     url = f"/v1/admin/users/{user.user_id}"
     r = client.post(f"{url}/suspend", headers=user.headers, json={"reason": "spam"})
-    assert_problem(r, 403, "admin_required")
+    assert_problem(r, 403, "forbidden")
     r = client.post(f"{url}/unsuspend", headers=admin.headers)
     assert_problem(r, 409, "not_suspended")
     me = client.post(

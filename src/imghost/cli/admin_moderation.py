@@ -1,5 +1,6 @@
 """`imghost admin takedown|reinstate IMAGE` and `suspend|unsuspend USER`: the
-API's moderation, for operators at the console (registered by ``cli.admin``)."""
+API's moderation, for operators at the console (imported by ``cli.main``, which
+adds these commands to ``admin_cli``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import run_in_session
 from imghost.errors import AppError
 from imghost.moderation import services as moderation
@@ -27,6 +29,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
+@admin_cli.command("takedown")
 def takedown(
     image: str = typer.Argument(help="image id"),
     reason: str = typer.Option(..., "--reason", help="why (shown to the owner)"),
@@ -44,6 +47,7 @@ def takedown(
     console.print(f"{image} is taken down ({takedown_id}); its owner is notified")
 
 
+@admin_cli.command("reinstate")
 def reinstate(image: str = typer.Argument(help="image id")) -> None:
     """Lift an image's takedown and its legal hold."""
 
@@ -54,6 +58,7 @@ def reinstate(image: str = typer.Argument(help="image id")) -> None:
     console.print(f"{image} is reinstated; its owner is notified")
 
 
+@admin_cli.command("suspend")
 def suspend(
     who: str = typer.Argument(help="user id, username or email"),
     reason: str = typer.Option(..., "--reason", help="why (told to the user)"),
@@ -67,6 +72,7 @@ def suspend(
     console.print(f"{done.username} is suspended; {done.images_changed} images withheld")
 
 
+@admin_cli.command("unsuspend")
 def unsuspend(who: str = typer.Argument(help="user id, username or email")) -> None:
     """Lift a user's suspension: everything it stopped works again."""
 
@@ -75,13 +81,3 @@ def unsuspend(who: str = typer.Argument(help="user id, username or email")) -> N
 
     done = _run(work)
     console.print(f"{done.username} is no longer suspended; {done.images_changed} images back")
-
-
-def register(app: typer.Typer) -> None:
-    for name, command in (
-        ("takedown", takedown),
-        ("reinstate", reinstate),
-        ("suspend", suspend),
-        ("unsuspend", unsuspend),
-    ):
-        app.command(name)(command)
