@@ -15,6 +15,8 @@ from imghost.accounts.deletion_api import router as deletion_router
 from imghost.admin.images_api import router as admin_images_router
 from imghost.admin.reports_api import router as admin_reports_router
 from imghost.admin.status_api import router as admin_status_router
+from imghost.admin.suspensions_api import router as admin_suspensions_router
+from imghost.admin.takedowns_api import router as admin_takedowns_router
 from imghost.admin.users_api import router as admin_users_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
@@ -39,6 +41,7 @@ from imghost.middleware import (
     UnexpectedErrors,
 )
 from imghost.migrate import upgrade
+from imghost.moderation.api import router as moderation_router
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
 from imghost.orgs.api import router as orgs_router
@@ -159,6 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         images_router,
         reports_router,
         lifecycle_router,
+        moderation_router,
+        admin_takedowns_router,
+        admin_suspensions_router,
         quotas_router,
         notifications_router,
         analytics_router,

@@ -35,6 +35,7 @@ _TITLES = {
     422: "Unprocessable Content",
     423: "Locked",
     429: "Too Many Requests",
+    451: "Unavailable For Legal Reasons",
     460: "Checksum Mismatch",
     500: "Internal Server Error",
     503: "Service Unavailable",

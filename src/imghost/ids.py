@@ -37,6 +37,7 @@ ID_PREFIXES = (
     "rpt",
     "rt",
     "ses",
+    "tkd",
     "u",
     "upl",
     "whd",

@@ -13,6 +13,7 @@ from imghost.exports.models import DataExport
 from imghost.images.models import Image, ImageTag, ImageVersion
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
+from imghost.moderation.models import Takedown
 from imghost.notifications.models import (
     Notification,
     NotificationPreference,
@@ -77,6 +78,7 @@ __all__ = [
     "Rendition",
     "ShareLink",
     "StorageUsage",
+    "Takedown",
     "TrashEntry",
     "Upload",
     "User",

@@ -406,3 +406,41 @@ def test_0025_adds_abuse_reports_and_downgrades(database: str) -> None:
     assert _run(database, [], {}) == COUNTS
     upgrade(database)
     assert "abuse_reports" in _tables(database)
+
+
+def test_0024_withholds_from_listings_and_downgrades(database: str) -> None:
+    """`images.withheld` joins what `listed` means (the triggers of 0010/0011,
+    replaced, fire on it too); a downgrade of this one step restores the old
+    triggers, keeps every row, and drops the columns and `takedowns`."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    # A text row as a loader writes it: the copies trigger fills `listed`.
+    text_row = (
+        "INSERT INTO image_search (image_id, title) VALUES ('img_1', 'sea')"
+        if database.startswith("sqlite")
+        else "INSERT INTO image_search (image_id, document) VALUES ('img_1', to_tsvector('sea'))"
+    )
+    _run(database, [text_row], {})
+    tags = "SELECT count(*) FROM image_tags WHERE image_id = 'img_1' AND listed"
+    texts = "SELECT count(*) FROM image_search WHERE image_id = 'img_1' AND listed"
+    assert (_scalar(database, tags), _scalar(database, texts)) == (1, 1)
+    _run(database, ["UPDATE images SET withheld = 'takedown'"], {})
+    assert (_scalar(database, tags), _scalar(database, texts)) == (0, 0)
+    _run(database, ["UPDATE images SET withheld = NULL"], {})
+    assert (_scalar(database, tags), _scalar(database, texts)) == (1, 1)
+    _run(database, ["UPDATE users SET suspended_at = :now, suspension_reason = 'x'"], {"now": now})
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0024_moderation").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    assert "takedowns" not in _tables(database)
+    assert _run(database, [], {}) == COUNTS
+    # The old triggers are back: `listed` still follows the visibility.
+    _run(database, ["UPDATE images SET visibility = 'private'"], {})
+    assert (_scalar(database, tags), _scalar(database, texts)) == (0, 0)
+    _run(database, ["UPDATE images SET visibility = 'public'"], {})
+    assert (_scalar(database, tags), _scalar(database, texts)) == (1, 1)
+    upgrade(database)
+    assert "takedowns" in _tables(database)
+    assert _scalar(database, "SELECT count(*) FROM users WHERE suspended_at IS NULL") == 1

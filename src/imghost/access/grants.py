@@ -82,6 +82,8 @@ class ImageRef(Protocol):
     def status(self) -> str: ...
     @property
     def scan_status(self) -> str: ...
+    @property
+    def withheld(self) -> str | None: ...
 
 
 def image_resource(image: ImageRef) -> Resource:
@@ -96,6 +98,7 @@ def image_resource(image: ImageRef) -> Resource:
         image.visibility,
         image.status == "ready",
         failed_after_scan,
+        image.withheld,
     )
 
 

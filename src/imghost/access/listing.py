@@ -114,7 +114,9 @@ def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[
     live = Image.deleted_at.is_(None)
     if caller.admin:
         return live
-    public = and_(Image.visibility == "public", Image.status == "ready")
+    # Withheld images (takedown, suspension) are listed for their owner alone.
+    shown = Image.withheld.is_(None)
+    public = and_(Image.visibility == "public", Image.status == "ready", shown)
     me = caller.user_id if me is None else me
     if me is None:
         return and_(live, public)
@@ -123,12 +125,13 @@ def listable_images(caller: Caller, me: UserRef | None = None) -> ColumnElement[
     granted = _granted(me, my_orgs, Album)
     # Grants reach only shared images here: public ones are in `public`, unlisted
     # ones are never listed for others, private ones are the owner's alone.
-    shared = and_(Image.visibility == "shared", Image.status == "ready", granted)
+    shared = and_(Image.visibility == "shared", Image.status == "ready", shown, granted)
     # Org owners and admins hold owner level on the org's images: they see
     # unfinished and private ones too (but, not being the owner, never unlisted ones).
     managed = and_(
         Image.org_id.in_(my_orgs.where(OrgMember.role.in_(MANAGING_ROLES))),
         Image.visibility != "unlisted",
+        shown,
     )
     return and_(live, or_(owned, public, shared, managed))
 
@@ -144,6 +147,11 @@ def viewable_images(caller: Caller) -> ColumnElement[bool]:
     """
     if caller.admin:
         return true()
+    # A withheld image answers 451 to everyone else, its owner included.
+    return and_(Image.withheld.is_(None), _viewable(caller))
+
+
+def _viewable(caller: Caller) -> ColumnElement[bool]:
     ready = Image.status == "ready"
     public = and_(Image.visibility.in_(OPEN_VISIBILITIES), ready)
     me = caller.user_id
@@ -179,7 +187,9 @@ def album_images_visible(
     if album_view:
         through_album = and_(Image.status == "ready", album_conveys(Image.owner_id, Image.org_id))
         shown_through = OPEN_VISIBILITIES if not explicit else GRANTED_VISIBILITIES
-        through_album = and_(through_album, Image.visibility.in_(shown_through))
+        through_album = and_(
+            through_album, Image.visibility.in_(shown_through), Image.withheld.is_(None)
+        )
         shown = or_(shown, through_album)
     return and_(live, shown)
 

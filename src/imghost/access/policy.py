@@ -31,6 +31,11 @@ find).
   though it is listed for owner-level callers only (it has no thumbnails);
   quarantined bytes are served to nobody but site admins.
 - albums and orgs the caller cannot see answer 404, exactly like missing ones.
+- a withheld image (an admin's takedown, or its owner's suspension) answers
+  451 to everyone but site admins — its owner included — on every action
+  but delete, wherever the caller would otherwise have been let in; callers
+  who could not see it before keep their 403/404 (a 451 says the image
+  exists). It is listed for its owner alone (marked), so they know.
 """
 
 from __future__ import annotations
@@ -173,6 +178,8 @@ class Resource:
     ready: bool = True  # images: processing finished well (status ready)
     # images: processing failed after the scan passed; the original is retrievable
     retrievable: bool = False
+    # images: why it is withheld from all but admins (``takedown``, ``suspended``)
+    withheld: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,11 @@ def listable(grants: Grants, resource: Resource) -> bool:
     Unlisted resources of others never do, whatever the caller holds; bearer
     credentials (links, signed URLs) never list anything.
     """
-    if grants.admin or is_owner(grants, resource):
+    if grants.admin:
+        return True
+    if resource.withheld is not None:
+        return is_owner(grants, resource)  # marked in the owner's listing only
+    if is_owner(grants, resource):
         return True
     if resource.visibility == "unlisted":
         return False
@@ -241,8 +252,11 @@ def listable(grants: Grants, resource: Resource) -> bool:
 
 def require(grants: Grants, action: Action, resource: Resource) -> Level:
     """The caller's level, or the error to answer: 404 when the resource must
-    look missing, 403 when the caller may know it exists but not do this."""
+    look missing, 403 when the caller may know it exists but not do this,
+    451 when it is withheld (see :func:`check_withheld`)."""
     held = level(grants, resource)
+    if held > Level.NONE and action is not Action.DELETE:
+        check_withheld(resource.withheld, grants.admin)
     if held >= NEEDS[action]:
         return held
     if held == Level.NONE:
@@ -252,6 +266,30 @@ def require(grants: Grants, action: Action, resource: Resource) -> Level:
             raise Forbidden(f"This {resource.kind} is not shared with you.")
         raise Forbidden(f"This {resource.kind} is private.")
     raise Forbidden(_REFUSALS[action].format(kind=resource.kind))
+
+
+UNAVAILABLE = "unavailable_for_legal_reasons"
+_WITHHELD_DETAIL = {
+    "takedown": "This image has been taken down in response to a legal request.",
+    "suspended": "This image is unavailable: its owner's account is suspended.",
+}
+
+
+def check_withheld(withheld: str | None, admin: bool = False) -> None:
+    """The one place a withheld image is refused: 451 Unavailable For Legal
+    Reasons (RFC 7725) with ``reason`` saying why, for everyone but site admins.
+
+    Never stored by any cache: a reinstatement must bite at once, and a 451
+    cached in front would outlive it (docs/OPERATIONS.md: the edge's purge)."""
+    if withheld is None or admin:
+        return
+    raise AppError(
+        451,
+        UNAVAILABLE,
+        _WITHHELD_DETAIL.get(withheld, "This image is unavailable."),
+        headers={"Cache-Control": "no-store"},
+        reason=withheld,
+    )
 
 
 _REFUSALS: dict[Action, str] = {

@@ -37,5 +37,9 @@ class User(Base):
     delete_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Suspended by a site admin (moderation/): no sign-in, no credential works,
+    # and every image of the user is withheld (``images.withheld``).
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    suspension_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

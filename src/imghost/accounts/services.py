@@ -13,6 +13,7 @@ from imghost.accounts.models import User as User
 from imghost.accounts.schemas import UserPatch
 from imghost.auth.passwords import hash_password
 from imghost.auth.strength import check_password_strength
+from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import ID_PREFIXES, looks_like_id, new_id
 
@@ -182,6 +183,14 @@ async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
     user.is_admin = admin
     await session.flush()
     return user
+
+
+async def set_suspension(session: AsyncSession, user: User, reason: str | None) -> None:
+    """Suspend the user (``reason``) or lift the suspension (None). What that
+    withholds is moderation's to do; here only the account's own state."""
+    user.suspended_at = utcnow() if reason is not None else None
+    user.suspension_reason = reason
+    await session.flush()
 
 
 async def plan_of(session: AsyncSession, user_id: str) -> str | None:

@@ -80,6 +80,21 @@ def _invalid_credentials() -> AppError:
     )
 
 
+def account_suspended() -> AppError:
+    return AppError(
+        403,
+        "account_suspended",
+        "This account is suspended; contact the site's administrators.",
+    )
+
+
+def check_not_suspended(user: User) -> None:
+    """A suspended account signs in nowhere and none of its credentials work:
+    checked on every credential's own lookup, so a suspension bites at once."""
+    if user.suspended_at is not None:
+        raise account_suspended()
+
+
 async def login(
     session: AsyncSession,
     cfg: TokenSettings,
@@ -103,6 +118,8 @@ async def login(
     user = await session.get(User, user_id)
     if user is None:  # deleted during the check
         raise _invalid_credentials()
+    # Only after the right password: a wrong one must not learn of the suspension.
+    check_not_suspended(user)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
     address, user_agent = (
@@ -125,6 +142,9 @@ async def start_session(
     user_agent: str | None,
 ) -> TokenPair:
     """A new session (a family of refresh tokens) for a user who has signed in."""
+    user = await session.get(User, user_id)
+    if user is not None:  # (a second factor answered after a suspension)
+        check_not_suspended(user)
     auth_session = AuthSession(
         id=new_id("ses"), user_id=user_id, created_address=address, user_agent=user_agent
     )
@@ -184,6 +204,9 @@ async def refresh(session: AsyncSession, cfg: TokenSettings, token: str) -> Toke
         )
     if row.expires_at <= now:
         raise _invalid_refresh()
+    user = await session.get(User, family.user_id)
+    if user is not None:
+        check_not_suspended(user)
     # Rotate with a conditional update so two concurrent refreshes cannot both win.
     result = await session.execute(
         update(RefreshToken)
@@ -221,6 +244,7 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
         user = await session.get(User, key.user_id)
         if user is None:
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_token")
+        check_not_suspended(user)
         return Actor(
             user,
             "api_key",
@@ -244,6 +268,7 @@ async def authenticate(session: AsyncSession, secret: str, bearer: str) -> Actor
     if found is None or found[1] is not None:
         raise Unauthorized("The session has ended; log in again.", code="invalid_token")
     user = found[0]
+    check_not_suspended(user)
     return Actor(
         user,
         "token",

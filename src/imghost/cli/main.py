@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import imghost.cli.admin_moderation
 import imghost.cli.admin_status
-import imghost.cli.reports  # noqa: F401 - adds its commands to admin_cli
+import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.rescan import rescan

@@ -45,7 +45,9 @@ async def authorize(
     """Raise unless the caller may do ``action``; say how they were allowed.
 
     A request without credentials for a public or unlisted, ready image is
-    decided on the facts alone: the public hot path costs no auth lookup.
+    decided on the facts alone: the public hot path costs no auth lookup. A
+    withheld one goes through the policy like any other (its 451 is decided
+    there, for every path alike).
 
     For a public or unlisted image a bearer credential that does not verify is
     ignored (the request is answered as an anonymous one): a stale token that a
@@ -54,7 +56,8 @@ async def authorize(
     so a client learns that its token, not its rights, is the problem.
     """
     public = item.visibility in OPEN_VISIBILITIES
-    if not has_credentials(request) and public and item.status == "ready":
+    open_to_all = public and item.status == "ready" and item.withheld is None
+    if not has_credentials(request) and open_to_all:
         check_bytes(item.status)
         return Access()
     caller = await resolve_caller(request, keys, ignore_invalid_bearer=public)

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.db import utcnow
 from imghost.exports import services
 from imghost.exports.links import ExportLinks
+from imghost.images import services as images
 from imghost.images.models import Image, ImageTag
 from imghost.jobs.registry import Registry
 from imghost.notifications import services as notifications
@@ -121,7 +122,13 @@ async def _write_originals(deps: ExportDeps, zf: zipfile.ZipFile, user_id: str) 
     count = 0
     async for page in _pages(
         deps.sessions,
-        select(Image).where(Image.owner_id == user_id, Image.deleted_at.is_(None)),
+        select(Image).where(
+            Image.owner_id == user_id,
+            Image.deleted_at.is_(None),
+            # A taken-down original is 451 to its owner too: its row is in
+            # metadata.json (with `withheld`), its bytes are not in the ZIP.
+            or_(Image.withheld.is_(None), Image.withheld != images.TAKEDOWN),
+        ),
         Image.id,
     ):
         for image in page:

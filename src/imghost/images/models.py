@@ -21,8 +21,11 @@ from imghost.db import Base, UTCDateTime, utcnow
 from imghost.images.fields import MAX_TITLE
 
 # What anyone may see and list: kept as `image_tags.listed` by triggers
-# (migration 0010) and as the condition of the partial indexes below.
-LISTED_SQL = "visibility = 'public' AND status = 'ready' AND deleted_at IS NULL"
+# (migration 0010, widened by 0024 to leave out withheld images) and as the
+# condition of the partial indexes below.
+LISTED_SQL = (
+    "visibility = 'public' AND status = 'ready' AND deleted_at IS NULL AND withheld IS NULL"
+)
 
 
 class Image(Base):
@@ -126,6 +129,13 @@ class Image(Base):
     camera_model: Mapped[str | None] = mapped_column(String(64))
     # Views of the image and its derivatives, flushed in batches (analytics).
     view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Why the image is withheld from everyone but site admins (451 on every
+    # path, out of every listing): ``takedown`` (an admin's takedown, which also
+    # puts its bytes under legal hold) or ``suspended`` (its owner is
+    # suspended). On the row so every read decides without another query, and
+    # a suspension of a user with many images is one UPDATE, in effect at its
+    # commit (moderation/). A takedown wins over a suspension.
+    withheld: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

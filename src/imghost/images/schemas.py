@@ -103,6 +103,9 @@ class ImageOut(ApiModel):
     # The malware scanner's part of that verdict; null when none is configured.
     malware_scan: MalwareScanOut | None = None
     processing: ProcessingOut
+    # Why the image is withheld from everyone but admins: takedown | suspended.
+    # Only its owner (in their listings) and admins ever see a withheld image.
+    withheld: str | None = None
     url: str
     thumbnail_url: str | None
     created_at: Timestamp
@@ -130,6 +133,7 @@ class ImageOut(ApiModel):
             scan_status=image.scan_status or "pending",  # unsaved rows: the default
             malware_scan=MalwareScanOut.of(image),
             processing=ProcessingOut.of(image),
+            withheld=image.withheld,
             url=image_url(base_url, image.id),
             thumbnail_url=thumbnail_url(base_url, image),
             created_at=image.created_at,

@@ -15,7 +15,8 @@ from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.images.fields import NewImageFields, normalize_tags
-from imghost.images.models import Image, ImageTag
+from imghost.images.models import Image as Image
+from imghost.images.models import ImageTag
 from imghost.images.moderation import find_images as find_images
 from imghost.images.moderation import images_by_id as images_by_id
 from imghost.images.moderation import quarantine_by_admin as quarantine_by_admin
@@ -42,6 +43,12 @@ from imghost.images.versions import measure as measure
 from imghost.images.versions import original_row, replace_derived
 from imghost.images.versions import record_measured as record_measured
 from imghost.images.versions import unmeasured as unmeasured
+from imghost.images.withholding import SUSPENDED as SUSPENDED
+from imghost.images.withholding import TAKEDOWN as TAKEDOWN
+from imghost.images.withholding import on_legal_hold as on_legal_hold
+from imghost.images.withholding import release_owner as release_owner
+from imghost.images.withholding import set_withheld as set_withheld
+from imghost.images.withholding import withhold_owner as withhold_owner
 from imghost.imaging.probe import ProbeResult
 from imghost.notifications import services as notifications
 from imghost.reads import FastReader
@@ -121,6 +128,7 @@ class DeliveryFacts:
     scan_status: str
     failed_step: str | None
     failed_code: str | None
+    withheld: str | None
 
     @property
     def pixels(self) -> int:
@@ -151,6 +159,7 @@ _DELIVERY_COLUMNS = (
     Image.scan_status,
     Image.failed_step,
     Image.failed_code,
+    Image.withheld,
 )
 
 

@@ -16,6 +16,10 @@ at any point leaves something the next sweep finishes:
    its tags, trash entry, album entries, collaborators, share links, search
    row, view counts and jobs with it.
 
+A legal hold (an image taken down, ``images.services.on_legal_hold``)
+stops a purge before step 2: the image stays marked, its bytes and rows kept,
+and the sweep passes over it until the hold is lifted, then finishes it.
+
 The row outlives its bytes (never the other way round), so there is never a
 live row pointing at a missing blob, and a blob never loses the row that
 leads the sweep back to it. A derivative written after step 2 by a render or
@@ -92,16 +96,21 @@ async def purge_image(deps: PurgeDeps, image_id: str, now: dt.datetime | None = 
     async with deps.sessions() as session:
         row = (
             await session.execute(
-                select(Image.blob_key, Image.public_blob_key, TrashEntry.purging_since)
+                select(
+                    Image.blob_key,
+                    Image.public_blob_key,
+                    TrashEntry.purging_since,
+                    Image.withheld,
+                )
                 .join(TrashEntry, TrashEntry.image_id == Image.id)
                 .where(Image.id == image_id)
             )
         ).first()
         if row is None:
             return await session.get(PurgedImage, image_id) is not None
-        blob_key, public_key, purging_since = row
-        if purging_since is None:
-            return False
+        blob_key, public_key, purging_since, withheld = row
+        if purging_since is None or withheld == images.TAKEDOWN:
+            return False  # not marked, or under legal hold: nothing is removed
         uploads = [
             _UploadBytes(u.id, u.kind, u.blob_key, u.storage, u.cleaned_at is not None)
             for u in await session.scalars(select(Upload).where(_uploads_of(image_id)))
@@ -159,8 +168,8 @@ async def _delete_rows(session: AsyncSession, image_id: str, now: dt.datetime) -
         # Without row locks (SQLite) another purge may have finished between
         # the two reads: then its tombstone is there.
         return await session.get(PurgedImage, image_id) is not None
-    if entry.purging_since is None:
-        return False
+    if entry.purging_since is None or images.on_legal_hold(image):
+        return False  # (taken down while its bytes went: the rows stay)
     await usage.image_purged(session, image)
     await images.announce(session, image, "image.purged")
     if await session.get(PurgedImage, image_id) is None:
@@ -197,7 +206,8 @@ async def sweep(deps: PurgeDeps, now: dt.datetime | None = None) -> SweepReport:
         ids = list(
             await session.scalars(
                 select(TrashEntry.image_id)
-                .where(TrashEntry.purging_since.is_not(None))
+                .join(Image, Image.id == TrashEntry.image_id)
+                .where(TrashEntry.purging_since.is_not(None), not_on_hold())
                 .order_by(TrashEntry.purging_since, TrashEntry.image_id)
                 .limit(SWEEP_BATCH)
             )
@@ -212,6 +222,11 @@ async def sweep(deps: PurgeDeps, now: dt.datetime | None = None) -> SweepReport:
     if report.marked or report.purged or report.failed:
         log.info("purge sweep: %s", report)
     return report
+
+
+def not_on_hold() -> Any:
+    """Images no legal hold keeps (``Image`` in the query)."""
+    return or_(Image.withheld.is_(None), Image.withheld != images.TAKEDOWN)
 
 
 async def pending(

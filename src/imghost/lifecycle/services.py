@@ -269,7 +269,9 @@ async def begin_owner_purge(
     org to the trash and begin their purge, the same purge as a permanent delete.
     Returns the ids of that owner's images whose purge has begun and not ended
     (those marked now and any marked before). Flushed; org images are left alone:
-    they stay with the org."""
+    they stay with the org. Images under a legal hold are marked too but not
+    returned: their purge waits for the hold to be lifted, and the purge sweep
+    finishes it then; the deletion of the account goes on without them."""
     personal = and_(Image.owner_id == owner_id, Image.org_id.is_(None))
     live = await session.scalars(
         select(Image)
@@ -289,7 +291,11 @@ async def begin_owner_purge(
     marked = await session.scalars(
         select(TrashEntry.image_id)
         .join(Image, Image.id == TrashEntry.image_id)
-        .where(personal, TrashEntry.purging_since.is_not(None))
+        .where(
+            personal,
+            TrashEntry.purging_since.is_not(None),
+            or_(Image.withheld.is_(None), Image.withheld != images.TAKEDOWN),
+        )
         .order_by(TrashEntry.image_id)
     )
     return list(marked)

@@ -18,6 +18,11 @@ KNOWN = (
     "org.invitation",
     "account.password_changed",
     "account.mfa_changed",
+    # Moderation (moderation/): in-app and e-mail like the account kinds above.
+    "account.suspended",
+    "account.unsuspended",
+    "image.taken_down",
+    "image.reinstated",
     # Webhooks only (no in-app notification, no e-mail): images.services.announce;
     # except image.quarantined by the malware scanner (images.services.tell_quarantined).
     "image.uploaded",

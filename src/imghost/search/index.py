@@ -26,7 +26,8 @@ SELECT i.id, coalesce(i.title, ''),
        coalesce((SELECT group_concat(t.tag, ' ') FROM image_tags t WHERE t.image_id = i.id), ''),
        coalesce(i.description, ''), coalesce(i.filename, ''),
        i.owner_id, i.created_at,
-       (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL)
+       (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL
+        AND i.withheld IS NULL)
 FROM images i WHERE {where}
 ON CONFLICT (image_id) DO UPDATE SET
     title = excluded.title, tags = excluded.tags,
@@ -43,7 +44,8 @@ SELECT i.id,
     setweight(to_tsvector('english',
         regexp_replace(coalesce(i.filename, ''), '[^[:alnum:]]+', ' ', 'g')), 'D'),
     i.owner_id, i.created_at,
-    (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL)
+    (i.visibility = 'public' AND i.status = 'ready' AND i.deleted_at IS NULL
+     AND i.withheld IS NULL)
 FROM images i WHERE {where}
 ON CONFLICT (image_id) DO UPDATE SET document = excluded.document,
     owner_id = excluded.owner_id, created_at = excluded.created_at, listed = excluded.listed

@@ -204,7 +204,13 @@ def _parts(shape: Shape, plan: _Plan) -> list[tuple[list[ColumnElement[bool]], b
         listed: list[ColumnElement[bool]] = [plan.listed_column == true()]
         hidden = plan.listed_column == false()
     else:
-        listed = [Image.visibility == "public", Image.status == "ready", Image.deleted_at.is_(None)]
+        # The partial indexes' condition (images.models.LISTED_SQL), term by term.
+        listed = [
+            Image.visibility == "public",
+            Image.status == "ready",
+            Image.deleted_at.is_(None),
+            Image.withheld.is_(None),
+        ]
         hidden = not_(and_(*listed))
     if shape.caller == "anonymous":
         return [(listed, plan.row is None)]

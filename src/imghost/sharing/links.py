@@ -23,7 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.access.policy import GRANTED_VISIBILITIES, visibility_after_sharing
+from imghost.access.policy import GRANTED_VISIBILITIES, check_withheld, visibility_after_sharing
 from imghost.albums.models import Album
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.db import utcnow
@@ -138,6 +138,8 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
         raise AppError(404, "not_found", "Nothing is shared at this link.")
     if image is None or image.status == "quarantined":
         raise _gone()
+    # Taken down or its owner suspended: 451 before a view is counted.
+    check_withheld(image.withheld)
     if image.status == "failed" and image.scan_status != "passed":
         raise _gone()
     if image.status not in ("ready", "failed"):
@@ -149,6 +151,16 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
         )
     _check_not_private(image)
     return image
+
+
+async def withheld_target(session: AsyncSession, link_id: str) -> str | None:
+    """Why the image behind an image link is withheld, if it is (the /s/ page)."""
+    found = await session.scalar(
+        select(Image.withheld)
+        .join(ShareLink, ShareLink.image_id == Image.id)
+        .where(ShareLink.id == link_id)
+    )
+    return found
 
 
 def _check_not_private(target: Image | Album) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.decide import image_access
 from imghost.access.grants import Caller, album_grants, album_resource
-from imghost.access.policy import Action, require
+from imghost.access.policy import Action, check_withheld, require
 from imghost.albums.models import Album
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
@@ -251,9 +251,11 @@ def _page() -> tuple[str, str, str]:
 
 
 @router.get("/s/{link_id}", response_class=HTMLResponse, include_in_schema=False)
-async def share_page(link_id: str, ctx: Ctx) -> HTMLResponse:
+async def share_page(link_id: str, ctx: Ctx, db: Db) -> HTMLResponse:
     """Static: it opens the link from the browser (a GET never counts a view, so
-    link previews and unfurlers do not use up a link)."""
+    link previews and unfurlers do not use up a link). A link to a withheld
+    image answers 451 here already, so no preview shows a taken-down page."""
+    check_withheld(await links.withheld_target(db, link_id))
     html, script_hash, style_hash = _page()
     base = urlsplit(ctx.settings.public_base_url)
     origin = f"{base.scheme}://{base.netloc}" if base.netloc else ""

@@ -1,0 +1,1 @@
+"""Takedowns (451 with legal hold) and suspensions: what site admins withhold and why."""
