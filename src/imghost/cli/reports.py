@@ -27,7 +27,7 @@ admin_cli.add_typer(report_cli, name="report")
 console = Console()
 T = TypeVar("T")
 STATUSES = (*ACTIVE, "resolved", "dismissed")
-ACTIONS = ("quarantine",)  # reports.schemas.Resolution
+ACTIONS = ("quarantine", "takedown")  # reports.schemas.Resolution
 
 
 def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -1,8 +1,7 @@
 """What resolving an image's reports does to the image, one function per action.
 
-``reports.schemas.Resolution`` lists the actions the API accepts. A takedown
-(451, legal hold) is the takedown service's: when it exists, add
-``"takedown"`` to ``Resolution`` and a line to ``ACTIONS`` calling it.
+``reports.schemas.Resolution`` lists the actions the API accepts, and
+``cli/reports.py`` the same for the command line.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
+from imghost.moderation import services as moderation
 from imghost.notifications import services as notifications
 
 # (session, image id, the admin or None for the CLI, the admin's note)
@@ -42,7 +42,22 @@ async def quarantine(
     )
 
 
-ACTIONS: dict[str, Action] = {"quarantine": quarantine}
+async def takedown(
+    session: AsyncSession, image_id: str, by: str | None, note: str | None
+) -> None:
+    """A takedown (moderation): 451 on every path for everyone but admins, the
+    bytes under legal hold, the owner told and free to file a counter-notice.
+    The note is its reason; an image taken down already answers 409."""
+    await moderation.take_down(
+        session,
+        image_id,
+        reason=note or "Taken down after an abuse report.",
+        reference=None,
+        admin_id=by,
+    )
+
+
+ACTIONS: dict[str, Action] = {"quarantine": quarantine, "takedown": takedown}
 
 
 async def apply_resolution(

@@ -22,7 +22,7 @@ Status = Literal["open", "assigned", "resolved", "dismissed"]
 ACTIVE: tuple[str, ...] = ("open", "assigned")
 # What resolving a report may do to the image. Takedowns (451) join when
 # their service exists: add "takedown" here and in ``reports.resolutions``.
-Resolution = Literal["quarantine"]
+Resolution = Literal["quarantine", "takedown"]
 
 MAX_DETAILS = 2000
 MAX_NOTE = 2000

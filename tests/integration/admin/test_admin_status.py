@@ -11,11 +11,12 @@ from typer.testing import CliRunner
 from imghost.cli.main import cli
 from tests.conftest import LiveServer
 from tests.factories import image_bytes, make_user, upload_ok
-from tests.integration.admin.test_admin_users import admin_of, cli_env
+from tests.helpers.moderation import make_admin
+from tests.integration.admin.test_admin_users import cli_env
 
 
 def test_status_counts_what_is_there(live: LiveServer, client: httpx.Client) -> None:
-    admin = admin_of(live, client)
+    admin = make_admin(client, live.settings)
     user = make_user(client)
     data = image_bytes(size=(80, 60))
     for _ in range(2):

@@ -6,20 +6,12 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 from typer.testing import CliRunner
 
-from imghost.accounts.models import User
 from imghost.cli.main import cli
 from tests.conftest import LiveServer
-from tests.factories import UserHandle, assert_problem, image_bytes, make_user, upload, upload_ok
-from tests.helpers.db import run_sql
-
-
-def admin_of(live: LiveServer, client: httpx.Client) -> UserHandle:
-    admin = make_user(client)
-    run_sql(live.settings, update(User).where(User.id == admin.user_id).values(is_admin=True))
-    return admin
+from tests.factories import assert_problem, image_bytes, make_user, upload, upload_ok
+from tests.helpers.moderation import make_admin
 
 
 def cli_env(live: LiveServer) -> dict[str, str]:
@@ -51,7 +43,7 @@ def test_only_site_admins(client: httpx.Client) -> None:
 def test_search_by_id_or_the_start_of_a_name_or_email(
     live: LiveServer, client: httpx.Client
 ) -> None:
-    admin = admin_of(live, client)
+    admin = make_admin(client, live.settings)
     tag = uuid.uuid4().hex[:6]
     ann = make_user(client, f"Ann{tag}")
     bob = make_user(client, f"bob{tag}")
@@ -81,7 +73,7 @@ def test_search_by_id_or_the_start_of_a_name_or_email(
 
 
 def test_plan_and_own_quota(live: LiveServer, client: httpx.Client) -> None:
-    admin = admin_of(live, client)
+    admin = make_admin(client, live.settings)
     user = make_user(client)
     data = image_bytes(size=(96, 64))
     upload_ok(client, user, data=data, processed=False)

@@ -189,6 +189,36 @@ def test_a_quarantined_image_goes_to_admins_only(client: httpx.Client, live: Liv
     assert r.status_code == 302
 
 
+def test_a_report_resolved_with_a_takedown(client: httpx.Client, live: LiveServer) -> None:
+    owner = make_user(client)
+    admin = make_admin(client, live.settings)
+    image_id = upload_ok(client, owner)["imageId"]
+    report_id = file_report(client, image_id, "copyright")["reportId"]
+    r = client.post(
+        f"/v1/admin/reports/{report_id}/resolve",
+        json={"action": "takedown", "note": "DMCA notice 42"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["reports"][0]["resolution"] == "takedown"
+    problem = assert_problem(
+        client.get(f"/images/{image_id}"), 451, "unavailable_for_legal_reasons"
+    )
+    assert problem["reason"] == "takedown"
+    takedowns = client.get("/v1/admin/takedowns", headers=admin.headers).json()
+    assert any(t["imageId"] == image_id for t in takedowns["takedowns"]), takedowns
+    # A later report of it cannot take it down twice; nothing is decided then.
+    again = file_report(client, image_id, "abuse", user=admin)["reportId"]
+    r = client.post(
+        f"/v1/admin/reports/{again}/resolve", json={"action": "takedown"}, headers=admin.headers
+    )
+    assert_problem(r, 409, "already_taken_down")
+    assert client.get(f"/v1/admin/reports/{again}", headers=admin.headers).json()["status"] in (
+        "open",
+        "assigned",
+    )
+
+
 def test_the_admin_api_is_for_site_admins(client: httpx.Client, live: LiveServer) -> None:
     owner = make_user(client)
     image_id = upload_ok(client, owner)["imageId"]
@@ -216,7 +246,6 @@ def test_bad_admin_input_is_a_problem(client: httpx.Client, live: LiveServer) ->
     report_id = file_report(client, image_id, "spam")["reportId"]
     url = f"/v1/admin/reports/{report_id}"
     for body in (
-        {"action": "takedown"},  # not yet: the takedown service decides those
         {"action": "delete"},
         {},
         {"action": "quarantine", "note": "x" * 2001},
