@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.audit import services as audit
 from imghost.auth import totp
 from imghost.auth.models import MfaChallenge, RecoveryCode, TotpFactor
 from imghost.auth.tokens import MFA_TOKEN_PREFIX, hash_secret, new_secret
@@ -112,6 +113,14 @@ async def _tell(session: AsyncSession, user_id: str, change: str) -> None:
     """Tell the user of a change to their second factor (in-app, e-mail, webhooks):
     a change they did not make means someone else holds their password."""
     title, what = _CHANGES[change]
+    await audit.record(
+        session,
+        "auth.mfa_changed",
+        # An administrator's reset is not the user's doing (the CLI's origin names it).
+        actor_id=None if change == "reset_by_admin" else user_id,
+        target=("user", user_id),
+        details={"change": change},
+    )
     await notify(
         session,
         user_id=user_id,

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from imghost.cli.admin import admin_cli
+from imghost.cli.audit import audit_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
@@ -163,6 +164,7 @@ def show_settings() -> None:
 
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
+cli.add_typer(audit_cli, name="audit")
 register_client_commands(cli)
 
 
