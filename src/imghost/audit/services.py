@@ -37,6 +37,7 @@ __all__ = [
     "Origin",
     "acting",
     "admin_page",
+    "as_admin",
     "cli_origin",
     "login_failed",
     "login_succeeded",
@@ -68,6 +69,11 @@ async def record(
     )
 
 
+def as_admin(is_admin: bool, owner_id: str | None, actor_id: str) -> str | None:
+    """``admin`` when a site admin acts on what is not theirs, else None (the default)."""
+    return "admin" if is_admin and owner_id != actor_id else None
+
+
 def cli_origin() -> Origin:
     """The origin of the admin commands: no address, actor kind ``cli``."""
     return Origin(actor_kind="cli")
@@ -85,9 +91,10 @@ def _flood_key(stage: Stage, user_id: str | None, account: str, address: str | N
 async def login_failed(
     session: AsyncSession, *, user_id: str | None, account: str, stage: Stage
 ) -> int | None:
-    """A failed sign-in (wrong password, or wrong second-factor code) of
-    ``account`` (the normalized e-mail) from the current request, aggregated
-    per (account, address) (``audit.floods``); the event id when it was
+    """A failed sign-in (wrong password, or wrong second-factor code) of the
+    user, or of ``account`` (the normalized e-mail) no user has, from the
+    current request, aggregated per (account, address) (``audit.floods``);
+    the event id when it was
     recorded on its own. Call it in a transaction of its own: the refused
     request changes nothing else."""
     where = current()
@@ -101,14 +108,14 @@ async def login_failed(
 
 
 async def login_succeeded(
-    session: AsyncSession, *, user_id: str, account: str, method: str, session_id: str | None
+    session: AsyncSession, *, user_id: str, method: str, session_id: str | None
 ) -> int:
     """A sign-in (a session started) in the sign-in's transaction: first the
     aggregate of the pair's failures since the last one, if any, then
     ``auth.login``."""
     address = current().address
     for stage in ("password", "mfa"):
-        await floods.close(session, key=_flood_key(stage, user_id, account, address))
+        await floods.close(session, key=_flood_key(stage, user_id, "", address))
     details: dict[str, Any] = {"method": method}
     if session_id:
         details["sessionId"] = session_id

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 
 from imghost.accounts import services as accounts
 from imghost.accounts.schemas import SignupIn, SignupOut
+from imghost.audit import services as audit
 from imghost.auth import mfa, services
 from imghost.auth.schemas import (
     ApiKeyCreated,
@@ -52,17 +53,40 @@ async def _sign_in(
     request: Request, db: Db, ctx: Ctx, email: str, password: str, code: str | None
 ) -> TokenPair:
     """A password sign-in, and its second factor when the account has one."""
-    outcome = await ctx.logins.guard(
-        email,
-        client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, email, password, **_where(request)),
-    )
+    try:
+        outcome = await ctx.logins.guard(
+            email,
+            client_address(request.scope),
+            lambda: services.login(db, ctx.tokens, email, password, **_where(request)),
+        )
+    except AppError as exc:
+        if exc.code == "invalid_credentials":
+            await _login_failed(db, email)
+        raise
     if isinstance(outcome, mfa.Challenge):
         await db.commit()  # the challenge must outlive this answer
         if code is None:
             raise mfa.mfa_required(outcome)
         return await _pass_challenge(request, db, ctx, outcome.token, code)
+    await _logged_in(db, outcome, "password")
     return outcome
+
+
+async def _login_failed(db: Db, email: str) -> None:
+    """Audit a wrong password, in a transaction of its own (nothing else of the
+    refused request is written): aggregated per (account, address)."""
+    await db.rollback()
+    account = accounts.normalize_email(email)
+    user = await accounts.find_by_email(db, account)
+    await audit.login_failed(
+        db, user_id=user.id if user else None, account=account, stage="password"
+    )
+    await db.commit()
+
+
+async def _logged_in(db: Db, pair: TokenPair, method: str) -> None:
+    """Audit a sign-in in the transaction that starts its session (the route commits)."""
+    await audit.login_succeeded(db, user_id=pair.user_id, method=method, session_id=pair.session_id)
 
 
 async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: str) -> TokenPair:
@@ -71,11 +95,14 @@ async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: 
     async def attempt() -> TokenPair:
         passed = await mfa.answer_challenge(db, ctx.settings.secret_key, challenge, code)
         if passed is None:
+            await audit.login_failed(db, user_id=challenge.user_id, account="", stage="mfa")
             await db.commit()  # the attempt counts although the code is refused
             raise mfa.invalid_code()
-        return await services.start_session(
+        pair = await services.start_session(
             db, ctx.tokens, passed.user_id, address=passed.address, user_agent=passed.user_agent
         )
+        await _logged_in(db, pair, "mfa")
+        return pair
 
     # Wrong codes count under the account's own throttle key, which a right
     # password does not clear: guessing codes cannot be reset by signing in again.
@@ -170,6 +197,13 @@ def _key_out(key: object) -> ApiKeyOut:
 @router.post("/v1/users/me/api-keys", status_code=201, response_model=ApiKeyCreated)
 async def create_api_key(body: ApiKeyIn, actor: CurrentActor, db: Db) -> ApiKeyCreated:
     key, secret = await services.create_api_key(db, actor.user_id, body.name)
+    await audit.record(
+        db,
+        "apikey.created",
+        actor_id=actor.user_id,
+        target=("apikey", key.id),
+        details={"name": key.name, "prefix": key.prefix},
+    )
     await db.commit()
     return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
 
@@ -182,5 +216,6 @@ async def list_api_keys(actor: CurrentActor, db: Db) -> list[ApiKeyOut]:
 @router.delete("/v1/users/me/api-keys/{key_id}", status_code=204)
 async def revoke_api_key(key_id: str, actor: CurrentActor, db: Db) -> Response:
     await services.revoke_api_key(db, actor.user_id, key_id)
+    await audit.record(db, "apikey.revoked", actor_id=actor.user_id, target=("apikey", key_id))
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email, normalize_email
+from imghost.audit import services as audit
 from imghost.auth import onetime
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.auth.sessions import revoke_sessions
@@ -162,6 +163,13 @@ async def _set_password(
     await session.flush()
     await revoke_sessions(session, user_id, reason, keep=keep)
     await onetime.retire(session, user_id, onetime.PASSWORD_RESET)
+    await audit.record(
+        session,
+        "auth.password_changed",
+        actor_id=user_id,
+        target=("user", user_id),
+        details={"how": "changed" if reason == "password_changed" else "reset"},
+    )
     how = "changed" if reason == "password_changed" else "reset with an e-mailed token"
     ended = "every other session was" if keep is not None else "every session was"
     await notify(
