@@ -1,5 +1,5 @@
 """The audit log's maintenance step: close login floods whose window ended,
-scrub addresses and user agents past their retention, delete events past
+delete events past their retention, scrub addresses and user agents past
 theirs.
 
 Scrubbing nulls the plain values only; the chain hashes their digests, so it
@@ -109,6 +109,7 @@ async def expire(sessions: async_sessionmaker[AsyncSession], before: dt.datetime
 async def sweep(sessions: async_sessionmaker[AsyncSession], retention: Retention) -> Swept:
     now = utcnow()
     aggregates = await _close_floods(sessions, now)
-    scrubbed = await scrub(sessions, now - dt.timedelta(days=retention.pii_days))
+    # Deleted first: rows about to go are not scrubbed for nothing.
     deleted = await expire(sessions, now - dt.timedelta(days=retention.days))
+    scrubbed = await scrub(sessions, now - dt.timedelta(days=retention.pii_days))
     return Swept(aggregates, scrubbed, deleted)

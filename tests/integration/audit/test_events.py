@@ -19,7 +19,8 @@ NEW_PASSWORD = "another staple battery horse"
 
 def _ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
     assert r.status_code == status, r.text
-    return r.json() if r.content else {}  # type: ignore[no-any-return]
+    body: dict[str, Any] = r.json() if r.content else {}
+    return body
 
 
 def _act(
