@@ -180,6 +180,13 @@ async def accept_invitation(invitation_id: str, actor: CurrentActor, db: Db) -> 
     """Join the org with the invited role: an invitation to the caller's user id,
     or to their email address (the id, passed on by the inviter, is the secret)."""
     org, member = await orgs.accept_invitation(db, actor, invitation_id)
+    await audit.record(
+        db,
+        "org.role_changed",
+        actor_id=actor.user_id,
+        target=("org", org.id),
+        details={"userId": actor.user_id, "role": member.role, "invitationId": invitation_id},
+    )
     await db.commit()
     return org_out(org, member.role)
 

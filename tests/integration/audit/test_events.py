@@ -51,6 +51,16 @@ def _act(
     )
     signed = {"expiresIn": 600, "permissions": ["view"]}
     _ok(client.post(f"/v1/images/{ids['image']}/share", json=signed, headers=h))
+    album = _ok(client.post("/v1/albums", json={"title": "trip"}, headers=h), 201)
+    ids["album"] = album["albumId"]
+    album_path = f"/v1/albums/{ids['album']}/collaborators"
+    _ok(client.put(f"{album_path}/{bob.user_id}", json={"permission": "view"}, headers=h))
+    _ok(client.delete(f"{album_path}/{bob.user_id}", headers=h), 204)
+    _ok(client.post(album_path, json=shared, headers=h), 202)
+    _ok(
+        client.delete(f"/v1/albums/{ids['album']}/pending-shares/nobody@example.com", headers=h),
+        204,
+    )
     org = create_org(client, ann)
     ids["org"] = org["orgId"]
     join(client, ann, ids["org"], bob, "member")
@@ -96,6 +106,11 @@ def test_every_event_kind_is_recorded(client: httpx.Client, live: LiveServer) ->
         ("collaborator.added", "user", a, ("image", ids["image"]), {"pending": True}),
         ("collaborator.removed", "user", a, ("image", ids["image"]), {"pending": True}),
         ("signed_url.issued", "user", a, ("image", ids["image"]), {"permissions": ["view"]}),
+        ("collaborator.added", "user", a, ("album", ids["album"]), {"userId": b}),
+        ("collaborator.removed", "user", a, ("album", ids["album"]), {"userId": b}),
+        ("collaborator.added", "user", a, ("album", ids["album"]), {"pending": True}),
+        ("collaborator.removed", "user", a, ("album", ids["album"]), {"pending": True}),
+        ("org.role_changed", "user", b, ("org", ids["org"]), {"userId": b, "role": "member"}),
         ("org.role_changed", "user", a, ("org", ids["org"]), {"userId": b, "role": "admin"}),
         ("org.role_changed", "user", a, ("org", ids["org"]), {"userId": b, "role": None}),
         ("auth.mfa_changed", "user", a, ("user", a), {"change": "enabled"}),
