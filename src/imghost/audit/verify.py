@@ -65,11 +65,30 @@ def check_row(row: AuditEvent, prev_id: int | None, prev_hash: str | None, key: 
     return None
 
 
-async def verify(sessions: async_sessionmaker[AsyncSession], page: int = PAGE) -> Report:
+def parse_expected(text: str) -> tuple[int, str]:
+    """``ID HASH`` or ``ID:HASH`` (what ``imghost audit head`` printed) as a pair."""
+    ident, _, digest = text.strip().replace(":", " ").partition(" ")
+    digest = digest.strip().lower()
+    if not ident.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{text!r} is not ID HASH as `imghost audit head` prints it")
+    return int(ident), digest
+
+
+async def verify(
+    sessions: async_sessionmaker[AsyncSession],
+    page: int = PAGE,
+    expected: tuple[int, str] | None = None,
+) -> Report:
+    """Walk the chain; ``expected``: a head copied earlier (id, hash), which the
+    chain must still contain (unless retention deleted that event)."""
     async with sessions() as session:
         head = await session.get(AuditHead, 1)
     if head is None:
         return Report(0, None, None, None, "the chain's head row is missing")
+    if expected is not None and expected[0] > head.seq:
+        return Report(
+            0, None, None, None, f"the head is at event {head.seq}, before the copy's {expected[0]}"
+        )
     checked, first, prev_id, prev_hash = 0, None, None, None
     while True:
         # A short read per page: no transaction is held open for the whole walk.
@@ -82,8 +101,11 @@ async def verify(sessions: async_sessionmaker[AsyncSession], page: int = PAGE) -
             if row.id > head.seq:
                 break  # written after the head was read: the next run checks it
             problem = check_row(row, prev_id, prev_hash, head.pii_key)
+            copied = expected is not None and row.id == expected[0]
+            if problem is None and copied and expected is not None and row.hash != expected[1]:
+                problem = "its hash is not the one the copy of the head recorded"
             if problem is not None:
-                return Report(checked, first, prev_id, row.id, f"event {row.id}: {problem}")
+                return Report(checked, first, prev_id, row.id, problem)
             first = row.id if first is None else first
             checked, prev_id, prev_hash = checked + 1, row.id, row.hash
         if len(rows) < page or (prev_id is not None and prev_id >= head.seq):

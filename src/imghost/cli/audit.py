@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from imghost.audit.models import AuditHead
-from imghost.audit.verify import Report, verify
+from imghost.audit.verify import Report, parse_expected, verify
 from imghost.cli.server_settings import load_settings
 from imghost.context import AppContext
 
@@ -18,14 +18,25 @@ console = Console()
 
 
 @audit_cli.command("verify")
-def verify_chain() -> None:
+def verify_chain(
+    expect: str | None = typer.Option(
+        None,
+        help="a head printed earlier by `imghost audit head` (ID HASH): the chain must "
+        "still hold that event with that hash",
+    ),
+) -> None:
     """Walk the chain from the oldest event kept to the head; exit 1 at the
     first event that does not verify (it is named)."""
+    try:
+        expected = parse_expected(expect) if expect is not None else None
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
 
     async def main() -> Report:
         ctx = AppContext.build(load_settings())
         try:
-            return await verify(ctx.sessions)
+            return await verify(ctx.sessions, expected=expected)
         finally:
             await ctx.close()
 
@@ -38,10 +49,12 @@ def verify_chain() -> None:
         )
         console.print(f"audit chain ok: {report.checked} verified ({span})", highlight=False)
         return
+    where = f" at event {report.broken_id}" if report.broken_id is not None else ""
     console.print(
-        f"[red]audit chain BROKEN at event {report.broken_id}[/red]: {report.problem} "
+        f"[red]audit chain BROKEN{where}[/red]: {report.problem} "
         f"({report.checked} verified before it)",
         highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(1)
 

@@ -183,3 +183,40 @@ def test_account_deletion_leaves_the_log_alone(client: httpx.Client, live: LiveS
         assert not table.foreign_keys
     make_user(client)
     assert _verify(live.settings)[0]
+
+
+def test_a_rewritten_chain_fails_against_a_copy_of_its_head(live: LiveServer) -> None:
+    settings = live.settings
+    _write_many(settings, 5)
+    head = run_cli(settings, "audit", "head")
+    assert head.exit_code == 0, head.output
+    copy = head.output.strip()
+    assert copy.startswith("5 ")
+    result = run_cli(settings, "audit", "verify", "--expect", copy)
+    assert result.exit_code == 0, result.output
+    # a forger with the database rewrites event 3 and rehashes everything after
+    # it, head included: the chain verifies on its own, not against the copy
+    rows = fetch(settings, select(AuditEvent).order_by(AuditEvent.id))
+    prev = rows[1][0].hash
+    changes = []
+    for (row,) in rows[2:]:
+        if row.id == 3:
+            row.details = {"n": 1000}
+        row.prev_hash = prev
+        row.hash = chain.link(prev, verify_module._fields(row))
+        changes.append(
+            update(AuditEvent)
+            .where(AuditEvent.id == row.id)
+            .values(details=row.details, prev_hash=row.prev_hash, hash=row.hash)
+        )
+        prev = row.hash
+    changes.append(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+    run_sql(settings, *changes)
+    assert _verify(settings)[0]
+    result = run_cli(settings, "audit", "verify", "--expect", copy)
+    assert result.exit_code == 1
+    assert "BROKEN at event 5" in result.output and "copy of the head" in result.output
+    # a copy from the future, and one that is not a head at all
+    future = run_cli(settings, "audit", "verify", "--expect", f"9 {'0' * 64}")
+    assert future.exit_code == 1 and "before the copy's 9" in future.output
+    assert run_cli(settings, "audit", "verify", "--expect", "latest").exit_code == 2
