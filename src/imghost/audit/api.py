@@ -12,6 +12,7 @@ from imghost.audit.models import AuditEvent
 from imghost.audit.schemas import AuditEventList, AuditEventOut, AuditTarget
 from imghost.deps import CurrentActor, Db
 from imghost.errors import Forbidden
+from imghost.schemas import StorableStr
 
 router = APIRouter(tags=["audit"])
 
@@ -46,7 +47,7 @@ async def admin_audit(
     actor: CurrentActor,
     db: Db,
     kind: Annotated[
-        str | None,
+        StorableStr | None,
         Query(
             max_length=64,
             description="A kind and the kinds below it (`auth` finds `auth.login`); "
@@ -54,10 +55,10 @@ async def admin_audit(
         ),
     ] = None,
     actor_id: Annotated[
-        str | None, Query(alias="actor", max_length=40, description="the acting user's id")
+        StorableStr | None, Query(alias="actor", max_length=40, description="the acting user's id")
     ] = None,
     target: Annotated[
-        str | None, Query(max_length=140, description="`TYPE:ID` (`user:u_…`), or an id")
+        StorableStr | None, Query(max_length=140, description="`TYPE:ID` (`user:u_…`), or an id")
     ] = None,
     since: Annotated[dt.datetime | None, Query(description="events at or after")] = None,
     until: Annotated[dt.datetime | None, Query(description="events before")] = None,

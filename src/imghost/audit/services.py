@@ -137,7 +137,14 @@ class Filters:
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    """The moment in UTC (naive: UTC already); one beyond the calendar's ends
+    once moved to UTC (0001-01-01 at +14:00) is the end itself."""
+    aware = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    try:
+        return aware.astimezone(dt.UTC)
+    except OverflowError:
+        edge = dt.datetime.min if aware.year == dt.MINYEAR else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC)
 
 
 def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
@@ -176,7 +183,10 @@ def _decode(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         (event_id,) = json.loads(raw)
+        # Ids are BIGINTs: anything else is no cursor of ours (and no query).
         if not isinstance(event_id, int) or isinstance(event_id, bool):
+            raise ValueError
+        if not 0 < event_id < 2**63:
             raise ValueError
     except (ValueError, TypeError):
         raise AppError(

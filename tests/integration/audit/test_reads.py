@@ -3,7 +3,9 @@ GET /v1/users/me/security-log (the caller's own events, nobody else's addresses)
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import httpx
 
@@ -74,6 +76,15 @@ def test_admin_filters_and_pages(client: httpx.Client, live: LiveServer) -> None
     assert seen == [e["eventId"] for e in every]
     bad = client.get("/v1/admin/audit", params={"cursor": "nonsense!"}, headers=admin.headers)
     assert_problem(bad, 400, "invalid_cursor")
+    huge = base64.urlsafe_b64encode(json.dumps([2**70]).encode()).decode()
+    bad = client.get("/v1/admin/audit", params={"cursor": huge}, headers=admin.headers)
+    assert_problem(bad, 400, "invalid_cursor")
+    bad = client.get("/v1/admin/audit", params={"kind": "auth\x00"}, headers=admin.headers)
+    assert bad.status_code in (400, 422)  # refused before any query, never a 500
+    # moments past the calendar's ends once in UTC are its ends
+    edge = {"since": "0001-01-01T00:00:00+14:00", "until": "9999-12-31T23:59:59-14:00"}
+    r = client.get("/v1/admin/audit", params=edge, headers=admin.headers)
+    assert r.status_code == 200 and len(r.json()["events"]) == len(every[:50])
 
 
 def test_only_site_admins_read_the_log(client: httpx.Client, live: LiveServer) -> None:
