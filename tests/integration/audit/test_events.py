@@ -79,6 +79,10 @@ def _act(
     assert result.exit_code == 0, result.output
     result = run_cli(live.settings, "admin", "plan", ann.username, "premium")
     assert result.exit_code == 0, result.output
+    for command in ("grant", "revoke"):
+        result = run_cli(live.settings, "admin", command, bob.email)
+        assert result.exit_code == 0, result.output
+    assert run_cli(live.settings, "admin", "grant", "nobody-here").exit_code == 1
     sessions = _ok(client.get("/v1/users/me/sessions", headers=bob.headers))["sessions"]
     ids["session"] = sessions[0]["sessionId"]
     _ok(client.delete(f"/v1/users/me/sessions/{ids['session']}", headers=bob.headers), 204)
@@ -117,6 +121,8 @@ def test_every_event_kind_is_recorded(client: httpx.Client, live: LiveServer) ->
         ("auth.mfa_changed", "cli", None, ("user", a), {"change": "reset_by_admin"}),
         ("admin.mfa_reset", "cli", None, ("user", a), {"hadFactor": True}),
         ("admin.plan", "cli", None, ("user", a), {"plan": "premium"}),
+        ("admin.grant", "cli", None, ("user", b), {}),
+        ("admin.revoke", "cli", None, ("user", b), {}),
         ("session.revoked", "user", b, ("session", ids["session"]), {}),
         ("auth.password_changed", "user", a, ("user", a), {"how": "changed"}),
     ]
