@@ -51,8 +51,9 @@ def _where(request: Request) -> dict[str, str | None]:
 
 async def _sign_in(
     request: Request, db: Db, ctx: Ctx, email: str, password: str, code: str | None
-) -> TokenPair:
-    """A password sign-in, and its second factor when the account has one."""
+) -> tuple[TokenPair, str]:
+    """A password sign-in, and its second factor when the account has one; the
+    session, and how it signed in (``password``, ``mfa``)."""
     try:
         outcome = await ctx.logins.guard(
             email,
@@ -68,8 +69,7 @@ async def _sign_in(
         if code is None:
             raise mfa.mfa_required(outcome)
         return await _pass_challenge(request, db, ctx, outcome.token, code)
-    await _logged_in(db, outcome, "password")
-    return outcome
+    return outcome, "password"
 
 
 async def _login_failed(db: Db, email: str) -> None:
@@ -84,12 +84,18 @@ async def _login_failed(db: Db, email: str) -> None:
     await db.commit()
 
 
-async def _logged_in(db: Db, pair: TokenPair, method: str) -> None:
-    """Audit a sign-in in the transaction that starts its session (the route commits)."""
+async def _signed_in(db: Db, pair: TokenPair, method: str) -> None:
+    """What follows a sign-in in the transaction that starts its session: shares
+    to a verified address claimed, then the audit event (the chain's head is
+    taken last: no row lock is waited for while holding it); committed."""
+    await sharing.claim_if_verified(db, pair.user_id)
     await audit.login_succeeded(db, user_id=pair.user_id, method=method, session_id=pair.session_id)
+    await db.commit()
 
 
-async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: str) -> TokenPair:
+async def _pass_challenge(
+    request: Request, db: Db, ctx: Ctx, token: str, code: str
+) -> tuple[TokenPair, str]:
     challenge = await mfa.find_challenge(db, token)
 
     async def attempt() -> TokenPair:
@@ -98,22 +104,19 @@ async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: 
             await audit.login_failed(db, user_id=challenge.user_id, account="", stage="mfa")
             await db.commit()  # the attempt counts although the code is refused
             raise mfa.invalid_code()
-        pair = await services.start_session(
+        return await services.start_session(
             db, ctx.tokens, passed.user_id, address=passed.address, user_agent=passed.user_agent
         )
-        await _logged_in(db, pair, "mfa")
-        return pair
 
     # Wrong codes count under the account's own throttle key, which a right
     # password does not clear: guessing codes cannot be reset by signing in again.
-    return await ctx.logins.guard(
+    pair = await ctx.logins.guard(
         f"mfa:{challenge.user_id}", client_address(request.scope), attempt
     )
+    return pair, "mfa"
 
 
-async def _session_answer(db: Db, pair: TokenPair) -> TokenOut:
-    await sharing.claim_if_verified(db, pair.user_id)
-    await db.commit()
+def _answer(pair: TokenPair) -> TokenOut:
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -128,16 +131,18 @@ async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """Sign in with e-mail and password. An account with two-factor sign-in
     answers 401 ``mfa_required`` with an ``mfaToken`` for ``POST /v1/auth/mfa``,
     unless ``mfaCode`` came along."""
-    pair = await _sign_in(request, db, ctx, body.email, body.password, body.mfa_code)
-    return await _session_answer(db, pair)
+    pair, method = await _sign_in(request, db, ctx, body.email, body.password, body.mfa_code)
+    await _signed_in(db, pair, method)
+    return _answer(pair)
 
 
 @router.post("/v1/auth/mfa", response_model=TokenOut)
 async def second_factor(body: MfaIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """The second step of a two-factor sign-in: the challenge's token and a code
     from the authenticator app (or a recovery code)."""
-    pair = await _pass_challenge(request, db, ctx, body.mfa_token, body.code)
-    return await _session_answer(db, pair)
+    pair, method = await _pass_challenge(request, db, ctx, body.mfa_token, body.code)
+    await _signed_in(db, pair, method)
+    return _answer(pair)
 
 
 @router.post("/v1/auth/token", response_model=OAuth2TokenOut, response_model_by_alias=True)
@@ -153,9 +158,8 @@ async def oauth2_token(
 ) -> OAuth2TokenOut:
     """OAuth2 password grant (form encoded), so the docs' Authorize button works.
     An account with two-factor sign-in answers 401 ``mfa_required`` here too."""
-    pair = await _sign_in(request, db, ctx, username, password, None)
-    await sharing.claim_if_verified(db, pair.user_id)
-    await db.commit()
+    pair, method = await _sign_in(request, db, ctx, username, password, None)
+    await _signed_in(db, pair, method)
     return OAuth2TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -170,7 +174,9 @@ async def refresh(body: RefreshIn, db: Db, ctx: Ctx) -> TokenOut:
         await db.commit()
         raise
     # A session lasts through refreshes: shares to its verified address arrive here too.
-    return await _session_answer(db, pair)
+    await sharing.claim_if_verified(db, pair.user_id)
+    await db.commit()
+    return _answer(pair)
 
 
 @router.post("/v1/auth/logout", status_code=204)

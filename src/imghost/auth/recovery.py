@@ -163,13 +163,6 @@ async def _set_password(
     await session.flush()
     await revoke_sessions(session, user_id, reason, keep=keep)
     await onetime.retire(session, user_id, onetime.PASSWORD_RESET)
-    await audit.record(
-        session,
-        "auth.password_changed",
-        actor_id=user_id,
-        target=("user", user_id),
-        details={"how": "changed" if reason == "password_changed" else "reset"},
-    )
     how = "changed" if reason == "password_changed" else "reset with an e-mailed token"
     ended = "every other session was" if keep is not None else "every session was"
     await notify(
@@ -182,4 +175,11 @@ async def _set_password(
             f"If this was not you, reset your password at once and review your API keys."
         ),
         data={"reason": reason},
+    )
+    await audit.record(
+        session,
+        "auth.password_changed",
+        actor_id=user_id,
+        target=("user", user_id),
+        details={"how": "changed" if reason == "password_changed" else "reset"},
     )
