@@ -22,11 +22,20 @@ class Origin:
 
 
 NOWHERE = Origin()
-_current: contextvars.ContextVar[Origin] = contextvars.ContextVar("audit_origin", default=NOWHERE)
+_current: contextvars.ContextVar[Origin | None] = contextvars.ContextVar(
+    "audit_origin", default=None
+)
+# The request being served: read only when an event is recorded, so the
+# requests that record nothing (nearly all of them) pay one context-variable set.
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("audit_scope", default=None)
 
 
 def current() -> Origin:
-    return _current.get()
+    explicit = _current.get()
+    if explicit is not None:
+        return explicit
+    scope = _scope.get()
+    return NOWHERE if scope is None else of_scope(scope)
 
 
 def of_scope(scope: Scope) -> Origin:
@@ -63,5 +72,8 @@ class AuditOrigin:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with acting(of_scope(scope)):
+        token = _scope.set(scope)
+        try:
             await self.app(scope, receive, send)
+        finally:
+            _scope.reset(token)

@@ -220,3 +220,31 @@ def test_a_rewritten_chain_fails_against_a_copy_of_its_head(live: LiveServer) ->
     future = run_cli(settings, "audit", "verify", "--expect", f"9 {'0' * 64}")
     assert future.exit_code == 1 and "before the copy's 9" in future.output
     assert run_cli(settings, "audit", "verify", "--expect", "latest").exit_code == 2
+
+
+def test_concurrent_requests_chain_in_order(client: httpx.Client, live: LiveServer) -> None:
+    """Audited requests at once, through the API (each event in its request's
+    own transaction beside other writes): one unforked chain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = [make_user(client) for _ in range(4)]
+
+    def create_keys(n: int) -> None:
+        with httpx.Client(base_url=live.url, timeout=60) as own:
+            user = users[n % len(users)]
+            for i in range(3):
+                r = own.post(
+                    "/v1/users/me/api-keys", json={"name": f"{n}-{i}"}, headers=user.headers
+                )
+                assert r.status_code == 201, r.text
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create_keys, range(8)))
+    created = fetch(
+        live.settings,
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "apikey.created"),
+    )
+    assert created[0][0] == 24
+    ok, output = _verify(live.settings)
+    assert ok, output
+    assert "28 verified" in output  # and the four sign-ins
