@@ -24,7 +24,7 @@ def _ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
 
 
 def _act(
-    client: httpx.Client, live: LiveServer, ann: UserHandle, bob: UserHandle
+    client: httpx.Client, live: LiveServer, admin: UserHandle, ann: UserHandle, bob: UserHandle
 ) -> dict[str, str]:
     """Do one of everything the log records; the ids the table refers to."""
     h = ann.headers
@@ -86,6 +86,9 @@ def _act(
     sessions = _ok(client.get("/v1/users/me/sessions", headers=bob.headers))["sessions"]
     ids["session"] = sessions[0]["sessionId"]
     _ok(client.delete(f"/v1/users/me/sessions/{ids['session']}", headers=bob.headers), 204)
+    doomed = upload_ok(client, ann, processed=False)
+    ids["deleted"] = doomed["imageId"]
+    _ok(client.delete(f"/v1/images/{ids['deleted']}", headers=admin.headers))
     change = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
     _ok(client.post("/v1/users/me/password", json=change, headers=h), 204)
     return ids
@@ -94,7 +97,7 @@ def _act(
 def test_every_event_kind_is_recorded(client: httpx.Client, live: LiveServer) -> None:
     admin = make_admin(client, live.settings)
     ann, bob = make_user(client), make_user(client)
-    ids = _act(client, live, ann, bob)
+    ids = _act(client, live, admin, ann, bob)
     a, b = ann.user_id, bob.user_id
     # kind, actor kind, actor, target, details that must be among the event's
     table: list[tuple[str, str, str | None, tuple[str, str] | None, dict[str, Any]]] = [
@@ -122,6 +125,13 @@ def test_every_event_kind_is_recorded(client: httpx.Client, live: LiveServer) ->
         ("admin.mfa_reset", "cli", None, ("user", a), {"hadFactor": True}),
         ("admin.plan", "cli", None, ("user", a), {"plan": "premium"}),
         ("admin.grant", "cli", None, ("user", b), {}),
+        (
+            "admin.image_deleted",
+            "admin",
+            admin.user_id,
+            ("image", ids["deleted"]),
+            {"ownerId": a, "permanent": False},
+        ),
         ("admin.revoke", "cli", None, ("user", b), {}),
         ("session.revoked", "user", b, ("session", ids["session"]), {}),
         ("auth.password_changed", "user", a, ("user", a), {"how": "changed"}),

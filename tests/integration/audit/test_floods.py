@@ -128,3 +128,22 @@ def test_wrong_second_factor_codes_are_failures_too(client: httpx.Client, live: 
     assert r.status_code == 200, r.text
     login = admin_events(client, admin, kind="auth.login", actor=ann.user_id)[0]
     assert login["details"]["method"] == "mfa"
+
+
+def test_throttled_attempts_write_nothing(settings_factory: Any) -> None:
+    """With the throttle as shipped, the attempts it refuses (429) cost no
+    database write: only the password checks it let through are counted."""
+    strict = settings_factory(login_free_failures=2)
+    with LiveServer(strict) as server, httpx.Client(base_url=server.url, timeout=60) as own:
+        ann = make_user(own)
+        answers = [
+            own.post(
+                "/v1/auth/login", json={"email": ann.email, "password": "wrong" * 3}
+            ).status_code
+            for _ in range(15)
+        ]
+    checked, refused = answers.count(401), answers.count(429)
+    assert checked + refused == 15 and refused > 0
+    assert _count(strict, "auth.login_failed") == min(checked, floods.FREE)
+    counted = fetch(strict, select(AuditFlood.count))
+    assert [r[0] for r in counted] == [checked]
