@@ -39,6 +39,7 @@ __all__ = [
     "admin_page",
     "as_admin",
     "cli_origin",
+    "history",
     "login_failed",
     "login_succeeded",
     "record",
@@ -222,3 +223,18 @@ async def security_page(
         and_(AuditEvent.target_type == "user", AuditEvent.target_id == user_id),
     )
     return await _page(session, select(AuditEvent).where(mine), limit, cursor)
+
+
+async def history(
+    session: AsyncSession, target: tuple[str, str], limit: int = 200
+) -> list[AuditEvent]:
+    """The newest ``limit`` events about one thing (an image's actions, for an
+    admin's view of it), oldest first."""
+    kind, ident = target
+    rows = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target_type == kind, AuditEvent.target_id == ident)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))

@@ -9,8 +9,11 @@ import json
 
 import httpx
 
+from imghost.audit import services as audit
+from imghost.context import AppContext
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, assert_problem, make_user, upload_ok
+from tests.helpers.context import with_ctx
 from tests.integration.audit.helpers import admin_events, make_admin
 
 
@@ -138,3 +141,25 @@ def test_security_log_is_the_callers_own(client: httpx.Client, live: LiveServer)
     assert rest["next"] is None
     bad = client.get("/v1/users/me/security-log", params={"cursor": "e30"}, headers=ann.headers)
     assert_problem(bad, 400, "invalid_cursor")
+
+
+def test_the_history_of_one_thing(client: httpx.Client, live: LiveServer) -> None:
+    ann = make_user(client)
+    image = upload_ok(client, ann, processed=False)
+    iid = image["imageId"]
+    for visibility in ("private", "public", "unlisted"):
+        r = client.patch(f"/v1/images/{iid}", json={"visibility": visibility}, headers=ann.headers)
+        assert r.status_code == 200
+
+    async def read(ctx: AppContext, limit: int) -> list[tuple[str, str]]:
+        async with ctx.sessions() as session:
+            rows = await audit.history(session, ("image", iid), limit)
+            return [(row.kind, row.details["to"]) for row in rows]
+
+    assert with_ctx(live.settings, lambda ctx: read(ctx, 10)) == [
+        ("image.visibility_changed", "private"),
+        ("image.visibility_changed", "public"),
+        ("image.visibility_changed", "unlisted"),
+    ]
+    newest = with_ctx(live.settings, lambda ctx: read(ctx, 2))
+    assert [to for _, to in newest] == ["public", "unlisted"]
