@@ -248,3 +248,23 @@ def test_concurrent_requests_chain_in_order(client: httpx.Client, live: LiveServ
     ok, output = _verify(live.settings)
     assert ok, output
     assert "28 verified" in output  # and the four sign-ins
+
+
+def test_the_walk_pages_through_the_chain(live: LiveServer) -> None:
+    """The walk reads a page at a time: links across page ends are checked too."""
+    settings = live.settings
+    _write_many(settings, 10)
+
+    def walk(page: int) -> verify_module.Report:
+        async def work(ctx: AppContext) -> verify_module.Report:
+            return await verify_module.verify(ctx.sessions, page=page)
+
+        return with_ctx(settings, work)
+
+    for page in (1, 3, 5, 10, 11):
+        report = walk(page)
+        assert (report.ok, report.checked, report.first_id, report.last_id) == (True, 10, 1, 10)
+    # row 7 starts the third page of three: its link to row 6 is checked
+    run_sql(settings, delete(AuditEvent).where(AuditEvent.id == 6))
+    report = walk(3)
+    assert (report.ok, report.broken_id, report.checked) == (False, 7, 5)
