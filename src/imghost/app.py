@@ -21,6 +21,8 @@ from imghost.admin.users_api import router as admin_users_router
 from imghost.albums.api import router as albums_router
 from imghost.analytics.api import router as analytics_router
 from imghost.analytics.flush import Flusher
+from imghost.audit.api import router as audit_router
+from imghost.audit.origin import AuditOrigin
 from imghost.auth.account_api import router as account_router
 from imghost.auth.api import router as auth_router
 from imghost.auth.mfa_api import router as mfa_router
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the innermost, the last (ResponseHeaders) the outermost. Innermost, just
     # before routing; UnexpectedErrors, outside it, catches a bug in it.
     app.add_middleware(RejectUnsafeTargets)
+    # Each request's client address and user agent, for the audit events it records.
+    app.add_middleware(AuditOrigin)
     # Inside TusProtocol (sees the PATCH of a method override) and inside
     # UnexpectedErrors (a bug in it answers problem+json, not a dropped line).
     app.add_middleware(RateLimits, settings=settings)
@@ -179,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         delivery_router,
         # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
         derivatives_router,
+        audit_router,
         web_router,
     ):
         # The routers' routes themselves rather than an inclusion: FastAPI builds

@@ -14,6 +14,7 @@ from typing import Any
 
 from imghost import bodies, server
 from imghost.analytics import config as analytics
+from imghost.audit import config as audit
 from imghost.auth import config as auth
 from imghost.lifecycle import config as lifecycle
 from imghost.notifications import config as notifications
@@ -42,6 +43,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     processing.check,
     server.check_settings,
     auth.check,
+    audit.check,
 )
 
 

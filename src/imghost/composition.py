@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from imghost.accounts import tasks as account_tasks
+from imghost.audit import tasks as audit_tasks
 from imghost.context import AppContext
 from imghost.exports import tasks as export_tasks
 from imghost.imaging.clamd import ClamdScanner
@@ -21,6 +22,7 @@ from imghost.maintenance import tasks as maintenance_tasks
 from imghost.notifications import tasks as notification_tasks
 from imghost.processing import rendition_cache
 from imghost.processing import tasks as processing_tasks
+from imghost.settings import Settings
 
 
 def job_registry(ctx: AppContext) -> Registry:
@@ -43,7 +45,16 @@ def maintenance_steps(ctx: AppContext) -> maintenance_tasks.Steps:
         export_expiry=functools.partial(export_tasks.expire, ctx.exports),
         rendition_sweep=functools.partial(rendition_cache.sweep, ctx.processing),
         measure_versions=functools.partial(processing_tasks.measure_versions, ctx.processing),
+        audit_retention=functools.partial(
+            audit_tasks.sweep, ctx.sessions, audit_retention(ctx.settings)
+        ),
         gc=functools.partial(gc.collect, ctx.gc),
+    )
+
+
+def audit_retention(settings: Settings) -> audit_tasks.Retention:
+    return audit_tasks.Retention(
+        days=settings.audit_retention_days, pii_days=settings.audit_pii_retention_days
     )
 
 

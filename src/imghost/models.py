@@ -7,6 +7,7 @@ every session that writes images keeps the index in step.
 from imghost.accounts.models import User
 from imghost.albums.models import Album, AlbumCollaborator, AlbumImage
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
+from imghost.audit.models import AuditEvent, AuditFlood, AuditHead
 from imghost.auth.models import AccountToken, ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.exports.models import DataExport
@@ -55,6 +56,9 @@ __all__ = [
     "AlbumCollaborator",
     "AlbumImage",
     "ApiKey",
+    "AuditEvent",
+    "AuditFlood",
+    "AuditHead",
     "AuthSession",
     "Base",
     "DataExport",

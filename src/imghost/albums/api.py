@@ -7,7 +7,7 @@ user. The services decide and never commit; each route commits.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -29,6 +29,7 @@ from imghost.albums.schemas import (
     AlbumPatch,
     CollaboratorPut,
 )
+from imghost.audit import services as audit
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Who
 from imghost.errors import NotFound
@@ -158,6 +159,15 @@ async def reorder(
     return await _answer(db, caller, access, ctx)
 
 
+async def _audit(
+    db: Db, actor: CurrentActor, kind: str, album_id: str, details: dict[str, Any]
+) -> None:
+    """An album collaborator added or removed (audit log), in the change's transaction."""
+    await audit.record(
+        db, kind, actor_id=actor.user_id, target=("album", album_id), details=details
+    )
+
+
 @router.get("/v1/albums/{album_id}/collaborators", response_model=AlbumCollaboratorList)
 async def list_collaborators(album_id: str, actor: CurrentActor, db: Db) -> AlbumCollaboratorList:
     """The album's collaborators, and its shares by e-mail not yet claimed (owner only)."""
@@ -177,6 +187,7 @@ async def delete_pending_share(album_id: str, email: str, actor: CurrentActor, d
     await albums.shareable(db, _user(actor), album_id)
     if not await sharing.revoke(db, sharing.Target("album", album_id, None), email):
         raise NotFound("No share is waiting for that address on this album.")
+    await _audit(db, actor, "collaborator.removed", album_id, {"pending": True})
     await db.commit()
     return Response(status_code=204)
 
@@ -198,6 +209,8 @@ async def put_collaborator(
     out = AlbumCollaboratorGranted(
         **AlbumCollaboratorOut.of(grant, user).model_dump(), visibility=visibility
     )
+    added: dict[str, Any] = {"userId": user.id, "permission": body.permission}
+    await _audit(db, actor, "collaborator.added", album_id, added)
     await db.commit()
     return out
 
@@ -233,6 +246,8 @@ async def add_collaborator(
             base_url=ctx.settings.public_base_url,
             grant_expires_at=expires,
         )
+        waiting: dict[str, Any] = {"pending": True, "permission": body.permission}
+        await _audit(db, actor, "collaborator.added", album_id, waiting)
         await db.commit()
         response.status_code = 202
         return invited
@@ -245,6 +260,8 @@ async def add_collaborator(
         visibility=visibility,
         shared_with=body.shared_with,
     )
+    added: dict[str, Any] = {"userId": user.id, "permission": body.permission}
+    await _audit(db, actor, "collaborator.added", album_id, added)
     await db.commit()
     return out
 
@@ -255,5 +272,6 @@ async def add_collaborator(
 async def remove_collaborator(album_id: str, user_id: str, actor: CurrentActor, db: Db) -> Response:
     """The owner removes a collaborator; a collaborator may remove themself."""
     await albums.remove_collaborator(db, _user(actor), album_id, user_id)
+    await _audit(db, actor, "collaborator.removed", album_id, {"userId": user_id})
     await db.commit()
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 
 from imghost.accounts import services as accounts
 from imghost.accounts.schemas import SignupIn, SignupOut
+from imghost.audit import services as audit
 from imghost.auth import mfa, services
 from imghost.auth.schemas import (
     ApiKeyCreated,
@@ -50,27 +51,57 @@ def _where(request: Request) -> dict[str, str | None]:
 
 async def _sign_in(
     request: Request, db: Db, ctx: Ctx, email: str, password: str, code: str | None
-) -> TokenPair:
-    """A password sign-in, and its second factor when the account has one."""
-    outcome = await ctx.logins.guard(
-        email,
-        client_address(request.scope),
-        lambda: services.login(db, ctx.tokens, email, password, **_where(request)),
-    )
+) -> tuple[TokenPair, str]:
+    """A password sign-in, and its second factor when the account has one; the
+    session, and how it signed in (``password``, ``mfa``)."""
+    try:
+        outcome = await ctx.logins.guard(
+            email,
+            client_address(request.scope),
+            lambda: services.login(db, ctx.tokens, email, password, **_where(request)),
+        )
+    except AppError as exc:
+        if exc.code == "invalid_credentials":
+            await _login_failed(db, email)
+        raise
     if isinstance(outcome, mfa.Challenge):
         await db.commit()  # the challenge must outlive this answer
         if code is None:
             raise mfa.mfa_required(outcome)
         return await _pass_challenge(request, db, ctx, outcome.token, code)
-    return outcome
+    return outcome, "password"
 
 
-async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: str) -> TokenPair:
+async def _login_failed(db: Db, email: str) -> None:
+    """Audit a wrong password, in a transaction of its own (nothing else of the
+    refused request is written): aggregated per (account, address)."""
+    await db.rollback()
+    account = accounts.normalize_email(email)
+    user = await accounts.find_by_email(db, account)
+    await audit.login_failed(
+        db, user_id=user.id if user else None, account=account, stage="password"
+    )
+    await db.commit()
+
+
+async def _signed_in(db: Db, pair: TokenPair, method: str) -> None:
+    """What follows a sign-in in the transaction that starts its session: shares
+    to a verified address claimed, then the audit event (the chain's head is
+    taken last: no row lock is waited for while holding it); committed."""
+    await sharing.claim_if_verified(db, pair.user_id)
+    await audit.login_succeeded(db, user_id=pair.user_id, method=method, session_id=pair.session_id)
+    await db.commit()
+
+
+async def _pass_challenge(
+    request: Request, db: Db, ctx: Ctx, token: str, code: str
+) -> tuple[TokenPair, str]:
     challenge = await mfa.find_challenge(db, token)
 
     async def attempt() -> TokenPair:
         passed = await mfa.answer_challenge(db, ctx.settings.secret_key, challenge, code)
         if passed is None:
+            await audit.login_failed(db, user_id=challenge.user_id, account="", stage="mfa")
             await db.commit()  # the attempt counts although the code is refused
             raise mfa.invalid_code()
         return await services.start_session(
@@ -79,14 +110,13 @@ async def _pass_challenge(request: Request, db: Db, ctx: Ctx, token: str, code: 
 
     # Wrong codes count under the account's own throttle key, which a right
     # password does not clear: guessing codes cannot be reset by signing in again.
-    return await ctx.logins.guard(
+    pair = await ctx.logins.guard(
         f"mfa:{challenge.user_id}", client_address(request.scope), attempt
     )
+    return pair, "mfa"
 
 
-async def _session_answer(db: Db, pair: TokenPair) -> TokenOut:
-    await sharing.claim_if_verified(db, pair.user_id)
-    await db.commit()
+def _answer(pair: TokenPair) -> TokenOut:
     return TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -101,16 +131,18 @@ async def login(body: LoginIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """Sign in with e-mail and password. An account with two-factor sign-in
     answers 401 ``mfa_required`` with an ``mfaToken`` for ``POST /v1/auth/mfa``,
     unless ``mfaCode`` came along."""
-    pair = await _sign_in(request, db, ctx, body.email, body.password, body.mfa_code)
-    return await _session_answer(db, pair)
+    pair, method = await _sign_in(request, db, ctx, body.email, body.password, body.mfa_code)
+    await _signed_in(db, pair, method)
+    return _answer(pair)
 
 
 @router.post("/v1/auth/mfa", response_model=TokenOut)
 async def second_factor(body: MfaIn, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """The second step of a two-factor sign-in: the challenge's token and a code
     from the authenticator app (or a recovery code)."""
-    pair = await _pass_challenge(request, db, ctx, body.mfa_token, body.code)
-    return await _session_answer(db, pair)
+    pair, method = await _pass_challenge(request, db, ctx, body.mfa_token, body.code)
+    await _signed_in(db, pair, method)
+    return _answer(pair)
 
 
 @router.post("/v1/auth/token", response_model=OAuth2TokenOut, response_model_by_alias=True)
@@ -126,9 +158,8 @@ async def oauth2_token(
 ) -> OAuth2TokenOut:
     """OAuth2 password grant (form encoded), so the docs' Authorize button works.
     An account with two-factor sign-in answers 401 ``mfa_required`` here too."""
-    pair = await _sign_in(request, db, ctx, username, password, None)
-    await sharing.claim_if_verified(db, pair.user_id)
-    await db.commit()
+    pair, method = await _sign_in(request, db, ctx, username, password, None)
+    await _signed_in(db, pair, method)
     return OAuth2TokenOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -143,7 +174,9 @@ async def refresh(body: RefreshIn, db: Db, ctx: Ctx) -> TokenOut:
         await db.commit()
         raise
     # A session lasts through refreshes: shares to its verified address arrive here too.
-    return await _session_answer(db, pair)
+    await sharing.claim_if_verified(db, pair.user_id)
+    await db.commit()
+    return _answer(pair)
 
 
 @router.post("/v1/auth/logout", status_code=204)
@@ -170,6 +203,13 @@ def _key_out(key: object) -> ApiKeyOut:
 @router.post("/v1/users/me/api-keys", status_code=201, response_model=ApiKeyCreated)
 async def create_api_key(body: ApiKeyIn, actor: CurrentActor, db: Db) -> ApiKeyCreated:
     key, secret = await services.create_api_key(db, actor.user_id, body.name)
+    await audit.record(
+        db,
+        "apikey.created",
+        actor_id=actor.user_id,
+        target=("apikey", key.id),
+        details={"name": key.name, "prefix": key.prefix},
+    )
     await db.commit()
     return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
 
@@ -182,5 +222,6 @@ async def list_api_keys(actor: CurrentActor, db: Db) -> list[ApiKeyOut]:
 @router.delete("/v1/users/me/api-keys/{key_id}", status_code=204)
 async def revoke_api_key(key_id: str, actor: CurrentActor, db: Db) -> Response:
     await services.revoke_api_key(db, actor.user_id, key_id)
+    await audit.record(db, "apikey.revoked", actor_id=actor.user_id, target=("apikey", key_id))
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.audit import services as audit
 from imghost.auth import totp
 from imghost.auth.models import MfaChallenge, RecoveryCode, TotpFactor
 from imghost.auth.tokens import MFA_TOKEN_PREFIX, hash_secret, new_secret
@@ -120,6 +121,15 @@ async def _tell(session: AsyncSession, user_id: str, change: str) -> None:
         body=f"{what} If this was not you, change your password at once and review your sessions.",
         data={"change": change},
     )
+    # Last (callers tell last too): the chain's head is held from here to the commit.
+    await audit.record(
+        session,
+        "auth.mfa_changed",
+        # An administrator's reset is not the user's doing (the CLI's origin names it).
+        actor_id=None if change == "reset_by_admin" else user_id,
+        target=("user", user_id),
+        details={"change": change},
+    )
 
 
 async def _factor(session: AsyncSession, user_id: str) -> TotpFactor | None:
@@ -185,8 +195,9 @@ async def confirm_enrolment(
         return None
     factor.enabled_at = utcnow()
     await session.flush()
+    codes = await _replace_recovery_codes(session, user_id)
     await _tell(session, user_id, "enabled")
-    return await _replace_recovery_codes(session, user_id)
+    return codes
 
 
 async def disable(session: AsyncSession, server_secret: str, user_id: str, code: str) -> bool:
@@ -228,8 +239,9 @@ async def new_recovery_codes(session: AsyncSession, user_id: str) -> list[str]:
     """A fresh set of recovery codes (shown once); the old set stops working."""
     if not await is_enabled(session, user_id):
         raise _not_enabled()
+    codes = await _replace_recovery_codes(session, user_id)
     await _tell(session, user_id, "recovery_codes_renewed")
-    return await _replace_recovery_codes(session, user_id)
+    return codes
 
 
 async def _replace_recovery_codes(session: AsyncSession, user_id: str) -> list[str]:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email, normalize_email
+from imghost.audit import services as audit
 from imghost.auth import onetime
 from imghost.auth.passwords import hash_password, verify_password
 from imghost.auth.sessions import revoke_sessions
@@ -174,4 +175,11 @@ async def _set_password(
             f"If this was not you, reset your password at once and review your API keys."
         ),
         data={"reason": reason},
+    )
+    await audit.record(
+        session,
+        "auth.password_changed",
+        actor_id=user_id,
+        target=("user", user_id),
+        details={"how": "changed" if reason == "password_changed" else "reset"},
     )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts.models import User
 from imghost.accounts.services import find_by_email
+from imghost.audit import services as audit
 from imghost.auth import mfa, onetime, recovery, sessions, verification
 from imghost.auth.models import ApiKey, AuthSession, RefreshToken
 from imghost.auth.passwords import hash_password, needs_rehash, verify_password
@@ -45,6 +46,8 @@ class TokenPair:
     expires_in: int
     # Whose tokens they are (not sent: what the route does next may need it).
     user_id: str
+    # The session they belong to (not sent: the audit log names it).
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ async def _mint(
     )
     await session.flush()
     access = issue_access_token(cfg.secret, user_id, session_id, cfg.access_ttl, now)
-    return TokenPair(access, refresh, cfg.access_ttl, user_id)
+    return TokenPair(access, refresh, cfg.access_ttl, user_id, session_id)
 
 
 def _invalid_refresh() -> AppError:
@@ -196,6 +199,13 @@ async def refresh(session: AsyncSession, cfg: TokenSettings, token: str) -> Toke
         family.revoked_at = now
         family.revoked_reason = "refresh_reuse"
         await session.flush()
+        await audit.record(
+            session,
+            "session.revoked",
+            actor_kind="anonymous",
+            target=("user", family.user_id),
+            details={"reason": "refresh_reuse", "sessionId": family.id},
+        )
         raise AppError(
             401,
             "refresh_token_reused",

@@ -6,6 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Response, status
 
+from imghost.audit import services as audit
 from imghost.auth import services, sessions
 from imghost.auth.last_use import LastUse
 from imghost.auth.models import ApiKey, AuthSession
@@ -78,6 +79,9 @@ async def revoke_session(session_id: str, actor: CurrentActor, db: Db) -> Respon
     """End one session: its refresh token stops refreshing and its access tokens stop
     working at once (the caller's own session too: that is a logout)."""
     await sessions.revoke_one(db, actor.user_id, session_id)
+    await audit.record(
+        db, "session.revoked", actor_id=actor.user_id, target=("session", session_id)
+    )
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -94,5 +98,12 @@ async def revoke_other_sessions(
     if body is not None and body.include_api_keys:
         keep_key = actor.credential_id if actor.via == "api_key" else None
         keys = await sessions.revoke_api_keys(db, actor.user_id, keep=keep_key)
+    await audit.record(
+        db,
+        "session.revoked",
+        actor_id=actor.user_id,
+        target=("user", actor.user_id),
+        details={"others": True, "sessions": ended, "apiKeys": keys},
+    )
     await db.commit()
     return RevokedOut(revoked_sessions=ended, revoked_api_keys=keys)

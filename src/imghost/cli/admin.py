@@ -13,6 +13,7 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
+from imghost.audit import services as audit
 from imghost.auth import mfa
 from imghost.cli.jobs import run_in_session
 from imghost.cli.server_settings import load_settings
@@ -30,9 +31,12 @@ T = TypeVar("T")
 
 
 def run_admin(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a committed session; an AppError (no such user) is printed, exit 1."""
+    """``work`` in a committed session; an AppError (no such user) is printed, exit 1.
+
+    Its audit events are the command line's (actor kind ``cli``)."""
     try:
-        return run_in_session(work)
+        with audit.acting(audit.cli_origin()):
+            return run_in_session(work)
     except AppError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
@@ -41,6 +45,9 @@ def run_admin(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def _set(who: str, admin: bool) -> None:
     async def work(session: AsyncSession) -> str:
         user = await accounts.set_admin(session, who, admin)
+        await audit.record(
+            session, "admin.grant" if admin else "admin.revoke", target=("user", user.id)
+        )
         return user.username
 
     username = run_admin(work)
@@ -66,7 +73,11 @@ def mfa_reset(who: str = typer.Argument(help="user id, username or email")) -> N
 
     async def work(session: AsyncSession) -> tuple[str, bool]:
         user = await accounts.find_user(session, who)
-        return user.username, await mfa.reset_by_admin(session, user.id)
+        had = await mfa.reset_by_admin(session, user.id)
+        await audit.record(
+            session, "admin.mfa_reset", target=("user", user.id), details={"hadFactor": had}
+        )
+        return user.username, had
 
     username, had = run_admin(work)
     if had:
@@ -93,13 +104,20 @@ def plan(
                 if not who.startswith("org_"):
                     account_id = (await accounts.find_user(session, who)).id
                 usage = await quota_services.set_plan(session, settings, account_id, new_plan)
+                await audit.record(
+                    session,
+                    "admin.plan",
+                    target=("org" if account_id.startswith("org_") else "user", account_id),
+                    details={"plan": usage.plan},
+                )
                 await session.commit()
                 return usage
         finally:
             await ctx.close()
 
     try:
-        usage = asyncio.run(main())
+        with audit.acting(audit.cli_origin()):
+            usage = asyncio.run(main())
     except AppError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc

@@ -16,6 +16,7 @@ import imghost.cli.admin_moderation
 import imghost.cli.admin_status
 import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
+from imghost.cli.audit import audit_cli
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
@@ -168,6 +169,7 @@ def show_settings() -> None:
 cli.command("rescan")(rescan)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
+cli.add_typer(audit_cli, name="audit")
 register_client_commands(cli)
 
 

@@ -13,6 +13,7 @@ from imghost.access.grants import Caller
 from imghost.access.listing import listable_images
 from imghost.access.policy import Action, Level
 from imghost.accounts import services as accounts
+from imghost.audit import services as audit
 from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
 from imghost.images import services
 from imghost.images.fields import MAX_TAG_LENGTH
@@ -64,9 +65,19 @@ async def patch_image(
     image = await services.get_image(db, image_id)
     await image_access(reads, caller, image, Action.EDIT_METADATA)
     assert image is not None
-    if "visibility" in body.model_fields_set and body.visibility != image.visibility:
+    before = image.visibility
+    if "visibility" in body.model_fields_set and body.visibility != before:
         await image_access(reads, caller, image, Action.SHARE)
     await services.update_image(db, image, body)
+    if image.visibility != before:
+        await audit.record(
+            db,
+            "image.visibility_changed",
+            actor_id=actor.user_id,
+            actor_kind=audit.as_admin(actor.is_admin, image.owner_id, actor.user_id),
+            target=("image", image.id),
+            details={"from": before, "to": image.visibility},
+        )
     await db.commit()
     await db.refresh(image)
     return ImageOut.of(image, ctx.settings.public_base_url)

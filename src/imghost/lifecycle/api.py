@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from imghost.access.grants import Caller
+from imghost.audit import services as audit
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
@@ -54,6 +55,16 @@ async def delete_image(
         )
         if permanent:
             await services.begin_purge(db, image.id, now)
+        if actor.is_admin and image.owner_id != actor.user_id:
+            # A site admin removing someone else's image is an admin action.
+            await audit.record(
+                db,
+                "admin.image_deleted",
+                actor_id=actor.user_id,
+                actor_kind="admin",
+                target=("image", image.id),
+                details={"ownerId": image.owner_id, "permanent": permanent},
+            )
         await db.commit()
     except NotFound:
         # Purged by a request at the same moment (SQLite has no row locks).

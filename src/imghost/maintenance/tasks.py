@@ -3,8 +3,9 @@ the purge sweep (trash windows that ended, purges left half done), account
 deletions whose grace period passed (and ones left half done), the removal of
 expired data exports, the
 rendition cache's sweep (renditions unused for too long, or over the total),
-the measuring of image versions stored before they were recorded, and gc, in
-that order.
+the measuring of image versions stored before they were recorded, the audit
+log's retention (closing login floods, scrubbing addresses, deleting old
+events), and gc, in that order.
 
 Each worker that runs periodic kinds runs it (`imghost worker`, and the
 in-process worker of `imghost serve`); every step is safe in several
@@ -36,6 +37,7 @@ class Steps:
     export_expiry: Step  # exports.tasks.expire
     rendition_sweep: Step  # processing.rendition_cache.sweep
     measure_versions: Step  # processing.tasks.measure_versions
+    audit_retention: Step  # audit.tasks.sweep
     gc: Step  # maintenance.gc.collect
 
 
@@ -51,6 +53,7 @@ async def run_pass(steps: Steps) -> None:
         ("export expiry", steps.export_expiry),
         ("rendition cache sweep", steps.rendition_sweep),
         ("version measuring", steps.measure_versions),
+        ("audit retention", steps.audit_retention),
         ("gc run", steps.gc),
     ):
         try:

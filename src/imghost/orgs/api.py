@@ -6,6 +6,7 @@ from typing import cast
 
 from fastapi import APIRouter, Response
 
+from imghost.audit import services as audit
 from imghost.deps import CurrentActor, Db
 from imghost.orgs import services as orgs
 from imghost.orgs.models import Org, OrgInvitation, OrgMember
@@ -109,6 +110,13 @@ async def set_member_role(
     """Change a member's role. New people join through invitations. An owner or
     admin made member or viewer loses the pending invitations they sent."""
     member, username = await orgs.set_role(db, actor, org_id, user_id, body.role)
+    await audit.record(
+        db,
+        "org.role_changed",
+        actor_id=actor.user_id,
+        target=("org", org_id),
+        details={"userId": user_id, "role": body.role},
+    )
     await db.commit()
     return member_out(member, username)
 
@@ -118,6 +126,13 @@ async def remove_member(org_id: str, user_id: str, actor: CurrentActor, db: Db) 
     """Remove a member, or leave the org (your own user id). Their grants on the
     org's albums go too, and a manager's pending invitations to the org."""
     await orgs.remove_member(db, actor, org_id, user_id)
+    await audit.record(
+        db,
+        "org.role_changed",
+        actor_id=actor.user_id,
+        target=("org", org_id),
+        details={"userId": user_id, "role": None},
+    )
     await db.commit()
     return Response(status_code=204)
 
@@ -165,6 +180,13 @@ async def accept_invitation(invitation_id: str, actor: CurrentActor, db: Db) -> 
     """Join the org with the invited role: an invitation to the caller's user id,
     or to their email address (the id, passed on by the inviter, is the secret)."""
     org, member = await orgs.accept_invitation(db, actor, invitation_id)
+    await audit.record(
+        db,
+        "org.role_changed",
+        actor_id=actor.user_id,
+        target=("org", org.id),
+        details={"userId": actor.user_id, "role": member.role, "invitationId": invitation_id},
+    )
     await db.commit()
     return org_out(org, member.role)
 

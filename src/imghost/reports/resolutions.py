@@ -42,9 +42,7 @@ async def quarantine(
     )
 
 
-async def takedown(
-    session: AsyncSession, image_id: str, by: str | None, note: str | None
-) -> None:
+async def takedown(session: AsyncSession, image_id: str, by: str | None, note: str | None) -> None:
     """A takedown (moderation): 451 on every path for everyone but admins, the
     bytes under legal hold, the owner told and free to file a counter-notice.
     The note is its reason; an image taken down already answers 409."""

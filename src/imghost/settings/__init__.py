@@ -36,6 +36,7 @@ from imghost.settings.declare import Setting, SettingsError, Size, parser_for, s
 from imghost.settings.sections import (
     SECTIONS,
     AnalyticsSettings,
+    AuditSettings,
     AuthSettings,
     BodySettings,
     DeliverySettings,
@@ -58,6 +59,7 @@ __all__ = [
     "DECLARED",
     "SECTIONS",
     "AnalyticsSettings",
+    "AuditSettings",
     "AuthSettings",
     "BodySettings",
     "DeliverySettings",
@@ -90,6 +92,7 @@ GENERATE_KEY_HINT = "`openssl rand -base64 48`"
 @dataclass(frozen=True)
 class Settings(
     # A dataclass takes its bases' fields in reverse order; SECTIONS sets the listing order.
+    AuditSettings,
     HttpSettings,
     RenditionSettings,
     BodySettings,

@@ -492,6 +492,22 @@ class HttpSettings:
     )
 
 
+@dataclass(frozen=True)
+class AuditSettings:
+    """The audit log's retention (``audit.config``)."""
+
+    audit_retention_days: int = setting(
+        365,
+        "Days an audit event is kept; older ones are deleted, oldest first, by the maintenance "
+        "pass (the rest of the chain still verifies)",
+    )
+    audit_pii_retention_days: int = setting(
+        30,
+        "Days an audit event keeps its client address and user agent (privacy); then they are "
+        "cleared, their digests stay in the chain. At most IMGHOST_AUDIT_RETENTION_DAYS",
+    )
+
+
 # The order `imghost settings` lists them in.
 SECTIONS: tuple[type, ...] = (
     ServerSettings,
@@ -511,4 +527,5 @@ SECTIONS: tuple[type, ...] = (
     BodySettings,
     RenditionSettings,
     HttpSettings,
+    AuditSettings,
 )

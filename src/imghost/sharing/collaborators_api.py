@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Response
 
 from imghost.access.decide import image_access
 from imghost.access.grants import Caller
 from imghost.access.policy import Action, grant_expiry
+from imghost.audit import services as audit
+from imghost.auth.services import Actor
 from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import AppError, NotFound
@@ -42,6 +45,35 @@ def _out(row: ImageCollaborator, username: str) -> CollaboratorOut:
     )
 
 
+class Shared(Protocol):
+    id: str
+    owner_id: str
+
+
+async def _added(db: Db, actor: Actor, image: Shared, details: dict[str, Any]) -> None:
+    await audit.record(
+        db,
+        "collaborator.added",
+        actor_id=actor.user_id,
+        actor_kind=audit.as_admin(actor.is_admin, image.owner_id, actor.user_id),
+        target=("image", image.id),
+        details=details,
+    )
+
+
+async def _removed(
+    db: Db, actor: Actor, image_id: str, owner_id: str, details: dict[str, Any]
+) -> None:
+    await audit.record(
+        db,
+        "collaborator.removed",
+        actor_id=actor.user_id,
+        actor_kind=audit.as_admin(actor.is_admin, owner_id, actor.user_id),
+        target=("image", image_id),
+        details=details,
+    )
+
+
 @router.put("/v1/images/{image_id}/collaborators/{user_id}", response_model=CollaboratorGranted)
 async def put_collaborator(
     image_id: str, user_id: str, body: CollaboratorIn, actor: CurrentActor, db: Db, reads: Reads
@@ -58,6 +90,7 @@ async def put_collaborator(
         db, image, user_id, body.permission, actor.user_id, expires
     )
     out = CollaboratorGranted(**_out(row, user.username).model_dump(), visibility=image.visibility)
+    await _added(db, actor, image, {"userId": user.id, "permission": body.permission})
     await db.commit()
     return out
 
@@ -99,6 +132,8 @@ async def add_collaborator(
             base_url=ctx.settings.public_base_url,
             grant_expires_at=expires,
         )
+        # The address is the collaborator's: kept as a digest, like a sign-in's.
+        await _added(db, actor, image, {"pending": True, "permission": body.permission})
         await db.commit()
         response.status_code = 202
         return invited
@@ -111,6 +146,7 @@ async def add_collaborator(
         visibility=image.visibility,
         shared_with=body.shared_with,
     )
+    await _added(db, actor, image, {"userId": user.id, "permission": body.permission})
     await db.commit()
     return out
 
@@ -140,6 +176,7 @@ async def delete_pending_share(
     assert image is not None
     if not await pending.revoke(db, pending.Target("image", image.id, image.title), email):
         raise NotFound("No share is waiting for that address on this image.")
+    await _removed(db, actor, image.id, image.owner_id, {"pending": True})
     await db.commit()
     return Response(status_code=204)
 
@@ -153,6 +190,8 @@ async def delete_collaborator(
     action = Action.VIEW_METADATA if user_id == actor.user_id else Action.SHARE
     await image_access(reads, Caller(actor.user_id, actor.is_admin), image, action)
     await collaborators.revoke(db, image_id, user_id)
+    assert image is not None
+    await _removed(db, actor, image_id, image.owner_id, {"userId": user_id})
     await db.commit()
     return Response(status_code=204)
 
@@ -180,6 +219,16 @@ async def share(
     # Whole seconds: the expiry in the URL is what is signed.
     expires = (utcnow() + dt.timedelta(seconds=body.expires_in)).replace(microsecond=0)
     url = signed_url(ctx.signing_keys, ctx.settings.public_base_url, path, permissions, expires)
+    assert image is not None
+    await audit.record(
+        db,
+        "signed_url.issued",
+        actor_id=actor.user_id,
+        actor_kind=audit.as_admin(actor.is_admin, image.owner_id, actor.user_id),
+        target=("image", image_id),
+        details={"path": path, "permissions": permissions, "expiresAt": expires.isoformat()},
+    )
+    await db.commit()
     return SignedUrlOut(
         share_url=url,
         expires_at=expires,

@@ -21,6 +21,7 @@ from imghost.access.decide import image_access
 from imghost.access.grants import Caller, album_grants, album_resource
 from imghost.access.policy import Action, check_withheld, require
 from imghost.albums.models import Album
+from imghost.audit import services as audit
 from imghost.deps import Ctx, CurrentActor, Db, Reads
 from imghost.errors import NotFound
 from imghost.images import services as images
@@ -101,6 +102,14 @@ def _add_link_routes(shareable: _Shareable) -> None:
         caller = Caller(actor.user_id, actor.is_admin)
         shared = await shareable.to_share(db, reads, caller, resource_id)
         link = await links.create_link(db, actor.user_id, _spec(body), shared)
+        await audit.record(
+            db,
+            "share_link.created",
+            actor_id=actor.user_id,
+            actor_kind=audit.as_admin(actor.is_admin, shared.owner_id, actor.user_id),
+            target=(kind, resource_id),
+            details={"linkId": link.id},
+        )
         await db.commit()
         out = LinkOut.of(link, ctx.settings.public_base_url)
         return LinkCreated(**out.model_dump(), visibility=shared.visibility)
@@ -174,6 +183,14 @@ async def revoke_link(link_id: str, actor: CurrentActor, db: Db, reads: Reads) -
     if link.created_by != actor.user_id:
         await _require_share(db, reads, Caller(actor.user_id, actor.is_admin), link)
     await links.revoke(db, link)
+    kind, resource_id = ("image", link.image_id) if link.image_id else ("album", link.album_id)
+    await audit.record(
+        db,
+        "share_link.revoked",
+        actor_id=actor.user_id,
+        target=(kind, str(resource_id)),
+        details={"linkId": link.id},
+    )
     await db.commit()
     return Response(status_code=204)
 

@@ -162,3 +162,14 @@ def test_without_smtp_the_answer_is_the_same_and_nothing_is_queued(
         assert known.status_code == unknown.status_code == 202
         assert known.content == unknown.content
         assert fetch(settings, select(Job.id).where(Job.kind == ACCOUNT_EMAIL_JOB)) == []
+
+
+def test_a_reset_is_in_the_security_log(client: httpx.Client, smtp: SmtpSink) -> None:
+    user = make_user(client)
+    assert_problem(_confirm(client, "ihx_not_a_token"), 400, "invalid_reset_token")
+    assert _confirm(client, _reset_token(client, smtp, user)).status_code == 204
+    fresh = login(client, user.email, NEW_PASSWORD)
+    log = client.get("/v1/users/me/security-log", headers=bearer(fresh["accessToken"])).json()
+    kinds = [(e["kind"], e["details"].get("how")) for e in log["events"]]
+    # one reset (the refused token recorded nothing), between the two sign-ins
+    assert kinds == [("auth.login", None), ("auth.password_changed", "reset"), ("auth.login", None)]

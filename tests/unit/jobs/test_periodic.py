@@ -13,6 +13,7 @@ import pytest
 
 from imghost import composition
 from imghost.accounts import tasks as account_tasks
+from imghost.audit import tasks as audit_tasks
 from imghost.exports import tasks as export_tasks
 from imghost.jobs import worker
 from imghost.lifecycle import purge
@@ -29,7 +30,7 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
     second_pass = asyncio.Event()
 
     def step(name: str, fail: bool = False) -> Any:
-        async def run(deps: Any) -> None:
+        async def run(*deps: Any) -> None:
             calls.append(name)
             if name == "gc" and calls.count("gc") == 2:
                 second_pass.set()
@@ -42,6 +43,7 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
     monkeypatch.setattr(account_tasks, "sweep", step("deletions"))
     monkeypatch.setattr(export_tasks, "expire", step("exports"))
     monkeypatch.setattr(rendition_cache, "sweep", step("renditions", fail=True))
+    monkeypatch.setattr(audit_tasks, "sweep", step("audit"))
     monkeypatch.setattr(gc, "collect", step("gc"))
     monkeypatch.setattr(random, "uniform", lambda a, b: 0.0)  # no start-up delay
     # The registry the composition root gives every worker.
@@ -52,6 +54,7 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         purging=None,
         deletions=None,
         exports=None,
+        sessions=None,
         gc=None,
     )
     registry = composition.job_registry(ctx)
@@ -61,4 +64,4 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         await asyncio.wait_for(second_pass.wait(), 5)
     finally:
         task.cancel()
-    assert calls[:10] == ["purge", "deletions", "exports", "renditions", "gc"] * 2
+    assert calls[:12] == ["purge", "deletions", "exports", "renditions", "audit", "gc"] * 2
