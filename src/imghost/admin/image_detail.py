@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from imghost.errors import AppError
 from imghost.images.schemas import ImageOut
@@ -77,14 +78,36 @@ class AdminImageOut(ImageOut):
     history: list[HistoryEvent]
 
 
+class AuditedEvent(Protocol):
+    """What the history shows of an audit event (``audit.services.history``)."""
+
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def actor_id(self) -> str | None: ...
+    @property
+    def details(self) -> Mapping[str, Any] | None: ...
+
+
 def history(
     *,
     owner_id: str,
     created_at: dt.datetime,
     deleted_at: dt.datetime | None,
     reports: list[ReportOut],
+    audited: Sequence[AuditedEvent] = (),
 ) -> list[HistoryEvent]:
+    """What happened to the image, oldest first: its upload and deletion, its
+    reports and their decisions, and the audit log's events about it (a
+    decision on reports is shown once, from the reports)."""
     events = [HistoryEvent(at=created_at, kind="image.uploaded", actor=owner_id, details={})]
+    events += [
+        HistoryEvent(at=e.at, kind=e.kind, actor=e.actor_id, details=dict(e.details or {}))
+        for e in audited
+        if not e.kind.startswith("admin.report_")
+    ]
     if deleted_at is not None:
         events.append(HistoryEvent(at=deleted_at, kind="image.deleted", actor=None, details={}))
     # (kind, at, actor, what) → the reports one decision acted on

@@ -20,6 +20,7 @@ from imghost.admin.image_detail import (
     encode_cursor,
     history,
 )
+from imghost.audit import services as audit
 from imghost.deps import Ctx, Db, SiteAdmin
 from imghost.errors import AppError, NotFound
 from imghost.images import services as images
@@ -101,9 +102,7 @@ async def admin_image(image_id: str, actor: SiteAdmin, db: Db, ctx: Ctx) -> Admi
         scan=ScanOut(
             status=image.scan_status,
             reason=image.scan_reason,
-            # The malware scanner's column, where that scanner is installed;
-            # getattr so this answer does not depend on its migration.
-            signature=getattr(image, "malware_signature", None),
+            signature=image.malware_signature,
         ),
         owner=OwnerOut(
             user_id=owner.id,
@@ -119,5 +118,6 @@ async def admin_image(image_id: str, actor: SiteAdmin, db: Db, ctx: Ctx) -> Admi
             created_at=image.created_at,
             deleted_at=image.deleted_at,
             reports=shown,
+            audited=await audit.history(db, ("image", image.id)),
         ),
     )

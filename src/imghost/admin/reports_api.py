@@ -87,10 +87,9 @@ async def assign_report(
 @router.post("/v1/admin/reports/{report_id}/resolve", response_model=DecisionOut)
 async def resolve_report(report_id: str, body: ResolveIn, actor: SiteAdmin, db: Db) -> DecisionOut:
     """Act on the image (`quarantine`) and close every active report of it."""
-    image_id, closed = await services.close(
+    image_id, closed = await services.decide(
         db, report_id, resolution=body.action, by=actor.user_id, note=body.note
     )
-    await services.apply_resolution(db, image_id, body.action, by=actor.user_id, note=body.note)
     await db.commit()
     return await _decision(db, image_id, "resolved", body.action, closed)
 
@@ -101,7 +100,7 @@ async def dismiss_report(
 ) -> DecisionOut:
     """No action on the image; every active report of it is closed as `dismissed`."""
     note = body.note if body else None
-    image_id, closed = await services.close(
+    image_id, closed = await services.decide(
         db, report_id, resolution="dismiss", by=actor.user_id, note=note
     )
     await db.commit()

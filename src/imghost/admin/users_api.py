@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from imghost.accounts import services as accounts
 from imghost.admin.schemas import AdminUserList, AdminUserOut, AdminUserPatch, UsageOut
+from imghost.audit import services as audit
 from imghost.deps import Ctx, Db, SiteAdmin
 from imghost.quotas import services as quotas
 
@@ -63,9 +64,21 @@ async def update_user(
 ) -> AdminUserOut:
     """Change a user's plan, or give them a quota of their own (``null``: the plan's)."""
     user = await accounts.get_user(db, user_id)
+    changes: dict[str, object] = {}
     if body.plan is not None:
         await quotas.set_plan(db, ctx.settings, user.id, body.plan)
+        changes["plan"] = body.plan
     if "quota_override_bytes" in body.model_fields_set:
         await quotas.set_quota_override(db, ctx.settings, user.id, body.quota_override_bytes)
+        changes["quotaOverrideBytes"] = body.quota_override_bytes
+    if changes:
+        await audit.record(
+            db,
+            "admin.user_updated",
+            actor_id=admin.user_id,
+            actor_kind="admin",
+            target=("user", user.id),
+            details=changes,
+        )
     await db.commit()
     return await _out(db, ctx, await accounts.get_user(db, user_id))

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query
 from imghost.audit import services
 from imghost.audit.models import AuditEvent
 from imghost.audit.schemas import AuditEventList, AuditEventOut, AuditTarget
-from imghost.deps import CurrentActor, Db
-from imghost.errors import Forbidden
+from imghost.deps import CurrentActor, Db, SiteAdmin
 from imghost.schemas import StorableStr
 
 router = APIRouter(tags=["audit"])
@@ -44,7 +43,7 @@ def _out(row: AuditEvent, *, viewer: str | None = None) -> AuditEventOut:
     responses={403: {"description": "forbidden: not a site admin"}},
 )
 async def admin_audit(
-    actor: CurrentActor,
+    admin: SiteAdmin,
     db: Db,
     kind: Annotated[
         StorableStr | None,
@@ -66,8 +65,6 @@ async def admin_audit(
     cursor: Cursor = None,
 ) -> AuditEventList:
     """The audit log, newest first (site admins only)."""
-    if not actor.is_admin:
-        raise Forbidden("Only site admins may read the audit log.")
     filters = services.Filters(kind=kind, actor=actor_id, target=target, since=since, until=until)
     rows, following = await services.admin_page(db, filters, limit, cursor)
     return AuditEventList(events=[_out(r) for r in rows], next=following)

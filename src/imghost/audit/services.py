@@ -75,6 +75,13 @@ def as_admin(is_admin: bool, owner_id: str | None, actor_id: str) -> str | None:
     return "admin" if is_admin and owner_id != actor_id else None
 
 
+def by_admin(admin_id: str | None) -> str | None:
+    """The actor kind of a moderation step: ``admin`` when a site admin took it
+    through the API; None for the operator's command line, whose kind (``cli``)
+    comes from the command's origin (:func:`cli_origin`)."""
+    return "admin" if admin_id else None
+
+
 def cli_origin() -> Origin:
     """The origin of the admin commands: no address, actor kind ``cli``."""
     return Origin(actor_kind="cli")

@@ -31,14 +31,14 @@ T = TypeVar("T")
 
 
 def run_admin(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a committed session; an AppError (no such user) is printed, exit 1.
+    """``work`` in a committed session; an AppError is printed with its code, exit 1.
 
     Its audit events are the command line's (actor kind ``cli``)."""
     try:
         with audit.acting(audit.cli_origin()):
             return run_in_session(work)
     except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
+        console.print(f"[red]{exc.detail} ({exc.code})[/red]")
         raise typer.Exit(1) from exc
 
 

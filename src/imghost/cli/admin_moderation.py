@@ -4,29 +4,17 @@ adds these commands to ``admin_cli``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.cli.admin import admin_cli
-from imghost.cli.jobs import run_in_session
-from imghost.errors import AppError
+from imghost.cli.admin import admin_cli, run_admin
 from imghost.moderation import services as moderation
 
 console = Console()
 T = TypeVar("T")
-
-
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a committed session; an AppError is printed with its code, exit 1."""
-    try:
-        return run_in_session(work)
-    except AppError as exc:
-        console.print(f"[red]{exc.detail} ({exc.code})[/red]")
-        raise typer.Exit(1) from exc
 
 
 @admin_cli.command("takedown")
@@ -43,7 +31,7 @@ def takedown(
         )
         return row.id
 
-    takedown_id = _run(work)
+    takedown_id = run_admin(work)
     console.print(f"{image} is taken down ({takedown_id}); its owner is notified")
 
 
@@ -54,7 +42,7 @@ def reinstate(image: str = typer.Argument(help="image id")) -> None:
     async def work(session: AsyncSession) -> None:
         await moderation.reinstate(session, image, admin_id=None)
 
-    _run(work)
+    run_admin(work)
     console.print(f"{image} is reinstated; its owner is notified")
 
 
@@ -68,7 +56,7 @@ def suspend(
     async def work(session: AsyncSession) -> moderation.Suspension:
         return await moderation.suspend(session, who, reason=reason, admin_id=None)
 
-    done = _run(work)
+    done = run_admin(work)
     console.print(f"{done.username} is suspended; {done.images_changed} images withheld")
 
 
@@ -79,5 +67,5 @@ def unsuspend(who: str = typer.Argument(help="user id, username or email")) -> N
     async def work(session: AsyncSession) -> moderation.Suspension:
         return await moderation.unsuspend(session, who, admin_id=None)
 
-    done = _run(work)
+    done = run_admin(work)
     console.print(f"{done.username} is no longer suspended; {done.images_changed} images back")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts import services as accounts
 from imghost.admin import status
 from imghost.admin.status_api import status_out
+from imghost.audit import services as audit
 from imghost.cli.admin import admin_cli, console, run_admin
 from imghost.cli.server_settings import load_settings
 from imghost.quotas import services as quotas
@@ -98,7 +99,14 @@ def quota(
         account_id = who
         if not who.startswith("org_"):
             account_id = (await accounts.find_user(session, who)).id
-        return await quotas.set_quota_override(session, settings, account_id, quota_bytes)
+        usage = await quotas.set_quota_override(session, settings, account_id, quota_bytes)
+        await audit.record(
+            session,
+            "admin.quota",
+            target=("org" if account_id.startswith("org_") else "user", account_id),
+            details={"quotaOverrideBytes": quota_bytes},
+        )
+        return usage
 
     usage = run_admin(work)
     whose = "its own" if usage.quota_override_bytes is not None else f"the {usage.plan} plan's"

@@ -7,16 +7,13 @@ no actor (``closedBy`` null), like every operator command.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imghost.cli.admin import admin_cli
-from imghost.cli.jobs import run_in_session
-from imghost.errors import AppError
+from imghost.cli.admin import admin_cli, run_admin
 from imghost.reports import services as reports
 from imghost.reports.schemas import ACTIVE
 
@@ -30,15 +27,6 @@ STATUSES = (*ACTIVE, "resolved", "dismissed")
 ACTIONS = ("quarantine", "takedown")  # reports.schemas.Resolution
 
 
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a committed session; an AppError is printed, exit 1."""
-    try:
-        return run_in_session(work)
-    except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from exc
-
-
 @admin_cli.command("reports")
 def list_reports(
     status: str = typer.Option("open", help="open, assigned, resolved or dismissed"),
@@ -48,7 +36,7 @@ def list_reports(
     if status not in STATUSES:
         console.print(f"[red]--status must be one of {', '.join(STATUSES)}[/red]")
         raise typer.Exit(2)
-    page = _run(lambda s: reports.list_queue(s, status=status, limit=limit, cursor=None))
+    page = run_admin(lambda s: reports.list_queue(s, status=status, limit=limit, cursor=None))
     # One line per image, ids whole (for copying into `imghost admin report …`):
     # a table of them does not fit a terminal.
     for group in page.groups:
@@ -68,7 +56,9 @@ def list_reports(
 @report_cli.command("resolve")
 def resolve(
     report_id: str = typer.Argument(help="a report id (rpt_…): its image's reports close"),
-    action: str = typer.Option("quarantine", help="what happens to the image: quarantine"),
+    action: str = typer.Option(
+        "quarantine", help="what happens to the image: quarantine or takedown"
+    ),
     note: str | None = typer.Option(None, help="why, for the record"),
 ) -> None:
     """Act on the report's image and close every open report of it."""
@@ -77,13 +67,12 @@ def resolve(
         raise typer.Exit(2)
 
     async def work(session: AsyncSession) -> tuple[str, int]:
-        image_id, closed = await reports.close(
+        image_id, closed = await reports.decide(
             session, report_id, resolution=action, by=None, note=note
         )
-        await reports.apply_resolution(session, image_id, action, by=None, note=note)
         return image_id, len(closed)
 
-    image_id, count = _run(work)
+    image_id, count = run_admin(work)
     console.print(f"{image_id}: {action} done; {count} report(s) resolved")
 
 
@@ -95,10 +84,10 @@ def dismiss(
     """Close every open report of the report's image without acting on it."""
 
     async def work(session: AsyncSession) -> tuple[str, int]:
-        image_id, closed = await reports.close(
+        image_id, closed = await reports.decide(
             session, report_id, resolution="dismiss", by=None, note=note
         )
         return image_id, len(closed)
 
-    image_id, count = _run(work)
+    image_id, count = run_admin(work)
     console.print(f"{image_id}: {count} report(s) dismissed")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
+from imghost.audit import services as audit
 from imghost.errors import AppError
 from imghost.images import services as images
 from imghost.notifications import services as notifications
@@ -54,12 +55,19 @@ async def suspend(
         ),
         data={"reason": reason},
     )
+    await audit.record(
+        session,
+        "admin.suspend",
+        actor_id=admin_id,
+        actor_kind=audit.by_admin(admin_id),
+        target=("user", user.id),
+        details={"reason": reason, "imagesChanged": changed},
+    )
     return Suspension(user.id, user.username, user.suspended_at, reason, changed)
 
 
 async def unsuspend(session: AsyncSession, who: str, *, admin_id: str | None) -> Suspension:
     """Lift the suspension: sign-in, sessions, keys and images come back as they were."""
-    del admin_id  # recorded by the audit log (not here)
     user = await accounts.find_user(session, who)
     if user.suspended_at is None:
         raise AppError(409, "not_suspended", "This account is not suspended.")
@@ -72,5 +80,13 @@ async def unsuspend(session: AsyncSession, who: str, *, admin_id: str | None) ->
         title="Your account's suspension was lifted",
         body="You can sign in again; your images are available as before.",
         data={},
+    )
+    await audit.record(
+        session,
+        "admin.unsuspend",
+        actor_id=admin_id,
+        actor_kind=audit.by_admin(admin_id),
+        target=("user", user.id),
+        details={"imagesChanged": changed},
     )
     return Suspension(user.id, user.username, None, None, changed)

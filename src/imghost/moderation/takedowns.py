@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
+from imghost.audit import services as audit
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
@@ -76,6 +77,19 @@ async def take_down(
         ),
         data={"imageId": image.id, "takedownId": row.id, "reason": reason, "reference": reference},
     )
+    await audit.record(
+        session,
+        "admin.takedown",
+        actor_id=admin_id,
+        actor_kind=audit.by_admin(admin_id),
+        target=("image", image.id),
+        details={
+            "takedownId": row.id,
+            "ownerId": image.owner_id,
+            "reason": reason,
+            "reference": reference,
+        },
+    )
     return row
 
 
@@ -100,6 +114,14 @@ async def reinstate(session: AsyncSession, image_id: str, *, admin_id: str | Non
         body="The takedown was lifted: the image is available again as before.",
         data={"imageId": image.id, "takedownId": row.id},
     )
+    await audit.record(
+        session,
+        "admin.reinstate",
+        actor_id=admin_id,
+        actor_kind=audit.by_admin(admin_id),
+        target=("image", image.id),
+        details={"takedownId": row.id, "ownerId": image.owner_id},
+    )
     return row
 
 
@@ -118,6 +140,13 @@ async def counter_notice(
     row.counter_contact = contact
     row.counter_at = utcnow()
     await session.flush()
+    await audit.record(
+        session,
+        "image.counter_notice",
+        actor_id=user_id,
+        target=("image", image.id),
+        details={"takedownId": row.id},
+    )
     return row
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
+from imghost.audit import services as audit
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
@@ -26,7 +27,7 @@ from imghost.reports.models import AbuseReport
 from imghost.reports.queue import QueueGroup as QueueGroup
 from imghost.reports.queue import QueuePage as QueuePage
 from imghost.reports.queue import list_queue as list_queue
-from imghost.reports.resolutions import apply_resolution as apply_resolution
+from imghost.reports.resolutions import apply_resolution
 from imghost.reports.schemas import ACTIVE
 
 
@@ -187,7 +188,16 @@ async def assign(
         )
         .execution_options(synchronize_session=False)
     )
-    return await _group(session, report.image_id, "assigned", assigned_at=now)
+    group = await _group(session, report.image_id, "assigned", assigned_at=now)
+    await audit.record(
+        session,
+        "admin.report_assigned",
+        actor_id=by,
+        actor_kind=audit.by_admin(by),
+        target=("image", report.image_id),
+        details={"reportIds": [r.id for r in group], "assigneeId": assignee.id},
+    )
+    return group
 
 
 async def close(
@@ -228,6 +238,26 @@ async def close(
     if getattr(done, "rowcount", 0) == 0:
         raise _closed()
     return report.image_id, await _group(session, report.image_id, status, closed_at=now)
+
+
+async def decide(
+    session: AsyncSession, report_id: str, *, resolution: str, by: str | None, note: str | None
+) -> tuple[str, list[AbuseReport]]:
+    """Close every active report of the report's image (:func:`close`) and take
+    the action on the image (``dismiss``: none), in the caller's transaction;
+    audited. ``by``: the admin, None for the command line."""
+    image_id, closed = await close(session, report_id, resolution=resolution, by=by, note=note)
+    if resolution != "dismiss":
+        await apply_resolution(session, image_id, resolution, by=by, note=note)
+    await audit.record(
+        session,
+        "admin.report_dismissed" if resolution == "dismiss" else "admin.report_resolved",
+        actor_id=by,
+        actor_kind=audit.by_admin(by),
+        target=("image", image_id),
+        details={"reportIds": [r.id for r in closed], "resolution": resolution, "note": note},
+    )
+    return image_id, closed
 
 
 async def _group(
