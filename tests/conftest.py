@@ -41,6 +41,7 @@ from imghost.testing.servers import (
     start_redis,
     start_s3,
 )
+from tests.helpers.big_images import BigImages, shared_root
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -170,6 +171,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite+aiosqlite:///{path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def big_images(tmp_path_factory: pytest.TempPathFactory) -> BigImages:
+    """Big generated PNGs (100 MP), made once per run for every worker."""
+    return BigImages(shared_root(tmp_path_factory) / "big-images")
 
 
 @pytest.fixture(params=BACKENDS)
