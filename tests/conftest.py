@@ -42,6 +42,7 @@ from imghost.testing.servers import (
     start_redis,
     start_s3,
 )
+from tests.helpers.big_images import BigImages, shared_root
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -194,6 +195,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def big_images(tmp_path_factory: pytest.TempPathFactory) -> BigImages:
+    """Big generated PNGs (100 MP), made once per run for every worker."""
+    return BigImages(shared_root(tmp_path_factory) / "big-images")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -278,6 +285,34 @@ class StoppableServer(uvicorn.Server):
         self.should_exit = True
         if self._loop is not None and self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown (uvicorn/server.py), without its fixed 0.1 s sleep
+        after asking the connections to close and its 0.1 s polls: a live server
+        per test made that a minute and a half of every run. The same steps in
+        the same order; the connections and tasks are awaited at a 5 ms tick,
+        within the same graceful-shutdown timeout (``shutdown_timeout``)."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                # Idle keep-alive connections close on the next turns of the
+                # loop; a response in flight is finished first, as in uvicorn.
+                while (
+                    self.server_state.connections or self.server_state.tasks
+                ) and not self.force_exit:
+                    await asyncio.sleep(0.005)
+                for server in self.servers:
+                    await server.wait_closed()
+        except TimeoutError:
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 class LiveServer:

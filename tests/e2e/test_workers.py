@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from imghost.jobs import queue
 from tests.conftest import LiveServer
 from tests.e2e.service import BIN
 from tests.factories import make_user, upload, wait_processed
+from tests.helpers.big_images import BigImages
 
 
 def worker_env(live: LiveServer, **extra: str) -> dict[str, str]:
@@ -45,55 +48,45 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def jobs_of(live: LiveServer) -> list[dict[str, Any]]:
-    """Every job, read from the test process (a Python started per poll cost seconds)."""
-
-    async def read() -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def job_reader(live: LiveServer) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """``read(status=None)``: the jobs (all, or those of ``status``), read from the
+    test process (a Python started per poll cost seconds) on one engine for the
+    whole test (an engine built per poll cost ~12 ms of a core, 20 polls a second)."""
+    with anyio.from_thread.start_blocking_portal() as portal:
         ctx = AppContext.build(live.settings)
-        try:
+
+        async def read(status: str | None) -> list[dict[str, Any]]:
             async with ctx.sessions() as s:
-                jobs = await queue.list_jobs(s, None, 1000)
+                jobs = await queue.list_jobs(s, status, 1000)
                 return [
                     {"id": j.id, "status": j.status, "attempts": j.attempts, "image": j.image_id}
                     for j in jobs
                 ]
-        finally:
-            await ctx.close()
 
-    return anyio.run(read)
-
-
-def slow_png(path: Path) -> bytes:
-    # 100 MP RGBA: several seconds of pixel work, a wide window for the kill.
-    img = Image.linear_gradient("L").resize((10000, 10000)).convert("RGBA")
-    img.save(path, "PNG", compress_level=1)
-    return path.read_bytes()
-
-
-def job_running(live: LiveServer) -> bool:
-    async def check() -> bool:
-        ctx = AppContext.build(live.settings)
         try:
-            async with ctx.sessions() as s:
-                return bool(await queue.list_jobs(s, "running", 1))
+            yield lambda status=None: portal.call(read, status)
         finally:
-            await ctx.close()
-
-    return anyio.run(check)
+            portal.call(ctx.close)
 
 
 def test_sigkill_mid_job_is_finished_by_another_worker(
-    settings_factory: Any, tmp_path: Path
+    settings_factory: Any, tmp_path: Path, big_images: BigImages
 ) -> None:
     settings = settings_factory(run_worker=False)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=120) as client,
+        job_reader(live) as jobs,
+    ):
         user = make_user(client)
-        data = slow_png(tmp_path / "slow.png")
+        # 100 MP RGBA: several seconds of pixel work, a wide window for the kill.
+        data = big_images.gradient_png(10000, 10000, "RGBA").read_bytes()
         image_id = upload(client, user, data=data).json()["imageId"]
         env = worker_env(live, IMGHOST_JOB_LEASE="3", IMGHOST_WORKER_CONCURRENCY="1")
         first = start_worker(env, tmp_path / "w1.log")
         deadline = time.monotonic() + 60
-        while not job_running(live):
+        while not jobs("running"):
             assert time.monotonic() < deadline, (tmp_path / "w1.log").read_text()
             time.sleep(0.05)
         time.sleep(0.5)  # well inside the pixel work
@@ -103,7 +96,7 @@ def test_sigkill_mid_job_is_finished_by_another_worker(
         try:
             # The lease lapses, the second worker claims the job and finishes it.
             deadline = time.monotonic() + 120
-            while (job := jobs_of(live)[0])["status"] != "done":
+            while (job := jobs()[0])["status"] != "done":
                 assert time.monotonic() < deadline, (tmp_path / "w2.log").read_text()
                 time.sleep(0.2)
         finally:
@@ -116,7 +109,11 @@ def test_sigkill_mid_job_is_finished_by_another_worker(
 
 def test_two_workers_never_run_the_same_job(settings_factory: Any, tmp_path: Path) -> None:
     settings = settings_factory(run_worker=False)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+    with (
+        LiveServer(settings) as live,
+        httpx.Client(base_url=live.url, timeout=120) as client,
+        job_reader(live) as jobs_of,
+    ):
         user = make_user(client)
         ids = [upload(client, user, data=_small(i)).json()["imageId"] for i in range(24)]
         env = worker_env(live, IMGHOST_WORKER_CONCURRENCY="2")
@@ -128,14 +125,14 @@ def test_two_workers_never_run_the_same_job(settings_factory: Any, tmp_path: Pat
             # second transaction): stop the workers only once every job is.
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                if all(j["status"] == "done" for j in jobs_of(live)):
+                if all(j["status"] == "done" for j in jobs_of()):
                     break
                 time.sleep(0.2)
         finally:
             for w in workers:
                 os.killpg(w.pid, signal.SIGTERM)
                 w.wait(20)
-        jobs = jobs_of(live)
+        jobs = jobs_of()
         assert len(jobs) == 24
         assert all(j["status"] == "done" and j["attempts"] == 1 for j in jobs), jobs
 

@@ -15,9 +15,10 @@ import pytest
 from imghost.notifications.signing import verify
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, image_bytes, make_user, upload, upload_ok
+from tests.helpers.big_images import gradient_png
 from tests.integration.notifications.helpers import notifications, wait_until
 from tests.integration.notifications.receivers import WebhookReceiver
-from tests.integration.processing.test_failures import gradient_png, work
+from tests.integration.processing.test_failures import work
 from tests.integration.quotas.helpers import presign, put_presigned
 from tests.integration.tus.helpers import status, upload_whole
 from tests.integration.uploads.source_server import SourceServer

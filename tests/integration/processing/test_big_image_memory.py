@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import pytest
-from PIL import Image
 
 from imghost.processing.pixels import analyze
 from imghost.processing.pool import PixelPool
 from imghost.processing.variants import PREGENERATED
+from tests.helpers.big_images import BigImages
 
 LIMIT = int(1.5 * 1024**3)
 
 
 @pytest.mark.slow
-def test_100_megapixel_png_within_budget(tmp_path: Path) -> None:
-    path = tmp_path / "big.png"
+def test_100_megapixel_png_within_budget(big_images: BigImages) -> None:
     # RGBA, the costliest common layout: 400 MB of pixels once decoded.
-    Image.linear_gradient("L").resize((10000, 10000)).convert("RGBA").save(path, compress_level=1)
+    path = big_images.gradient_png(10000, 10000, "RGBA")
     pool = PixelPool(1, LIMIT)
 
     async def scenario() -> None:

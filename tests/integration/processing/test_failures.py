@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -10,22 +9,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from PIL import Image
 
 from imghost import composition
 from imghost.context import AppContext
 from imghost.jobs import queue
 from tests.conftest import LiveServer
 from tests.factories import make_user, upload, wait_processed
-
-
-def gradient_png(width: int, height: int) -> bytes:
-    # Compresses to almost nothing, decodes to width*height*3 bytes.
-    buf = io.BytesIO()
-    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(
-        buf, "PNG", compress_level=1
-    )
-    return buf.getvalue()
+from tests.helpers.big_images import BigImages, gradient_png
 
 
 def work(live: LiveServer, max_seconds: float = 120) -> int:
@@ -41,13 +31,16 @@ def work(live: LiveServer, max_seconds: float = 120) -> int:
 
 
 @pytest.mark.slow
-def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> None:
+def test_memory_limit_fails_the_job_not_the_worker(
+    settings_factory: Any, big_images: BigImages
+) -> None:
     settings = settings_factory(
         run_worker=False, job_memory_limit=250 * 1024 * 1024, job_max_attempts=1
     )
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
         user = make_user(client)
-        big = upload(client, user, data=gradient_png(6000, 6000)).json()["imageId"]
+        data = big_images.gradient_png(6000, 6000).read_bytes()
+        big = upload(client, user, data=data).json()["imageId"]
         fine = upload(client, user, data=gradient_png(2200, 2000)).json()["imageId"]
         assert work(live) == 2
         failed = wait_processed(client, user, big)
@@ -60,11 +53,12 @@ def test_memory_limit_fails_the_job_not_the_worker(settings_factory: Any) -> Non
 
 
 @pytest.mark.slow
-def test_time_limit_fails_the_job(settings_factory: Any) -> None:
+def test_time_limit_fails_the_job(settings_factory: Any, big_images: BigImages) -> None:
     settings = settings_factory(run_worker=False, job_timeout=1, job_max_attempts=1)
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:
         user = make_user(client)
-        slow = upload(client, user, data=gradient_png(10000, 10000)).json()["imageId"]
+        data = big_images.gradient_png(10000, 10000).read_bytes()
+        slow = upload(client, user, data=data).json()["imageId"]
         assert work(live) == 1
         body = wait_processed(client, user, slow)
         assert body["status"] == "failed" and "1 s" in body["statusReason"]
