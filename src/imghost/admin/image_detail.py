@@ -8,13 +8,11 @@ decision taken on many reports at once is one event naming them all.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from imghost.errors import AppError
 from imghost.images.schemas import ImageOut
 from imghost.reports.schemas import ReportOut
 from imghost.schemas import ApiModel, Timestamp
@@ -144,22 +142,3 @@ def history(
         events.append(HistoryEvent(at=at, kind=kind, actor=actor, details=details))
     events.sort(key=lambda e: e.at)
     return events
-
-
-def encode_cursor(created_at: dt.datetime, image_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), image_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, image_id = json.loads(raw)
-        at = dt.datetime.fromisoformat(when)
-        if at.tzinfo is None or not isinstance(image_id, str):
-            raise ValueError
-    except (ValueError, TypeError):
-        raise AppError(
-            400, "invalid_cursor", "This cursor is malformed; start again without it."
-        ) from None
-    return at, image_id

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from imghost import cursors
 from imghost.accounts import services as accounts
 from imghost.admin.image_detail import (
     AdminImageList,
@@ -16,8 +17,6 @@ from imghost.admin.image_detail import (
     AdminImageSummary,
     OwnerOut,
     ScanOut,
-    decode_cursor,
-    encode_cursor,
     history,
 )
 from imghost.audit import services as audit
@@ -57,13 +56,13 @@ async def find_images(
         owner_id=owner_id,
         sha256=sha256.lower() if sha256 else None,
         limit=limit + 1,
-        before=decode_cursor(cursor) if cursor else None,
+        before=cursors.decode(cursor) if cursor else None,
     )
     page = found[:limit]
     counts = await reports.active_counts(db, [i.id for i in page])
     following = None
     if len(found) > limit:
-        following = encode_cursor(page[-1].created_at, page[-1].id)
+        following = cursors.encode(page[-1].created_at, page[-1].id)
     return AdminImageList(
         images=[
             AdminImageSummary(

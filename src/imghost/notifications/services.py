@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost import cursors
 from imghost.accounts.models import User
 from imghost.db import utcnow
 from imghost.errors import NotFound
 from imghost.ids import new_id
 from imghost.jobs import queue
-from imghost.notifications import cursor as cursors
 from imghost.notifications.kinds import subscribed
 from imghost.notifications.models import (
     Notification,

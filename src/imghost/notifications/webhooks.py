@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost import cursors
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
 from imghost.notifications import addresses
-from imghost.notifications import cursor as cursors
 from imghost.notifications.kinds import valid_pattern
 from imghost.notifications.models import Notification, Webhook, WebhookAttempt, WebhookDelivery
 from imghost.notifications.signing import new_secret

@@ -1,4 +1,5 @@
-"""Keyset cursors over (created_at, id), newest first: base64url JSON, opaque to clients."""
+"""Keyset cursors over (created_at, id), newest first: base64url JSON, opaque to
+clients (notifications, webhook deliveries, the admin image lookup)."""
 
 from __future__ import annotations
 
