@@ -12,6 +12,7 @@ stops reading the request at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,12 @@ async def read_form(
         async for chunk in chunks:
             received += len(chunk)
             if received > max_total:
+                # Which limit this is depends on how many files the body holds,
+                # so the chunk that crossed it is parsed first (one read, and the
+                # spools keep their own bound): a batch of small files that came
+                # in one read is not mistaken for one big file.
+                with contextlib.suppress(AppError, FormParserError):
+                    await anyio.to_thread.run_sync(reader.parser.write, chunk)
                 raise _over_batch_limit(form, max_file, max_total)
             # Parsing, hashing and file writes happen off the event loop.
             await anyio.to_thread.run_sync(reader.parser.write, chunk)

@@ -158,7 +158,7 @@ def test_the_cli_works_the_same_queue(client: httpx.Client, live: LiveServer) ->
     result = runner.invoke(cli, ["admin", "reports", "--status", "closed"], env=env)
     assert result.exit_code == 2
     result = runner.invoke(
-        cli, ["admin", "report", "resolve", fine_report, "--action", "takedown"], env=env
+        cli, ["admin", "report", "resolve", fine_report, "--action", "delete"], env=env
     )
     assert result.exit_code == 2
     # The CLI decides as the operator: no admin user behind it.

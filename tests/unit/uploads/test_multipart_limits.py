@@ -55,3 +55,36 @@ async def test_a_full_legitimate_form_passes(tmp_path: Path) -> None:
     parts += [_field("tags", b"t" * 64) for _ in range(50)]
     form = await _read(parts, tmp_path)
     assert len(form.fields["tags"]) == 50
+
+
+def _file(name: str, data: bytes) -> bytes:
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    )
+    return head.encode() + data + b"\r\n"
+
+
+@pytest.mark.parametrize("reads", ["one", "per file", "first, then the rest"])
+async def test_a_batch_over_its_limit_is_named_a_batch(tmp_path: Path, reads: str) -> None:
+    """Four files under the file limit, over the batch limit together: the answer
+    says batch however the body was cut into reads (the limit crossed in a read
+    that starts the second file, too)."""
+    files = [_file(f"{i}.png", b"x" * 15_000) for i in range(4)]
+    body = {
+        "one": [b"".join(files)],
+        "per file": files,
+        "first, then the rest": [files[0], b"".join(files[1:])],
+    }[reads]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in body:
+            yield part
+        yield f"--{BOUNDARY}--\r\n".encode()
+
+    with pytest.raises(AppError) as caught:
+        await read_form(
+            CONTENT_TYPE, chunks(), staging=tmp_path, max_file=20_000, max_total=50_000, max_files=5
+        )
+    assert (caught.value.status, caught.value.code) == (413, "batch_too_large")
+    assert not list(tmp_path.iterdir())  # every spool removed
