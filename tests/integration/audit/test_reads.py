@@ -95,8 +95,9 @@ def test_only_site_admins_read_the_log(client: httpx.Client, live: LiveServer) -
     assert_problem(client.get("/v1/admin/audit", headers=ann.headers), 403, "forbidden")
     assert_problem(client.get("/v1/admin/audit"), 401, "unauthorized")
     assert_problem(client.get("/v1/users/me/security-log"), 401, "unauthorized")
+    # Refused before the query is looked at (the admin routes' SiteAdmin dependency).
     bad = client.get("/v1/admin/audit", params={"limit": 0}, headers=ann.headers)
-    assert bad.status_code == 422
+    assert_problem(bad, 403, "forbidden")
 
 
 def test_security_log_is_the_callers_own(client: httpx.Client, live: LiveServer) -> None:
