@@ -5,7 +5,10 @@ Revises: 0023_audit
 Create Date: 2026-12-07 12:30:00.000000
 
 Nullable columns on `images`: existing images have no PDQ hash until a
-rescan computes it, and were quarantined by no hash list.
+rescan computes it, and were quarantined by no hash list. Plain ADD/DROP
+COLUMN, not a batch copy of `images`: a copy would break the listing
+triggers of 0010/0011 on SQLite. None of these columns is in a trigger, an
+index or a constraint, so SQLite (3.35+) drops them in place.
 """
 
 from collections.abc import Sequence
@@ -18,16 +21,15 @@ down_revision: str | None = "0023_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+IMAGE_COLUMNS = ("hash_match", "pdq_quality", "pdq")
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("images") as batch:
-        batch.add_column(sa.Column("pdq", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("pdq_quality", sa.SmallInteger(), nullable=True))
-        batch.add_column(sa.Column("hash_match", sa.String(length=16), nullable=True))
+    op.add_column("images", sa.Column("pdq", sa.String(length=64), nullable=True))
+    op.add_column("images", sa.Column("pdq_quality", sa.SmallInteger(), nullable=True))
+    op.add_column("images", sa.Column("hash_match", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("images") as batch:
-        batch.drop_column("hash_match")
-        batch.drop_column("pdq_quality")
-        batch.drop_column("pdq")
+    for name in IMAGE_COLUMNS:
+        op.drop_column("images", name)
