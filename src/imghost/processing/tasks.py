@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
 from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
-from imghost.imaging.pdq import Pdq
+from imghost.imaging.pdq import Pdq, pdq_of_input
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
@@ -119,7 +119,7 @@ async def _pdq_of(
     """The PDQ hash of a spooled original, in the pixel pool; None (logged)
     when it cannot be decoded (its SHA-256 is still matched)."""
     try:
-        return await run_pixels(
+        pixels_in = await run_pixels(
             deps.pixels,
             deps.settings.job_timeout,
             pixels,
@@ -128,6 +128,7 @@ async def _pdq_of(
             str(spool),
             deps.settings.max_pixels,
         )
+        return await asyncio.to_thread(pdq_of_input, pixels_in)
     except ProbeError as exc:
         log.warning("rescan of %s: no PDQ hash, the image cannot be decoded: %s", image_id, exc)
         return None
@@ -190,10 +191,13 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
             raise MemoryError(
                 "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
             ) from exc
+        pdq = None
+        if analysis.pdq_input is not None:
+            pdq = await asyncio.to_thread(pdq_of_input, analysis.pdq_input)
         step = "store"
         # Both lists again (one may have changed since the scan of a first attempt).
-        match = await asyncio.to_thread(find_match, deps.hashlists, sha256, analysis.pdq)
-        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, match)
+        match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
+        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, pdq, match)
     except Deferred:
         raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:
@@ -311,6 +315,7 @@ async def _store(
     mime: str,
     analysis: Analysis,
     dims: tuple[int, int],
+    pdq: Pdq | None = None,
     match: Match | None = None,
 ) -> None:
     """Write what the pixel steps made and record it. ``dims``: the image's
@@ -374,8 +379,8 @@ async def _store(
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
-        if analysis.pdq is not None:
-            await images.record_pdq(session, image_id, analysis.pdq.hex, analysis.pdq.quality)
+        if pdq is not None:
+            await images.record_pdq(session, image_id, pdq.hex, pdq.quality)
         quarantined = False
         if match is not None:
             assert deps.hashlists is not None  # only the lists make a match
