@@ -49,7 +49,13 @@ def hash_input(image: Image.Image) -> PdqInput:
     width, height = image.size
     scale = min(1.0, HASH_SIDE / max(width, height, 1))
     size = max(1, round(width * scale)), max(1, round(height * scale))
-    small = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR)
+    # reducing_gap: a box reduce first, then the filter on a smaller image (a
+    # 12 MP decode: about 30 ms instead of 45 here; PDQ reduces to 64x64 anyway).
+    small = (
+        image
+        if size == image.size
+        else image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    )
     if small.mode != "RGB":
         small = small.convert("RGB")
     return PdqInput(small.width, small.height, small.tobytes())
