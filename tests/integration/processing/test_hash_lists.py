@@ -140,8 +140,9 @@ def assert_quarantined_by_list(
         and details["reportId"] == report["reportId"]
     )
     assert details["ownerId"] == owner.user_id
-    history = client.get(f"/v1/admin/images/{image_id}", headers=admin.headers).json()["history"]
-    assert "scan.hash_match" in {e["kind"] for e in history}
+    seen = client.get(f"/v1/admin/images/{image_id}", headers=admin.headers).json()
+    assert "scan.hash_match" in {e["kind"] for e in seen["history"]}
+    assert seen["scan"]["hashList"] == which.lower().replace("-", "")
     return dict(details)
 
 
