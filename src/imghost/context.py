@@ -32,6 +32,7 @@ from imghost.lifecycle.purge import PurgeDeps, purge_image
 from imghost.maintenance.gc import GcDeps
 from imghost.notifications.tasks import NotificationDeps
 from imghost.processing.deps import ProcessingDeps
+from imghost.processing.hashlists import HashLists
 from imghost.processing.ondemand import OnDemandRenderer
 from imghost.processing.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
@@ -53,6 +54,17 @@ def malware_scanner(settings: Settings) -> ClamdScanner | None:
     if not settings.clamd_address:
         return None
     return ClamdScanner(settings.clamd_address, settings.clamd_timeout)
+
+
+def hash_lists(settings: Settings) -> HashLists | None:
+    """The operator's known-bad hash lists, when IMGHOST_HASHLIST_* name any
+    (checked at start-up by ``processing.config``)."""
+    return HashLists.open(
+        settings.hashlist_sha256,
+        settings.hashlist_pdq,
+        settings.hashlist_pdq_distance,
+        settings.hashlist_reload_check,
+    )
 
 
 @dataclass
@@ -157,7 +169,14 @@ class AppContext:
             pixels=pixels,
             logins=LoginThrottle(settings),
             renderer=OnDemandRenderer(
-                ProcessingDeps(sessions, store, pixels, settings, malware_scanner(settings))
+                ProcessingDeps(
+                    sessions,
+                    store,
+                    pixels,
+                    settings,
+                    malware_scanner(settings),
+                    hash_lists(settings),
+                )
             ),
             reports=ReportLimit(settings.report_rate_limit, settings.redis_url),
         )

@@ -444,3 +444,28 @@ def test_0024_withholds_from_listings_and_downgrades(database: str) -> None:
     upgrade(database)
     assert "takedowns" in _tables(database)
     assert _scalar(database, "SELECT count(*) FROM users WHERE suspended_at IS NULL") == 1
+
+
+def test_0027_adds_the_pdq_hash_and_hash_match_and_downgrades(database: str) -> None:
+    """Plain ALTER TABLE both ways: rows kept, the listing triggers of `images`
+    still there after a downgrade of this one step (wherever the lead chains it)."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    _run(
+        database,
+        [f"UPDATE images SET pdq = '{'ab' * 32}', pdq_quality = 100, hash_match = 'pdq'"],
+        {},
+    )
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0027_hash_lists").down_revision
+    assert isinstance(before, str)
+    command.downgrade(cfg, before)
+    assert not {"pdq", "pdq_quality", "hash_match"} & _column_names(database, "images")
+    assert _run(database, [], {}) == COUNTS
+    listed = "SELECT count(*) FROM image_tags WHERE owner_id = 'u_1' AND listed"
+    assert _scalar(database, listed) == 1
+    _run(database, ["UPDATE images SET visibility = 'private'"], {})
+    assert _scalar(database, listed) == 0  # the trigger survived
+    upgrade(database)
+    assert {"pdq", "pdq_quality", "hash_match"} <= _column_names(database, "images")

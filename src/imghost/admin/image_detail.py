@@ -21,11 +21,16 @@ from imghost.schemas import ApiModel, Timestamp
 class ScanOut(ApiModel):
     """The content scan's verdict: ``pending``, ``passed`` or ``refused``; its
     reason when refused; the malware signature that matched, when a malware
-    scanner named one."""
+    scanner named one; the operator's hash list that matched (``sha256`` or
+    ``pdq``); the original's PDQ hash (null until computed), to look up in
+    shared lists or match against a new entry by hand."""
 
     status: str
     reason: str | None
     signature: str | None
+    hash_list: str | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
 
 
 class OwnerOut(ApiModel):

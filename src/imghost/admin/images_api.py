@@ -102,6 +102,9 @@ async def admin_image(image_id: str, actor: SiteAdmin, db: Db, ctx: Ctx) -> Admi
             status=image.scan_status,
             reason=image.scan_reason,
             signature=image.malware_signature,
+            hash_list=image.hash_match,
+            pdq=image.pdq,
+            pdq_quality=image.pdq_quality,
         ),
         owner=OwnerOut(
             user_id=owner.id,

@@ -29,7 +29,7 @@ class AuditEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     actor_id: Mapped[str | None] = mapped_column(String(40))
-    actor_kind: Mapped[str] = mapped_column(String(16))  # user, admin, cli, anonymous
+    actor_kind: Mapped[str] = mapped_column(String(16))  # user, admin, cli, anonymous, system
     # The plain values are scrubbed after IMGHOST_AUDIT_PII_RETENTION_DAYS; the
     # chain hashes their keyed digests, which stay, so it still verifies.
     address: Mapped[str | None] = mapped_column(String(64))

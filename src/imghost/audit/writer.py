@@ -30,7 +30,8 @@ from imghost.db import utcnow
 
 _HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
-ACTOR_KINDS = ("user", "admin", "cli", "anonymous")
+# system: the service itself, e.g. a hash-list match found by the processing job.
+ACTOR_KINDS = ("user", "admin", "cli", "anonymous", "system")
 
 
 async def append(

@@ -1,4 +1,5 @@
-"""`imghost rescan [--since DATE] [--all]`: stored originals through clamd again.
+"""`imghost rescan [--since DATE] [--all]`: stored originals through clamd and
+the operator's hash lists again.
 
 After a signature update, images scanned before it may match a new signature.
 The command queues one ``rescan_image`` job per image (the workers run them;
@@ -9,7 +10,9 @@ Which images: live ones whose scan passed (``ready`` or ``failed`` after it).
 Neither: those clamd has not judged since its signatures were built (the date
 in clamd's ``VERSION`` answer: ``ClamAV 1.4.6/27480/Sun Dec  6 09:24:02 2026``),
 and those it never judged; a clamd that reports no signature date (only local
-databases) needs ``--since`` or ``--all``.
+databases) needs ``--since`` or ``--all``. Each job also matches the image
+against the hash lists (``IMGHOST_HASHLIST_*``); with lists and no clamd,
+neither option means every image.
 """
 
 from __future__ import annotations
@@ -57,15 +60,21 @@ def rescan(
     ),
     every: bool = typer.Option(False, "--all", help="Every stored image whose scan passed"),
 ) -> None:
-    """Re-scan stored originals with clamd (after a signature update), as jobs."""
+    """Re-scan stored originals with clamd and the hash lists (after an update), as jobs."""
     settings = load_settings()
     scanner = malware_scanner(settings)
-    if scanner is None:
-        console.print("[red]IMGHOST_CLAMD_ADDRESS is not set:[/red] there is no clamd to ask.")
+    lists = bool(settings.hashlist_sha256 or settings.hashlist_pdq)
+    if scanner is None and not lists:
+        console.print(
+            "[red]Neither IMGHOST_CLAMD_ADDRESS nor IMGHOST_HASHLIST_* is set:[/red] "
+            "there is nothing to rescan with."
+        )
         raise typer.Exit(2)
     uploaded_since = None if every or since is None else parse_since(since)
     scanned_before = None
-    if not every and since is None:
+    # Without clamd, only the hash lists: no signature date to go by, so every
+    # image (or those uploaded since --since) is matched again.
+    if scanner is not None and not every and since is None:
         try:
             version = scanner.version()
         except ClamdUnavailable as exc:

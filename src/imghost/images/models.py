@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     false,
@@ -95,6 +96,13 @@ class Image(Base):
     malware_signature: Mapped[str | None] = mapped_column(String(200))
     # When clamd last gave its verdict (imghost rescan compares it).
     malware_scanned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The original's PDQ perceptual hash (64 hex digits) and its quality (0-100),
+    # computed by the processing job where it decodes anyway: a rescan matches a
+    # new hash list entry against it without decoding again. Null: not computed.
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(SmallInteger)
+    # The operator's hash list that quarantined the image (sha256 | pdq), else null.
+    hash_match: Mapped[str | None] = mapped_column(String(16))
     # Whether the original carries GPS (looked at with the scan; null: not yet
     # known). Others get the original only when this is false (or the owner
     # opted in): a GPS original without its GPS-free copy goes to nobody else.

@@ -67,6 +67,31 @@ async def record_rescan(session: AsyncSession, image_id: str, verdict: MalwareVe
     return newly
 
 
+async def record_pdq(session: AsyncSession, image_id: str, pdq: str, quality: int) -> None:
+    """Keep the original's PDQ hash (a later rescan matches new list entries
+    against it without decoding the image again)."""
+    image = await session.get(Image, image_id)
+    if image is not None:
+        image.pdq, image.pdq_quality = pdq, quality
+        await session.flush()
+
+
+async def record_hash_match(
+    session: AsyncSession, image_id: str, list_name: str, reason: str
+) -> bool:
+    """An operator's hash list (``sha256`` or ``pdq``) matched the image: it
+    becomes ``quarantined`` like a malware match (``scan_status`` refused, so
+    its code says a scan, not a moderator, decided). True when it newly
+    quarantined it; a quarantine already in place is kept as it is."""
+    image = await session.get(Image, image_id)
+    if image is None or image.deleted_at is not None or image.status == "quarantined":
+        return False
+    image.hash_match = list_name
+    quarantine(image, reason, utcnow())
+    await session.flush()
+    return True
+
+
 async def rescan_candidates(
     session: AsyncSession,
     *,

@@ -42,9 +42,16 @@ class ProcessingOut(ApiModel):
             return cls(
                 status=image.status,
                 step="scan",
-                # The malware scanner matched a signature; else the structural
-                # scan (or a file too large for the malware scanner) refused it.
-                code="malware_found" if image.malware_signature else "scan_refused",
+                # An operator's hash list matched; the malware scanner matched a
+                # signature; else the structural scan (or a file too large for
+                # the malware scanner) refused it.
+                code=(
+                    "hash_list_match"
+                    if image.hash_match
+                    else "malware_found"
+                    if image.malware_signature
+                    else "scan_refused"
+                ),
                 detail=image.scan_reason or image.status_reason,
             )
         if image.status == "failed":

@@ -27,6 +27,8 @@ from imghost.images.quarantine import REFUSED as REFUSED
 from imghost.images.quarantine import UNSCANNED as UNSCANNED
 from imghost.images.quarantine import MalwareVerdict as MalwareVerdict
 from imghost.images.quarantine import apply_malware, quarantine
+from imghost.images.quarantine import record_hash_match as record_hash_match
+from imghost.images.quarantine import record_pdq as record_pdq
 from imghost.images.quarantine import record_rescan as record_rescan
 from imghost.images.quarantine import rescan_candidates as rescan_candidates
 from imghost.images.schemas import ImagePatch

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -282,8 +283,15 @@ def _needed(width: int, height: int, spec: RenderSpec) -> tuple[int, int]:
     return (min(width, math.ceil(width * sx - 1e-9)), min(height, math.ceil(height * sy - 1e-9)))
 
 
-def render_file(path: Path, specs: list[RenderSpec], max_pixels: int) -> list[Rendered]:
+def render_file(
+    path: Path,
+    specs: list[RenderSpec],
+    max_pixels: int,
+    inspect: Callable[[Image.Image], None] | None = None,
+) -> list[Rendered]:
     """Decode ``path`` once and render every spec; results in the order of ``specs``.
+    ``inspect``: called with the decoded (upright, possibly reduced) image
+    before any render, for other work on the same pixels (the PDQ hash).
 
     A JPEG is decoded at the smallest DCT scale that still covers the largest
     spec; each smaller rendition is resampled from the smallest earlier whole-frame
@@ -298,6 +306,8 @@ def render_file(path: Path, specs: list[RenderSpec], max_pixels: int) -> list[Re
         return (max(n[0] for n in needs), max(n[1] for n in needs))
 
     decoded = decode_upright(path, max_pixels, plan)
+    if inspect is not None:
+        inspect(decoded.image)
     width, height = decoded.source_size
     sources = [_Source(decoded.image, *decoded.scale)]
     order = sorted(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost.imaging.scan import Scanner
+from imghost.processing.hashlists import HashLists
 from imghost.processing.pool import PixelPool
 from imghost.settings import Settings
 from imghost.storage import BlobStore
@@ -22,3 +23,6 @@ class ProcessingDeps:
     # The malware scanner run after the structural scan (a ClamdScanner), or
     # None: IMGHOST_CLAMD_ADDRESS is not set.
     malware: Scanner | None = None
+    # The operator's lists of known-bad hashes (IMGHOST_HASHLIST_*), or None:
+    # none is configured and the hash-list step does nothing.
+    hashlists: HashLists | None = None

@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from imghost.imaging.decode import decode_upright
 from imghost.imaging.gps import has_gps, scrub_gps
 from imghost.imaging.metadata import extract
+from imghost.imaging.pdq import HASH_SIDE, PdqInput, hash_input
 from imghost.imaging.probe import ProbeError
 from imghost.imaging.render import Rendered, RenderSpec, render_file
 from imghost.imaging.scan import StructuralScanner
@@ -84,6 +86,9 @@ class Analysis:
     # (step, code, detail) of the first step that cannot handle these bytes;
     # the others still ran, so what they made is kept.
     failure: tuple[str, str, str] | None = None
+    # A small copy of the pixels the presets were made from, for the PDQ hash
+    # the job computes (None: the image could not be decoded).
+    pdq_input: PdqInput | None = None
 
 
 T = TypeVar("T")
@@ -120,7 +125,13 @@ def analyze(
     meta = _step("metadata", failures, lambda: extract(source))
     scrubbed = _step("gps_copy", failures, lambda: _scrub(source)) if gps_copy else None
     specs = [preset_render_spec(name, ext) for name, ext in presets]
-    rendered = _step("derivatives", failures, lambda: render_file(source, specs, max_pixels))
+    hashed: list[PdqInput] = []
+    # PDQ from the decode the presets are made from: the hash costs no decode of its own.
+    rendered = _step(
+        "derivatives",
+        failures,
+        lambda: render_file(source, specs, max_pixels, lambda img: hashed.append(hash_input(img))),
+    )
     renders = (
         []
         if rendered is None
@@ -144,6 +155,7 @@ def analyze(
         scrubbed_sha256=scrubbed_sha,
         scrubbed_size=scrubbed_size,
         failure=failures[0] if failures else None,
+        pdq_input=hashed[0] if hashed else None,
     )
 
 
@@ -173,6 +185,18 @@ def _reencode_without_metadata(source: Path) -> bytes:
             options["save_all"] = True
         img.save(out, fmt, **options)
         return out.getvalue()
+
+
+def pdq_file(path: str, max_pixels: int) -> PdqInput:
+    """What the PDQ hash of a stored original that has none yet is computed
+    from (a rescan of an image processed before hash lists): one decode,
+    reduced to what PDQ needs."""
+
+    def plan(width: int, height: int) -> tuple[int, int] | None:
+        scale = min(1.0, HASH_SIDE / max(width, height, 1))
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+    return hash_input(decode_upright(Path(path), max_pixels, plan).image)
 
 
 def render_one(path: str, spec: RenderSpec, max_pixels: int) -> Rendered:

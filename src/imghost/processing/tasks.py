@@ -22,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
 from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
+from imghost.imaging.pdq import Pdq, pdq_of_input
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
 from imghost.processing.deps import ProcessingDeps
+from imghost.processing.hash_match import find_match, quarantine_match
+from imghost.processing.hashlists import Match
 from imghost.processing.malware import CHECK_EVERY, ask, check_clamd, malware_verdict
-from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
+from imghost.processing.pixels import Analysis, StepFailed, analyze, pdq_file, scan_original
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.runner import run_pixels
 from imghost.processing.variants import EXT_FORMAT, PREGENERATED, derived_key
@@ -62,22 +65,37 @@ async def _check_clamd(scanner: ClamdScanner, max_file_size: int) -> None:
 
 
 async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
-    """``imghost rescan``: one stored original through the malware scanner
-    again (after a signature update). A match quarantines the image and tells
-    its owner; clamd being down defers the job, whatever the outage policy
-    (a rescan is only worth its verdict)."""
+    """``imghost rescan``: one stored original through the operator's hash
+    lists and the malware scanner again (after a list or signature update). A
+    match quarantines the image and tells its owner (a hash-list match also
+    opens a report); clamd being down defers the job, whatever the outage
+    policy (a rescan is only worth its verdict)."""
     image_id = str(payload["imageId"])
-    if deps.malware is None:
-        log.warning("rescan of %s skipped: IMGHOST_CLAMD_ADDRESS is not set", image_id)
+    if deps.malware is None and deps.hashlists is None:
+        log.warning(
+            "rescan of %s skipped: neither IMGHOST_CLAMD_ADDRESS nor a hash list is set",
+            image_id,
+        )
         return
     async with deps.sessions() as session:
         image = await images.get_image(session, image_id)
         if image is None or image.deleted_at is not None or image.status == "quarantined":
             return  # gone, or already kept from everyone
-        blob_key, fmt = image.blob_key, image.format
+        blob_key, fmt, sha256 = image.blob_key, image.format, image.sha256
+        pixels, size = image.width * image.height, image.size
+        pdq = None if image.pdq is None else Pdq(image.pdq, image.pdq_quality or 0)
+    # An image processed before the lists has no PDQ hash yet: made once, kept.
+    needs_pdq = pdq is None and deps.hashlists is not None and deps.hashlists.has_pdq
     spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
     try:
-        await deps.store.download(blob_key, spool)
+        if deps.malware is not None or needs_pdq:
+            await deps.store.download(blob_key, spool)
+        if needs_pdq:
+            pdq = await _pdq_of(deps, image_id, spool, pixels, size)
+        if await _rescan_lists(deps, image_id, sha256, pdq, fresh=needs_pdq):
+            return
+        if deps.malware is None:
+            return
         try:
             verdict = await ask(deps.malware, spool, fmt)
         except ClamdUnavailable as exc:
@@ -95,13 +113,52 @@ async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         log.warning("image %s quarantined by a rescan: %s", image_id, verdict.reason)
 
 
+async def _pdq_of(
+    deps: ProcessingDeps, image_id: str, spool: Path, pixels: int, size: int
+) -> Pdq | None:
+    """The PDQ hash of a spooled original, in the pixel pool; None (logged)
+    when it cannot be decoded (its SHA-256 is still matched)."""
+    try:
+        pixels_in = await run_pixels(
+            deps.pixels,
+            deps.settings.job_timeout,
+            pixels,
+            size,
+            pdq_file,
+            str(spool),
+            deps.settings.max_pixels,
+        )
+        return await asyncio.to_thread(pdq_of_input, pixels_in)
+    except ProbeError as exc:
+        log.warning("rescan of %s: no PDQ hash, the image cannot be decoded: %s", image_id, exc)
+        return None
+
+
+async def _rescan_lists(
+    deps: ProcessingDeps, image_id: str, sha256: str, pdq: Pdq | None, *, fresh: bool
+) -> bool:
+    """The hash-list half of a rescan; True when a list matched (and quarantined
+    the image). ``fresh``: ``pdq`` was just computed, so it is kept."""
+    match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
+    if match is None and not (fresh and pdq is not None):
+        return False
+    async with deps.sessions() as session:
+        if fresh and pdq is not None:
+            await images.record_pdq(session, image_id, pdq.hex, pdq.quality)
+        if match is not None:
+            assert deps.hashlists is not None
+            await quarantine_match(session, image_id, match, deps.hashlists.pdq_distance)
+        await session.commit()
+    return match is not None
+
+
 async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
     image_id = str(payload["imageId"])
     async with deps.sessions() as session:
         image = await images.get_image(session, image_id)
         if image is None or image.deleted_at is not None:
             return  # deleted meanwhile: nothing to do
-        blob_key, fmt, mime = image.blob_key, image.format, image.mime_type
+        blob_key, fmt, mime, sha256 = image.blob_key, image.format, image.mime_type, image.sha256
         pixels, size = image.width * image.height * max(image.frames, 1), image.size
         dims = image.width, image.height
         scanned = image.scan_status == "passed"  # a retry: the verdict is kept
@@ -112,7 +169,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         await deps.store.download(blob_key, spool)
         if not scanned:
             step = "scan"
-            if not await _scan(deps, image_id, spool, fmt, size):
+            if not await _scan(deps, image_id, spool, fmt, size, sha256):
                 return
         # Metadata, GPS-free copy and presets run as one pixel call: a time or
         # memory limit hit by it is reported at its heaviest step, the presets.
@@ -134,8 +191,13 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
             raise MemoryError(
                 "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
             ) from exc
+        pdq = None
+        if analysis.pdq_input is not None:
+            pdq = await asyncio.to_thread(pdq_of_input, analysis.pdq_input)
         step = "store"
-        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims)
+        # Both lists again (one may have changed since the scan of a first attempt).
+        match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
+        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, pdq, match)
     except Deferred:
         raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:
@@ -155,14 +217,19 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
                 leftover.unlink(missing_ok=True)
 
 
-async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size: int) -> bool:
+async def _scan(
+    deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size: int, sha256: str
+) -> bool:
     """The scan step; its verdict is committed before anything else runs.
     Whether the scan passed. The scan decodes nothing: the file's size alone
     decides where it runs. With a malware scanner configured, it runs after
     the structural scan and ``passed`` is recorded only when both passed (so
     no failure later can make an image clamd never saw retrievable); while
     clamd is down under the closed policy, `Deferred` leaves the image
-    ``processing`` with nothing recorded, and the job retries."""
+    ``processing`` with nothing recorded, and the job retries. An original
+    whose SHA-256 an operator's hash list names is quarantined before clamd
+    is asked (``processing.hash_match``); its PDQ hash is matched later, from
+    the decode the presets are made from."""
     try:
         scan = await run_pixels(
             deps.pixels,
@@ -179,6 +246,16 @@ async def _scan(deps: ProcessingDeps, image_id: str, spool: Path, fmt: str, size
         # an image the scan did not pass stays with its owner.
         await _fail(deps, image_id, images.ProcessingFailure("scan", "unprocessable", exc.detail))
         return False
+    if scan.clean and deps.hashlists is not None:
+        match = await asyncio.to_thread(find_match, deps.hashlists, sha256, None)
+        if match is not None:
+            async with deps.sessions() as session:
+                await images.record_scan(
+                    session, image_id, passed=True, reason=None, original_gps=scan.gps
+                )
+                await quarantine_match(session, image_id, match, deps.hashlists.pdq_distance)
+                await session.commit()
+            return False
     passed, reason, scanner, malware = scan.clean, scan.reason, "structural", None
     if scan.clean and deps.malware is not None:
         malware = await malware_verdict(deps, image_id, spool, fmt)
@@ -238,9 +315,13 @@ async def _store(
     mime: str,
     analysis: Analysis,
     dims: tuple[int, int],
+    pdq: Pdq | None = None,
+    match: Match | None = None,
 ) -> None:
     """Write what the pixel steps made and record it. ``dims``: the image's
-    stored size, for the GPS-free copy when the metadata step failed."""
+    stored size, for the GPS-free copy when the metadata step failed.
+    ``match``: a hash list matched, so the image is quarantined in the same
+    commit that records it (it was never ``ready``: nobody else saw it)."""
     store = deps.store
     versions: list[images.NewVersion] = []
     for render in analysis.renders:
@@ -298,7 +379,15 @@ async def _store(
         if public_key is not None and analysis.scrubbed_size is not None:
             written[public_key] = analysis.scrubbed_size
         await quotas.derivatives_written(session, deps.settings, image_id, written)
-        await _announce(session, image_id, "image.ready" if failure is None else "image.failed")
+        if pdq is not None:
+            await images.record_pdq(session, image_id, pdq.hex, pdq.quality)
+        quarantined = False
+        if match is not None:
+            assert deps.hashlists is not None  # only the lists make a match
+            threshold = deps.hashlists.pdq_distance
+            quarantined = await quarantine_match(session, image_id, match, threshold) is not None
+        if not quarantined:  # else the owner and webhooks heard image.quarantined
+            await _announce(session, image_id, "image.ready" if failure is None else "image.failed")
         await session.commit()
     if failure is not None:
         log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)

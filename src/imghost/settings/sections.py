@@ -298,6 +298,27 @@ class ScanSettings:
         "retries without using up the job's attempts; open lets it through unscanned with "
         "a warning, its scan verdict saying clamd was not consulted",
     )
+    hashlist_sha256: str = setting(
+        "",
+        "File of known-bad SHA-256 hashes (hex, one a line, # comments): an upload whose "
+        "original matches one is quarantined and reported (empty: no such list)",
+    )
+    hashlist_pdq: str = setting(
+        "",
+        "File of known-bad PDQ perceptual hashes (64 hex digits a line, optionally a comma "
+        "and a quality, # comments): an upload within IMGHOST_HASHLIST_PDQ_DISTANCE of one is "
+        "quarantined and reported (empty: no such list)",
+    )
+    hashlist_pdq_distance: int = setting(
+        31,
+        "Largest Hamming distance (bits of 256) at which an image's PDQ hash matches a listed "
+        "one (31: the threshold the industry shares lists for)",
+    )
+    hashlist_reload_check: float = setting(
+        5.0,
+        "Seconds between checks (by each worker) of whether a hash list file changed (its "
+        "modification time, size or inode); a changed list is reloaded without a restart",
+    )
 
 
 @dataclass(frozen=True)

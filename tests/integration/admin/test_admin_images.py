@@ -81,7 +81,16 @@ def test_one_image_with_scan_reports_and_history(client: httpx.Client, live: Liv
     assert r.status_code == 200, r.text
     image = r.json()
     assert image["status"] == "quarantined" and image["title"] == "Sunset"
-    assert image["scan"] == {"status": "passed", "reason": None, "signature": None}
+    pdq = image["scan"]["pdq"]  # the original's PDQ hash (a flat image: quality 0)
+    assert isinstance(pdq, str) and len(pdq) == 64
+    assert image["scan"] == {
+        "status": "passed",
+        "reason": None,
+        "signature": None,
+        "hashList": None,
+        "pdq": pdq,
+        "pdqQuality": 0,
+    }
     assert image["owner"]["userId"] == owner.user_id
     assert image["owner"]["username"] == owner.username and image["owner"]["plan"] == "free"
     assert [x["reportId"] for x in image["reports"]] == [second, first]  # newest first
