@@ -36,8 +36,6 @@ from imghost.settings.declare import Setting, SettingsError, Size, parser_for, s
 from imghost.settings.sections import (
     SECTIONS,
     AnalyticsSettings,
-    AuditSettings,
-    AuthSettings,
     BodySettings,
     DeliverySettings,
     HttpSettings,
@@ -47,13 +45,12 @@ from imghost.settings.sections import (
     QuotaSettings,
     RateLimitSettings,
     RenditionSettings,
-    ReportSettings,
-    ScanSettings,
     ServerSettings,
     SharingSettings,
     TusSettings,
     UploadSettings,
 )
+from imghost.settings.security import AuditSettings, AuthSettings, ReportSettings, ScanSettings
 
 __all__ = [
     "DECLARED",
