@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import shutil
 import signal
 import socket
 import ssl
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -279,7 +282,8 @@ class StoppableServer(uvicorn.Server):
         while not await self.on_tick(counter):  # uvicorn's loop, but woken by stop()
             counter = (counter + 1) % 864000
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), 0.1)
+                async with asyncio.timeout(0.1):
+                    await self._stopping.wait()
 
     def stop(self) -> None:
         self.should_exit = True
@@ -363,6 +367,20 @@ class LiveServer:
         self.server.stop()
         self.thread.join(30)
         self.socket.close()
+        if self.thread.is_alive():
+            # A shutdown that hangs is the app's bug (`imghost serve` would hang
+            # at exit too): fail, and say where each of its tasks waits.
+            pytest.fail(f"the live server did not stop within 30 s:\n{self._stacks()}")
+
+    def _stacks(self) -> str:
+        loop = self.server._loop
+        out = io.StringIO()
+        frame = sys._current_frames().get(self.thread.ident or 0)
+        if frame is not None:
+            out.write("".join(traceback.format_stack(frame)))
+        for task in asyncio.all_tasks(loop) if loop is not None else ():
+            task.print_stack(limit=12, file=out)
+        return out.getvalue()
 
 
 @pytest.fixture

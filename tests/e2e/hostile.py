@@ -348,11 +348,13 @@ async def send(
         if writing.exception() is not None:
             # The server closed while we were sending; an answer may still be buffered.
             try:
-                return await asyncio.wait_for(answer, 2)
+                async with asyncio.timeout(2):
+                    return await answer
             except TimeoutError:
                 return CLOSED
         try:
-            return await asyncio.wait_for(answer, wait)
+            async with asyncio.timeout(wait):
+                return await answer
         except TimeoutError:
             return PENDING
     finally:

@@ -74,5 +74,6 @@ class Flusher:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._stopping.wait()
             await flush(self._views, self._sessions)

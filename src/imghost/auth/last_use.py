@@ -101,7 +101,8 @@ class LastUse:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._every)
+                async with asyncio.timeout(self._every):
+                    await self._stopping.wait()
             await self.write()
 
 

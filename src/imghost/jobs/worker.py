@@ -96,7 +96,8 @@ class Worker:
     async def _idle(self) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            async with asyncio.timeout(self.poll_interval):
+                await self._wake.wait()
 
     async def _claim(self) -> queue.ClaimedJob | None:
         async with self.sessions() as session:
@@ -124,7 +125,8 @@ class Worker:
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
-            await asyncio.wait_for(handler(job.payload), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await handler(job.payload)
         except queue.Deferred as exc:
             # Not a failure: what the job needs is down. Back to the queue
             # with its attempt given back (see queue.defer).

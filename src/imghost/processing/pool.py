@@ -178,7 +178,8 @@ class PixelPool:
             reusable = False
             try:
                 proc.conn.send((fn, args))
-                status, value = await asyncio.wait_for(_receive(proc.conn), limit_seconds)
+                async with asyncio.timeout(limit_seconds):
+                    status, value = await _receive(proc.conn)
                 if status == "ok":
                     reusable = True
                     return value  # type: ignore[no-any-return]

@@ -28,5 +28,6 @@ async def run_pixels(
 ) -> T:
     """``fn(*args)`` for an image of ``pixels`` pixels and ``size`` bytes, within ``limit`` s."""
     if pixels < POOL_MIN_PIXELS and size < POOL_MIN_BYTES:
-        return await asyncio.wait_for(run_cpu_bound("pixels", fn, *args), limit)
+        async with asyncio.timeout(limit):
+            return await run_cpu_bound("pixels", fn, *args)
     return await pool.run(limit, fn, *args)

@@ -192,7 +192,8 @@ async def _timed(work: Awaitable[T], settings: Settings) -> T:
     # file of few chunks; without a scope, a file within every limit), so this
     # budget is a backstop that frees the caller.
     try:
-        return await asyncio.wait_for(work, settings.validation_timeout + 1)
+        async with asyncio.timeout(settings.validation_timeout + 1):
+            return await work
     except TimeoutError as exc:
         raise _too_complex(settings) from exc
 

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from imghost.context import AppContext
@@ -253,5 +254,27 @@ def test_a_deferred_job_keeps_its_attempts(settings: Settings) -> None:
             assert await queue.defer(s, claimed, "w1", "down") is True
             await s.commit()
         assert queue.defer_delay(50) <= queue.DEFER_CAP * 1.25
+
+    with_ctx(settings, scenario)
+
+
+@pytest.mark.timeout(60)
+def test_a_wake_in_the_turn_of_the_cancel_still_stops_the_worker(settings: Settings) -> None:
+    # A commit at shutdown (the view counts' last flush) woke the idle slots in
+    # the very turn the lifespan cancelled the worker. asyncio.wait_for on 3.11
+    # then returned as if woken and dropped the cancellation: the slots idled on
+    # and `imghost serve` hung at exit until killed.
+    async def scenario(ctx: AppContext) -> None:
+        worker = Worker(
+            ctx.sessions, Registry(), lease=30, timeout=5, concurrency=2, periodic=False
+        )
+        running = asyncio.create_task(worker.run())
+        for _ in range(20):  # the slots claim nothing and go idle
+            await asyncio.sleep(0.01)
+        worker.wake()
+        running.cancel()
+        async with asyncio.timeout(5):
+            with pytest.raises(asyncio.CancelledError):
+                await running
 
     with_ctx(settings, scenario)

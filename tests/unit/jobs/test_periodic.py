@@ -61,7 +61,8 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
     runner = worker.Worker.__new__(worker.Worker)
     task = asyncio.create_task(runner._periodic(registry.periodic[MAINTENANCE]))
     try:
-        await asyncio.wait_for(second_pass.wait(), 5)
+        async with asyncio.timeout(5):
+            await second_pass.wait()
     finally:
         task.cancel()
     assert calls[:12] == ["purge", "deletions", "exports", "renditions", "audit", "gc"] * 2

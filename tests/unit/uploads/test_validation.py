@@ -133,7 +133,8 @@ def test_the_header_read_is_cancelled_when_the_client_leaves(
         started = time.monotonic()
         request.gone.set()
         with pytest.raises(AppError) as err:
-            await asyncio.wait_for(check, 5)
+            async with asyncio.timeout(5):
+                await check
         assert err.value.code == "client_disconnected"
         assert time.monotonic() - started < 1
 
@@ -149,7 +150,8 @@ def test_the_header_read_has_the_time_budget(
             _png(tmp_path), _settings(validation_timeout=0.2), _FakePool(), _Request()
         )
         with pytest.raises(AppError) as err:
-            await asyncio.wait_for(check, 5)
+            async with asyncio.timeout(5):
+                await check
         assert (err.value.status, err.value.code) == (422, "image_too_complex")
 
     asyncio.run(scenario())
