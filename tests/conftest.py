@@ -29,8 +29,8 @@ import httpx
 import pytest
 import uvicorn
 from httpx._transports import default as httpx_transports
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from imghost import db
 from imghost.app import create_app
@@ -110,10 +110,9 @@ def share_compiled_statements() -> None:
     engine's own set-up of its connections is kept.
     """
     shared: dict[str, Engine] = {}
-    create = db.create_async_engine
 
-    def create_sharing(url: str, **kwargs: Any) -> AsyncEngine:
-        engine = create(url, **kwargs)
+    def create_sharing(url: str | URL, **kwargs: Any) -> AsyncEngine:
+        engine = create_async_engine(url, **kwargs)
         sync = engine.sync_engine
         first = shared.setdefault(sync.dialect.name, sync)
         if first is not sync and first.dialect.server_version_info is not None:
@@ -121,7 +120,8 @@ def share_compiled_statements() -> None:
             sync._compiled_cache = first._compiled_cache
         return engine
 
-    db.create_async_engine = create_sharing  # type: ignore[assignment]
+    # (imghost.db.create_engine calls its module's name for SQLAlchemy's function.)
+    db.create_async_engine = create_sharing  # type: ignore[attr-defined]
 
 
 def share_default_tls_context() -> None:

@@ -8,7 +8,7 @@ import json
 import httpx
 from typer.testing import CliRunner
 
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from tests.conftest import LiveServer
 from tests.factories import image_bytes, make_user, upload_ok
 from tests.helpers.moderation import make_admin

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from tests.conftest import LiveServer
 from tests.factories import assert_problem, image_bytes, make_user, upload, upload_ok
 from tests.helpers.moderation import make_admin

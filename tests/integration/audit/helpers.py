@@ -9,7 +9,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
 from imghost.accounts.models import User
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.settings import Settings
 from tests.factories import UserHandle, make_user
 from tests.helpers.db import run_sql

@@ -13,7 +13,7 @@ import pyotp
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.notifications.models import Notification
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, UserHandle, assert_problem, make_user

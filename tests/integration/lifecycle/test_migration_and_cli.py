@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.db import create_engine
 from imghost.migrate import upgrade
 from tests.conftest import LiveServer

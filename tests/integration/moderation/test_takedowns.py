@@ -13,7 +13,7 @@ import httpx
 from typer.testing import CliRunner
 
 from imghost.accounts import services as accounts
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.context import AppContext
 from imghost.settings import Settings
 from tests.conftest import LiveServer

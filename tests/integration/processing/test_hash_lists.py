@@ -21,7 +21,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from imghost.audit.models import AuditEvent
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.images.models import Image as ImageRow
 from imghost.imaging.pdq import pdq_of
 from tests.conftest import LiveServer

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from imghost.cli.main import cli
+from imghost.cli.commands import cli
 from imghost.context import AppContext
 from imghost.images.models import Image
 from imghost.maintenance.gc import collect

@@ -30,7 +30,11 @@ def _size(data: bytes) -> tuple[int, int]:
         return img.size
 
 
+# On the embedded default only: the outcomes are the decoder's and the
+# pipeline's, the same on every backend, and the database and storage paths
+# they take are those of every upload test, which run on both.
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 def test_corpus_outcomes(client: httpx.Client) -> None:
     root = require_corpus()
     user = make_user(client)

@@ -167,7 +167,9 @@ def test_pngs_of_countless_chunks_do_not_hold_another_users_upload(settings_fact
             started = time.monotonic()
             png = upload(client, other, data=image_bytes("PNG", size=(8, 8)), filename="b.png")
             assert png.status_code == 201, png.text
-            assert time.monotonic() - started < 2
+            # Far below the 12.9 s of before, with room for a busy machine
+            # (2.5 s once, with two other test processes on its two cores).
+            assert time.monotonic() - started < 5
             for sock in sockets:
                 status, problem = _answer(sock)
                 assert (status, problem["code"]) == (422, "image_too_complex")

@@ -1,0 +1,175 @@
+"""`imghost` command line, every command: serve, worker, migrate, gc, rescan,
+settings, and the groups jobs, admin and audit (`imghost.cli.main` starts here
+for all but the client commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import imghost.cli.admin_moderation
+import imghost.cli.admin_status
+import imghost.cli.reports  # noqa: F401
+from imghost.cli.admin import admin_cli
+from imghost.cli.audit import audit_cli
+from imghost.cli.jobs import jobs_cli
+from imghost.cli.rescan import rescan
+from imghost.cli.server_settings import load_settings
+from imghost.cli.upload import register as register_client_commands
+from imghost.settings import Settings
+
+cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
+console = Console()
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (IMGHOST_HOST)"),
+    port: int | None = typer.Option(None, help="Port (IMGHOST_PORT)"),
+    workers: int | None = typer.Option(None, help="API processes (IMGHOST_WORKERS)"),
+) -> None:
+    """Serve the API, delivery and web UI (with an in-process worker by default)."""
+    from imghost import server
+    from imghost.migrate import upgrade
+
+    # API worker processes build their settings from the environment, so the
+    # command-line flags go there; migrations run once, here, not per process.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"IMGHOST_{name}"] = str(value)
+    # Building the settings creates the generated secret key if
+    # there is none yet: here, before uvicorn forks its API processes, which
+    # then all read the same file.
+    settings = load_settings()
+    _logging(settings)
+    if settings.auto_migrate:
+        upgrade(settings.database_url)
+    os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
+    console.print(
+        f"imghost serving on http://{settings.host}:{settings.port} "
+        f"(db: {settings.database_url.split('@')[-1]}, "
+        f"storage: {settings.storage_url.split('?')[0]})"
+    )
+    # uvicorn.run's arguments; server.run adds the HTTP limits (imghost.server).
+    server.run(
+        settings,
+        "imghost.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+    )
+
+
+@cli.command()
+def worker(
+    concurrency: int | None = typer.Option(
+        None, help="Jobs at once (IMGHOST_WORKER_CONCURRENCY; default one per core)"
+    ),
+) -> None:
+    """Run queued jobs (image processing) and periodic gc, without serving HTTP."""
+    from imghost import composition
+    from imghost.context import AppContext
+
+    if concurrency is not None:
+        os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
+    settings = load_settings()
+    _logging(settings)
+
+    async def _main() -> None:
+        ctx = AppContext.build(settings)
+        try:
+            await composition.worker(ctx).run()
+        finally:
+            await ctx.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    from imghost.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    console.print("database is up to date")
+
+
+@cli.command()
+def gc(
+    grace: int | None = typer.Option(None, help="Seconds an unreferenced blob must age first"),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Change nothing: report orphan blobs, image rows whose blobs are missing, "
+        "and purges due",
+    ),
+) -> None:
+    """Purge images whose trash window ended (and finish interrupted purges),
+    then remove expired uploads and blobs that no image references."""
+    from imghost.context import AppContext
+    from imghost.lifecycle.purge import pending, sweep
+    from imghost.maintenance.gc import collect
+
+    settings = load_settings()
+    _logging(settings)
+
+    async def _main() -> int:
+        ctx = AppContext.build(settings)
+        try:
+            if dry_run:
+                due, unfinished = await pending(ctx.sessions)
+                console.print(f"purges due: {due}; purges unfinished: {unfinished}")
+            else:
+                console.print(await sweep(ctx.purging))
+            # A one-off run checks the rows too (the worker's runs skip it).
+            report = await collect(ctx.gc, grace, dry_run=dry_run, check_rows=True)
+        finally:
+            await ctx.close()
+        verb = "would remove" if dry_run else "removed"
+        console.print(report)
+        # Keys and ids whole, one per line, for copying (never wrapped).
+        console.print(f"orphan blobs ({verb}): {report.orphan_blobs}", soft_wrap=True)
+        for key in report.orphan_keys:
+            console.print(f"  {escape(key)}", soft_wrap=True, highlight=False)
+        console.print(f"image rows whose blobs are missing: {report.dangling_rows}")
+        for image_id in report.dangling_images:
+            console.print(f"  {escape(image_id)}", soft_wrap=True, highlight=False)
+        return 1 if report.dangling_rows else 0
+
+    raise typer.Exit(asyncio.run(_main()))
+
+
+@cli.command("settings")
+def show_settings() -> None:
+    """Show every setting, its current value and what it does."""
+    settings = load_settings()
+    table = Table("variable", "value", "meaning")
+    for row in settings.describe():
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+
+
+cli.command("rescan")(rescan)
+cli.add_typer(jobs_cli, name="jobs")
+cli.add_typer(admin_cli, name="admin")
+cli.add_typer(audit_cli, name="audit")
+register_client_commands(cli)
