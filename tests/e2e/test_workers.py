@@ -80,8 +80,9 @@ def test_sigkill_mid_job_is_finished_by_another_worker(
         job_reader(live) as jobs,
     ):
         user = make_user(client)
-        # 100 MP RGBA: several seconds of pixel work, a wide window for the kill.
-        data = big_images.gradient_png(10000, 10000, "RGBA").read_bytes()
+        # 36 MP (made once a run, shared with the time-limit test): seconds of
+        # pixel work, a wide window for the kill half a second in.
+        data = big_images.gradient_png(6000, 6000).read_bytes()
         image_id = upload(client, user, data=data).json()["imageId"]
         env = worker_env(live, IMGHOST_JOB_LEASE="3", IMGHOST_WORKER_CONCURRENCY="1")
         first = start_worker(env, tmp_path / "w1.log")
