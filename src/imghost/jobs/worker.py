@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
 
+def _stop_requested() -> None:
+    """Stop this loop if its task was asked to: a cancellation that a library
+    swallowed (one lands in a database call now and then) must not keep a slot,
+    a heartbeat or a periodic job running, and the process from exiting."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def default_concurrency(configured: int) -> int:
     return configured if configured > 0 else max(os.cpu_count() or 1, 1)
 
@@ -83,6 +92,7 @@ class Worker:
 
     async def _slot(self) -> None:
         while True:
+            _stop_requested()
             try:
                 job = await self._claim()
             except Exception:
@@ -182,6 +192,7 @@ class Worker:
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:
         lease = self.lease
         while True:
+            _stop_requested()
             await asyncio.sleep(max(lease / 3, 0.2))
             try:
                 async with self.sessions() as session:
@@ -199,6 +210,7 @@ class Worker:
         # blob store at the same moment, and a run never races start-up work.
         await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, task.every))
         while True:
+            _stop_requested()
             try:
                 await task.run()
             except Exception:

@@ -205,6 +205,9 @@ def _assert_progress(run: Run, files: list[Path]) -> None:
     assert bar[-1] == big.stat().st_size, bar
 
 
+# The page is the same on every backend: its tests run on the embedded default
+# (`make run`); the browser's tus on PostgreSQL + S3 is in test_tus_browser.py.
+@pytest.mark.parametrize("backend", ["sqlite-local"])
 def test_web_ui_uploads_and_resumes_after_network_break(
     live: LiveServer, chromium: BrowserThread, images: list[Path]
 ) -> None:
@@ -242,6 +245,7 @@ def test_web_ui_uploads_and_resumes_after_network_break(
     _assert_uploaded(live, run, images)
 
 
+@pytest.mark.parametrize("backend", ["sqlite-local"])
 def test_web_ui_resumes_after_reload(
     live: LiveServer, chromium: BrowserThread, images: list[Path]
 ) -> None:
@@ -289,6 +293,7 @@ def test_web_ui_resumes_after_reload(
     _assert_uploaded(live, run, big)
 
 
+@pytest.mark.parametrize("backend", ["sqlite-local"])
 def test_web_ui_shows_the_servers_detail_for_a_rejected_file(
     live: LiveServer, chromium: BrowserThread, tmp_path: Path
 ) -> None:
