@@ -10,12 +10,12 @@ NODE_STAMP := $(BROWSER_TEST)/node_modules/.installed
 
 .PHONY: run test test-fast lint typecheck pytest bench install system-deps node-deps bench-deps clean
 
-# Reinstall only when the project's dependencies change.
+# Reinstall only when the project's dependencies change. --no-compile: pip would
+# compile every module of every package (64 s of a fresh install, 24 s without);
+# Python compiles what is imported, once.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# --no-compile: pip would compile every module of every package (64 s of a
-	# fresh install, 24 s without); Python compiles what is imported, once.
 	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
 	@touch $(STAMP)
 
@@ -75,10 +75,11 @@ pytest: $(STAMP) system-deps $(NODE_STAMP)
 	$(PYTEST) $(XDIST) -m "not serial" $(PYTEST_ARGS)
 	$(PYTEST) -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# mypy (half a minute of one core) runs beside the test tiers, whose xdist
-# workers leave a part of the cores idle while they wait on servers.
-test: lint
-	@$(MAKE) --no-print-directory -j2 typecheck pytest
+# The static checks (mypy: half a minute of one core) run beside the test
+# tiers, whose xdist workers leave a part of the cores idle while they wait on
+# servers. Any of the three failing fails `make test`.
+test:
+	@$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 # The edit loop, in under three minutes: unit tests and the integration tests
 # on SQLite + local files (no PostgreSQL, S3, e2e or browser).

@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 import anyio
+import pytest
 from typer.testing import CliRunner, Result
 
-from imghost.cli import commands
+from imghost.cli import commands, jobs
 from imghost.context import AppContext
 from imghost.jobs import queue
 from imghost.migrate import upgrade
@@ -29,7 +30,10 @@ def refused(result: Result) -> bool:
     return result.exit_code == 1 and isinstance(result.exception, SystemExit)
 
 
-def test_jobs_commands(tmp_path: Path) -> None:
+def test_jobs_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process, the table is as wide as the console the module made at import
+    # (COLUMNS then, 80 when unset): the subprocess's COLUMNS=200 for the rest.
+    monkeypatch.setattr(jobs.console, "width", 200)
     db = f"sqlite+aiosqlite:///{tmp_path / 'j.db'}"
     upgrade(db)
     settings = Settings(database_url=db, storage_url=f"file://{tmp_path / 'b'}")
