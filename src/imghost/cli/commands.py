@@ -20,12 +20,13 @@ import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
 from imghost.cli.jobs import jobs_cli
+from imghost.cli.main import HELP
 from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
 from imghost.settings import Settings
 
-cli = typer.Typer(help="imghost: self-hostable image hosting.", no_args_is_help=True)
+cli = typer.Typer(help=HELP, no_args_is_help=True)
 console = Console()
 
 

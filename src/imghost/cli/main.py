@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+HELP = "imghost: self-hostable image hosting."
 CLIENT_COMMANDS = frozenset({"login", "upload"})
 
 
@@ -20,7 +21,7 @@ def main() -> None:
     if words and words[0] in CLIENT_COMMANDS:
         from imghost.cli.upload import register
 
-        client = typer.Typer(help="imghost: self-hostable image hosting.")
+        client = typer.Typer(help=HELP)
         register(client)
         client()
     else:

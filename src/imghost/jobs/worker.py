@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
 
-def _stop_requested() -> None:
+def _stop_if_cancelled() -> None:
     """Stop this loop if its task was asked to: a cancellation that a library
     swallowed (one lands in a database call now and then) must not keep a slot,
     a heartbeat or a periodic job running, and the process from exiting."""
@@ -92,7 +92,7 @@ class Worker:
 
     async def _slot(self) -> None:
         while True:
-            _stop_requested()
+            _stop_if_cancelled()
             try:
                 job = await self._claim()
             except Exception:
@@ -192,7 +192,7 @@ class Worker:
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:
         lease = self.lease
         while True:
-            _stop_requested()
+            _stop_if_cancelled()
             await asyncio.sleep(max(lease / 3, 0.2))
             try:
                 async with self.sessions() as session:
@@ -210,7 +210,7 @@ class Worker:
         # blob store at the same moment, and a run never races start-up work.
         await asyncio.sleep(random.uniform(0.5, 1.0) * min(60, task.every))
         while True:
-            _stop_requested()
+            _stop_if_cancelled()
             try:
                 await task.run()
             except Exception:
