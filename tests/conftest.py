@@ -9,6 +9,7 @@ blob namespace. Under CI=true a server that cannot start fails the run.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import os
@@ -71,6 +72,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 BACKENDS = ["sqlite-local", "postgres-s3"]
+# The tests of the parts that read and write blobs (storage, uploads, tus,
+# delivery, processing) run a second time with every blob encrypted at rest:
+# their conftest.py files take these as the backend's parameters.
+ENCRYPTED = "+encrypted"
+BACKENDS_AND_ENCRYPTED = [*BACKENDS, *(b + ENCRYPTED for b in BACKENDS)]
+# Two key-encryption keys, as after a rotation: "k2" wraps, both unwrap.
+TEST_ENCRYPTION_KEYS = (
+    "k2:" + base64.b64encode(b"imghost-test-key-encryption-k2!!").decode() + ","
+    "k1:" + base64.b64encode(b"imghost-test-key-encryption-k1!!").decode()
+)
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 TEST_RATE_LIMITS = "uploads=100000/minute; upload_bytes=10TB/minute; views=100000/minute"
 
@@ -157,7 +168,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     this order, and a long one handed out last would finish last, alone."""
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and SERVER_PARAMS.intersection(map(str, callspec.params.values())):
+        params = {str(v).removesuffix(ENCRYPTED) for v in getattr(callspec, "params", {}).values()}
+        if SERVER_PARAMS.intersection(params):
             item.add_marker(pytest.mark.postgres_s3)
         if item.path.is_relative_to(E2E):
             item.add_marker(pytest.mark.slow)
@@ -268,6 +280,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Build Settings for this test's isolated database and blob namespace."""
     databases: DatabasePool | None = None
+    encrypted = backend.endswith(ENCRYPTED)
+    backend = backend.removesuffix(ENCRYPTED)
     if backend == "sqlite-local":
         template: Path = request.getfixturevalue("sqlite_template")
         db = tmp_path / "imghost.db"
@@ -315,6 +329,8 @@ def settings_factory(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
             # shares it with whatever test of the worker built an app after it.
             "password_hash_cost": "standard" if real_cost else "minimal",
         }
+        if encrypted:
+            values["encryption_keys"] = TEST_ENCRYPTION_KEYS
         values.update(overrides)
         return Settings(**values)
 

@@ -55,6 +55,8 @@ from imghost.search.api import router as search_router
 from imghost.settings import Settings
 from imghost.sharing.collaborators_api import router as collaborators_router
 from imghost.sharing.links_api import router as links_router
+from imghost.storage.config import unreadable_blob
+from imghost.storage.envelope import BlobCorrupt
 from imghost.tus import protocol as tus_protocol
 from imghost.tus.api import router as tus_router
 from imghost.tus.middleware import TusProtocol
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # problems of every other middleware included.
     app.add_middleware(ResponseHeaders)
     install_handlers(app)
+    app.add_exception_handler(BlobCorrupt, unreadable_blob)
     install_openapi(app)
     for router in (
         auth_router,

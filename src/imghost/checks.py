@@ -24,6 +24,7 @@ from imghost.ratelimit import config as ratelimit
 from imghost.reports import config as reports
 from imghost.settings import Settings
 from imghost.sharing import config as sharing
+from imghost.storage import config as storage
 from imghost.tus import config as tus
 from imghost.uploads import config as uploads
 
@@ -44,6 +45,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     server.check_settings,
     auth.check,
     audit.check,
+    storage.check,
 )
 
 

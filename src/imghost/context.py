@@ -40,6 +40,7 @@ from imghost.reports.throttle import ReportLimit
 from imghost.settings import Settings
 from imghost.signing import SigningKeys
 from imghost.storage import BlobStore, open_store
+from imghost.storage.config import keyring
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import ResumableStore
 
@@ -152,7 +153,7 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
         sessions = session_factory(engine)
-        store = open_store(settings.storage_url, settings.tmp_dir)
+        store = open_store(settings.storage_url, settings.tmp_dir, keyring(settings))
         pixels = PixelPool(
             settings.worker_concurrency or max(os.cpu_count() or 1, 1),
             settings.job_memory_limit,

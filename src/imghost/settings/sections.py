@@ -36,6 +36,16 @@ class ServerSettings:
         "(credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the query; "
         "default: file://DATA_DIR/blobs)",
     )
+    encryption_keys: str = setting(
+        "",
+        "Encrypt every blob at rest (AES-256-GCM, a data key per blob): KID:BASE64KEY[,...], "
+        "32-byte keys; the first wraps new data keys, all of them unwrap (imghost keys new "
+        "makes one). Empty: blobs are stored as they are",
+        secret=True,
+    )
+    encryption_keys_file: str = setting(
+        "", "A file holding IMGHOST_ENCRYPTION_KEYS's value (read at start; it wins if set)"
+    )
     public_base_url: str = setting(
         "", "Base URL clients use to reach us (default: http://HOST:PORT)"
     )

@@ -174,6 +174,22 @@ class LocalBlobStore:
         for meta in await anyio.to_thread.run_sync(_walk):
             yield meta
 
+    def _replace_head(self, key: str, head: bytes) -> None:
+        fd = os.open(self.path_for(key), os.O_WRONLY)
+        try:
+            os.pwrite(fd, head, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def replace_head(self, key: str, head: bytes) -> None:
+        """Overwrite the blob's first bytes in place (a key rotation rewrites
+        an encrypted blob's header and nothing else)."""
+        try:
+            await anyio.to_thread.run_sync(self._replace_head, key, head)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+
     async def presign_put(self, key: str, expires_in: int, size: int | None = None) -> str | None:
         return None
 

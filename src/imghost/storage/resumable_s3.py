@@ -73,6 +73,9 @@ class S3ResumableWriter:
         self._buffer = buffer  # starts with the old tail
         self._tail_written = len(buffer)  # what the tail object holds now
 
+    def _lead(self) -> int:
+        return self._store.lead if not self._parts else 0
+
     def _flushed(self) -> int:
         return sum(int(p[2]) for p in self._parts)
 
@@ -85,8 +88,7 @@ class S3ResumableWriter:
 
     async def write(self, data: bytes) -> None:
         self._buffer += data
-        size = self._store.part_size
-        while len(self._buffer) >= size:
+        while len(self._buffer) >= (size := self._store.part_size + self._lead()):
             with memoryview(self._buffer) as view:
                 part = bytes(view[:size])  # one copy, not a slice and then a copy
             # Dropped from the buffer only once stored: if the put fails, close()
@@ -152,6 +154,9 @@ class S3ResumableStore:
         self.blobs = blobs
         self.multipart = multipart
         self.part_size = part_size
+        #: Extra bytes in the first part (an encrypted blob's header: then,
+        #: with a part size of whole segments, every part holds whole segments).
+        self.lead = 0
         #: The Content-Type of a file from its leading bytes (None: unknown).
         self.content_type = content_type
 

@@ -184,6 +184,34 @@ class S3BlobStore:
                     last = last.replace(tzinfo=dt.UTC)
                 yield BlobMeta(key, meta["size"], last)
 
+    async def replace_head(self, key: str, head: bytes) -> None:
+        """Rewrite the blob with new first bytes. An object cannot be changed in
+        place: a small one is put again; in a large one only the first part
+        passes through here, the rest is copied inside the bucket (UploadPartCopy)."""
+        meta = await self.head(key)
+        if meta is None:
+            raise BlobNotFound(key)
+        if meta.size <= 2 * PART_SIZE:
+            data = await self.read(key, 0, meta.size)
+            await self.put_bytes(key, head + data[len(head) :])
+            return
+        first = head + await self.read(key, len(head), PART_SIZE)
+        client = await self._boto3()
+        name = self._k(key)
+        await anyio.to_thread.run_sync(
+            functools.partial(_copy_with_new_head, client, self.bucket, name, first, meta.size)
+        )
+
+    async def _boto3(self) -> Any:
+        if self._presigner is None:
+            # Built in a thread: boto3 loads and parses its service model from
+            # disk (about 100 ms), which on the event loop stalls every request.
+            # (Two first calls at once may both build one; either will do.)
+            self._presigner = await anyio.to_thread.run_sync(
+                functools.partial(boto3_client, self.url, signature_version="s3v4")
+            )
+        return self._presigner
+
     async def presign_put(self, key: str, expires_in: int, size: int | None = None) -> str | None:
         if size is None:
             return await obstore.sign_async(
@@ -193,14 +221,8 @@ class S3BlobStore:
         # S3 refuses a body of any other size, so the bucket enforces the size
         # the API checked against its limits and the quota. obstore cannot
         # sign headers; boto3 signs locally (no request is made).
-        if self._presigner is None:
-            # Built in a thread: boto3 loads and parses its service model from
-            # disk (about 100 ms), which on the event loop stalls every request.
-            # (Two first calls at once may both build one; either will do.)
-            self._presigner = await anyio.to_thread.run_sync(
-                functools.partial(boto3_client, self.url, signature_version="s3v4")
-            )
-        url: str = self._presigner.generate_presigned_url(
+        presigner = await self._boto3()
+        url: str = presigner.generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": self._k(key), "ContentLength": size},
             ExpiresIn=expires_in,
@@ -214,3 +236,41 @@ class S3BlobStore:
 
     async def close(self) -> None:
         return None
+
+
+#: Bytes per UploadPartCopy (S3 allows up to 5 GiB a part).
+COPY_PART = 1024**3
+
+
+def _copy_with_new_head(client: Any, bucket: str, key: str, first: bytes, size: int) -> None:
+    """Replace object ``key`` by ``first`` followed by its own bytes from
+    ``len(first)`` on, copied server-side."""
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    try:
+        parts = [
+            client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=first)[
+                "ETag"
+            ]
+        ]
+        for start in range(len(first), size, COPY_PART):
+            end = min(start + COPY_PART, size) - 1
+            copied = client.upload_part_copy(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload,
+                PartNumber=len(parts) + 1,
+                CopySource={"Bucket": bucket, "Key": key},
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            parts.append(copied["CopyPartResult"]["ETag"])
+        client.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(parts, 1)]
+            },
+        )
+    except BaseException:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+        raise
