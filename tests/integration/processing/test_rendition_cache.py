@@ -18,6 +18,7 @@ from imghost.maintenance.gc import collect
 from imghost.processing import rendition_cache
 from imghost.processing.models import Rendition
 from imghost.processing.variants import derived_key
+from imghost.storage import envelope
 from tests.conftest import LiveServer
 from tests.factories import image_bytes, make_user, upload_ok
 from tests.helpers.context import with_ctx
@@ -47,7 +48,12 @@ def rendition_rows(live: LiveServer) -> dict[str, tuple[str, int]]:
 
 
 def cached_blobs(live: LiveServer) -> dict[str, int]:
-    return {k: n for k, n in stored(live).items() if rendition_cache.is_rendition(k)}
+    """The cached renditions in the store, with their plaintext sizes."""
+    blobs = {k: n for k, n in stored(live).items() if rendition_cache.is_rendition(k)}
+    if live.settings.encryption_keys:
+        # The store lists what it holds: the header and each segment's nonce and tag too.
+        return {k: envelope.plaintext_size(n) for k, n in blobs.items()}
+    return blobs
 
 
 PER_IMAGE = 400_000

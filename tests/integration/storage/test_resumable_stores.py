@@ -13,28 +13,31 @@ from imghost.context import sniffed_type
 from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
 from imghost.storage.resumable import Piece, ResumableStore
+from imghost.storage.keys import parse_keys
 from imghost.testing.servers import S3Server
+from tests.conftest import TEST_ENCRYPTION_KEYS
 
 PART = 5 * 1024 * 1024
 TARGET = "u_1/img_1/original"
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "local+encrypted", "s3+encrypted"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 def blobs_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if backend == "local":
+    if backend.startswith("local"):
         return f"file://{tmp_path / 'blobs'}"
     s3: S3Server = request.getfixturevalue("s3_server")
     return s3.storage_url("imghost-test", f"resumable-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
-def blobs(blobs_url: str, tmp_path: Path) -> BlobStore:
-    return open_store(blobs_url, str(tmp_path / "spool"))
+def blobs(blobs_url: str, backend: str, tmp_path: Path) -> BlobStore:
+    keys = parse_keys(TEST_ENCRYPTION_KEYS) if backend.endswith("+encrypted") else None
+    return open_store(blobs_url, str(tmp_path / "spool"), keys)
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def test_append_abandon_resume_assemble_discard(
         # On S3 the sealed object is at the target key already; local files
         # are linked into place by the caller instead.
         adopted = await resumable.adopt([Piece("upl_a", offset, state)], TARGET, "image/png")
-        assert (adopted is not None) == (backend == "s3")
+        assert (adopted is not None) == backend.startswith("s3")
         if adopted is not None:
             assert await blobs.read_all(TARGET) == data
             state = adopted
