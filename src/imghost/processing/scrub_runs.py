@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.accounts import services as accounts
@@ -101,9 +101,18 @@ async def record(session: AsyncSession, run_id: str, outcome: Outcome) -> None:
     originals = [p for p, action in outcome.found if p.kind == "original" and action != RESTORED]
     if not originals:
         return
-    # Under the run row's lock (the UPDATE above): exactly one job sees the first.
-    total = await session.scalar(select(ScrubRun.problems).where(ScrubRun.id == run_id))
-    if total == problems:
+    # Under the run row's lock (the UPDATE above), so the findings of every
+    # job before this one are committed: exactly one job sees the first.
+    total = await session.scalar(
+        select(func.count())
+        .select_from(ScrubFinding)
+        .where(
+            ScrubFinding.run_id == run_id,
+            ScrubFinding.kind == "original",
+            ScrubFinding.action != RESTORED,
+        )
+    )
+    if total == len(originals):
         await _tell_admins(session, run_id, outcome.image_id, originals[0])
 
 
