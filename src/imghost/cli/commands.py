@@ -19,6 +19,7 @@ import imghost.cli.admin_status
 import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
+from imghost.cli.backup import backup
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.main import HELP
 from imghost.cli.rescan import rescan
@@ -172,6 +173,7 @@ def show_settings() -> None:
 
 cli.command("rescan")(rescan)
 cli.command("verify")(verify)
+cli.command("backup")(backup)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")
