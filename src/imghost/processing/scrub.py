@@ -36,16 +36,15 @@ class Pacer:
     so concurrent jobs queue behind each other instead of each reading at
     the full rate."""
 
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
+    def __init__(self) -> None:
         self._free_at = 0.0
 
-    async def take(self, amount: int) -> None:
-        if self.rate <= 0 or amount <= 0:
+    async def take(self, amount: int, rate: int) -> None:
+        if rate <= 0 or amount <= 0:
             return
         now = time.monotonic()
         start = max(now, self._free_at)
-        self._free_at = start + amount / self.rate
+        self._free_at = start + amount / rate
         if start > now:
             await asyncio.sleep(start - now)
 
@@ -67,17 +66,17 @@ class Read:
     size: int
 
 
-async def check(store: BlobStore, version: StoredVersion, pacer: Pacer) -> Read:
+async def check(store: BlobStore, version: StoredVersion, pacer: Pacer, rate: int) -> Read:
     """Read one blob back and compare it with its record: the SHA-256 when
     one was recorded, else (a preset stored before migration 0014 and not
     measured yet) its size and whether it decodes."""
     if version.sha256 is None:
-        return await _check_unhashed(store, version, pacer)
+        return await _check_unhashed(store, version, pacer, rate)
     digest = hashlib.sha256()
     size = 0
     try:
         async for chunk in await store.get(version.blob_key):
-            await pacer.take(len(chunk))
+            await pacer.take(len(chunk), rate)
             digest.update(chunk)
             size += len(chunk)
     except BlobNotFound:
@@ -88,7 +87,9 @@ async def check(store: BlobStore, version: StoredVersion, pacer: Pacer) -> Read:
     return Read(None if intact else Problem(version.blob_key, version.kind, CORRUPT), size)
 
 
-async def _check_unhashed(store: BlobStore, version: StoredVersion, pacer: Pacer) -> Read:
+async def _check_unhashed(
+    store: BlobStore, version: StoredVersion, pacer: Pacer, rate: int
+) -> Read:
     """A preset without a recorded hash (small: at most 2048 px a side)."""
     try:
         data = await store.read_all(version.blob_key)
@@ -96,7 +97,7 @@ async def _check_unhashed(store: BlobStore, version: StoredVersion, pacer: Pacer
         return Read(Problem(version.blob_key, version.kind, MISSING), 0)
     except UNREADABLE:
         return Read(Problem(version.blob_key, version.kind, CORRUPT), 0)
-    await pacer.take(len(data))
+    await pacer.take(len(data), rate)
     intact = (version.size in (0, len(data))) and await asyncio.to_thread(_decodes, data)
     return Read(None if intact else Problem(version.blob_key, version.kind, CORRUPT), len(data))
 

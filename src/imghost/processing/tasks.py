@@ -55,8 +55,7 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
     )
     registry.add(RESCAN_IMAGE, functools.partial(rescan_image, deps))
     # One pacer per worker process: its slots share IMGHOST_VERIFY_RATE.
-    pacer = scrub.Pacer(deps.settings.verify_rate)
-    registry.add(VERIFY_IMAGE, functools.partial(verify_image, deps, pacer))
+    registry.add(VERIFY_IMAGE, functools.partial(verify_image, deps, scrub.Pacer()))
 
 
 def register_clamd_check(registry: Registry, scanner: ClamdScanner, max_file_size: int) -> None:
@@ -137,7 +136,8 @@ async def verify_image(deps: ProcessingDeps, pacer: scrub.Pacer, payload: dict[s
         target = await images.scrub_target(session, image_id)
     if target is None:
         return  # purged (or processing again) since it was queued
-    read = await scrub.check(deps.store, target.original, pacer)
+    rate = deps.settings.verify_rate
+    read = await scrub.check(deps.store, target.original, pacer, rate)
     total = read.size
     found: list[tuple[scrub.Problem, str]] = []
     status = target.status
@@ -151,7 +151,7 @@ async def verify_image(deps: ProcessingDeps, pacer: scrub.Pacer, payload: dict[s
     # Derivatives are made from an intact original only, for an image someone is served.
     remake = read.problem is None and status in ("ready", "failed", "restored")
     for version in target.derived:
-        checked = await scrub.check(deps.store, version, pacer)
+        checked = await scrub.check(deps.store, version, pacer, rate)
         total += checked.size
         if checked.problem is not None:
             found.append((checked.problem, scrub_runs.RERENDER if remake else scrub_runs.REPORTED))

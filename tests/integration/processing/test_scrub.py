@@ -75,12 +75,15 @@ def test_scrub_reports_repairs_and_lifts_damage(
     lost_id, kept_id = lost["imageId"], kept["imageId"]
     assert work(live) == 2
     key = f"{owner.user_id}/{lost_id}/original"
-    thumb_key, thumb_sha = fetch(
+    (row,) = fetch(
         live.settings,
         select(ImageVersion.blob_key, ImageVersion.sha256).where(
-            ImageVersion.image_id == kept_id, ImageVersion.name == "thumb"
+            ImageVersion.image_id == kept_id,
+            ImageVersion.name == "thumb",
+            ImageVersion.format == "jpeg",
         ),
-    )[0]
+    )
+    thumb_key, thumb_sha = row.blob_key, row.sha256
 
     # An original rots (same length, one byte changed); a derivative is lost.
     put(live, key, original[:-3] + bytes([original[-3] ^ 0xFF]) + original[-2:])
