@@ -36,6 +36,7 @@ ID_PREFIXES = (
     "rc",
     "rpt",
     "rt",
+    "scr",
     "ses",
     "tkd",
     "u",

@@ -23,7 +23,7 @@ from imghost.notifications.models import (
     WebhookDelivery,
 )
 from imghost.orgs.models import Org, OrgInvitation, OrgMember
-from imghost.processing.models import Rendition
+from imghost.processing.models import Rendition, ScrubFinding, ScrubRun
 from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
 from imghost.reports.models import AbuseReport
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
@@ -80,6 +80,8 @@ __all__ = [
     "QuotaReservation",
     "RefreshToken",
     "Rendition",
+    "ScrubFinding",
+    "ScrubRun",
     "ShareLink",
     "StorageUsage",
     "Takedown",

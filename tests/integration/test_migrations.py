@@ -469,3 +469,34 @@ def test_0027_adds_the_pdq_hash_and_hash_match_and_downgrades(database: str) -> 
     assert _scalar(database, listed) == 0  # the trigger survived
     upgrade(database)
     assert {"pdq", "pdq_quality", "hash_match"} <= _column_names(database, "images")
+
+
+def test_0028_adds_the_scrub_tables_and_downgrades_damaged_to_quarantined(database: str) -> None:
+    """The scrub's runs and findings; a downgrade of this one step drops them
+    and makes a `damaged` image `quarantined`, which older code keeps from
+    everyone (it would serve a `damaged` one), keeping every other row."""
+    upgrade(database)
+    now = dt.datetime.now(dt.UTC)
+    _run(database, SEED, {"now": now})
+    _run(
+        database,
+        [
+            "INSERT INTO scrub_runs (id, repair, scope, queued, verified, verified_bytes,"
+            " problems, created_at) VALUES ('scr_1', true, 'all', 1, 1, 10, 1, :now)",
+            "INSERT INTO scrub_findings (run_id, image_id, blob_key, kind, problem, action,"
+            " found_at) VALUES ('scr_1', 'img_1', 'u_1/img_1/original', 'original',"
+            " 'corrupt', 'damaged', :now)",
+            "UPDATE images SET status = 'damaged', status_reason = 'corrupt'",
+        ],
+        {"now": now},
+    )
+    cfg = alembic_config(database)
+    before = ScriptDirectory.from_config(cfg).get_revision("0028_damaged_images").down_revision
+    assert before == "0027_hash_lists"
+    command.downgrade(cfg, before)
+    assert not {"scrub_runs", "scrub_findings"} & _tables(database)
+    assert _run(database, [], {}) == COUNTS
+    quarantined = "SELECT count(*) FROM images WHERE status = 'quarantined'"
+    assert _scalar(database, quarantined + " AND status_reason = 'corrupt'") == 1
+    upgrade(database)
+    assert {"scrub_runs", "scrub_findings"} <= _tables(database)

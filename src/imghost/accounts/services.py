@@ -185,6 +185,13 @@ async def set_admin(session: AsyncSession, who: str, admin: bool) -> User:
     return user
 
 
+async def admin_ids(session: AsyncSession) -> list[str]:
+    """The site admins with a live account (whom the service itself tells of
+    what needs an operator, e.g. damaged images found by a scrub)."""
+    query = select(User.id).where(User.is_admin, User.deleted_at.is_(None)).order_by(User.id)
+    return list(await session.scalars(query))
+
+
 async def set_suspension(session: AsyncSession, user: User, reason: str | None) -> None:
     """Suspend the user (``reason``) or lift the suspension (None). What that
     withholds is moderation's to do; here only the account's own state."""

@@ -1,5 +1,5 @@
 """`imghost` command line, every command: serve, worker, migrate, gc, rescan,
-settings, and the groups jobs, admin and audit (`imghost.cli.main` starts here
+verify, backup, settings, and the groups jobs, admin and audit (`imghost.cli.main` starts here
 for all but the client commands)."""
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import imghost.cli.admin_status
 import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
+from imghost.cli.backup import backup
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.main import HELP
 from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
+from imghost.cli.verify import verify
 from imghost.settings import Settings
 
 cli = typer.Typer(help=HELP, no_args_is_help=True)
@@ -170,6 +172,8 @@ def show_settings() -> None:
 
 
 cli.command("rescan")(rescan)
+cli.command("verify")(verify)
+cli.command("backup")(backup)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")

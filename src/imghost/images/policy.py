@@ -12,12 +12,24 @@ from imghost.errors import AppError
 
 def check_bytes(status: str, admin: bool = False) -> None:
     """Quarantined bytes are served to nobody but site admins, the owner
-    included: admins decide on them (reports, the scan's refusals)."""
+    included: admins decide on them (reports, the scan's refusals).
+
+    A damaged image's bytes (its original missing or unlike its recorded
+    hash: ``images.damage``) are served to nobody: 410 ``damaged``. Only
+    owner-level callers get this far: to everyone else an image that is not
+    ready or retrievable does not exist (404, ``access.policy``)."""
     if status == "quarantined" and not admin:
         raise AppError(
             403,
             "quarantined",
             "This image is quarantined; its bytes are not served.",
+        )
+    if status == "damaged":
+        raise AppError(
+            410,
+            "damaged",
+            "This image's stored original is missing or corrupt (found by an integrity "
+            "check); its bytes are not served until an operator restores them.",
         )
 
 

@@ -23,7 +23,7 @@ class ProcessingOut(ApiModel):
     """Where processing stands, and for a failed or quarantined image which
     step failed and how (docs/API.md lists the steps and codes)."""
 
-    status: str  # the image's status: processing | ready | failed | quarantined
+    status: str  # the image's status: processing | ready | failed | quarantined | damaged
     step: str | None = None
     code: str | None = None
     detail: str | None = None
@@ -53,6 +53,11 @@ class ProcessingOut(ApiModel):
                     else "scan_refused"
                 ),
                 detail=image.scan_reason or image.status_reason,
+            )
+        if image.status == "damaged":
+            # The scrub found the original missing or corrupt (images.damage).
+            return cls(
+                status=image.status, step="scrub", code="damaged", detail=image.status_reason
             )
         if image.status == "failed":
             code = image.failed_code or "error"

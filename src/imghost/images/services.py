@@ -14,6 +14,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
+from imghost.images.damage import DAMAGED as DAMAGED
+from imghost.images.damage import HELD
+from imghost.images.damage import ScrubTarget as ScrubTarget
+from imghost.images.damage import StoredVersion as StoredVersion
+from imghost.images.damage import lift_damage as lift_damage
+from imghost.images.damage import mark_damaged as mark_damaged
+from imghost.images.damage import scrub_candidates as scrub_candidates
+from imghost.images.damage import scrub_target as scrub_target
 from imghost.images.fields import NewImageFields, normalize_tags
 from imghost.images.models import Image as Image
 from imghost.images.models import ImageTag
@@ -207,7 +215,7 @@ async def record_processed(
         versions = [v for v in versions if v.kind != GPS_FREE]
     await replace_derived(session, image_id, versions)
     now = utcnow()
-    if image.status != "quarantined":  # a moderator's quarantine outlasts the job
+    if image.status not in HELD:  # a quarantine or the scrub's finding outlasts the job
         image.status = "ready" if failure is None else "failed"
         image.status_reason = None if failure is None else failure.detail[:300]
     image.failed_step = None if failure is None else failure.step
@@ -291,7 +299,7 @@ async def mark_failed(
     """``failed``: at ``failure``'s step, or at the step the last attempt noted
     (``error`` at no known step when none did: its worker died first)."""
     image = await session.get(Image, image_id)
-    if image is None or image.status == "quarantined":  # a quarantine outlasts the job
+    if image is None or image.status in HELD:  # a quarantine or damage outlasts the job
         return
     now = utcnow()
     image.status = "failed"

@@ -124,10 +124,11 @@ async def caller_versions(
     The original only with the download level, and then the copy this caller
     is served (the GPS-free one unless they own it); the presets for anyone
     who sees the image (the view level), unless processing failed. A
-    quarantined image's bytes go to admins only (their routes), so it lists
-    no versions. ``share``: the caller's link grant, carried into every URL.
+    quarantined image's bytes go to admins only (their routes), and a damaged
+    one's to nobody, so neither lists versions. ``share``: the caller's link
+    grant, carried into every URL.
     """
-    if image.status == "quarantined":
+    if image.status in ("quarantined", "damaged"):  # bytes served to nobody here
         return []
     rows = list(
         await session.scalars(select(ImageVersion).where(ImageVersion.image_id == image.id))

@@ -219,6 +219,17 @@ async def begin_purge(session: AsyncSession, image_id: str, now: dt.datetime) ->
     )
 
 
+async def being_purged(session: AsyncSession, image_id: str) -> bool:
+    """Whether the image's purge has begun (its bytes may already be gone
+    while its rows are still there: a scrub must not call that a loss)."""
+    found = await session.scalar(
+        select(TrashEntry.image_id).where(
+            TrashEntry.image_id == image_id, TrashEntry.purging_since.is_not(None)
+        )
+    )
+    return found is not None
+
+
 async def mark_due(session: AsyncSession, now: dt.datetime) -> int:
     """Begin the purge of every image whose window has passed (one statement)."""
     result = await session.execute(

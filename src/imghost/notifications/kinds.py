@@ -35,6 +35,8 @@ KNOWN = (
     "export.ready",
     # The reporter's acknowledgement (reports.services.file_report).
     "report.received",
+    # To site admins: a scrub found damaged originals (processing.scrub_runs).
+    "integrity.damaged",
 )
 
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")

@@ -24,8 +24,11 @@ from imghost.images import services as images
 from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
 from imghost.imaging.pdq import Pdq, pdq_of_input
 from imghost.imaging.probe import ProbeError
+from imghost.jobs import queue
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
+from imghost.lifecycle import services as lifecycle
+from imghost.processing import scrub, scrub_runs
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.hash_match import find_match, quarantine_match
 from imghost.processing.hashlists import Match
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "process_image"
 RESCAN_IMAGE = "rescan_image"
+VERIFY_IMAGE = "verify_image"  # imghost verify: one image's blobs read back and compared
 CLAMD_CHECK = "clamd_check"  # periodic: clamd reachable, its stream limit large enough
 
 
@@ -50,6 +54,8 @@ def register(registry: Registry, deps: ProcessingDeps) -> None:
         dead=functools.partial(process_image_dead, deps),
     )
     registry.add(RESCAN_IMAGE, functools.partial(rescan_image, deps))
+    # One pacer per worker process: its slots share IMGHOST_VERIFY_RATE.
+    registry.add(VERIFY_IMAGE, functools.partial(verify_image, deps, scrub.Pacer()))
 
 
 def register_clamd_check(registry: Registry, scanner: ClamdScanner, max_file_size: int) -> None:
@@ -113,6 +119,74 @@ async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         log.warning("image %s quarantined by a rescan: %s", image_id, verdict.reason)
 
 
+async def verify_image(deps: ProcessingDeps, pacer: scrub.Pacer, payload: dict[str, Any]) -> None:
+    """``imghost verify``: read one image's original and derivatives back
+    through the store and compare each with its recorded SHA-256.
+
+    A missing or corrupt original is reported (the run's findings; admins
+    told once per run) and, with ``repair``, the image becomes ``damaged``;
+    a damaged image whose original is intact again is lifted (``repair``).
+    Missing or corrupt derivatives of an image with an intact original are
+    made again by a ``process_image`` job (``repair``: no webhook events).
+    Idempotent: a second run reads again and records again; nothing is
+    recorded for an image purged meanwhile or whose purge has begun."""
+    image_id, run_id = str(payload["imageId"]), str(payload["runId"])
+    repair = bool(payload.get("repair"))
+    async with deps.sessions() as session:
+        target = await images.scrub_target(session, image_id)
+    if target is None:
+        return  # purged (or processing again) since it was queued
+    rate = deps.settings.verify_rate
+    read = await scrub.check(deps.store, target.original, pacer, rate)
+    total = read.size
+    found: list[tuple[scrub.Problem, str]] = []
+    status = target.status
+    if read.problem is not None:
+        damage = repair and status in ("ready", "failed")
+        found.append((read.problem, scrub_runs.DAMAGED if damage else scrub_runs.REPORTED))
+    elif repair and status == images.DAMAGED:
+        intact = scrub.Problem(target.original.blob_key, "original", "intact")
+        found.append((intact, scrub_runs.RESTORED))
+        status = "restored"
+    # Derivatives are made from an intact original only, for an image someone is served.
+    remake = read.problem is None and status in ("ready", "failed", "restored")
+    for version in target.derived:
+        checked = await scrub.check(deps.store, version, pacer, rate)
+        total += checked.size
+        if checked.problem is not None:
+            found.append((checked.problem, scrub_runs.RERENDER if remake else scrub_runs.REPORTED))
+    async with deps.sessions() as session:
+        if not await images.image_exists(session, image_id) or await lifecycle.being_purged(
+            session, image_id
+        ):
+            return  # its bytes went with a purge: not a loss
+        if read.problem is not None and found[0][1] == scrub_runs.DAMAGED:
+            reason = f"integrity check {run_id}: the stored original is {read.problem.problem}"
+            await images.mark_damaged(session, image_id, reason)
+        if status == "restored":
+            await images.lift_damage(session, image_id)
+        if any(action == scrub_runs.RERENDER for _, action in found):
+            queue.enqueue(
+                session,
+                PROCESS_IMAGE,
+                {"imageId": image_id, "repair": True},
+                image_id=image_id,
+                max_attempts=deps.settings.job_max_attempts,
+            )
+        await scrub_runs.record(session, run_id, scrub_runs.Outcome(image_id, total, found))
+        await session.commit()
+    for problem, action in found:
+        log.warning(
+            "integrity check %s: image %s, %s %s is %s (%s)",
+            run_id,
+            image_id,
+            problem.kind,
+            problem.blob_key,
+            problem.problem,
+            action,
+        )
+
+
 async def _pdq_of(
     deps: ProcessingDeps, image_id: str, spool: Path, pixels: int, size: int
 ) -> Pdq | None:
@@ -154,6 +228,9 @@ async def _rescan_lists(
 
 async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
     image_id = str(payload["imageId"])
+    # Queued by the scrub to make lost derivatives again: the image's state
+    # is not news to its owner's webhooks.
+    announce = not payload.get("repair")
     async with deps.sessions() as session:
         image = await images.get_image(session, image_id)
         if image is None or image.deleted_at is not None:
@@ -197,7 +274,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         step = "store"
         # Both lists again (one may have changed since the scan of a first attempt).
         match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
-        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, pdq, match)
+        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, pdq, match, announce)
     except Deferred:
         raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:
@@ -317,6 +394,7 @@ async def _store(
     dims: tuple[int, int],
     pdq: Pdq | None = None,
     match: Match | None = None,
+    announce: bool = True,
 ) -> None:
     """Write what the pixel steps made and record it. ``dims``: the image's
     stored size, for the GPS-free copy when the metadata step failed.
@@ -386,7 +464,7 @@ async def _store(
             assert deps.hashlists is not None  # only the lists make a match
             threshold = deps.hashlists.pdq_distance
             quarantined = await quarantine_match(session, image_id, match, threshold) is not None
-        if not quarantined:  # else the owner and webhooks heard image.quarantined
+        if announce and not quarantined:  # else the owner and webhooks heard image.quarantined
             await _announce(session, image_id, "image.ready" if failure is None else "image.failed")
         await session.commit()
     if failure is not None:

@@ -215,6 +215,11 @@ class JobSettings:
         3 * 1024**3,
         "Address-space limit of each pixel-work process (a job over it fails cleanly)",
     )
+    verify_rate: Size = setting(
+        20_000_000,
+        "Bytes per second one worker process reads for `imghost verify` (its scrub jobs "
+        "share it; 0 = unthrottled)",
+    )
 
 
 @dataclass(frozen=True)

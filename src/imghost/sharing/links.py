@@ -121,7 +121,7 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
     trash, 410 ``link_target_gone`` when there is nothing to see in it.
 
     Albums are deleted outright (their links go with them); images are
-    soft-deleted first, and one that was quarantined (or failed before its
+    soft-deleted first, and one that was quarantined or damaged (or failed before its
     scan passed) has nothing a link holder may see; one that failed after
     its scan passed is shared by its original.
     """
@@ -136,7 +136,7 @@ async def load_target(session: AsyncSession, link: ShareLink) -> Image | Album:
     if image is not None and image.deleted_at is not None:
         # In the trash: as if the link did not exist (a restore brings it back).
         raise AppError(404, "not_found", "Nothing is shared at this link.")
-    if image is None or image.status == "quarantined":
+    if image is None or image.status in ("quarantined", "damaged"):
         raise _gone()
     # Taken down or its owner suspended: 451 before a view is counted.
     check_withheld(image.withheld)

@@ -18,7 +18,7 @@ from imghost.notifications.services import (
     INVITATION_EMAIL_JOB,
     WEBHOOK_JOB,
 )
-from imghost.processing.tasks import CLAMD_CHECK, PROCESS_IMAGE, RESCAN_IMAGE
+from imghost.processing.tasks import CLAMD_CHECK, PROCESS_IMAGE, RESCAN_IMAGE, VERIFY_IMAGE
 from imghost.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -55,6 +55,7 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
     assert set(registry.handlers) == {
         PROCESS_IMAGE,
         RESCAN_IMAGE,
+        VERIFY_IMAGE,
         EMAIL_JOB,
         INVITATION_EMAIL_JOB,
         ACCOUNT_EMAIL_JOB,
