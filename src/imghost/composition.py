@@ -18,11 +18,13 @@ from imghost.jobs.registry import Registry
 from imghost.jobs.worker import Worker, default_concurrency
 from imghost.lifecycle import purge
 from imghost.maintenance import gc
+from imghost.maintenance import keys as blob_keys
 from imghost.maintenance import tasks as maintenance_tasks
 from imghost.notifications import tasks as notification_tasks
 from imghost.processing import rendition_cache
 from imghost.processing import tasks as processing_tasks
 from imghost.settings import Settings
+from imghost.storage.encrypted import EncryptedBlobStore
 
 
 def job_registry(ctx: AppContext) -> Registry:
@@ -35,6 +37,8 @@ def job_registry(ctx: AppContext) -> Registry:
     notification_tasks.register(registry, ctx.notifications)
     export_tasks.register(registry, ctx.exports)
     maintenance_tasks.register(registry, maintenance_steps(ctx), every=ctx.settings.gc_interval)
+    if isinstance(ctx.store, EncryptedBlobStore):
+        blob_keys.register(registry, ctx.store)
     return registry
 
 

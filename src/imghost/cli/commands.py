@@ -21,6 +21,7 @@ from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
 from imghost.cli.backup import backup
 from imghost.cli.jobs import jobs_cli
+from imghost.cli.keys import keys_cli
 from imghost.cli.main import HELP
 from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
@@ -177,4 +178,5 @@ cli.command("backup")(backup)
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(keys_cli, name="keys")
 register_client_commands(cli)

@@ -19,14 +19,16 @@ from PIL import Image as PILImage
 
 from imghost.images.services import StoredVersion
 from imghost.storage import BlobNotFound, BlobStore
+from imghost.storage.envelope import BlobCorrupt
 
 MISSING, CORRUPT = "missing", "corrupt"
 
 #: Errors a store raises for bytes it has but cannot give back as written
-#: (beside a hash that differs). An encrypting store's authentication
-#: failure belongs here; anything else (the store unreachable) fails the
-#: job, which is retried, and never marks an image damaged.
-UNREADABLE: tuple[type[Exception], ...] = ()
+#: (beside a hash that differs): an encrypted blob that fails its
+#: authentication (tampered, cut short, or under a key this install lacks).
+#: Anything else (the store unreachable) fails the job, which is retried, and
+#: never marks an image damaged.
+UNREADABLE: tuple[type[Exception], ...] = (BlobCorrupt,)
 
 
 class Pacer:

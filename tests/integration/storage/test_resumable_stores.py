@@ -12,8 +12,8 @@ import pytest
 from imghost.context import sniffed_type
 from imghost.storage import BlobStore, open_store
 from imghost.storage.factory import open_resumable
-from imghost.storage.resumable import Piece, ResumableStore
 from imghost.storage.keys import parse_keys
+from imghost.storage.resumable import Piece, ResumableStore
 from imghost.testing.servers import S3Server
 from tests.conftest import TEST_ENCRYPTION_KEYS
 
