@@ -56,6 +56,7 @@ async def test_each_pass_sweeps_the_rendition_cache(monkeypatch: Any) -> None:
         exports=None,
         sessions=None,
         gc=None,
+        store=None,
     )
     registry = composition.job_registry(ctx)
     runner = worker.Worker.__new__(worker.Worker)
