@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -25,7 +24,7 @@ KEY = "u_1/img_1/original"
 
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EncryptedBlobStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> EncryptedBlobStore:
     keys = parse_keys(TEST_ENCRYPTION_KEYS)
     if request.param == "local":
         url = f"file://{tmp_path / 'blobs'}"
@@ -34,7 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EncryptedB
         url = s3.storage_url("imghost-test", f"enc-{uuid.uuid4().hex[:8]}")
     store = open_store(url, str(tmp_path / "spool"), keys)
     assert isinstance(store, EncryptedBlobStore)
-    yield store
+    return store
 
 
 def fresh(store: EncryptedBlobStore) -> EncryptedBlobStore:
