@@ -1,4 +1,5 @@
-"""A 200 MB upload must not grow the server's RSS by more than 64 MB."""
+"""A 200 MB upload must not grow the server's RSS by more than 64 MB, stored
+as it is or encrypted at rest (a segment at a time, through a spool file)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import ENCRYPTED, TEST_ENCRYPTION_KEYS
 from tests.e2e.service import ServiceProcess
 from tests.factories import image_bytes, make_user
 
@@ -59,7 +61,9 @@ def _body(head: bytes, boundary: str) -> Iterator[bytes]:
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
-@pytest.mark.parametrize("backend", ["sqlite-local", "postgres-s3"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite-local", "sqlite-local+encrypted", "postgres-s3", "postgres-s3+encrypted"]
+)
 def test_200mb_upload_streams(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
     # No in-process worker: processing the stored file is not part of what is measured.
     env = {
@@ -67,14 +71,17 @@ def test_200mb_upload_streams(tmp_path: Path, backend: str, request: pytest.Fixt
         "IMGHOST_MAX_BATCH_SIZE": "300MB",
         "IMGHOST_RUN_WORKER": "false",
     }
-    if backend == "postgres-s3":
+    if backend.endswith(ENCRYPTED):
+        env["IMGHOST_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEYS
+    if backend.startswith("postgres-s3"):
         pg = request.getfixturevalue("pg_server")
         s3 = request.getfixturevalue("s3_server")
         from imghost.testing.servers import psql
 
-        psql(pg, "CREATE DATABASE e2e_memory")
-        env["IMGHOST_DATABASE_URL"] = pg.url("e2e_memory")
-        env["IMGHOST_STORAGE_URL"] = s3.storage_url("imghost-test", "e2e-memory")
+        name = "e2e_memory" + ("_encrypted" if backend.endswith(ENCRYPTED) else "")
+        psql(pg, f"CREATE DATABASE {name}")
+        env["IMGHOST_DATABASE_URL"] = pg.url(name)
+        env["IMGHOST_STORAGE_URL"] = s3.storage_url("imghost-test", name.replace("_", "-"))
     with ServiceProcess(tmp_path, env) as service:
         assert service.proc is not None
         with httpx.Client(base_url=service.url, timeout=300) as client:
