@@ -6,9 +6,10 @@ from before encryption was turned on are read as they are until
 ``imghost keys encrypt-existing`` converts them.
 
 Reads of a part of a blob fetch only the segments it touches. The data key of
-a blob read recently is kept (with the blob's stored size) so that such a
-read costs one request of the inner store, not three: a blob rewritten since
-(a new data key) fails its tag, and is read again with its new header.
+a blob read recently is kept (with the blob's stored size) so that a small
+read (:meth:`read`, delivery's hot path) costs one request of the inner store,
+not three: a blob rewritten since (a new data key) fails its tag, and is read
+again with its new header.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class EncryptedBlobStore:
             # bytes say whether it is encrypted.
             stream = await self.inner.get(key, chunk_size=chunk_size)
             return self._whole(key, stream)
-        known = await self._lookup(key)
+        # Not from the cache: a stale data key would only show once the
+        # answer's headers are out.
+        known = await self._lookup(key, fresh=True)
         if known is None:
             return await self.inner.get(key, start, end, chunk_size)
         size = known.size
@@ -207,7 +210,7 @@ class EncryptedBlobStore:
         if meta is None:
             return None
         try:
-            known = await self._lookup(key)
+            known = await self._lookup(key, fresh=True)
         except BlobNotFound:
             return None
         if known is None:
@@ -217,9 +220,10 @@ class EncryptedBlobStore:
     async def is_encrypted(self, key: str) -> bool:
         return envelope.is_encrypted(await self.inner.read(key, 0, len(MAGIC)))
 
-    async def _lookup(self, key: str) -> _Known | None:
-        """The blob's data key and stored size, or None for a plaintext blob."""
-        known = self._known.get(key)
+    async def _lookup(self, key: str, fresh: bool = False) -> _Known | None:
+        """The blob's data key and stored size, or None for a plaintext blob;
+        ``fresh``: read from the store, not the cache (which it then updates)."""
+        known = None if fresh else self._known.get(key)
         if known is not None:
             self._known.move_to_end(key)
             return known
