@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Generator
@@ -138,9 +139,13 @@ class RedirectListener:
     the number of workers: redirects cost next to nothing.
     """
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket] | None = None) -> None:
+        """``sockets``: already bound (and listening) sockets to serve on, else
+        the config's host and port are bound."""
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="tls-redirect", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": sockets}, name="tls-redirect", daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()
