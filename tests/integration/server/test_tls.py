@@ -192,7 +192,9 @@ def test_tls_1_2_and_1_3_verify_and_use_aead_suites(
     ctx.minimum_version = ctx.maximum_version = version
     with handshake(https.live.port, ctx, name) as tls:
         assert tls.version() == ("TLSv1.2" if version == ssl.TLSVersion.TLSv1_2 else "TLSv1.3")
-        suite = tls.cipher()[0]
+        negotiated = tls.cipher()
+        assert negotiated is not None
+        suite = negotiated[0]
         if version == ssl.TLSVersion.TLSv1_2:
             assert suite in TLS12_AEAD
         else:
