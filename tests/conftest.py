@@ -391,7 +391,8 @@ class StoppableServer(uvicorn.Server):
 
 
 class LiveServer:
-    """The app under uvicorn in a background thread, on a free loopback port."""
+    """The app under uvicorn in a background thread, on a free loopback port
+    (HTTPS when the settings name a certificate, as `imghost serve` does)."""
 
     def __init__(self, settings: Settings) -> None:
         # Bound here and handed to uvicorn: a port only looked up as free could
@@ -399,10 +400,11 @@ class LiveServer:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.bind(("127.0.0.1", 0))
         self.port = int(self.socket.getsockname()[1])
+        self.scheme = "https" if settings.tls_cert_file else "http"
         self.settings = Settings(
             **{
                 **{k: getattr(settings, k) for k in settings.__dataclass_fields__},
-                "public_base_url": f"http://127.0.0.1:{self.port}",
+                "public_base_url": f"{self.scheme}://127.0.0.1:{self.port}",
             }
         )
         self.app = create_app(self.settings)
@@ -422,7 +424,7 @@ class LiveServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

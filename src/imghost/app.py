@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from imghost import __version__, composition, heap
+from imghost import __version__, composition, heap, server_tls
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
 from imghost.admin.images_api import router as admin_images_router
@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Outermost: every answer gets its headers, CORS preflights and the
     # problems of every other middleware included.
-    app.add_middleware(ResponseHeaders)
+    app.add_middleware(ResponseHeaders, hsts=server_tls.hsts_header(settings))
     install_handlers(app)
     app.add_exception_handler(BlobCorrupt, unreadable_blob)
     install_openapi(app)

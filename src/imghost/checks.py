@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from imghost import bodies, server
+from imghost import bodies, server, server_tls
 from imghost.analytics import config as analytics
 from imghost.audit import config as audit
 from imghost.auth import config as auth
@@ -43,6 +43,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     bodies.check_settings,
     processing.check,
     server.check_settings,
+    server_tls.check,
     auth.check,
     audit.check,
     storage.check,

@@ -149,13 +149,16 @@ class ResponseHeaders:
       another.
     - HTML pages get a CSP (unless they set their own), ``X-Frame-Options`` and
       ``Referrer-Policy: no-referrer`` (share-link URLs are secrets).
+    - ``Strict-Transport-Security: <hsts>`` on every answer when ``hsts`` is
+      given (the server speaks TLS itself: ``imghost.server_tls.hsts_header``).
 
     One pass over the raw headers: it runs on every answer, the delivery hot
     path included.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: str = "") -> None:
         self.app = app
+        self.hsts = hsts.encode("latin-1") if hsts else b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,6 +168,8 @@ class ResponseHeaders:
         async def headed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 _add_headers(message, scope["path"])
+                if self.hsts:
+                    message["headers"].append((b"strict-transport-security", self.hsts))
             await send(message)
 
         await self.app(scope, receive, headed_send)

@@ -32,9 +32,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from imghost import server_tls
 from imghost.errors import PROBLEM_JSON
 from imghost.proxies import uvicorn_proxy_kwargs
 from imghost.settings import HttpSettings, Settings, SettingsError
+from imghost.tls.redirect import RedirectToHttps
 
 log = logging.getLogger("imghost.server")
 
@@ -459,6 +461,7 @@ def build_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
     """The server config for ``settings``: our protocol, limits and timeouts.
 
     ``options`` are uvicorn.Config arguments (host, port, workers, factory, ...).
+    With a certificate in the settings it serves HTTPS (:mod:`imghost.server_tls`).
     """
     limits = HttpLimits.from_settings(settings)
     fitted = fit_file_limit(limits.max_connections)
@@ -470,6 +473,7 @@ def build_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
     defaults: dict[str, Any] = {
         **uvicorn_proxy_kwargs(settings.trusted_proxies),
         "timeout_graceful_shutdown": settings.shutdown_timeout,
+        **server_tls.uvicorn_options(settings),
     }
     return ServerConfig(
         app,
@@ -480,15 +484,37 @@ def build_config(settings: Settings, app: Any, **options: Any) -> ServerConfig:
     )
 
 
+def redirect_config(settings: Settings, **options: Any) -> ServerConfig:
+    """The plain-HTTP listener's config: the same limits, no TLS, no lifespan."""
+    no_tls = {"ssl_certfile": None, "ssl_keyfile": None, "ssl_context_factory": None}
+    app = RedirectToHttps(settings.public_base_url)
+    return build_config(
+        settings, app, lifespan="off", port=settings.tls_redirect_port, **{**options, **no_tls}
+    )
+
+
 def run(settings: Settings, app: Any, **options: Any) -> None:
-    """Serve until stopped: what ``uvicorn.run`` does, with :func:`build_config`."""
+    """Serve until stopped: what ``uvicorn.run`` does, with :func:`build_config`
+    (and the redirecting plain-HTTP listener when TLS has one)."""
     config = build_config(settings, app, **options)
-    server = uvicorn.Server(config)
-    if config.workers > 1:
-        # Each spawned process unpickles the config and builds its own protocol
-        # instances (and connection gate) from it.
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return
-    server.run()
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)
+    redirect = None
+    if settings.tls_cert_file and settings.tls_redirect_port:
+        listener_options = {
+            k: v for k, v in options.items() if k in ("host", "log_level", "access_log")
+        }
+        redirect = server_tls.RedirectListener(redirect_config(settings, **listener_options))
+        redirect.start()
+    try:
+        if config.workers > 1:
+            # Each spawned process unpickles the config and builds its own protocol
+            # instances (and connection gate, and TLS context) from it; SIGHUP
+            # replaces them one by one (uvicorn's supervisor).
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            return
+        server = server_tls.ReloadingServer(config)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+    finally:
+        if redirect is not None:
+            redirect.stop()

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -28,6 +29,7 @@ from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
 from imghost.cli.verify import verify
 from imghost.settings import Settings
+from imghost.tls.devcert import DEFAULT_NAMES as DEV_CERT_NAMES
 
 cli = typer.Typer(help=HELP, no_args_is_help=True)
 console = Console()
@@ -45,6 +47,12 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address (IMGHOST_HOST)"),
     port: int | None = typer.Option(None, help="Port (IMGHOST_PORT)"),
     workers: int | None = typer.Option(None, help="API processes (IMGHOST_WORKERS)"),
+    tls_cert: str | None = typer.Option(
+        None, help="PEM certificate chain: serve HTTPS (IMGHOST_TLS_CERT_FILE)"
+    ),
+    tls_key: str | None = typer.Option(
+        None, help="PEM private key of --tls-cert (IMGHOST_TLS_KEY_FILE)"
+    ),
 ) -> None:
     """Serve the API, delivery and web UI (with an in-process worker by default)."""
     from imghost import server
@@ -52,7 +60,14 @@ def serve(
 
     # API worker processes build their settings from the environment, so the
     # command-line flags go there; migrations run once, here, not per process.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+    flags = (
+        ("HOST", host),
+        ("PORT", port),
+        ("WORKERS", workers),
+        ("TLS_CERT_FILE", tls_cert),
+        ("TLS_KEY_FILE", tls_key),
+    )
+    for name, value in flags:
         if value is not None:
             os.environ[f"IMGHOST_{name}"] = str(value)
     # Building the settings creates the generated secret key if
@@ -63,8 +78,14 @@ def serve(
     if settings.auto_migrate:
         upgrade(settings.database_url)
     os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
+    scheme = "https" if settings.tls_cert_file else "http"
+    redirect = (
+        f", redirecting http://{settings.host}:{settings.tls_redirect_port}"
+        if settings.tls_cert_file and settings.tls_redirect_port
+        else ""
+    )
     console.print(
-        f"imghost serving on http://{settings.host}:{settings.port} "
+        f"imghost serving on {scheme}://{settings.host}:{settings.port}{redirect} "
         f"(db: {settings.database_url.split('@')[-1]}, "
         f"storage: {settings.storage_url.split('?')[0]})"
     )
@@ -78,6 +99,28 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
+    )
+
+
+@cli.command("dev-cert")
+def dev_cert(
+    out: Path = typer.Option(Path("dev-cert"), help="Directory to write cert.pem and key.pem in"),
+    host: list[str] = typer.Option(
+        list(DEV_CERT_NAMES),
+        "--host",
+        help="A host name or address the certificate is valid for (repeat for several)",
+    ),
+) -> None:
+    """Write a self-signed certificate and key for local HTTPS (not for production)."""
+    from imghost.tls.devcert import write_pair
+
+    cert, key = write_pair(out, tuple(host))
+    console.print(
+        f"wrote {escape(str(cert))} and {escape(str(key))} for {escape(', '.join(host))}\n"
+        f"serve with: imghost serve --tls-cert {escape(str(cert))} --tls-key {escape(str(key))}\n"
+        f"trust it in a client with e.g. curl --cacert {escape(str(cert))}",
+        soft_wrap=True,
+        highlight=False,
     )
 
 

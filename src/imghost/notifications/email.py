@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import aiosmtplib
 
 from imghost.notifications.smtp_url import parse_smtp_url
+from imghost.tls.contexts import client_context
 
 SMTP_TIMEOUT = 30.0
 
@@ -59,7 +61,9 @@ class PermanentFailure(Exception):
     """The server refused the message for good (5xx): retrying cannot help."""
 
 
-async def send(smtp_url: str, message: EmailMessage) -> None:
+async def send(smtp_url: str, message: EmailMessage, tls: ssl.SSLContext | None = None) -> None:
+    """Send one message; with TLS (smtps, STARTTLS) the server's certificate is
+    verified with ``tls`` (default: the public CAs) for the URL's host name."""
     target = parse_smtp_url(smtp_url)
     try:
         await aiosmtplib.send(
@@ -71,6 +75,7 @@ async def send(smtp_url: str, message: EmailMessage) -> None:
             use_tls=target.use_tls,
             start_tls=target.start_tls,
             timeout=SMTP_TIMEOUT,
+            tls_context=tls or client_context(),
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]

@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from imghost.notifications.services import (
 from imghost.orgs.models import Org, OrgInvitation
 from imghost.schemas import format_timestamp
 from imghost.settings import Settings
+from imghost.tls.contexts import client_context
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ async def send_email(deps: NotificationDeps, payload: dict[str, Any]) -> None:
         )
         note_id = note.id
     try:
-        await email.send(settings.smtp_url, message)
+        await email.send(settings.smtp_url, message, client_context(settings.tls_ca_file))
     except email.PermanentFailure as exc:
         log.warning("e-mail for %s refused for good: %s", note_id, exc)
         await _email_settled(deps, note_id, "failed")
@@ -182,7 +184,7 @@ async def send_invitation_email(deps: NotificationDeps, payload: dict[str, Any])
         notification_id=invitation.id,
     )
     try:
-        await email.send(settings.smtp_url, message)
+        await email.send(settings.smtp_url, message, client_context(settings.tls_ca_file))
     except email.PermanentFailure as exc:
         log.warning("invitation e-mail %s refused for good: %s", invitation.id, exc)
 
@@ -210,7 +212,7 @@ async def send_account_email(deps: NotificationDeps, payload: dict[str, Any]) ->
         notification_id=str(payload.get("tokenId", "account")),
     )
     try:
-        await email.send(settings.smtp_url, message)
+        await email.send(settings.smtp_url, message, client_context(settings.tls_ca_file))
     except email.PermanentFailure as exc:
         log.warning("account e-mail %s refused for good: %s", payload.get("tokenId"), exc)
 
@@ -233,7 +235,7 @@ async def send_address_email(deps: NotificationDeps, payload: dict[str, Any]) ->
         notification_id=new_id("ntf"),
     )
     try:
-        await email.send(settings.smtp_url, message)
+        await email.send(settings.smtp_url, message, client_context(settings.tls_ca_file))
     except email.PermanentFailure as exc:
         log.warning("address e-mail refused for good: %s", exc)
 
@@ -258,13 +260,20 @@ def webhook_payload(note: Notification) -> dict[str, Any]:
     }
 
 
-async def _post(
-    url: str, body: bytes, headers: dict[str, str], seconds: float, allow_private: bool
+async def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    seconds: float,
+    allow_private: bool,
+    tls: ssl.SSLContext,
 ) -> int:
     """One POST to the checked address; the status code, or an exception.
 
     ``seconds`` bounds the whole attempt: resolving, connecting, sending and
-    the answer's headers (its body is never read).
+    the answer's headers (its body is never read). An https receiver's
+    certificate is verified with ``tls``, for the host name of the URL (sent
+    as SNI though the connection goes to the pinned address).
     """
     async with asyncio.timeout(seconds):
         pinned = await addresses.target(url, allow_private)
@@ -273,7 +282,9 @@ async def _post(
         # trust_env=False: no proxy from the environment may carry the request
         # elsewhere; redirects are never followed (a 3xx is a failed attempt).
         async with (
-            httpx.AsyncClient(timeout=seconds, follow_redirects=False, trust_env=False) as client,
+            httpx.AsyncClient(
+                timeout=seconds, follow_redirects=False, trust_env=False, verify=tls
+            ) as client,
             client.stream(
                 "POST", pinned.url, content=body, headers=sent, extensions=extensions
             ) as answer,
@@ -321,8 +332,13 @@ async def deliver_webhook(deps: NotificationDeps, payload: dict[str, Any]) -> No
     status_code: int | None = None
     error: str | None = None
     try:
-        status_code = await _post(
-            url, body, headers, settings.webhook_timeout, settings.webhook_allow_private
+        status_code = await post(
+            url,
+            body,
+            headers,
+            settings.webhook_timeout,
+            settings.webhook_allow_private,
+            client_context(settings.tls_ca_file),
         )
         if not 200 <= status_code < 300:
             error = f"the endpoint answered {status_code}"

@@ -47,6 +47,7 @@ from imghost.settings.sections import (
     RenditionSettings,
     ServerSettings,
     SharingSettings,
+    TlsSettings,
     TusSettings,
     UploadSettings,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "SettingsError",
     "SharingSettings",
     "Size",
+    "TlsSettings",
     "TusSettings",
     "UploadSettings",
     "declared",
@@ -90,6 +92,7 @@ GENERATE_KEY_HINT = "`openssl rand -base64 48`"
 class Settings(
     # A dataclass takes its bases' fields in reverse order; SECTIONS sets the listing order.
     AuditSettings,
+    TlsSettings,
     HttpSettings,
     RenditionSettings,
     BodySettings,
@@ -123,7 +126,8 @@ class Settings(
             parse_trusted_proxies(self.trusted_proxies)
         except ValueError as exc:
             raise SettingsError(f"IMGHOST_TRUSTED_PROXIES: {exc}") from exc
-        base = self.public_base_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert_file else "http"
+        base = self.public_base_url or f"{scheme}://{self.host}:{self.port}"
         object.__setattr__(self, "public_base_url", base.rstrip("/"))
 
     def _resolve_data_dir_and_key(self) -> None:

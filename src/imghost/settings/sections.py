@@ -47,7 +47,9 @@ class ServerSettings:
         "", "A file holding IMGHOST_ENCRYPTION_KEYS's value (read at start; it wins if set)"
     )
     public_base_url: str = setting(
-        "", "Base URL clients use to reach us (default: http://HOST:PORT)"
+        "",
+        "Base URL clients use to reach us (default: http://HOST:PORT, or https://HOST:PORT "
+        "when IMGHOST_TLS_CERT_FILE is set)",
     )
     secret_key: str = setting(
         "",
@@ -403,6 +405,33 @@ class HttpSettings:
     )
 
 
+@dataclass(frozen=True)
+class TlsSettings:
+    """HTTPS without a proxy, and the CAs our own requests trust (``server_tls.check``)."""
+
+    tls_cert_file: str = setting(
+        "",
+        "PEM certificate chain `imghost serve` answers HTTPS with (with IMGHOST_TLS_KEY_FILE); "
+        "empty: plain HTTP. SIGHUP reloads both files",
+    )
+    tls_key_file: str = setting("", "PEM private key (unencrypted) of IMGHOST_TLS_CERT_FILE")
+    tls_redirect_port: int = setting(
+        0,
+        "With TLS on, a plain-HTTP port that answers every request 308 to the same path "
+        "under IMGHOST_PUBLIC_BASE_URL (0 = no such listener)",
+    )
+    tls_hsts: str = setting(
+        "max-age=31536000",
+        "Strict-Transport-Security value sent on every answer while TLS is on (empty: none); "
+        "add includeSubDomains only when every subdomain serves HTTPS",
+    )
+    tls_ca_file: str = setting(
+        "",
+        "PEM file of extra CA certificates trusted, beside the public CAs, by the requests "
+        "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL",
+    )
+
+
 SECTIONS: tuple[type, ...] = (
     ServerSettings,
     SharingSettings,
@@ -421,5 +450,6 @@ SECTIONS: tuple[type, ...] = (
     BodySettings,
     RenditionSettings,
     HttpSettings,
+    TlsSettings,
     AuditSettings,
 )

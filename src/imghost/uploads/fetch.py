@@ -17,6 +17,7 @@ body) runs under one deadline, ``IMGHOST_FETCH_TIMEOUT``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from urllib.parse import urldefrag, urljoin
 
 import anyio
@@ -25,6 +26,7 @@ import httpx
 from imghost import __version__
 from imghost.errors import AppError
 from imghost.notifications import addresses
+from imghost.tls.contexts import client_context
 from imghost.uploads.spool import Spool, TooLarge
 
 USER_AGENT = f"imghost-fetch/{__version__}"
@@ -32,15 +34,23 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class FetchLimits:
-    """What one fetch may do: its deadline, its redirects, its size, its reach."""
+    """What one fetch may do: its deadline, its redirects, its size, its reach,
+    and the CAs an https source is verified with (``IMGHOST_TLS_CA_FILE``)."""
 
     def __init__(
-        self, *, timeout: float, max_redirects: int, max_size: int, allow_private: bool
+        self,
+        *,
+        timeout: float,
+        max_redirects: int,
+        max_size: int,
+        allow_private: bool,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout = timeout
         self.max_redirects = max_redirects
         self.max_size = max_size
         self.allow_private = allow_private
+        self.tls = tls or client_context()
 
 
 def too_large(limit: int) -> AppError:
@@ -74,7 +84,9 @@ async def fetch(url: str, spool: Spool, limits: FetchLimits) -> str | None:
 async def _fetch(url: str, spool: Spool, limits: FetchLimits) -> str:
     # trust_env=False: no proxy from the environment may carry the request
     # elsewhere; redirects are followed below, each target checked again.
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, verify=limits.tls
+    ) as client:
         for _ in range(limits.max_redirects + 1):
             # A fragment names a part of the answer, never sent: drop it.
             url = urldefrag(url).url

@@ -28,6 +28,7 @@ from imghost.images.fields import NewImageFields, check_visibility, normalize_ta
 from imghost.images.models import Image
 from imghost.quotas import services as quotas
 from imghost.ratelimit import services as ratelimit
+from imghost.tls.contexts import client_context
 from imghost.uploads import fetch, services
 from imghost.uploads.schemas import FinalizeIn, SourceUrlIn, UploadedImage
 from imghost.uploads.slots import upload_slot
@@ -147,6 +148,7 @@ async def upload_from_url(
         max_redirects=settings.fetch_max_redirects,
         max_size=settings.max_file_size,
         allow_private=settings.fetch_allow_private,
+        tls=client_context(settings.tls_ca_file),
     )
     spool = Spool(ctx.store.staging_dir, settings.max_file_size)
     try:

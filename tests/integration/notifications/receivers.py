@@ -2,10 +2,12 @@
 
 - :class:`SmtpSink`: aiosmtpd; keeps every message (but, unless told, the
   sign-up's verification e-mail); can refuse the first N with a temporary
-  error (451).
+  error (451). Given a TLS context, it offers and requires STARTTLS, or with
+  ``implicit`` speaks TLS from the start (smtps).
 - :class:`WebhookReceiver`: an ``http.server`` thread; answers a scripted
   list of statuses (``"drop"`` closes the connection without an answer), then
-  200; records every request with its arrival time.
+  200; records every request with its arrival time. Given a TLS context, it
+  is an HTTPS receiver.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import email
 import email.policy
 import http.server
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    encrypted: bool = False  # the session ran over TLS (STARTTLS or smtps)
 
 
 class _SmtpHandler:
@@ -45,7 +49,15 @@ class _SmtpHandler:
             if self.sink.fail_first > 0:
                 self.sink.fail_first -= 1
                 return "451 4.3.0 Try again later (test sink)"
-            self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+            self.sink.messages.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    parsed,
+                    # Over TLS whether it began so (smtps) or after STARTTLS.
+                    encrypted=server.transport.get_extra_info("sslcontext") is not None,
+                )
+            )
         return "250 Message accepted for delivery"
 
 
@@ -55,7 +67,11 @@ VERIFICATION_SUBJECT = "[imghost] Verify your e-mail address"
 
 class SmtpSink:
     def __init__(
-        self, fail_first: int = 0, ignore_subjects: tuple[str, ...] = (VERIFICATION_SUBJECT,)
+        self,
+        fail_first: int = 0,
+        ignore_subjects: tuple[str, ...] = (VERIFICATION_SUBJECT,),
+        tls: ssl.SSLContext | None = None,
+        implicit: bool = False,
     ) -> None:
         self.port = free_port()
         self.fail_first = fail_first
@@ -63,11 +79,23 @@ class SmtpSink:
         self.attempts = 0
         self.messages: list[Received] = []
         self.lock = threading.Lock()
-        self.controller = Controller(_SmtpHandler(self), hostname="127.0.0.1", port=self.port)
+        self.tls, self.implicit = tls, implicit
+        options: dict[str, Any] = {}
+        if tls is not None and implicit:
+            options["ssl_context"] = tls
+        elif tls is not None:
+            options.update(tls_context=tls, require_starttls=True)
+        self.controller = Controller(
+            _SmtpHandler(self), hostname="127.0.0.1", port=self.port, **options
+        )
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=false"
+        if self.tls is None:
+            return f"smtp://127.0.0.1:{self.port}?starttls=false"
+        if self.implicit:
+            return f"smtps://127.0.0.1:{self.port}"
+        return f"smtp://127.0.0.1:{self.port}?starttls=true"
 
     def __enter__(self) -> SmtpSink:
         self.controller.start()
@@ -99,6 +127,7 @@ class Request:
 class WebhookReceiver:
     script: list[int | str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         receiver = self
@@ -128,12 +157,16 @@ class WebhookReceiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            # The handshake runs in accept(); one that fails is dropped by
+            # socketserver (an OSError) and the receiver serves on.
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
 
     def __enter__(self) -> WebhookReceiver:
         self.thread.start()
