@@ -7,7 +7,8 @@ plaintext that does not fill a segment when a request ends is sealed under the
 upload's data key as the segment it will become (not final, a fresh nonce) and
 kept in the upload's state, beside the inner store's own; the next request
 opens it and goes on. Sealing the upload writes it as the final segment, so
-the inner bytes are a whole encrypted blob, which S3 adopts as the image's.
+the inner bytes are a whole encrypted blob, which becomes the image's as it
+is (S3: in place already; local files: the upload's file moved into place).
 
 State: ``{"enc": {"kid", "key", "segments", "stored", "tail"}, "inner": {...}}``,
 the plaintext offset being ``segments * SEGMENT`` plus the tail's length.
@@ -18,12 +19,14 @@ through as they are (their bytes are encrypted when they become an image).
 from __future__ import annotations
 
 import base64
+import uuid
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from imghost.storage import envelope
+from imghost.storage.base import BlobStore
 from imghost.storage.envelope import HEADER, SEGMENT, SLOT, BlobKey, Decryptor, Header, Sealer
 from imghost.storage.keys import KeyEncryptionKeys
 from imghost.storage.resumable import Leftover, Piece, ResumableStore, ResumableWriter, State
@@ -91,16 +94,26 @@ class EncryptingWriter:
         self._start = start  # the offset and state it was opened at
 
     async def write(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) < SEGMENT:
+        source: bytes | bytearray = data
+        if self._buffer:
+            self._buffer += data
+            source = self._buffer
+        whole = len(source) // SEGMENT
+        pieces = [self._upload.lead()] if whole and self._handed == 0 else []
+        sealer = self._upload.blob.sealer
+        with memoryview(source) as view:
+            # Sealed straight from the caller's bytes: one copy, into ``out``.
+            for n in range(whole):
+                pieces.extend(
+                    sealer.seal_parts(
+                        self._segments + n, view[n * SEGMENT : (n + 1) * SEGMENT], final=False
+                    )
+                )
+            self._buffer = bytearray(view[whole * SEGMENT :])
+        if not whole:
             return
-        out = bytearray(self._upload.lead() if self._handed == 0 else b"")
-        whole = len(self._buffer) // SEGMENT
-        for n in range(whole):
-            segment = self._buffer[n * SEGMENT : (n + 1) * SEGMENT]
-            out += self._upload.blob.sealer.seal(self._segments + n, segment, final=False)
-        del self._buffer[: whole * SEGMENT]
-        await self._inner.write(bytes(out))
+        out = b"".join(pieces)
+        await self._inner.write(out)
         self._segments += whole
         self._handed += len(out)
 
@@ -160,9 +173,12 @@ class SealedWriter:
 
 
 class EncryptingResumableStore:
-    def __init__(self, inner: ResumableStore, keys: KeyEncryptionKeys) -> None:
+    def __init__(self, inner: ResumableStore, keys: KeyEncryptionKeys, raw: BlobStore) -> None:
         self.inner = inner
         self.keys = keys
+        #: The blob store under the encrypting one: a sealed upload's bytes
+        #: are a whole encrypted blob, installed there as they are.
+        self.raw = raw
 
     async def open(
         self, upload_id: str, offset: int, state: State, target: str | None = None
@@ -219,10 +235,18 @@ class EncryptingResumableStore:
     async def adopt(self, pieces: list[Piece], key: str, content_type: str) -> State | None:
         if len(pieces) != 1 or not pieces[0].size or _legacy(pieces[0].state):
             return None  # legacy bytes are stored encrypted from the spool
-        piece = pieces[0]
-        adopted = await self.inner.adopt([self._inner_piece(piece)], key, content_type)
+        piece, inner = pieces[0], self._inner_piece(pieces[0])
+        adopted = await self.inner.adopt([inner], key, content_type)
         if adopted is None:
-            return None
+            # Local files: a second name for the upload's file (no copy), moved
+            # into place; not decrypted and encrypted again.
+            part = self.raw.staging_dir / f"adopt-{uuid.uuid4().hex}"
+            try:
+                await self.inner.assemble([inner], part)
+                await self.raw.put_file(key, part, content_type)
+            finally:
+                part.unlink(missing_ok=True)
+            adopted = inner.state
         return {**piece.state, "inner": adopted, "adopted": True}
 
     async def discard(self, upload_id: str, state: State) -> None:

@@ -99,8 +99,14 @@ class Sealer:
         self._aead = AESGCM(data_key)
 
     def seal(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
+        return b"".join(self.seal_parts(index, plaintext, final))
+
+    def seal_parts(
+        self, index: int, plaintext: bytes | bytearray | memoryview, final: bool
+    ) -> tuple[bytes, bytes]:
+        """The stored segment as (nonce, ciphertext and tag): to join with others."""
         nonce = os.urandom(NONCE)
-        return nonce + self._aead.encrypt(nonce, plaintext, _bound(index, final))
+        return nonce, self._aead.encrypt(nonce, plaintext, _bound(index, final))
 
     def open(self, index: int, stored: bytes | memoryview, final: bool | None = None) -> bytes:
         """The segment's plaintext; with ``final`` None, either flag is accepted
@@ -164,14 +170,13 @@ def encrypt(keys: KeyEncryptionKeys, data: bytes) -> bytes:
     """A whole (small) blob, encrypted."""
     blob = BlobKey.new(keys)
     out = [blob.header.encode()]
-    view = memoryview(data)
     count = len(data) // SEGMENT + 1
-    for index in range(count):
-        out.append(
-            blob.sealer.seal(
-                index, view[index * SEGMENT : (index + 1) * SEGMENT], index == count - 1
+    with memoryview(data) as view:
+        for index in range(count):
+            last = index == count - 1
+            out.extend(
+                blob.sealer.seal_parts(index, view[index * SEGMENT : (index + 1) * SEGMENT], last)
             )
-        )
     return b"".join(out)
 
 
@@ -203,13 +208,19 @@ class Segments:
         self._ended = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> bytes:
-        self._pending += data
-        out = bytearray()
-        # A full slot is held back until more follows: only the end of the
-        # stream tells whether it was the last segment.
-        while len(self._pending) > SLOT:
-            out += self._open(SLOT, final=False)
-        return bytes(out)
+        if self._pending:
+            self._pending += data
+            data = self._pending
+        pieces = []
+        with memoryview(data) as view:
+            # A full slot is held back until more follows: only the end of the
+            # stream tells whether it was the last segment.
+            at = 0
+            while len(view) - at > SLOT:
+                pieces.append(self._open(view[at : at + SLOT], final=False))
+                at += SLOT
+            self._pending = bytearray(view[at:])
+        return b"".join(pieces)
 
     def finish(self) -> bytes:
         """What is left; BlobCorrupt if the stream did not end where it may."""
@@ -218,19 +229,18 @@ class Segments:
             # A short piece can only be the final segment; a whole one read to
             # the blob's end must be; one read up to a range's end may be either.
             final = True if self._whole or len(self._pending) < SLOT else None
-            plain = self._open(len(self._pending), final)
+            plain = self._open(memoryview(self._pending), final)
         elif self._whole and not self._ended:
             raise BlobCorrupt("encrypted blob is cut short")
         if self._left:
             raise BlobCorrupt("encrypted blob ends before the range asked for")
         return plain
 
-    def _open(self, length: int, final: bool | None) -> bytes:
+    def _open(self, stored: memoryview, final: bool | None) -> bytes:
         if self._ended:
             raise BlobCorrupt(f"data after the final segment {self._index - 1}")
-        with memoryview(self._pending) as view:
-            plain, self._ended = self._blob.sealer.open_any(self._index, view[:length], final)
-        del self._pending[:length]
+        with stored:
+            plain, self._ended = self._blob.sealer.open_any(self._index, stored, final)
         self._index += 1
         if self._skip:
             plain, self._skip = plain[self._skip :], max(0, self._skip - len(plain))

@@ -56,4 +56,4 @@ def open_resumable(
         return resumable
     from imghost.storage.encrypted_resumable import EncryptingResumableStore
 
-    return EncryptingResumableStore(resumable, keys)
+    return EncryptingResumableStore(resumable, keys, base)
