@@ -5,9 +5,10 @@ upload and dd, and the API process's memory during a 1 GiB upload), then the sea
 (listing and full-text latency on a bulk-seeded PostgreSQL with 1,000,000 images and
 SQLite with 100,000), then the http section (delivery and /healthz under each HTTP
 server candidate, against plain uvicorn + httptools), then the scan section (ClamAV's
-cost per MB against the structural scan, and its share of upload to ready).
+cost per MB against the structural scan, and its share of upload to ready), then the
+encryption section (uploads and GETs with and without blob encryption at rest).
 
-python -m bench.run [--sections core,processing,tus,search,http,scan] [--runs 20]
+python -m bench.run [--sections core,processing,tus,search,http,scan,encryption] [--runs 20]
     [--backends sqlite-local]
 """
 
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench import (
+    encryption,
     http_server,
     machine,
     processing,
@@ -45,7 +47,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing", "tus", "search", "http", "scan")
+SECTIONS = ("core", "processing", "tus", "search", "http", "scan", "encryption")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -153,6 +155,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=http_server.HttpServerConfig().rounds,
         help="rounds of every HTTP server variant (medians reported)",
     )
+    enc_defaults = encryption.EncryptionConfig()
+    group = parser.add_argument_group("encryption section")
+    group.add_argument(
+        "--encryption-rounds",
+        type=int,
+        default=enc_defaults.rounds,
+        help="interleaved rounds (uploads, one tus upload, one wrk run per target) per service",
+    )
+    group.add_argument(
+        "--encryption-uploads",
+        type=int,
+        default=enc_defaults.uploads_per_round,
+        help="timed 10 MB direct uploads per service and round",
+    )
+    group.add_argument(
+        "--encryption-duration",
+        type=int,
+        default=enc_defaults.load.duration,
+        help="wrk -d per run, seconds",
+    )
+    group.add_argument(
+        "--encryption-backend",
+        choices=BACKENDS,
+        default=enc_defaults.backend,
+        help="the combination both services run on",
+    )
     args = parser.parse_args(argv)
     if args.search_images is None:
         args.search_images = search.SMOKE_IMAGES if args.search_smoke else search_defaults.images
@@ -181,6 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "tus_runs",
         "http_rounds",
         "scan_runs",
+        "encryption_rounds",
+        "encryption_uploads",
+        "encryption_duration",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -219,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_http(args, console) and ok
     if "scan" in args.sections:
         ok = run_scan(args, console) and ok
+    if "encryption" in args.sections:
+        ok = run_encryption(args, console) and ok
     return 0 if ok else 1
 
 
@@ -233,6 +266,46 @@ def run_scan(args: argparse.Namespace, console: Console) -> bool:
     console.print(f"clamd: {escape(result.clamd_version)} (the tests' signature database)")
     scan.print_section(console, result)
     _write(args, console, "scan", started, clock, result.ok, {"machine": info, **result.as_json()})
+    return result.ok
+
+
+def run_encryption(args: argparse.Namespace, console: Console) -> bool:
+    config = encryption.EncryptionConfig(
+        rounds=args.encryption_rounds,
+        uploads_per_round=args.encryption_uploads,
+        warmup_uploads=args.warmup_runs,
+        workers=args.workers,
+        load=WrkConfig(
+            threads=args.threads,
+            connections=args.connections,
+            duration=args.encryption_duration,
+            warmup=min(args.warmup, 1),
+        ),
+        backend=args.encryption_backend,
+    )
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]encryption[/bold]")
+    console.print(f"[bold]imghost encryption benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("encryption") as status:
+        result = encryption.run(config, lambda what: status.update(escape(what)))
+    encryption.print_section(console, result)
+    _write(
+        args,
+        console,
+        "encryption",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+            "config": config.as_json(),
+            **result.as_json(),
+        },
+    )
+    if not result.ok:
+        console.print("[red]some encryption checks failed or a figure could not be measured[/red]")
     return result.ok
 
 

@@ -70,15 +70,24 @@ class TusOutcome:
 
 
 def tus_upload(
-    client: httpx.Client, source: Source, length: int, chunk: int, filename: str
+    client: httpx.Client,
+    source: Source,
+    length: int,
+    chunk: int,
+    filename: str,
+    metadata: dict[str, str] | None = None,
 ) -> TusOutcome:
-    """Create an upload, then PATCH ``chunk`` bytes at a time until all are sent."""
-    encoded = base64.b64encode(filename.encode()).decode()
+    """Create an upload, then PATCH ``chunk`` bytes at a time until all are sent.
+
+    ``metadata`` adds Upload-Metadata pairs (e.g. ``allowDuplicate``) to the filename.
+    """
+    pairs = {"filename": filename, **(metadata or {})}
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
     start = time.perf_counter()
     created = expect(
         client.post(
             "/v1/tus/",
-            headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": f"filename {encoded}"},
+            headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": encoded},
         ),
         201,
         "tus create",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -123,13 +124,21 @@ def parse(output: str) -> WrkResult:
     )
 
 
-def run(url: str, config: WrkConfig, *, warm_up: bool = True) -> WrkResult:
-    """Warm up for ``config.warmup`` seconds (discarded), then measure."""
+def run(
+    url: str, config: WrkConfig, *, warm_up: bool = True, headers: Sequence[str] = ()
+) -> WrkResult:
+    """Warm up for ``config.warmup`` seconds (discarded), then measure.
+
+    ``headers`` ("Name: value") are sent with every request (wrk -H).
+    """
     binary = wrk_binary()
+    extra = [arg for header in headers for arg in ("-H", header)]
     if warm_up and config.warmup > 0:
-        subprocess.run([binary, *config.args(config.warmup), url], capture_output=True, check=True)
+        subprocess.run(
+            [binary, *config.args(config.warmup), *extra, url], capture_output=True, check=True
+        )
     proc = subprocess.run(
-        [binary, *config.args(config.duration), url],
+        [binary, *config.args(config.duration), *extra, url],
         capture_output=True,
         text=True,
         check=False,
