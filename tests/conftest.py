@@ -162,17 +162,28 @@ SERVER_PARAMS = frozenset({"postgres-s3", "postgres", "s3"})
 E2E = Path(__file__).parent / "e2e"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that need PostgreSQL or S3 `postgres_s3` (`make test-fast`
-    leaves them out), and put the long ones first: xdist hands tests out in
-    this order, and a long one handed out last would finish last, alone."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL or S3 `postgres_s3`, and the encrypted
+    pass `encrypted` (`make test-fast` leaves both out; the encrypted pass of
+    tests marked `plaintext_only` is dropped),
+    and put the long ones first: xdist hands tests out in this order, and a long
+    one handed out last would finish last, alone."""
+    dropped = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        params = {str(v).removesuffix(ENCRYPTED) for v in getattr(callspec, "params", {}).values()}
-        if SERVER_PARAMS.intersection(params):
+        values = [str(v) for v in getattr(callspec, "params", {}).values()]
+        if any(v.endswith(ENCRYPTED) for v in values):
+            item.add_marker(pytest.mark.encrypted)
+            if item.get_closest_marker("plaintext_only"):
+                dropped.append(item)
+        if SERVER_PARAMS.intersection(v.removesuffix(ENCRYPTED) for v in values):
             item.add_marker(pytest.mark.postgres_s3)
         if item.path.is_relative_to(E2E):
             item.add_marker(pytest.mark.slow)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 

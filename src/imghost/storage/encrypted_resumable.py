@@ -31,6 +31,9 @@ from imghost.storage.envelope import HEADER, SEGMENT, SLOT, BlobKey, Decryptor, 
 from imghost.storage.keys import KeyEncryptionKeys
 from imghost.storage.resumable import Leftover, Piece, ResumableStore, ResumableWriter, State
 
+#: Plaintext gathered before whole segments are sealed and handed on.
+BATCH = 16 * SEGMENT
+
 
 def _legacy(state: State) -> bool:
     return "enc" not in state and bool(state)
@@ -94,24 +97,25 @@ class EncryptingWriter:
         self._start = start  # the offset and state it was opened at
 
     async def write(self, data: bytes) -> None:
-        source: bytes | bytearray = data
-        if self._buffer:
-            self._buffer += data
-            source = self._buffer
-        whole = len(source) // SEGMENT
-        pieces = [self._upload.lead()] if whole and self._handed == 0 else []
-        sealer = self._upload.blob.sealer
-        with memoryview(source) as view:
-            # Sealed straight from the caller's bytes: one copy, into ``out``.
-            for n in range(whole):
-                pieces.extend(
-                    sealer.seal_parts(
-                        self._segments + n, view[n * SEGMENT : (n + 1) * SEGMENT], final=False
-                    )
-                )
-            self._buffer = bytearray(view[whole * SEGMENT :])
+        # Sealed a batch at a time: request bodies arrive in pieces of a few
+        # KiB, and each call to the inner writer costs more than the cipher.
+        self._buffer += data
+        if len(self._buffer) >= BATCH:
+            await self._seal_whole()
+
+    async def _seal_whole(self) -> None:
+        """Seal the buffer's whole segments and hand them to the inner writer."""
+        whole = len(self._buffer) // SEGMENT
         if not whole:
             return
+        pieces = [self._upload.lead()] if self._handed == 0 else []
+        sealer = self._upload.blob.sealer
+        with memoryview(self._buffer) as view:
+            for n in range(whole):
+                segment = view[n * SEGMENT : (n + 1) * SEGMENT]
+                pieces.extend(sealer.seal_parts(self._segments + n, segment, final=False))
+                segment.release()
+        del self._buffer[: whole * SEGMENT]
         out = b"".join(pieces)
         await self._inner.write(out)
         self._segments += whole
@@ -127,10 +131,12 @@ class EncryptingWriter:
         return segments * SEGMENT, self._upload.state()
 
     async def checkpoint(self) -> tuple[int, State]:
+        await self._seal_whole()
         await self._inner.checkpoint()
         return self.durable()
 
     async def close(self) -> tuple[int, State]:
+        await self._seal_whole()
         stored, inner = await self._inner.close()
         self._upload.segments, self._upload.stored = _segments_in(stored), stored
         self._upload.tail, self._upload.inner = bytes(self._buffer), inner

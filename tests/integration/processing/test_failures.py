@@ -31,6 +31,7 @@ def work(live: LiveServer, max_seconds: float = 120) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.plaintext_only  # the pixel pool's limit, whatever the store
 def test_memory_limit_fails_the_job_not_the_worker(
     settings_factory: Any, big_images: BigImages
 ) -> None:
@@ -53,6 +54,7 @@ def test_memory_limit_fails_the_job_not_the_worker(
 
 
 @pytest.mark.slow
+@pytest.mark.plaintext_only  # the pixel pool's limit, whatever the store
 def test_time_limit_fails_the_job(settings_factory: Any, big_images: BigImages) -> None:
     settings = settings_factory(run_worker=False, job_timeout=1, job_max_attempts=1)
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=120) as client:

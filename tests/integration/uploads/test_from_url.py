@@ -22,6 +22,9 @@ from tests.factories import assert_problem, make_user, wait_processed
 from tests.integration.quotas.helpers import originals, reservations
 from tests.integration.uploads.source_server import SourceServer
 
+# The fetcher's rules; what it fetches is stored as any upload is: no encrypted second pass.
+pytestmark = pytest.mark.plaintext_only
+
 LIMIT = 200_000
 
 

@@ -20,6 +20,9 @@ from tests.hostile import chunky_png, gif_bomb
 from tests.integration.tus.helpers import create, created_path, patch
 from tests.integration.uploads.hostile import start_upload, wait_exited, wait_for
 
+# Validation's bounds and fairness act before anything is stored: no encrypted second pass.
+pytestmark = pytest.mark.plaintext_only
+
 # Limits raised so the probe's kind of GIF passes the header checks and runs
 # into decoding (10,000 frames on a 3000x3000 screen: hours of compositing):
 # the case of a costly file the headers cannot refuse.
