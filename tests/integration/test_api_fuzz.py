@@ -55,9 +55,9 @@ def test_no_server_errors_under_fuzzing(
             "--phases",
             ",".join(phases),
             "--max-examples",
-            # Ten per operation and backend, twenty a run; each run draws new
+            # Six per operation and backend, twelve a run; each run draws new
             # ones. IMGHOST_FUZZ_EXAMPLES=500 for a long hunt.
-            os.environ.get("IMGHOST_FUZZ_EXAMPLES", "10"),
+            os.environ.get("IMGHOST_FUZZ_EXAMPLES", "6"),
             # These two would revoke the fuzzer's own credentials mid-run.
             "--exclude-path",
             "/v1/auth/logout",

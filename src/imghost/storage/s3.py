@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
-import boto3
-import botocore.loaders
-import botocore.session
 import obstore
-from botocore.config import Config
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
 from imghost.storage.base import BlobMeta, BlobNotFound, check_key
 
 if TYPE_CHECKING:  # only a type stub: not importable at runtime
+    import botocore.loaders
     from obstore.store import ClientConfig
 
 
@@ -42,7 +39,14 @@ def parse_s3_url(url: str) -> tuple[str, str, dict[str, str]]:
 
 def boto3_client(url: str, **config: Any) -> Any:
     """A boto3 S3 client for the store at ``url`` (obstore cannot resume a
-    multipart upload by id, nor presign with signed headers; boto3 can)."""
+    multipart upload by id, nor presign with signed headers; boto3 can).
+
+    boto3 is imported here, not with the module: it is a third of a second of
+    every process's start, and most never make a client (local files)."""
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+
     _, _, options = parse_s3_url(url)
     endpoint = options.get("endpoint") or os.environ.get("AWS_ENDPOINT") or None
     region = (
@@ -67,6 +71,8 @@ def boto3_client(url: str, **config: Any) -> Any:
 
 @functools.cache
 def _shared_loader() -> botocore.loaders.Loader:
+    import botocore.loaders
+
     return botocore.loaders.create_loader()
 
 
