@@ -55,10 +55,6 @@ class Keyring:
     def current(self) -> str:
         return self._current
 
-    @property
-    def ids(self) -> list[str]:
-        return list(self._keys)
-
     def wrap(self, data_key: bytes) -> tuple[str, bytes]:
         return self._current, aes_key_wrap(self._keys[self._current], data_key)
 
