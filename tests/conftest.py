@@ -74,16 +74,28 @@ def pytest_configure(config: pytest.Config) -> None:
 BACKENDS = ["sqlite-local", "postgres-s3"]
 # The tests of the parts that read and write blobs (storage, uploads, tus,
 # delivery, processing) run a second time with every blob encrypted at rest:
-# their conftest.py files take these as the backend's parameters. Storage, tus
-# and delivery hold what encryption does differently on S3 (parts of whole
-# segments, uploads adopted in place, ranged reads, header rewrites), so they
-# run it on both; uploads and processing reach the store through the same
-# calls on either (put, download, read), so their second pass, which would
-# add a minute to the suite, runs on SQLite + local files (presigned uploads,
-# whose plaintext lands in S3, run it on both).
+# their conftest.py files take these as the backend's parameters. What
+# encryption does differently on S3 (parts of whole segments, uploads adopted
+# in place, ranged reads, header rewrites, presigned plaintext) is in storage,
+# delivery, tus's resumes and presigned uploads: those run it on both. The
+# rest reaches the store through the same calls on either, so its second
+# pass, which would add a minute and a half to the suite, runs on SQLite +
+# local files.
 ENCRYPTED = "+encrypted"
 BACKENDS_AND_ENCRYPTED = [*BACKENDS, *(b + ENCRYPTED for b in BACKENDS)]
 BACKENDS_AND_LOCAL_ENCRYPTED = [*BACKENDS, "sqlite-local" + ENCRYPTED]
+
+
+def backend_fixture(params: list[str]) -> Any:
+    """A ``backend`` fixture over ``params``, for a folder's conftest or a module."""
+
+    @pytest.fixture(params=params)
+    def backend(request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    return backend
+
+
 # Two key-encryption keys, as after a rotation: "k2" wraps, both unwrap.
 TEST_ENCRYPTION_KEYS = (
     "k2:" + base64.b64encode(b"imghost-test-key-encryption-k2!!").decode() + ","

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
+from tests.conftest import BACKENDS_AND_ENCRYPTED, backend_fixture
 
-from tests.conftest import BACKENDS_AND_ENCRYPTED
-
-
-@pytest.fixture(params=BACKENDS_AND_ENCRYPTED)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+backend = backend_fixture(BACKENDS_AND_ENCRYPTED)

@@ -18,7 +18,7 @@ from imghost.context import AppContext
 from imghost.maintenance.gc import collect
 from imghost.settings import Settings
 from imghost.uploads.models import Upload
-from tests.conftest import LiveServer
+from tests.conftest import BACKENDS_AND_ENCRYPTED, LiveServer, backend_fixture
 from tests.factories import UserHandle, assert_problem, make_user
 from tests.helpers.context import with_ctx
 from tests.integration.tus.helpers import (
@@ -34,6 +34,9 @@ from tests.integration.tus.helpers import (
 )
 
 MiB = 1024 * 1024
+
+# Encrypted on S3 too: S3 parts of whole segments, resumed.
+backend = backend_fixture(BACKENDS_AND_ENCRYPTED)
 
 
 def wait_offset(client: httpx.Client, user: UserHandle, path: str, want: int) -> None:

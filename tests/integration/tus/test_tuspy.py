@@ -14,11 +14,14 @@ from tusclient.client import TusClient
 
 from imghost.settings import Settings
 from imghost.testing.proxy import CuttingProxy
-from tests.conftest import LiveServer
+from tests.conftest import BACKENDS_AND_ENCRYPTED, LiveServer, backend_fixture
 from tests.factories import make_user
 from tests.integration.tus.helpers import noise_png
 
 MB = 1_000_000
+
+# Encrypted on S3 too: S3 parts of whole segments, resumed.
+backend = backend_fixture(BACKENDS_AND_ENCRYPTED)
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
                 file_stream=stream,
                 chunk_size=5 * 1024 * 1024,
                 retries=5,
-                retry_delay=1,
+                retry_delay=0,
                 metadata={"filename": "big.png", "title": "Big one"},
             )
             uploader.upload()

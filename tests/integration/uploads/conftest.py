@@ -3,11 +3,6 @@ local files (tests/conftest.py says why)."""
 
 from __future__ import annotations
 
-import pytest
+from tests.conftest import BACKENDS_AND_LOCAL_ENCRYPTED, backend_fixture
 
-from tests.conftest import BACKENDS_AND_LOCAL_ENCRYPTED
-
-
-@pytest.fixture(params=BACKENDS_AND_LOCAL_ENCRYPTED)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+backend = backend_fixture(BACKENDS_AND_LOCAL_ENCRYPTED)

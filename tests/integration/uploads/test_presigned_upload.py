@@ -5,18 +5,14 @@ import hashlib
 from typing import Any
 
 import httpx
-import pytest
 
 from imghost.settings import Settings
-from tests.conftest import BACKENDS_AND_ENCRYPTED, LiveServer
+from tests.conftest import BACKENDS_AND_ENCRYPTED, LiveServer, backend_fixture
 from tests.factories import UserHandle, assert_problem, image_bytes, make_user, wait_processed
 
-
-@pytest.fixture(params=BACKENDS_AND_ENCRYPTED)
-def backend(request: pytest.FixtureRequest) -> str:
-    """Encrypted on S3 too: the client's bytes land there as sent, and are
-    encrypted when the upload is finalized."""
-    return str(request.param)
+# Encrypted on S3 too: the client's bytes land there as sent, and are
+# encrypted when the upload is finalized.
+backend = backend_fixture(BACKENDS_AND_ENCRYPTED)
 
 
 def start(client: httpx.Client, user: UserHandle, data: bytes, **extra: Any) -> dict[str, Any]:
