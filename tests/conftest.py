@@ -77,7 +77,7 @@ BACKENDS = ["sqlite-local", "postgres-s3"]
 # their conftest.py files take these as the backend's parameters. What
 # encryption does differently on S3 (parts of whole segments, uploads adopted
 # in place, ranged reads, header rewrites, presigned plaintext) is in storage,
-# delivery, tus's resumes and presigned uploads: those run it on both. The
+# original delivery, tus's resumes and presigned uploads: those run it on both. The
 # rest reaches the store through the same calls on either, so its second
 # pass, which would add a minute and a half to the suite, runs on SQLite +
 # local files.

@@ -2,8 +2,10 @@
 
 What it is: `imghost serve` started as an operator would (one process, SQLite + local
 files in a temporary directory), default limits except a small storage quota (so quota
-inflation shows within seconds). The attacks whose harm goes through the database or
-the object store (slow bodies, logins, transforms) run on PostgreSQL + S3 too. Three
+inflation shows within seconds). PostgreSQL's side of the harm (a pool held by slow
+bodies, or exhausted) is tested on both backends in tests/integration/bodies/test_pool.py;
+running every attack again here on PostgreSQL + S3 cost half a minute of the suite's
+serial tier. Three
 normal users, each from a loopback address of their own, upload small PNGs, view a
 public image and log in, in a paced loop. While they do, one attacker (another loopback
 address) runs one attack per test for a few seconds:
@@ -21,8 +23,8 @@ closed connections, never a 5xx; the server process tree's memory stays bounded;
 server answers afterwards. The last test checks that SIGTERM still stops the server.
 
 Bounded: every attack is capped in count, size and time and stays on loopback. The
-attacks run in order of growing harm, on one server per backend, as they would on a
-real one; the SQLite run takes about a minute on a hardened server, PostgreSQL less.
+attacks run in order of growing harm, on one server, as they would on a real one; the
+run takes about a minute on a hardened server.
 """
 
 from __future__ import annotations
@@ -159,7 +161,6 @@ def run_phase(world: World, attack: Any, seconds: float = PHASE) -> Phase:
 
 @dataclass
 class World(Target):
-    backend: str
     users: list[NormalUser]
     view_ids: list[str]
     # The normal load alone, run once before the attacks: its figures are the
@@ -203,21 +204,10 @@ def _public_image(base_url: str, user: NormalUser, data: bytes) -> str:
         return image_id
 
 
-@pytest.fixture(scope="module", params=["sqlite-local", "postgres-s3"])
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("hostile")
     env = {"IMGHOST_QUOTA_FREE": str(QUOTA)}
-    database = f"e2e_hostile_{os.getpid()}"
-    if request.param == "postgres-s3":
-        from imghost.testing.servers import psql
-
-        pg = request.getfixturevalue("pg_server")
-        s3 = request.getfixturevalue("s3_server")
-        psql(pg, f"CREATE DATABASE {database}")
-        env["IMGHOST_DATABASE_URL"] = pg.url(database)
-        env["IMGHOST_STORAGE_URL"] = s3.storage_url("imghost-test", database)
     with ServiceProcess(Path(tmp), env) as service, ThreadPoolExecutor(6) as pool:
         url = service.url
         names = [*(f"normal{i}" for i in range(len(USER_ADDRESSES))), "owner", "victim", "attacker"]
@@ -228,15 +218,9 @@ def world(
         owners = [*users, owner]
         images = [*(small_png(500 + i) for i in range(len(users))), noise_png(OWNER_IMAGE_SIDE)]
         *view_ids, owner_image = pool.map(lambda u, d: _public_image(url, u, d), owners, images)
-        world = World(service, owner, owner_image, victim, attacker, request.param, users, view_ids)
+        world = World(service, owner, owner_image, victim, attacker, users, view_ids)
         world.warmup = run_phase(world, no_attack)
         yield world
-    if request.param == "postgres-s3":
-        from imghost.testing.servers import psql
-
-        psql(
-            request.getfixturevalue("pg_server"), f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-        )
 
 
 def check(world: World, phase: Phase, *extra: str) -> None:
@@ -266,19 +250,12 @@ def check(world: World, phase: Phase, *extra: str) -> None:
     assert not errors, "\n".join([*errors, phase.summary(), reference])
 
 
-def sqlite_only(world: World) -> None:
-    """Attacks stopped before any database or storage work run on one backend only."""
-    if world.backend != "sqlite-local":
-        pytest.skip("the backend does not matter for this attack (sqlite-local runs it)")
-
-
 def test_normal_load_alone(world: World) -> None:
     assert world.warmup is not None
     check(world, world.warmup)
 
 
 def test_huge_json_bodies(world: World) -> None:
-    sqlite_only(world)
     phase = run_phase(world, huge_json)
     errors = []
     if any(o not in (413, CLOSED) for o in phase.attack.outcomes):
@@ -287,7 +264,6 @@ def test_huge_json_bodies(world: World) -> None:
 
 
 def test_huge_and_slow_headers_and_idle_connections(world: World) -> None:
-    sqlite_only(world)
     phase = run_phase(world, headers_attack)
     errors = []
     if (complete := phase.attack.outcomes[-1]) not in (431, 400, CLOSED):
@@ -338,7 +314,6 @@ def test_transform_flood(world: World) -> None:
 
 
 def test_hostile_gif(world: World) -> None:
-    sqlite_only(world)
     check(world, run_phase(world, gif_attack))
 
 

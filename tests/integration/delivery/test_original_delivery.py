@@ -8,8 +8,11 @@ import pytest
 
 from imghost.checks import check_settings
 from imghost.settings import SettingsError
-from tests.conftest import LiveServer
+from tests.conftest import BACKENDS_AND_ENCRYPTED, LiveServer, backend_fixture
 from tests.factories import assert_problem, image_bytes, make_user, upload_ok, wait_processed
+
+# Encrypted on S3 too: ranges read only their segments, through S3's ranged GETs.
+backend = backend_fixture(BACKENDS_AND_ENCRYPTED)
 
 
 def _public(client: httpx.Client, size: tuple[int, int] = (300, 200)) -> tuple[str, bytes]:
