@@ -83,10 +83,10 @@ test:
 	@$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 # The edit loop, in under three minutes: unit tests and the integration tests
-# on SQLite + local files, blobs stored as they are (no PostgreSQL, S3,
-# encryption at rest, e2e or browser).
+# on SQLite + local files, blobs stored as they are, but the long ones (no
+# PostgreSQL, S3, encryption at rest, marker slow, e2e or browser).
 test-fast: $(STAMP) system-deps
-	$(PYTEST) $(XDIST) -m "not postgres_s3 and not encrypted" tests/unit tests/integration $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) -m "not postgres_s3 and not encrypted and not slow" tests/unit tests/integration $(PYTEST_ARGS)
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
