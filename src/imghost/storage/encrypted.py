@@ -127,7 +127,7 @@ class EncryptedBlobStore:
             key, span.stored_start, min(span.stored_end, known.stored), chunk_size
         )
         segments = Segments(known.blob, span.first, span.skip, end - start, whole=False)
-        return self._range(key, segments, stream)
+        return self._through(key, segments, stream)
 
     async def _whole(self, key: str, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         first = bytearray()
@@ -141,26 +141,24 @@ class EncryptedBlobStore:
             async for chunk in stream:
                 yield chunk
             return
-        decryptor = Decryptor(self.keys)
-        try:
-            if plain := decryptor.feed(first):
-                yield plain
-            async for chunk in stream:
-                if plain := decryptor.feed(chunk):
-                    yield plain
-            if plain := decryptor.finish():
-                yield plain
-        except BlobCorrupt as exc:
-            raise self._corrupt(key, exc) from exc
+        async for plain in self._through(key, Decryptor(self.keys), stream, bytes(first)):
+            yield plain
 
-    async def _range(
-        self, key: str, segments: Segments, stream: AsyncIterator[bytes]
+    async def _through(
+        self,
+        key: str,
+        decoder: Decryptor | Segments,
+        stream: AsyncIterator[bytes],
+        first: bytes = b"",
     ) -> AsyncIterator[bytes]:
+        """``stream``'s plaintext (after ``first``, bytes already read from it)."""
         try:
+            if plain := decoder.feed(first):
+                yield plain
             async for chunk in stream:
-                if plain := segments.feed(chunk):
+                if plain := decoder.feed(chunk):
                     yield plain
-            if plain := segments.finish():
+            if plain := decoder.finish():
                 yield plain
         except BlobCorrupt as exc:
             self._forget(key)
