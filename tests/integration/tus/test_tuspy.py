@@ -60,7 +60,8 @@ def test_tuspy_resumes_a_big_upload_after_the_connection_is_cut(
                 file_stream=stream,
                 chunk_size=5 * 1024 * 1024,
                 retries=5,
-                retry_delay=0,
+                # A second for the cut connection's lease to lapse (at once: 423 Locked).
+                retry_delay=1,
                 metadata={"filename": "big.png", "title": "Big one"},
             )
             uploader.upload()
