@@ -30,6 +30,7 @@ from imghost.auth.sessions_api import router as sessions_router
 from imghost.bodies import BodyLimits
 from imghost.checks import check_settings
 from imghost.context import AppContext
+from imghost.delivery.api import lean as delivery_lean
 from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
@@ -156,6 +157,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(BlobCorrupt, unreadable_blob)
     install_openapi(app)
     for router in (
+        # First: the router tries routes in order, and views are most requests.
+        delivery_lean,
+        delivery_router,
+        # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
+        derivatives_router,
         auth_router,
         account_router,
         sessions_router,
@@ -183,9 +189,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_status_router,
         admin_reports_router,
         admin_images_router,
-        delivery_router,
-        # After delivery_router: /images/{id}/metadata must win over /images/{id}/{file}.
-        derivatives_router,
         audit_router,
         web_router,
     ):

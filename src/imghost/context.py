@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -24,8 +25,11 @@ from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
 from imghost.db import create_engine, session_factory
+from imghost.delivery.facts_cache import FactsCache
+from imghost.delivery.hot_blobs import HotBlobs
 from imghost.exports.links import ExportLinks
 from imghost.exports.tasks import ExportDeps
+from imghost.images import changes as image_changes
 from imghost.imaging.clamd import ClamdScanner
 from imghost.imaging.sniff import sniff
 from imghost.lifecycle.purge import PurgeDeps, purge_image
@@ -86,13 +90,22 @@ class AppContext:
     renderer: OnDemandRenderer
     # Abuse reports per client address (memory, or Redis when configured).
     reports: ReportLimit
+    # What this process last read about the images it serves, and their small
+    # blobs' bytes: a cached view costs no database read and no store read.
+    facts: FactsCache
+    hot: HotBlobs
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
     # When each session and API key was last used, written at most once a minute.
     last_use: LastUse = field(init=False)
+    _unwatch: Callable[[], None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.last_use = LastUse(self.sessions)
+        # A change committed in this process (a request, a job, a command) is
+        # forgotten at once; one made in another reaches it within
+        # IMGHOST_DELIVERY_FACTS_TTL.
+        self._unwatch = image_changes.watch(self.facts.forget)
 
     @functools.cached_property
     def signing_keys(self) -> SigningKeys:
@@ -180,9 +193,12 @@ class AppContext:
                 )
             ),
             reports=ReportLimit(settings.report_rate_limit, settings.redis_url),
+            facts=FactsCache(settings.delivery_facts_ttl),
+            hot=HotBlobs(settings.delivery_hot_bytes),
         )
 
     async def close(self) -> None:
+        self._unwatch()
         await self.store.close()
         await self.reads.close()
         await self.logins.close()

@@ -9,6 +9,7 @@ natively asynchronous: the read is one network round trip either way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -20,9 +21,11 @@ from sqlalchemy.sql.expression import Executable
 
 from imghost.db import is_sqlite, normalize_url, sqlite_pragmas
 
+Params = Mapping[str, Any] | None
+
 
 class FastReader(Protocol):
-    async def first(self, query: Executable) -> Row[Any] | None: ...
+    async def first(self, query: Executable, params: Params = None) -> Row[Any] | None: ...
 
     async def close(self) -> None: ...
 
@@ -31,9 +34,9 @@ class AsyncEngineReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def first(self, query: Executable) -> Row[Any] | None:
+    async def first(self, query: Executable, params: Params = None) -> Row[Any] | None:
         async with self.engine.connect() as conn:
-            result = await conn.execute(query)
+            result = await conn.execute(query, params)
             row: Row[Any] | None = result.first()
             return row
 
@@ -47,13 +50,13 @@ class SqliteThreadReader:
         self.engine: Engine = create_sync_engine(sync_url, pool_size=8, max_overflow=8)
         event.listen(self.engine, "connect", sqlite_pragmas)
 
-    def _first(self, query: Executable) -> Row[Any] | None:
+    def _first(self, query: Executable, params: Params) -> Row[Any] | None:
         with self.engine.connect() as conn:
-            row: Row[Any] | None = conn.execute(query).first()
+            row: Row[Any] | None = conn.execute(query, params).first()
             return row
 
-    async def first(self, query: Executable) -> Row[Any] | None:
-        return await anyio.to_thread.run_sync(self._first, query)
+    async def first(self, query: Executable, params: Params = None) -> Row[Any] | None:
+        return await anyio.to_thread.run_sync(self._first, query, params)
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self.engine.dispose)
@@ -69,8 +72,8 @@ class SessionReader:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def first(self, query: Executable) -> Row[Any] | None:
-        row: Row[Any] | None = (await self.session.execute(query)).first()
+    async def first(self, query: Executable, params: Params = None) -> Row[Any] | None:
+        row: Row[Any] | None = (await self.session.execute(query, params)).first()
         return row
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from fastapi import Request, Response
 from imghost.access.credentials import CredentialKeys, has_credentials, resolve_caller
 from imghost.access.decide import image_access, owns
 from imghost.access.policy import OPEN_VISIBILITIES, Action
+from imghost.delivery.facts_cache import FactsCache
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
 from imghost.images import services as images
@@ -18,11 +19,34 @@ from imghost.images.services import DeliveryFacts
 from imghost.reads import FastReader
 
 
-async def load_deliverable(reads: FastReader, image_id: str) -> DeliveryFacts:
-    item = await images.delivery_facts(reads, image_id)
+async def load_deliverable(
+    request: Request, reads: FastReader, cache: FactsCache, image_id: str
+) -> DeliveryFacts:
+    """The image's facts: this process's recent copy, or the database's when the
+    request asks for a fresh answer. A conditional request (a browser or the edge
+    revalidating) and ``Cache-Control: no-cache`` or ``max-age=0`` (the edge's
+    fetches, a reload) are answered from the database, so what a shared cache
+    stores, or keeps after revalidating, is never older than the request."""
+    headers = request.headers
+    fresh = (
+        "if-none-match" in headers
+        or "if-modified-since" in headers
+        or _no_cache(headers.get("cache-control"))
+    )
+    item = None if fresh else cache.get(image_id)
     if item is None:
-        raise NotFound("No such image.")
+        item = await images.delivery_facts(reads, image_id)
+        if item is None:
+            raise NotFound("No such image.")
+        cache.put(item)
     return item
+
+
+def _no_cache(value: str | None) -> bool:
+    if not value:
+        return False
+    directives = {part.strip().lower() for part in value.split(",")}
+    return "no-cache" in directives or "max-age=0" in directives
 
 
 @dataclass(frozen=True)

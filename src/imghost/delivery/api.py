@@ -21,6 +21,7 @@ from imghost.delivery.access import (
     not_modified_response,
 )
 from imghost.delivery.http import Unsatisfiable, parse_range, range_applies
+from imghost.delivery.lean import LeanRoute
 from imghost.deps import Ctx, Db, Reads, Who
 from imghost.errors import AppError
 from imghost.images import services as images
@@ -30,6 +31,8 @@ from imghost.images.services import DeliveryFacts
 from imghost.storage import BlobNotFound
 
 router = APIRouter(tags=["delivery"])
+# The hot path: its own route class (no dependency solving); metadata keeps FastAPI's.
+lean = APIRouter(tags=["delivery"], route_class=LeanRoute)
 
 # Bodies up to this size are read in one operation and sent in one message;
 # larger ones stream in chunks so memory per request stays bounded.
@@ -70,15 +73,15 @@ def _disposition(item: DeliveryFacts) -> str:
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-@router.head("/images/{image_id}", include_in_schema=False)
-@router.get("/images/{image_id}", response_class=Response)
+@lean.head("/images/{image_id}", include_in_schema=False)
+@lean.get("/images/{image_id}", response_class=Response)
 async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Response:
     """The original bytes with validators, caching headers and single-range support.
 
     Everyone but the owner gets the GPS-scrubbed copy when the original has GPS
     the owner did not opt in to share (same length, same pixels).
     """
-    item = await load_deliverable(ctx.reads, image_id)
+    item = await load_deliverable(request, ctx.reads, ctx.facts, image_id)
     access = await authorize(request, ctx.credentials, ctx.reads, item, Action.DOWNLOAD_ORIGINAL)
     # An admin reviewing a quarantined image gets the very bytes that were judged.
     reviewing = access.admin and item.status == "quarantined"
@@ -111,7 +114,11 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
         return Response(status_code=status, headers=headers, media_type=item.mime_type)
     try:
         if end - start <= SMALL_BODY:
-            data = await ctx.store.read(blob_key, start, end)
+            if size <= SMALL_BODY:  # from memory after the first view
+                data = await ctx.hot.read(ctx.store, blob_key)
+                data = data if (start, end) == (0, size) else data[start:end]
+            else:
+                data = await ctx.store.read(blob_key, start, end)
             ctx.views.record(item.id, item.owner_id, "download" if start == 0 else None, len(data))
             return Response(data, status_code=status, headers=headers, media_type=item.mime_type)
         body = await ctx.store.get(blob_key, start, end)

@@ -18,6 +18,7 @@ from imghost.delivery.access import (
     load_deliverable,
     not_modified_response,
 )
+from imghost.delivery.lean import LeanRoute
 from imghost.deps import Ctx
 from imghost.errors import AppError, NotFound
 from imghost.images.policy import derivatives_unavailable
@@ -37,7 +38,8 @@ from imghost.processing.variants import (
 )
 from imghost.storage import BlobNotFound
 
-router = APIRouter(tags=["delivery"])
+# The hot path: no dependency solving (see delivery.lean).
+router = APIRouter(tags=["delivery"], route_class=LeanRoute)
 
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
 
@@ -95,7 +97,7 @@ async def _serve(
     bounded: bool,
     vary: bool = False,
 ) -> Response:
-    item = await load_deliverable(ctx.reads, image_id)
+    item = await load_deliverable(request, ctx.reads, ctx.facts, image_id)
     access = await authorize(request, ctx.credentials, ctx.reads, item, Action.VIEW_DERIVATIVES)
     if item.status == "failed":
         raise derivatives_unavailable(item.id, item.failed_step, item.failed_code)
@@ -121,7 +123,7 @@ async def _bytes(
 ) -> bytes:
     key = derived_key(item.blob_key, name)
     try:
-        data = await ctx.store.read_all(key)
+        data = await ctx.hot.read(ctx.store, key)
     except BlobNotFound:
         pass
     else:

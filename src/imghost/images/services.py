@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -173,12 +173,17 @@ _DELIVERY_COLUMNS = (
 )
 
 
+# Built once: constructing the statement cost more than running it (~60 µs a view).
+_DELIVERY_QUERY = select(*_DELIVERY_COLUMNS).where(
+    Image.id == bindparam("image_id"), Image.deleted_at.is_(None)
+)
+
+
 async def delivery_facts(reads: FastReader, image_id: str) -> DeliveryFacts | None:
     """One primary-key read of a live image's delivery columns (no ORM object, no tags)."""
     if len(image_id) > 64:
         return None
-    query = select(*_DELIVERY_COLUMNS).where(Image.id == image_id, Image.deleted_at.is_(None))
-    row = await reads.first(query)
+    row = await reads.first(_DELIVERY_QUERY, {"image_id": image_id})
     return None if row is None else DeliveryFacts(**row._mapping)
 
 

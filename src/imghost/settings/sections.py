@@ -194,6 +194,22 @@ class DeliverySettings:
     """Serving originals."""
 
     public_max_age: int = setting(86400, "Cache-Control max-age for public originals, seconds")
+    edge_max_age: int = setting(
+        1,
+        "Cache-Control s-maxage of public answers, seconds: how long the edge or a CDN "
+        "serves one without asking again (and so may go on serving it after it stops being "
+        "public, unless purged)",
+    )
+    delivery_facts_ttl: float = setting(
+        1.0,
+        "Seconds each API process may reuse what it read about an image it serves: the "
+        "longest a change made through another process takes to reach it (0: read every time)",
+    )
+    delivery_hot_bytes: Size = setting(
+        64 * 1024**2,
+        "Memory per API process for the bytes of the small blobs (up to 512KiB) served "
+        "last (0: off)",
+    )
     delivery: Literal["proxy", "redirect"] = setting(
         "proxy",
         "proxy (the API streams bytes) or redirect (/v1/images/{id}/file gives a presigned GET)",
