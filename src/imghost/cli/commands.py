@@ -21,6 +21,7 @@ import imghost.cli.reports  # noqa: F401
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
 from imghost.cli.backup import backup
+from imghost.cli.edge import edge_config
 from imghost.cli.jobs import jobs_cli
 from imghost.cli.keys import keys_cli
 from imghost.cli.main import HELP
@@ -222,4 +223,5 @@ cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+cli.command("edge-config")(edge_config)
 register_client_commands(cli)

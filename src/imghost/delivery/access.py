@@ -17,6 +17,7 @@ from imghost.images import services as images
 from imghost.images.policy import check_bytes
 from imghost.images.services import DeliveryFacts
 from imghost.reads import FastReader
+from imghost.settings import Settings
 
 
 async def load_deliverable(
@@ -92,16 +93,21 @@ async def authorize(
 
 
 def cache_headers(
-    item: DeliveryFacts, max_age: int, etag: str, access: Access, personal: bool = False
+    item: DeliveryFacts, settings: Settings, etag: str, access: Access, personal: bool = False
 ) -> dict[str, str]:
-    """``max_age``: IMGHOST_PUBLIC_MAX_AGE. ``personal``: this caller gets
-    bytes others do not (the owner's GPS original).
+    """``personal``: this caller gets bytes others do not (the owner's GPS original).
+
+    A public answer may be kept by browsers for IMGHOST_PUBLIC_MAX_AGE and by
+    shared caches (the edge, a CDN) for IMGHOST_EDGE_MAX_AGE (``s-maxage``),
+    after which they revalidate: a shared cache is where an image that stops
+    being public must stop being served, and it cannot be told to forget.
 
     Credentialed answers, and every answer for a shared or private image, are
     never stored by shared caches: ``private`` with the signature's remaining
     lifetime for a signed URL, ``no-store`` otherwise (a revoked link or a
     visibility change must bite at once).
     """
+    max_age = settings.public_max_age
     if access.signed_expires is not None and not personal:
         remaining = max(0, min(max_age, access.signed_expires - int(time.time())))
         cache = f"private, max-age={remaining}"
@@ -109,7 +115,7 @@ def cache_headers(
         cache = "private, no-store"
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.
-        cache = f"public, max-age={max_age}"
+        cache = f"public, max-age={max_age}, s-maxage={min(settings.edge_max_age, max_age)}"
     return {
         "ETag": etag,
         "Last-Modified": http_date(item.created_at),

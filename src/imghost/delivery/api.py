@@ -22,6 +22,7 @@ from imghost.delivery.access import (
 )
 from imghost.delivery.http import Unsatisfiable, parse_range, range_applies
 from imghost.delivery.lean import LeanRoute
+from imghost.delivery.sendfile import accel_response, sendfile_prefix
 from imghost.deps import Ctx, Db, Reads, Who
 from imghost.errors import AppError
 from imghost.images import services as images
@@ -88,12 +89,22 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     blob_key, sha256, size = served_original(item, access.owner or reviewing)
     personal = access.owner and item.public_blob_key is not None
     headers = {
-        **cache_headers(item, ctx.settings.public_max_age, f'"{sha256[:32]}"', access, personal),
+        **cache_headers(item, ctx.settings, f'"{sha256[:32]}"', access, personal),
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }
     if (unchanged := not_modified_response(request, headers, item)) is not None:
         return unchanged
+    # Behind the edge, an answer it will not cache is sent by the edge from the
+    # file (the edge caches public ones from the body, so those come through).
+    if (
+        request.method == "GET"
+        and not headers["Cache-Control"].startswith("public")
+        and (prefix := sendfile_prefix(request, ctx.store)) is not None
+    ):
+        whole = "range" not in request.headers
+        ctx.views.record(item.id, item.owner_id, "download" if whole else None, size)
+        return accel_response(prefix, blob_key, headers, item.mime_type)
     status = 200
     start, end = 0, size
     if range_applies(headers["ETag"], item.created_at, request.headers.get("if-range")):

@@ -102,7 +102,7 @@ async def _serve(
     if item.status == "failed":
         raise derivatives_unavailable(item.id, item.failed_step, item.failed_code)
     etag = f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"'
-    headers = cache_headers(item, ctx.settings.public_max_age, etag, access)
+    headers = cache_headers(item, ctx.settings, etag, access)
     if vary:
         headers["Vary"] = "Accept, Authorization"
     if (unchanged := not_modified_response(request, headers, item)) is not None:
