@@ -92,8 +92,17 @@ async def authorize(
     return Access(owns(grants, item), credentialed, caller.signed_expires, grants.admin)
 
 
+EDGE_HEADER = "x-imghost-edge"
+
+
 def cache_headers(
-    item: DeliveryFacts, settings: Settings, etag: str, access: Access, personal: bool = False
+    item: DeliveryFacts,
+    settings: Settings,
+    etag: str,
+    access: Access,
+    personal: bool = False,
+    *,
+    edge: bool = False,
 ) -> dict[str, str]:
     """``personal``: this caller gets bytes others do not (the owner's GPS original).
 
@@ -101,6 +110,13 @@ def cache_headers(
     shared caches (the edge, a CDN) for IMGHOST_EDGE_MAX_AGE (``s-maxage``),
     after which they revalidate: a shared cache is where an image that stops
     being public must stop being served, and it cannot be told to forget.
+
+    ``edge``: the request came from imghost's nginx edge. nginx counts
+    ``s-maxage`` from the whole second it stored the answer and keeps it through
+    the last one, so ``s-maxage=1`` lasts up to 2 s there; the edge gets the end
+    of its lifetime as an absolute second instead (``X-Accel-Expires: @T``, which
+    nginx keeps to itself), so it stops within IMGHOST_EDGE_MAX_AGE. The
+    machines' clocks must agree (NTP).
 
     Credentialed answers, and every answer for a shared or private image, are
     never stored by shared caches: ``private`` with the signature's remaining
@@ -116,7 +132,7 @@ def cache_headers(
     else:
         # Bytes under an id never change, but visibility can: keep max-age modest.
         cache = f"public, max-age={max_age}, s-maxage={min(settings.edge_max_age, max_age)}"
-    return {
+    headers = {
         "ETag": etag,
         "Last-Modified": http_date(item.created_at),
         "Cache-Control": cache,
@@ -125,6 +141,9 @@ def cache_headers(
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
     }
+    if edge and cache.startswith("public") and settings.edge_max_age > 0:
+        headers["X-Accel-Expires"] = f"@{int(time.time()) + settings.edge_max_age - 1}"
+    return headers
 
 
 def not_modified_response(
@@ -138,5 +157,12 @@ def not_modified_response(
         request.headers.get("if-modified-since"),
     ):
         return None
-    keep = ("ETag", "Last-Modified", "Cache-Control", "X-Content-Type-Options", "Vary")
+    keep = (
+        "ETag",
+        "Last-Modified",
+        "Cache-Control",
+        "X-Content-Type-Options",
+        "Vary",
+        "X-Accel-Expires",
+    )
     return Response(status_code=304, headers={k: headers[k] for k in keep if k in headers})

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from imghost.access.decide import holds, image_access
 from imghost.access.policy import Action, Level
 from imghost.delivery.access import (
+    EDGE_HEADER,
     authorize,
     cache_headers,
     load_deliverable,
@@ -89,7 +90,14 @@ async def deliver_original(image_id: str, request: Request, ctx: Ctx) -> Respons
     blob_key, sha256, size = served_original(item, access.owner or reviewing)
     personal = access.owner and item.public_blob_key is not None
     headers = {
-        **cache_headers(item, ctx.settings, f'"{sha256[:32]}"', access, personal),
+        **cache_headers(
+            item,
+            ctx.settings,
+            f'"{sha256[:32]}"',
+            access,
+            personal,
+            edge=EDGE_HEADER in request.headers,
+        ),
         "Content-Disposition": _disposition(item),
         "Accept-Ranges": "bytes",
     }

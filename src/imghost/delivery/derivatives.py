@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from imghost.access.policy import Action
 from imghost.delivery.access import (
+    EDGE_HEADER,
     authorize,
     cache_headers,
     load_deliverable,
@@ -102,7 +103,7 @@ async def _serve(
     if item.status == "failed":
         raise derivatives_unavailable(item.id, item.failed_step, item.failed_code)
     etag = f'"{item.sha256[:20]}-r{RENDER_VERSION}-{name}"'
-    headers = cache_headers(item, ctx.settings, etag, access)
+    headers = cache_headers(item, ctx.settings, etag, access, edge=EDGE_HEADER in request.headers)
     if vary:
         headers["Vary"] = "Accept, Authorization"
     if (unchanged := not_modified_response(request, headers, item)) is not None:

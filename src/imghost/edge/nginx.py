@@ -2,10 +2,10 @@
 
 What the edge does, and why each part is there:
 
-- **Caches public answers** (``/images/…``) for as long as the origin's
-  ``Cache-Control`` allows a shared cache: ``s-maxage`` (IMGHOST_EDGE_MAX_AGE,
-  1 s by default), then it revalidates (``If-None-Match``: a 304 costs the
-  origin no bytes). nginx stores a response per value of the headers its
+- **Caches public answers** (``/images/…``) for as long as the origin allows a
+  shared cache: IMGHOST_EDGE_MAX_AGE (1 s by default; given to nginx as
+  ``X-Accel-Expires``, see ``delivery.access.cache_headers``), then it
+  revalidates (``If-None-Match``: a 304 costs the origin no bytes). nginx stores a response per value of the headers its
   ``Vary`` names, and never stores ``private``/``no-store`` answers. Requests
   with credentials skip the cache both ways. The edge asks with
   ``Cache-Control: max-age=0``, so the origin answers it from the database,
@@ -94,7 +94,10 @@ def render(settings: Settings, options: EdgeOptions) -> str:
     max_body = max(settings.max_batch_size, settings.max_file_size) + 1024 * 1024
     head = max(settings.max_url_bytes, settings.max_header_bytes)
     servers = "\n    ".join(f"server {u} max_fails=0;" for u in options.upstreams)
-    cached_extra: tuple[str, ...] = ('proxy_set_header Cache-Control "max-age=0";',)
+    cached_extra: tuple[str, ...] = (
+        'proxy_set_header Cache-Control "max-age=0";',
+        "proxy_set_header X-Imghost-Edge nginx;",
+    )
     internal = ""
     if sendfile:
         assert root is not None

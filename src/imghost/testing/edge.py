@@ -1,0 +1,60 @@
+"""The nginx edge as `imghost edge-config` writes it, run in the foreground on loopback
+(tests, benchmarks, a cluster on one machine)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from imghost.edge.nginx import EdgeOptions, render, standalone
+from imghost.settings import Settings
+from imghost.testing.servers import free_port, nginx_binary, terminate, wait_for_port
+
+
+@dataclass
+class EdgeServer:
+    port: int
+    prefix: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        terminate(self.proc, 10)
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def start_edge(settings: Settings, upstreams: list[int], workers: int = 1) -> EdgeServer:
+    """nginx in front of the API processes listening on ``upstreams`` (loopback ports).
+    Raises ``Unavailable`` when nginx is not installed."""
+    binary = nginx_binary()
+    prefix = Path(tempfile.mkdtemp(prefix="imghost-edge-"))
+    port = free_port()
+    options = EdgeOptions(
+        listen=f"127.0.0.1:{port}",
+        upstreams=tuple(f"127.0.0.1:{p}" for p in upstreams),
+        cache_dir=str(prefix / "cache"),
+        cache_size="256m",
+    )
+    # As root, nginx's workers would run as nobody, who may not read the blob files.
+    user = "root" if os.geteuid() == 0 else None
+    conf = standalone(render(settings, options), prefix, workers=workers, user=user)
+    (prefix / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [binary, "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 15, proc)
+    except BaseException:
+        terminate(proc, 5)
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise
+    return EdgeServer(port, prefix, proc)
