@@ -5,13 +5,14 @@ What the edge does, and why each part is there:
 - **Caches public answers** (``/images/…``) for as long as the origin allows a
   shared cache: IMGHOST_EDGE_MAX_AGE (1 s by default; given to nginx as
   ``X-Accel-Expires``, see ``delivery.access.cache_headers``), then it
-  revalidates (``If-None-Match``: a 304 costs the origin no bytes). nginx stores a response per value of the headers its
-  ``Vary`` names, and never stores ``private``/``no-store`` answers. Requests
-  with credentials skip the cache both ways. The edge asks with
-  ``Cache-Control: max-age=0``, so the origin answers it from the database,
-  never from a process's cached facts: what the edge keeps is never older than
-  its fetch, and an image that stops being public stops being served within
-  ``s-maxage`` (stock nginx cannot purge; see docs/OPERATIONS.md).
+  revalidates (``If-None-Match``: a 304 costs the origin no bytes). nginx
+  stores a response per value of the headers its ``Vary`` names, and never
+  stores ``private``/``no-store`` answers. Requests with credentials skip the
+  cache both ways. The edge asks with ``Cache-Control: max-age=0``, so the
+  origin answers it from the database, never from a process's cached facts:
+  what the edge keeps is never older than its fetch, and an image that stops
+  being public stops being served within IMGHOST_EDGE_MAX_AGE (stock nginx
+  cannot purge; see docs/OPERATIONS.md).
 - **Sends local blobs itself** (``sendfile``): the origin authorizes the
   request, then answers ``X-Accel-Redirect`` naming the blob instead of its
   bytes (``delivery.sendfile``), for the answers the cache does not keep
