@@ -12,6 +12,8 @@ from bench.checks import Checks
 from bench.fixtures import JpegFixture
 from bench.service import Service, ServiceError, expect
 from bench.uploads import multipart_body
+from imghost.settings import Settings
+from imghost.testing.edge import start_edge
 from imghost.testing.servers import start_nginx
 
 NGINX_SERVER_BLOCK = "location / { root {root}; }"
@@ -35,6 +37,8 @@ class GetResult:
     imghost: Target
     nginx: Target
     s3_direct: Target | None  # the S3 server itself, when imghost proxies from S3
+    preset: Target | None = None  # imghost: the stored thumb.webp of the same image
+    edge: Target | None = None  # the nginx edge in front of imghost (cache hits)
 
     @property
     def ratio(self) -> float:
@@ -46,7 +50,14 @@ class GetResult:
             "imghost": self.imghost.as_json(),
             "nginx": self.nginx.as_json(),
             "s3_direct": self.s3_direct.as_json() if self.s3_direct else None,
+            "preset": self.preset.as_json() if self.preset else None,
+            "edge": self.edge.as_json() if self.edge else None,
             "ratio_imghost_to_nginx_rps": round(self.ratio, 4),
+            "ratio_edge_to_nginx_rps": (
+                round(self.edge.result.requests_per_s / self.nginx.result.requests_per_s, 4)
+                if self.edge
+                else None
+            ),
         }
 
 
@@ -88,6 +99,15 @@ def measure(
     url = f"{service.base_url}/images/{image_id}"
     checks.get_returns("GET /images/{id} (imghost) returns the exact bytes", url, image.data)
     imghost = _hammer("imghost", url, config, checks)
+    preset = _hammer("imghost thumb.webp", f"{url}/thumb.webp", config, checks)
+
+    edge_server = start_edge(Settings.from_env(service.env), [service.port], nginx_workers)
+    try:
+        edge_url = f"{edge_server.url}/images/{image_id}"
+        checks.get_returns("GET through the edge returns the exact bytes", edge_url, image.data)
+        edge = _hammer("edge (nginx cache in front of imghost)", edge_url, config, checks)
+    finally:
+        edge_server.stop()
 
     nginx = start_nginx(NGINX_SERVER_BLOCK, workers=nginx_workers)
     try:
@@ -109,7 +129,7 @@ def measure(
             "presigned S3 GET of the stored blob returns the exact bytes", s3_url, image.data
         )
         s3_direct = _hammer("s3 (moto) direct", s3_url, config, checks)
-    return GetResult(image_id=image_id, imghost=imghost, nginx=limit, s3_direct=s3_direct)
+    return GetResult(image_id, imghost, limit, s3_direct, preset, edge)
 
 
 def _presigned_get(backend: Backend, image_id: str, data: bytes) -> str:

@@ -95,6 +95,10 @@ def get_table(result: BackendResult, config: Config, small: JpegFixture) -> Tabl
         table.add_column(heading, justify="right")
     nginx_rps = get.nginx.result.requests_per_s
     _get_row(table, f"imghost ({config.workers} uvicorn workers)", get.imghost, nginx_rps)
+    if get.preset:
+        _get_row(table, "imghost thumb.webp (stored preset)", get.preset, nginx_rps)
+    if get.edge:
+        _get_row(table, "edge: nginx cache in front of imghost", get.edge, nginx_rps)
     _get_row(table, f"nginx ({config.nginx_workers} workers, file on disk)", get.nginx, nginx_rps)
     if get.s3_direct:
         _get_row(
