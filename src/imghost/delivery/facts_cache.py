@@ -9,8 +9,9 @@ A change made through this process forgets the changed images at its commit
 (``images.changes`` reports them). A change made through another process
 reaches this one when the entry expires: ``ttl`` is the longest a process may go
 on serving an image that has stopped being public (IMGHOST_DELIVERY_FACTS_TTL,
-documented in docs/OPERATIONS.md). Unknown ids are not remembered: an id that
-does not exist yet may exist a moment later.
+documented in docs/OPERATIONS.md). Unknown ids and images not ``ready`` are not
+remembered: an id that does not exist yet may exist a moment later, and an
+image being processed becomes ready in another process.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class FactsCache:
         return entry[1]
 
     def put(self, facts: DeliveryFacts) -> None:
-        if self.ttl <= 0:
+        # Only ready images: views are of them, and an image still processing
+        # (in a worker, another process) must be served the moment it is ready.
+        if self.ttl <= 0 or facts.status != "ready":
             return
         self._entries[facts.id] = (self.clock() + self.ttl, facts)
         self._entries.move_to_end(facts.id)

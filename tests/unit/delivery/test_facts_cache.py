@@ -80,6 +80,12 @@ def test_a_new_read_replaces_the_old() -> None:
     assert got is not None and got.visibility == "private"
 
 
+def test_only_ready_images_are_kept() -> None:
+    cache = FactsCache(ttl=60)
+    cache.put(dataclasses.replace(facts("img_a"), status="processing"))
+    assert cache.get("img_a") is None
+
+
 def test_ttl_zero_keeps_nothing() -> None:
     cache = FactsCache(ttl=0)
     cache.put(facts("img_a"))
