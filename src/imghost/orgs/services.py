@@ -17,6 +17,8 @@ level on every org from that policy, so here they act as owners.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +61,7 @@ __all__ = [
     "managers",
     "my_invitations",
     "plan_of",
+    "plans_of",
     "remove_member",
     "rename_org",
     "revoke_invitation",
@@ -117,6 +120,14 @@ async def delete_org(session: AsyncSession, actor: Actor, org_id: str) -> None:
 async def plan_of(session: AsyncSession, org_id: str) -> str | None:
     """The org's storage plan (None for no such org)."""
     return await session.scalar(select(Org.plan).where(Org.id == org_id))
+
+
+async def plans_of(session: AsyncSession, org_ids: Collection[str]) -> dict[str, str]:
+    """The plans of the orgs among ``org_ids`` that exist, in one read."""
+    if not org_ids:
+        return {}
+    rows = await session.execute(select(Org.id, Org.plan).where(Org.id.in_(sorted(org_ids))))
+    return {org_id: plan for org_id, plan in rows}
 
 
 async def set_plan(session: AsyncSession, org_id: str, plan: str) -> bool:
