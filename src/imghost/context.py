@@ -24,6 +24,8 @@ from imghost.analytics.counter import ViewCounter
 from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
+from imghost.cdn import services as cdn
+from imghost.cdn.config import purge_config
 from imghost.db import create_engine, session_factory
 from imghost.delivery.egress import EgressGate
 from imghost.delivery.facts_cache import FactsCache
@@ -170,7 +172,8 @@ class AppContext:
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
-        sessions = session_factory(engine)
+        purges = purge_config(settings)
+        sessions = session_factory(engine, cdn.session_info(purges.configured, purges.attempts))
         store = open_store(settings.storage_url, settings.tmp_dir, keyring(settings))
         pixels = PixelPool(
             settings.worker_concurrency or max(os.cpu_count() or 1, 1),

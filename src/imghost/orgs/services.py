@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.policy import Level
 from imghost.auth.services import Actor
+from imghost.cdn import services as cdn
 from imghost.db import utcnow
 from imghost.errors import Forbidden
 from imghost.ids import new_id
+from imghost.images import services as images
 from imghost.orgs.access import Access, get_access
 from imghost.orgs.invitations import (
     INVITATION_TTL,
@@ -114,6 +116,7 @@ async def delete_org(session: AsyncSession, actor: Actor, org_id: str) -> None:
     access = await get_access(session, actor, org_id)
     if access.acting_role != "owner":
         raise Forbidden("Only an owner can delete the org.")
+    await cdn.unpublished(session, await images.open_in_org(session, access.org.id))
     await session.execute(delete(Org).where(Org.id == access.org.id))
 
 
