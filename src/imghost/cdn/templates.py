@@ -3,15 +3,18 @@ calls (HTTP requests or argument vectors) they make for a set of images.
 
 Placeholders come in two levels and two forms:
 
-=========  ==========================  ===============================
-level      one call per item           every item in one call
-=========  ==========================  ===============================
-image      ``{image_id}``, ``{prefix}``  ``{image_ids}``, ``{prefixes}``
-path       ``{path}``, ``{url}``         ``{paths}``, ``{urls}``
-=========  ==========================  ===============================
+=========  =========================================  ===============================
+level      one call per item                          every item in one call
+=========  =========================================  ===============================
+image      ``{image_id}``, ``{prefix}``,                ``{image_ids}``, ``{prefixes}``,
+           ``{host_prefix}``                          ``{host_prefixes}``
+path       ``{path}``, ``{url}``                        ``{paths}``, ``{urls}``
+=========  =========================================  ===============================
 
 ``{prefix}`` is ``/images/{id}``, under which every URL of the image lies
-(originals, presets, transforms: for wildcard and prefix purges); the paths
+(originals, presets, transforms: for wildcard and prefix purges), and
+``{host_prefix}`` the same under the base URL without its scheme
+(``img.example.com/images/{id}``, Cloudflare's prefix purge); the paths
 are the URLs an image has whatever was requested (the original, its
 metadata, every preset in every format), and ``{url}`` is a path under
 ``IMGHOST_CDN_PURGE_BASE_URL``. A template set (the request's URL, headers
@@ -38,6 +41,7 @@ Level = Literal["image", "path"]
 SINGULAR: dict[str, tuple[str, Level]] = {
     "image_id": ("image_ids", "image"),
     "prefix": ("prefixes", "image"),
+    "host_prefix": ("host_prefixes", "image"),
     "path": ("paths", "path"),
     "url": ("urls", "path"),
 }
@@ -96,7 +100,11 @@ class Item:
 def items(level: Level | None, image_ids: Sequence[str], base_url: str) -> list[Item]:
     if level == "path":
         return [Item({"path": p, "url": base_url + p}) for i in image_ids for p in image_paths(i)]
-    return [Item({"image_id": i, "prefix": image_prefix(i)}) for i in image_ids]
+    host = base_url.split("://", 1)[-1]
+    return [
+        Item({"image_id": i, "prefix": image_prefix(i), "host_prefix": host + image_prefix(i)})
+        for i in image_ids
+    ]
 
 
 def batches(shape_: Shape, all_items: list[Item], batch: int) -> list[list[Item]]:

@@ -93,12 +93,15 @@ class EgressGate:
         keep it), else True."""
         if exempt:
             return True
-        await self._fresh()
+        if self._loaded_at is None:
+            await self._first_load()
+        elif time.monotonic() - self._loaded_at >= self._settings.egress_refresh:
+            self._reload_in_background()
         account = item.org_id or item.owner_id
         allowed = self._lists.get(account)
         if allowed is not None:
             host = hotlink.referer_host(request.headers.get("referer"))
-            if host is not None and not self._own_host(host, request) and not allowed.allows(host):
+            if host is not None and not allowed.allows(host) and not self._own_host(host, request):
                 raise hotlink_denied(host)
         if account in self._over:
             raise bandwidth_exceeded(utcnow())
@@ -109,16 +112,15 @@ class EgressGate:
         host the request was sent to (a browser's Referer for a page of ours)."""
         return host in (self._own, request.url.hostname or "")
 
-    async def _fresh(self) -> None:
-        if self._loaded_at is None:
-            if self._first is None:
-                self._first = asyncio.Lock()
-            async with self._first:  # one first load, the others wait for it
-                if self._loaded_at is None:
-                    await self.reload()
-            return
-        stale = time.monotonic() - self._loaded_at >= self._settings.egress_refresh
-        if stale and (self._task is None or self._task.done()):
+    async def _first_load(self) -> None:
+        if self._first is None:
+            self._first = asyncio.Lock()
+        async with self._first:  # one first load; the requests that came meanwhile wait
+            if self._loaded_at is None:
+                await self.reload()
+
+    def _reload_in_background(self) -> None:
+        if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.reload(), name="egress-reload")
 
     async def reload(self) -> None:

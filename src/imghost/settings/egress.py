@@ -28,8 +28,9 @@ class CdnSettings:
 
     cdn_purge_url: str = setting(
         "",
-        "URL template of the CDN's purge request ({image_id}, {path}, {url}: one request "
-        "each; {image_ids}, {paths}, {urls}, {prefixes}: lists); empty: no purge request",
+        "URL template of the CDN's purge request ({image_id}, {prefix}, {host_prefix}, "
+        "{path}, {url}: one request each; {image_ids}, {prefixes}, {host_prefixes}, {paths}, "
+        "{urls}: lists, in the body or a header); empty: no purge request",
     )
     cdn_purge_method: str = setting("POST", "HTTP method of the purge request (POST, PURGE, …)")
     cdn_purge_headers: str = setting(

@@ -452,7 +452,7 @@ class TlsSettings:
     tls_ca_file: str = setting(
         "",
         "PEM file of extra CA certificates trusted, beside the public CAs, by the requests "
-        "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL",
+        "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL, CDN purges",
     )
 
 

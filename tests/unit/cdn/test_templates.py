@@ -55,6 +55,15 @@ def test_bad_template_sets(texts: list[str], why: str) -> None:
         shape(texts, "IMGHOST_X")
 
 
+def test_prefixes_with_and_without_the_host() -> None:
+    found = shape(['{"prefixes": {host_prefixes}}'], "t")
+    [part] = batches(found, items(found.level, ["img_a", "img_b"], BASE), batch=30)
+    assert json.loads(render('{"prefixes": {host_prefixes}}', part, "json")) == {
+        "prefixes": ["cdn.example.com/images/img_a", "cdn.example.com/images/img_b"]
+    }
+    assert render("{prefix}*", part[:1], "words") == "/images/img_a*"
+
+
 def test_a_body_gets_json_arrays_and_a_header_words() -> None:
     found = shape(['{"files": {urls}}'], "t")
     [part] = batches(found, items(found.level, ["img_a"], BASE), batch=100)
