@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -30,7 +30,7 @@ def with_ctx(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> 
     return anyio.run(main)
 
 
-def on_server(live: LiveServer, work: Callable[[AppContext], Awaitable[T]]) -> T:
+def on_server(live: LiveServer, work: Callable[[AppContext], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` on the live server's own event loop with its own ``AppContext``
     (its caches, counters and sessions), and wait for the result."""
     loop = live.server._loop

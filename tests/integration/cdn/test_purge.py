@@ -56,8 +56,12 @@ def purge_jobs(live: LiveServer) -> list[Any]:
     )
 
 
-def put(client: httpx.Client, user: UserHandle, visibility: str, **fields: str) -> str:
-    r = upload(client, user, visibility=visibility, **fields)
+def put(client: httpx.Client, user: UserHandle, visibility: str, album: str = "") -> str:
+    r = (
+        upload(client, user, visibility=visibility, albumId=album)
+        if album
+        else upload(client, user, visibility=visibility)
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["imageId"])
 
@@ -187,8 +191,8 @@ def test_every_way_out_of_public_reach_is_told(settings_factory: Any) -> None:
 
         on_server(live, judged)
         crew = team(client)
-        ids["i"] = put(client, crew.member, "public", albumId=crew.album)
-        put(client, crew.member, "private", albumId=crew.album)
+        ids["i"] = put(client, crew.member, "public", crew.album)
+        put(client, crew.member, "private", crew.album)
         r = client.delete(f"/v1/orgs/{crew.org}", headers=crew.owner.headers)
         assert r.status_code == 204, r.text
         told = sorted(tuple(job.payload["imageIds"]) for job in purge_jobs(live))
