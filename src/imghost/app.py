@@ -35,6 +35,7 @@ from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
 from imghost.errors import install_handlers
 from imghost.exports.api import router as exports_router
+from imghost.hotlink.api import router as hotlink_router
 from imghost.images.api import router as images_router
 from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import (
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = AppContext.build(settings)
         app.state.ctx = ctx
         app.state.validation = Validation(settings, ctx.pixels)
-        flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval)
+        flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval, settings)
         flusher.start()
         ctx.last_use.start()
         worker: asyncio.Task[None] | None = None
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_takedowns_router,
         admin_suspensions_router,
         quotas_router,
+        hotlink_router,
         notifications_router,
         analytics_router,
         search_router,

@@ -16,6 +16,8 @@ from imghost import bodies, server, server_tls
 from imghost.analytics import config as analytics
 from imghost.audit import config as audit
 from imghost.auth import config as auth
+from imghost.cdn import config as cdn
+from imghost.delivery import config as delivery
 from imghost.lifecycle import config as lifecycle
 from imghost.notifications import config as notifications
 from imghost.processing import config as processing
@@ -37,6 +39,8 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     sharing.check,
     analytics.check,
     quotas.check,
+    delivery.check,
+    cdn.check,
     notifications.check,
     ratelimit.check,
     reports.check,

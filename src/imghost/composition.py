@@ -11,6 +11,8 @@ import functools
 
 from imghost.accounts import tasks as account_tasks
 from imghost.audit import tasks as audit_tasks
+from imghost.cdn import tasks as cdn_tasks
+from imghost.cdn.config import purge_config
 from imghost.context import AppContext
 from imghost.exports import tasks as export_tasks
 from imghost.imaging.clamd import ClamdScanner
@@ -36,6 +38,7 @@ def job_registry(ctx: AppContext) -> Registry:
         processing_tasks.register_clamd_check(registry, scanner, ctx.settings.max_file_size)
     notification_tasks.register(registry, ctx.notifications)
     export_tasks.register(registry, ctx.exports)
+    cdn_tasks.register(registry, purge_config(ctx.settings))
     maintenance_tasks.register(registry, maintenance_steps(ctx), every=ctx.settings.gc_interval)
     if isinstance(ctx.store, EncryptedBlobStore):
         blob_keys.register(registry, ctx.store)

@@ -24,7 +24,10 @@ from imghost.analytics.counter import ViewCounter
 from imghost.auth.last_use import LastUse
 from imghost.auth.services import TokenSettings
 from imghost.auth.throttle import LoginThrottle
+from imghost.cdn import services as cdn
+from imghost.cdn.config import purge_config
 from imghost.db import create_engine, session_factory
+from imghost.delivery.egress import EgressGate
 from imghost.delivery.facts_cache import FactsCache
 from imghost.delivery.hot_blobs import HotBlobs
 from imghost.exports.links import ExportLinks
@@ -98,10 +101,14 @@ class AppContext:
     views: ViewCounter = field(default_factory=ViewCounter)
     # When each session and API key was last used, written at most once a minute.
     last_use: LastUse = field(init=False)
+    # Hotlink allow-lists and the accounts over their bandwidth budget, reloaded
+    # every IMGHOST_EGRESS_REFRESH seconds for delivery to decide in memory.
+    egress: EgressGate = field(init=False)
     _unwatch: Callable[[], None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.last_use = LastUse(self.sessions)
+        self.egress = EgressGate(self.sessions, self.settings)
         # A change committed in this process (a request, a job, a command) is
         # forgotten at once; one made in another reaches it within
         # IMGHOST_DELIVERY_FACTS_TTL.
@@ -165,7 +172,8 @@ class AppContext:
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
-        sessions = session_factory(engine)
+        purges = purge_config(settings)
+        sessions = session_factory(engine, cdn.session_info(purges.configured, purges.attempts))
         store = open_store(settings.storage_url, settings.tmp_dir, keyring(settings))
         pixels = PixelPool(
             settings.worker_concurrency or max(os.cpu_count() or 1, 1),
@@ -199,6 +207,7 @@ class AppContext:
 
     async def close(self) -> None:
         self._unwatch()
+        await self.egress.close()
         await self.store.close()
         await self.reads.close()
         await self.logins.close()

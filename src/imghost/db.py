@@ -130,8 +130,12 @@ def create_engine(url: str, *, pool_timeout: float | None = None, **kwargs: Any)
     return create_async_engine(url, **kwargs)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def session_factory(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """``info``: copied into every session's ``info`` (what the composition root
+    tells services that have no settings, e.g. whether a CDN purge is set up)."""
     # A Session class of this factory's own: session events bound to it (the
     # job queue's wake-up on commit) see this factory's sessions, not every app's.
     own: type[Session] = type("FactorySession", (Session,), {})
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=own)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=own, info=info)

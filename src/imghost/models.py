@@ -11,6 +11,7 @@ from imghost.audit.models import AuditEvent, AuditFlood, AuditHead
 from imghost.auth.models import AccountToken, ApiKey, AuthSession, RefreshToken
 from imghost.db import Base
 from imghost.exports.models import DataExport
+from imghost.hotlink.models import HotlinkAllowList
 from imghost.images.models import Image, ImageTag, ImageVersion
 from imghost.jobs.models import Job
 from imghost.lifecycle.models import PurgedImage, TrashEntry
@@ -24,7 +25,7 @@ from imghost.notifications.models import (
 )
 from imghost.orgs.models import Org, OrgInvitation, OrgMember
 from imghost.processing.models import Rendition, ScrubFinding, ScrubRun
-from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
+from imghost.quotas.models import BandwidthUsage, QuotaBlob, QuotaReservation, StorageUsage
 from imghost.reports.models import AbuseReport
 from imghost.search import index as _search_index  # noqa: F401 - installs the hook
 from imghost.sharing.models import ImageCollaborator, PendingShare, ShareLink
@@ -60,8 +61,10 @@ __all__ = [
     "AuditFlood",
     "AuditHead",
     "AuthSession",
+    "BandwidthUsage",
     "Base",
     "DataExport",
+    "HotlinkAllowList",
     "Image",
     "ImageCollaborator",
     "ImageStatsDaily",

@@ -121,6 +121,7 @@ def test_settings_import_no_feature() -> None:
         "imghost",
         "imghost.settings",
         "imghost.settings.declare",
+        "imghost.settings.egress",
         "imghost.settings.sections",
         "imghost.settings.security",
         "imghost.keyfile",

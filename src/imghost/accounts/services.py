@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -203,6 +204,14 @@ async def set_suspension(session: AsyncSession, user: User, reason: str | None) 
 async def plan_of(session: AsyncSession, user_id: str) -> str | None:
     """The user's storage plan (None for no such user)."""
     return await session.scalar(select(User.plan).where(User.id == user_id))
+
+
+async def plans_of(session: AsyncSession, user_ids: Collection[str]) -> dict[str, str]:
+    """The plans of the users among ``user_ids`` that exist, in one read."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.plan).where(User.id.in_(sorted(user_ids))))
+    return {user_id: plan for user_id, plan in rows}
 
 
 async def set_plan(session: AsyncSession, user_id: str, plan: str) -> bool:

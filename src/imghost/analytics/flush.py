@@ -14,12 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imghost.analytics.counter import ViewCounter
 from imghost.analytics.services import write_counts
+from imghost.settings import QuotaSettings
 
 log = logging.getLogger(__name__)
 
 
-async def flush(views: ViewCounter, sessions: async_sessionmaker[AsyncSession]) -> bool:
+async def flush(
+    views: ViewCounter,
+    sessions: async_sessionmaker[AsyncSession],
+    budgets: QuotaSettings | None = None,
+) -> bool:
     """Write everything counted so far in one transaction; False if that failed.
+    ``budgets``: the plans' bandwidth budgets, whose thresholds the write announces.
 
     On failure the drained counts go back into the counter, to be written by
     the next flush together with what was counted meanwhile.
@@ -30,7 +36,7 @@ async def flush(views: ViewCounter, sessions: async_sessionmaker[AsyncSession]) 
     committed = False
     try:
         async with sessions() as session:
-            await write_counts(session, batch)
+            await write_counts(session, batch, budgets)
             await session.commit()
             committed = True
     except BaseException as exc:
@@ -55,11 +61,16 @@ class Flusher:
     """
 
     def __init__(
-        self, views: ViewCounter, sessions: async_sessionmaker[AsyncSession], interval: float
+        self,
+        views: ViewCounter,
+        sessions: async_sessionmaker[AsyncSession],
+        interval: float,
+        budgets: QuotaSettings | None = None,
     ) -> None:
         self._views = views
         self._sessions = sessions
         self._interval = interval
+        self._budgets = budgets
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -76,4 +87,4 @@ class Flusher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._stopping.wait()
-            await flush(self._views, self._sessions)
+            await flush(self._views, self._sessions, self._budgets)

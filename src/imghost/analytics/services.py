@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.analytics.counter import Batch, ImageCounts, day_of
 from imghost.analytics.models import ImageStatsDaily, OwnerBandwidthDaily
+from imghost.quotas import services as quotas
+from imghost.settings import QuotaSettings
 
 _STATS = cast(Table, ImageStatsDaily.__table__)
 _BANDWIDTH = cast(Table, OwnerBandwidthDaily.__table__)
 # Only the columns we touch, so this package does not import another feature's models.
-_IMAGES = table("images", column("id"), column("view_count"), column("org_id"))
+_IMAGES = table("images", column("id"), column("view_count"), column("org_id"), column("owner_id"))
 _USERS = table("users", column("id"))
 
 # Well under every backend's limit on bound parameters per statement.
@@ -46,15 +48,32 @@ def _insert(session: AsyncSession, target: Table) -> Any:
     raise NotImplementedError(f"no upsert for {dialect}")
 
 
-async def write_counts(session: AsyncSession, batch: Batch) -> None:
-    """Add a batch to the daily tables and to ``images.view_count``.
+async def _accounts(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """The live images among ``ids``, each with the account its bytes count
+    against (its org's, else its uploader's: ``quotas.services.account_of``)."""
+    found: dict[str, str] = {}
+    for part in _chunks(sorted(ids)):
+        rows = await session.execute(
+            select(_IMAGES.c.id, _IMAGES.c.owner_id, _IMAGES.c.org_id).where(_IMAGES.c.id.in_(part))
+        )
+        found.update((i, quotas.account_of(owner, org)) for i, owner, org in rows)
+    return found
+
+
+async def write_counts(
+    session: AsyncSession, batch: Batch, budgets: QuotaSettings | None = None
+) -> None:
+    """Add a batch to the daily tables, to ``images.view_count`` and to the
+    accounts' monthly bandwidth counters (``budgets``: the plans' budgets, to
+    announce the thresholds crossed; None counts without announcing).
 
     Counts of images or owners deleted since they were served are dropped (their
     rows would violate the foreign keys and fail the whole batch forever).
     Rows are written in key order so concurrent flushers of several processes
     lock them in the same order and cannot deadlock each other.
     """
-    images = await _existing(session, _IMAGES, {image_id for image_id, _ in batch.images})
+    accounts = await _accounts(session, {image_id for image_id, _ in batch.images})
+    images = set(accounts)
     owners = await _existing(session, _USERS, {owner_id for owner_id, _ in batch.owners})
     stats_rows = [
         {
@@ -96,6 +115,7 @@ async def write_counts(session: AsyncSession, batch: Batch) -> None:
             ),
             owner_rows,
         )
+    await quotas.count_served(session, budgets, _served_per_account(batch, accounts))
     served = _served_per_image(batch.images.items(), images)
     if served:
         # Core, not the ORM: no updated_at bump, no search-index hook, one executemany.
@@ -105,6 +125,17 @@ async def write_counts(session: AsyncSession, batch: Batch) -> None:
             .values(view_count=_IMAGES.c.view_count + bindparam("served")),
             [{"image": image_id, "served": n} for image_id, n in sorted(served.items())],
         )
+
+
+def _served_per_account(batch: Batch, accounts: dict[str, str]) -> dict[tuple[str, dt.date], int]:
+    """Bytes served per (account, UTC day), of the images still there."""
+    served: dict[tuple[str, dt.date], int] = {}
+    for (image_id, day), counts in batch.images.items():
+        account = accounts.get(image_id)
+        if account is not None and counts.bandwidth_bytes:
+            key = (account, day_of(day))
+            served[key] = served.get(key, 0) + counts.bandwidth_bytes
+    return served
 
 
 def _served_per_image(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import Request, Response
 
 from imghost.access.credentials import CredentialKeys, has_credentials, resolve_caller
 from imghost.access.decide import image_access, owns
 from imghost.access.policy import OPEN_VISIBILITIES, Action
+from imghost.delivery import egress
 from imghost.delivery.facts_cache import FactsCache
 from imghost.delivery.http import http_date, not_modified
 from imghost.errors import NotFound
@@ -84,12 +85,17 @@ async def authorize(
     open_to_all = public and item.status == "ready" and item.withheld is None
     if not has_credentials(request) and open_to_all:
         check_bytes(item.status)
-        return Access()
-    caller = await resolve_caller(request, keys, ignore_invalid_bearer=public)
-    grants = await image_access(reads, caller, item, action)
-    check_bytes(item.status, grants.admin)
-    credentialed = not public or item.status != "ready" or not caller.anonymous
-    return Access(owns(grants, item), credentialed, caller.signed_expires, grants.admin)
+        access = Access()
+    else:
+        caller = await resolve_caller(request, keys, ignore_invalid_bearer=public)
+        grants = await image_access(reads, caller, item, action)
+        check_bytes(item.status, grants.admin)
+        credentialed = not public or item.status != "ready" or not caller.anonymous
+        access = Access(owns(grants, item), credentialed, caller.signed_expires, grants.admin)
+    # Hotlink protection and bandwidth budgets (403 / 429; the owner is never refused).
+    if not await egress.admit(request, item, exempt=access.owner or access.admin):
+        access = replace(access, credentialed=True)  # depends on Referer: no shared cache
+    return access
 
 
 EDGE_HEADER = "x-imghost-edge"

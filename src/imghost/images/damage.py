@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
+from imghost.images import published
 from imghost.images.models import Image, ImageVersion
 
 DAMAGED = "damaged"
@@ -89,6 +90,7 @@ async def mark_damaged(session: AsyncSession, image_id: str, reason: str) -> boo
     image = await session.get(Image, image_id)
     if image is None or image.status not in ("ready", "failed"):
         return False
+    await published.unpublish_if(session, image, published.open_to_all(image))
     now = utcnow()
     image.status = DAMAGED
     image.status_reason = reason[:300]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
+from imghost.images import published
 from imghost.images.models import Image
 
 
@@ -24,6 +25,9 @@ async def quarantine_by_admin(session: AsyncSession, image_id: str, reason: str)
     image = await session.get(Image, image_id)
     if image is None:
         return None
+    await published.unpublish_if(
+        session, image, published.open_to_all(image) and image.status != "quarantined"
+    )
     image.status = "quarantined"
     image.status_reason = reason[:300]
     image.updated_at = utcnow()

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.db import utcnow
+from imghost.images import published
 from imghost.images.models import Image
 
 # clamd's verdicts: no match; a signature matched; the file could not be
@@ -62,6 +63,7 @@ async def record_rescan(session: AsyncSession, image_id: str, verdict: MalwareVe
     apply_malware(image, verdict, now)
     newly = verdict.status in (INFECTED, REFUSED) and image.status != "quarantined"
     if newly:
+        await published.unpublish_if(session, image, published.open_to_all(image))
         quarantine(image, verdict.reason or "refused by the malware scanner", now)
     await session.flush()
     return newly
@@ -87,6 +89,7 @@ async def record_hash_match(
     if image is None or image.deleted_at is not None or image.status == "quarantined":
         return False
     image.hash_match = list_name
+    await published.unpublish_if(session, image, published.open_to_all(image))
     quarantine(image, reason, utcnow())
     await session.flush()
     return True

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
+from imghost.images import published
 from imghost.images.damage import DAMAGED as DAMAGED
 from imghost.images.damage import HELD
 from imghost.images.damage import ScrubTarget as ScrubTarget
@@ -29,6 +30,9 @@ from imghost.images.moderation import find_images as find_images
 from imghost.images.moderation import images_by_id as images_by_id
 from imghost.images.moderation import quarantine_by_admin as quarantine_by_admin
 from imghost.images.moderation import quarantined_by_admin as quarantined_by_admin
+from imghost.images.published import open_in_org as open_in_org
+from imghost.images.published import open_to_all as open_to_all
+from imghost.images.published import unpublish_if as unpublish_if
 from imghost.images.quarantine import CLEAN as CLEAN
 from imghost.images.quarantine import INFECTED as INFECTED
 from imghost.images.quarantine import REFUSED as REFUSED
@@ -332,7 +336,9 @@ async def update_image(session: AsyncSession, image: Image, patch: ImagePatch) -
     if "visibility" in fields:
         if patch.visibility is None:
             raise AppError(422, "invalid_visibility", "visibility cannot be null.")
+        was_open = published.open_to_all(image)
         image.visibility = patch.visibility
+        await published.unpublish_if(session, image, was_open and not published.open_to_all(image))
     if "title" in fields:
         image.title = patch.title
     if "description" in fields:

@@ -11,6 +11,9 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imghost.access.policy import OPEN_VISIBILITIES
+from imghost.cdn import services as cdn
+from imghost.images import published
 from imghost.images.models import Image
 
 TAKEDOWN = "takedown"
@@ -18,8 +21,10 @@ SUSPENDED = "suspended"
 
 
 async def set_withheld(session: AsyncSession, image: Image, withheld: str | None) -> None:
+    was_open = published.open_to_all(image) and image.withheld is None
     image.withheld = withheld
     await session.flush()
+    await published.unpublish_if(session, image, was_open and withheld is not None)
 
 
 def on_legal_hold(image: Image) -> bool:
@@ -35,8 +40,13 @@ async def withhold_owner(session: AsyncSession, owner_id: str) -> int:
         update(Image)
         .where(Image.owner_id == owner_id, Image.withheld.is_(None))
         .values(withheld=SUSPENDED)
+        .returning(Image.id, Image.visibility, Image.deleted_at)
+        .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    changed = result.all()
+    open_ones = [i for i, seen, gone in changed if seen in OPEN_VISIBILITIES and gone is None]
+    await cdn.unpublished(session, open_ones)
+    return len(changed)
 
 
 async def release_owner(session: AsyncSession, owner_id: str) -> int:

@@ -51,6 +51,7 @@ async def trash_image(
     extended) and returns its entry. Both writes are conditional, so
     concurrent deletes of one image agree on one time and one entry."""
     now = now or utcnow()
+    was_open = images.open_to_all(image)
     await images.soft_delete(session, image, now)
     assert image.deleted_at is not None
     await _insert_entry(session, image.id, image.deleted_at, retention)
@@ -59,6 +60,7 @@ async def trash_image(
         raise NotFound(NO_SUCH_IMAGE)
     if image.deleted_at == now:  # this call deleted it (not an earlier one)
         await images.announce(session, image, "image.deleted")
+        await images.unpublish_if(session, image, was_open)
     return entry
 
 

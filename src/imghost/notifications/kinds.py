@@ -13,6 +13,7 @@ from collections.abc import Iterable
 # webhook can subscribe before a feature starts sending one.
 KNOWN = (
     "quota.warning",
+    "quota.bandwidth_warning",
     "share.image",
     "share.album",
     "org.invitation",

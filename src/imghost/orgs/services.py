@@ -17,14 +17,18 @@ level on every org from that policy, so here they act as owners.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.policy import Level
 from imghost.auth.services import Actor
+from imghost.cdn import services as cdn
 from imghost.db import utcnow
 from imghost.errors import Forbidden
 from imghost.ids import new_id
+from imghost.images import services as images
 from imghost.orgs.access import Access, get_access
 from imghost.orgs.invitations import (
     INVITATION_TTL,
@@ -59,6 +63,7 @@ __all__ = [
     "managers",
     "my_invitations",
     "plan_of",
+    "plans_of",
     "remove_member",
     "rename_org",
     "revoke_invitation",
@@ -111,12 +116,21 @@ async def delete_org(session: AsyncSession, actor: Actor, org_id: str) -> None:
     access = await get_access(session, actor, org_id)
     if access.acting_role != "owner":
         raise Forbidden("Only an owner can delete the org.")
+    await cdn.unpublished(session, await images.open_in_org(session, access.org.id))
     await session.execute(delete(Org).where(Org.id == access.org.id))
 
 
 async def plan_of(session: AsyncSession, org_id: str) -> str | None:
     """The org's storage plan (None for no such org)."""
     return await session.scalar(select(Org.plan).where(Org.id == org_id))
+
+
+async def plans_of(session: AsyncSession, org_ids: Collection[str]) -> dict[str, str]:
+    """The plans of the orgs among ``org_ids`` that exist, in one read."""
+    if not org_ids:
+        return {}
+    rows = await session.execute(select(Org.id, Org.plan).where(Org.id.in_(sorted(org_ids))))
+    return {org_id: plan for org_id, plan in rows}
 
 
 async def set_plan(session: AsyncSession, org_id: str, plan: str) -> bool:

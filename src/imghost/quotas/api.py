@@ -12,7 +12,7 @@ from imghost.db import utcnow
 from imghost.deps import Ctx, CurrentActor, Db
 from imghost.orgs import services as orgs
 from imghost.quotas import services
-from imghost.quotas.schemas import UsageOut
+from imghost.quotas.schemas import MonthlyBandwidthOut, UsageOut
 from imghost.settings import Settings
 
 router = APIRouter(tags=["quotas"])
@@ -28,6 +28,7 @@ async def usage_out(
     session: AsyncSession, settings: Settings, account_id: str, bandwidth: int
 ) -> UsageOut:
     usage = await services.usage_of(session, settings, account_id)
+    month = await services.bandwidth_of(session, settings, account_id)
     return UsageOut(
         account_id=account_id,
         account_kind=usage.kind,
@@ -40,6 +41,14 @@ async def usage_out(
         percent_used=round(usage.storage_bytes * 100 / usage.quota_bytes, 1),
         images=usage.images,
         bandwidth_bytes30d=bandwidth,
+        bandwidth=MonthlyBandwidthOut(
+            month=month.month.strftime("%Y-%m"),
+            used_bytes=month.used_bytes,
+            limit_bytes=month.budget_bytes or None,
+            percent_used=month.percent_used,
+            exceeded=month.exceeded,
+            resets_at=month.resets_at,
+        ),
     )
 
 
@@ -47,7 +56,8 @@ async def usage_out(
 async def my_usage(actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
     """Your storage (images that are not in an org), quota and bandwidth.
 
-    Bandwidth counts every image you uploaded, org images included."""
+    `bandwidthBytes30d` counts every image you uploaded, org images included;
+    the monthly budget (`bandwidth`) counts the images outside orgs, like storage."""
     bandwidth = await analytics.owner_bandwidth(db, actor.user_id, _since())
     return await usage_out(db, ctx.settings, actor.user_id, bandwidth)
 

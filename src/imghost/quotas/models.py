@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imghost.db import Base, UTCDateTime, utcnow
@@ -79,3 +79,27 @@ class QuotaBlob(Base):
     account_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(12))  # original | derivative
     bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class BandwidthUsage(Base):
+    """Bytes of an account's images served in one calendar month (UTC): the
+    monthly bandwidth budget's counter.
+
+    Written only by the analytics flush (``quotas.bandwidth.count_served``),
+    which adds each batch in one statement; a month's row appears with its
+    first byte served, so a new month starts from zero with nothing to reset.
+    Like ``storage_usage`` an account is a user or an org (an image in an org
+    counts against the org), so no foreign key.
+    """
+
+    __tablename__ = "bandwidth_usage"
+    # Delivery's refresh reads the current month's rows over the smallest budget.
+    __table_args__ = (Index("ix_bandwidth_usage_month_bytes", "month", "bytes"),)
+
+    account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # its first day
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The highest warning threshold (percent) already announced this month;
+    # lowered when a larger budget (a plan change) puts usage below it again.
+    warned_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ re-exported below:
 - ``ledger``: an account's ``storage_usage`` row, the quota test, the 413.
 - ``reservations``: the bytes uploads in progress hold, and releasing them.
 - ``charges``: the stored bytes (originals, derivatives) usage counts.
+- ``bandwidth``: the monthly bandwidth budgets, fed by the analytics flush.
 
 Every change to an account's numbers is one UPDATE of its ``storage_usage``
 row; the ones that may be refused carry the quota test in their WHERE clause
@@ -41,7 +42,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.accounts import services as accounts
 from imghost.errors import AppError
 from imghost.orgs import services as orgs
-from imghost.quotas import warnings
+from imghost.quotas import bandwidth, warnings
+from imghost.quotas.bandwidth import (
+    Bandwidth,
+    bandwidth_of,
+    count_served,
+    month_of,
+    over_budget,
+    resets_at,
+)
 from imghost.quotas.charges import (
     DERIVATIVE,
     ORIGINAL,
@@ -57,7 +66,7 @@ from imghost.quotas.ledger import (
     quota_exceeded,
     usage_of,
 )
-from imghost.quotas.models import QuotaBlob, QuotaReservation, StorageUsage
+from imghost.quotas.models import BandwidthUsage, QuotaBlob, QuotaReservation, StorageUsage
 from imghost.quotas.plans import PLANS, kind_of
 from imghost.quotas.reservations import (
     DIRECT_RESERVATION_TTL,
@@ -77,22 +86,28 @@ __all__ = [
     "DERIVATIVE",
     "DIRECT_RESERVATION_TTL",
     "ORIGINAL",
+    "Bandwidth",
     "CountedImage",
     "NearQuota",
     "Totals",
     "Usage",
     "account_of",
+    "bandwidth_of",
     "charge_image",
+    "count_served",
     "cover_image",
     "derivatives_written",
     "forget_account",
     "free_image",
+    "month_of",
     "nearest_quota",
+    "over_budget",
     "quota_exceeded",
     "release",
     "release_stale",
     "reserve",
     "reserve_upload",
+    "resets_at",
     "set_plan",
     "set_quota_override",
     "topup_id",
@@ -116,6 +131,7 @@ async def set_plan(session: AsyncSession, settings: Settings, account_id: str, p
         raise AppError(404, "not_found", f"No user or org with id {account_id!r}.")
     await ensure_row(session, account_id)
     await warnings.check(session, settings, account_id)
+    await bandwidth.recheck(session, settings, account_id)
     return await usage_of(session, settings, account_id)
 
 
@@ -140,9 +156,10 @@ async def set_quota_override(
 
 
 async def forget_account(session: AsyncSession, account_id: str) -> None:
-    """A deleted account's usage rows go: its usage, reservations and any counted
-    blob left (its images were purged first, which freed theirs). Flushed."""
-    for model in (QuotaBlob, QuotaReservation, StorageUsage):
+    """A deleted account's usage rows go: its usage, reservations, any counted
+    blob left (its images were purged first, which freed theirs) and its
+    monthly bandwidth counters. Flushed."""
+    for model in (QuotaBlob, QuotaReservation, StorageUsage, BandwidthUsage):
         await session.execute(
             delete(model)
             .where(model.account_id == account_id)

@@ -12,6 +12,8 @@ Usage here is what is stored (originals + derivatives), not reservations.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,31 +75,44 @@ async def check(session: AsyncSession, settings: Settings, account_id: str) -> N
     if announce is None:
         return
     org = account_id.startswith("org_")
-    if org:
-        recipients = await orgs.managers(session, account_id)
-    else:
-        recipients = [account_id]
     percent = round(used * 100 / quota, 1) if quota else 100.0
     whose = "The organization's" if org else "Your"
+    await tell(
+        session,
+        account_id,
+        kind="quota.warning",
+        title=f"{whose} storage is {announce}% full",
+        body=(
+            f"{whose} images use {human_bytes(used)} of a {human_bytes(quota)} storage "
+            f"quota ({percent}%). Uploads that do not fit will be refused; delete some "
+            "images or ask for a larger plan."
+        ),
+        data={
+            "threshold": announce,
+            "percentUsed": percent,
+            "storageBytes": used,
+            "quotaBytes": quota,
+        },
+    )
+
+
+async def tell(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    data: dict[str, Any],
+) -> None:
+    """Notify whoever answers for the account: the user, or an org's owners and
+    admins (in the caller's transaction). ``data`` gets the account's id and kind."""
+    org = account_id.startswith("org_")
+    recipients = await orgs.managers(session, account_id) if org else [account_id]
+    data = {"accountId": account_id, "accountKind": "org" if org else "user", **data}
     for user_id in sorted(recipients):
         await notifications.notify(
-            session,
-            user_id=user_id,
-            kind="quota.warning",
-            title=f"{whose} storage is {announce}% full",
-            body=(
-                f"{whose} images use {human_bytes(used)} of a {human_bytes(quota)} storage "
-                f"quota ({percent}%). Uploads that do not fit will be refused; delete some "
-                "images or ask for a larger plan."
-            ),
-            data={
-                "accountId": account_id,
-                "accountKind": "org" if org else "user",
-                "threshold": announce,
-                "percentUsed": percent,
-                "storageBytes": used,
-                "quotaBytes": quota,
-            },
+            session, user_id=user_id, kind=kind, title=title, body=body, data=data
         )
 
 

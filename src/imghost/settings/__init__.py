@@ -33,6 +33,7 @@ from typing import Any, Literal
 from imghost.keyfile import KeyFileError, load_or_create
 from imghost.proxies import parse_trusted_proxies
 from imghost.settings.declare import Setting, SettingsError, Size, parser_for, setting
+from imghost.settings.egress import CdnSettings, EgressSettings
 from imghost.settings.sections import (
     SECTIONS,
     AnalyticsSettings,
@@ -60,7 +61,9 @@ __all__ = [
     "AuditSettings",
     "AuthSettings",
     "BodySettings",
+    "CdnSettings",
     "DeliverySettings",
+    "EgressSettings",
     "HttpSettings",
     "JobSettings",
     "LifecycleSettings",
@@ -104,6 +107,8 @@ class Settings(
     LifecycleSettings,
     ScanSettings,
     JobSettings,
+    CdnSettings,
+    EgressSettings,
     DeliverySettings,
     AuthSettings,
     TusSettings,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from imghost.settings.declare import Size, setting
+from imghost.settings.egress import CdnSettings, EgressSettings
 from imghost.settings.security import AuditSettings, AuthSettings, ReportSettings, ScanSettings
 
 
@@ -280,9 +281,16 @@ class QuotaSettings:
 
     quota_free: Size = setting(1_000_000_000, "Storage quota of the free plan, bytes")
     quota_premium: Size = setting(100_000_000_000, "Storage quota of the premium plan, bytes")
+    bandwidth_free: Size = setting(
+        0, "Bytes of images served per calendar month (UTC) on the free plan; 0 = unlimited"
+    )
+    bandwidth_premium: Size = setting(
+        0, "Bytes of images served per calendar month (UTC) on the premium plan; 0 = unlimited"
+    )
     quota_warnings: str = setting(
         "80,95",
-        "Usage percentages that send a quota warning when crossed, comma-separated (empty: none)",
+        "Usage percentages that send a quota warning (storage and monthly bandwidth) when "
+        "crossed, comma-separated (empty: none)",
     )
 
     @property
@@ -444,7 +452,7 @@ class TlsSettings:
     tls_ca_file: str = setting(
         "",
         "PEM file of extra CA certificates trusted, beside the public CAs, by the requests "
-        "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL",
+        "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL, CDN purges",
     )
 
 
@@ -455,6 +463,8 @@ SECTIONS: tuple[type, ...] = (
     TusSettings,
     AuthSettings,
     DeliverySettings,
+    EgressSettings,
+    CdnSettings,
     JobSettings,
     ScanSettings,
     LifecycleSettings,

@@ -171,11 +171,11 @@ def test_a_failed_flush_keeps_the_counts(
     real = analytics.write_counts
     failures: list[int] = []
 
-    async def fails_once(session: Any, batch: Any) -> None:
+    async def fails_once(session: Any, batch: Any, budgets: Any) -> None:
         if not failures:
             failures.append(len(batch.images))
             raise RuntimeError("database unavailable")
-        await real(session, batch)
+        await real(session, batch, budgets)
 
     with httpx.Client(base_url=fast.url, timeout=60) as client:
         owner, image_id, original = _public_image(client)

@@ -43,7 +43,7 @@ class Writer:
         self.batches: list[Batch] = []
         self.fail = 0
 
-    async def __call__(self, session: FakeSession, batch: Batch) -> None:
+    async def __call__(self, session: FakeSession, batch: Batch, budgets: object) -> None:
         if self.fail:
             self.fail -= 1
             raise RuntimeError("database unavailable")
@@ -80,7 +80,7 @@ async def test_nothing_counted_writes_nothing(writer: Writer) -> None:
 async def test_cancelled_mid_write_gives_the_counts_back(monkeypatch: pytest.MonkeyPatch) -> None:
     started = asyncio.Event()
 
-    async def slow_write(session: FakeSession, batch: Batch) -> None:
+    async def slow_write(session: FakeSession, batch: Batch, budgets: object) -> None:
         started.set()
         await asyncio.sleep(3600)
 

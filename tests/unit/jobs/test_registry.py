@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from imghost import composition
+from imghost.cdn.services import JOB_KIND as CDN_PURGE
 from imghost.context import AppContext
 from imghost.exports.services import EXPORT_JOB
 from imghost.jobs.registry import Registry
@@ -62,8 +63,15 @@ async def test_the_composition_root_registers_every_feature(tmp_path: Path) -> N
         ADDRESS_EMAIL_JOB,
         WEBHOOK_JOB,
         EXPORT_JOB,
+        CDN_PURGE,
     }
-    assert set(registry.dead_handlers) == {PROCESS_IMAGE, EMAIL_JOB, WEBHOOK_JOB, EXPORT_JOB}
+    assert set(registry.dead_handlers) == {
+        PROCESS_IMAGE,
+        EMAIL_JOB,
+        WEBHOOK_JOB,
+        EXPORT_JOB,
+        CDN_PURGE,
+    }
     assert list(registry.periodic) == [MAINTENANCE]
     assert registry.periodic[MAINTENANCE].every == 123
 

@@ -1,0 +1,1 @@
+"""Hotlink protection: per user or org, the referrer hosts allowed to embed their images."""
