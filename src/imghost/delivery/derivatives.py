@@ -132,10 +132,10 @@ async def _bytes(
             ctx.renderer.cache.used(key)  # least recently used go first
         return data
     client = request.client.host if request.client else "unknown"
+    # The renderer picks what it is made from: the smallest preset that is
+    # large enough, or the original (see processing.render_source).
     return await ctx.renderer.render(
-        image_id=item.id,
-        original_key=item.blob_key,
-        pixels=item.pixels,
+        image=item,
         target_key=key,
         spec=spec,
         client=client,

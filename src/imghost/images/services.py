@@ -478,3 +478,13 @@ async def tell_quarantined(session: AsyncSession, image: Image, scanner: str) ->
         body=f"Your image {name} ({image.id}) was quarantined and is served to no one. {why}",
         data={**event_data(image), "scanner": scanner, "signature": found},
     )
+
+
+async def has_alpha(session: AsyncSession, image_id: str) -> bool | None:
+    """Whether the image has an alpha channel, as its metadata recorded (None:
+    not known, e.g. the metadata step failed). One JSON field, not the whole
+    metadata document."""
+    value = await session.scalar(
+        select(Image.meta["hasAlpha"].as_boolean()).where(Image.id == image_id)
+    )
+    return None if value is None else bool(value)

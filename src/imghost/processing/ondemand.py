@@ -10,6 +10,9 @@
   processing.rendition_cache), so viewers cannot fill the owner's quota or the
   disk; a missing pre-generated preset (still processing) is stored and
   counted like the processing job's, which writes the same key.
+- Rendered from the smallest stored preset large enough, when the rendition
+  is one made only on request (see processing.render_source); from the
+  original otherwise, and whenever the preset fails to serve.
 """
 
 from __future__ import annotations
@@ -19,14 +22,21 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from imghost.errors import AppError
+from imghost.images import services as images
+from imghost.images.services import DeliveryFacts
 from imghost.imaging.probe import ProbeError
-from imghost.imaging.render import Rendered, RenderSpec
+from imghost.imaging.render import RenderSpec
+from imghost.imaging.rescale import render_from_copy
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.pixels import render_one
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
+from imghost.processing.render_source import Original, PresetSource, preset_source
 from imghost.processing.rendition_cache import RenditionCache, is_rendition
 from imghost.processing.runner import run_pixels
 from imghost.quotas import services as quotas
@@ -93,29 +103,35 @@ class OnDemandRenderer:
     async def render(
         self,
         *,
-        image_id: str,
-        original_key: str,
-        pixels: int,
+        image: DeliveryFacts,
         target_key: str,
         spec: RenderSpec,
         client: str,
         bounded: bool,
     ) -> bytes:
+        original = Original(
+            image.id, image.blob_key, image.width, image.height, image.frames, image.format
+        )
         running = self._inflight.get(target_key)
         if running is not None:
             return await asyncio.shield(running)
         if bounded:
-            self._check_budget(image_id, client)
+            self._check_budget(original.image_id, client)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[target_key] = future
         try:
-            data = await self._render(original_key, pixels, spec)
             if is_rendition(target_key):
+                data = await self._from_preset(original, spec)
+                if data is None:
+                    data = await self._render(original, spec)
                 # Kept if it fits the cache's bounds; served either way.
-                await self.cache.store(image_id, target_key, data)
+                await self.cache.store(original.image_id, target_key, data)
             else:
+                # A pre-generated preset the job has not stored yet: made from
+                # the original, as the job makes it.
+                data = await self._render(original, spec)
                 await self.deps.store.put_bytes(target_key, data)
-                await self._count(image_id, target_key, len(data))
+                await self._count(original.image_id, target_key, len(data))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, re-raise it
@@ -143,21 +159,73 @@ class OnDemandRenderer:
         except Exception:
             log.warning("could not count derivative %s", blob_key, exc_info=True)
 
-    async def _render(self, original_key: str, pixels: int, spec: RenderSpec) -> bytes:
-        deps = self.deps
-        spool = deps.store.staging_dir / f"render-{uuid.uuid4().hex}"
+    @asynccontextmanager
+    async def _spooled(self, key: str) -> AsyncIterator[Path]:
+        """The blob at ``key`` in a staging file (decrypted), removed after use."""
+        spool = self.deps.store.staging_dir / f"render-{uuid.uuid4().hex}"
         try:
-            await deps.store.download(original_key, spool)
-            rendered: Rendered = await run_pixels(
-                deps.pixels,
-                deps.settings.job_timeout,
-                pixels,
-                0,
-                render_one,
-                str(spool),
-                spec,
-                deps.settings.max_pixels,
-            )
+            await self.deps.store.download(key, spool)
+            yield spool
+        finally:
+            spool.unlink(missing_ok=True)
+
+    async def _source(self, original: Original, spec: RenderSpec) -> PresetSource | None:
+        alpha: bool | None = False  # a JPEG has none, and needs no query to say so
+        if original.format != "jpeg":
+            try:
+                async with self.deps.sessions() as session:
+                    alpha = await images.has_alpha(session, original.image_id)
+            except Exception:  # the original serves as well, only slower
+                log.warning("could not read %s's alpha flag", original.image_id, exc_info=True)
+                return None
+        return preset_source(original, spec, alpha)
+
+    async def _from_preset(self, original: Original, spec: RenderSpec) -> bytes | None:
+        """``spec`` rendered from the smallest preset that covers it, or None
+        when the original must serve (none does, or it failed to)."""
+        source = await self._source(original, spec)
+        if source is None:
+            return None
+        deps = self.deps
+        try:
+            async with self._spooled(source.key) as path:
+                rendered = await run_pixels(
+                    deps.pixels,
+                    deps.settings.job_timeout,
+                    source.pixels,
+                    0,
+                    render_from_copy,
+                    path,
+                    (original.width, original.height),
+                    spec,
+                    deps.settings.max_pixels,
+                )
+        except BlobNotFound:
+            return None  # not stored yet (still processing) or lost: the original serves
+        except ProbeError as exc:
+            log.warning("preset %s undecodable (%s); using the original", source.key, exc.detail)
+            return None
+        except (MemoryError, TimeoutError, PixelJobTimeout, PixelWorkerDied) as exc:
+            raise _unavailable() from exc
+        if rendered is None:
+            log.warning("preset %s is not the size expected; using the original", source.key)
+            return None
+        return rendered.data
+
+    async def _render(self, original: Original, spec: RenderSpec) -> bytes:
+        deps = self.deps
+        try:
+            async with self._spooled(original.key) as path:
+                rendered = await run_pixels(
+                    deps.pixels,
+                    deps.settings.job_timeout,
+                    original.pixels,
+                    0,
+                    render_one,
+                    str(path),
+                    spec,
+                    deps.settings.max_pixels,
+                )
         except BlobNotFound as exc:
             raise AppError(
                 503, "blob_unavailable", "The image's bytes are temporarily unavailable."
@@ -167,12 +235,14 @@ class OnDemandRenderer:
                 409, "image_failed", f"This image cannot be rendered: {exc.detail}"
             ) from exc
         except (MemoryError, TimeoutError, PixelJobTimeout, PixelWorkerDied) as exc:
-            raise AppError(
-                503,
-                "render_unavailable",
-                "The server could not render this size right now; try again later.",
-                headers={"Retry-After": "30"},
-            ) from exc
-        finally:
-            spool.unlink(missing_ok=True)
+            raise _unavailable() from exc
         return rendered.data
+
+
+def _unavailable() -> AppError:
+    return AppError(
+        503,
+        "render_unavailable",
+        "The server could not render this size right now; try again later.",
+        headers={"Retry-After": "30"},
+    )
