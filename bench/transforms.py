@@ -4,18 +4,24 @@ The real service runs on sqlite-local with its background worker on. Each
 image is uploaded as public and waited for until the worker has processed it
 (``GET /v1/images/{id}`` as the owner shows a status other than
 ``processing``). Then ``/images/{id}/t/w_<N>.webp`` is requested once for
-each of ``sizes`` widths, all different (cold: rendered from the original and
-stored), and then each URL again (cached: read back from the blob store).
-Requests are anonymous, one at a time.
+each of ``sizes`` widths, all different (cold: rendered and stored), and then
+each URL again (cached: read back from the blob store). Requests are
+anonymous, one at a time. A cold transform is rendered from the smallest
+stored preset that covers it (processing.render_source): the widths stay at
+or below 1900 px, so every one here comes from a preset, never the original.
 
 The service allows 20 new transform sizes per image and 60 per client per
 minute (HTTP 429 beyond), so ``sizes`` stays at or below 20 and the total
 below 60.
+
+``python -m bench.transforms [sizes]`` runs this part alone and prints its
+table (the ``processing`` section runs it between presets and throughput).
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 import time
 import traceback
@@ -215,3 +221,33 @@ def measure(images: list[SourceImage], sizes: int, workers: int) -> TransformRes
             if svc is not None:
                 result.log_tail = svc.log_tail()
     return result
+
+
+def main(argv: list[str]) -> int:
+    """Part 2 alone, on the processing section's photos, with its table."""
+    from rich.console import Console
+
+    # Imported here: bench.processing imports this module (and under ``-m``
+    # this one is __main__, so the module proper is used for the result).
+    from bench import processing, processing_report, sources, transforms
+
+    config = processing.ProcessingConfig()
+    sizes = int(argv[0]) if argv else config.transform_sizes
+    result = processing.ProcessingResult(config)
+    with tempfile.TemporaryDirectory(prefix="imghost-bench-transform-images-") as tmp:
+        chosen = [i for i in sources.prepare(Path(tmp)) if i.key in processing.TRANSFORM_IMAGES]
+        result.transform = transforms.measure(chosen, sizes, config.workers)
+    console = Console(width=150)
+    table = processing_report.transforms_table(result)
+    if table is not None:
+        console.print(table)
+    transform = result.transform
+    if transform.error:
+        console.print(f"transforms error: {transform.error}\n{transform.log_tail or ''}")
+    for check in transform.checks.items:
+        console.print(f"{'ok' if check.ok else 'FAILED'}: {check.name} ({check.detail})")
+    return 0 if transform.error is None and transform.checks.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
