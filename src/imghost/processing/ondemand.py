@@ -36,7 +36,12 @@ from imghost.imaging.rescale import render_from_copy
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.pixels import render_one
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
-from imghost.processing.render_source import Original, PresetSource, preset_source
+from imghost.processing.render_source import (
+    Original,
+    PresetSource,
+    may_use_presets,
+    preset_source,
+)
 from imghost.processing.rendition_cache import RenditionCache, is_rendition
 from imghost.processing.runner import run_pixels
 from imghost.quotas import services as quotas
@@ -170,14 +175,16 @@ class OnDemandRenderer:
             spool.unlink(missing_ok=True)
 
     async def _source(self, original: Original, spec: RenderSpec) -> PresetSource | None:
+        if not may_use_presets(original, spec):
+            return None  # no query for an image whose presets never stand in
         alpha: bool | None = False  # a JPEG has none, and needs no query to say so
         if original.format != "jpeg":
             try:
                 async with self.deps.sessions() as session:
                     alpha = await images.has_alpha(session, original.image_id)
-            except Exception:  # the original serves as well, only slower
+            except Exception:  # not known: the WebP preset, which keeps alpha if any
                 log.warning("could not read %s's alpha flag", original.image_id, exc_info=True)
-                return None
+                alpha = None
         return preset_source(original, spec, alpha)
 
     async def _from_preset(self, original: Original, spec: RenderSpec) -> bytes | None:
