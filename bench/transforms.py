@@ -20,6 +20,7 @@ table (the ``processing`` section runs it between presets and throughput).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from PIL import Image
 
 from bench import backends, rss, service
@@ -51,6 +53,9 @@ class ImageLatency:
     ready_s: float = 0.0  # upload accepted → no longer processing
     widths: list[int] = field(default_factory=list)
     cold_ms: list[float] = field(default_factory=list)
+    # CPU time the service's process tree spent on each cold request: far less
+    # sensitive than wall-clock time to what else runs on the machine.
+    cold_cpu_ms: list[float] = field(default_factory=list)
     cached_ms: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -61,7 +66,9 @@ class ImageLatency:
             "widths": self.widths,
             "cold": Summary.of(self.cold_ms).as_json() if self.cold_ms else None,
             "cached": Summary.of(self.cached_ms).as_json() if self.cached_ms else None,
+            "cold_cpu": Summary.of(self.cold_cpu_ms).as_json() if self.cold_cpu_ms else None,
             "cold_samples_ms": [round(v, 2) for v in self.cold_ms],
+            "cold_cpu_samples_ms": [round(v, 2) for v in self.cold_cpu_ms],
             "cached_samples_ms": [round(v, 2) for v in self.cached_ms],
         }
 
@@ -130,6 +137,27 @@ def _get(client: httpx.Client, url: str) -> tuple[float, httpx.Response]:
     return (time.perf_counter() - start) * 1e3, response
 
 
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds used so far by ``root_pid`` and its descendants, including
+    exited children their parents reaped (the pixel pool's one-call processes
+    end in their forkserver's children times)."""
+    total = 0.0
+    for pid in rss.tree(root_pid)():
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def _get_cold(
+    client: httpx.Client, url: str, service_pid: int
+) -> tuple[float, float, httpx.Response]:
+    """(wall ms, service CPU ms, response) of one request."""
+    before = tree_cpu_s(service_pid)
+    ms, response = _get(client, url)
+    return ms, (tree_cpu_s(service_pid) - before) * 1e3, response
+
+
 def _check_cold(checks: Checks, item: ImageLatency, responses: list[httpx.Response]) -> None:
     problems = []
     for width, response in zip(item.widths, responses, strict=True):
@@ -156,6 +184,7 @@ def _measure_image(
     index: int,
     sizes: int,
     checks: Checks,
+    service_pid: int,
 ) -> ImageLatency:
     item = ImageLatency(image)
     item.image_id = _upload(owner, image)
@@ -168,9 +197,11 @@ def _measure_image(
         return item
     item.widths = widths_for(index, sizes, image.width)
     urls = [f"/images/{item.image_id}/t/w_{w}.webp" for w in item.widths]
-    cold = [_get(anonymous, url) for url in urls]
+    cold_runs = [_get_cold(anonymous, url, service_pid) for url in urls]
+    cold = [(ms, response) for ms, _, response in cold_runs]
     cached = [_get(anonymous, url) for url in urls]
     item.cold_ms = [ms for ms, _ in cold]
+    item.cold_cpu_ms = [cpu for _, cpu, _ in cold_runs]
     item.cached_ms = [ms for ms, _ in cached]
     _check_cold(checks, item, [r for _, r in cold])
     same = [
@@ -212,7 +243,15 @@ def measure(images: list[SourceImage], sizes: int, workers: int) -> TransformRes
                 with rss.watching(rss.tree(svc.proc.pid)) as usage:
                     for index, image in enumerate(images):
                         result.images.append(
-                            _measure_image(owner, anonymous, image, index, sizes, result.checks)
+                            _measure_image(
+                                owner,
+                                anonymous,
+                                image,
+                                index,
+                                sizes,
+                                result.checks,
+                                svc.proc.pid,
+                            )
                         )
                 result.usage = usage
         except Exception as exc:
@@ -242,6 +281,13 @@ def main(argv: list[str]) -> int:
     if table is not None:
         console.print(table)
     transform = result.transform
+    for item in transform.images:
+        if item.cold_cpu_ms:
+            cpu = Summary.of(item.cold_cpu_ms)
+            console.print(
+                f"{item.image.key}: service CPU per cold transform p50 {cpu.p50:,.0f} ms, "
+                f"p95 {cpu.p95:,.0f} ms"
+            )
     if transform.error:
         console.print(f"transforms error: {transform.error}\n{transform.log_tail or ''}")
     for check in transform.checks.items:
