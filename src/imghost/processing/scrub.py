@@ -3,7 +3,7 @@ image read back through the store, streamed (flat memory, whatever its size;
 an encrypting store decrypts on the way), hashed and compared with what was
 recorded when it was written, at a pace an operator sets.
 
-No database here: the job (``processing.tasks.verify_image``) gathers what
+No database here: the job (``processing.verify.verify_image``) gathers what
 was recorded, hands it over, and records what this finds.
 """
 

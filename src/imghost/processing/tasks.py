@@ -21,30 +21,29 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.images import services as images
-from imghost.imaging.clamd import ClamdScanner, ClamdUnavailable
+from imghost.imaging.clamd import ClamdScanner
 from imghost.imaging.pdq import Pdq, pdq_of_input
 from imghost.imaging.probe import ProbeError
-from imghost.jobs import queue
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
-from imghost.lifecycle import services as lifecycle
-from imghost.processing import scrub, scrub_runs
+from imghost.processing import scrub
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.hash_match import find_match, quarantine_match
 from imghost.processing.hashlists import Match
-from imghost.processing.malware import CHECK_EVERY, ask, check_clamd, malware_verdict
-from imghost.processing.pixels import Analysis, StepFailed, analyze, pdq_file, scan_original
+from imghost.processing.kinds import CLAMD_CHECK as CLAMD_CHECK
+from imghost.processing.kinds import PROCESS_IMAGE as PROCESS_IMAGE
+from imghost.processing.kinds import RESCAN_IMAGE as RESCAN_IMAGE
+from imghost.processing.kinds import VERIFY_IMAGE as VERIFY_IMAGE
+from imghost.processing.malware import CHECK_EVERY, check_clamd, malware_verdict
+from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
+from imghost.processing.rescan import rescan_image
 from imghost.processing.runner import run_pixels
 from imghost.processing.variants import EXT_FORMAT, PREGENERATED, derived_key
+from imghost.processing.verify import verify_image
 from imghost.quotas import services as quotas
 
 log = logging.getLogger(__name__)
-
-PROCESS_IMAGE = "process_image"
-RESCAN_IMAGE = "rescan_image"
-VERIFY_IMAGE = "verify_image"  # imghost verify: one image's blobs read back and compared
-CLAMD_CHECK = "clamd_check"  # periodic: clamd reachable, its stream limit large enough
 
 
 def register(registry: Registry, deps: ProcessingDeps) -> None:
@@ -68,162 +67,6 @@ def register_clamd_check(registry: Registry, scanner: ClamdScanner, max_file_siz
 
 async def _check_clamd(scanner: ClamdScanner, max_file_size: int) -> None:
     await check_clamd(scanner, max_file_size)
-
-
-async def rescan_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
-    """``imghost rescan``: one stored original through the operator's hash
-    lists and the malware scanner again (after a list or signature update). A
-    match quarantines the image and tells its owner (a hash-list match also
-    opens a report); clamd being down defers the job, whatever the outage
-    policy (a rescan is only worth its verdict)."""
-    image_id = str(payload["imageId"])
-    if deps.malware is None and deps.hashlists is None:
-        log.warning(
-            "rescan of %s skipped: neither IMGHOST_CLAMD_ADDRESS nor a hash list is set",
-            image_id,
-        )
-        return
-    async with deps.sessions() as session:
-        image = await images.get_image(session, image_id)
-        if image is None or image.deleted_at is not None or image.status == "quarantined":
-            return  # gone, or already kept from everyone
-        blob_key, fmt, sha256 = image.blob_key, image.format, image.sha256
-        pixels, size = image.width * image.height, image.size
-        pdq = None if image.pdq is None else Pdq(image.pdq, image.pdq_quality or 0)
-    # An image processed before the lists has no PDQ hash yet: made once, kept.
-    needs_pdq = pdq is None and deps.hashlists is not None and deps.hashlists.has_pdq
-    spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
-    try:
-        if deps.malware is not None or needs_pdq:
-            await deps.store.download(blob_key, spool)
-        if needs_pdq:
-            pdq = await _pdq_of(deps, image_id, spool, pixels, size)
-        if await _rescan_lists(deps, image_id, sha256, pdq, fresh=needs_pdq):
-            return
-        if deps.malware is None:
-            return
-        try:
-            verdict = await ask(deps.malware, spool, fmt)
-        except ClamdUnavailable as exc:
-            raise Deferred(f"rescan of {image_id}: {exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            spool.unlink(missing_ok=True)
-    async with deps.sessions() as session:
-        newly = await images.record_rescan(session, image_id, verdict)
-        image = await images.get_image(session, image_id)
-        if newly and image is not None:
-            await images.tell_quarantined(session, image, deps.malware.name)
-        await session.commit()
-    if newly:
-        log.warning("image %s quarantined by a rescan: %s", image_id, verdict.reason)
-
-
-async def verify_image(deps: ProcessingDeps, pacer: scrub.Pacer, payload: dict[str, Any]) -> None:
-    """``imghost verify``: read one image's original and derivatives back
-    through the store and compare each with its recorded SHA-256.
-
-    A missing or corrupt original is reported (the run's findings; admins
-    told once per run) and, with ``repair``, the image becomes ``damaged``;
-    a damaged image whose original is intact again is lifted (``repair``).
-    Missing or corrupt derivatives of an image with an intact original are
-    made again by a ``process_image`` job (``repair``: no webhook events).
-    Idempotent: a second run reads again and records again; nothing is
-    recorded for an image purged meanwhile or whose purge has begun."""
-    image_id, run_id = str(payload["imageId"]), str(payload["runId"])
-    repair = bool(payload.get("repair"))
-    async with deps.sessions() as session:
-        target = await images.scrub_target(session, image_id)
-    if target is None:
-        return  # purged (or processing again) since it was queued
-    rate = deps.settings.verify_rate
-    read = await scrub.check(deps.store, target.original, pacer, rate)
-    total = read.size
-    found: list[tuple[scrub.Problem, str]] = []
-    status = target.status
-    if read.problem is not None:
-        damage = repair and status in ("ready", "failed")
-        found.append((read.problem, scrub_runs.DAMAGED if damage else scrub_runs.REPORTED))
-    elif repair and status == images.DAMAGED:
-        intact = scrub.Problem(target.original.blob_key, "original", "intact")
-        found.append((intact, scrub_runs.RESTORED))
-        status = "restored"
-    # Derivatives are made from an intact original only, for an image someone is served.
-    remake = read.problem is None and status in ("ready", "failed", "restored")
-    for version in target.derived:
-        checked = await scrub.check(deps.store, version, pacer, rate)
-        total += checked.size
-        if checked.problem is not None:
-            found.append((checked.problem, scrub_runs.RERENDER if remake else scrub_runs.REPORTED))
-    async with deps.sessions() as session:
-        if not await images.image_exists(session, image_id) or await lifecycle.being_purged(
-            session, image_id
-        ):
-            return  # its bytes went with a purge: not a loss
-        if read.problem is not None and found[0][1] == scrub_runs.DAMAGED:
-            reason = f"integrity check {run_id}: the stored original is {read.problem.problem}"
-            await images.mark_damaged(session, image_id, reason)
-        if status == "restored":
-            await images.lift_damage(session, image_id)
-        if any(action == scrub_runs.RERENDER for _, action in found):
-            queue.enqueue(
-                session,
-                PROCESS_IMAGE,
-                {"imageId": image_id, "repair": True},
-                image_id=image_id,
-                max_attempts=deps.settings.job_max_attempts,
-            )
-        await scrub_runs.record(session, run_id, scrub_runs.Outcome(image_id, total, found))
-        await session.commit()
-    for problem, action in found:
-        log.warning(
-            "integrity check %s: image %s, %s %s is %s (%s)",
-            run_id,
-            image_id,
-            problem.kind,
-            problem.blob_key,
-            problem.problem,
-            action,
-        )
-
-
-async def _pdq_of(
-    deps: ProcessingDeps, image_id: str, spool: Path, pixels: int, size: int
-) -> Pdq | None:
-    """The PDQ hash of a spooled original, in the pixel pool; None (logged)
-    when it cannot be decoded (its SHA-256 is still matched)."""
-    try:
-        pixels_in = await run_pixels(
-            deps.pixels,
-            deps.settings.job_timeout,
-            pixels,
-            size,
-            pdq_file,
-            str(spool),
-            deps.settings.max_pixels,
-        )
-        return await asyncio.to_thread(pdq_of_input, pixels_in)
-    except ProbeError as exc:
-        log.warning("rescan of %s: no PDQ hash, the image cannot be decoded: %s", image_id, exc)
-        return None
-
-
-async def _rescan_lists(
-    deps: ProcessingDeps, image_id: str, sha256: str, pdq: Pdq | None, *, fresh: bool
-) -> bool:
-    """The hash-list half of a rescan; True when a list matched (and quarantined
-    the image). ``fresh``: ``pdq`` was just computed, so it is kept."""
-    match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
-    if match is None and not (fresh and pdq is not None):
-        return False
-    async with deps.sessions() as session:
-        if fresh and pdq is not None:
-            await images.record_pdq(session, image_id, pdq.hex, pdq.quality)
-        if match is not None:
-            assert deps.hashlists is not None
-            await quarantine_match(session, image_id, match, deps.hashlists.pdq_distance)
-        await session.commit()
-    return match is not None
 
 
 async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
