@@ -7,6 +7,11 @@ waiting; on SQLite the statement runs under the database's single write lock,
 which makes the claim atomic the same way. Completion and failure only apply while the caller
 still holds the lease (``locked_by``), so a worker whose lease lapsed and
 was taken over cannot overwrite the newer attempt's outcome.
+
+The commit that queues a job wakes the idle workers: those of the same
+process through `wake_on_commit`, and on PostgreSQL those of every process
+through a ``NOTIFY`` sent in that very transaction (delivered when it
+commits, dropped if it rolls back; ``jobs.listen`` is the other end).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
+from imghost.jobs.listen import CHANNEL
 from imghost.jobs.models import Job
 
 BACKOFF_BASE = 2.0  # seconds before the first retry
@@ -31,6 +37,8 @@ BACKOFF_CAP = 600.0  # never wait more than 10 minutes between attempts
 MAX_ERROR = 2000
 # Set on a session by enqueue: its commit wakes the idle workers of the process.
 ENQUEUED = "imghost.jobs.enqueued"
+# Set with it, and taken by the NOTIFY sent before the commit (PostgreSQL).
+_NOTIFY = "imghost.jobs.notify"
 
 
 DEFER_CAP = 120.0  # a service that is back is noticed within two minutes
@@ -76,7 +84,29 @@ def enqueue(
     )
     session.add(job)
     session.info[ENQUEUED] = True
+    session.info[_NOTIFY] = True
     return job
+
+
+def _notify_before_commit(session: Session) -> None:
+    """On PostgreSQL, NOTIFY the workers of every process in the transaction
+    that queued a job: they hear of it when it commits, and never of a job
+    whose transaction rolled back. (Also at a savepoint's release: the
+    notification still waits for the outer commit.) One per transaction is
+    enough: PostgreSQL folds repeated ones anyway."""
+    if session.info.pop(_NOTIFY, False) and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def _forget_notify(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(_NOTIFY, None)
+
+
+# Every session's, whatever its factory: the API's, the worker's, a command's.
+# Only enqueue (this module) sets the flag, so whoever queues has this registered.
+event.listen(Session, "before_commit", _notify_before_commit)
+event.listen(Session, "after_soft_rollback", _forget_notify)
 
 
 def wake_on_commit(

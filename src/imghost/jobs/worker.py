@@ -5,6 +5,12 @@ IMGHOST_RUN_WORKER=false. Each worker runs ``concurrency`` jobs at a time.
 What runs which kind comes from a :class:`~imghost.jobs.registry.Registry`
 that the composition root fills; a handler gets the job's payload, must be
 idempotent (it may run again after a crash) and re-reads what it needs.
+
+Idle slots wait for a wake-up or ``poll_interval``, whichever comes first. A
+commit that queued a job wakes them: in this process directly
+(``queue.wake_on_commit``), from any process on PostgreSQL (``jobs.listen``).
+The poll remains for what no commit announces (a delay or a retry coming
+due, a lapsed lease) and for another process's jobs on SQLite.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import random
 import secrets
 import socket
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imghost.jobs import queue
+from imghost.jobs.listen import JobListener
 from imghost.jobs.registry import Periodic, Registry
 
 log = logging.getLogger(__name__)
@@ -61,9 +68,13 @@ class Worker:
         self.periodic = periodic
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
+        engine = sessions.kw.get("bind")
+        self.listener: JobListener | None = None
+        if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+            self.listener = JobListener(engine, self.wake)
 
     def wake(self) -> None:
-        """Tell idle slots that work was just enqueued (same process only)."""
+        """Tell idle slots that work was just enqueued."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -73,6 +84,8 @@ class Worker:
         stop_waking = queue.wake_on_commit(self.sessions, self.wake)
         try:
             async with asyncio.TaskGroup() as group:
+                if self.listener is not None:
+                    group.create_task(self.listener.run())
                 if self.periodic:
                     for task in self.registry.periodic.values():
                         group.create_task(self._periodic(task))
@@ -93,6 +106,9 @@ class Worker:
     async def _slot(self) -> None:
         while True:
             _stop_if_cancelled()
+            # Cleared before the claim, not after it: a job committed while the
+            # claim ran (too late for its snapshot) wakes the wait below at once.
+            self._wake.clear()
             try:
                 job = await self._claim()
             except Exception:
@@ -104,7 +120,6 @@ class Worker:
             await self._execute(job)
 
     async def _idle(self) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.poll_interval):
                 await self._wake.wait()
