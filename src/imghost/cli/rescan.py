@@ -108,6 +108,7 @@ def rescan(
                             {"imageId": image_id},
                             image_id=image_id,
                             max_attempts=settings.job_max_attempts,
+                            priority=queue.BULK,  # after every upload's processing
                         )
                     await session.commit()
                 queued += len(ids)

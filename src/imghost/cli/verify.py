@@ -139,6 +139,7 @@ async def _queue(ctx: AppContext, ids: list[str], payload: dict[str, object]) ->
                 {"imageId": image_id, **payload},
                 image_id=image_id,
                 max_attempts=ctx.settings.job_max_attempts,
+                priority=queue.BULK,  # after every upload's processing
             )
         await scrub_runs.add_queued(session, str(payload["runId"]), len(ids))
         await session.commit()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imghost.db import Base, UTCDateTime, utcnow
@@ -20,6 +20,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_status_run_at", "status", "run_at"),
+        Index("ix_jobs_status_priority_run_at", "status", "priority", "run_at"),
         Index("ix_jobs_image_id", "image_id"),
     )
 
@@ -32,6 +33,8 @@ class Job(Base):
         ForeignKey("images.id", ondelete="CASCADE"), nullable=True
     )
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    # Claimed lowest first, then by run_at: queue.INTERACTIVE or queue.BULK.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     # Times the job was put back because something it needs was down

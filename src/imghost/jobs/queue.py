@@ -43,6 +43,14 @@ _NOTIFY = "imghost.jobs.notify"
 
 DEFER_CAP = 120.0  # a service that is back is noticed within two minutes
 
+# Job priorities, claimed lowest first (then oldest first). Someone waits for
+# an interactive job (an upload's processing, a notification); bulk jobs are an
+# operator's sweeps over every image (rescans, integrity checks, key
+# rotation), which must not delay the next upload's thumbnail. A steady flow
+# of interactive work delays bulk work: sweeps run in the quiet hours.
+INTERACTIVE = 0
+BULK = 10
+
 
 class Deferred(Exception):
     """Raised by a handler when something it needs is down (clamd, say): the
@@ -67,6 +75,7 @@ def enqueue(
     image_id: str | None = None,
     max_attempts: int = 5,
     delay: float = 0.0,
+    priority: int = INTERACTIVE,
 ) -> Job:
     """Add a job to the caller's transaction: it exists iff that transaction commits."""
     now = utcnow()
@@ -76,6 +85,7 @@ def enqueue(
         payload=payload,
         image_id=image_id,
         status="queued",
+        priority=priority,
         attempts=0,
         max_attempts=max_attempts,
         run_at=now + dt.timedelta(seconds=delay),
@@ -183,7 +193,7 @@ async def claim(
             Job.attempts < Job.max_attempts,
         ),
     )
-    eligible = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
+    eligible = select(Job.id).where(due).order_by(Job.priority, Job.run_at, Job.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Materialized, so the locked set is chosen once: as a plain IN (...)
         # subquery PostgreSQL may re-run it per row and, skipping the rows it

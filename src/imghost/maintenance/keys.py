@@ -60,4 +60,11 @@ async def blob_keys(store: EncryptedBlobStore) -> AsyncIterator[list[str]]:
 
 
 def enqueue(session: AsyncSession, op: Op, keys: list[str], max_attempts: int) -> None:
-    queue.enqueue(session, BLOB_KEYS, {"op": op, "keys": keys}, max_attempts=max_attempts)
+    # Bulk: a rotation's batches wait for every upload's processing.
+    queue.enqueue(
+        session,
+        BLOB_KEYS,
+        {"op": op, "keys": keys},
+        max_attempts=max_attempts,
+        priority=queue.BULK,
+    )

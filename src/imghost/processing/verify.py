@@ -70,6 +70,7 @@ async def verify_image(deps: ProcessingDeps, pacer: scrub.Pacer, payload: dict[s
                 {"imageId": image_id, "repair": True},
                 image_id=image_id,
                 max_attempts=deps.settings.job_max_attempts,
+                priority=queue.BULK,  # part of the sweep: nobody waits for it
             )
         await scrub_runs.record(session, run_id, scrub_runs.Outcome(image_id, total, found))
         await session.commit()

@@ -311,3 +311,20 @@ def test_a_cancellation_a_library_swallows_still_stops_the_worker(
                 await running
 
     with_ctx(settings, scenario)
+
+
+def test_interactive_jobs_are_claimed_before_bulk_ones(settings: Settings) -> None:
+    """An operator's sweep queued first still waits for the upload after it."""
+
+    async def scenario(ctx: AppContext) -> None:
+        async with ctx.sessions() as s:
+            sweep = [queue.enqueue(s, "t", {"n": i}, priority=queue.BULK).id for i in range(3)]
+            await s.commit()
+        [upload] = await _enqueue(ctx)
+        for expected in (upload, *sweep):  # then oldest first
+            async with ctx.sessions() as s:
+                [claimed] = await queue.claim(s, "w", 30)
+                await s.commit()
+            assert claimed.id == expected
+
+    with_ctx(settings, scenario)
