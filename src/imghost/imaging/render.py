@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +284,15 @@ def _needed(width: int, height: int, spec: RenderSpec) -> tuple[int, int]:
     return (min(width, math.ceil(width * sx - 1e-9)), min(height, math.ceil(height * sy - 1e-9)))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The pixels of each spec of a `prepare_file` call, ready for `encode`."""
+
+    pixels: list[Image.Image]  # in the order of the specs; specs alike share one image
+    seconds: list[float]  # resampling (and padding) per spec; 0 for one that shared another's
+    decode_seconds: float  # the one decode (and its colour conversion)
+
+
 def render_file(
     path: Path,
     specs: list[RenderSpec],
@@ -292,20 +302,42 @@ def render_file(
     """Decode ``path`` once and render every spec; results in the order of ``specs``.
     ``inspect``: called with the decoded (upright, possibly reduced) image
     before any render, for other work on the same pixels (the PDQ hash).
+    Raises ProbeError like `decode.open_upright`."""
+    prepared = prepare_file(path, specs, max_pixels, inspect)
+    return [encode(img, spec) for img, spec in zip(prepared.pixels, specs, strict=True)]
+
+
+def encode(img: Image.Image, spec: RenderSpec) -> Rendered:
+    """Encode pixels of `prepare_file` (never changed: they may be shared)."""
+    return Rendered(_encode(img, spec), img.width, img.height, MIME[spec.format])
+
+
+def prepare_file(
+    path: Path,
+    specs: list[RenderSpec],
+    max_pixels: int,
+    inspect: Callable[[Image.Image], None] | None = None,
+) -> Prepared:
+    """`render_file` up to the encoders: decode once, resample for every spec.
 
     A JPEG is decoded at the smallest DCT scale that still covers the largest
     spec; each smaller rendition is resampled from the smallest earlier whole-frame
-    rendition at least twice its size, rather than from the full-size decode.
-    Raises ProbeError like `decode.open_upright`.
+    rendition at least twice its size, rather than from the full-size decode,
+    and specs of the same geometry (a preset's JPEG and WebP) share one
+    resampling. The encoders are left to the caller, which may run them in
+    another order or another process (the processing job encodes the thumbnail
+    first and the rest after storing it).
     """
     if not specs:
-        return []
+        return Prepared([], [], 0.0)
 
     def plan(width: int, height: int) -> tuple[int, int]:
         needs = [_needed(width, height, spec) for spec in specs]
         return (max(n[0] for n in needs), max(n[1] for n in needs))
 
+    started = time.perf_counter()
     decoded = decode_upright(path, max_pixels, plan)
+    decode_seconds = time.perf_counter() - started
     if inspect is not None:
         inspect(decoded.image)
     width, height = decoded.source_size
@@ -315,10 +347,18 @@ def render_file(
         key=lambda i: _needed(width, height, specs[i]),
         reverse=True,
     )
-    results: dict[int, Rendered] = {}
+    pixels: dict[int, Image.Image] = {}
+    seconds = [0.0] * len(specs)
+    # Geometry and padding → pixels: a preset's JPEG and WebP are resampled once.
+    made: dict[tuple[_Geometry, str | None], Image.Image] = {}
     for index in order:
         spec = specs[index]
         geometry = _geometry(width, height, spec)
+        padding = None if geometry.canvas == geometry.size else _pad_kind(spec.format)
+        if (geometry, padding) in made:
+            pixels[index] = made[geometry, padding]
+            continue
+        started = time.perf_counter()
         need = _needed(width, height, spec)
         source = min(
             (
@@ -335,6 +375,11 @@ def render_file(
         resized = _resample(source, geometry)
         if geometry.region == (0.0, 0.0, float(width), float(height)):  # a whole frame
             sources.append(_Source(resized, resized.width / width, resized.height / height))
-        padded = _pad(resized, geometry, spec.format)
-        results[index] = Rendered(_encode(padded, spec), *geometry.canvas, MIME[spec.format])
-    return [results[i] for i in range(len(specs))]
+        pixels[index] = made[geometry, padding] = _pad(resized, geometry, spec.format)
+        seconds[index] = time.perf_counter() - started
+    return Prepared([pixels[i] for i in range(len(specs))], seconds, decode_seconds)
+
+
+def _pad_kind(fmt: OutFormat) -> str:
+    """What `_pad` fills with: white for JPEG, transparency for the others."""
+    return "white" if fmt == "jpeg" else "transparent"

@@ -16,10 +16,12 @@ from imghost.imaging.render import (
     OutFormat,
     Rendered,
     RenderSpec,
+    prepare_file,
     preset_spec,
     render,
     render_file,
 )
+from imghost.imaging.render import encode as encode_pixels
 from tests.corpus import HOSTILE_ACCEPT, require_corpus
 from tests.unit.imaging.helpers import corpus_files, encode, gps_exif, mean_abs_diff, pattern
 
@@ -259,6 +261,21 @@ def test_render_file_matches_render_from_a_full_decode(tmp_path: Path) -> None:
         want = render(full, spec)
         assert (got.width, got.height) == (want.width, want.height)
         assert mean_abs_diff(_open(got), _open(want)) < 2.5
+
+
+def test_prepare_file_resamples_a_geometry_once(tmp_path: Path) -> None:
+    """A preset's JPEG and WebP share their pixels; encoding them is what
+    render_file does."""
+    path = tmp_path / "photo.png"
+    path.write_bytes(encode(pattern((1200, 800)), "PNG"))
+    specs = [preset_spec(name, fmt) for name in ("thumb", "large") for fmt in ("jpeg", "webp")]
+    prepared = prepare_file(path, specs, BIG)
+    assert prepared.pixels[0] is prepared.pixels[1] and prepared.pixels[2] is prepared.pixels[3]
+    assert prepared.seconds[0] + prepared.seconds[1] > 0 and 0 in prepared.seconds[:2]
+    encoded = [
+        encode_pixels(img, spec).data for img, spec in zip(prepared.pixels, specs, strict=True)
+    ]
+    assert encoded == [r.data for r in render_file(path, specs, BIG)]
 
 
 def test_render_file_errors(tmp_path: Path) -> None:
