@@ -52,6 +52,7 @@ from imghost.images.versions import GPS_FREE as GPS_FREE
 from imghost.images.versions import PRESET as PRESET
 from imghost.images.versions import Measured as Measured
 from imghost.images.versions import NewVersion as NewVersion
+from imghost.images.versions import add_derived as add_derived
 from imghost.images.versions import caller_versions as caller_versions
 from imghost.images.versions import measure as measure
 from imghost.images.versions import original_row, replace_derived

@@ -86,6 +86,24 @@ async def replace_derived(
         .where(ImageVersion.image_id == image_id, ImageVersion.kind != ORIGINAL)
         .execution_options(synchronize_session=False)
     )
+    await _insert(session, image_id, versions)
+
+
+async def add_derived(session: AsyncSession, image_id: str, versions: Sequence[NewVersion]) -> None:
+    """Record versions stored ahead of the rest (the processing job's thumbnails,
+    listed while it makes the others): they replace rows of the same keys and
+    leave the image's other rows alone (flushed)."""
+    if not versions:
+        return
+    await session.execute(
+        delete(ImageVersion)
+        .where(ImageVersion.blob_key.in_([v.blob_key for v in versions]))
+        .execution_options(synchronize_session=False)
+    )
+    await _insert(session, image_id, versions)
+
+
+async def _insert(session: AsyncSession, image_id: str, versions: Sequence[NewVersion]) -> None:
     if not versions:
         return
     now = utcnow()

@@ -1,8 +1,16 @@
 """The pixel work of the processing job, as plain functions a pool process can run.
 
-Two calls: the scan (its verdict is recorded before anything else runs, so a
-later failure cannot lose it), then metadata, the GPS-free copy and the
-pre-generated presets, each a step whose failure is reported by name.
+Three calls: the scan (its verdict is recorded before anything else runs, so
+a later failure cannot lose it); the first pass, the thumbnail presets
+(stored and recorded before the rest is made: what listings and grids show
+comes first); the second pass, metadata, the GPS-free copy and the other
+presets. Each step's failure is reported by name.
+
+The image is decoded once where decoding is what costs: the first pass of a
+HEIC or PNG decodes for every preset and leaves the second the resampled
+pixels in a file (``imaging.rawpixels``). A JPEG's decoder reduces as it
+decodes (DCT scaling), so its first pass decodes at an eighth of the size for
+the thumbnail alone, and the second decodes again for the rest.
 
 Arguments and results are plain data (paths as strings, bytes, dataclasses),
 so they cross the process boundary by pickle.
@@ -12,19 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from PIL import Image
 
+from imghost.imaging import rawpixels
 from imghost.imaging.decode import decode_upright
 from imghost.imaging.gps import has_gps, scrub_gps
 from imghost.imaging.metadata import extract
 from imghost.imaging.pdq import HASH_SIDE, PdqInput, hash_input
 from imghost.imaging.probe import ProbeError
-from imghost.imaging.render import Rendered, RenderSpec, render_file
+from imghost.imaging.render import Prepared, Rendered, RenderSpec, encode, prepare_file, render_file
 from imghost.imaging.scan import StructuralScanner
 from imghost.processing.variants import preset_render_spec
 
@@ -89,7 +99,29 @@ class Analysis:
     # A small copy of the pixels the presets were made from, for the PDQ hash
     # the job computes (None: the image could not be decoded).
     pdq_input: PdqInput | None = None
+    # Seconds per step: decode, each preset (resampling and its encodings),
+    # metadata, gps_copy, handoff (the pixel file between the passes).
+    timings: dict[str, float] = field(default_factory=dict)
 
+
+@dataclass(frozen=True)
+class FirstPass:
+    """The thumbnail presets, made before the others."""
+
+    renders: list[Render]
+    # ("derivatives", code, detail): the image cannot be decoded, so the
+    # second pass makes no preset either.
+    failure: tuple[str, str, str] | None
+    pdq_input: PdqInput | None  # when this pass decoded for every preset
+    handoff: bool  # the other presets' pixels wait in the handoff file
+    timings: dict[str, float]
+
+
+#: The presets the first pass makes: the thumbnail, in every pre-generated format.
+FIRST = ("thumb",)
+# Formats whose decoder reduces while decoding: their first pass decodes for
+# the thumbnail alone (a 12 MP JPEG at 1/8 scale in a few milliseconds).
+_REDUCED_DECODE = ("jpeg",)
 
 T = TypeVar("T")
 
@@ -115,31 +147,154 @@ def analyze(
     presets: list[tuple[str, str]],
     gps_copy: bool = True,
 ) -> Analysis:
-    """Extract metadata, scrub GPS, render the pre-generated presets (the
-    scan ran before, :func:`scan_original`). The GPS-free copy comes before
-    the renders, so an image whose presets cannot be made is still served
-    to others. ``gps_copy``: false when the owner opted in to sharing GPS
-    (the original goes to everyone; a copy would never be served)."""
+    """Both passes in one call, the way the job runs them (without storing
+    in between): for benchmarks and tests. The thumbnail's renders come first."""
+    handoff = f"{path}.pixels"
+    try:
+        first = first_pass(path, format_name, max_pixels, presets, handoff)
+        left = handoff if first.handoff else None
+        second = second_pass(path, format_name, max_pixels, presets, gps_copy, left, first.failure)
+        return merge(first, second)
+    finally:
+        Path(handoff).unlink(missing_ok=True)
+
+
+def merge(first: FirstPass, second: Analysis) -> Analysis:
+    """The whole result of an image's two passes."""
+    timings = {**second.timings}
+    for step, seconds in first.timings.items():
+        timings[step] = timings.get(step, 0.0) + seconds
+    return Analysis(
+        metadata=second.metadata,
+        gps=second.gps,
+        renders=first.renders + second.renders,
+        width=second.width,
+        height=second.height,
+        scrubbed_path=second.scrubbed_path,
+        scrubbed_sha256=second.scrubbed_sha256,
+        scrubbed_size=second.scrubbed_size,
+        failure=second.failure,
+        pdq_input=first.pdq_input or second.pdq_input,
+        timings=timings,
+    )
+
+
+def first_pass(
+    path: str,
+    format_name: str,
+    max_pixels: int,
+    presets: list[tuple[str, str]],
+    handoff: str,
+) -> FirstPass:
+    """Render the `FIRST` presets of ``presets``. A format without reduced
+    decoding is decoded here for every preset: the others' pixels are written
+    to ``handoff`` for `second_pass`, with the PDQ hash's input returned."""
     source = Path(path)
+    firsts = [p for p in presets if p[0] in FIRST]
+    rest = [p for p in presets if p[0] not in FIRST]
+    timings: dict[str, float] = {}
     failures: list[tuple[str, str, str]] = []
-    meta = _step("metadata", failures, lambda: extract(source))
-    scrubbed = _step("gps_copy", failures, lambda: _scrub(source)) if gps_copy else None
-    specs = [preset_render_spec(name, ext) for name, ext in presets]
     hashed: list[PdqInput] = []
-    # PDQ from the decode the presets are made from: the hash costs no decode of its own.
-    rendered = _step(
+    once = format_name not in _REDUCED_DECODE and bool(rest)
+    if not firsts and not once:
+        return FirstPass([], None, None, False, timings)
+    chosen = presets if once else firsts
+    specs = [preset_render_spec(name, ext) for name, ext in chosen]
+    # PDQ from the decode the presets are made from: the hash costs no decode
+    # of its own (here, unless the second pass decodes again).
+    inspect = (lambda img: hashed.append(hash_input(img))) if once or not rest else None
+    prepared = _step(
+        "derivatives", failures, lambda: prepare_file(source, specs, max_pixels, inspect)
+    )
+    if prepared is None:
+        return FirstPass([], failures[0], None, False, timings)
+    timings["decode"] = prepared.decode_seconds
+    at = {p: i for i, p in enumerate(chosen)}
+    renders = _step(
         "derivatives",
         failures,
-        lambda: render_file(source, specs, max_pixels, lambda img: hashed.append(hash_input(img))),
+        lambda: _encode_all(firsts, [at[p] for p in firsts], specs, prepared, timings),
     )
-    renders = (
-        []
-        if rendered is None
-        else [
-            Render(f"{n}.{e}", r.data, r.width, r.height, hashlib.sha256(r.data).hexdigest())
-            for (n, e), r in zip(presets, rendered, strict=True)
-        ]
-    )
+    if once:
+        started = time.perf_counter()
+        _step(
+            "derivatives",
+            failures,
+            lambda: rawpixels.write(Path(handoff), [prepared.pixels[at[p]] for p in rest]),
+        )
+        timings["handoff"] = time.perf_counter() - started
+        for name, ext in rest:  # their resampling happened here
+            timings[name] = timings.get(name, 0.0) + prepared.seconds[at[name, ext]]
+    return FirstPass(renders or [], None, hashed[0] if hashed else None, once, timings)
+
+
+def second_pass(
+    path: str,
+    format_name: str,
+    max_pixels: int,
+    presets: list[tuple[str, str]],
+    gps_copy: bool,
+    handoff: str | None,
+    first_failure: tuple[str, str, str] | None = None,
+) -> Analysis:
+    """Extract metadata, scrub GPS, render the presets `first_pass` did not
+    (from its pixels in ``handoff`` when it left them there; none when it
+    found the image undecodable: ``first_failure``). The GPS-free
+    copy comes before the renders, so an image whose presets cannot be made
+    is still served to others. ``gps_copy``: false when the owner opted in to
+    sharing GPS (the original goes to everyone; a copy would never be served)."""
+    source = Path(path)
+    failures: list[tuple[str, str, str]] = []
+    timings: dict[str, float] = {}
+    meta = _timed("metadata", timings, lambda: _step("metadata", failures, lambda: extract(source)))
+    scrubbed = None
+    if gps_copy:
+        scrubbed = _timed(
+            "gps_copy", timings, lambda: _step("gps_copy", failures, lambda: _scrub(source))
+        )
+    rest = [p for p in presets if p[0] not in FIRST]
+    hashed: list[PdqInput] = []
+    renders: list[Render] = []
+    if first_failure is not None:
+        failures.append(first_failure)  # undecodable: no preset can be made
+    elif rest and handoff is not None:
+        pixels_file = Path(handoff)
+        started = time.perf_counter()
+        pixels = _step("derivatives", failures, lambda: rawpixels.read(pixels_file))
+        timings["handoff"] = time.perf_counter() - started
+        if pixels is not None:
+            specs = [preset_render_spec(name, ext) for name, ext in rest]
+            prepared = Prepared(pixels, [0.0] * len(pixels), 0.0)
+            indices = list(range(len(rest)))
+            renders = (
+                _step(
+                    "derivatives",
+                    failures,
+                    lambda: _encode_all(rest, indices, specs, prepared, timings),
+                )
+                or []
+            )
+    elif rest:
+        specs = [preset_render_spec(name, ext) for name, ext in rest]
+        # PDQ from the decode the presets are made from: the hash costs no decode of its own.
+        made = _step(
+            "derivatives",
+            failures,
+            lambda: prepare_file(
+                source, specs, max_pixels, lambda img: hashed.append(hash_input(img))
+            ),
+        )
+        if made is not None:
+            timings["decode"] = made.decode_seconds
+            indices = list(range(len(rest)))
+            renders = (
+                _step(
+                    "derivatives",
+                    failures,
+                    lambda: _encode_all(rest, indices, specs, made, timings),
+                )
+                or []
+            )
     info: dict[str, Any] | None = None
     if meta is not None:
         info = meta.to_json(include_gps=False)
@@ -156,7 +311,36 @@ def analyze(
         scrubbed_size=scrubbed_size,
         failure=failures[0] if failures else None,
         pdq_input=hashed[0] if hashed else None,
+        timings=timings,
     )
+
+
+def _encode_all(
+    presets: list[tuple[str, str]],
+    indices: list[int],
+    specs: list[RenderSpec],
+    prepared: Prepared,
+    timings: dict[str, float],
+) -> list[Render]:
+    """Encode ``presets`` (their pixels at ``indices`` of ``prepared``),
+    adding each one's resampling and encoding time to its preset's."""
+    renders = []
+    for (name, ext), i in zip(presets, indices, strict=True):
+        started = time.perf_counter()
+        r = encode(prepared.pixels[i], specs[i])
+        spent = time.perf_counter() - started + prepared.seconds[i]
+        timings[name] = timings.get(name, 0.0) + spent
+        digest = hashlib.sha256(r.data).hexdigest()
+        renders.append(Render(f"{name}.{ext}", r.data, r.width, r.height, digest))
+    return renders
+
+
+def _timed(step: str, timings: dict[str, float], fn: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        timings[step] = time.perf_counter() - started
 
 
 def _scrub(source: Path) -> tuple[str | None, str | None, int | None]:

@@ -15,35 +15,37 @@ import contextlib
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, TypeVar, TypeVarTuple
 
 from imghost.images import services as images
 from imghost.imaging.clamd import ClamdScanner
-from imghost.imaging.pdq import Pdq, pdq_of_input
+from imghost.imaging.pdq import pdq_of_input
 from imghost.imaging.probe import ProbeError
 from imghost.jobs.queue import Deferred
 from imghost.jobs.registry import Registry
 from imghost.processing import scrub
 from imghost.processing.deps import ProcessingDeps
 from imghost.processing.hash_match import find_match, quarantine_match
-from imghost.processing.hashlists import Match
 from imghost.processing.kinds import CLAMD_CHECK as CLAMD_CHECK
 from imghost.processing.kinds import PROCESS_IMAGE as PROCESS_IMAGE
 from imghost.processing.kinds import RESCAN_IMAGE as RESCAN_IMAGE
 from imghost.processing.kinds import VERIFY_IMAGE as VERIFY_IMAGE
 from imghost.processing.malware import CHECK_EVERY, check_clamd, malware_verdict
-from imghost.processing.pixels import Analysis, StepFailed, analyze, scan_original
+from imghost.processing.pixels import StepFailed, first_pass, merge, scan_original, second_pass
 from imghost.processing.pool import PixelJobTimeout, PixelWorkerDied
 from imghost.processing.rescan import rescan_image
 from imghost.processing.runner import run_pixels
-from imghost.processing.variants import EXT_FORMAT, PREGENERATED, derived_key
+from imghost.processing.storing import announce_state, store_first, store_result
+from imghost.processing.timing import StepClock
+from imghost.processing.variants import PREGENERATED
 from imghost.processing.verify import verify_image
-from imghost.quotas import services as quotas
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def register(registry: Registry, deps: ProcessingDeps) -> None:
@@ -83,41 +85,64 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         dims = image.width, image.height
         scanned = image.scan_status == "passed"  # a retry: the verdict is kept
         keep_gps = image.keep_gps
+        clock = StepClock(image.created_at if announce else None)
     spool = deps.store.staging_dir / f"job-{uuid.uuid4().hex}"
+    handoff = spool.with_name(spool.name + ".pixels")  # the first pass's pixels, for the second
     step = "store"  # the step an error of this attempt is reported at
     try:
-        await deps.store.download(blob_key, spool)
+        with clock.step("download"):
+            await deps.store.download(blob_key, spool)
         if not scanned:
             step = "scan"
-            if not await _scan(deps, image_id, spool, fmt, size, sha256):
+            with clock.step("scan"):
+                passed = await _scan(deps, image_id, spool, fmt, size, sha256)
+            if not passed:
                 return
-        # Metadata, GPS-free copy and presets run as one pixel call: a time or
-        # memory limit hit by it is reported at its heaviest step, the presets.
+        # Two pixel calls: the thumbnails first, stored at once (what listings
+        # show), then metadata, GPS-free copy and the other presets. A time or
+        # memory limit hit by either is reported at its heaviest step, the presets.
         step = "derivatives"
-        try:
-            analysis = await run_pixels(
-                deps.pixels,
-                deps.settings.job_timeout,
-                pixels,
-                size,
-                analyze,
-                str(spool),
-                fmt,
-                deps.settings.max_pixels,
-                list(PREGENERATED),
-                not keep_gps,
-            )
-        except MemoryError as exc:
-            raise MemoryError(
-                "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
-            ) from exc
+        presets, limit = list(PREGENERATED), deps.settings.max_pixels
+        first = await _pixels(
+            deps, pixels, size, first_pass, str(spool), fmt, limit, presets, str(handoff)
+        )
+        clock.add(first.timings)
+        stored: list[images.NewVersion] = []
+        if first.renders:
+            step = "store"
+            with clock.step("store_thumb"):
+                stored = await store_first(deps, image_id, blob_key, first.renders)
+            clock.mark("thumbnail")
+        step = "derivatives"
+        left = str(handoff) if first.handoff else None
+        second = await _pixels(
+            deps,
+            pixels,
+            size,
+            second_pass,
+            str(spool),
+            fmt,
+            limit,
+            presets,
+            not keep_gps,
+            left,
+            first.failure,
+        )
+        clock.add(second.timings)
+        analysis = merge(first, second)
         pdq = None
         if analysis.pdq_input is not None:
-            pdq = await asyncio.to_thread(pdq_of_input, analysis.pdq_input)
+            with clock.step("pdq"):
+                pdq = await asyncio.to_thread(pdq_of_input, analysis.pdq_input)
         step = "store"
-        # Both lists again (one may have changed since the scan of a first attempt).
-        match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
-        await _store(deps, image_id, blob_key, fmt, mime, analysis, dims, pdq, match, announce)
+        with clock.step("store"):
+            # Both lists again (one may have changed since the scan of a first attempt).
+            match = await asyncio.to_thread(find_match, deps.hashlists, sha256, pdq)
+            outcome = await store_result(
+                deps, image_id, blob_key, fmt, mime, analysis, dims, stored, pdq, match, announce
+            )
+        clock.mark(outcome)
+        log.info(clock.line(image_id))
     except Deferred:
         raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:
@@ -132,9 +157,21 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
         await asyncio.shield(_note(deps, image_id, step, "timeout"))
         raise
     finally:
-        for leftover in (spool, spool.with_name(spool.name + ".public")):
+        for leftover in (spool, spool.with_name(spool.name + ".public"), handoff):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
+
+
+async def _pixels(
+    deps: ProcessingDeps, pixels: int, size: int, fn: Callable[[*Ts], T], *args: *Ts
+) -> T:
+    """A pixel pass of the job, in a thread or the pool (``runner``)."""
+    try:
+        return await run_pixels(deps.pixels, deps.settings.job_timeout, pixels, size, fn, *args)
+    except MemoryError as exc:
+        raise MemoryError(
+            "the image needs more memory than a worker allows (IMGHOST_JOB_MEMORY_LIMIT)"
+        ) from exc
 
 
 async def _scan(
@@ -223,103 +260,14 @@ async def process_image_dead(deps: ProcessingDeps, payload: dict[str, Any], erro
     image_id = str(payload["imageId"])
     async with deps.sessions() as session:
         await images.mark_failed(session, image_id, f"processing failed: {error}")
-        await _announce(session, image_id, "image.failed")
+        await announce_state(session, image_id, "image.failed")
         await session.commit()
-
-
-async def _store(
-    deps: ProcessingDeps,
-    image_id: str,
-    blob_key: str,
-    fmt: str,
-    mime: str,
-    analysis: Analysis,
-    dims: tuple[int, int],
-    pdq: Pdq | None = None,
-    match: Match | None = None,
-    announce: bool = True,
-) -> None:
-    """Write what the pixel steps made and record it. ``dims``: the image's
-    stored size, for the GPS-free copy when the metadata step failed.
-    ``match``: a hash list matched, so the image is quarantined in the same
-    commit that records it (it was never ``ready``: nobody else saw it)."""
-    store = deps.store
-    versions: list[images.NewVersion] = []
-    for render in analysis.renders:
-        key = derived_key(blob_key, render.name)
-        await store.put_bytes(key, render.data)
-        preset, _, ext = render.name.partition(".")
-        versions.append(
-            images.NewVersion(
-                kind=images.PRESET,
-                name=preset,
-                blob_key=key,
-                format=EXT_FORMAT[ext],
-                width=render.width,
-                height=render.height,
-                size=len(render.data),
-                sha256=render.sha256,
-            )
-        )
-    public_key = None
-    if analysis.scrubbed_path is not None:
-        public_key = derived_key(blob_key, "original-nogps")
-        await store.put_file(public_key, Path(analysis.scrubbed_path), mime)
-        if analysis.scrubbed_sha256 is not None and analysis.scrubbed_size is not None:
-            versions.append(
-                images.NewVersion(
-                    kind=images.GPS_FREE,
-                    name="original",
-                    blob_key=public_key,
-                    format=fmt,
-                    width=analysis.width or dims[0],
-                    height=analysis.height or dims[1],
-                    size=analysis.scrubbed_size,
-                    sha256=analysis.scrubbed_sha256,
-                )
-            )
-    failure = None
-    if analysis.failure is not None:
-        failure = images.ProcessingFailure(*analysis.failure)
-    async with deps.sessions() as session:
-        await images.record_processed(
-            session,
-            image_id,
-            metadata=analysis.metadata,
-            gps=analysis.gps,
-            width=analysis.width,
-            height=analysis.height,
-            public_blob_key=public_key,
-            public_sha256=analysis.scrubbed_sha256,
-            public_size=analysis.scrubbed_size,
-            versions=versions,
-            failure=failure,
-        )
-        # Counted in the owner's (or org's) storage in the same commit; never refused.
-        written = {derived_key(blob_key, r.name): len(r.data) for r in analysis.renders}
-        if public_key is not None and analysis.scrubbed_size is not None:
-            written[public_key] = analysis.scrubbed_size
-        await quotas.derivatives_written(session, deps.settings, image_id, written)
-        if pdq is not None:
-            await images.record_pdq(session, image_id, pdq.hex, pdq.quality)
-        quarantined = False
-        if match is not None:
-            assert deps.hashlists is not None  # only the lists make a match
-            threshold = deps.hashlists.pdq_distance
-            quarantined = await quarantine_match(session, image_id, match, threshold) is not None
-        if announce and not quarantined:  # else the owner and webhooks heard image.quarantined
-            await _announce(session, image_id, "image.ready" if failure is None else "image.failed")
-        await session.commit()
-    if failure is not None:
-        log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
-    else:
-        log.info("image %s processed: %d derivatives", image_id, len(analysis.renders))
 
 
 async def _fail(deps: ProcessingDeps, image_id: str, failure: images.ProcessingFailure) -> None:
     async with deps.sessions() as session:
         await images.mark_failed(session, image_id, failure.detail, failure)
-        await _announce(session, image_id, "image.failed")
+        await announce_state(session, image_id, "image.failed")
         await session.commit()
     log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
 
@@ -364,10 +312,3 @@ async def measure_versions(deps: ProcessingDeps) -> int:
         len(missing),
     )
     return len(measured)
-
-
-async def _announce(session: AsyncSession, image_id: str, kind: str) -> None:
-    """The image's new state to its uploader's webhooks, in the commit that sets it."""
-    image = await images.get_image(session, image_id)
-    if image is not None:
-        await images.announce(session, image, kind)

@@ -58,7 +58,7 @@ def test_derivatives_failing_for_good_leave_the_original_to_all_allowed(
     public = upload(client, owner, data=data, filename="a.png").json()["imageId"]
     private = upload(client, owner, data=data, filename="b.png", visibility="private")
     private_id = private.json()["imageId"]
-    monkeypatch.setattr(pixels, "render_file", _undecodable)
+    monkeypatch.setattr(pixels, "prepare_file", _undecodable)
     assert work(live) == 2
 
     mine = _record(client, public, owner)
@@ -161,7 +161,7 @@ def test_a_step_erring_past_the_retries_is_named(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("an encoder bug")
 
-    monkeypatch.setattr(pixels, "render_file", broken)
+    monkeypatch.setattr(pixels, "prepare_file", broken)
     assert work(live) == 1
     body = _record(client, image_id, owner)
     assert body["processing"]["step"] == "derivatives" and body["processing"]["code"] == "error"
@@ -196,7 +196,7 @@ def test_a_link_to_a_failed_image_shares_its_original(
     data = image_bytes("PNG", size=(80, 60))
     image_id = upload(client, owner, data=data, filename="a.png", visibility="private")
     image_id = image_id.json()["imageId"]
-    monkeypatch.setattr(pixels, "render_file", _undecodable)
+    monkeypatch.setattr(pixels, "prepare_file", _undecodable)
     assert work(live) == 1
     r = client.post(
         f"/v1/images/{image_id}/links",

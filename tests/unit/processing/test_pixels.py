@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from imghost.imaging.probe import ProbeError
+from imghost.imaging.render import render_file
 from imghost.processing import pixels
 from imghost.processing.pixels import StepFailed, analyze, scan_original
-from tests.unit.imaging.helpers import encode, gps_exif
+from imghost.processing.variants import preset_render_spec
+from tests.unit.imaging.helpers import encode, gps_exif, pattern
 
 PRESETS = [("thumb", "jpg"), ("small", "webp")]
 
@@ -52,7 +54,7 @@ def test_all_steps_pass(gps_jpeg: Path) -> None:
 def test_presets_failing_for_good_keep_the_gps_copy_and_metadata(
     gps_jpeg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pixels, "render_file", _undecodable)
+    monkeypatch.setattr(pixels, "prepare_file", _undecodable)
     result = analyze(str(gps_jpeg), "jpeg", 10**8, PRESETS)
     assert result.failure == ("derivatives", "unprocessable", "The image data is corrupt.")
     assert result.renders == [] and result.scrubbed_path is not None
@@ -81,3 +83,48 @@ def test_other_errors_fail_the_attempt_by_step(
     # It crosses the pool's process boundary intact.
     again = pickle.loads(pickle.dumps(caught.value))
     assert (again.step, str(again)) == ("gps_copy", str(caught.value))
+
+
+ALL = [(name, ext) for name in ("thumb", "small", "medium", "large") for ext in ("jpg", "webp")]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_the_thumbnail_pass_comes_first(tmp_path: Path, fmt: str) -> None:
+    """The first pass makes the thumbnails alone. A PNG is decoded there once
+    for every preset (the second pass reads its pixels back, and the PDQ hash
+    comes from that decode); a JPEG is decoded small there and again after."""
+    path = tmp_path / "photo"
+    path.write_bytes(encode(pattern((1100, 800)), fmt))
+    handoff = tmp_path / "pixels"
+    name = fmt.lower()
+    first = pixels.first_pass(str(path), name, 10**8, ALL, str(handoff))
+    assert [r.name for r in first.renders] == ["thumb.jpg", "thumb.webp"]
+    assert first.failure is None and first.handoff is (fmt == "PNG") is handoff.exists()
+    assert (first.pdq_input is not None) is (fmt == "PNG")
+    left = str(handoff) if first.handoff else None
+    second = pixels.second_pass(str(path), name, 10**8, ALL, True, left, None)
+    assert (second.pdq_input is None) is (fmt == "PNG")
+    whole = pixels.merge(first, second)
+    assert sorted(r.name for r in whole.renders) == sorted(f"{n}.{e}" for n, e in ALL)
+    assert whole.failure is None and whole.pdq_input is not None
+    assert {"decode", "thumb", "small", "medium", "large", "metadata"} <= set(whole.timings)
+    # The same pixels as one decode for everything (a JPEG's thumbnail, from
+    # its reduced decode, may differ in its last bits).
+    assert {(r.name, r.width, r.height) for r in whole.renders} == {
+        (r.name, r.width, r.height) for r in analyze(str(path), name, 10**8, ALL).renders
+    }
+    if fmt == "PNG":
+        expected = render_file(path, [preset_render_spec(n, e) for n, e in ALL], 10**8)
+        made = {r.name: r.data for r in whole.renders}
+        assert [made[f"{n}.{e}"] for n, e in ALL] == [r.data for r in expected]
+
+
+def test_an_undecodable_image_fails_in_the_first_pass(
+    gps_jpeg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pixels, "prepare_file", _undecodable)
+    first = pixels.first_pass(str(gps_jpeg), "jpeg", 10**8, ALL, str(gps_jpeg) + ".pixels")
+    assert first.renders == [] and first.failure is not None
+    second = pixels.second_pass(str(gps_jpeg), "jpeg", 10**8, ALL, True, None, first.failure)
+    assert second.failure == ("derivatives", "unprocessable", "The image data is corrupt.")
+    assert second.renders == [] and second.metadata is not None
