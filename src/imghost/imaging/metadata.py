@@ -129,15 +129,24 @@ class ImageMetadata:
         }
 
 
-def extract(path: Path, *, max_pixels: int = 1 << 28) -> ImageMetadata:
+def extract(
+    path: Path, *, max_pixels: int = 1 << 28, pixels: Image.Image | None = None
+) -> ImageMetadata:
     """Read everything `ImageMetadata` holds from the file at ``path``.
 
     ``max_pixels`` only guards the placeholder decode (probe has already held
     the upload to the real limit); over it, placeholder and colour are None.
+    ``pixels``: the whole image, upright and sRGB (`decode`), already decoded
+    at some size of at least 32 px a side: the placeholder is made from it
+    instead of decoding the file again (for a 12 MP HEIC that decode cost as
+    much as all the presets' encoding).
     """
     with opened(path) as (img, fmt):
         facts = _read(img, fmt.name, path)
-    placeholder, colour = _placeholder(path, max_pixels)
+    if pixels is None:
+        placeholder, colour = _placeholder(path, max_pixels)
+    else:
+        placeholder, colour = placeholder_of(pixels)
     return ImageMetadata(**facts, placeholder=placeholder, dominant_color=colour)
 
 
@@ -391,6 +400,15 @@ def _placeholder(path: Path, max_pixels: int) -> tuple[str | None, str | None]:
 
     try:
         img = decode_upright(path, max_pixels, plan).image
+    except Exception:
+        return None, None
+    return placeholder_of(img)
+
+
+def placeholder_of(pixels: Image.Image) -> tuple[str | None, str | None]:
+    """ThumbHash and dominant colour of decoded pixels (upright, sRGB); ``pixels`` is kept."""
+    try:
+        img = pixels.copy()
         img.thumbnail((PLACEHOLDER_SIDE, PLACEHOLDER_SIDE), Image.Resampling.LANCZOS)
     except Exception:
         return None, None

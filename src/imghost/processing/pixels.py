@@ -246,35 +246,44 @@ def second_pass(
     source = Path(path)
     failures: list[tuple[str, str, str]] = []
     timings: dict[str, float] = {}
-    meta = _timed("metadata", timings, lambda: _step("metadata", failures, lambda: extract(source)))
+    rest = [p for p in presets if p[0] not in FIRST]
+    handed: list[Image.Image] | None = None
+    if rest and handoff is not None and first_failure is None:
+        pixels_file = Path(handoff)
+        handed = _timed(
+            "handoff",
+            timings,
+            lambda: _step("derivatives", failures, lambda: rawpixels.read(pixels_file)),
+        )
+    # The placeholder from the smallest of those pixels: no decode of its own.
+    smallest = min(handed, key=lambda img: img.width * img.height) if handed else None
+    meta = _timed(
+        "metadata",
+        timings,
+        lambda: _step("metadata", failures, lambda: extract(source, pixels=smallest)),
+    )
     scrubbed = None
     if gps_copy:
         scrubbed = _timed(
             "gps_copy", timings, lambda: _step("gps_copy", failures, lambda: _scrub(source))
         )
-    rest = [p for p in presets if p[0] not in FIRST]
     hashed: list[PdqInput] = []
     renders: list[Render] = []
     if first_failure is not None:
         failures.append(first_failure)  # undecodable: no preset can be made
-    elif rest and handoff is not None:
-        pixels_file = Path(handoff)
-        started = time.perf_counter()
-        pixels = _step("derivatives", failures, lambda: rawpixels.read(pixels_file))
-        timings["handoff"] = time.perf_counter() - started
-        if pixels is not None:
-            specs = [preset_render_spec(name, ext) for name, ext in rest]
-            prepared = Prepared(pixels, [0.0] * len(pixels), 0.0)
-            indices = list(range(len(rest)))
-            renders = (
-                _step(
-                    "derivatives",
-                    failures,
-                    lambda: _encode_all(rest, indices, specs, prepared, timings),
-                )
-                or []
+    elif handed is not None:
+        specs = [preset_render_spec(name, ext) for name, ext in rest]
+        prepared = Prepared(handed, [0.0] * len(handed), 0.0)
+        indices = list(range(len(rest)))
+        renders = (
+            _step(
+                "derivatives",
+                failures,
+                lambda: _encode_all(rest, indices, specs, prepared, timings),
             )
-    elif rest:
+            or []
+        )
+    elif rest and handoff is None:
         specs = [preset_render_spec(name, ext) for name, ext in rest]
         # PDQ from the decode the presets are made from: the hash costs no decode of its own.
         made = _step(

@@ -174,6 +174,23 @@ def test_placeholder_and_dominant_colour(tmp_path: Path) -> None:
     assert meta.has_alpha and meta.dominant_color is None and meta.placeholder is not None
 
 
+def test_the_placeholder_from_pixels_already_decoded(tmp_path: Path) -> None:
+    """The processing job hands over a rendition it decoded: no second decode,
+    the same placeholder as from the file."""
+    img = Image.new("RGB", (300, 200), (30, 140, 200))
+    img.paste((250, 250, 20), (0, 0, 60, 40))
+    path = _write(tmp_path, encode(img, "PNG"))
+    rendition = img.resize((150, 100), Image.Resampling.LANCZOS)
+    given = extract(path, pixels=rendition)
+    assert rendition.size == (150, 100)  # left as it was
+    from_file = extract(path)
+    assert given.dominant_color == from_file.dominant_color == "#1e8cc8"
+    assert given.placeholder is not None and from_file.placeholder is not None
+    a, b = base64.b64decode(given.placeholder), base64.b64decode(from_file.placeholder)
+    assert max(abs(x - y) for x, y in zip(average_rgba(a), average_rgba(b), strict=True)) < 0.02
+    assert given.width == 300 and given.exif == from_file.exif
+
+
 def test_not_an_image_raises(tmp_path: Path) -> None:
     with pytest.raises(ProbeError):
         extract(_write(tmp_path, b"hello world"))

@@ -107,6 +107,7 @@ def test_the_thumbnail_pass_comes_first(tmp_path: Path, fmt: str) -> None:
     whole = pixels.merge(first, second)
     assert sorted(r.name for r in whole.renders) == sorted(f"{n}.{e}" for n, e in ALL)
     assert whole.failure is None and whole.pdq_input is not None
+    assert whole.metadata is not None and whole.metadata["placeholder"]
     assert {"decode", "thumb", "small", "medium", "large", "metadata"} <= set(whole.timings)
     # The same pixels as one decode for everything (a JPEG's thumbnail, from
     # its reduced decode, may differ in its last bits).
