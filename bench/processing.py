@@ -1,4 +1,5 @@
-"""The processing section: presets per image, on-demand transforms, throughput vs thumbor."""
+"""The processing section: presets per image, on-demand transforms, upload-to-ready
+latency with each step's time, throughput vs thumbor."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
-from bench import presets, sources, throughput, thumbor, transforms
+from bench import presets, processing_latency, sources, throughput, thumbor, transforms
 from bench.checks import Checks
 from bench.sources import SourceImage
 
@@ -31,9 +32,13 @@ class ProcessingConfig:
     rounds: int = 4  # part 3, all presets: every image this many times
     single_rounds: int = 10  # part 3, the thumb JPEG only
     thumbor_concurrency: int = 4
+    latency_runs: int = 5  # part 4: single uploads of each kind, per set-up
+    latency_backends: tuple[str, ...] = ("sqlite-local", "postgres-s3")
 
     def as_json(self) -> dict[str, object]:
         return {
+            "latency_runs": self.latency_runs,
+            "latency_backends": list(self.latency_backends),
             "preset_runs": self.preset_runs,
             "preset_warmup_runs": 1,
             "transform_sizes_per_image": self.transform_sizes,
@@ -93,6 +98,7 @@ class ProcessingResult:
     images: list[SourceImage] = field(default_factory=list)
     timings: list[presets.PresetTiming] = field(default_factory=list)
     transform: transforms.TransformResult | None = None
+    latency: list[processing_latency.LatencyResult] = field(default_factory=list)
     all_presets: ThroughputSet | None = None
     single: ThroughputSet | None = None
     thumbor_install: thumbor.Install | None = None
@@ -113,13 +119,15 @@ class ProcessingResult:
         )
         rows = [r for s in (self.all_presets, self.single) if s for r in s.rows]
         rows_ok = all(r.error is None for r in rows if r.side != "imghost analyze")
-        return not self.errors and self.checks.ok and transforms_ok and rows_ok
+        latency_ok = all(item.error is None for item in self.latency)
+        return not self.errors and self.checks.ok and transforms_ok and rows_ok and latency_ok
 
     def as_json(self) -> dict[str, object]:
         return {
             "images": {img.key: img.as_json() for img in self.images},
             "presets": {t.image.key: t.as_json() for t in self.timings},
             "transforms": self.transform.as_json() if self.transform else None,
+            "latency": [item.as_json() for item in self.latency],
             "throughput": {
                 "all_presets": self.all_presets.as_json() if self.all_presets else None,
                 "single_size": self.single.as_json() if self.single else None,
@@ -237,5 +245,21 @@ def run(config: ProcessingConfig, progress: Callable[[str], None]) -> Processing
             "transforms",
             lambda: transforms.measure(chosen, config.transform_sizes, config.workers),
         )
+        _part(result, "latency", lambda: _latency(result, progress))
         _part(result, "throughput", lambda: _throughput(result, workdir, progress))
     return result
+
+
+def _latency(result: ProcessingResult, progress: Callable[[str], None]) -> None:
+    for backend in result.config.latency_backends:
+        progress(f"part 4: upload → thumbnail → ready ({backend})")
+        item = processing_latency.measure(backend, result.config.latency_runs)
+        result.latency.append(item)
+        uploads = [u for us in item.single.values() for u in us] + item.burst
+        result.checks.add(
+            f"latency, {backend}: every upload processed and ready",
+            item.error is None and all(u.outcome == "ready" for u in uploads),
+            item.error.splitlines()[0]
+            if item.error
+            else f"{len(uploads)} uploads, outcomes {sorted({u.outcome for u in uploads})}",
+        )

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench import processing_latency as latency
 from bench.processing import GOAL_RATIO, ProcessingResult, ThroughputSet
 from bench.stats import Summary
 
@@ -93,6 +94,92 @@ def transforms_table(result: ProcessingResult) -> Table | None:
     return table
 
 
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _goal(value: float | None, goal: float) -> str:
+    if value is None:
+        return ""
+    return "[green]✓[/green]" if value < goal else "[red]✗[/red]"
+
+
+def latency_table(result: ProcessingResult) -> Table | None:
+    if not result.latency:
+        return None
+    table = Table(
+        title=(
+            f"4. Upload → thumbnail stored → ready, s after the upload (p50 of "
+            f"{result.config.latency_runs} single uploads, one at a time; then 6 phone "
+            "photos at once); 201→line: the client's own clock, from its 201 to the "
+            "worker's line"
+        ),
+        title_justify="left",
+    )
+    for heading in ("set-up", "upload", "thumbnail", "", "ready", "", "201→line"):
+        table.add_column(heading, justify="left" if heading in ("set-up", "upload") else "right")
+    goals = {
+        "12 MP JPEG": (latency.GOAL_THUMB_S, latency.GOAL_READY_S),
+        "12 MP HEIC": (None, latency.GOAL_HEIC_READY_S),
+    }
+    for item in result.latency:
+        first = True
+        for kind in item.single:
+            thumb, ready = item.p50(kind, "thumb_s"), item.p50(kind, "ready_s")
+            thumb_goal, ready_goal = goals.get(kind, (None, None))
+            table.add_row(
+                escape(item.setup) if first else "",
+                kind,
+                _s(thumb),
+                _goal(thumb, thumb_goal) if thumb_goal else "",
+                _s(ready),
+                _goal(ready, ready_goal) if ready_goal else "",
+                _s(item.p50(kind, "seen_s")),
+            )
+            first = False
+        last = item.burst_from_first_sent_s
+        table.add_row(
+            "",
+            "6 at once: last ready, from the first request / the last 201",
+            "",
+            "",
+            f"{_s(last)} / {_s(item.burst_from_last_ack_s)}",
+            _goal(last, latency.GOAL_BURST_S),
+            "",
+        )
+    table.caption = (
+        f"goals: 12 MP JPEG thumbnail < {latency.GOAL_THUMB_S} s and ready < "
+        f"{latency.GOAL_READY_S} s; 12 MP HEIC ready < {latency.GOAL_HEIC_READY_S} s; "
+        f"a burst of 6 ready < {latency.GOAL_BURST_S} s"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def steps_table(result: ProcessingResult) -> Table | None:
+    columns = [
+        (f"{item.setup.split(':')[0]}, {kind}", uploads)
+        for item in result.latency
+        for kind, uploads in item.single.items()
+        if uploads
+    ]
+    if not columns:
+        return None
+    table = Table(
+        title="5. Where the time goes: median ms per step (the worker's line per image)",
+        title_justify="left",
+    )
+    table.add_column("step")
+    for heading, _ in columns:
+        table.add_column(escape(heading), justify="right")
+    medians = [result.latency[0].step_medians(uploads) for _, uploads in columns]
+    steps = list(dict.fromkeys(name for m in medians for name in m))
+    for step in steps:
+        table.add_row(step, *(_ms(m.get(step)) for m in medians))
+    table.add_row("[bold]sum[/bold]", *(f"[bold]{_ms(sum(m.values()))}[/bold]" for m in medians))
+    return table
+
+
 def _ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
@@ -175,6 +262,7 @@ def print_section(console: Console, result: ProcessingResult) -> None:
     table = transforms_table(result)
     if table is not None:
         console.print(table)
+    _print_latency(console, result)
     table = throughput_table(result)
     if table is not None:
         console.print(table)
@@ -206,6 +294,17 @@ def print_section(console: Console, result: ProcessingResult) -> None:
             console.print(f"[dim]imghost log (tail):\n{escape(tr.log_tail)}[/dim]")
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in result.phases_s.items())
     console.print(f"[dim]time spent: {phases}[/dim]")
+
+
+def _print_latency(console: Console, result: ProcessingResult) -> None:
+    for table in (latency_table(result), steps_table(result)):
+        if table is not None:
+            console.print(table)
+    for item in result.latency:
+        if item.error:
+            console.print(f"[red]latency ({escape(item.setup)}):[/red] {escape(item.error)}")
+            if item.log_tail:
+                console.print(f"[dim]imghost log (tail):\n{escape(item.log_tail)}[/dim]")
 
 
 def _print_checks(console: Console, result: ProcessingResult) -> None:
