@@ -262,10 +262,10 @@ def print_section(console: Console, result: ProcessingResult) -> None:
     table = transforms_table(result)
     if table is not None:
         console.print(table)
-    _print_latency(console, result)
     table = throughput_table(result)
     if table is not None:
         console.print(table)
+    _print_latency(console, result)
     ratio = result.all_presets.ratio() if result.all_presets else None
     if ratio is not None and result.all_presets is not None:
         met = "[green]met[/green]" if ratio >= GOAL_RATIO else "[red]not met[/red]"
