@@ -59,6 +59,12 @@ OWNERS: Mapping[str, str] = {
         "a per-process cache with its own sessions: a rendition's row commits "
         "before its blob is written and its deletion before the blob goes"
     ),
+    "processing/verify.py": "the scrub's verify_image job (out of tasks.py): the job's transaction",
+    "processing/rescan.py": "the rescan_image job (out of tasks.py): the job's transaction",
+    "processing/storing.py": (
+        "the processing job's two records (out of tasks.py): the thumbnails commit "
+        "on their own, so they are served while the job makes the rest"
+    ),
     "processing/ondemand.py": (
         "a render shared by every request waiting for it (single-flight): its "
         "derivative is counted in a session of its own, in no request's transaction"
