@@ -335,9 +335,29 @@ def _throughput(doc: Doc) -> str:
     return text + (f"\nthumbor was not measured: {_cell(error)}\n" if error else "")
 
 
+def _latency(doc: Doc) -> str:
+    """Part 4: from the upload to the thumbnail and to ready, and the burst."""
+    setups: list[Doc] = doc.get("latency") or []
+    rows = []
+    for item in setups:
+        for kind, p50 in (item.get("single_p50_s") or {}).items():
+            thumb, ready = num(p50.get("thumbnail"), 2), num(p50.get("ready"), 2)
+            rows.append([item.get("setup"), f"one {kind}", thumb, ready])
+        burst = num(item.get("burst_all_ready_from_first_upload_s"), 2)
+        rows.append([item.get("setup"), "burst of 6 (from the first request)", DASH, burst])
+    if not rows:
+        return ""
+    goals = at(setups[0], "goals_s") or {}
+    caption = ", ".join(f"{name} < {value} s" for name, value in goals.items())
+    return (
+        "\n**Upload to thumbnail and to ready** (s, p50 of the single uploads; goals: "
+        f"{caption})\n\n" + table(["set-up", "upload", "thumbnail", "ready"], rows, 2)
+    )
+
+
 def processing(doc: Doc) -> str:
     images: Doc = doc.get("images") or {}
-    return _presets(doc, images) + _transforms(doc, images) + _throughput(doc)
+    return _presets(doc, images) + _transforms(doc, images) + _throughput(doc) + _latency(doc)
 
 
 def tus(doc: Doc) -> str:

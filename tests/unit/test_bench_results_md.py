@@ -140,3 +140,17 @@ def test_make_bench_writes_only_after_a_full_run(tmp_path: Path) -> None:
     full = _run(tmp_path, [CORE, TUS], complete=True)
     assert results_md.main([str(full), "--if-complete", "--output", str(output)]) == 0
     assert output.read_text().startswith("# imghost benchmark results\n")
+
+
+def test_processing_latency_is_a_table_with_its_goals() -> None:
+    latency = {
+        "setup": "sqlite-local",
+        "single_p50_s": {"jpeg-12mp": {"thumbnail": 0.18, "ready": 0.94}},
+        "burst_all_ready_from_first_upload_s": 3.86,
+        "goals_s": {"burst_of_6_all_ready": 3.0},
+    }
+    text = results_md.render(None, [{"benchmark": "processing", "latency": [latency]}])
+
+    assert "goals: burst_of_6_all_ready < 3.0 s" in text
+    assert "| sqlite-local | one jpeg-12mp | 0.18 | 0.94 |" in text
+    assert "| sqlite-local | burst of 6 (from the first request) | – | 3.86 |" in text
