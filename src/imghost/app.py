@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from imghost import __version__, composition, heap, server_tls
+from imghost import __version__, composition, heap, logs, server_tls
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
 from imghost.admin.images_api import router as admin_images_router
@@ -79,6 +79,7 @@ Self-hostable image hosting. Authenticate with `Authorization: Bearer <token>`
 def create_app(settings: Settings | None = None) -> FastAPI:
     # Every feature checks its own settings here, before anything starts.
     settings = check_settings(settings or Settings.from_env())
+    logs.configure(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

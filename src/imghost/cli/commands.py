@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from rich.table import Table
 import imghost.cli.admin_moderation
 import imghost.cli.admin_status
 import imghost.cli.reports  # noqa: F401
+from imghost import logs
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
 from imghost.cli.backup import backup
@@ -29,18 +29,10 @@ from imghost.cli.rescan import rescan
 from imghost.cli.server_settings import load_settings
 from imghost.cli.upload import register as register_client_commands
 from imghost.cli.verify import verify
-from imghost.settings import Settings
 from imghost.tls.devcert import DEFAULT_NAMES as DEV_CERT_NAMES
 
 cli = typer.Typer(help=HELP, no_args_is_help=True)
 console = Console()
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 @cli.command()
@@ -75,7 +67,7 @@ def serve(
     # there is none yet: here, before uvicorn forks its API processes, which
     # then all read the same file.
     settings = load_settings()
-    _logging(settings)
+    logs.configure(settings)
     if settings.auto_migrate:
         upgrade(settings.database_url)
     os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
@@ -138,7 +130,7 @@ def worker(
     if concurrency is not None:
         os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
     settings = load_settings()
-    _logging(settings)
+    logs.configure(settings)
 
     async def _main() -> None:
         ctx = AppContext.build(settings)
@@ -178,7 +170,7 @@ def gc(
     from imghost.maintenance.gc import collect
 
     settings = load_settings()
-    _logging(settings)
+    logs.configure(settings)
 
     async def _main() -> int:
         ctx = AppContext.build(settings)
