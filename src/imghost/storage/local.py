@@ -72,15 +72,21 @@ class LocalBlobStore:
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> AsyncIterator[bytes]:
         path = self.path_for(key)
-        try:
-            fh = await anyio.to_thread.run_sync(open, path, "rb")
-        except FileNotFoundError as exc:
-            raise BlobNotFound(key) from exc
-        return self._iter(fh, start, end, chunk_size)
+        # Missing blobs fail here, before a response starts. The file itself is
+        # opened by the generator: one that is dropped before its first step
+        # never runs its ``finally``, and a file opened here would be left to
+        # the garbage collector.
+        if not await anyio.to_thread.run_sync(path.is_file):
+            raise BlobNotFound(key)
+        return self._iter(key, path, start, end, chunk_size)
 
     async def _iter(
-        self, fh: BinaryIO, start: int, end: int | None, chunk_size: int
+        self, key: str, path: Path, start: int, end: int | None, chunk_size: int
     ) -> AsyncIterator[bytes]:
+        try:
+            fh: BinaryIO = await anyio.to_thread.run_sync(open, path, "rb")
+        except FileNotFoundError as exc:  # removed since get() looked
+            raise BlobNotFound(key) from exc
         try:
             position = start
             while end is None or position < end:
