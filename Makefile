@@ -88,8 +88,11 @@ test:
 test-fast: $(STAMP) system-deps
 	$(PYTEST) $(XDIST) -m "not postgres_s3 and not encrypted and not slow" tests/unit tests/integration $(PYTEST_ARGS)
 
+# After a full run (every section) bench/RESULTS.md is written anew from the run's
+# JSON, failed checks listed in it; make still fails when a check did.
 bench: $(STAMP) bench-deps
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS); status=$$?; \
+	$(BIN)/python -m bench.results_md --if-complete --output bench/RESULTS.md && exit $$status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(BROWSER_TEST)/node_modules

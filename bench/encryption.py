@@ -51,7 +51,6 @@ from imghost.storage.envelope import MAGIC, SEGMENT
 
 MIB = 1024**2
 MAX_SIZE = 2 * 1024**3  # IMGHOST_MAX_FILE_SIZE and IMGHOST_MAX_BATCH_SIZE
-QUOTA = 10**12  # IMGHOST_QUOTA_FREE: every timed upload is kept; far more than they take
 PLAIN = "plain"
 ENCRYPTED = "encrypted"
 MODES = (PLAIN, ENCRYPTED)
@@ -85,8 +84,7 @@ class EncryptionConfig:
             "imghost": {
                 "IMGHOST_WORKERS": self.workers,
                 "IMGHOST_RUN_WORKER": False,
-                "IMGHOST_RATE_LIMITS_ENABLED": False,
-                "IMGHOST_QUOTA_FREE": QUOTA,
+                **service.ROOM,
                 "IMGHOST_MAX_FILE_SIZE": MAX_SIZE,
                 "IMGHOST_ENCRYPTION_KEYS": "bench:<random 32 bytes> (encrypted only)",
             },
@@ -350,8 +348,6 @@ def _side(
     settings = {
         "IMGHOST_MAX_FILE_SIZE": str(MAX_SIZE),
         "IMGHOST_MAX_BATCH_SIZE": str(MAX_SIZE),
-        # Every timed upload is kept (~1 GB per account): the free plan's 1 GB would refuse.
-        "IMGHOST_QUOTA_FREE": str(QUOTA),
     }
     if mode == ENCRYPTED:
         key = base64.b64encode(os.urandom(32)).decode()

@@ -151,8 +151,10 @@ def measure(image: SourceImage, runs: int, warmup: int = 1) -> PresetTiming:
             if i >= warmup:
                 timing.analyze_ms.append(elapsed)
                 timing.analyze_cpu_ms.append(cpu)
-        if not results[-1].clean:  # a refusal is a short cut, not the job's real cost
-            timing.analyze_error = f"refused by the scan: {results[-1].reason}"
+        failure = results[-1].failure
+        if failure is not None:  # a failed step is a short cut, not the job's real cost
+            step, code, detail = failure
+            timing.analyze_error = f"the {step} step failed: {code}: {detail}"
     except Exception as exc:
         timing.analyze_ms.clear()
         timing.analyze_cpu_ms.clear()

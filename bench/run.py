@@ -36,6 +36,7 @@ from bench import (
     scan,
     search,
     search_report,
+    service,
     tus,
     tus_report,
 )
@@ -238,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:  # piped or logged: wide enough that tables do not wrap
         console = Console(width=150)
     ok = True
+    started = dt.datetime.now(dt.UTC)
+    args.written = {}  # section → its JSON file, filled in by _write
+    # A run that stops half-way leaves no manifest: `make bench` then leaves
+    # bench/RESULTS.md alone instead of writing it again from an older run.
+    (args.out / "run-latest.json").unlink(missing_ok=True)
     if "core" in args.sections:
         ok = run_core(args, console) and ok
     if "processing" in args.sections:
@@ -252,7 +258,30 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_scan(args, console) and ok
     if "encryption" in args.sections:
         ok = run_encryption(args, console) and ok
+    _write_run(args, console, started, ok, argv if argv is not None else sys.argv[1:])
     return 0 if ok else 1
+
+
+def _write_run(
+    args: argparse.Namespace, console: Console, started: dt.datetime, ok: bool, argv: list[str]
+) -> None:
+    """Write ``run-<stamp>.json`` and ``run-latest.json``: which sections this run
+    measured and their files, so ``python -m bench.results_md`` renders one run's
+    figures together, not the latest file of each section from different runs."""
+    document: dict[str, object] = {
+        "benchmark": "run",
+        "schema_version": 1,
+        "ok": ok,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "arguments": argv,
+        "sections": args.sections,
+        "complete": args.sections == list(SECTIONS),
+        "files": args.written,
+    }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    paths = report.write_json(args.out, stamp, document, prefix="run")
+    console.print(f"run: {paths[-1]}")
 
 
 def run_scan(args: argparse.Namespace, console: Console) -> bool:
@@ -536,10 +565,13 @@ def _write(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - clock, 1),
+        # The limits lifted on every service the benchmark starts (bench/service.py).
+        "imghost_room": service.ROOM,
         **body,
     }
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     paths = report.write_json(args.out, stamp, document, prefix=name)
+    args.written[name] = paths[0].name
     console.print(f"results: {', '.join(str(p) for p in paths)} ({document['duration_s']} s)")
 
 

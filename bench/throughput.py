@@ -91,8 +91,7 @@ def _pool_pids(pool: PixelPool) -> Callable[[], list[int]]:
     """The pool's processes and the forkserver they are forked from."""
 
     def pids() -> list[int]:
-        executor = getattr(pool, "_executor", None)
-        workers = list(getattr(executor, "_processes", None) or {})
+        workers = [pid for pid in pool.pids() if pid]
         parents: set[int] = set()
         for pid in workers:
             with contextlib.suppress(psutil.Error):

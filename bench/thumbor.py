@@ -1,7 +1,8 @@
 """thumbor 7.x, the reference the processing throughput is compared with.
 
 It is installed from PyPI into its own virtualenv outside the repository by
-``scripts/thumbor-venv.sh`` and served as ``thumbor -c CONF --processes N``
+``scripts/thumbor-venv.sh``, every package pinned in ``scripts/thumbor-requirements.txt``
+(thumbor 7.8.0 on Pillow 12), and served as ``thumbor -c CONF --processes N``
 from a file loader rooted at the benchmark's image directory, with no storage
 and no result storage, so every request decodes and renders afresh.
 """
@@ -13,7 +14,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -54,14 +54,10 @@ def _tail(text: str, lines: int = 8) -> str:
 
 
 def ensure_installed() -> Install:
-    """Create the venv when missing (pillow-heif pinned to imghost's version); never raises."""
-    try:
-        heif = version("pillow-heif")
-    except Exception:
-        heif = ""
+    """Create the venv from the pinned set when missing or out of date; never raises."""
     try:
         proc = subprocess.run(
-            ["bash", str(SCRIPT), heif],
+            ["bash", str(SCRIPT)],
             capture_output=True,
             text=True,
             check=False,
@@ -82,7 +78,8 @@ def ensure_installed() -> Install:
             "-c",
             "import thumbor, PIL, pillow_heif; from PIL import features; "
             "print(thumbor.__version__, PIL.__version__, pillow_heif.__version__, "
-            "features.version('libjpeg_turbo'), features.version('webp'))",
+            "features.version('libjpeg_turbo'), features.version('webp'), "
+            "pillow_heif.libheif_version())",
         ],
         capture_output=True,
         text=True,
@@ -93,7 +90,7 @@ def ensure_installed() -> Install:
         return Install(
             venv, error=f"thumbor does not import: {_tail(probe.stderr, 1)}", log=probe.stderr
         )
-    names = ("thumbor", "pillow", "pillow_heif", "libjpeg_turbo", "libwebp")
+    names = ("thumbor", "pillow", "pillow_heif", "libjpeg_turbo", "libwebp", "libheif")
     return Install(venv, dict(zip(names, probe.stdout.split(), strict=False)))
 
 
