@@ -99,6 +99,10 @@ def get_table(result: BackendResult, config: Config, small: JpegFixture) -> Tabl
         _get_row(table, "imghost thumb.webp (stored preset)", get.preset, nginx_rps)
     if get.edge:
         _get_row(table, "edge: nginx cache in front of imghost", get.edge, nginx_rps)
+    if get.edge_hour:
+        _get_row(
+            table, "[dim]edge keeping entries 1 h (as if purged)[/dim]", get.edge_hour, nginx_rps
+        )
     _get_row(table, f"nginx ({config.nginx_workers} workers, file on disk)", get.nginx, nginx_rps)
     if get.s3_direct:
         _get_row(

@@ -30,9 +30,12 @@ class EdgeServer:
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 
-def start_edge(settings: Settings, upstreams: list[int], workers: int = 1) -> EdgeServer:
+def start_edge(
+    settings: Settings, upstreams: list[int], workers: int = 1, replace: str | None = None
+) -> EdgeServer:
     """nginx in front of the API processes listening on ``upstreams`` (loopback ports).
-    Raises ``Unavailable`` when nginx is not installed."""
+    ``replace``: directives put in place of the views' ``proxy_cache`` line (a
+    benchmark's variant). Raises ``Unavailable`` when nginx is not installed."""
     binary = nginx_binary()
     prefix = Path(tempfile.mkdtemp(prefix="imghost-edge-"))
     port = free_port()
@@ -44,7 +47,10 @@ def start_edge(settings: Settings, upstreams: list[int], workers: int = 1) -> Ed
     )
     # As root, nginx's workers would run as nobody, who may not read the blob files.
     user = "root" if os.geteuid() == 0 else None
-    conf = standalone(render(settings, options), prefix, workers=workers, user=user)
+    http = render(settings, options)
+    if replace is not None:
+        http = http.replace("proxy_cache imghost_edge;", replace, 1)
+    conf = standalone(http, prefix, workers=workers, user=user)
     (prefix / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(
         [binary, "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
