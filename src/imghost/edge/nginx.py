@@ -159,10 +159,17 @@ server {{
         # Credentials never read or fill the cache.
         proxy_cache_bypass $http_authorization;
         proxy_no_cache $http_authorization;
-        # Expired entries are revalidated (If-None-Match), one request at a time.
+        # Expired entries are revalidated (If-None-Match: a 304 carries no bytes).
+        # No proxy_cache_lock: the requests it holds back recheck every 500 ms, and
+        # with entries expiring each second a busy image stalled every second (in
+        # `make bench`, 16 % fewer hits a second than entries kept an hour; without
+        # the lock, the same within noise). A few concurrent revalidations cost the
+        # origin less.
         proxy_cache_revalidate on;
-        proxy_cache_lock on;
-        proxy_cache_lock_timeout 10s;
+        # Cached answers' files stay open between hits (their bytes never change
+        # under a key; whether an entry is still fresh is kept in memory, apart).
+        open_file_cache max=10000 inactive=60s;
+        open_file_cache_valid 1s;
         # A dead origin: keep serving what is cached (nothing can have changed).
         proxy_cache_use_stale error timeout http_502 http_503 http_504;
         add_header X-Cache-Status $upstream_cache_status always;
