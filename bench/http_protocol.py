@@ -21,7 +21,8 @@ import uvicorn
 import uvloop
 from uvicorn.server import ServerState
 
-from imghost.server import HttpLimits, ServerConfig
+from imghost.server import ServerConfig
+from imghost.server_protocol import HttpLimits
 
 REQUEST = (
     b"GET /images/img_0123456789abcdef0123456789abcdef HTTP/1.1\r\n"
@@ -109,7 +110,7 @@ class ProtocolResult:
 
 def _config(kind: str) -> uvicorn.Config:
     if kind == "imghost":
-        from imghost.server import LimitedHttpToolsProtocol
+        from imghost.server_protocol import LimitedHttpToolsProtocol
 
         config: uvicorn.Config = ServerConfig(
             _app, limits=HttpLimits(), http=LimitedHttpToolsProtocol, log_level="warning"

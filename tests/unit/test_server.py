@@ -9,14 +9,8 @@ import resource
 import pytest
 
 from imghost.checks import check_settings
-from imghost.server import (
-    FD_RESERVE,
-    ConnectionGate,
-    LimitedHttpToolsProtocol,
-    ServerConfig,
-    build_config,
-    fit_file_limit,
-)
+from imghost.server import FD_RESERVE, ServerConfig, build_config, fit_file_limit
+from imghost.server_protocol import ConnectionGate, LimitedHttpToolsProtocol
 from imghost.settings import Settings, SettingsError
 
 

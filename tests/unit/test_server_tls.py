@@ -14,7 +14,8 @@ import pytest
 from cryptography import x509
 
 from imghost.checks import check_settings
-from imghost.server import LimitedHttpToolsProtocol, ServerConfig, build_config
+from imghost.server import ServerConfig, build_config
+from imghost.server_protocol import LimitedHttpToolsProtocol
 from imghost.server_tls import hsts_header, reload_certificate
 from imghost.settings import Settings, SettingsError
 from imghost.tls.devcert import write_pair
