@@ -12,7 +12,7 @@ from pathlib import Path
 
 from imghost.edge.nginx import EdgeOptions, render, standalone
 from imghost.settings import Settings
-from imghost.testing.servers import free_port, nginx_binary, terminate, wait_for_port
+from imghost.testing.servers import free_port, nginx_binary, run_nginx, terminate
 
 
 @dataclass
@@ -51,16 +51,4 @@ def start_edge(
     if replace is not None:
         http = http.replace("proxy_cache imghost_edge;", replace, 1)
     conf = standalone(http, prefix, workers=workers, user=user)
-    (prefix / "nginx.conf").write_text(conf)
-    proc = subprocess.Popen(
-        [binary, "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, 15, proc)
-    except BaseException:
-        terminate(proc, 5)
-        shutil.rmtree(prefix, ignore_errors=True)
-        raise
-    return EdgeServer(port, prefix, proc)
+    return EdgeServer(port, prefix, run_nginx(binary, conf, prefix, port))

@@ -334,22 +334,30 @@ http {{
     }}
 }}
 """
+    proc = run_nginx(binary, conf, root, port, stderr=subprocess.PIPE)
+    return NginxServer(port=port, root=root, proc=proc)
+
+
+def run_nginx(
+    binary: str, conf: str, root: Path, port: int, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """nginx in the foreground with ``conf`` (written to ``root``/nginx.conf), once it
+    accepts on ``port``; on failure it is stopped and ``root`` removed."""
     (root / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(
         [binary, "-c", str(root / "nginx.conf"), "-p", str(root)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     try:
         wait_for_port(port, 15, proc)
     except BaseException:
-        proc.kill()
-        proc.wait(5)
+        terminate(proc, 5)
         if proc.stderr is not None:
             proc.stderr.close()
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return NginxServer(port=port, root=root, proc=proc)
+    return proc
 
 
 # --- Redis ----------------------------------------------------------------
