@@ -91,32 +91,83 @@ class PostgresServer:
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
+def _postgres_user() -> dict[str, Any]:
+    """Popen arguments that run PostgreSQL's programs as `postgres` when we are root.
+
+    PostgreSQL refuses to run as root. The programs run as `postgres` straight
+    from Popen (not through runuser, which passes on SIGTERM but not the fast
+    or immediate shutdown signals, so a cluster could only be stopped the slow way).
+    """
+    if os.geteuid() != 0:
+        return {}
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise Unavailable("running as root but there is no `postgres` user") from exc
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
+def _own(path: Path, run_as: dict[str, Any]) -> None:
+    if run_as:
+        os.chown(path, run_as["user"], run_as["group"])
+
+
+def _run_setup(argv: list[str], what: str, run_as: dict[str, Any], **kwargs: Any) -> None:
+    try:
+        subprocess.run(
+            argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run_as, **kwargs
+        )
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"{what} failed: {exc.stderr.decode(errors='replace')}") from exc
+
+
+def _launch_postgres(
+    root: Path, datadir: Path, run_as: dict[str, Any], conf: dict[str, str]
+) -> PostgresServer:
+    """Append ``conf`` (later lines win) with a free port, start the server, wait for it."""
+    port = free_port()
+    conf = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port),
+        "unix_socket_directories": f"'{root}'",
+        **conf,
+    }
+    with open(datadir / "postgresql.conf", "a") as fh:
+        for key, value in conf.items():
+            fh.write(f"{key} = {value}\n")
+    # The server writes to its own copy of the descriptor; ours closes at once.
+    with open(root / "postgres.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(postgres_bin_dir() / "postgres"), "-D", str(datadir)],
+            **run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server = PostgresServer(port=port, datadir=datadir, proc=proc)
+    try:
+        wait_for_port(port, 30, proc)
+        _wait_accepting(server)
+    except BaseException:  # Ctrl-C included: never leave a cluster running
+        server.stop()
+        raise
+    return server
+
+
 def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
     """initdb a fresh cluster in a temp dir and start it on a free port.
 
-    PostgreSQL refuses to run as root, so as root it runs as the `postgres`
-    system user, which owns the temp dir.
+    As root, the cluster runs as the `postgres` system user, which owns the temp dir.
     """
     bindir = postgres_bin_dir()
+    run_as = _postgres_user()
     root = Path(tempfile.mkdtemp(prefix="imghost-pg-"))
     datadir = root / "data"
-    # As root, initdb and the server run as `postgres` straight from Popen (not
-    # through runuser, which passes on SIGTERM but not the fast or immediate
-    # shutdown signals, so the cluster could only be stopped the slow way).
-    run_as: dict[str, Any] = {}
-    if os.geteuid() == 0:
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError as exc:
-            raise Unavailable("running as root but there is no `postgres` user") from exc
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
     try:
+        _own(root, run_as)
         pwfile = root / "pw"
         pwfile.write_text("imghost\n")
-        if run_as:
-            os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
-        subprocess.run(
+        _own(pwfile, run_as)
+        _run_setup(
             [
                 str(bindir / "initdb"),
                 "-D",
@@ -130,47 +181,61 @@ def start_postgres(extra_conf: dict[str, str] | None = None) -> PostgresServer:
                 "UTF8",
                 "--no-sync",
             ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            **run_as,
+            "initdb",
+            run_as,
         )
-    except BaseException as exc:
+    except BaseException:
         shutil.rmtree(root, ignore_errors=True)
-        if isinstance(exc, subprocess.CalledProcessError):
-            raise RuntimeError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
         raise
-    port = free_port()
     conf = {
-        "listen_addresses": "'127.0.0.1'",
-        "port": str(port),
-        "unix_socket_directories": f"'{root}'",
         "fsync": "off",  # throwaway test cluster: durability is not under test
         "synchronous_commit": "off",
         "full_page_writes": "off",
         "max_connections": "200",
         "shared_buffers": "256MB",
     }
-    conf.update(extra_conf or {})
-    with open(datadir / "postgresql.conf", "a") as fh:
-        for key, value in conf.items():
-            fh.write(f"{key} = {value}\n")
-    # The server writes to its own copy of the descriptor; ours closes at once.
-    with open(root / "postgres.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(datadir)],
-            **run_as,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    server = PostgresServer(port=port, datadir=datadir, proc=proc)
+    return _launch_postgres(root, datadir, run_as, {**conf, **(extra_conf or {})})
+
+
+def start_replica(primary: PostgresServer) -> PostgresServer:
+    """A hot standby of ``primary`` on its own free port, streaming its WAL.
+
+    ``pg_basebackup -R`` copies the primary's data directory (its settings and
+    users included) and writes the standby's connection to it; the standby then
+    follows every commit of the primary within milliseconds, read-only. It
+    lags, as a real one does: a write on the primary is not at once visible here.
+    """
+    bindir = postgres_bin_dir()
+    run_as = _postgres_user()
+    root = Path(tempfile.mkdtemp(prefix="imghost-pg-replica-"))
+    datadir = root / "data"
     try:
-        wait_for_port(port, 30, proc)
-        _wait_accepting(server)
-    except BaseException:  # Ctrl-C included: never leave a cluster running
-        server.stop()
+        _own(root, run_as)
+        _run_setup(
+            [
+                str(bindir / "pg_basebackup"),
+                "-D",
+                str(datadir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                primary.user,
+                "-X",
+                "stream",
+                "-R",
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+            "pg_basebackup",
+            run_as,
+            env={**os.environ, "PGPASSWORD": primary.password},
+        )
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
         raise
-    return server
+    return _launch_postgres(root, datadir, run_as, {"hot_standby": "on"})
 
 
 def _wait_accepting(server: PostgresServer) -> None:
