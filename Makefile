@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BROWSER_TEST := tests/e2e/browser
 NODE_STAMP := $(BROWSER_TEST)/node_modules/.installed
 
-.PHONY: run test test-fast lint typecheck pytest bench install system-deps node-deps bench-deps clean
+.PHONY: run test test-fast lint typecheck pytest bench cluster install system-deps node-deps bench-deps clean
 
 # Reinstall only when the project's dependencies change. --no-compile: pip would
 # compile every module of every package (64 s of a fresh install, 24 s without);
@@ -96,3 +96,13 @@ bench: $(STAMP) bench-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(BROWSER_TEST)/node_modules
+
+# A cluster on loopback (PostgreSQL + a streaming replica, S3, Redis, the nginx edge,
+# N API processes, M workers): req/s with 1 and 2 API processes, then the chaos run
+# under load (docs/OPERATIONS.md, "The cluster demo"). Ctrl-C stops everything.
+N ?= 2
+M ?= 2
+DURATION ?= 60
+CLIENTS ?= 32
+cluster: $(STAMP) system-deps
+	$(BIN)/python -m bench.cluster --api $(N) --workers $(M) --duration $(DURATION) --clients $(CLIENTS)

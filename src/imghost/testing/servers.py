@@ -238,6 +238,24 @@ def start_replica(primary: PostgresServer) -> PostgresServer:
     return _launch_postgres(root, datadir, run_as, {"hot_standby": "on"})
 
 
+def restart_postgres(server: PostgresServer, immediate: bool = False) -> None:
+    """Stop ``server`` and start it again on the same port and data directory, as an
+    operator's restart does: a fast shutdown (SIGINT: sessions are ended, a checkpoint
+    is written) or, with ``immediate``, a crash-like one (SIGQUIT: recovery from the WAL
+    at start). Every client connection is cut; a replica reconnects by itself."""
+    terminate(server.proc, 30, signal.SIGQUIT if immediate else signal.SIGINT)
+    # The port and the rest were appended to postgresql.conf at the first start.
+    with open(server.datadir.parent / "postgres.log", "ab") as log:
+        server.proc = subprocess.Popen(
+            [str(postgres_bin_dir() / "postgres"), "-D", str(server.datadir)],
+            **_postgres_user(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    wait_for_port(server.port, 30, server.proc)
+    _wait_accepting(server)
+
+
 def _wait_accepting(server: PostgresServer) -> None:
     import asyncio
 
