@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -178,8 +179,46 @@ async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLSTATE classes of a database that is not there: 08 connection exceptions,
+# 57P01-57P03 admin shutdown, crash shutdown, cannot connect now (starting up).
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached (down, restarting,
+    the connection cut), as opposed to a statement that failed."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) or type(cause).__name__ == "ConnectionDoesNotExistError":
+            return True
+        if str(getattr(cause, "sqlstate", "") or "").startswith(_UNREACHABLE_STATES):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__ or cause.__context__
+    return False
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A database restart or failover: every request fails for its seconds, and a
+    # client that comes back later succeeds. 503 with a time to come back says so
+    # (a 500 says the request itself broke something); nothing to log per request.
+    if not database_unreachable(exc):
+        raise exc  # a failing statement: the unexpected-error answer, logged
+    return problem(
+        503,
+        "database_unavailable",
+        "The database cannot be reached right now; retry in a moment.",
+        instance=request.url.path,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
