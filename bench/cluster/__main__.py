@@ -15,23 +15,11 @@ import time
 from pathlib import Path
 
 from bench.cluster.report import render
-from bench.cluster.run import chaos_run
+from bench.cluster.run import CHAOS_SETTINGS, chaos_run
 from bench.cluster.throughput import scaling
 from imghost.testing.cluster import running
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-
-# Every process of the cluster gets these (the chaos test too).
-CHAOS_SETTINGS: dict[str, str] = {
-    # Room for the load: the limiter still runs (through Redis, which the run kills),
-    # but a few dozen clients from their own addresses never reach its budgets.
-    "IMGHOST_RATE_LIMITS_FREE": "uploads=6000/minute; upload_bytes=50GB/hour; views=60000/minute",
-    "IMGHOST_RATE_LIMITS_ANONYMOUS": "views=60000/minute",
-    "IMGHOST_SIGNUP_RATE_LIMIT": "off",
-    # A killed worker's job is claimed again once its lease lapses: seconds, not a minute.
-    "IMGHOST_JOB_LEASE": "5",
-    "IMGHOST_WORKER_CONCURRENCY": "2",
-}
 
 
 def main(argv: list[str] | None = None) -> int:

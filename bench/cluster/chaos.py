@@ -11,6 +11,7 @@ the same port (rate limits count in memory meanwhile), and restart PostgreSQL
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bench.cluster.load import Attempt, Record
@@ -41,9 +42,9 @@ async def run_chaos(
     async def at(fraction: float) -> None:
         await asyncio.sleep(max(0.0, fraction * duration - record.now()))
 
-    async def timed(name: str, action: object) -> None:
+    async def timed(name: str, action: Callable[[], None]) -> None:
         start = record.now()
-        await asyncio.to_thread(action)  # type: ignore[arg-type]
+        await asyncio.to_thread(action)
         events.append(Event(name, start, record.now()))
 
     await at(0.15)

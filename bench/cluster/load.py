@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-PASSWORD = "cluster-load-Password-7f3k9"  # noqa: S105 - a throwaway loopback account
+PASSWORD = "cluster-load-Password-7f3k9"
 WORDS = ("harbour", "meadow", "granite", "lantern", "orchard", "glacier", "cobalt", "ember")
 # An operation's attempts stop after this long (a well-behaved client gives up): past
 # the tus write lease (60 s), which a PATCH cut off by a crash or a database restart
@@ -367,7 +367,10 @@ class Client:
             nonlocal link
             if not link:
                 r = await self.request(
-                    "share", "POST", f"/v1/images/{ack.image_id}/links", json={"permissions": ["view"]}
+                    "share",
+                    "POST",
+                    f"/v1/images/{ack.image_id}/links",
+                    json={"permissions": ["view"]},
                 )
                 if r.status_code != 201:
                     raise Refused(r.status_code, r.text)
@@ -435,9 +438,7 @@ async def run_load(
     stop = asyncio.Event()
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
-        users = [
-            Client(i, http, record, stop, random.Random(rng.random())) for i in range(clients)
-        ]
+        users = [Client(i, http, record, stop, random.Random(rng.random())) for i in range(clients)]
         await asyncio.gather(*(u.sign_up() for u in users))
         for u in users:
             u.user_id = await _me(u)

@@ -9,7 +9,9 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
     for row in rows:
-        lines.append("  ".join(str(row.get(c, "")).rjust(w) for c, w in zip(columns, widths, strict=True)))
+        lines.append(
+            "  ".join(str(row.get(c, "")).rjust(w) for c, w in zip(columns, widths, strict=True))
+        )
     return "\n".join(lines)
 
 
@@ -37,8 +39,19 @@ def render(report: dict[str, Any]) -> str:
         f"chaos run: {chaos['clients']} clients, {chaos['duration_s']:g} s",
         _table(
             chaos["ops"],
-            ["op", "ops", "ok", "retried", "attempts", "http_5xx", "no_answer", "http_429",
-             "p50_ms", "p95_ms", "per_s"],
+            [
+                "op",
+                "ops",
+                "ok",
+                "retried",
+                "attempts",
+                "http_5xx",
+                "no_answer",
+                "http_429",
+                "p50_ms",
+                "p95_ms",
+                "per_s",
+            ],
         ),
         "",
         "failures (seconds since the load began):",

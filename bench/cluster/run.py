@@ -13,6 +13,18 @@ from bench.cluster.verify import Verdict, verify
 from bench.stats import Summary
 from imghost.testing.cluster import Cluster
 
+# Every process of the cluster gets these (the chaos test too).
+CHAOS_SETTINGS: dict[str, str] = {
+    # Room for the load: the limiter still runs (through Redis, which the run kills),
+    # but a few dozen clients from their own addresses never reach its budgets.
+    "IMGHOST_RATE_LIMITS_FREE": "uploads=6000/minute; upload_bytes=50GB/hour; views=60000/minute",
+    "IMGHOST_RATE_LIMITS_ANONYMOUS": "views=60000/minute",
+    "IMGHOST_SIGNUP_RATE_LIMIT": "off",
+    # A killed worker's job is claimed again once its lease lapses: seconds, not a minute.
+    "IMGHOST_JOB_LEASE": "5",
+    "IMGHOST_WORKER_CONCURRENCY": "2",
+}
+
 
 @dataclass
 class ChaosResult:
@@ -56,7 +68,9 @@ class ChaosResult:
 
     def as_json(self) -> dict[str, object]:
         def errors(attempts: list[Attempt]) -> dict[str, int]:
-            return dict(Counter(f"{a.op} {a.status or 'no answer'} {a.code}".strip() for a in attempts))
+            return dict(
+                Counter(f"{a.op} {a.status or 'no answer'} {a.code}".strip() for a in attempts)
+            )
 
         return {
             "clients": self.clients,
@@ -68,8 +82,13 @@ class ChaosResult:
             "errors_at_api_kill": errors(self.api_kill_errors),
             "errors_unexplained": errors(self.unexplained_errors),
             "unexplained": [
-                {"op": a.op, "status": a.status, "code": a.code, "start": round(a.start, 3),
-                 "end": round(a.end, 3)}
+                {
+                    "op": a.op,
+                    "status": a.status,
+                    "code": a.code,
+                    "start": round(a.start, 3),
+                    "end": round(a.end, 3),
+                }
                 for a in self.unexplained_errors
             ],
             "verdict": self.verdict.as_json(),

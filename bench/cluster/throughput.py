@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -56,7 +57,7 @@ async def _images(http: httpx.AsyncClient, auth: dict[str, str], count: int) -> 
     return ids
 
 
-async def _closed_loop(seconds: float, request: object) -> float:
+async def _closed_loop(seconds: float, request: Callable[[], Awaitable[httpx.Response]]) -> float:
     """``CONCURRENCY`` loops sending ``request()`` back to back: answers/s (2xx)."""
     done = 0
     stop = time.monotonic() + seconds
@@ -64,7 +65,7 @@ async def _closed_loop(seconds: float, request: object) -> float:
     async def loop() -> None:
         nonlocal done
         while time.monotonic() < stop:
-            r: httpx.Response = await request()  # type: ignore[operator]
+            r = await request()
             if r.is_success:
                 done += 1
 
@@ -89,7 +90,7 @@ async def measure(cluster: Cluster, seconds: float) -> dict[str, float]:
         bodies = [unique_image(rng) for _ in range(4000)]
         upload = iter(bodies)
 
-        def post() -> object:
+        def post() -> Awaitable[httpx.Response]:
             data, fmt = next(upload)
             return edge.post(
                 "/v1/images",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.cluster.__main__ import CHAOS_SETTINGS
-from bench.cluster.run import chaos_run
+from bench.cluster.run import CHAOS_SETTINGS, chaos_run
+
 from imghost.testing.cluster import running
 from imghost.testing.servers import S3Server, Unavailable
 from tests.conftest import unavailable

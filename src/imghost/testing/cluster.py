@@ -111,10 +111,8 @@ class Role:
             return
         if self.proc.poll() is None:
             self._signal_group(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
         # Children (the pixel pool) may outlive their leader: sweep the group.
         self._signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -251,7 +249,9 @@ def running(
             Role(f"api{i}", "serve", env, workdir / f"api{i}.log", port)
             for i, port in enumerate(ports)
         ]
-        pool = [Role(f"worker{j}", "worker", env, workdir / f"worker{j}.log") for j in range(workers)]
+        pool = [
+            Role(f"worker{j}", "worker", env, workdir / f"worker{j}.log") for j in range(workers)
+        ]
         for role in (*apis, *pool):
             stack.callback(role.stop)
         _start_all(apis)
