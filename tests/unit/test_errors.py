@@ -69,3 +69,27 @@ def test_other_database_errors_stay_500() -> None:
     r = asyncio.run(main())
     assert r.status_code == 500
     assert r.json()["code"] == "internal_error"
+
+
+def test_a_refused_connection_is_a_wrapped_invalidated_error() -> None:
+    # asyncpg raises the socket's OSError when the server is down; the engine's
+    # do_connect hook (db.connect_as_driver_error) makes it a driver error.
+    from sqlalchemy import text
+
+    from imghost.db import create_engine
+    from imghost.testing.servers import free_port
+
+    async def main() -> BaseException:
+        engine = create_engine(f"postgresql://u:p@127.0.0.1:{free_port()}/db")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return exc
+        finally:
+            await engine.dispose()
+        raise AssertionError("connected to a closed port")
+
+    exc = asyncio.run(main())
+    assert isinstance(exc, DBAPIError)
+    assert database_unreachable(exc)
