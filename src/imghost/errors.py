@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from imghost import metrics
+
 PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
@@ -117,6 +119,9 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update(extra)
+    # Every problem answer is made here, those of the middleware included:
+    # the one place that sees every refusal for a rate limit or a quota.
+    metrics.refusal(code, extra.get("category"))
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
