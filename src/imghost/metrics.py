@@ -212,11 +212,13 @@ def clear_stale(directory: str) -> list[str]:
     return removed
 
 
-def render(extra: Iterable[Collector] = ()) -> bytes:
-    """The Prometheus text of every process of the host, and of ``extra`` collectors."""
+def render(extra: Iterable[Collector] = (), directory: str | None = None) -> bytes:
+    """The Prometheus text of every process that wrote to ``directory`` (this
+    process's, by default), and of the ``extra`` collectors."""
     registry = CollectorRegistry(auto_describe=False)
-    if _directory is not None and Path(_directory).is_dir():
-        multiprocess.MultiProcessCollector(registry, path=_directory)  # type: ignore[no-untyped-call]
+    directory = directory or _directory
+    if directory is not None and Path(directory).is_dir():
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     for collector in extra:
         registry.register(collector)
     return generate_latest(registry)
