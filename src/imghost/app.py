@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from imghost import __version__, composition, heap, logs, server_tls
+from imghost import __version__, composition, heap, logs, metrics, migrate, server_tls
 from imghost.accounts.api import router as accounts_router
 from imghost.accounts.deletion_api import router as deletion_router
 from imghost.admin.images_api import router as admin_images_router
@@ -48,6 +48,9 @@ from imghost.migrate import upgrade
 from imghost.moderation.api import router as moderation_router
 from imghost.notifications.api import router as notifications_router
 from imghost.openapi import install_openapi
+from imghost.ops.api import router as ops_router
+from imghost.ops.services import Ops
+from imghost.ops.telemetry import Telemetry
 from imghost.orgs.api import router as orgs_router
 from imghost.quotas.api import router as quotas_router
 from imghost.ratelimit.middleware import HEADERS as RATE_HEADERS
@@ -80,6 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every feature checks its own settings here, before anything starts.
     settings = check_settings(settings or Settings.from_env())
     logs.configure(settings)
+    # Here, not in the lifespan: each API process that uvicorn spawns builds
+    # its app, and records into the host's one directory from then on.
+    if settings.metrics_token:
+        metrics.enable(settings.metrics_dir, "api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = AppContext.build(settings)
         app.state.ctx = ctx
         app.state.validation = Validation(settings, ctx.pixels)
+        app.state.ops = Ops.build(ctx.sessions, ctx.store, settings, migrate.revisions)
         flusher = Flusher(ctx.views, ctx.sessions, settings.analytics_flush_interval, settings)
         flusher.start()
         ctx.last_use.start()
@@ -112,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await app.state.ops.close()
             await ctx.close()
+            metrics.mark_dead()
 
     app = FastAPI(
         title="imghost",
@@ -155,6 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: every answer gets its headers, CORS preflights and the
     # problems of every other middleware included.
     app.add_middleware(ResponseHeaders, hsts=server_tls.hsts_header(settings))
+    # Outside even that: the request's id is bound before anything runs (and
+    # is on every answer), and its duration and status are the client's.
+    app.add_middleware(Telemetry, trusted_proxies=settings.trusted_proxies)
     install_handlers(app)
     app.add_exception_handler(BlobCorrupt, unreadable_blob)
     install_openapi(app)
@@ -194,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_images_router,
         audit_router,
         web_router,
+        ops_router,
     ):
         # The routers' routes themselves rather than an inclusion: FastAPI builds
         # an included router's routes again for each app, on its first request

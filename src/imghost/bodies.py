@@ -38,6 +38,7 @@ import anyio
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from imghost import metrics
 from imghost.errors import AppError, problem
 from imghost.ratelimit.routes import is_upload
 from imghost.settings import BodySettings, Settings, SettingsError
@@ -186,6 +187,17 @@ class BodyLimits:
                 "%s %s failed after a body limit", scope["method"], scope["path"], exc_info=True
             )
             await _problem(body.error, scope)(scope, receive, send)
+        finally:
+            if limit is None:
+                metrics.upload_bytes(_upload_kind(scope["path"]), body.received)
+
+
+def _upload_kind(path: str) -> str:
+    """The metrics' name of an upload route (``is_upload``): tus PATCHes and
+    creations, the local target of a presigned upload, or a direct upload."""
+    if path.startswith("/v1/tus"):
+        return "tus"
+    return "presigned" if path.startswith("/v1/uploads/") else "direct"
 
 
 def _problem(error: AppError, scope: Scope) -> ASGIApp:

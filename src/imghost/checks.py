@@ -20,6 +20,7 @@ from imghost.cdn import config as cdn
 from imghost.delivery import config as delivery
 from imghost.lifecycle import config as lifecycle
 from imghost.notifications import config as notifications
+from imghost.ops import config as ops
 from imghost.processing import config as processing
 from imghost.quotas import config as quotas
 from imghost.ratelimit import config as ratelimit
@@ -51,6 +52,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     auth.check,
     audit.check,
     storage.check,
+    ops.check,
 )
 
 

@@ -17,6 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from imghost import metrics
+
 PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
@@ -118,6 +120,9 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update(extra)
+    # Every problem answer is made here, those of the middleware included:
+    # the one place that sees every refusal for a rate limit or a quota.
+    metrics.refusal(code, extra.get("category"))
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from imghost.db import ensure_sqlite_dir, normalize_url
+from imghost.ops.services import Revisions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,3 +42,14 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     worker.join()
     if error:
         raise error[0]
+
+
+@functools.cache
+def revisions() -> Revisions:
+    """This release's migration head and every revision it knows (read from the
+    scripts once per process: readiness compares the database's with them)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return Revisions(
+        head=str(scripts.get_current_head()),
+        known=frozenset(script.revision for script in scripts.walk_revisions()),
+    )

@@ -14,6 +14,11 @@ import ipaddress
 from typing import Any
 
 ANY = "*"  # every peer: only when nothing but the proxy can reach the port
+# The ASGI scope key of the connection's own peer, (host, port), set by the HTTP
+# protocol (``server_protocol``): uvicorn's proxy-header handling replaces
+# ``scope["client"]`` with the forwarded address, after which nothing tells
+# whether the request came through a trusted proxy.
+PEER = "imghost.peer"
 
 
 def parse_trusted_proxies(raw: str) -> list[str]:
@@ -49,3 +54,24 @@ def uvicorn_proxy_kwargs(trusted_proxies: str) -> dict[str, Any]:
     if not trusted:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
     return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
+class TrustedPeers:
+    """Whether a connection's peer is one of the trusted proxies: what may tell us
+    more than the client's address, such as the request's id (``X-Request-Id``)."""
+
+    def __init__(self, trusted_proxies: str) -> None:
+        entries = parse_trusted_proxies(trusted_proxies)
+        self.any = entries == [ANY]
+        self.networks = [ipaddress.ip_network(entry) for entry in entries if entry != ANY]
+
+    def __contains__(self, host: object) -> bool:
+        if self.any:
+            return True
+        if not self.networks or not isinstance(host, str):
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False  # a unix socket's path, say: not a listed proxy
+        return any(address in network for network in self.networks)

@@ -24,6 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from imghost.errors import PROBLEM_JSON
+from imghost.proxies import PEER
 from imghost.settings import Settings
 
 # The server's logger: one name for everything the HTTP server says.
@@ -292,6 +293,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # first byte. (The first request's time runs from the connection.)
             self.head_deadline = self.loop.time() + self.limits.header_timeout
         super().on_message_begin()
+        # Before proxy headers rewrite the client: who may set X-Request-Id.
+        self.scope[PEER] = self.client  # type: ignore[literal-required]
         self.in_head = True
         self.head_bytes = 0
         self.head_slack = 0

@@ -17,7 +17,7 @@ from rich.table import Table
 import imghost.cli.admin_moderation
 import imghost.cli.admin_status
 import imghost.cli.reports  # noqa: F401
-from imghost import logs
+from imghost import logs, metrics
 from imghost.cli.admin import admin_cli
 from imghost.cli.audit import audit_cli
 from imghost.cli.backup import backup
@@ -71,6 +71,10 @@ def serve(
     if settings.auto_migrate:
         upgrade(settings.database_url)
     os.environ["IMGHOST_AUTO_MIGRATE"] = "false"
+    if settings.metrics_token:
+        # Before any API process starts: the counts of processes that are gone
+        # (the last run's) start again; a worker still running keeps its own.
+        metrics.clear_stale(settings.metrics_dir)
     scheme = "https" if settings.tls_cert_file else "http"
     redirect = (
         f", redirecting http://{settings.host}:{settings.tls_redirect_port}"
@@ -92,6 +96,7 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
+        log_config=logs.uvicorn_log_config(settings),
     )
 
 
@@ -131,6 +136,9 @@ def worker(
         os.environ["IMGHOST_WORKER_CONCURRENCY"] = str(concurrency)
     settings = load_settings()
     logs.configure(settings)
+    if settings.metrics_token:
+        # The API processes of this host serve what the worker records.
+        metrics.enable(settings.metrics_dir, "worker")
 
     async def _main() -> None:
         ctx = AppContext.build(settings)
@@ -138,6 +146,7 @@ def worker(
             await composition.worker(ctx).run()
         finally:
             await ctx.close()
+            metrics.mark_dead()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from imghost import metrics
 from imghost.images.services import DeliveryFacts
 
 
@@ -35,10 +36,13 @@ class FactsCache:
     def get(self, image_id: str) -> DeliveryFacts | None:
         entry = self._entries.get(image_id)
         if entry is None:
+            metrics.cache_lookup("facts", False)
             return None
         if entry[0] <= self.clock():
             del self._entries[image_id]
+            metrics.cache_lookup("facts", False)
             return None
+        metrics.cache_lookup("facts", True)
         return entry[1]
 
     def put(self, facts: DeliveryFacts) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from imghost import metrics
 from imghost.storage import BlobStore
 
 
@@ -29,6 +30,7 @@ class HotBlobs:
     async def read(self, store: BlobStore, key: str) -> bytes:
         """The whole blob, from memory when kept (BlobNotFound when it is gone)."""
         data = self.get(key)
+        metrics.cache_lookup("blobs", data is not None)
         if data is None:
             data = await store.read_all(key)
             self.put(key, data)

@@ -47,3 +47,5 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The id of the request that queued the job, for its log lines (migration 0031).
+    request_id: Mapped[str | None] = mapped_column(String(128))

@@ -26,6 +26,7 @@ from sqlalchemy import and_, event, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from imghost import request_ids
 from imghost.db import utcnow
 from imghost.errors import AppError, NotFound
 from imghost.ids import new_id
@@ -65,6 +66,13 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    # The request that queued it (or queued the job that queued it): the
+    # worker binds it while the job runs, so the job's log lines carry it.
+    request_id: str | None = None
+
+
+# What a claim reads back of each job, in ClaimedJob's order.
+_CLAIMED = (Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.request_id)
 
 
 def enqueue(
@@ -91,6 +99,7 @@ def enqueue(
         run_at=now + dt.timedelta(seconds=delay),
         created_at=now,
         updated_at=now,
+        request_id=request_ids.current(),
     )
     session.add(job)
     session.info[ENQUEUED] = True
@@ -168,7 +177,7 @@ async def bury_abandoned(session: AsyncSession, now: dt.datetime | None = None) 
             updated_at=now,
             last_error=func.coalesce(Job.last_error, "worker lost its lease on the last attempt"),
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
     return [ClaimedJob(*row) for row in result.all()]
@@ -212,7 +221,7 @@ async def claim(
             attempts=Job.attempts + 1,
             updated_at=now,
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
     return [ClaimedJob(*row) for row in result.all()]
@@ -338,6 +347,35 @@ async def oldest_due(session: AsyncSession, now: dt.datetime) -> tuple[str, dt.d
         )
     ).first()
     return (str(row[0]), row[1]) if row else None
+
+
+# Not "done": finished jobs are most of the table and tell nothing about its health.
+_OPEN_STATUSES = ("queued", "running", "dead")
+
+
+async def depth(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Jobs by kind and status, for the statuses that need a worker or an operator
+    (queued, running, dead): the metrics' view, read at every scrape, so it
+    counts within the status index rather than over every job ever run."""
+    rows = await session.execute(
+        select(Job.kind, Job.status, func.count())
+        .where(Job.status.in_(_OPEN_STATUSES))
+        .group_by(Job.kind, Job.status)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows.all():
+        out.setdefault(kind, {})[status] = count
+    return out
+
+
+async def oldest_due_by_kind(session: AsyncSession, now: dt.datetime) -> dict[str, dt.datetime]:
+    """Per kind, the due time of its queued job that has waited longest."""
+    rows = await session.execute(
+        select(Job.kind, func.min(Job.run_at))
+        .where(Job.status == "queued", Job.run_at <= now)
+        .group_by(Job.kind)
+    )
+    return {str(kind): due for kind, due in rows.all() if due is not None}
 
 
 async def dead_since(session: AsyncSession, since: dt.datetime) -> int:

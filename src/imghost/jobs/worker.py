@@ -25,6 +25,7 @@ import socket
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from imghost import request_ids
 from imghost.jobs import queue
 from imghost.jobs.listen import JobListener
 from imghost.jobs.registry import Periodic, Registry
@@ -144,6 +145,15 @@ class Worker:
             log.exception("the dead-job hook of %s failed", job.id)
 
     async def _execute(self, job: queue.ClaimedJob) -> None:
+        # The queuing request's id on every line the job logs (this slot's
+        # context only: each slot is a task of its own).
+        bound = request_ids.bind(job.request_id)
+        try:
+            await self._run(job)
+        finally:
+            request_ids.reset(bound)
+
+    async def _run(self, job: queue.ClaimedJob) -> None:
         handler = self.registry.handlers.get(job.kind)
         beat = asyncio.create_task(self._heartbeat(job))
         error: str | None = None

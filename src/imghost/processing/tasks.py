@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
+from imghost import metrics
 from imghost.images import services as images
 from imghost.imaging.clamd import ClamdScanner
 from imghost.imaging.pdq import pdq_of_input
@@ -143,6 +144,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
             )
         clock.mark(outcome)
         log.info(clock.line(image_id))
+        metrics.processing_steps(clock.steps)
     except Deferred:
         raise  # clamd is down (closed policy): not a failure, nothing to note
     except StepFailed as exc:

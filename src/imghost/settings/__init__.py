@@ -43,6 +43,7 @@ from imghost.settings.sections import (
     JobSettings,
     LifecycleSettings,
     NotificationSettings,
+    OpsSettings,
     QuotaSettings,
     RateLimitSettings,
     RenditionSettings,
@@ -68,6 +69,7 @@ __all__ = [
     "JobSettings",
     "LifecycleSettings",
     "NotificationSettings",
+    "OpsSettings",
     "QuotaSettings",
     "RateLimitSettings",
     "RenditionSettings",
@@ -96,6 +98,7 @@ class Settings(
     # A dataclass takes its bases' fields in reverse order; SECTIONS sets the listing order.
     AuditSettings,
     TlsSettings,
+    OpsSettings,
     HttpSettings,
     RenditionSettings,
     BodySettings,
@@ -149,6 +152,8 @@ class Settings(
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{data_dir}/imghost.db")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", f"file://{data_dir}/blobs")
+        if not self.metrics_dir:
+            object.__setattr__(self, "metrics_dir", f"{data_dir}/metrics")
         if self.secret_key and len(self.secret_key) < 32:
             raise SettingsError(
                 "IMGHOST_SECRET_KEY must be a random value of at least 32 characters "

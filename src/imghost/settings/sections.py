@@ -75,6 +75,11 @@ class ServerSettings:
         "(credentials are bearer tokens, never cookies)",
     )
     log_level: str = setting("info", "Log level: debug, info, warning, error")
+    log_format: Literal["text", "json"] = setting(
+        "text",
+        "text (one line a record) or json (one object a line: time, level, logger, message, "
+        "and request_id when the record belongs to a request or to a job one queued)",
+    )
     access_log: bool = setting(False, "Log every HTTP request (uvicorn access log)")
     data_dir: str = setting(
         "./data",
@@ -456,6 +461,32 @@ class TlsSettings:
     )
 
 
+@dataclass(frozen=True)
+class OpsSettings:
+    """What operators' tools read: readiness and Prometheus metrics (``ops.config``)."""
+
+    metrics_token: str = setting(
+        "",
+        "Bearer token a scraper sends to read GET /metrics (at least 32 characters); "
+        "empty: /metrics answers 404 and no process records metrics",
+        secret=True,
+    )
+    metrics_dir: str = setting(
+        "",
+        "Directory where every API and worker process of this host writes its metrics "
+        "(prometheus-client's multiprocess files; default: DATA_DIR/metrics). "
+        "`imghost serve` removes the files of processes that are gone when it starts",
+    )
+    ready_timeout: float = setting(
+        2.0, "Seconds each readiness check of GET /readyz may take before it counts as failed"
+    )
+    ready_max_queue_age: int = setting(
+        0,
+        "GET /readyz fails when the oldest due job has waited longer than this, seconds "
+        "(0: not checked; a backlog is the workers' problem, and the queue-age alert says so)",
+    )
+
+
 SECTIONS: tuple[type, ...] = (
     ServerSettings,
     SharingSettings,
@@ -476,6 +507,7 @@ SECTIONS: tuple[type, ...] = (
     BodySettings,
     RenditionSettings,
     HttpSettings,
+    OpsSettings,
     TlsSettings,
     AuditSettings,
 )
