@@ -33,10 +33,12 @@ from imghost.context import AppContext
 from imghost.delivery.api import lean as delivery_lean
 from imghost.delivery.api import router as delivery_router
 from imghost.delivery.derivatives import router as derivatives_router
+from imghost.draining import Draining, on_stop_signals
 from imghost.errors import install_handlers
 from imghost.exports.api import router as exports_router
 from imghost.hotlink.api import router as hotlink_router
 from imghost.images.api import router as images_router
+from imghost.jobs.worker import Worker
 from imghost.lifecycle.api import router as lifecycle_router
 from imghost.middleware import (
     ApiCors,
@@ -100,13 +102,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher.start()
         ctx.last_use.start()
         worker: asyncio.Task[None] | None = None
+        in_process: Worker | None = None
+        draining: Draining = app.state.draining
         if settings.run_worker:
             in_process = composition.worker(ctx)
             worker = asyncio.create_task(in_process.run())
+            # From the SIGTERM on, beside the requests' drain: no new job, and
+            # the running ones get the same time as the requests.
+            stopping = in_process
+            draining.on_start(lambda: stopping.stop(settings.shutdown_timeout))
         if settings.freeze_heap:
             heap.freeze()
         try:
-            yield
+            with on_stop_signals(draining):
+                yield
         finally:
             if settings.freeze_heap:
                 heap.thaw()
@@ -116,8 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # would then wait out the busy timeout and be lost.
             await flusher.stop()
             await ctx.last_use.stop()
-            if worker is not None:
-                worker.cancel()
+            if worker is not None and in_process is not None:
+                # Stopped without a signal (tests, an embedding): the jobs
+                # running are abandoned at once, their leases released.
+                in_process.stop(0)
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
             await app.state.ops.close()
@@ -131,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Set at the first SIGTERM, while requests drain (imghost.draining).
+    app.state.draining = Draining()
     # Middleware added later wraps what was added before: the first added is
     # the innermost, the last (ResponseHeaders) the outermost. Innermost, just
     # before routing; UnexpectedErrors, outside it, catches a bug in it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -142,8 +143,22 @@ def worker(
 
     async def _main() -> None:
         ctx = AppContext.build(settings)
+        worker = composition.worker(ctx)
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            # The first SIGTERM (or ^C) stops claiming and lets the running jobs
+            # finish for IMGHOST_SHUTDOWN_TIMEOUT; a second abandons them now.
+            # Either way an abandoned job's lease is released at once.
+            if worker.stopping:
+                worker.abandon()
+            else:
+                worker.stop(settings.shutdown_timeout)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
         try:
-            await composition.worker(ctx).run()
+            await worker.run()
         finally:
             await ctx.close()
             metrics.mark_dead()

@@ -315,6 +315,28 @@ async def defer(session: AsyncSession, job: ClaimedJob, worker_id: str, reason: 
     return getattr(result, "rowcount", 0) == 1
 
 
+async def release(session: AsyncSession, job: ClaimedJob, worker_id: str) -> bool:
+    """Give back a job that ``worker_id`` abandons as it stops (its handler has
+    ended): queued and due at once, its attempt given back (the job did not
+    fail; the process was stopped), so another worker takes it now rather than
+    when the lease lapses. Only while ``worker_id`` holds the lease."""
+    now = utcnow()
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == "running")
+        .values(
+            status="queued",
+            locked_by=None,
+            lease_until=None,
+            attempts=Job.attempts - 1,  # the claim counted one: running jobs have >= 1
+            run_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
 # --- operator views -----------------------------------------------------------
 
 

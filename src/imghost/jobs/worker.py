@@ -11,6 +11,13 @@ commit that queued a job wakes them: in this process directly
 (``queue.wake_on_commit``), from any process on PostgreSQL (``jobs.listen``).
 The poll remains for what no commit announces (a delay or a retry coming
 due, a lapsed lease) and for another process's jobs on SQLite.
+
+Stopping (SIGTERM to ``imghost worker`` or ``imghost serve``): :meth:`Worker.stop`
+ends the claiming at once and gives the jobs running a grace period to finish.
+A job still running at its end is abandoned: its handler is cancelled (a pixel
+call's process is killed with it) and, once the handler has ended, its lease
+is released in the same moment, so another worker claims the job at once
+instead of after the lease lapses, and never while this one still runs it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import secrets
@@ -31,6 +39,10 @@ from imghost.jobs.listen import JobListener
 from imghost.jobs.registry import Periodic, Registry
 
 log = logging.getLogger(__name__)
+
+# Seconds a stopping worker still waits, past its deadline, for its slots to
+# record outcomes and release abandoned jobs before it cancels them too.
+SETTLE_GRACE = 5.0
 
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
@@ -69,6 +81,14 @@ class Worker:
         self.periodic = periodic
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
+        # Stopping: no more claims; jobs still running at the deadline (loop
+        # time) are abandoned. `_deadline_moved` wakes the drain when abandon()
+        # brings the deadline forward.
+        self._stopping = asyncio.Event()
+        self._deadline = math.inf
+        self._deadline_moved = asyncio.Event()
+        # The slots inside a handler now, and their jobs: what abandoning cancels.
+        self._in_handler: dict[asyncio.Task[None], queue.ClaimedJob] = {}
         engine = sessions.kw.get("bind")
         self.listener: JobListener | None = None
         if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
@@ -78,22 +98,79 @@ class Worker:
         """Tell idle slots that work was just enqueued."""
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self, grace: float) -> None:
+        """Ask :meth:`run` to end: no job is claimed from now on, the running
+        ones have ``grace`` seconds to finish, then the rest are abandoned (their
+        leases released). Only the first call sets the deadline; see abandon()."""
+        if self._stopping.is_set():
+            return
+        self._deadline = asyncio.get_running_loop().time() + max(grace, 0.0)
+        log.info(
+            "worker %s: stopping; %d job(s) running get %.0f s to finish",
+            self.id,
+            len(self._in_handler),
+            grace,
+        )
+        self._stopping.set()
+        self._wake.set()  # idle slots end now
+
+    def abandon(self) -> None:
+        """Stop now: the running jobs are abandoned at once (a second SIGTERM)."""
+        self.stop(0.0)
+        self._deadline = min(self._deadline, asyncio.get_running_loop().time())
+        self._deadline_moved.set()
+
     async def run(self) -> None:
+        """Run jobs until :meth:`stop` (then return once every slot has ended) or
+        until cancelled (then the running jobs are abandoned at once)."""
         log.info("worker %s: %d concurrent jobs", self.id, self.concurrency)
         # Whatever enqueues through these sessions (a request, a job, a command)
         # wakes the idle slots at its commit, not at their next poll.
         stop_waking = queue.wake_on_commit(self.sessions, self.wake)
         try:
             async with asyncio.TaskGroup() as group:
+                background: list[asyncio.Task[None]] = []
                 if self.listener is not None:
-                    group.create_task(self.listener.run())
+                    background.append(group.create_task(self.listener.run()))
                 if self.periodic:
-                    for task in self.registry.periodic.values():
-                        group.create_task(self._periodic(task))
-                for _ in range(self.concurrency):
-                    group.create_task(self._slot())
+                    for periodic in self.registry.periodic.values():
+                        background.append(group.create_task(self._periodic(periodic)))
+                slots = {group.create_task(self._slot()) for _ in range(self.concurrency)}
+                await self._stopping.wait()
+                for task in background:
+                    task.cancel()
+                await self._drain(slots)
         finally:
             stop_waking()
+        log.info("worker %s: stopped", self.id)
+
+    async def _drain(self, slots: set[asyncio.Task[None]]) -> None:
+        """Wait for the slots to end (each after its job) until the deadline,
+        then cancel the ones still inside a handler: each releases its job."""
+        loop = asyncio.get_running_loop()
+        pending = set(slots)
+        while pending and (left := self._deadline - loop.time()) > 0:
+            self._deadline_moved.clear()
+            moved = asyncio.ensure_future(self._deadline_moved.wait())
+            done, _ = await asyncio.wait(
+                {*pending, moved}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            moved.cancel()
+            pending -= done
+        for slot, job in list(self._in_handler.items()):
+            log.warning("worker %s: abandoning job %s (%s) at shutdown", self.id, job.id, job.kind)
+            slot.cancel()
+        # The others are recording an outcome or releasing a job: bounded too,
+        # in case the database does not answer (their leases then lapse).
+        rest = {slot for slot in slots if not slot.done()}
+        if rest:
+            _, late = await asyncio.wait(rest, timeout=SETTLE_GRACE)
+            for slot in late:
+                slot.cancel()
 
     async def run_until_idle(self, max_seconds: float = 60.0) -> int:
         """Run due jobs one by one until none is due (tests and tools)."""
@@ -105,7 +182,7 @@ class Worker:
         return done
 
     async def _slot(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             _stop_if_cancelled()
             # Cleared before the claim, not after it: a job committed while the
             # claim ran (too late for its snapshot) wakes the wait below at once.
@@ -118,6 +195,10 @@ class Worker:
             if job is None:
                 await self._idle()
                 continue
+            if self._stopping.is_set():
+                # Claimed as the stop came: given back untouched, due at once.
+                await self._release(job)
+                return
             await self._execute(job)
 
     async def _idle(self) -> None:
@@ -156,31 +237,51 @@ class Worker:
     async def _run(self, job: queue.ClaimedJob) -> None:
         handler = self.registry.handlers.get(job.kind)
         beat = asyncio.create_task(self._heartbeat(job))
+        slot = asyncio.current_task()
+        assert slot is not None
         error: str | None = None
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
-            async with asyncio.timeout(self.timeout):
-                await handler(job.payload)
+            self._in_handler[slot] = job
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await handler(job.payload)
+            finally:
+                del self._in_handler[slot]
+        except asyncio.CancelledError:
+            # Abandoned (stop's deadline passed, or the worker was cancelled):
+            # the handler has unwound, so the job can go back now.
+            await self._stop_beat(beat)
+            await self._release(job)
+            raise
         except queue.Deferred as exc:
             # Not a failure: what the job needs is down. Back to the queue
             # with its attempt given back (see queue.defer).
             log.warning("job %s (%s) deferred: %s", job.id, job.kind, exc)
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await self._stop_beat(beat)
             await self._put_back(job, str(exc))
             return
         except TimeoutError:
             error = f"job took longer than {self.timeout} s"
         except Exception as exc:
+            if slot.cancelling():
+                # A handler that turned its cancellation into another error was
+                # abandoned all the same: not an attempt of its own failing.
+                await self._stop_beat(beat)
+                await self._release(job)
+                raise asyncio.CancelledError from exc
             error = f"{type(exc).__name__}: {exc}"
             log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await self._stop_beat(beat)
         await self._settle(job, error)
+
+    @staticmethod
+    async def _stop_beat(beat: asyncio.Task[None]) -> None:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
 
     async def _settle(self, job: queue.ClaimedJob, error: str | None) -> None:
         # Record the outcome; if the database is briefly unavailable, retry a
@@ -213,6 +314,21 @@ class Worker:
             except Exception:
                 log.exception("could not put job %s back in the queue", job.id)
                 await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _release(self, job: queue.ClaimedJob) -> None:
+        # Like _put_back, but due at once and not counted as a deferral. If the
+        # database never answers, the lease lapses and the job reruns then.
+        for attempt in range(3):
+            try:
+                async with self.sessions() as session:
+                    released = await queue.release(session, job, self.id)
+                    await session.commit()
+                if released:
+                    log.info("job %s (%s): lease released for another worker", job.id, job.kind)
+                return
+            except Exception:
+                log.exception("could not release job %s", job.id)
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:
         lease = self.lease

@@ -430,7 +430,10 @@ class HttpSettings:
         "(also lowered to fit the process's open-file limit)",
     )
     shutdown_timeout: int = setting(
-        15, "Seconds `imghost serve` waits for requests in flight on SIGTERM before it stops them"
+        15,
+        "Seconds a SIGTERM gives requests in flight (`imghost serve`) and running jobs "
+        "(`imghost worker`, the in-process worker) to finish; then they are stopped, and "
+        "the jobs' leases released for another worker",
     )
 
 

@@ -328,3 +328,80 @@ def test_interactive_jobs_are_claimed_before_bulk_ones(settings: Settings) -> No
             assert claimed.id == expected
 
     with_ctx(settings, scenario)
+
+
+@pytest.mark.timeout(60)
+def test_a_stopping_worker_finishes_what_it_can_and_releases_the_rest(settings: Settings) -> None:
+    """stop(): no new claim; a job that ends within the grace is recorded done;
+    the one still running when the worker gives up is cancelled and, once its
+    handler has ended, given back due at once with its attempt returned, so
+    another worker claims it immediately instead of after the lease lapses."""
+    started = {"quick": asyncio.Event(), "slow": asyncio.Event()}
+    finish_quick = asyncio.Event()
+    slow_ended: list[str] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        started[payload["kind"]].set()
+        if payload["kind"] == "quick":
+            await finish_quick.wait()
+            return
+        try:
+            await asyncio.Event().wait()  # for ever
+        except asyncio.CancelledError:
+            slow_ended.append("cancelled")
+            raise
+
+    async def scenario(ctx: AppContext) -> None:
+        async with ctx.sessions() as s:
+            quick = queue.enqueue(s, "t", {"kind": "quick"}).id
+            slow = queue.enqueue(s, "t", {"kind": "slow"}).id
+            await s.commit()
+        registry = Registry()
+        registry.add("t", handler)
+        worker = Worker(ctx.sessions, registry, lease=30, timeout=30, concurrency=2, periodic=False)
+        running = asyncio.create_task(worker.run())
+        async with asyncio.timeout(20):
+            await started["quick"].wait()
+            await started["slow"].wait()
+            # A second's grace: the quick job ends within it, the slow one never.
+            worker.stop(1.0)
+            finish_quick.set()
+            [later] = await _enqueue(ctx)  # queued after the stop: never claimed
+            await running
+        assert (await _job(ctx, quick)).status == "done"
+        assert slow_ended == ["cancelled"]
+        job = await _job(ctx, slow)
+        assert (job.status, job.attempts, job.locked_by) == ("queued", 0, None)
+        assert job.run_at <= utcnow()
+        assert (await _job(ctx, later)).status == "queued"
+        async with ctx.sessions() as s:
+            claimed = await queue.claim(s, "another-worker", 30, limit=5)
+            await s.commit()
+        assert {c.id for c in claimed} == {slow, later}
+
+    with_ctx(settings, scenario)
+
+
+@pytest.mark.timeout(60)
+def test_a_cancelled_worker_releases_the_jobs_it_was_running(settings: Settings) -> None:
+    started = asyncio.Event()
+
+    async def hang(payload: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def scenario(ctx: AppContext) -> None:
+        [job_id] = await _enqueue(ctx)
+        registry = Registry()
+        registry.add("t", hang)
+        worker = Worker(ctx.sessions, registry, lease=30, timeout=30, concurrency=1, periodic=False)
+        running = asyncio.create_task(worker.run())
+        async with asyncio.timeout(20):
+            await started.wait()
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+        job = await _job(ctx, job_id)
+        assert (job.status, job.attempts, job.locked_by) == ("queued", 0, None)
+
+    with_ctx(settings, scenario)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import anyio
 import pytest
 
+import imghost
 from imghost.processing.pool import PixelJobTimeout, PixelPool, PixelWorkerDied
+from tests.integration.uploads.hostile import wait_exited
 
 
 def _sleep(seconds: float) -> float:
@@ -225,3 +231,45 @@ def test_killing_a_process_does_not_block_the_event_loop(monkeypatch: pytest.Mon
     finally:
         pool.close()
     assert on_loop == []
+
+
+# A program that starts a pool, leaves one call running for a minute and
+# prints the pids of the pool's process, the fork server and the resource tracker.
+_BUSY_POOL = """
+import asyncio, sys
+from multiprocessing import forkserver, resource_tracker
+from imghost.processing.pool import PixelPool
+from tests.unit.processing.test_pool import _sleep
+
+async def main():
+    pool = PixelPool(1, 0)
+    call = asyncio.ensure_future(pool.run(120, _sleep, 60.0))
+    while not pool.busy or not pool.pids()[0]:
+        await asyncio.sleep(0.01)
+    helpers = [forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid]
+    print(*pool.pids(), *helpers, flush=True)
+    await call
+
+asyncio.run(main())
+"""
+
+
+def test_kill_9_of_the_parent_ends_a_busy_pool_process_at_once() -> None:
+    # Before: each pool process held the fork server's "alive" pipe open, so
+    # the fork server outlived a killed parent for as long as a call ran, and
+    # the busy process (which dies with the fork server) with it: flaky in
+    # tests/e2e/test_hostile_shutdown.py, whose calls usually ended within its
+    # 10 s. Here the call runs a minute, so the cycle would show every time.
+    root = Path(__file__).resolve().parents[3]
+    src = Path(imghost.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(root)])}
+    with subprocess.Popen(
+        [sys.executable, "-c", _BUSY_POOL], cwd=root, env=env, stdout=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None
+        pids = [int(pid) for pid in proc.stdout.readline().split()]
+        proc.kill()
+    left = wait_exited(pids, 5)
+    for pid in left:  # do not leak them into the rest of the run
+        os.kill(pid, signal.SIGKILL)
+    assert len(pids) == 3 and left == []
