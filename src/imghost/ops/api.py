@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from imghost.errors import PROBLEM_JSON, problem
-from imghost.ops.services import Ops, failing
+from imghost.ops.services import Check, Ops, failing
 
 router = APIRouter()
 
@@ -29,8 +29,12 @@ def _ops(request: Request) -> Ops:
 async def readyz(request: Request) -> Any:
     """Whether this process should get traffic: the database, its migrations, the
     blob store, Redis when configured and, when IMGHOST_READY_MAX_QUEUE_AGE is set,
-    the job queue's oldest due job. Reused for a second."""
-    checks = await _ops(request).readiness.result()
+    the job queue's oldest due job. Reused for a second. Not ready either from
+    the SIGTERM on, while requests drain: a load balancer holding a kept-alive
+    connection to this process then takes it out of rotation."""
+    checks = dict(await _ops(request).readiness.result())
+    if request.app.state.draining.active:
+        checks["draining"] = Check(False, "the process is shutting down")
     body = {name: check.as_json() for name, check in checks.items()}
     failed = failing(checks)
     if failed:

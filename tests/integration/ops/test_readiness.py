@@ -146,3 +146,10 @@ def test_readyz_over_http(settings_factory: Any) -> None:
         assert "s3cret" not in r.text and ":9" not in r.text
         # Liveness stays cheap and says nothing of the rest.
         assert httpx.get(f"{broken.url}/healthz").status_code == 200
+
+        # From the SIGTERM on (imghost.draining), while requests drain: not ready.
+        assert ok.server._loop is not None
+        ok.server._loop.call_soon_threadsafe(ok.app.state.draining.start)
+        problem = assert_problem(httpx.get(f"{ok.url}/readyz"), 503, "not_ready")
+        assert problem["checks"]["draining"]["ok"] is False
+        assert problem["checks"]["database"]["ok"] is True
