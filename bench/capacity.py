@@ -102,6 +102,9 @@ class BackendCapacity:
     def cpu_us(self) -> dict[str, float]:
         return {k: statistics.median(r.cpu_us) for k, r in self.kinds.items() if r.cpu_us}
 
+    def db_cpu_us(self) -> dict[str, float]:
+        return {k: statistics.median(r.db_cpu_us) for k, r in self.kinds.items() if r.db_cpu_us}
+
     def statements(self) -> dict[str, float]:
         if self.inproc is None:
             return {}
@@ -159,6 +162,7 @@ def figures(result: CapacityResult) -> capacity_model.Figures | None:
         return None
     return capacity_model.Figures(
         cpu_us=cpu_us,
+        db_cpu_us=scaled.db_cpu_us(),
         statements=scaled.statements(),
         # Phones shoot both: an even mix of the two photos.
         processing_cpu_s=statistics.fmean(p.cpu_s / p.images for p in processed),
@@ -183,6 +187,7 @@ def model(found: capacity_model.Figures) -> dict[str, Any]:
     return {
         "inputs": {
             "cpu_us": {k: round(v, 1) for k, v in found.cpu_us.items()},
+            "db_cpu_us": {k: round(v, 1) for k, v in found.db_cpu_us.items()},
             "statements": dict(found.statements),
             "processing_cpu_s": round(found.processing_cpu_s, 3),
             "processing_statements": round(found.processing_statements, 1),
@@ -271,8 +276,11 @@ def run_backend(
                         **ROOM,
                     },
                 ) as svc:
+                    db_pid = backend.postgres.proc.pid if backend.postgres else None
+                    meter = capacity_load.Meter(svc.proc.pid, db_pid)
                     outcome.kinds = capacity_load.load_reads(
                         svc,
+                        meter,
                         seed,
                         config.wrk,
                         config.rounds,
@@ -281,6 +289,7 @@ def run_backend(
                     )
                     outcome.kinds |= capacity_load.load_uploads(
                         svc,
+                        meter,
                         seed,
                         photos[0],
                         config.upload_rounds,
@@ -380,7 +389,8 @@ def print_section(console: Any, result: CapacityResult) -> None:
             f"design estimate (1 M images, 77 RPS peak): {design['api_processes']} API "
             f"processes ({design['api_cores']:.2f} cores), {design['worker_processes']} "
             f"workers ({design['worker_cores']:.2f} cores), "
-            f"{design['statements_per_s']:.0f} statements/s, {design['stored_tb']:.1f} TB "
+            f"{design['statements_per_s']:.0f} statements/s "
+            f"({design['database_cores']:.2f} PostgreSQL cores), {design['stored_tb']:.1f} TB "
             f"stored, {design['database_gb']:.1f} GB database"
         )
     for name, b in result.backends.items():

@@ -40,9 +40,12 @@ class KindRuns:
     cpu_us: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    # PostgreSQL's CPU µs per request (the postmaster and its backends), when it runs.
+    db_cpu_us: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         cpu = statistics.median(self.cpu_us) if self.cpu_us else None
+        db = statistics.median(self.db_cpu_us) if self.db_cpu_us else None
         return {
             "median_requests_per_s": round(statistics.median(self.rps), 2) if self.rps else None,
             "median_cpu_us_per_request": round(cpu, 1) if cpu else None,
@@ -50,9 +53,28 @@ class KindRuns:
             "requests_per_core_s": round(1e6 / cpu, 1) if cpu else None,
             "median_p50_ms": round(statistics.median(self.p50_ms), 2) if self.p50_ms else None,
             "median_p99_ms": round(statistics.median(self.p99_ms), 2) if self.p99_ms else None,
+            "median_db_cpu_us_per_request": round(db, 1) if db is not None else None,
             "requests_per_s": [round(v, 2) for v in self.rps],
             "cpu_us_per_request": [round(v, 1) for v in self.cpu_us],
+            "db_cpu_us_per_request": [round(v, 1) for v in self.db_cpu_us],
         }
+
+
+@dataclass(frozen=True)
+class Meter:
+    """The CPU of the API process and, when there is one, of PostgreSQL."""
+
+    api_pid: int
+    db_pid: int | None
+
+    def read(self) -> tuple[float, float]:
+        return cpu_seconds(self.api_pid), cpu_seconds(self.db_pid) if self.db_pid else 0.0
+
+    def record(self, entry: KindRuns, before: tuple[float, float], requests: int) -> None:
+        api, db = self.read()
+        entry.cpu_us.append((api - before[0]) / max(1, requests) * 1e6)
+        if self.db_pid:
+            entry.db_cpu_us.append((db - before[1]) / max(1, requests) * 1e6)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -68,6 +90,7 @@ def cpu_seconds(pid: int) -> float:
 
 def load_reads(
     service: Service,
+    meter: Meter,
     seed: Seed,
     config: wrk.WrkConfig,
     rounds: int,
@@ -89,17 +112,16 @@ def load_reads(
                 expect(httpx.get(url, headers=headers, timeout=30), 200, f"GET {kind}")
                 warm = replace(config, duration=config.warmup)
                 wrk.run(url, warm, warm_up=False, headers=header_lines)
-            before = cpu_seconds(service.proc.pid)
+            before = meter.read()
             measured = wrk.run(url, config, warm_up=False, headers=header_lines)
-            used = cpu_seconds(service.proc.pid) - before
+            entry = runs.setdefault(kind, KindRuns())
+            meter.record(entry, before, measured.requests)
             checks.add(
                 f"{kind} round {round_no + 1}: no errors",
                 measured.errors == 0 and measured.requests > 0,
                 f"{measured.requests} requests, {measured.errors} errors",
             )
-            entry = runs.setdefault(kind, KindRuns())
             entry.rps.append(measured.requests_per_s)
-            entry.cpu_us.append(used / max(1, measured.requests) * 1e6)
             entry.p50_ms.append(measured.p50_ms)
             entry.p99_ms.append(measured.p99_ms)
     return runs
@@ -147,6 +169,7 @@ def _tus(client: httpx.Client, photo: Photo, data: bytes) -> None:
 
 def load_uploads(
     service: Service,
+    meter: Meter,
     seed: Seed,
     photo: Photo,
     rounds: int,
@@ -173,14 +196,15 @@ def load_uploads(
                 send = senders[kind]
                 if round_no == 0:
                     send(clients[0], photo, data)  # warm-up, untimed
-                before, clock = cpu_seconds(service.proc.pid), time.perf_counter()
+                before, clock = meter.read(), time.perf_counter()
                 futures = [
                     pool.submit(send, clients[i % UPLOAD_THREADS], photo, data)
                     for i in range(per_round)
                 ]
                 errors = [f.exception() for f in futures]
                 wall = time.perf_counter() - clock
-                used = cpu_seconds(service.proc.pid) - before
+                entry = runs.setdefault(kind, KindRuns())
+                meter.record(entry, before, per_round)
                 failed = [str(e) for e in errors if e is not None]
                 checks.add(
                     f"{kind} round {round_no + 1}: every upload accepted",
@@ -188,7 +212,5 @@ def load_uploads(
                     f"{per_round} uploads"
                     + (f", {len(failed)} failed: {failed[0]}" if failed else ""),
                 )
-                entry = runs.setdefault(kind, KindRuns())
                 entry.rps.append(per_round / wall)
-                entry.cpu_us.append(used / per_round * 1e6)
     return runs

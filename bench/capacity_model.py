@@ -130,6 +130,8 @@ class Figures:
     processing_statements: float  # per image
     stored_bytes_per_image: float  # original + what processing adds
     database_bytes_per_image: float  # rows, indexes, tags, search index
+    # route kind -> PostgreSQL CPU us per request (empty: not measured)
+    db_cpu_us: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class Plan:
     worker_cores: float
     worker_processes: int
     statements_per_s: float
+    database_cores: float  # PostgreSQL CPU for the origin's requests, at utilisation
     stored_tb: float
     database_gb: float
 
@@ -198,6 +201,9 @@ def plan(figures: Figures, workload: Workload) -> Plan:
         share * figures.statements.get(kind, 0.0) for kind, share in through.items()
     ) / sum(through.values())
     statements = origin_rps * per_request + uploads * figures.processing_statements
+    db_us = sum(share * figures.db_cpu_us.get(kind, 0.0) for kind, share in through.items()) / sum(
+        through.values()
+    )
     return Plan(
         peak_rps=workload.peak_rps,
         average_view_rps=per_second(workload.views_per_month),
@@ -209,6 +215,7 @@ def plan(figures: Figures, workload: Workload) -> Plan:
         worker_cores=worker_cores,
         worker_processes=processes(worker_cores),
         statements_per_s=statements,
+        database_cores=cores_for(origin_rps, db_us / 1e6, workload.utilisation),
         stored_tb=workload.images * figures.stored_bytes_per_image / 1e12,
         database_gb=workload.images * figures.database_bytes_per_image / 1e9,
     )

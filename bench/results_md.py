@@ -539,6 +539,7 @@ def capacity(doc: Doc) -> str:
             num(at(b, "routes", kind, "median_requests_per_s")),
             num(at(b, "routes", kind, "median_cpu_us_per_request"), 0),
             num(at(b, "routes", kind, "requests_per_core_s")),
+            num(at(b, "routes", kind, "median_db_cpu_us_per_request"), 0),
             num(at(b, "statements", kind, "median"), 0),
         ]
         for kind in kinds
@@ -564,15 +565,20 @@ def capacity(doc: Doc) -> str:
             f"figures: {design.get('api_processes')} API processes "
             f"({num(design.get('api_cores'), 2)} cores at half load), "
             f"{design.get('worker_processes')} workers ({num(design.get('worker_cores'), 2)} "
-            f"cores), {num(design.get('statements_per_s'), 0)} SQL statements/s, "
+            f"cores), {num(design.get('statements_per_s'), 0)} SQL statements/s "
+            f"({num(design.get('database_cores'), 2)} PostgreSQL cores), "
             f"{num(design.get('stored_tb'))} TB stored, {num(design.get('database_gb'))} GB "
             'of database (docs/OPERATIONS.md, "Capacity model").\n'
         )
     return (
         f"One API process, medians of {at(doc, 'config', 'rounds')} rounds; per core: 10⁶ ÷ "
-        "the API process's CPU µs per request; statements: SQL per request, counted in "
-        "process:\n\n"
-        + table(["route kind", "backend", "req/s", "CPU µs", "per core", "statements"], rows, 2)
+        "the API process's CPU µs per request; PostgreSQL µs: its CPU per request; "
+        "statements: SQL per request, counted in process:\n\n"
+        + table(
+            ["route kind", "backend", "req/s", "CPU µs", "per core", "PostgreSQL µs", "statements"],
+            rows,
+            2,
+        )
         + "\nThe worker at concurrency 1 (CPU timed on sqlite-local only; stored: original "
         "and presets):\n\n"
         + table(

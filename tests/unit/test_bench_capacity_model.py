@@ -25,6 +25,7 @@ FIGURES = m.Figures(
     processing_statements=50,
     stored_bytes_per_image=5_000_000,
     database_bytes_per_image=3_500,
+    db_cpu_us={"view_uncached": 100.0, "listing": 1_000.0},
 )
 
 
@@ -107,6 +108,8 @@ def test_a_plan_sizes_every_tier() -> None:
     assert plan.worker_processes == 2
     statements = 60.0 * (0.15 * 1 + 0.19 * 4 + 0.01 * 20) / 0.6 + 1.0 * 50
     assert plan.statements_per_s == pytest.approx(statements)
+    db_us = (0.15 * 100 + 0.19 * 1_000) / 0.6
+    assert plan.database_cores == pytest.approx(60.0 * db_us / 1e6 / 0.5)
     assert plan.stored_tb == pytest.approx(5.0)
     assert plan.database_gb == pytest.approx(3.5)
     assert plan.average_view_rps == pytest.approx(7.716, abs=1e-3)

@@ -168,6 +168,7 @@ def test_capacity_is_a_table_per_route_kind_and_the_design_estimate() -> None:
                         "median_requests_per_s": 70.5,
                         "median_cpu_us_per_request": 8000.0,
                         "requests_per_core_s": 125.0,
+                        "median_db_cpu_us_per_request": 900.0,
                     }
                 },
                 "statements": {"listing": {"median": 4}},
@@ -189,6 +190,7 @@ def test_capacity_is_a_table_per_route_kind_and_the_design_estimate() -> None:
                 "worker_processes": 2,
                 "worker_cores": 0.65,
                 "statements_per_s": 99.2,
+                "database_cores": 0.05,
                 "stored_tb": 4.7,
                 "database_gb": 3.5,
             }
@@ -196,6 +198,6 @@ def test_capacity_is_a_table_per_route_kind_and_the_design_estimate() -> None:
     }
     text = results_md.render(None, [doc])
 
-    assert "| listing | postgres-s3 | 70.5 | 8,000 | 125.0 | 4 |" in text
+    assert "| listing | postgres-s3 | 70.5 | 8,000 | 125.0 | 900 | 4 |" in text
     assert "| postgres-s3 | jpeg-12mp | 0.50 | 0.81 | 51 | 3.60 |" in text
     assert "2 API processes (0.33 cores at half load), 2 workers (0.65 cores)" in text
