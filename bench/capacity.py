@@ -25,6 +25,7 @@ import secrets
 import shutil
 import statistics
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class BackendCapacity:
     name: str
     inproc: InprocResult | None = None
     kinds: dict[str, KindRuns] = field(default_factory=dict)
+    phases_s: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
 
@@ -116,6 +118,7 @@ class BackendCapacity:
             "routes": {k: r.as_json() for k, r in self.kinds.items()},
             "statements": inproc.statements_json() if inproc else {},
             "processing": {k: p.as_json() for k, p in inproc.processed.items()} if inproc else {},
+            "phases_s": {k: round(v, 1) for k, v in self.phases_s.items()},
             "error": self.error,
             "traceback": self.traceback,
         }
@@ -250,8 +253,17 @@ def run_backend(
     outcome = BackendCapacity(name)
     with tempfile.TemporaryDirectory(prefix=f"imghost-bench-capacity-{name}-") as tmp:
         workdir = Path(tmp)
+        clock = time.perf_counter()
+
+        def phase(what: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            outcome.phases_s[what] = now - clock
+            clock = now
+
         try:
             with backend_combinations.opened(name, workdir) as backend:
+                phase("start_backend")
                 env = _settings_env(backend, workdir)
                 settings = Settings.from_env(env)
                 outcome.inproc = asyncio.run(
@@ -263,6 +275,7 @@ def run_backend(
                         progress=lambda what: progress(f"{name}: {what}"),
                     )
                 )
+                phase("in_process")
                 seed = outcome.inproc.seed
                 assert seed is not None
                 with service.running(
@@ -276,6 +289,7 @@ def run_backend(
                         **ROOM,
                     },
                 ) as svc:
+                    phase("start_api_process")
                     db_pid = backend.postgres.proc.pid if backend.postgres else None
                     meter = capacity_load.Meter(svc.proc.pid, db_pid)
                     outcome.kinds = capacity_load.load_reads(
@@ -287,6 +301,7 @@ def run_backend(
                         checks,
                         lambda what: progress(f"{name}: {what}"),
                     )
+                    phase("load_reads")
                     outcome.kinds |= capacity_load.load_uploads(
                         svc,
                         meter,
@@ -297,6 +312,7 @@ def run_backend(
                         checks,
                         lambda what: progress(f"{name}: {what}"),
                     )
+                    phase("load_uploads")
         except Exception as exc:
             outcome.error = f"{type(exc).__name__}: {exc}"
             outcome.traceback = traceback.format_exc()
@@ -394,6 +410,8 @@ def print_section(console: Any, result: CapacityResult) -> None:
             f"stored, {design['database_gb']:.1f} GB database"
         )
     for name, b in result.backends.items():
+        if b.phases_s:
+            console.print(f"{name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in b.phases_s.items()))
         if b.error:
             console.print(f"[red]{name}: {b.error}[/red]")
     if result.error:
