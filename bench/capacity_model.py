@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SECONDS_PER_MONTH = 30 * 86_400
 SECONDS_PER_DAY = 86_400
@@ -74,19 +74,6 @@ def processes(cores: float, minimum: int = 2) -> int:
     """Whole single-core processes for ``cores``, never fewer than ``minimum`` (two:
     no single point of failure)."""
     return max(minimum, math.ceil(cores - 1e-9))
-
-
-def hit_ratio_needed(mix: Mapping[str, float], rate: float, origin_capacity: float) -> float | None:
-    """The CDN hit ratio at which the origin sees at most ``origin_capacity`` of
-    ``rate`` requests a second of ``mix``: 0 when it copes alone, None when even
-    a perfect CDN leaves it too much (the uncacheable kinds alone)."""
-    if rate <= origin_capacity:
-        return 0.0
-    total = sum(mix.values())
-    cacheable = sum(share for kind, share in mix.items() if kind in CACHEABLE) / total
-    # rate * (1 - cacheable * h) = capacity  →  h = (1 - capacity / rate) / cacheable
-    needed = (1 - origin_capacity / rate) / cacheable if cacheable else math.inf
-    return needed if needed <= 1 else None
 
 
 def desired_workers(
@@ -182,17 +169,42 @@ class Plan:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self).items()}
 
 
+def through_origin(mix: Mapping[str, float], hit_ratio: float) -> dict[str, float]:
+    """The mix of what reaches the origin: the cacheable kinds thinned by the CDN. Behind
+    a CDN the misses are the long tail, which the process has not seen lately either:
+    they are all costed as uncached views."""
+    if hit_ratio <= 0:
+        return dict(mix)
+    through = {kind: share for kind, share in mix.items() if kind not in CACHEABLE}
+    missed = sum(share for kind, share in mix.items() if kind in CACHEABLE) * (1 - hit_ratio)
+    through["view_uncached"] = missed
+    return through
+
+
+def hit_ratio_for(figures: Figures, workload: Workload, api_cores: float) -> float | None:
+    """The lowest CDN hit ratio (to 0.1 %) at which the API tier needs at most
+    ``api_cores``; None when even a perfect CDN leaves more (the uncacheable kinds)."""
+
+    def cores(hit: float) -> float:
+        return plan(figures, replace(workload, cdn_hit_ratio=hit)).api_cores
+
+    if cores(1.0) > api_cores:
+        return None
+    low, high = 0.0, 1.0
+    if cores(low) <= api_cores:
+        return 0.0
+    while high - low > 0.0005:
+        middle = (low + high) / 2
+        low, high = (low, middle) if cores(middle) <= api_cores else (middle, high)
+    return round(high, 3)
+
+
 def plan(figures: Figures, workload: Workload) -> Plan:
     """Hardware for ``workload`` at the measured per-core cost."""
     mix = workload.mix
     total = sum(mix.values())
-    share_through = origin_share(mix, workload.cdn_hit_ratio)
-    origin_rps = workload.peak_rps * share_through
-    # The requests that reach the origin: cacheable kinds thinned by the CDN.
-    through = {
-        kind: share * (1 - workload.cdn_hit_ratio if kind in CACHEABLE else 1)
-        for kind, share in mix.items()
-    }
+    origin_rps = workload.peak_rps * origin_share(mix, workload.cdn_hit_ratio)
+    through = through_origin(mix, workload.cdn_hit_ratio)
     cpu_us = mixed_cpu_us(through, figures.cpu_us)
     api_cores = cores_for(origin_rps, cpu_us / 1e6, workload.utilisation)
     uploads = workload.peak_rps * sum(mix.get(k, 0.0) for k in workload.upload_kinds) / total

@@ -4,6 +4,7 @@ quotes come from these rules."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from bench import capacity_model as m
@@ -50,13 +51,25 @@ def test_the_cdn_thins_only_the_cacheable_kinds() -> None:
     assert m.origin_share(mix, 0.9) == pytest.approx(0.2 + 0.8 * 0.1)
 
 
-def test_the_hit_ratio_needed_for_an_origin_budget() -> None:
-    mix = {"view_cached": 0.8, "listing": 0.2}
-    assert m.hit_ratio_needed(mix, 100.0, 200.0) == 0.0
-    # 1000 * (1 - 0.8 h) = 360  →  h = 0.8
-    assert m.hit_ratio_needed(mix, 1_000.0, 360.0) == pytest.approx(0.8)
-    # The uncacheable fifth alone exceeds the budget: no hit ratio is enough.
-    assert m.hit_ratio_needed(mix, 1_000.0, 150.0) is None
+def test_behind_a_cdn_the_misses_are_costed_as_uncached_views() -> None:
+    mix = {"view_cached": 0.5, "view_uncached": 0.3, "listing": 0.2}
+    assert m.through_origin(mix, 0.0) == mix
+    through = m.through_origin(mix, 0.9)
+    assert through == {"listing": 0.2, "view_uncached": pytest.approx(0.08)}
+
+
+def test_the_hit_ratio_an_api_tier_needs() -> None:
+    workload = m.Workload(
+        images=1, peak_rps=100_000.0, views_per_month=1, mix={"view_cached": 0.9, "listing": 0.1}
+    )
+    # Uncacheable alone: 10,000 listings/s of 8 ms at 50 % = 160 cores.
+    assert m.hit_ratio_for(FIGURES, workload, 100.0) is None
+    needed = m.hit_ratio_for(FIGURES, workload, 200.0)
+    assert needed is not None
+    # 40 cores left for 90,000 views/s * (1 - h) of 800 us at 50 %.
+    assert needed == pytest.approx(1 - 40 / (90_000 * 800e-6 / 0.5), abs=1e-3)
+    assert m.plan(FIGURES, replace(workload, cdn_hit_ratio=needed)).api_cores <= 200.0
+    assert m.hit_ratio_for(FIGURES, workload, 10_000.0) == 0.0
 
 
 def test_cores_and_processes_keep_headroom_and_two_of_everything() -> None:
@@ -97,18 +110,18 @@ def test_a_plan_sizes_every_tier() -> None:
     )
     plan = m.plan(FIGURES, workload)
 
-    # Through the origin: 0.25 + 0.15 + 0.19 + 0.01 of 100 RPS.
+    # Through the origin: 0.4 of views (all costed as uncached) + 0.19 + 0.01 of 100 RPS.
     assert plan.origin_rps == pytest.approx(60.0)
-    cpu = (0.25 * 400 + 0.15 * 800 + 0.19 * 8_000 + 0.01 * 120_000) / 0.6
+    cpu = (0.4 * 800 + 0.19 * 8_000 + 0.01 * 120_000) / 0.6
     assert plan.cpu_us_per_request == pytest.approx(cpu)
     assert plan.api_cores == pytest.approx(60.0 * cpu / 1e6 / 0.5)
     assert plan.api_processes == max(2, math.ceil(plan.api_cores))
     assert plan.upload_peak_per_s == pytest.approx(1.0)
     assert plan.worker_cores == pytest.approx(1.0 / 0.7)
     assert plan.worker_processes == 2
-    statements = 60.0 * (0.15 * 1 + 0.19 * 4 + 0.01 * 20) / 0.6 + 1.0 * 50
+    statements = 60.0 * (0.4 * 1 + 0.19 * 4 + 0.01 * 20) / 0.6 + 1.0 * 50
     assert plan.statements_per_s == pytest.approx(statements)
-    db_us = (0.15 * 100 + 0.19 * 1_000) / 0.6
+    db_us = (0.4 * 100 + 0.19 * 1_000) / 0.6
     assert plan.database_cores == pytest.approx(60.0 * db_us / 1e6 / 0.5)
     assert plan.stored_tb == pytest.approx(5.0)
     assert plan.database_gb == pytest.approx(3.5)
