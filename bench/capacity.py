@@ -55,8 +55,8 @@ ROOM = {"IMGHOST_VALIDATION_TIMEOUT": "600"}
 
 DESIGN = capacity_model.Workload(images=1_000_000, peak_rps=77, views_per_month=20e6)
 # A thousand times the design's images and views; at that size views dominate even
-# more (a public host's long tail), and uploads are ~38/s at the peak (a billion
-# images in about two and a half years).
+# more (a public host's long tail), and uploads are ~38/s at the peak (at a third of
+# that on average, a billion images in about two and a half years).
 BILLION_MIX = {
     "view_cached": 0.63,
     "view_uncached": 0.30,
