@@ -529,6 +529,67 @@ def encryption(doc: Doc) -> str:
     )
 
 
+def capacity(doc: Doc) -> str:
+    backends: Doc = doc.get("backends") or {}
+    kinds = list(dict.fromkeys(k for b in backends.values() for k in (b.get("routes") or {})))
+    rows = [
+        [
+            kind,
+            name,
+            num(at(b, "routes", kind, "median_requests_per_s")),
+            num(at(b, "routes", kind, "median_cpu_us_per_request"), 0),
+            num(at(b, "routes", kind, "requests_per_core_s")),
+            num(at(b, "routes", kind, "median_db_cpu_us_per_request"), 0),
+            num(at(b, "statements", kind, "median"), 0),
+        ]
+        for kind in kinds
+        for name, b in backends.items()
+    ]
+    processing = [
+        [
+            name,
+            key,
+            num(p.get("images_per_s"), 2),
+            num(p.get("cpu_s_per_image"), 2),
+            num(p.get("statements_per_image"), 0),
+            num(((p.get("original_bytes") or 0) + (p.get("derived_bytes") or 0)) / 1e6, 2),
+        ]
+        for name, b in backends.items()
+        for key, p in (b.get("processing") or {}).items()
+    ]
+    design = at(doc, "model", "design") or {}
+    model = ""
+    if design:
+        model = (
+            "\nThe design's estimate (1 M images, 77 RPS peak, 20 M views a month) by these "
+            f"figures: {design.get('api_processes')} API processes "
+            f"({num(design.get('api_cores'), 2)} cores at half load), "
+            f"{design.get('worker_processes')} workers ({num(design.get('worker_cores'), 2)} "
+            f"cores), {num(design.get('statements_per_s'), 0)} SQL statements/s "
+            f"({num(design.get('database_cores'), 2)} PostgreSQL cores), "
+            f"{num(design.get('stored_tb'))} TB stored, {num(design.get('database_gb'))} GB "
+            'of database (docs/OPERATIONS.md, "Capacity model").\n'
+        )
+    return (
+        f"One API process, medians of {at(doc, 'config', 'rounds')} rounds; per core: 10⁶ ÷ "
+        "the API process's CPU µs per request; PostgreSQL µs: its CPU per request; "
+        "statements: SQL per request, counted in process:\n\n"
+        + table(
+            ["route kind", "backend", "req/s", "CPU µs", "per core", "PostgreSQL µs", "statements"],
+            rows,
+            2,
+        )
+        + "\nThe worker at concurrency 1 (CPU timed on sqlite-local only; stored: original "
+        "and presets):\n\n"
+        + table(
+            ["backend", "photo", "images/s", "CPU s/image", "statements/image", "stored MB"],
+            processing,
+            2,
+        )
+        + model
+    )
+
+
 RENDERERS: dict[str, Callable[[Doc], str]] = {
     "core": core,
     "processing": processing,
@@ -537,6 +598,7 @@ RENDERERS: dict[str, Callable[[Doc], str]] = {
     "http": http,
     "scan": scan,
     "encryption": encryption,
+    "capacity": capacity,
 }
 
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench import (
+    capacity,
     encryption,
     http_server,
     machine,
@@ -48,7 +49,7 @@ from bench.wrk import WrkConfig
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LARGE_BYTES = 10_000_000
 SMALL_BYTES = 200_000
-SECTIONS = ("core", "processing", "tus", "search", "http", "scan", "encryption")
+SECTIONS = ("core", "processing", "tus", "search", "http", "scan", "encryption", "capacity")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -156,6 +157,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=http_server.HttpServerConfig().rounds,
         help="rounds of every HTTP server variant (medians reported)",
     )
+    group = parser.add_argument_group("capacity section")
+    group.add_argument(
+        "--capacity-rounds",
+        type=int,
+        default=capacity.CapacityConfig().rounds,
+        help="wrk rounds per route kind (medians reported)",
+    )
     enc_defaults = encryption.EncryptionConfig()
     group = parser.add_argument_group("encryption section")
     group.add_argument(
@@ -258,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = run_scan(args, console) and ok
     if "encryption" in args.sections:
         ok = run_encryption(args, console) and ok
+    if "capacity" in args.sections:
+        ok = run_capacity(args, console) and ok
     _write_run(args, console, started, ok, argv if argv is not None else sys.argv[1:])
     return 0 if ok else 1
 
@@ -335,6 +345,34 @@ def run_encryption(args: argparse.Namespace, console: Console) -> bool:
     )
     if not result.ok:
         console.print("[red]some encryption checks failed or a figure could not be measured[/red]")
+    return result.ok
+
+
+def run_capacity(args: argparse.Namespace, console: Console) -> bool:
+    config = capacity.CapacityConfig(rounds=args.capacity_rounds)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule("[bold]capacity[/bold]")
+    console.print(f"[bold]imghost capacity benchmark[/bold] — {escape(_facts(info))}")
+    with console.status("capacity") as status:
+        result = capacity.run(config, args.backends, lambda what: status.update(escape(what)))
+    capacity.print_section(console, result)
+    _write(
+        args,
+        console,
+        "capacity",
+        started,
+        clock,
+        result.ok,
+        {
+            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+            "config": config.as_json(),
+            **result.as_json(),
+        },
+    )
+    if not result.ok:
+        console.print("[red]some capacity checks failed or a figure could not be measured[/red]")
     return result.ok
 
 

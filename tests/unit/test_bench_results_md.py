@@ -154,3 +154,50 @@ def test_processing_latency_is_a_table_with_its_goals() -> None:
     assert "goals: burst_of_6_all_ready < 3.0 s" in text
     assert "| sqlite-local | one jpeg-12mp | 0.18 | 0.94 |" in text
     assert "| sqlite-local | burst of 6 (from the first request) | – | 3.86 |" in text
+
+
+def test_capacity_is_a_table_per_route_kind_and_the_design_estimate() -> None:
+    doc = {
+        "benchmark": "capacity",
+        "ok": True,
+        "config": {"rounds": 3},
+        "backends": {
+            "postgres-s3": {
+                "routes": {
+                    "listing": {
+                        "median_requests_per_s": 70.5,
+                        "median_cpu_us_per_request": 8000.0,
+                        "requests_per_core_s": 125.0,
+                        "median_db_cpu_us_per_request": 900.0,
+                    }
+                },
+                "statements": {"listing": {"median": 4}},
+                "processing": {
+                    "jpeg-12mp": {
+                        "images_per_s": 0.5,
+                        "cpu_s_per_image": 0.81,
+                        "statements_per_image": 51.0,
+                        "original_bytes": 2_700_000,
+                        "derived_bytes": 900_000,
+                    }
+                },
+            }
+        },
+        "model": {
+            "design": {
+                "api_processes": 2,
+                "api_cores": 0.33,
+                "worker_processes": 2,
+                "worker_cores": 0.65,
+                "statements_per_s": 99.2,
+                "database_cores": 0.05,
+                "stored_tb": 4.7,
+                "database_gb": 3.5,
+            }
+        },
+    }
+    text = results_md.render(None, [doc])
+
+    assert "| listing | postgres-s3 | 70.5 | 8,000 | 125.0 | 900 | 4 |" in text
+    assert "| postgres-s3 | jpeg-12mp | 0.50 | 0.81 | 51 | 3.60 |" in text
+    assert "2 API processes (0.33 cores at half load), 2 workers (0.65 cores)" in text
