@@ -48,6 +48,7 @@ from imghost.testing.servers import (
     psql,
     start_postgres,
     start_redis,
+    start_replica,
     start_s3,
 )
 from tests.helpers.big_images import BigImages, shared_root
@@ -221,6 +222,29 @@ def pg_server() -> Iterator[PostgresServer]:
     try:
         psql(server, "CREATE DATABASE imghost_template")
         upgrade(server.url("imghost_template"))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_replica(pg_server: PostgresServer) -> Iterator[PostgresServer]:
+    """A hot standby of the run's PostgreSQL server, streaming its WAL (started
+    by the first test that asks, once per worker; ~0.5 s). Tests that pause its
+    replay resume it before they end.
+
+    The primary names every standby synchronous. Its commits stay asynchronous
+    (``synchronous_commit=off`` on the test cluster); a transaction that sets
+    ``synchronous_commit`` itself waits for a standby: the tests' way to know
+    that the replica has received (``on``) or replayed (``remote_apply``) a
+    write, instead of polling it.
+    """
+    psql(pg_server, "ALTER SYSTEM SET synchronous_standby_names = '*';\nSELECT pg_reload_conf()")
+    try:
+        server = start_replica(pg_server)
+    except Unavailable as exc:
+        unavailable(str(exc))
+    try:
         yield server
     finally:
         server.stop()

@@ -57,6 +57,7 @@ from imghost.orgs.api import router as orgs_router
 from imghost.quotas.api import router as quotas_router
 from imghost.ratelimit.middleware import HEADERS as RATE_HEADERS
 from imghost.ratelimit.middleware import RateLimits
+from imghost.replicas.middleware import MarkWriters
 from imghost.reports.api import router as reports_router
 from imghost.search.api import router as search_router
 from imghost.settings import Settings
@@ -145,8 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Set at the first SIGTERM, while requests drain (imghost.draining).
     app.state.draining = Draining()
     # Middleware added later wraps what was added before: the first added is
-    # the innermost, the last (ResponseHeaders) the outermost. Innermost, just
-    # before routing; UnexpectedErrors, outside it, catches a bug in it.
+    # the innermost, the last (ResponseHeaders) the outermost.
+    if settings.database_replica_urls:
+        # Innermost of all: it sees the route's own status, and the very scope
+        # in which deps notes the writer (read replicas: read-your-writes).
+        app.add_middleware(MarkWriters, writers=lambda: app.state.ctx.sticky)
+    # Just before routing; UnexpectedErrors, outside it, catches a bug in it.
     app.add_middleware(RejectUnsafeTargets)
     # Each request's client address and user agent, for the audit events it records.
     app.add_middleware(AuditOrigin)

@@ -24,6 +24,7 @@ from imghost.ops import config as ops
 from imghost.processing import config as processing
 from imghost.quotas import config as quotas
 from imghost.ratelimit import config as ratelimit
+from imghost.replicas import config as replicas
 from imghost.reports import config as reports
 from imghost.settings import Settings
 from imghost.sharing import config as sharing
@@ -53,6 +54,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     audit.check,
     storage.check,
     ops.check,
+    replicas.check,
 )
 
 

@@ -43,6 +43,8 @@ from imghost.processing.hashlists import HashLists
 from imghost.processing.ondemand import OnDemandRenderer
 from imghost.processing.pool import PixelPool
 from imghost.reads import FastReader, fast_reader
+from imghost.replicas.pool import ReplicaSet
+from imghost.replicas.sticky import StickyWriters
 from imghost.reports.throttle import ReportLimit
 from imghost.settings import Settings
 from imghost.signing import SigningKeys
@@ -97,6 +99,10 @@ class AppContext:
     # blobs' bytes: a cached view costs no database read and no store read.
     facts: FactsCache
     hot: HotBlobs
+    # Read replicas (IMGHOST_DATABASE_REPLICA_URLS) and who must not read them
+    # yet for having just written; None without replicas.
+    replicas: ReplicaSet | None = None
+    sticky: StickyWriters | None = None
     # Views, downloads and bytes served, buffered until the next analytics flush.
     views: ViewCounter = field(default_factory=ViewCounter)
     # When each session and API key was last used, written at most once a minute.
@@ -173,7 +179,9 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout)
         purges = purge_config(settings)
-        sessions = session_factory(engine, cdn.session_info(purges.configured, purges.attempts))
+        info = cdn.session_info(purges.configured, purges.attempts)
+        sessions = session_factory(engine, info)
+        replicas = ReplicaSet.open(settings, info)
         store = open_store(settings.storage_url, settings.tmp_dir, keyring(settings))
         pixels = PixelPool(
             settings.worker_concurrency or max(os.cpu_count() or 1, 1),
@@ -203,6 +211,12 @@ class AppContext:
             reports=ReportLimit(settings.report_rate_limit, settings.redis_url),
             facts=FactsCache(settings.delivery_facts_ttl),
             hot=HotBlobs(settings.delivery_hot_bytes),
+            replicas=replicas,
+            sticky=(
+                StickyWriters(settings.redis_url, settings.replica_sticky_seconds)
+                if replicas is not None
+                else None
+            ),
         )
 
     async def close(self) -> None:
@@ -210,6 +224,10 @@ class AppContext:
         await self.egress.close()
         await self.store.close()
         await self.reads.close()
+        if self.replicas is not None:
+            await self.replicas.close()
+        if self.sticky is not None:
+            await self.sticky.close()
         await self.logins.close()
         await self.reports.close()
         await asyncio.to_thread(self.pixels.close)

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by every router: context, session, caller."""
+"""FastAPI dependencies shared by every router: context, sessions, caller."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.access.credentials import caller_of
 from imghost.access.grants import Caller
+from imghost.access.policy import Level
 from imghost.accounts import services as accounts
 from imghost.auth.services import Actor, authenticate
 from imghost.context import AppContext
 from imghost.errors import Forbidden, Unauthorized
 from imghost.reads import FastReader, SessionReader
+from imghost.replicas.middleware import note_writer
 
 
 async def get_ctx(request: Request) -> AppContext:
@@ -64,6 +66,7 @@ async def optional_actor(
     # held. Routes that read their own body use :data:`UploadActor` instead.
     actor = _in_grace_check(request, await authenticate(db, ctx.settings.secret_key, token))
     ctx.last_use.seen(actor, _address(request))
+    note_writer(request.scope, actor.user_id)
     return actor
 
 
@@ -94,6 +97,7 @@ async def upload_actor(
     if ctx.settings.require_verified_email and not actor.email_verified:
         raise accounts.unverified()
     ctx.last_use.seen(actor, _address(request))
+    note_writer(request.scope, actor.user_id)
     # Attached to the request's session (no I/O), as if read there.
     db.add(actor.user)
     return actor
@@ -145,3 +149,35 @@ async def get_reader(db: Db) -> FastReader:
 
 
 Reads = Annotated[FastReader, Depends(get_reader)]
+
+
+async def get_read_db(ctx: Ctx, db: Db, caller: Who) -> AsyncIterator[AsyncSession]:
+    """A session for a read-only route: a replica's when one may serve this
+    caller now, else the request's own session on the primary (no second
+    connection then). Never written through.
+
+    On the primary: callers holding a share-link grant or a signed URL (a
+    revoked link or an expired signature is decided there, at once) and
+    signed-in callers who wrote within IMGHOST_REPLICA_STICKY_SECONDS, or
+    whose writes cannot be known (no Redis, or Redis failing). A replica that
+    is lost or lagging is skipped (``replicas.pool``). Routes decide access to
+    one named resource (an album, an image) through ``Db`` and list or count
+    through this; docs/OPERATIONS.md lists them."""
+    replica = await _replica_session(ctx, caller)
+    if replica is None:
+        yield db
+        return
+    async with replica:  # closing it rolls back and returns the connection
+        yield replica
+
+
+async def _replica_session(ctx: AppContext, caller: Caller) -> AsyncSession | None:
+    if ctx.replicas is None or caller.link_id is not None or caller.signed != Level.NONE:
+        return None
+    user = caller.user_id
+    if user is not None and (ctx.sticky is None or await ctx.sticky.holds(user)):
+        return None
+    return await ctx.replicas.session()
+
+
+ReadDb = Annotated[AsyncSession, Depends(get_read_db)]

@@ -31,7 +31,7 @@ from imghost.albums.schemas import (
 )
 from imghost.audit import services as audit
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db, Who
+from imghost.deps import Ctx, CurrentActor, Db, ReadDb, Who
 from imghost.errors import NotFound
 from imghost.images.schemas import ImageOut
 from imghost.sharing import services as sharing
@@ -64,10 +64,10 @@ async def create_album(body: AlbumCreate, actor: CurrentActor, db: Db, ctx: Ctx)
 
 @router.get("/v1/albums", response_model=AlbumList)
 async def list_albums(
-    actor: CurrentActor, db: Db, ctx: Ctx, page: Page = 1, limit: Limit = 20
+    actor: CurrentActor, read: ReadDb, ctx: Ctx, page: Page = 1, limit: Limit = 20
 ) -> AlbumList:
     """Albums the caller owns, their orgs' albums and albums shared with them."""
-    found, total = await albums.list_albums(db, _user(actor), page=page, limit=limit)
+    found, total = await albums.list_albums(read, _user(actor), page=page, limit=limit)
     base = ctx.settings.public_base_url
     return AlbumList(
         albums=[AlbumOut.of(f, base) for f in found], page=page, limit=limit, total=total
@@ -75,9 +75,9 @@ async def list_albums(
 
 
 @router.get("/v1/albums/{album_id}", response_model=AlbumOut)
-async def get_album(album_id: str, caller: Who, db: Db, ctx: Ctx) -> AlbumOut:
+async def get_album(album_id: str, caller: Who, db: Db, read: ReadDb, ctx: Ctx) -> AlbumOut:
     access = await albums.album_access(db, caller, album_id, Action.VIEW_METADATA)
-    return AlbumOut.of(await albums.facts(db, caller, access), ctx.settings.public_base_url)
+    return AlbumOut.of(await albums.facts(read, caller, access), ctx.settings.public_base_url)
 
 
 @router.patch("/v1/albums/{album_id}", response_model=AlbumOut)
@@ -101,7 +101,7 @@ async def delete_album(album_id: str, actor: CurrentActor, db: Db) -> Response:
 
 @router.get("/v1/albums/{album_id}/images", response_model=AlbumImageList)
 async def album_images(
-    album_id: str, caller: Who, db: Db, ctx: Ctx, page: Page = 1, limit: Limit = 20
+    album_id: str, caller: Who, db: Db, read: ReadDb, ctx: Ctx, page: Page = 1, limit: Limit = 20
 ) -> AlbumImageList:
     """The album's images in album order, those the caller may see in it.
 
@@ -109,7 +109,8 @@ async def album_images(
     access comes from a grant (not from the album being public); anyone
     else's images only to those who may see them on their own.
     """
-    images, total = await albums.list_images(db, caller, album_id, page=page, limit=limit)
+    access = await albums.album_access(db, caller, album_id, Action.VIEW_METADATA)
+    images, total = await albums.list_images(read, caller, access, page=page, limit=limit)
     base = ctx.settings.public_base_url
     return AlbumImageList(
         images=[ImageOut.of(i, base) for i in images], page=page, limit=limit, total=total

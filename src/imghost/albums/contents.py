@@ -137,9 +137,10 @@ async def reorder(
 
 
 async def list_images(
-    session: AsyncSession, caller: Caller, album_id: str, *, page: int, limit: int
+    session: AsyncSession, caller: Caller, access: AlbumAccess, *, page: int, limit: int
 ) -> tuple[list[Image], int]:
-    access = await album_access(session, caller, album_id, Action.VIEW_METADATA)
+    """A page of the album's images the caller sees in it (``access``: from
+    ``album_access``, which may have read another session: the primary's)."""
     shown = visible_images(caller, access)
     total = await session.scalar(select(func.count()).select_from(shown.subquery())) or 0
     rows = await session.scalars(

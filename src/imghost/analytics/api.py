@@ -11,7 +11,7 @@ from imghost.access.decide import image_access
 from imghost.access.policy import Action
 from imghost.analytics import services
 from imghost.analytics.schemas import ImageStatsOut
-from imghost.deps import Db, Reads, Who
+from imghost.deps import Db, ReadDb, Reads, Who
 from imghost.images import services as images
 
 router = APIRouter(tags=["analytics"])
@@ -22,6 +22,7 @@ async def image_stats(
     image_id: str,
     caller: Who,
     db: Db,
+    read: ReadDb,
     reads: Reads,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> ImageStatsOut:
@@ -29,5 +30,5 @@ async def image_stats(
     batches, so the last few seconds of traffic may not show yet."""
     image = await images.get_image(db, image_id)
     await image_access(reads, caller, image, Action.SHARE)
-    stats = await services.image_stats(db, image_id, days, dt.datetime.now(dt.UTC).date())
+    stats = await services.image_stats(read, image_id, days, dt.datetime.now(dt.UTC).date())
     return ImageStatsOut.of(stats)

@@ -14,7 +14,7 @@ from imghost.access.listing import listable_images
 from imghost.access.policy import Action, Level
 from imghost.accounts import services as accounts
 from imghost.audit import services as audit
-from imghost.deps import Ctx, CurrentActor, Db, Reads, Who
+from imghost.deps import Ctx, CurrentActor, Db, ReadDb, Reads, Who
 from imghost.images import services
 from imghost.images.fields import MAX_TAG_LENGTH
 from imghost.images.policy import check_bytes, served_original
@@ -121,7 +121,7 @@ async def image_metadata(image_id: str, caller: Who, db: Db, reads: Reads) -> Im
 async def user_images(
     user_id: Annotated[str, Path(description="user id or username")],
     caller: Who,
-    db: Db,
+    read: ReadDb,
     ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -131,9 +131,9 @@ async def user_images(
     """The owner sees all their images; others see the public ones and the
     shared ones shared with them (never unlisted ones; private ones only as
     a site admin or the org's owner or admin)."""
-    owner = await accounts.get_user_by_id_or_name(db, user_id)
+    owner = await accounts.get_user_by_id_or_name(read, user_id)
     images, total = await services.list_user_images(
-        db,
+        read,
         owner.id,
         visible=listable_images(caller),
         tag=tag,

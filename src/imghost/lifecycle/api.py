@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from imghost.access.grants import Caller
 from imghost.audit import services as audit
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db, Reads
+from imghost.deps import Ctx, CurrentActor, Db, ReadDb, Reads
 from imghost.errors import NotFound
 from imghost.images.schemas import ImageDeleted, ImageOut
 from imghost.lifecycle import purge, services
@@ -96,7 +96,7 @@ def _purged(gone: PurgedImage) -> ImageDeleted:
 @router.get("/v1/trash", response_model=TrashList, tags=["trash"])
 async def list_trash(
     actor: CurrentActor,
-    db: Db,
+    read: ReadDb,
     ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -104,7 +104,7 @@ async def list_trash(
     """Your deleted images (and those of orgs you own or administer), most
     recently deleted first, with when each is purged."""
     caller = Caller(actor.user_id, actor.is_admin)
-    rows, total = await services.list_trash(db, caller, page, limit)
+    rows, total = await services.list_trash(read, caller, page, limit)
     now = utcnow()
     base = ctx.settings.public_base_url
     return TrashList(

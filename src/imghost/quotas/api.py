@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imghost.analytics import services as analytics
 from imghost.db import utcnow
-from imghost.deps import Ctx, CurrentActor, Db
+from imghost.deps import Ctx, CurrentActor, Db, ReadDb
 from imghost.orgs import services as orgs
 from imghost.quotas import services
 from imghost.quotas.schemas import MonthlyBandwidthOut, UsageOut
@@ -53,18 +53,18 @@ async def usage_out(
 
 
 @router.get("/v1/users/me/usage", response_model=UsageOut)
-async def my_usage(actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
+async def my_usage(actor: CurrentActor, read: ReadDb, ctx: Ctx) -> UsageOut:
     """Your storage (images that are not in an org), quota and bandwidth.
 
     `bandwidthBytes30d` counts every image you uploaded, org images included;
     the monthly budget (`bandwidth`) counts the images outside orgs, like storage."""
-    bandwidth = await analytics.owner_bandwidth(db, actor.user_id, _since())
-    return await usage_out(db, ctx.settings, actor.user_id, bandwidth)
+    bandwidth = await analytics.owner_bandwidth(read, actor.user_id, _since())
+    return await usage_out(read, ctx.settings, actor.user_id, bandwidth)
 
 
 @router.get("/v1/orgs/{org_id}/usage", response_model=UsageOut)
-async def org_usage(org_id: str, actor: CurrentActor, db: Db, ctx: Ctx) -> UsageOut:
+async def org_usage(org_id: str, actor: CurrentActor, db: Db, read: ReadDb, ctx: Ctx) -> UsageOut:
     """The org's pooled storage, quota and bandwidth (its members; 404 for others)."""
     access = await orgs.get_access(db, actor, org_id)
-    bandwidth = await analytics.org_bandwidth(db, access.org.id, _since())
-    return await usage_out(db, ctx.settings, access.org.id, bandwidth)
+    bandwidth = await analytics.org_bandwidth(read, access.org.id, _since())
+    return await usage_out(read, ctx.settings, access.org.id, bandwidth)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from imghost.access.policy import Action
 from imghost.albums import services as albums
-from imghost.deps import Ctx, Db, Who
+from imghost.deps import Ctx, Db, ReadDb, Who
 from imghost.images.schemas import ImageOut
 from imghost.schemas import ImageSort, Visibility
 from imghost.search import services
@@ -23,6 +23,7 @@ router = APIRouter(tags=["search"])
 async def list_images(
     caller: Who,
     db: Db,
+    read: ReadDb,
     ctx: Ctx,
     user: Annotated[str | None, Query(max_length=64, description="user id or username")] = None,
     tag: Annotated[list[str] | None, Query(max_length=10, description="all must match")] = None,
@@ -56,7 +57,8 @@ async def list_images(
     while new images arrive (`relevance` pages by position).
     """
     if album is not None:
-        # Filtering by an album you cannot see would tell what is in it.
+        # Filtering by an album you cannot see would tell what is in it
+        # (decided on the primary: the album, not a listing).
         await albums.album_access(db, caller, album, Action.VIEW_METADATA)
     filters = services.Filters(
         user=user,
@@ -76,7 +78,7 @@ async def list_images(
         q=q,
     )
     found = await services.search(
-        db, caller, filters, sort=sort, page=page, limit=limit, cursor=cursor
+        read, caller, filters, sort=sort, page=page, limit=limit, cursor=cursor
     )
     base = ctx.settings.public_base_url
     return SearchResult(

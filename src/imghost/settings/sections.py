@@ -381,6 +381,39 @@ class BodySettings:
 
 
 @dataclass(frozen=True)
+class ReplicaSettings:
+    """Read replicas of the PostgreSQL database and where reads go (``replicas.config``)."""
+
+    database_replica_urls: str = setting(
+        "",
+        "PostgreSQL read replicas (hot standbys of IMGHOST_DATABASE_URL), comma-separated "
+        "URLs: listings, search, usage and statistics read from them; empty: every read "
+        "on the primary",
+    )
+    replica_max_lag: float = setting(
+        2.0,
+        "Seconds a replica may be behind the primary and still serve reads; one further "
+        "behind is skipped until it catches up",
+    )
+    replica_lag_check: float = setting(
+        1.0,
+        "Seconds between measurements of a replica's lag (the first read after that long "
+        "measures it again)",
+    )
+    replica_sticky_seconds: float = setting(
+        5.0,
+        "Seconds a signed-in caller's reads stay on the primary after they write "
+        "(read-your-writes, marked in IMGHOST_REDIS_URL); at least "
+        "IMGHOST_REPLICA_MAX_LAG + IMGHOST_REPLICA_LAG_CHECK",
+    )
+    replica_timeout: float = setting(
+        1.0,
+        "Seconds a read waits to connect to a replica and measure its lag before it goes "
+        "to the primary (the replica is then skipped for a few seconds)",
+    )
+
+
+@dataclass(frozen=True)
 class RenditionSettings:
     """On-demand renditions: the bytes strangers can cause to be stored (``processing.config``)."""
 
@@ -508,6 +541,7 @@ SECTIONS: tuple[type, ...] = (
     ReportSettings,
     NotificationSettings,
     BodySettings,
+    ReplicaSettings,
     RenditionSettings,
     HttpSettings,
     OpsSettings,
