@@ -137,6 +137,10 @@ def test_listings_read_the_replica_and_writers_their_writes(
         assert _titles(client, alice, bob) == ["before"]
         # ...the writer reads the primary for a while (their marker in Redis).
         assert _titles(client, alice, alice) == ["after"]
+        # The other routes that read a replica, for a caller it serves (Bob).
+        for path in ("/v1/albums", "/v1/trash", "/v1/users/me/usage"):
+            r = client.get(path, headers=bob.headers)
+            assert r.status_code == 200, (path, r.text)
 
         # Un-publishing acts at once where bytes are served: delivery reads the
         # primary, though the paused replica still lists the image.
