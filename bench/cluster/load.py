@@ -65,6 +65,9 @@ class Ack:
     owner: int  # the client's index
     via: str  # upload or tus_upload
     at: float
+    # Picked for deletion: no operation uses it from then on. ``deleted`` once the
+    # service has said so; a delete that never got an answer leaves it unknown.
+    deleting: bool = False
     deleted: bool = False
 
 
@@ -226,10 +229,10 @@ class Client:
     # --- operations ---------------------------------------------------------
 
     def _mine(self) -> list[Ack]:
-        return [a for a in self.record.acks.values() if a.owner == self.index and not a.deleted]
+        return [a for a in self.record.acks.values() if a.owner == self.index and not a.deleting]
 
     def _anyones(self) -> Ack | None:
-        live = [a for a in self.record.acks.values() if not a.deleted]
+        live = [a for a in self.record.acks.values() if not a.deleting]
         return self.rng.choice(live) if live else None
 
     def _ack(self, image_id: str, data: bytes, via: str) -> None:
@@ -396,14 +399,20 @@ class Client:
         if len(mine) < 3:  # keep some for views and shares
             return
         ack = self.rng.choice(mine)
-        ack.deleted = True  # from now on nobody picks it
+        ack.deleting = True  # from now on nobody picks it
         params = {"permanent": "true"} if self.rng.random() < 0.5 else {}
+        tries = 0
 
         async def once() -> bool:
+            nonlocal tries
+            tries += 1
             r = await self.request("delete", "DELETE", f"/v1/images/{ack.image_id}", params=params)
-            if r.status_code not in (200, 202):
-                raise Refused(r.status_code, r.text)
-            return True
+            # A 404 on a retry: an earlier try was applied, its answer lost (a killed
+            # API process, the database restart after the commit).
+            if r.status_code in (200, 202) or (r.status_code == 404 and tries > 1):
+                ack.deleted = True
+                return True
+            raise Refused(r.status_code, r.text)
 
         await self.retrying("delete", once)
 

@@ -96,7 +96,8 @@ async def _retrievable(cluster: Cluster, record: Record, verdict: Verdict) -> No
                 r = await http.get(
                     f"/v1/images/{image_id}/file", headers=headers, follow_redirects=True
                 )
-            if ack.deleted:
+            if ack.deleted or (ack.deleting and r.status_code == 404):
+                # (A delete that got no answer may or may not have been applied.)
                 if r.status_code == 404:
                     verdict.deleted_gone += 1
                 else:
