@@ -2,13 +2,18 @@
 
 obstore streams multipart uploads within one call but cannot resume one by
 its id from another request or process, which tus needs; boto3 can. Calls
-run in threads (boto3 is synchronous) on one shared, thread-safe client.
+run in threads (boto3 is synchronous) on one shared, thread-safe client,
+made at the first call: most processes never make a multipart upload (a
+worker, a CLI command, an API process between tus uploads), and a boto3
+client costs ~15-40 ms of a core to build.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from botocore.exceptions import ClientError
@@ -29,10 +34,24 @@ class StrayMultipart:
 
 class S3Multipart:
     def __init__(self, url: str) -> None:
+        self.url = url
         self.bucket = parse_s3_url(url)[0]
-        self.client = boto3_client(
-            url, retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=16
-        )
+        self._client: Any = None
+        self._making = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, made by the first caller (calls run in threads:
+        the lock keeps two first calls from making two)."""
+        if self._client is None:
+            with self._making:
+                if self._client is None:
+                    self._client = boto3_client(
+                        self.url,
+                        retries={"mode": "standard", "max_attempts": 4},
+                        max_pool_connections=16,
+                    )
+        return self._client
 
     async def create(self, key: str, content_type: str | None = None) -> str:
         extra = {"ContentType": content_type} if content_type else {}
@@ -118,7 +137,8 @@ class S3Multipart:
         return await anyio.to_thread.run_sync(_list)
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 def _code(exc: ClientError) -> str:
