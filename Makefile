@@ -104,5 +104,5 @@ N ?= 2
 M ?= 2
 DURATION ?= 60
 CLIENTS ?= 32
-cluster: $(STAMP) system-deps
+cluster: $(STAMP) system-deps bench-deps
 	$(BIN)/python -m bench.cluster --api $(N) --workers $(M) --duration $(DURATION) --clients $(CLIENTS)
