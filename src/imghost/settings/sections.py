@@ -189,6 +189,12 @@ class TusSettings:
         86400,
         "Seconds a resumable (tus) upload stays open after its last PATCH; then it is collected",
     )
+    tus_lease: int = setting(
+        60,
+        "Seconds a tus request's hold on its upload outlives that request's last sign of life "
+        "(at least 4): a PATCH cut off by a crash leaves its upload answering 423 upload_locked "
+        "this long; a stalled body is cut after half of it",
+    )
     s3_part_size: Size = setting(
         8 * 1024**2,
         "Part size of resumable uploads on S3 (at least 5MiB); one part per PATCH is buffered",

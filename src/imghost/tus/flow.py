@@ -40,7 +40,7 @@ from imghost.storage import BlobStore
 from imghost.storage.resumable import Piece, ResumableStore, ResumableWriter, State
 from imghost.tus import finish, leases, services
 from imghost.tus.leases import LeaseLost
-from imghost.tus.receive import Received, receive
+from imghost.tus.receive import Pace, Received, receive
 from imghost.uploads import services as uploads
 from imghost.uploads.models import Upload
 
@@ -87,7 +87,7 @@ async def append(
             raise AppError(403, "upload_is_final", "A concatenated upload cannot be patched.")
         # Its assembly failed for want of resources (5xx): an empty PATCH retries.
         return await complete(db, deps, actor, upload_id)
-    token = await leases.acquire(db, upload_id)
+    token = await leases.acquire(db, deps.settings, upload_id)
     await db.commit()
     async with _given_back_on_failure(db, upload_id, token):
         # Fresh, now that the upload is ours: another request may have
@@ -152,7 +152,7 @@ async def append(
 
 async def complete(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: str) -> Upload:
     """Finish an upload whose bytes are all in (a zero-length one, or a retry)."""
-    token = await leases.acquire(db, upload_id)
+    token = await leases.acquire(db, deps.settings, upload_id)
     await db.commit()
     async with _given_back_on_failure(db, upload_id, token):
         upload = await services.owned(db, upload_id, actor)
@@ -193,7 +193,7 @@ async def create_final(
     upload_id = upload.id
     # The partials are claimed in the commit that creates the final upload.
     await leases.claim_partials(db, partial_ids, now)
-    token = leases.lease_new(upload)
+    token = leases.lease_new(upload, settings)
     await db.commit()
     async with _given_back_on_failure(db, upload_id, token):
         return await _complete_locked(db, deps, actor, upload, token)
@@ -202,7 +202,7 @@ async def create_final(
 async def terminate(db: AsyncSession, deps: TusDeps, actor: Actor, upload_id: str) -> None:
     """termination: stop an upload and remove its bytes."""
     leases.check_terminable(await services.owned(db, upload_id, actor))
-    token = await leases.acquire(db, upload_id)
+    token = await leases.acquire(db, deps.settings, upload_id)
     await db.commit()
     async with _given_back_on_failure(db, upload_id, token):
         # Fresh, now that the upload is ours: a PATCH may have finished it
@@ -236,8 +236,8 @@ async def _given_back_on_failure(
         raise
 
 
-async def _keep_lease(db: AsyncSession, upload_id: str, token: str) -> None:
-    await leases.renew(db, upload_id, token)
+async def _keep_lease(db: AsyncSession, deps: TusDeps, upload_id: str, token: str) -> None:
+    await leases.renew(db, deps.settings, upload_id, token)
     await db.commit()
 
 
@@ -253,14 +253,20 @@ async def _receive(
 
     async def checkpoint(durable: tuple[int, State] | None) -> None:
         if durable is None:
-            await leases.renew(db, upload_id, token)
+            await leases.renew(db, settings, upload_id, token)
         else:
             await leases.save_progress(db, settings, upload_id, token, *durable)
         await db.commit()
 
     try:
         received = await receive(
-            writer, upload.offset, body.chunks, limit, body.checksum, checkpoint
+            writer,
+            upload.offset,
+            body.chunks,
+            limit,
+            body.checksum,
+            checkpoint,
+            Pace.of(settings.tus_lease),
         )
     except BaseException as exc:
         # Anything else (a store error, a lost lease, cancellation): keep what
@@ -396,9 +402,9 @@ async def _store_image(
     settings = deps.settings
     with finish.staging_file(deps.store) as path:
         # Assembly and decoding can take a while: the lease is renewed after each.
-        await _keep_lease(db, upload.id, token)
+        await _keep_lease(db, deps, upload.id, token)
         await deps.resumable.assemble(pieces, path)
-        await _keep_lease(db, upload.id, token)
+        await _keep_lease(db, deps, upload.id, token)
         assembled = await finish.digest(path, pieces)
         fields = await finish.fields_now(db, upload)
         if not (upload.fields or {}).get("allowDuplicate"):
@@ -416,7 +422,7 @@ async def _store_image(
         # image's size on its account (topped up here, committed with the lease
         # renewal below), or 413 if the rest does not fit.
         await quotas.cover_image(db, settings, image, quotas.upload_reservations(upload))
-        await _keep_lease(db, upload.id, token)
+        await _keep_lease(db, deps, upload.id, token)
         adopted = await finish.store_bytes(deps.resumable, deps.store, pieces, image, path)
         uploads.add_new_image(db, image, settings, fields.album_id)
         return image, adopted, False

@@ -3,9 +3,15 @@
 The lease is the cross-process lock the tus spec asks for: a conditional
 UPDATE takes it only when it is free or stale, so two requests on one upload
 never write at once, whichever API processes they reach, and a crashed
-process's lease simply runs out. Every write here is conditional on the
-holder's token, so a request whose lease ran out (and was taken over)
-changes nothing.
+process's lease simply runs out. It lasts ``IMGHOST_TUS_LEASE`` seconds from
+its holder's last renewal: a streaming body renews it well before that
+(``tus.receive`` says how often) and finishing renews it between its steps,
+so only a request that has died holds it that long, and that is how long
+its upload answers 423 to a retry. (One step may outlast a short lease: the
+image's validation, up to ``IMGHOST_VALIDATION_TIMEOUT``. A retry may then
+take the upload over, and the slow request finds out at its next write.)
+Every write here is conditional on the holder's token, so a request whose
+lease ran out (and was taken over) changes nothing.
 
 States: ``pending`` (bytes arriving) becomes ``uploaded`` (a whole partial
 upload, waiting to be concatenated; then ``concatenated``), ``completed`` (an
@@ -27,14 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imghost.db import utcnow
 from imghost.errors import AppError
 from imghost.ids import new_id
-from imghost.settings import Settings
+from imghost.settings import TusSettings
 from imghost.storage.resumable import State
 from imghost.tus.services import check_open, not_found
 from imghost.uploads.models import Upload
-
-#: A PATCH refreshes its lease at every checkpoint (a few seconds apart), so
-#: only a request that has died holds it this long.
-LEASE_SECONDS = 60
 
 #: Statuses of an upload whose every byte has arrived (nothing more to write).
 WHOLE = ("completed", "uploaded", "concatenated")
@@ -51,11 +53,11 @@ class LeaseLost(AppError):
         )
 
 
-def _until() -> dt.datetime:
-    return utcnow() + dt.timedelta(seconds=LEASE_SECONDS)
+def _until(settings: TusSettings, now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=settings.tus_lease)
 
 
-async def acquire(session: AsyncSession, upload_id: str) -> str:
+async def acquire(session: AsyncSession, settings: TusSettings, upload_id: str) -> str:
     """Take the upload's write lease (flushed, not committed) or fail with 423."""
     token = new_id("lck")
     now = utcnow()
@@ -65,7 +67,7 @@ async def acquire(session: AsyncSession, upload_id: str) -> str:
             Upload.id == upload_id,
             or_(Upload.lock_token.is_(None), Upload.locked_until < now),
         )
-        .values(lock_token=token, locked_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+        .values(lock_token=token, locked_until=_until(settings, now))
         .execution_options(synchronize_session=False)
     )
     if getattr(taken, "rowcount", 0) != 1:
@@ -78,17 +80,17 @@ async def acquire(session: AsyncSession, upload_id: str) -> str:
     return token
 
 
-def lease_new(upload: Upload) -> str:
+def lease_new(upload: Upload, settings: TusSettings) -> str:
     """The lease of an upload this request is creating (no one else can see it yet)."""
     token = new_id("lck")
     upload.lock_token = token
-    upload.locked_until = _until()
+    upload.locked_until = _until(settings, utcnow())
     return token
 
 
 async def save_progress(
     session: AsyncSession,
-    settings: Settings,
+    settings: TusSettings,
     upload_id: str,
     token: str,
     offset: int,
@@ -103,7 +105,7 @@ async def save_progress(
         .values(
             offset=offset,
             storage=state,
-            locked_until=now + dt.timedelta(seconds=LEASE_SECONDS),
+            locked_until=_until(settings, now),
             expires_at=now + dt.timedelta(seconds=settings.tus_expires),
             **values,
         )
@@ -113,12 +115,12 @@ async def save_progress(
         raise LeaseLost
 
 
-async def renew(session: AsyncSession, upload_id: str, token: str) -> None:
+async def renew(session: AsyncSession, settings: TusSettings, upload_id: str, token: str) -> None:
     """Extend the lease before a long step (flushed, not committed); LeaseLost if gone."""
     renewed = await session.execute(
         update(Upload)
         .where(Upload.id == upload_id, Upload.lock_token == token)
-        .values(locked_until=_until())
+        .values(locked_until=_until(settings, utcnow()))
         .execution_options(synchronize_session=False)
     )
     if getattr(renewed, "rowcount", 0) != 1:

@@ -21,15 +21,35 @@ from starlette.requests import ClientDisconnect
 
 from imghost.bodies import BodyTimeout
 from imghost.storage.resumable import ResumableWriter, State
-from imghost.tus.leases import LEASE_SECONDS
 
+#: The longest time between checkpoints (under a long lease; a short one
+#: shortens it, see ``Pace``).
 CHECKPOINT_SECONDS = 5.0
 CHECKPOINT_BYTES = 16 * 1024 * 1024
-#: A body that sends nothing for this long is cut off (its bytes kept). Half
-#: the lease, so a request that holds the lease always renews it in time and
-#: a stalled client cannot keep others out, or outlive its lease and write
-#: beside the request that took over.
-IDLE_SECONDS = LEASE_SECONDS / 2
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How often a body renews the lease it streams under, and how long it may
+    send nothing, both from the lease (``IMGHOST_TUS_LEASE``).
+
+    A checkpoint (and so a renewal) comes with the first chunk at least
+    ``checkpoint`` seconds after the last one, and chunks come at most
+    ``idle`` seconds apart, or the body is cut off (its bytes kept). So the
+    lease is renewed at least every ``checkpoint + idle`` seconds plus one
+    chunk's write and the checkpoint itself: 5/8 of the lease at most, and
+    the other 3/8 are left for those two. A request that holds the lease
+    always renews it in time, and a stalled client cannot keep others out,
+    or outlive its lease and write beside the request that took over."""
+
+    #: Seconds between checkpoints: at most an eighth of the lease.
+    checkpoint: float
+    #: Seconds a body may send nothing before it is cut off: half the lease.
+    idle: float
+
+    @classmethod
+    def of(cls, lease: float) -> Pace:
+        return cls(checkpoint=min(CHECKPOINT_SECONDS, lease / 8), idle=lease / 2)
 
 
 class Stalled(Exception):
@@ -75,9 +95,11 @@ async def receive(
     limit: int,
     checksum: tuple[str, bytes] | None,
     checkpoint: Checkpoint,
+    pace: Pace,
 ) -> Received:
     """Append up to ``limit`` bytes of ``body`` to ``writer`` (opened at offset
-    ``start``) and close it; returns the new durable offset.
+    ``start``) and close it, checkpointing at ``pace``; returns the new
+    durable offset.
 
     On an error (the store's, a checkpoint's, cancellation) the writer is left
     open for the caller to keep or drop what it holds."""
@@ -86,7 +108,7 @@ async def receive(
     overflowed = disconnected = stalled = False
     since_bytes, since_time = 0, time.monotonic()
     try:
-        async for chunk in _chunks(body, IDLE_SECONDS):
+        async for chunk in _chunks(body, pace.idle):
             if taken + len(chunk) > limit:
                 chunk = chunk[: limit - taken]
                 overflowed = True
@@ -97,7 +119,7 @@ async def receive(
             since_bytes += len(chunk)
             if overflowed:
                 break
-            if time.monotonic() - since_time >= CHECKPOINT_SECONDS or (
+            if time.monotonic() - since_time >= pace.checkpoint or (
                 hasher is None and since_bytes >= CHECKPOINT_BYTES
             ):
                 # Nothing counts before the whole body matched its checksum:

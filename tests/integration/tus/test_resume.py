@@ -232,22 +232,31 @@ def test_unknown_upload_and_bad_headers(client: httpx.Client) -> None:
     assert head(client, user, path).headers["upload-offset"] == "0"
 
 
-def test_a_stalled_body_is_cut_and_its_bytes_kept(
-    live: LiveServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+def test_a_stalled_body_is_cut_at_half_the_lease_and_its_bytes_kept(
+    settings_factory: Any,
 ) -> None:
-    monkeypatch.setattr("imghost.tus.receive.IDLE_SECONDS", 1.0)
-    user = make_user(client)
-    data = noise_png(200, 200)
-    path = created_path(create(client, user, len(data)))
-    sock = send_partial_patch(live.port, path, user, 0, len(data), data[:3000])
-    try:
-        sock.settimeout(20)
-        reply = sock.recv(65536).decode(errors="replace")
-        assert reply.startswith("HTTP/1.1 408"), reply
-        assert "upload_stalled" in reply
-    finally:
-        sock.close()
-    assert head(client, user, path).headers["upload-offset"] == "3000"
-    # The lease went with the stalled request: the client resumes at once.
-    r = patch(client, user, path, 3000, data[3000:])
-    assert r.status_code == 204, r.text
+    lease = 4  # the shortest allowed: the cut comes after 2 s
+    with (
+        LiveServer(settings_factory(tus_lease=lease)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        user = make_user(client)
+        data = noise_png(200, 200)
+        path = created_path(create(client, user, len(data)))
+        sent = time.monotonic()
+        sock = send_partial_patch(live.port, path, user, 0, len(data), data[:3000])
+        try:
+            sock.settimeout(20)
+            reply = sock.recv(65536).decode(errors="replace")
+            waited = time.monotonic() - sent
+            assert reply.startswith("HTTP/1.1 408"), reply
+            assert "upload_stalled" in reply
+        finally:
+            sock.close()
+        # Not before half the lease, and before the lease could run out (and
+        # another request take the upload while this one still wrote).
+        assert lease / 2 <= waited < lease, waited
+        assert head(client, user, path).headers["upload-offset"] == "3000"
+        # The lease went with the stalled request: the client resumes at once.
+        r = patch(client, user, path, 3000, data[3000:])
+        assert r.status_code == 204, r.text
