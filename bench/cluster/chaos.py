@@ -81,7 +81,7 @@ class Classified:
 
 def classify(record: Record, events: list[Event]) -> Classified:
     db = [e for e in events if e.name == "restart_postgres"]
-    kills = [e.start for e in events if e.name.startswith("kill_api")]
+    kills = [e for e in events if e.name.startswith("kill_api")]
     out = Classified([], [], [])
     for attempt in record.attempts:
         if attempt.status != 0 and attempt.status < 500:
@@ -90,7 +90,11 @@ def classify(record: Record, events: list[Event]) -> Classified:
             out.db_window.append(attempt)
         # In flight on the process at its SIGKILL: the edge answers 502 (a request
         # already sent is not sent again to another upstream unless idempotent).
-        elif attempt.status == 502 and any(attempt.start <= k <= attempt.end for k in kills):
+        # Until the kill's end: a request may reach the process between the signal
+        # and its death.
+        elif attempt.status == 502 and any(
+            attempt.start <= k.end and attempt.end >= k.start for k in kills
+        ):
             out.api_kill.append(attempt)
         else:
             out.unexplained.append(attempt)

@@ -187,6 +187,10 @@ class Cluster:
         )
 
 
+#: PostgreSQL settings of the cluster's primary (see ``running``).
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
 @contextlib.contextmanager
 def running(
     api: int = 2,
@@ -207,7 +211,11 @@ def running(
             workdir = Path(tempfile.mkdtemp(prefix="imghost-cluster-"))
             stack.callback(shutil.rmtree, workdir, True)
         workdir.mkdir(parents=True, exist_ok=True)
-        primary = start_postgres()
+        # Durable, unlike the tests' throwaway servers: the chaos run's restart is an
+        # immediate stop (a crash), and with fsync or synchronous_commit off the
+        # commits acknowledged just before it were lost (uploads that answered 201,
+        # then 404), which a real deployment never does.
+        primary = start_postgres(DURABLE)
         stack.callback(primary.stop)
         psql(primary, f"CREATE DATABASE {DATABASE}")
         upgrade(primary.url(DATABASE))
