@@ -127,26 +127,7 @@ def create_engine(url: str, *, pool_timeout: float | None = None, **kwargs: Any)
     # Parallel workers take milliseconds to start, more than any of the
     # service's queries should run; they pay off for reports, not requests.
     settings.setdefault("max_parallel_workers_per_gather", "0")
-    engine = create_async_engine(url, **kwargs)
-    event.listen(engine.sync_engine, "do_connect", connect_as_driver_error)
-    return engine
-
-
-def connect_as_driver_error(
-    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
-) -> Any:
-    """Open the connection; a socket error becomes the driver's ``OperationalError``.
-
-    asyncpg raises the socket's own ``OSError`` (refused, reset, timed out) when
-    the server is down or restarting, and SQLAlchemy wraps only the driver's
-    error classes: the bare ``OSError`` reached the API's catch-all as a 500
-    with a traceback. As the driver's error it is wrapped like every other lost
-    connection, and errors.py answers 503 ``database_unavailable``.
-    """
-    try:
-        return dialect.connect(*cargs, **cparams)
-    except OSError as exc:
-        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
+    return create_async_engine(url, **kwargs)
 
 
 def session_factory(

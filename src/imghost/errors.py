@@ -189,11 +189,33 @@ async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 
 
+#: Modules whose bare ``OSError`` is the database's connection failing.
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (down, restarting,
-    the connection cut), as opposed to a statement that failed."""
+    the connection cut), as opposed to a statement that failed.
+
+    Opening a connection to a server that is down raises the socket's own
+    ``OSError`` out of asyncpg, which SQLAlchemy does not wrap (it wraps only
+    the driver's error classes): such an ``OSError`` counts when it was raised
+    inside the driver, and no other does (a full disk is not a database outage).
+    """
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, OSError):
+        return _raised_by_driver(exc)
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
@@ -225,5 +247,6 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
@@ -71,9 +72,7 @@ def test_other_database_errors_stay_500() -> None:
     assert r.json()["code"] == "internal_error"
 
 
-def test_a_refused_connection_is_a_wrapped_invalidated_error() -> None:
-    # asyncpg raises the socket's OSError when the server is down; the engine's
-    # do_connect hook (db.connect_as_driver_error) makes it a driver error.
+def _refused_connection() -> BaseException:
     from sqlalchemy import text
 
     from imghost.db import create_engine
@@ -90,6 +89,33 @@ def test_a_refused_connection_is_a_wrapped_invalidated_error() -> None:
             await engine.dispose()
         raise AssertionError("connected to a closed port")
 
-    exc = asyncio.run(main())
-    assert isinstance(exc, DBAPIError)
+    return asyncio.run(main())
+
+
+def test_a_refused_connection_is_unreachable_and_answers_503() -> None:
+    # asyncpg raises the socket's bare OSError when the server is down.
+    exc = _refused_connection()
     assert database_unreachable(exc)
+
+    async def main() -> httpx.Response:
+        assert isinstance(exc, Exception)
+        async with _app(exc) as client:
+            return await client.get("/boom")
+
+    r = asyncio.run(main())
+    assert r.status_code == 503
+    assert r.json()["code"] == "database_unavailable"
+
+
+def test_an_os_error_elsewhere_is_not_the_database() -> None:
+    with pytest.raises(OSError, match="No space") as raised:
+        raise OSError(28, "No space left on device")
+    assert not database_unreachable(raised.value)
+
+    async def main() -> httpx.Response:
+        async with _app(OSError(28, "No space left on device")) as client:
+            return await client.get("/boom")
+
+    r = asyncio.run(main())
+    assert r.status_code == 500
+    assert r.json()["code"] == "internal_error"
