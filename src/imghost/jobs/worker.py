@@ -268,9 +268,10 @@ class Worker:
 
     async def _poll(self) -> None:
         """The one poll of the worker: once per ``poll_interval`` in which no
-        slot claimed, one idle slot claims. (Every slot polling on a timer of
-        its own was most of an idle process's CPU.) With every slot busy there
-        is nothing to do: each claims again when its job ends."""
+        slot claimed, one idle slot claims. (A timer per slot made an idle
+        worker claim ``concurrency`` times an interval, a measurable share of
+        an idle process's CPU.) With every slot busy there is nothing to do:
+        each claims again when its job ends."""
         loop = asyncio.get_running_loop()
         while True:
             _stop_if_cancelled()
