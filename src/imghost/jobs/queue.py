@@ -8,10 +8,11 @@ which makes the claim atomic the same way. Completion and failure only apply whi
 still holds the lease (``locked_by``), so a worker whose lease lapsed and
 was taken over cannot overwrite the newer attempt's outcome.
 
-The commit that queues a job wakes the idle workers: those of the same
-process through `wake_on_commit`, and on PostgreSQL those of every process
-through a ``NOTIFY`` sent in that very transaction (delivered when it
-commits, dropped if it rolls back; ``jobs.listen`` is the other end).
+The commit that queues a job wakes the idle workers (one slot of each: see
+``jobs.worker``): those of the same process through `wake_on_commit`, and on
+PostgreSQL those of every process through a ``NOTIFY`` sent in that very
+transaction (delivered when it commits, dropped if it rolls back;
+``jobs.listen`` is the other end).
 """
 
 from __future__ import annotations

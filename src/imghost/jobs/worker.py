@@ -6,11 +6,19 @@ What runs which kind comes from a :class:`~imghost.jobs.registry.Registry`
 that the composition root fills; a handler gets the job's payload, must be
 idempotent (it may run again after a crash) and re-reads what it needs.
 
-Idle slots wait for a wake-up or ``poll_interval``, whichever comes first. A
-commit that queued a job wakes them: in this process directly
+An idle worker costs (almost) nothing: its idle slots wait for a wake-up
+without a timeout, and a wake-up starts one claim, not one per slot. A commit
+that queued a job wakes one idle slot: in this process directly
 (``queue.wake_on_commit``), from any process on PostgreSQL (``jobs.listen``).
-The poll remains for what no commit announces (a delay or a retry coming
-due, a lapsed lease) and for another process's jobs on SQLite.
+A slot that claims a job wakes one more before running it, so a batch of k
+jobs fans out to k slots down that chain, and the chain ends at the first
+claim that finds nothing. A wake-up that finds no slot idle (they are all
+claiming or running) is kept for the next claim to start, which sees the job:
+none is lost. The poll remains for what no commit announces (a delay or a
+retry coming due, a lapsed lease) and for another process's jobs on SQLite:
+once per ``poll_interval`` in which no slot claimed, one idle slot claims.
+Jobs abandoned on their last attempt are buried at most every
+`bury_interval` seconds, not at every claim.
 
 Stopping (SIGTERM to ``imghost worker`` or ``imghost serve``): :meth:`Worker.stop`
 ends the claiming at once and gives the jobs running a grace period to finish.
@@ -23,6 +31,7 @@ instead of after the lease lapses, and never while this one still runs it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -45,6 +54,18 @@ log = logging.getLogger(__name__)
 SETTLE_GRACE = 5.0
 
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
+
+# Burying jobs abandoned on their last attempt is one more statement, and it
+# ran at every claim. A job whose lease lapsed has waited the lease (a minute
+# by default) already; waiting up to a quarter of that again, and never more
+# than this, only delays its dead-job hook (the image marked failed) a little.
+BURY_EVERY_MAX = 5.0
+
+
+def bury_interval(lease: float) -> float:
+    """Seconds between a worker's burials of abandoned jobs: a quarter of the
+    lease, at most `BURY_EVERY_MAX`."""
+    return min(lease / 4, BURY_EVERY_MAX)
 
 
 def _stop_if_cancelled() -> None:
@@ -80,7 +101,17 @@ class Worker:
         self.poll_interval = poll_interval
         self.periodic = periodic
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._wake = asyncio.Event()
+        # The idle slots, each waiting on its future, first idle first: a
+        # wake-up resolves one (see wake()).
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        # A wake-up that found no idle slot: the next claim to start answers it
+        # (it sees the job that commit queued), so the slot that ends a claim
+        # empty-handed claims again instead of going idle.
+        self._pending = False
+        # Loop time the last claim started (any slot's): the poll waits for a
+        # whole poll_interval without one. And of the last burial.
+        self._last_claim = -math.inf
+        self._last_bury = -math.inf
         # Stopping: no more claims; jobs still running at the deadline (loop
         # time) are abandoned. `_deadline_moved` wakes the drain when abandon()
         # brings the deadline forward.
@@ -95,8 +126,18 @@ class Worker:
             self.listener = JobListener(engine, self.wake)
 
     def wake(self) -> None:
-        """Tell idle slots that work was just enqueued."""
-        self._wake.set()
+        """Work was just enqueued: one idle slot claims. If none is idle, the
+        next claim to start (a slot ending a claim or a job) covers it."""
+        if not self._wake_idle_slot():
+            self._pending = True
+
+    def _wake_idle_slot(self) -> bool:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a cancelled slot's is done
+                waiter.set_result(None)
+                return True
+        return False
 
     @property
     def stopping(self) -> bool:
@@ -116,7 +157,8 @@ class Worker:
             grace,
         )
         self._stopping.set()
-        self._wake.set()  # idle slots end now
+        while self._wake_idle_slot():  # idle slots end now
+            pass
 
     def abandon(self) -> None:
         """Stop now: the running jobs are abandoned at once (a second SIGTERM)."""
@@ -133,7 +175,7 @@ class Worker:
         stop_waking = queue.wake_on_commit(self.sessions, self.wake)
         try:
             async with asyncio.TaskGroup() as group:
-                background: list[asyncio.Task[None]] = []
+                background: list[asyncio.Task[None]] = [group.create_task(self._poll())]
                 if self.listener is not None:
                     background.append(group.create_task(self.listener.run()))
                 if self.periodic:
@@ -182,11 +224,14 @@ class Worker:
         return done
 
     async def _slot(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             _stop_if_cancelled()
             # Cleared before the claim, not after it: a job committed while the
-            # claim ran (too late for its snapshot) wakes the wait below at once.
-            self._wake.clear()
+            # claim ran (too late for its snapshot), whose wake-up found no idle
+            # slot, sets it again, and this slot claims once more below.
+            self._pending = False
+            self._last_claim = loop.time()
             try:
                 job = await self._claim()
             except Exception:
@@ -199,16 +244,53 @@ class Worker:
                 # Claimed as the stop came: given back untouched, due at once.
                 await self._release(job)
                 return
+            # More may be due (a batch): one more idle slot claims, and so on
+            # down the chain until a claim finds nothing.
+            self.wake()
             await self._execute(job)
 
     async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.poll_interval):
-                await self._wake.wait()
+        """Wait, without a timeout, until wake() (or the poll, or stop) picks
+        this slot; at once if a wake-up came while it claimed."""
+        # Without a timeout, a cancellation swallowed in the claim (see
+        # _stop_if_cancelled) would never be noticed again.
+        _stop_if_cancelled()
+        if self._pending or self._stopping.is_set():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        finally:
+            # Cancelled: off the line. (Woken: wake() took it off already.)
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
+
+    async def _poll(self) -> None:
+        """The one poll of the worker: once per ``poll_interval`` in which no
+        slot claimed, one idle slot claims. (A timer per slot made an idle
+        worker claim ``concurrency`` times an interval, a measurable share of
+        an idle process's CPU.) With every slot busy there is nothing to do:
+        each claims again when its job ends."""
+        loop = asyncio.get_running_loop()
+        while True:
+            _stop_if_cancelled()
+            left = self._last_claim + self.poll_interval - loop.time()
+            if left <= 0:
+                self._wake_idle_slot()
+                # The woken slot's claim starts now; if none was idle, the next
+                # poll is an interval on.
+                self._last_claim = loop.time()
+                left = self.poll_interval
+            await asyncio.sleep(left)
 
     async def _claim(self) -> queue.ClaimedJob | None:
+        now = asyncio.get_running_loop().time()
+        bury = now - self._last_bury >= bury_interval(self.lease)
+        if bury:
+            self._last_bury = now
         async with self.sessions() as session:
-            buried = await queue.bury_abandoned(session)
+            buried = await queue.bury_abandoned(session) if bury else []
             jobs = await queue.claim(session, self.id, self.lease)
             await session.commit()
         for job in buried:
