@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 # Seconds a stopping worker still waits, past its deadline, for its slots to
 # record outcomes and release abandoned jobs before it cancels them too.
 SETTLE_GRACE = 5.0
+#: How long handing an abandoned job back may take. A job cancelled mid-write can
+#: leave its SQLite connection holding the write lock until the engine is disposed,
+#: and each try would wait out the busy timeout (a test's server took over 30 s to
+#: stop). Past it the lease lapses and the job reruns then, as it always could.
+RELEASE_GRACE = 2.0
 
 LOST_LEASE = "the worker running it stopped (crash or kill) on its last attempt"
 
@@ -398,19 +403,27 @@ class Worker:
                 await asyncio.sleep(0.5 * 2**attempt)
 
     async def _release(self, job: queue.ClaimedJob) -> None:
-        # Like _put_back, but due at once and not counted as a deferral. If the
-        # database never answers, the lease lapses and the job reruns then.
-        for attempt in range(3):
-            try:
-                async with self.sessions() as session:
-                    released = await queue.release(session, job, self.id)
-                    await session.commit()
-                if released:
-                    log.info("job %s (%s): lease released for another worker", job.id, job.kind)
-                return
-            except Exception:
-                log.exception("could not release job %s", job.id)
-                await asyncio.sleep(0.2 * 2**attempt)
+        # Like _put_back, but due at once, not counted as a deferral, and bounded
+        # by RELEASE_GRACE: it runs while the worker stops.
+        try:
+            async with asyncio.timeout(RELEASE_GRACE):
+                for attempt in range(3):
+                    try:
+                        async with self.sessions() as session:
+                            released = await queue.release(session, job, self.id)
+                            await session.commit()
+                        if released:
+                            log.info(
+                                "job %s (%s): lease released for another worker", job.id, job.kind
+                            )
+                        return
+                    except Exception:
+                        log.exception("could not release job %s", job.id)
+                        await asyncio.sleep(0.2 * 2**attempt)
+        except TimeoutError:
+            log.warning(
+                "job %s: not released within %g s; its lease will lapse", job.id, RELEASE_GRACE
+            )
 
     async def _heartbeat(self, job: queue.ClaimedJob) -> None:
         lease = self.lease

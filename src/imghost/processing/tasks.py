@@ -156,7 +156,7 @@ async def process_image(deps: ProcessingDeps, payload: dict[str, Any]) -> None:
     except asyncio.CancelledError:
         # The worker's time limit for the whole job (or a shutdown, after
         # which the job runs again and the note is overwritten or cleared).
-        await asyncio.shield(_note(deps, image_id, step, "timeout"))
+        await asyncio.shield(_note(deps, image_id, step, "timeout", within=NOTE_GRACE))
         raise
     finally:
         for leftover in (spool, spool.with_name(spool.name + ".public"), handoff):
@@ -274,10 +274,18 @@ async def _fail(deps: ProcessingDeps, image_id: str, failure: images.ProcessingF
     log.warning("image %s failed at %s: %s", image_id, failure.step, failure.detail)
 
 
-async def _note(deps: ProcessingDeps, image_id: str, step: str, code: str) -> None:
+#: How long the note of a cancelled attempt may take: a shutdown waits for it,
+#: and on SQLite a job cancelled mid-write can hold the write lock until the
+#: engine is disposed (each write would wait out the busy timeout).
+NOTE_GRACE = 2.0
+
+
+async def _note(
+    deps: ProcessingDeps, image_id: str, step: str, code: str, within: float | None = None
+) -> None:
     """Keep where this attempt failed for the dead-job hook; never hide the error."""
     try:
-        async with deps.sessions() as session:
+        async with asyncio.timeout(within), deps.sessions() as session:
             await images.note_failure(session, image_id, step, code)
             await session.commit()
     except Exception:
