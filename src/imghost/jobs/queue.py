@@ -298,22 +298,15 @@ async def defer(session: AsyncSession, job: ClaimedJob, worker_id: str, reason: 
     )
     if deferrals is None:
         return False
-    result = await session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == "running")
-        .values(
-            status="queued",
-            locked_by=None,
-            lease_until=None,
-            attempts=Job.attempts - 1,  # the claim counted one: running jobs have >= 1
-            deferrals=Job.deferrals + 1,
-            run_at=now + dt.timedelta(seconds=defer_delay(deferrals + 1)),
-            last_error=f"deferred: {reason}"[:MAX_ERROR],
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    return await _requeue(
+        session,
+        job,
+        worker_id,
+        deferrals=Job.deferrals + 1,
+        run_at=now + dt.timedelta(seconds=defer_delay(deferrals + 1)),
+        last_error=f"deferred: {reason}"[:MAX_ERROR],
+        updated_at=now,
     )
-    return getattr(result, "rowcount", 0) == 1
 
 
 async def release(session: AsyncSession, job: ClaimedJob, worker_id: str) -> bool:
@@ -322,16 +315,17 @@ async def release(session: AsyncSession, job: ClaimedJob, worker_id: str) -> boo
     fail; the process was stopped), so another worker takes it now rather than
     when the lease lapses. Only while ``worker_id`` holds the lease."""
     now = utcnow()
+    return await _requeue(session, job, worker_id, run_at=now, updated_at=now)
+
+
+async def _requeue(session: AsyncSession, job: ClaimedJob, worker_id: str, **values: Any) -> bool:
+    """Back to the queue with its attempt given back (the claim counted one:
+    running jobs have >= 1), only while ``worker_id`` holds the lease."""
     result = await session.execute(
         update(Job)
         .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == "running")
         .values(
-            status="queued",
-            locked_by=None,
-            lease_until=None,
-            attempts=Job.attempts - 1,  # the claim counted one: running jobs have >= 1
-            run_at=now,
-            updated_at=now,
+            status="queued", locked_by=None, lease_until=None, attempts=Job.attempts - 1, **values
         )
         .execution_options(synchronize_session=False)
     )
