@@ -122,6 +122,7 @@ def test_settings_import_no_feature() -> None:
         "imghost.settings",
         "imghost.settings.declare",
         "imghost.settings.egress",
+        "imghost.settings.operations",
         "imghost.settings.sections",
         "imghost.settings.security",
         "imghost.keyfile",

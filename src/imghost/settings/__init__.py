@@ -34,6 +34,7 @@ from imghost.keyfile import KeyFileError, load_or_create
 from imghost.proxies import parse_trusted_proxies
 from imghost.settings.declare import Setting, SettingsError, Size, parser_for, setting
 from imghost.settings.egress import CdnSettings, EgressSettings
+from imghost.settings.operations import OpsSettings, ReplicaSettings
 from imghost.settings.sections import (
     SECTIONS,
     AnalyticsSettings,
@@ -43,11 +44,9 @@ from imghost.settings.sections import (
     JobSettings,
     LifecycleSettings,
     NotificationSettings,
-    OpsSettings,
     QuotaSettings,
     RateLimitSettings,
     RenditionSettings,
-    ReplicaSettings,
     ServerSettings,
     SharingSettings,
     TlsSettings,

@@ -1,7 +1,9 @@
 """The sections of the settings: every setting, declared once as a field.
 
 Sign-in, scanning, abuse reports and the audit log are declared in
-:mod:`imghost.settings.security`; the order of ``SECTIONS`` is the order of
+:mod:`imghost.settings.security`, what leaves the service in
+:mod:`imghost.settings.egress`, read replicas, readiness and metrics in
+:mod:`imghost.settings.operations`; the order of ``SECTIONS`` is the order of
 ``imghost settings``.
 
 Each section is the settings of one part of the service; a module that needs only
@@ -16,6 +18,7 @@ from typing import Literal
 
 from imghost.settings.declare import Size, setting
 from imghost.settings.egress import CdnSettings, EgressSettings
+from imghost.settings.operations import OpsSettings, ReplicaSettings
 from imghost.settings.security import AuditSettings, AuthSettings, ReportSettings, ScanSettings
 
 
@@ -387,39 +390,6 @@ class BodySettings:
 
 
 @dataclass(frozen=True)
-class ReplicaSettings:
-    """Read replicas of the PostgreSQL database and where reads go (``replicas.config``)."""
-
-    database_replica_urls: str = setting(
-        "",
-        "PostgreSQL read replicas (hot standbys of IMGHOST_DATABASE_URL), comma-separated "
-        "URLs: listings, search, usage and statistics read from them; empty: every read "
-        "on the primary",
-    )
-    replica_max_lag: float = setting(
-        2.0,
-        "Seconds a replica may be behind the primary and still serve reads; one further "
-        "behind is skipped until it catches up",
-    )
-    replica_lag_check: float = setting(
-        1.0,
-        "Seconds between measurements of a replica's lag (the first read after that long "
-        "measures it again)",
-    )
-    replica_sticky_seconds: float = setting(
-        5.0,
-        "Seconds a signed-in caller's reads stay on the primary after they write "
-        "(read-your-writes, marked in IMGHOST_REDIS_URL); at least "
-        "IMGHOST_REPLICA_MAX_LAG + IMGHOST_REPLICA_LAG_CHECK",
-    )
-    replica_timeout: float = setting(
-        1.0,
-        "Seconds a read waits to connect to a replica and measure its lag before it goes "
-        "to the primary (the replica is then skipped for a few seconds)",
-    )
-
-
-@dataclass(frozen=True)
 class RenditionSettings:
     """On-demand renditions: the bytes strangers can cause to be stored (``processing.config``)."""
 
@@ -500,32 +470,6 @@ class TlsSettings:
         "",
         "PEM file of extra CA certificates trusted, beside the public CAs, by the requests "
         "imghost makes: webhooks, SMTP (STARTTLS or smtps), uploads from a URL, CDN purges",
-    )
-
-
-@dataclass(frozen=True)
-class OpsSettings:
-    """What operators' tools read: readiness and Prometheus metrics (``ops.config``)."""
-
-    metrics_token: str = setting(
-        "",
-        "Bearer token a scraper sends to read GET /metrics (at least 32 characters); "
-        "empty: /metrics answers 404 and no process records metrics",
-        secret=True,
-    )
-    metrics_dir: str = setting(
-        "",
-        "Directory where every API and worker process of this host writes its metrics "
-        "(prometheus-client's multiprocess files; default: DATA_DIR/metrics). "
-        "`imghost serve` removes the files of processes that are gone when it starts",
-    )
-    ready_timeout: float = setting(
-        2.0, "Seconds each readiness check of GET /readyz may take before it counts as failed"
-    )
-    ready_max_queue_age: int = setting(
-        0,
-        "GET /readyz fails when the oldest due job has waited longer than this, seconds "
-        "(0: not checked; a backlog is the workers' problem, and the queue-age alert says so)",
     )
 
 
