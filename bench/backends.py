@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from imghost.testing.servers import PostgresServer, S3Server, psql, start_postgres, start_s3
+from imghost.testing.postgres import PostgresServer, psql, start_postgres
+from imghost.testing.servers import S3Server, start_s3
 
 BACKENDS = ("sqlite-local", "postgres-s3")
 BUCKET = "imghost-bench"

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 from bench import wrk
-from imghost.testing.servers import nginx_binary, postgres_bin_dir
+from imghost.testing.postgres import postgres_bin_dir
+from imghost.testing.servers import nginx_binary
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1281,7 +1281,7 @@ def _run_database(
     """
     from imghost.db import create_engine
     from imghost.migrate import upgrade
-    from imghost.testing.servers import psql, start_postgres
+    from imghost.testing.postgres import psql, start_postgres
 
     result = DatabaseResult(name)
     results = [result]

@@ -40,17 +40,8 @@ from imghost.server import build_config
 from imghost.settings import Settings
 from imghost.testing.clamd import ClamdServer, start_clamd
 from imghost.testing.databases import DatabasePool
-from imghost.testing.servers import (
-    PostgresServer,
-    RedisServer,
-    S3Server,
-    Unavailable,
-    psql,
-    start_postgres,
-    start_redis,
-    start_replica,
-    start_s3,
-)
+from imghost.testing.postgres import PostgresServer, psql, start_postgres, start_replica
+from imghost.testing.servers import RedisServer, S3Server, Unavailable, start_redis, start_s3
 from tests.helpers.big_images import BigImages, shared_root
 
 CI = os.environ.get("CI", "").lower() == "true"

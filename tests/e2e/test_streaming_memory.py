@@ -79,7 +79,7 @@ def test_big_upload_streams(tmp_path: Path, backend: str, request: pytest.Fixtur
     if backend.startswith("postgres-s3"):
         pg = request.getfixturevalue("pg_server")
         s3 = request.getfixturevalue("s3_server")
-        from imghost.testing.servers import psql
+        from imghost.testing.postgres import psql
 
         name = "e2e_memory" + ("_encrypted" if backend.endswith(ENCRYPTED) else "")
         psql(pg, f"CREATE DATABASE {name}")

@@ -25,7 +25,8 @@ import pytest
 from PIL import Image
 
 import imghost
-from imghost.testing.servers import PostgresServer, S3Server, psql
+from imghost.testing.postgres import PostgresServer, psql
+from imghost.testing.servers import S3Server
 from tests.conftest import TEST_RATE_LIMITS
 from tests.e2e.service import BIN, ServiceProcess
 from tests.factories import UserHandle, make_user, upload

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imghost.testing.servers import PostgresServer, psql
+from imghost.testing.postgres import PostgresServer, psql
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -27,16 +27,18 @@ import httpx
 from imghost.migrate import upgrade
 from imghost.settings import Settings
 from imghost.testing.edge import EdgeServer, start_edge
-from imghost.testing.servers import (
+from imghost.testing.postgres import (
     PostgresServer,
-    RedisServer,
-    S3Server,
-    free_port,
     psql,
     restart_postgres,
     start_postgres,
-    start_redis,
     start_replica,
+)
+from imghost.testing.servers import (
+    RedisServer,
+    S3Server,
+    free_port,
+    start_redis,
     start_s3,
     wait_for_port,
 )

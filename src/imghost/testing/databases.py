@@ -12,7 +12,7 @@ import queue
 import threading
 import uuid
 
-from imghost.testing.servers import PostgresServer
+from imghost.testing.postgres import PostgresServer
 
 
 class DatabasePool:

@@ -21,7 +21,7 @@ from imghost.cli.commands import cli
 from imghost.context import AppContext
 from imghost.maintenance.backup import libpq_url
 from imghost.settings import Settings
-from imghost.testing.servers import psql
+from imghost.testing.postgres import psql
 from tests.conftest import LiveServer
 from tests.factories import UserHandle, image_bytes, make_user, upload
 from tests.helpers.context import with_ctx

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from imghost.settings import Settings
-from imghost.testing.servers import PostgresServer, RedisServer, start_replica
+from imghost.testing.postgres import PostgresServer, start_replica
+from imghost.testing.servers import RedisServer
 from tests.conftest import LiveServer, backend_fixture
 from tests.factories import UserHandle, make_user, upload_ok
 
