@@ -20,8 +20,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -322,46 +324,64 @@ def run_encryption(args: argparse.Namespace, console: Console) -> bool:
         ),
         backend=args.encryption_backend,
     )
-    started = dt.datetime.now(dt.UTC)
-    clock = time.perf_counter()
-    info = machine.describe()
-    console.rule("[bold]encryption[/bold]")
-    console.print(f"[bold]imghost encryption benchmark[/bold] — {escape(_facts(info))}")
-    with console.status("encryption") as status:
-        result = encryption.run(config, lambda what: status.update(escape(what)))
-    encryption.print_section(console, result)
-    _write(
+    return _measured(
         args,
         console,
         "encryption",
-        started,
-        clock,
-        result.ok,
-        {
-            "machine": {**info, "load_average_end": [round(v, 2) for v in os.getloadavg()]},
-            "config": config.as_json(),
-            **result.as_json(),
-        },
+        config,
+        lambda progress: encryption.run(config, progress),
+        encryption.print_section,
     )
-    if not result.ok:
-        console.print("[red]some encryption checks failed or a figure could not be measured[/red]")
-    return result.ok
 
 
 def run_capacity(args: argparse.Namespace, console: Console) -> bool:
     config = capacity.CapacityConfig(rounds=args.capacity_rounds)
-    started = dt.datetime.now(dt.UTC)
-    clock = time.perf_counter()
-    info = machine.describe()
-    console.rule("[bold]capacity[/bold]")
-    console.print(f"[bold]imghost capacity benchmark[/bold] — {escape(_facts(info))}")
-    with console.status("capacity") as status:
-        result = capacity.run(config, args.backends, lambda what: status.update(escape(what)))
-    capacity.print_section(console, result)
-    _write(
+    return _measured(
         args,
         console,
         "capacity",
+        config,
+        lambda progress: capacity.run(config, args.backends, progress),
+        capacity.print_section,
+    )
+
+
+class _Measured(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
+class _Configured(Protocol):
+    def as_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Measured)
+
+
+def _measured(
+    args: argparse.Namespace,
+    console: Console,
+    name: str,
+    config: _Configured,
+    run: Callable[[Callable[[str], None]], R],
+    print_section: Callable[[Console, R], None],
+) -> bool:
+    """A section that runs with a progress line, prints its tables and writes its
+    JSON with the machine and its configuration."""
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine.describe()
+    console.rule(f"[bold]{name}[/bold]")
+    console.print(f"[bold]imghost {name} benchmark[/bold] — {escape(_facts(info))}")
+    with console.status(name) as status:
+        result = run(lambda what: status.update(escape(what)))
+    print_section(console, result)
+    _write(
+        args,
+        console,
+        name,
         started,
         clock,
         result.ok,
@@ -372,7 +392,7 @@ def run_capacity(args: argparse.Namespace, console: Console) -> bool:
         },
     )
     if not result.ok:
-        console.print("[red]some capacity checks failed or a figure could not be measured[/red]")
+        console.print(f"[red]some {name} checks failed or a figure could not be measured[/red]")
     return result.ok
 
 
